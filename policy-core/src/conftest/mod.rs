@@ -1,0 +1,408 @@
+//! Conftest semantics: which rules are queried, how their values become
+//! failures, warnings, exceptions and successes, and how tests are counted.
+//!
+//! Flow: [`Checker::new`] picks the namespaces, discovers their `deny*`,
+//! `violation*` and `warn*` rules and compiles one generated rule per
+//! namespace that reads all of them (plus the exception counts) in a single
+//! evaluation, so helper rules are evaluated once per document rather than
+//! once per rule. [`Checker::check_files`] evaluates documents in parallel
+//! and returns results in input order.
+
+mod namespaces;
+mod result;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use rayon::prelude::*;
+use regorus::{Engine, Value};
+
+use crate::error::{Error, Result};
+use crate::input::{FileInfo, ParsedFile};
+use crate::policy::PolicySet;
+
+pub use namespaces::{NamespaceSelection, select_namespaces};
+pub use result::{CheckResult, Location, Outcome};
+
+/// Package holding the generated per-namespace evaluation rules.
+const GENERATED_PACKAGE: &str = "__regard__";
+
+/// Whether a rule reports failures or warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// `deny`, `violation` and their `_suffix` variants.
+    Failure,
+    /// `warn` and its `_suffix` variants.
+    Warning,
+}
+
+impl RuleKind {
+    /// Classifies a rule name as conftest does: `^(deny|violation)(_[a-zA-Z0-9]+)*$`
+    /// fails, `^warn(_[a-zA-Z0-9]+)*$` warns, anything else is not queried.
+    ///
+    /// ```
+    /// use policy_core::conftest::RuleKind;
+    /// assert_eq!(RuleKind::of("deny_root_user"), Some(RuleKind::Failure));
+    /// assert_eq!(RuleKind::of("warn"), Some(RuleKind::Warning));
+    /// assert_eq!(RuleKind::of("deny_"), None);
+    /// assert_eq!(RuleKind::of("denyX"), None);
+    /// ```
+    pub fn of(name: &str) -> Option<RuleKind> {
+        let (kind, rest) = if let Some(rest) = name.strip_prefix("deny") {
+            (RuleKind::Failure, rest)
+        } else if let Some(rest) = name.strip_prefix("violation") {
+            (RuleKind::Failure, rest)
+        } else if let Some(rest) = name.strip_prefix("warn") {
+            (RuleKind::Warning, rest)
+        } else {
+            return None;
+        };
+        let suffix_ok = rest.is_empty()
+            || rest.strip_prefix('_').is_some_and(|r| {
+                r.split('_')
+                    .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric()))
+            });
+        suffix_ok.then_some(kind)
+    }
+}
+
+/// The name exceptions use for a rule: the rule name without its
+/// `deny_`/`violation_`/`warn_` prefix (`""` for the bare names).
+pub fn exception_name(rule: &str) -> &str {
+    for prefix in ["deny", "violation", "warn"] {
+        if let Some(rest) = rule.strip_prefix(prefix) {
+            return rest.strip_prefix('_').unwrap_or(rest);
+        }
+    }
+    rule
+}
+
+/// A queried rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueriedRule {
+    /// Rule name (`deny_root`).
+    pub name: String,
+    /// Failure or warning.
+    pub kind: RuleKind,
+}
+
+/// One namespace's evaluation plan.
+#[derive(Debug, Clone)]
+struct Plan {
+    namespace: String,
+    rules: Vec<QueriedRule>,
+    /// Definitions of queried rules, for conftest's success padding.
+    rule_count: usize,
+    /// Rule path of the generated rule that evaluates everything at once.
+    entry: Option<String>,
+}
+
+/// Evaluates documents against the deny/warn rules of chosen namespaces.
+#[derive(Debug, Clone)]
+pub struct Checker {
+    engine: Engine,
+    plans: Vec<Plan>,
+    /// Whether any policy reads `data.conftest`, which then has to be
+    /// provided per document with `with` (slower, so only when needed).
+    reads_file_info: bool,
+}
+
+impl Checker {
+    /// Prepares evaluation of the namespaces `selection` chooses.
+    ///
+    /// Fails if a v1 deny/warn rule is written `deny[x] if { ... }` (a partial
+    /// object, which never reports anything), as conftest does.
+    pub fn new(policies: &PolicySet, selection: &NamespaceSelection) -> Result<Checker> {
+        for module in policies.modules() {
+            for rule in &module.rules {
+                if rule.object_ref_head && RuleKind::of(&rule.name).is_some() {
+                    return Err(Error::Policy {
+                        path: module.file.clone().into(),
+                        message: format!(
+                            "rule is using 'if' keyword without 'contains' keyword: rule in {} at line {}",
+                            module.file, rule.line
+                        ),
+                    });
+                }
+            }
+        }
+        let namespaces = select_namespaces(&policies.packages(), selection);
+        let mut plans = Vec::with_capacity(namespaces.len());
+        let mut generated = String::new();
+        let _ = writeln!(generated, "package {GENERATED_PACKAGE}");
+        for (index, namespace) in namespaces.into_iter().enumerate() {
+            let mut rules: Vec<QueriedRule> = Vec::new();
+            let mut rule_count = 0;
+            for module in policies.modules().iter().filter(|m| m.package == namespace) {
+                for rule in &module.rules {
+                    let Some(kind) = RuleKind::of(&rule.name) else {
+                        continue;
+                    };
+                    rule_count += rule.definitions;
+                    if !rules.iter().any(|r| r.name.eq_ignore_ascii_case(&rule.name)) {
+                        rules.push(QueriedRule {
+                            name: rule.name.clone(),
+                            kind,
+                        });
+                    }
+                }
+            }
+            let entry = if rules.is_empty() {
+                None
+            } else {
+                let rule = format!("ns{index}");
+                let base = rego_ref(&namespace);
+                let _ = write!(generated, "{rule} := {{");
+                for (i, r) in rules.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    let _ = write!(
+                        generated,
+                        "{sep}\"r{i}\": [x | x := {base}[{name}]], \"e{i}\": count([1 | {base}[\"exception\"][_][_] == {exc}])",
+                        name = json_string(&r.name),
+                        exc = json_string(exception_name(&r.name)),
+                    );
+                }
+                generated.push_str("}\n");
+                Some(format!("data.{GENERATED_PACKAGE}.{rule}"))
+            };
+            plans.push(Plan {
+                namespace,
+                rules,
+                rule_count,
+                entry,
+            });
+        }
+        let mut engine = policies.engine().clone();
+        if plans.iter().any(|p| p.entry.is_some()) {
+            engine
+                .add_policy("<regard>".to_owned(), generated)
+                .map_err(|e| Error::Policy {
+                    path: "<regard>".into(),
+                    message: e.to_string(),
+                })?;
+        }
+        let reads_file_info = policies
+            .modules()
+            .iter()
+            .any(|m| source_mentions_conftest(policies.engine(), &m.file));
+        // Compile now so every clone starts prepared.
+        let _ = engine.eval_rule(format!("data.{GENERATED_PACKAGE}.__prepare__"));
+        Ok(Checker {
+            engine,
+            plans,
+            reads_file_info,
+        })
+    }
+
+    /// The namespaces that will be evaluated, in order.
+    pub fn namespaces(&self) -> Vec<&str> {
+        self.plans.iter().map(|p| p.namespace.as_str()).collect()
+    }
+
+    /// Checks files: one result per namespace and file, namespace-major
+    /// (all files for the first namespace, then the second, …), files in the
+    /// order given. Documents are evaluated in parallel.
+    pub fn check_files(&self, files: &[ParsedFile]) -> Result<Vec<CheckResult>> {
+        let jobs: Vec<(usize, usize)> = (0..self.plans.len())
+            .flat_map(|p| (0..files.len()).map(move |f| (p, f)))
+            .collect();
+        jobs.par_iter()
+            .map_init(
+                || self.engine.clone(),
+                |engine, &(p, f)| match (self.plans.get(p), files.get(f)) {
+                    (Some(plan), Some(file)) => self.check_file(engine, plan, file),
+                    _ => Err(Error::Config("internal: job index out of range".to_owned())),
+                },
+            )
+            .collect()
+    }
+
+    /// Checks all files as one combined input: `input` is an array of
+    /// `{"path", "contents"}`, one per document, sorted by path.
+    pub fn check_combined(&self, files: &[ParsedFile]) -> Result<Vec<CheckResult>> {
+        let combined = combine(files);
+        let file = ParsedFile {
+            name: "Combined".to_owned(),
+            file_info: FileInfo::synthetic("Combined"),
+            value: Value::Null,
+        };
+        let mut engine = self.engine.clone();
+        self.plans
+            .iter()
+            .map(|plan| {
+                let mut result = CheckResult::new(&file.name, &plan.namespace);
+                self.check_document(&mut engine, plan, &file, combined.clone(), &mut result)?;
+                Ok(result)
+            })
+            .collect()
+    }
+
+    fn check_file(&self, engine: &mut Engine, plan: &Plan, file: &ParsedFile) -> Result<CheckResult> {
+        let mut result = CheckResult::new(&file.name, &plan.namespace);
+        for doc in file.documents() {
+            self.check_document(engine, plan, file, doc, &mut result)?;
+        }
+        Ok(result)
+    }
+
+    fn check_document(
+        &self,
+        engine: &mut Engine,
+        plan: &Plan,
+        file: &ParsedFile,
+        doc: Value,
+        result: &mut CheckResult,
+    ) -> Result<()> {
+        let Some(entry) = &plan.entry else {
+            return Ok(());
+        };
+        engine.set_input(doc);
+        let eval_err = |message: String| Error::Eval {
+            file: file.name.clone(),
+            query: format!("data.{}", plan.namespace),
+            message,
+        };
+        let value = if self.reads_file_info {
+            let info = serde_json::to_string(&file.file_info.to_value())
+                .map_err(|e| eval_err(e.to_string()))?;
+            let query = format!("{entry} with data.conftest.file as {info}");
+            let results = engine
+                .eval_query(query, false)
+                .map_err(|e| eval_err(e.to_string()))?;
+            results
+                .result
+                .into_iter()
+                .next()
+                .and_then(|r| r.expressions.into_iter().next())
+                .map(|e| e.value)
+                .unwrap_or(Value::Undefined)
+        } else {
+            engine
+                .eval_rule(entry.clone())
+                .map_err(|e| eval_err(e.to_string()))?
+        };
+        result
+            .prints
+            .extend(engine.take_prints().map_err(|e| eval_err(e.to_string()))?);
+
+        let mut doc_counts = Counts::default();
+        for (i, rule) in plan.rules.iter().enumerate() {
+            let query = format!("data.{}.{}", plan.namespace, rule.name);
+            let exceptions = value[&Value::from(format!("e{i}"))]
+                .as_number()
+                .ok()
+                .and_then(|n| n.as_u64())
+                .unwrap_or(0);
+            if exceptions > 0 {
+                let msg = format!(
+                    "data.{}.exception[_][_] == {}",
+                    plan.namespace,
+                    json_string(exception_name(&rule.name))
+                );
+                for _ in 0..exceptions {
+                    result.exceptions.push(Outcome::exception(&msg, &rule.name));
+                    doc_counts.exceptions += 1;
+                }
+                continue;
+            }
+            let found = &value[&Value::from(format!("r{i}"))];
+            let Ok(found) = found.as_array() else {
+                continue;
+            };
+            // Undefined rule: no result at all.
+            let Some(rule_value) = found.first() else {
+                continue;
+            };
+            let elements: Vec<Value> = match rule_value {
+                Value::Set(s) => s.iter().cloned().collect(),
+                Value::Array(a) => a.iter().cloned().collect(),
+                _ => Vec::new(),
+            };
+            let mut messages = Vec::new();
+            for element in &elements {
+                if let Some(outcome) = Outcome::from_value(element, &rule.name, &query)
+                    .map_err(|message| Error::InvalidResult {
+                        file: file.name.clone(),
+                        query: query.clone(),
+                        message,
+                    })?
+                {
+                    messages.push(outcome);
+                }
+            }
+            if messages.is_empty() {
+                doc_counts.successes += 1;
+                continue;
+            }
+            match rule.kind {
+                RuleKind::Failure => {
+                    doc_counts.failures += messages.len();
+                    result.failures.extend(messages);
+                }
+                RuleKind::Warning => {
+                    doc_counts.warnings += messages.len();
+                    result.warnings.extend(messages);
+                }
+            }
+        }
+        // Conftest's padding: every queried rule definition counts as a test.
+        let counted = doc_counts.failures + doc_counts.warnings + doc_counts.exceptions;
+        let padding = plan
+            .rule_count
+            .saturating_sub(counted.saturating_add(doc_counts.successes));
+        result.successes += doc_counts.successes + padding;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    successes: usize,
+    failures: usize,
+    warnings: usize,
+    exceptions: usize,
+}
+
+/// Builds the `--combine` input: `[{"path", "contents"}]`, one entry per
+/// document, stably sorted by path.
+pub fn combine(files: &[ParsedFile]) -> Value {
+    let mut entries: Vec<(String, Value)> = Vec::new();
+    for file in files {
+        for doc in file.documents() {
+            entries.push((file.name.clone(), doc));
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Value::from(
+        entries
+            .into_iter()
+            .map(|(path, contents)| {
+                let mut map = BTreeMap::new();
+                map.insert(Value::from("path"), Value::from(path));
+                map.insert(Value::from("contents"), contents);
+                Value::from(map)
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A package path as a Rego ref that works for any component text.
+fn rego_ref(namespace: &str) -> String {
+    let mut out = String::from("data");
+    for part in namespace.split('.') {
+        let _ = write!(out, "[{}]", json_string(part));
+    }
+    out
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+fn source_mentions_conftest(engine: &Engine, file: &str) -> bool {
+    engine.get_policies().is_ok_and(|sources| {
+        sources
+            .iter()
+            .any(|s| s.get_path() == file && s.get_contents().contains("conftest"))
+    })
+}

@@ -1,0 +1,134 @@
+//! Errors returned by `policy-core`.
+//!
+//! Every variant names what it concerns (a file, a line, a resource) so a user
+//! reading a CI log knows where to look without re-running anything.
+
+use std::path::PathBuf;
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while loading inputs or policies, or evaluating them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file or directory could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A path given on the command line does not exist.
+    #[error("{path}: no such file or directory")]
+    NotFound {
+        /// The missing path.
+        path: PathBuf,
+    },
+    /// A file is not valid UTF-8 text (binary files are refused).
+    #[error("{path}: not valid UTF-8 text (binary files are not supported)")]
+    NotUtf8 {
+        /// The offending file.
+        path: PathBuf,
+    },
+    /// A file named explicitly has no parser for its name or extension.
+    #[error("{path}: unknown file type {ext:?}; use --parser to choose one")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// The extension that was not recognised (empty when there is none).
+        ext: String,
+    },
+    /// A parser name (from `--parser` or `parse_config`) is not known.
+    #[error("unknown parser {name:?} (known parsers: {known})")]
+    UnknownParser {
+        /// The requested name.
+        name: String,
+        /// The supported names, comma-separated.
+        known: String,
+    },
+    /// A configuration file could not be parsed.
+    #[error("{path}{}: {message}", location_suffix(*line, *column))]
+    Parse {
+        /// The file (`-` for standard input).
+        path: PathBuf,
+        /// 1-based line, when the parser reports one.
+        line: Option<usize>,
+        /// 1-based column, when the parser reports one.
+        column: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// Directory walking found no input files.
+    #[error("no files found in {paths}")]
+    NoFiles {
+        /// The paths that were searched, as given.
+        paths: String,
+    },
+    /// No `.rego` files were found under the policy paths.
+    #[error("no policies found in [{paths}]")]
+    NoPolicies {
+        /// The policy paths, as given.
+        paths: String,
+    },
+    /// A policy failed to parse or compile.
+    #[error("{path}: {message}")]
+    Policy {
+        /// The policy file.
+        path: PathBuf,
+        /// The compiler's message (it includes line and column).
+        message: String,
+    },
+    /// A data file could not be merged into `data`.
+    #[error("{path}: data: {message}")]
+    Data {
+        /// The data file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Evaluating a rule failed.
+    #[error("evaluating {query} for {file}: {message}")]
+    Eval {
+        /// The input file being evaluated.
+        file: String,
+        /// The query or rule being evaluated.
+        query: String,
+        /// The evaluator's message.
+        message: String,
+    },
+    /// A policy returned a result conftest cannot interpret (for example an object without `msg`).
+    #[error("{query} for {file}: {message}")]
+    InvalidResult {
+        /// The input file being evaluated.
+        file: String,
+        /// The rule that produced the result.
+        query: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An invalid setting (bad regular expression, bad Rego version, …).
+    #[error("{0}")]
+    Config(String),
+}
+
+fn location_suffix(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if source.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound { path }
+        } else {
+            Error::Io { path, source }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! YAML streams, read the way Kubernetes reads them.
+//!
+//! serde-saphyr does the parsing (pure Rust, duplicate-key errors, `<<` merges,
+//! YAML 1.1 booleans and octals, an alias budget against billion-laughs files).
+//! It skips null documents in a stream, while conftest keeps them as `null`
+//! inputs, so a cheap first pass over the parser's events records which
+//! documents are null and the values are stitched back in order.
+
+use std::fmt;
+use std::path::Path;
+
+use regorus::Value;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
+
+use crate::error::{Error, Result};
+
+/// Parses a YAML stream. One document gives its value; several give an array of them.
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
+    let mut docs = parse_documents(text, path)?;
+    if docs.len() == 1 {
+        Ok(docs.pop().unwrap_or(Value::Null))
+    } else if docs.is_empty() {
+        Ok(Value::Null)
+    } else {
+        Ok(Value::from(docs))
+    }
+}
+
+/// Parses a YAML stream into its documents, empty documents included as `null`.
+pub(crate) fn parse_documents(text: &str, path: &Path) -> Result<Vec<Value>> {
+    let layout = document_layout(text, path)?;
+    let mut parsed: Vec<YamlValue> = serde_saphyr::from_multiple_with_options(text, options())
+        .map_err(|e| yaml_error(path, &e))?;
+    let expected = layout.iter().filter(|null| !**null).count();
+    if parsed.len() != expected {
+        // The two passes disagree about which documents are null; keep every
+        // value rather than guess where the nulls go.
+        return Ok(parsed.into_iter().map(|v| v.0).collect());
+    }
+    parsed.reverse();
+    let mut docs = Vec::with_capacity(layout.len());
+    for is_null in layout {
+        if is_null {
+            docs.push(Value::Null);
+        } else if let Some(v) = parsed.pop() {
+            docs.push(v.0);
+        }
+    }
+    Ok(docs)
+}
+
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    // Far more than any real manifest uses, small enough that an alias bomb
+    // fails in milliseconds.
+    budget.max_aliases = 10_000;
+    budget.max_anchors = 10_000;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    options.merge_keys = serde_saphyr::MergeKeyPolicy::Merge;
+    // sigs.k8s.io/yaml (go-yaml v2) reads 0755 as octal.
+    options.legacy_octal_numbers = true;
+    options.with_snippet = false;
+    options
+}
+
+/// One entry per document in the stream: `true` when the document is null.
+fn document_layout(text: &str, path: &Path) -> Result<Vec<bool>> {
+    let mut layout = Vec::new();
+    let mut at_root = false;
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            line: Some(span_line(e.marker().line())),
+            column: Some(e.marker().col().saturating_add(1)),
+            message: e.info().to_owned(),
+        })?;
+        let _ = span;
+        match event {
+            Event::DocumentStart(..) => at_root = true,
+            Event::Scalar(value, style, _, tag) if at_root => {
+                at_root = false;
+                let null_tag = tag.as_ref().is_some_and(|t| t.core_suffix() == Some("null"));
+                let plain_null = tag.is_none()
+                    && style == ScalarStyle::Plain
+                    && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL");
+                layout.push(null_tag || plain_null);
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) | Event::Alias(..)
+            | Event::Scalar(..)
+                if at_root =>
+            {
+                at_root = false;
+                layout.push(false);
+            }
+            _ => {}
+        }
+    }
+    Ok(layout)
+}
+
+fn span_line(line: usize) -> usize {
+    line.max(1)
+}
+
+fn yaml_error(path: &Path, err: &serde_saphyr::Error) -> Error {
+    let location = err.location();
+    let message = err.to_string();
+    // serde-saphyr appends " at line L column C" to its messages; we print the
+    // position in front, compiler style, so drop the suffix.
+    let message = match message.rfind(" at line ") {
+        Some(i) if location.is_some() => message.get(..i).unwrap_or(&message).to_owned(),
+        _ => message,
+    };
+    Error::Parse {
+        path: path.to_path_buf(),
+        line: location
+            .as_ref()
+            .and_then(|l| usize::try_from(l.line()).ok()),
+        column: location
+            .as_ref()
+            .and_then(|l| usize::try_from(l.column()).ok()),
+        message,
+    }
+}
+
+/// A YAML node as a Rego value. Keys are always strings, as sigs.k8s.io/yaml
+/// makes them (`on:` → `"true"`, `1:` → `"1"`), because policies index
+/// objects by string.
+struct YamlValue(Value);
+
+impl<'de> de::Deserialize<'de> for YamlValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor).map(YamlValue)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::from(String::from_utf8_lossy(v).into_owned()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(YamlValue(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::from(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = std::collections::BTreeMap::new();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let YamlValue(value) = map.next_value()?;
+            object.insert(Value::from(key), value);
+        }
+        Ok(Value::from(object))
+    }
+}
+
+/// Reads any scalar key as its string form.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_any(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a scalar mapping key")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+        Ok("null".to_owned())
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(de::Error::custom("a sequence cannot be a mapping key"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(de::Error::custom("a mapping cannot be a mapping key"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(text: &str) -> Vec<String> {
+        parse_documents(text, Path::new("t.yaml"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .iter()
+            .map(|v| serde_json::to_string(v).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn keeps_documents_after_commented_and_tagged_separators() {
+        let text = "a: 1\n--- # second\nb: 2\n--- !thing\nc: 3\n";
+        assert_eq!(docs(text), [r#"{"a":1}"#, r#"{"b":2}"#, r#"{"c":3}"#]);
+    }
+
+    #[test]
+    fn empty_documents_are_null_and_end_markers_close_documents() {
+        let text = "a: 1\n---\n---\nb: 2\n...\n---\nc: 3\n";
+        assert_eq!(docs(text), [r#"{"a":1}"#, "null", r#"{"b":2}"#, r#"{"c":3}"#]);
+        assert_eq!(docs(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn yaml_one_one_scalars_and_merges() {
+        let text = "base: &b {x: 1}\nm:\n  <<: *b\n  z: yes\n  o: 0755\non: off\n";
+        assert_eq!(
+            docs(text),
+            [r#"{"base":{"x":1},"m":{"o":493,"x":1,"z":true},"true":false}"#]
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_name_the_line() {
+        let err = parse_documents("a: 1\nb: 2\na: 3\n", Path::new("d.yaml"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("d.yaml:3:"), "{err}");
+        assert!(err.contains("duplicate"), "{err}");
+    }
+
+    #[test]
+    fn alias_bombs_fail_fast() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        assert!(parse_documents(&text, Path::new("bomb.yaml")).is_err());
+    }
+}
