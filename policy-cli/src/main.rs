@@ -1,1 +1,38 @@
-fn main(){}
+//! `regard`: conftest-compatible policy checks for configuration files and
+//! Gatekeeper-compatible constraint tests, on one Rego engine.
+//!
+//! This binary parses flags, calls `policy-core`, renders results and maps
+//! outcomes to exit codes. Policy logic lives in the core.
+
+mod cli;
+mod config;
+mod output;
+mod test_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Test(args) => test_cmd::run(*args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            // A closed pipe (`regard test … | head`) is not a failure.
+            for cause in err.chain() {
+                if let Some(io) = cause.downcast_ref::<std::io::Error>()
+                    && io.kind() == std::io::ErrorKind::BrokenPipe
+                {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            eprintln!("Error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

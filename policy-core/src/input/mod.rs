@@ -246,3 +246,32 @@ impl ParsedFile {
         })
     }
 }
+
+/// Reads and parses many sources in parallel, keeping their order. Standard
+/// input, if among them, is read once up front from `stdin`. Each source
+/// gets its own result so one bad file does not hide the others.
+pub fn read_all(
+    sources: &[InputSource],
+    forced: Option<Format>,
+    stdin: &mut dyn std::io::Read,
+    stdin_name: Option<&str>,
+) -> Vec<Result<ParsedFile>> {
+    use rayon::prelude::*;
+    let mut stdin_bytes = Vec::new();
+    let stdin_error = if sources.contains(&InputSource::Stdin) {
+        stdin.read_to_end(&mut stdin_bytes).err()
+    } else {
+        None
+    };
+    let stdin_error = stdin_error.map(|e| e.to_string());
+    sources
+        .par_iter()
+        .map(|source| match (source, &stdin_error) {
+            (InputSource::Stdin, Some(message)) => Err(Error::io(
+                "-",
+                std::io::Error::other(message.clone()),
+            )),
+            _ => read(source, forced, &mut stdin_bytes.as_slice(), stdin_name),
+        })
+        .collect()
+}
