@@ -58,7 +58,10 @@ impl Layers {
         match self.file_value(key) {
             None => Ok(None),
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => bail!("config key {key:?} must be a string, got {}", other.type_str()),
+            Some(other) => bail!(
+                "config key {key:?} must be a string, got {}",
+                other.type_str()
+            ),
         }
     }
 
@@ -85,10 +88,16 @@ impl Layers {
                 .iter()
                 .map(|i| match i {
                     toml::Value::String(s) => Ok(s.clone()),
-                    other => bail!("config key {key:?} must hold strings, got {}", other.type_str()),
+                    other => bail!(
+                        "config key {key:?} must hold strings, got {}",
+                        other.type_str()
+                    ),
                 })
                 .collect(),
-            Some(other) => bail!("config key {key:?} must be a string or a list, got {}", other.type_str()),
+            Some(other) => bail!(
+                "config key {key:?} must be a string or a list, got {}",
+                other.type_str()
+            ),
         }
     }
 
@@ -107,7 +116,10 @@ impl Layers {
         match self.file_value(key) {
             None => Ok(false),
             Some(toml::Value::Boolean(b)) => Ok(*b),
-            Some(other) => bail!("config key {key:?} must be true or false, got {}", other.type_str()),
+            Some(other) => bail!(
+                "config key {key:?} must be true or false, got {}",
+                other.type_str()
+            ),
         }
     }
 }

@@ -11,12 +11,21 @@ mod test_cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version go to stdout with exit 0; usage errors exit 1,
+            // as conftest's do.
+            let code = u8::from(err.use_stderr());
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
     let result = match cli.command {
         Command::Test(args) => test_cmd::run(*args),
     };

@@ -42,10 +42,14 @@ impl Settings {
             bail!("--capabilities is not supported: regorus has no OPA capabilities files");
         }
         if !args.update.is_empty() {
-            bail!("--update is not supported: download policies in a separate step before `regard test`");
+            bail!(
+                "--update is not supported: download policies in a separate step before `regard test`"
+            );
         }
         if args.trace {
-            bail!("--trace is not supported by `regard test`; use print() in policies, whose output is shown");
+            bail!(
+                "--trace is not supported by `regard test`; use print() in policies, whose output is shown"
+            );
         }
         let mut policy = layers.list("policy", args.policy.policy)?;
         if policy.is_empty() {
@@ -75,7 +79,9 @@ impl Settings {
         let ignore = layers
             .string("ignore", args.ignore)?
             .filter(|s| !s.is_empty())
-            .map(|re| regex::Regex::new(&re).with_context(|| format!("invalid --ignore pattern {re:?}")))
+            .map(|re| {
+                regex::Regex::new(&re).with_context(|| format!("invalid --ignore pattern {re:?}"))
+            })
             .transpose()?;
         let parser = layers
             .string("parser", args.parser)?
@@ -107,8 +113,10 @@ impl Settings {
             ignore,
             parser,
             stdin_filename: layers.string("stdin-filename", args.stdin_filename)?,
-            junit_hide_message: layers.flag("junit-hide-message", args.output.junit_hide_message)?,
-            github_hide_passed: layers.flag("github-hide-passed", args.output.github_hide_passed)?,
+            junit_hide_message: layers
+                .flag("junit-hide-message", args.output.junit_hide_message)?,
+            github_hide_passed: layers
+                .flag("github-hide-passed", args.output.github_hide_passed)?,
         })
     }
 }

@@ -18,10 +18,18 @@ pub(super) fn render(results: &[CheckResult]) -> String {
         );
         out.push_str("##[group]See conftest results\n");
         for o in &r.failures {
-            let _ = writeln!(out, "##vso[task.logissue type=error] file={f} --> {}", o.msg);
+            let _ = writeln!(
+                out,
+                "##vso[task.logissue type=error] file={f} --> {}",
+                o.msg
+            );
         }
         for o in r.warnings.iter().chain(&r.exceptions) {
-            let _ = writeln!(out, "##vso[task.logissue type=warning] file={f} --> {}", o.msg);
+            let _ = writeln!(
+                out,
+                "##vso[task.logissue type=warning] file={f} --> {}",
+                o.msg
+            );
         }
         for o in &r.skipped {
             let _ = writeln!(out, "skipped file={f} {}", o.msg);

@@ -63,7 +63,11 @@ pub(crate) struct RenderOptions {
 }
 
 /// Renders results in `format`.
-pub(crate) fn render(format: OutputFormat, results: &[CheckResult], options: &RenderOptions) -> String {
+pub(crate) fn render(
+    format: OutputFormat,
+    results: &[CheckResult],
+    options: &RenderOptions,
+) -> String {
     match format {
         OutputFormat::Stdout => stdout::render(results, options),
         OutputFormat::Json => json::render(results),

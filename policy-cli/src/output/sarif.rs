@@ -55,7 +55,13 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
         defs: Vec::new(),
     };
     let mut out = Vec::new();
-    let mut push = |rules: &mut Rules, id: String, desc: &str, level: &str, msg: &str, r: &CheckResult, o: Option<&Outcome>| {
+    let mut push = |rules: &mut Rules,
+                    id: String,
+                    desc: &str,
+                    level: &str,
+                    msg: &str,
+                    r: &CheckResult,
+                    o: Option<&Outcome>| {
         let index = rules.index(&id, desc, o.and_then(metadata));
         out.push(json!({
             "ruleId": id,
@@ -71,23 +77,63 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
     };
     for r in results {
         for o in &r.failures {
-            push(&mut rules, rule_id(&r.namespace, o, "deny"), "Policy violation", "error", &o.msg, r, Some(o));
+            push(
+                &mut rules,
+                rule_id(&r.namespace, o, "deny"),
+                "Policy violation",
+                "error",
+                &o.msg,
+                r,
+                Some(o),
+            );
         }
         for o in &r.warnings {
-            push(&mut rules, rule_id(&r.namespace, o, "warn"), "Policy warning", "warning", &o.msg, r, Some(o));
+            push(
+                &mut rules,
+                rule_id(&r.namespace, o, "warn"),
+                "Policy warning",
+                "warning",
+                &o.msg,
+                r,
+                Some(o),
+            );
         }
         for o in &r.exceptions {
-            push(&mut rules, format!("{}/allow", r.namespace), "Policy exception", "note", &o.msg, r, Some(o));
+            push(
+                &mut rules,
+                format!("{}/allow", r.namespace),
+                "Policy exception",
+                "note",
+                &o.msg,
+                r,
+                Some(o),
+            );
         }
         if !r.failures.is_empty() || !r.warnings.is_empty() {
             continue;
         }
         if r.successes > 0 || !r.exceptions.is_empty() {
             let d = "Policy was satisfied successfully";
-            push(&mut rules, format!("{}/success", r.namespace), d, "none", d, r, None);
+            push(
+                &mut rules,
+                format!("{}/success", r.namespace),
+                d,
+                "none",
+                d,
+                r,
+                None,
+            );
         } else {
             let d = "Policy check was skipped";
-            push(&mut rules, format!("{}/skip", r.namespace), d, "none", d, r, None);
+            push(
+                &mut rules,
+                format!("{}/skip", r.namespace),
+                d,
+                "none",
+                d,
+                r,
+                None,
+            );
         }
     }
     let failures = results.iter().any(|r| !r.failures.is_empty());

@@ -55,6 +55,10 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
         GREEN
     };
     let _ = writeln!(out);
-    let _ = writeln!(out, "{}", paint(&totals.summary(options.show_skipped), color, on));
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(&totals.summary(options.show_skipped), color, on)
+    );
     out
 }

@@ -139,7 +139,10 @@ impl Checker {
                         continue;
                     };
                     rule_count += rule.definitions;
-                    if !rules.iter().any(|r| r.name.eq_ignore_ascii_case(&rule.name)) {
+                    if !rules
+                        .iter()
+                        .any(|r| r.name.eq_ignore_ascii_case(&rule.name))
+                    {
                         rules.push(QueriedRule {
                             name: rule.name.clone(),
                             kind,
@@ -152,12 +155,13 @@ impl Checker {
             } else {
                 let rule = format!("ns{index}");
                 let base = rego_ref(&namespace);
-                let _ = write!(generated, "{rule} := {{");
+                let _ = writeln!(generated, "{rule} := {{");
                 for (i, r) in rules.iter().enumerate() {
-                    let sep = if i == 0 { "" } else { ", " };
-                    let _ = write!(
+                    let sep = if i == 0 { "" } else { "," };
+                    // One entry per line: regorus limits line length.
+                    let _ = writeln!(
                         generated,
-                        "{sep}\"r{i}\": [x | x := {base}[{name}]], \"e{i}\": count([1 | {base}[\"exception\"][_][_] == {exc}])",
+                        "{sep}\"r{i}\": [x | x := {base}[{name}]],\n\"e{i}\": count([1 | {base}[\"exception\"][_][_] == {exc}])",
                         name = json_string(&r.name),
                         exc = json_string(exception_name(&r.name)),
                     );
@@ -237,7 +241,12 @@ impl Checker {
             .collect()
     }
 
-    fn check_file(&self, engine: &mut Engine, plan: &Plan, file: &ParsedFile) -> Result<CheckResult> {
+    fn check_file(
+        &self,
+        engine: &mut Engine,
+        plan: &Plan,
+        file: &ParsedFile,
+    ) -> Result<CheckResult> {
         let mut result = CheckResult::new(&file.name, &plan.namespace);
         for doc in file.documents() {
             self.check_document(engine, plan, file, doc, &mut result)?;
@@ -320,11 +329,13 @@ impl Checker {
             };
             let mut messages = Vec::new();
             for element in &elements {
-                if let Some(outcome) = Outcome::from_value(element, &rule.name, &query)
-                    .map_err(|message| Error::InvalidResult {
-                        file: file.name.clone(),
-                        query: query.clone(),
-                        message,
+                if let Some(outcome) =
+                    Outcome::from_value(element, &rule.name, &query).map_err(|message| {
+                        Error::InvalidResult {
+                            file: file.name.clone(),
+                            query: query.clone(),
+                            message,
+                        }
                     })?
                 {
                     messages.push(outcome);

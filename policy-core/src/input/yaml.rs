@@ -75,20 +75,24 @@ fn document_layout(text: &str, path: &Path) -> Result<Vec<bool>> {
             path: path.to_path_buf(),
             line: Some(span_line(e.marker().line())),
             column: Some(e.marker().col().saturating_add(1)),
-            message: e.info().to_owned(),
+            message: e.info(),
         })?;
         let _ = span;
         match event {
             Event::DocumentStart(..) => at_root = true,
             Event::Scalar(value, style, _, tag) if at_root => {
                 at_root = false;
-                let null_tag = tag.as_ref().is_some_and(|t| t.core_suffix() == Some("null"));
+                let null_tag = tag
+                    .as_ref()
+                    .is_some_and(|t| t.core_suffix() == Some("null"));
                 let plain_null = tag.is_none()
                     && style == ScalarStyle::Plain
                     && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL");
                 layout.push(null_tag || plain_null);
             }
-            Event::SequenceStart(..) | Event::MappingStart(..) | Event::Alias(..)
+            Event::SequenceStart(..)
+            | Event::MappingStart(..)
+            | Event::Alias(..)
             | Event::Scalar(..)
                 if at_root =>
             {
@@ -108,12 +112,20 @@ fn span_line(line: usize) -> usize {
 fn yaml_error(path: &Path, err: &serde_saphyr::Error) -> Error {
     let location = err.location();
     let message = err.to_string();
-    // serde-saphyr appends " at line L column C" to its messages; we print the
-    // position in front, compiler style, so drop the suffix.
-    let message = match message.rfind(" at line ") {
+    // serde-saphyr appends " at line L column C" (and sometimes where an
+    // anchor was defined) to its messages; we print the position in front,
+    // compiler style, so keep only the first clause. Its duplicate-key text
+    // also suggests a library option, which means nothing to our users.
+    let mut message = match message.find(" at line ") {
         Some(i) if location.is_some() => message.get(..i).unwrap_or(&message).to_owned(),
         _ => message,
     };
+    if let Some(i) = message.find(", set DuplicateKeyPolicy") {
+        message.truncate(i);
+    }
+    if message.starts_with("budget breached") {
+        message = format!("document too large or too many aliases (an alias bomb?): {message}");
+    }
     Error::Parse {
         path: path.to_path_buf(),
         line: location
@@ -265,7 +277,10 @@ mod tests {
     #[test]
     fn empty_documents_are_null_and_end_markers_close_documents() {
         let text = "a: 1\n---\n---\nb: 2\n...\n---\nc: 3\n";
-        assert_eq!(docs(text), [r#"{"a":1}"#, "null", r#"{"b":2}"#, r#"{"c":3}"#]);
+        assert_eq!(
+            docs(text),
+            [r#"{"a":1}"#, "null", r#"{"b":2}"#, r#"{"c":3}"#]
+        );
         assert_eq!(docs(""), Vec::<String>::new());
     }
 

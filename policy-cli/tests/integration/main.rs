@@ -1,0 +1,5 @@
+//! Integration tests: the real `regard` binary on real fixture files under
+//! `tests/` at the repository root. One test binary, one module per area.
+
+mod test_cmd;
+mod util;
