@@ -16,6 +16,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Test configuration files against Rego policies (conftest test).
     Test(Box<TestArgs>),
+    /// Run Rego unit tests (`test_*` rules), with optional coverage (conftest verify).
+    Verify(Box<VerifyArgs>),
 }
 
 /// Flags shared by commands that load policies.
@@ -106,4 +108,33 @@ pub(crate) struct TestArgs {
     /// Not supported: downloading policies before the run (use a separate fetch step)
     #[arg(short = 'u', long, hide = true)]
     pub(crate) update: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+    /// Report only tests in these namespaces (packages); globs allowed
+    #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
+    pub(crate) namespace: Vec<String>,
+    /// Per-test report with durations (stdout only): full, fails or notes
+    #[arg(long)]
+    pub(crate) report: Option<String>,
+    /// Run only tests whose path (data.pkg.test_name) matches this regular expression
+    #[arg(long)]
+    pub(crate) run: Option<String>,
+    /// Report line coverage of the non-test policy files
+    #[arg(long)]
+    pub(crate) coverage: bool,
+    /// Fail when total coverage is below this percentage (implies --coverage)
+    #[arg(long = "coverage-min", value_name = "PERCENT")]
+    pub(crate) coverage_min: Option<f64>,
+    /// Print each test's outcome, print() output and evaluated lines to standard error
+    #[arg(long)]
+    pub(crate) trace: bool,
+    /// Paths are ignored (conftest accepts and ignores them)
+    #[arg(hide = true)]
+    pub(crate) ignored: Vec<String>,
 }

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod output;
 mod test_cmd;
+mod verify_cmd;
 
 use std::process::ExitCode;
 
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Test(args) => test_cmd::run(*args),
+        Command::Verify(args) => verify_cmd::run(*args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

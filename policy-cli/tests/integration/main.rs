@@ -3,3 +3,4 @@
 
 mod test_cmd;
 mod util;
+mod verify;

@@ -10,6 +10,7 @@
 
 mod namespaces;
 mod result;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,6 +24,7 @@ use crate::policy::PolicySet;
 
 pub use namespaces::{NamespaceSelection, select_namespaces};
 pub use result::{CheckResult, Location, Outcome};
+pub use verify::{Coverage, FileCoverage, TestCase, TestRun, TestStatus, Verifier, VerifyReport};
 
 /// Package holding the generated per-namespace evaluation rules.
 const GENERATED_PACKAGE: &str = "__regard__";
@@ -309,7 +311,9 @@ impl Checker {
                     json_string(exception_name(&rule.name))
                 );
                 for _ in 0..exceptions {
-                    result.exceptions.push(Outcome::exception(&msg, &rule.name));
+                    result
+                        .exceptions
+                        .push(Outcome::message_only(&msg, &rule.name));
                     doc_counts.exceptions += 1;
                 }
                 continue;

@@ -116,7 +116,8 @@ impl Outcome {
         }
     }
 
-    pub(crate) fn exception(msg: &str, rule: &str) -> Outcome {
+    /// A result with only a message and the rule it concerns (no metadata).
+    pub(crate) fn message_only(msg: &str, rule: &str) -> Outcome {
         Outcome {
             msg: msg.to_owned(),
             loc: None,
