@@ -96,7 +96,7 @@ pub(crate) struct TestArgs {
     /// Name to report for standard input
     #[arg(long = "stdin-filename")]
     pub(crate) stdin_filename: Option<String>,
-    /// Print an evaluation trace to standard error
+    /// Print each rule's value and the policy lines evaluated, per document, to standard error
     #[arg(long)]
     pub(crate) trace: bool,
     /// Not supported: OPA strict compilation (regorus has no strict mode)

@@ -30,6 +30,7 @@ struct Settings {
     stdin_filename: Option<String>,
     junit_hide_message: bool,
     github_hide_passed: bool,
+    trace: bool,
 }
 
 impl Settings {
@@ -44,11 +45,6 @@ impl Settings {
         if !args.update.is_empty() {
             bail!(
                 "--update is not supported: download policies in a separate step before `regard test`"
-            );
-        }
-        if args.trace {
-            bail!(
-                "--trace is not supported by `regard test`; use print() in policies, whose output is shown"
             );
         }
         let mut policy = layers.list("policy", args.policy.policy)?;
@@ -117,6 +113,7 @@ impl Settings {
                 .flag("junit-hide-message", args.output.junit_hide_message)?,
             github_hide_passed: layers
                 .flag("github-hide-passed", args.output.github_hide_passed)?,
+            trace: layers.flag("trace", args.trace)?,
         })
     }
 }
@@ -125,7 +122,8 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
     let settings = Settings::resolve(args)?;
     let sources = input::collect(&settings.paths, settings.ignore.as_ref())?;
     let policies = PolicySet::load(&settings.load)?;
-    let checker = Checker::new(&policies, &settings.namespaces)?;
+    let mut checker = Checker::new(&policies, &settings.namespaces)?;
+    checker.set_tracing(settings.trace);
 
     let parsed = input::read_all(
         &sources,
@@ -150,6 +148,12 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
     } else {
         checker.check_files(&files)?
     };
+    if settings.trace {
+        let mut stderr = std::io::stderr().lock();
+        for line in results.iter().flat_map(|r| &r.trace) {
+            writeln!(stderr, "TRAC   {line}")?;
+        }
+    }
     let code = exit_code(&results, &settings);
     if !(settings.quiet && code == 0 && errors.is_empty()) {
         let options = RenderOptions {

@@ -107,6 +107,8 @@ pub struct Checker {
     /// Whether any policy reads `data.conftest`, which then has to be
     /// provided per document with `with` (slower, so only when needed).
     reads_file_info: bool,
+    /// Record per-document traces (rule values and evaluated lines).
+    trace: bool,
 }
 
 impl Checker {
@@ -197,7 +199,16 @@ impl Checker {
             engine,
             plans,
             reads_file_info,
+            trace: false,
         })
+    }
+
+    /// Turns tracing on: each result then carries, per document, the value
+    /// every queried rule had and the policy lines evaluated (regorus has no
+    /// step-by-step evaluation trace; this is what it can report).
+    pub fn set_tracing(&mut self, on: bool) {
+        self.trace = on;
+        self.engine.set_enable_coverage(on);
     }
 
     /// The namespaces that will be evaluated, in order.
@@ -268,6 +279,9 @@ impl Checker {
             return Ok(());
         };
         engine.set_input(doc);
+        if self.trace {
+            engine.clear_coverage_data();
+        }
         let eval_err = |message: String| Error::Eval {
             file: file.name.clone(),
             query: format!("data.{}", plan.namespace),
@@ -296,6 +310,9 @@ impl Checker {
             .prints
             .extend(engine.take_prints().map_err(|e| eval_err(e.to_string()))?);
 
+        if self.trace {
+            self.record_trace(engine, plan, file, &value, result);
+        }
         let mut doc_counts = Counts::default();
         for (i, rule) in plan.rules.iter().enumerate() {
             let query = format!("data.{}.{}", plan.namespace, rule.name);
@@ -367,6 +384,55 @@ impl Checker {
             .saturating_sub(counted.saturating_add(doc_counts.successes));
         result.successes += doc_counts.successes + padding;
         Ok(())
+    }
+}
+
+impl Checker {
+    fn record_trace(
+        &self,
+        engine: &Engine,
+        plan: &Plan,
+        file: &ParsedFile,
+        value: &Value,
+        result: &mut CheckResult,
+    ) {
+        let trace = &mut result.trace;
+        trace.push(format!(
+            "file: {} | query: data.{}",
+            file.name, plan.namespace
+        ));
+        for (i, rule) in plan.rules.iter().enumerate() {
+            let found = &value[&Value::from(format!("r{i}"))];
+            let shown = match found.as_array().ok().and_then(|a| a.first()) {
+                Some(v) => serde_json::to_string(v).unwrap_or_default(),
+                None => "undefined".to_owned(),
+            };
+            trace.push(format!("data.{}.{} = {shown}", plan.namespace, rule.name));
+            let exceptions = &value[&Value::from(format!("e{i}"))];
+            if exceptions
+                .as_number()
+                .ok()
+                .and_then(|n| n.as_u64())
+                .unwrap_or(0)
+                > 0
+            {
+                trace.push(format!(
+                    "data.{}.exception[_][_] == {} matched {exceptions} time(s)",
+                    plan.namespace,
+                    json_string(exception_name(&rule.name))
+                ));
+            }
+        }
+        if let Ok(report) = engine.get_coverage_report() {
+            for f in report
+                .files
+                .iter()
+                .filter(|f| f.path != "<regard>" && !f.covered.is_empty())
+            {
+                let lines: Vec<String> = f.covered.iter().map(u32::to_string).collect();
+                trace.push(format!("evaluated {}: lines {}", f.path, lines.join(", ")));
+            }
+        }
     }
 }
 

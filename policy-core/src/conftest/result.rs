@@ -23,6 +23,8 @@ pub struct CheckResult {
     pub skipped: Vec<Outcome>,
     /// `print()` output gathered while evaluating, as `file:line: text`.
     pub prints: Vec<String>,
+    /// With tracing on: what each rule evaluated to and which policy lines ran.
+    pub trace: Vec<String>,
 }
 
 impl CheckResult {
