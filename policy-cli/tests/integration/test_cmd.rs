@@ -448,3 +448,44 @@ fn trace_reports_rule_values_and_evaluated_lines() {
         &out.stderr,
     );
 }
+
+#[test]
+fn every_rule_definition_counts_as_a_test() {
+    // conftest's service.yaml arithmetic: 3 deny bodies + violation + warn.
+    let out = regard("conftest/counting", &["test", "--no-color", "service.yaml"]);
+    assert_text(
+        "WARN - service.yaml - main - NodePort services are discouraged\n\n5 tests, 4 passed, 1 warning, 0 failures, 0 exceptions\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn builtin_errors_are_undefined_unless_shown() {
+    let out = regard(
+        "conftest/builtin-errors",
+        &["test", "--no-color", "deploy.yaml"],
+    );
+    assert_eq!(out.code, 1);
+    assert_text(
+        "FAIL - deploy.yaml - main - replicas many is not a number\n\n2 tests, 1 passed, 0 warnings, 1 failure, 0 exceptions\n",
+        &out.stdout,
+    );
+    let out = regard(
+        "conftest/builtin-errors",
+        &["test", "--no-color", "--show-builtin-errors", "deploy.yaml"],
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with(
+            "Error: evaluating data.main for deploy.yaml: --> policy/numbers.rego:4:20"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("could not parse string as number"),
+        "{}",
+        out.stderr
+    );
+}
