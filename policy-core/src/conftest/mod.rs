@@ -104,9 +104,6 @@ struct Plan {
 pub struct Checker {
     engine: Engine,
     plans: Vec<Plan>,
-    /// Whether any policy reads `data.conftest`, which then has to be
-    /// provided per document with `with` (slower, so only when needed).
-    reads_file_info: bool,
     /// Record per-document traces (rule values and evaluated lines).
     trace: bool,
 }
@@ -189,16 +186,11 @@ impl Checker {
                     message: e.to_string(),
                 })?;
         }
-        let reads_file_info = policies
-            .modules()
-            .iter()
-            .any(|m| source_mentions_conftest(policies.engine(), &m.file));
         // Compile now so every clone starts prepared.
         let _ = engine.eval_rule(format!("data.{GENERATED_PACKAGE}.__prepare__"));
         Ok(Checker {
             engine,
             plans,
-            reads_file_info,
             trace: false,
         })
     }
@@ -287,25 +279,21 @@ impl Checker {
             query: format!("data.{}", plan.namespace),
             message,
         };
-        let value = if self.reads_file_info {
-            let info = serde_json::to_string(&file.file_info.to_value())
-                .map_err(|e| eval_err(e.to_string()))?;
-            let query = format!("{entry} with data.conftest.file as {info}");
-            let results = engine
-                .eval_query(query, false)
-                .map_err(|e| eval_err(e.to_string()))?;
-            results
-                .result
-                .into_iter()
-                .next()
-                .and_then(|r| r.expressions.into_iter().next())
-                .map(|e| e.value)
-                .unwrap_or(Value::Undefined)
-        } else {
-            engine
-                .eval_rule(entry.clone())
-                .map_err(|e| eval_err(e.to_string()))?
-        };
+        // `data.conftest.file` differs per document; `with` provides it
+        // without touching the shared data (measured: no slower than
+        // evaluating the rule directly).
+        let info = serde_json::to_string(&file.file_info.to_value())
+            .map_err(|e| eval_err(e.to_string()))?;
+        let query = format!("{entry} with data.conftest.file as {info}");
+        let value = engine
+            .eval_query(query, false)
+            .map_err(|e| eval_err(e.to_string()))?
+            .result
+            .into_iter()
+            .next()
+            .and_then(|r| r.expressions.into_iter().next())
+            .map(|e| e.value)
+            .unwrap_or(Value::Undefined);
         result
             .prints
             .extend(engine.take_prints().map_err(|e| eval_err(e.to_string()))?);
@@ -478,12 +466,4 @@ fn rego_ref(namespace: &str) -> String {
 
 fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
-}
-
-fn source_mentions_conftest(engine: &Engine, file: &str) -> bool {
-    engine.get_policies().is_ok_and(|sources| {
-        sources
-            .iter()
-            .any(|s| s.get_path() == file && s.get_contents().contains("conftest"))
-    })
 }
