@@ -1,12 +1,11 @@
 //! `regard test`: conftest-compatible checks of configuration files.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use policy_core::conftest::{CheckResult, Checker, NamespaceSelection};
 use policy_core::input::{self, Format};
-use policy_core::policy::{LoadOptions, PolicySet, RegoVersion};
+use policy_core::policy::{LoadOptions, PolicySet};
 
 use crate::cli::TestArgs;
 use crate::config::Layers;
@@ -47,15 +46,7 @@ impl Settings {
                 "--update is not supported: download policies in a separate step before `regard test`"
             );
         }
-        let mut policy = layers.list("policy", args.policy.policy)?;
-        if policy.is_empty() {
-            policy.push("policy".to_owned());
-        }
-        let rego_version: RegoVersion = layers
-            .string("rego-version", args.policy.rego_version)?
-            .as_deref()
-            .unwrap_or("v1")
-            .parse()?;
+        let load = layers.load_options(args.policy)?;
         let namespaces = if layers.flag("all-namespaces", args.all_namespaces)? {
             NamespaceSelection::All
         } else {
@@ -66,12 +57,7 @@ impl Settings {
                 NamespaceSelection::Patterns(list)
             }
         };
-        let output = OutputFormat::parse(
-            layers
-                .string("output", args.output.output)?
-                .as_deref()
-                .unwrap_or("stdout"),
-        )?;
+        let output = layers.output_format(args.output.output)?;
         let ignore = layers
             .string("ignore", args.ignore)?
             .filter(|s| !s.is_empty())
@@ -87,17 +73,7 @@ impl Settings {
         let no_color = layers.flag("no-color", args.output.no_color)?;
         Ok(Settings {
             paths: args.paths,
-            load: LoadOptions {
-                policy_paths: policy.into_iter().map(PathBuf::from).collect(),
-                data_paths: layers
-                    .list("data", args.policy.data)?
-                    .into_iter()
-                    .map(PathBuf::from)
-                    .collect(),
-                rego_version,
-                strict_builtin_errors: layers
-                    .flag("show-builtin-errors", args.policy.show_builtin_errors)?,
-            },
+            load,
             namespaces,
             output,
             fail_on_warn: layers.flag("fail-on-warn", args.fail_on_warn)?,

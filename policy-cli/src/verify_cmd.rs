@@ -2,14 +2,13 @@
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use policy_core::conftest::{
     Coverage, NamespaceSelection, TestCase, TestRun, TestStatus, Verifier, select_namespaces,
 };
-use policy_core::policy::{LoadOptions, PolicySet, RegoVersion};
+use policy_core::policy::PolicySet;
 use serde::Serialize;
 
 use crate::cli::VerifyArgs;
@@ -31,21 +30,8 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
             args.ignored.join(" ")
         );
     }
-    let mut policy = layers.list("policy", args.policy.policy)?;
-    if policy.is_empty() {
-        policy.push("policy".to_owned());
-    }
-    let rego_version: RegoVersion = layers
-        .string("rego-version", args.policy.rego_version)?
-        .as_deref()
-        .unwrap_or("v1")
-        .parse()?;
-    let format = OutputFormat::parse(
-        layers
-            .string("output", args.output.output)?
-            .as_deref()
-            .unwrap_or("stdout"),
-    )?;
+    let load = layers.load_options(args.policy)?;
+    let format = layers.output_format(args.output.output)?;
     let report = match layers.string("report", args.report)?.as_deref() {
         None | Some("") => None,
         Some("full") => Some(Report::Full),
@@ -73,17 +59,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
         .transpose()?;
     let namespaces = layers.list("namespace", args.namespace)?;
 
-    let policies = PolicySet::load(&LoadOptions {
-        policy_paths: policy.into_iter().map(PathBuf::from).collect(),
-        data_paths: layers
-            .list("data", args.policy.data)?
-            .into_iter()
-            .map(PathBuf::from)
-            .collect(),
-        rego_version,
-        strict_builtin_errors: layers
-            .flag("show-builtin-errors", args.policy.show_builtin_errors)?,
-    })?;
+    let policies = PolicySet::load(&load)?;
     let verifier = Verifier::new(&policies);
     // `-n` filters what is reported; `--run` filters what runs.
     let allowed: Option<Vec<String>> = (!namespaces.is_empty()).then(|| {

@@ -17,7 +17,7 @@ use regorus::Value;
 
 use crate::error::{Error, Result};
 
-pub use walk::{InputSource, collect};
+pub use walk::{InputSource, collect, walk_files};
 
 /// A configuration-file format regard can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

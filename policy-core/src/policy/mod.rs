@@ -166,27 +166,9 @@ pub fn find_policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             }
             continue;
         }
-        for entry in walkdir::WalkDir::new(root)
-            .follow_links(true)
-            .sort_by_file_name()
-        {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) if e.loop_ancestor().is_some() => continue,
-                Err(e) => {
-                    let path = e.path().unwrap_or(root).to_path_buf();
-                    let io = e
-                        .into_io_error()
-                        .unwrap_or_else(|| std::io::Error::other("directory walk failed"));
-                    return Err(Error::io(path, io));
-                }
-            };
-            let path = entry.path();
-            if entry.file_type().is_file()
-                && path.extension().is_some_and(|e| e == "rego")
-                && !out.iter().any(|p| p == path)
-            {
-                out.push(path.to_path_buf());
+        for path in crate::input::walk_files(root)? {
+            if path.extension().is_some_and(|e| e == "rego") && !out.contains(&path) {
+                out.push(path);
             }
         }
     }
