@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod conftest;
+pub mod gatekeeper;
 mod error;
 pub mod input;
 pub mod policy;
