@@ -31,8 +31,8 @@
 #![deny(missing_docs)]
 
 pub mod conftest;
-pub mod gatekeeper;
 mod error;
+pub mod gatekeeper;
 pub mod input;
 pub mod policy;
 

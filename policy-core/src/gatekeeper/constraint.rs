@@ -89,7 +89,9 @@ fn is_dns1123_subdomain(s: &str) -> bool {
         && s.len() <= 253
         && s.split('.').all(|part| {
             !part.is_empty()
-                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !part.starts_with('-')
                 && !part.ends_with('-')
         })
@@ -97,7 +99,11 @@ fn is_dns1123_subdomain(s: &str) -> bool {
 
 impl Constraint {
     /// Reads and validates a constraint against its compiled template.
-    pub(crate) fn from_value(file: &str, doc: &Value, template: &CompiledTemplate) -> Result<Constraint, Error> {
+    pub(crate) fn from_value(
+        file: &str,
+        doc: &Value,
+        template: &CompiledTemplate,
+    ) -> Result<Constraint, Error> {
         let kind = str_at(doc, &["kind"]).unwrap_or("").to_owned();
         let name = str_at(doc, &["metadata", "name"]).unwrap_or("").to_owned();
         let err = |m: String| Error::Constraint {
@@ -128,20 +134,29 @@ impl Constraint {
             });
         }
         if kind != template.meta.kind {
-            return Err(err(format!("wrong kind {kind:?}; want {:?}", template.meta.kind)));
+            return Err(err(format!(
+                "wrong kind {kind:?}; want {:?}",
+                template.meta.kind
+            )));
         }
-        let match_criteria = MatchCriteria::from_value(value_at(doc, &["spec", "match"])).map_err(err)?;
+        let match_criteria =
+            MatchCriteria::from_value(value_at(doc, &["spec", "match"])).map_err(err)?;
         let enforcement_action = match value_at(doc, &["spec", "enforcementAction"]) {
             Value::Undefined | Value::Null => "deny".to_owned(),
             Value::String(s) if s.is_empty() => "deny".to_owned(),
             Value::String(s) => s.to_string(),
-            _ => return Err(err("invalid spec.enforcementAction: must be a string".to_owned())),
+            _ => {
+                return Err(err(
+                    "invalid spec.enforcementAction: must be a string".to_owned()
+                ));
+            }
         };
         let mut scoped_actions = Vec::new();
         if enforcement_action == "scoped" {
             let Value::Array(entries) = value_at(doc, &["spec", "scopedEnforcementActions"]) else {
                 return Err(err(
-                    "missing required field: spec.scopedEnforcementActions must be defined".to_owned(),
+                    "missing required field: spec.scopedEnforcementActions must be defined"
+                        .to_owned(),
                 ));
             };
             for (i, e) in entries.iter().enumerate() {
@@ -185,7 +200,10 @@ impl Constraint {
                     message: problem.message,
                 });
             }
-            return Err(err(format!("spec.parameters: {}", problem.message.replacen("\"/", "\"spec.parameters/", 1))));
+            return Err(err(format!(
+                "spec.parameters: {}",
+                problem.message.replacen("\"/", "\"spec.parameters/", 1)
+            )));
         }
         Ok(Constraint {
             kind,
@@ -213,7 +231,9 @@ impl Constraint {
             .iter()
             .filter(|s| {
                 enforcement_point.is_empty()
-                    || s.enforcement_points.iter().any(|p| p == "*" || p == enforcement_point)
+                    || s.enforcement_points
+                        .iter()
+                        .any(|p| p == "*" || p == enforcement_point)
             })
             .map(|s| s.action)
             .collect();

@@ -59,7 +59,10 @@ pub(crate) fn is_expansion_template(doc: &Value) -> bool {
 
 fn strings(v: &Value) -> Vec<String> {
     match v {
-        Value::Array(a) => a.iter().filter_map(|s| s.as_string().ok().map(|s| s.to_string())).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|s| s.as_string().ok().map(|s| s.to_string()))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -85,7 +88,9 @@ impl ExpansionTemplate {
             return Err(err("ExpansionTemplate has empty name field"));
         }
         if name.len() >= 64 {
-            return Err(err("ExpansionTemplate name must be less than 64 characters"));
+            return Err(err(
+                "ExpansionTemplate name must be less than 64 characters",
+            ));
         }
         let spec = &doc["spec"];
         let template_source = str_at(spec, &["templateSource"]).unwrap_or("").to_owned();
@@ -115,7 +120,10 @@ impl ExpansionTemplate {
         if apply_to.is_empty() {
             return Err(err("must specify applyTo"));
         }
-        if apply_to.iter().any(|a| a.matches(&generated.0, &generated.1, &generated.2)) {
+        if apply_to
+            .iter()
+            .any(|a| a.matches(&generated.0, &generated.1, &generated.2))
+        {
             return Err(err("generates a kind it also applies to"));
         }
         let enforcement_action = str_at(spec, &["enforcementAction"])
@@ -132,7 +140,9 @@ impl ExpansionTemplate {
     }
 
     fn applies_to(&self, meta: &ObjectMeta) -> bool {
-        self.apply_to.iter().any(|a| a.matches(&meta.group, &meta.version, &meta.kind))
+        self.apply_to
+            .iter()
+            .any(|a| a.matches(&meta.group, &meta.version, &meta.kind))
     }
 
     fn expand_one(&self, obj: &Value, namespace: Option<&Value>) -> Result<Value, String> {
@@ -187,7 +197,9 @@ impl ExpansionTemplate {
                 _ => Vec::new(),
             };
             let present = refs.iter().any(|r| {
-                r["apiVersion"] == owner["apiVersion"] && r["kind"] == owner["kind"] && r["name"] == owner["name"]
+                r["apiVersion"] == owner["apiVersion"]
+                    && r["kind"] == owner["kind"]
+                    && r["name"] == owner["name"]
             });
             if !present {
                 refs.push(owner);
@@ -279,7 +291,10 @@ mod tests {
         assert_eq!(pod["metadata"]["name"], Value::from("web-pod"));
         assert_eq!(pod["metadata"]["namespace"], Value::from("prod"));
         assert_eq!(pod["metadata"]["labels"]["app"], Value::from("web"));
-        assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], Value::from("Deployment"));
+        assert_eq!(
+            pod["metadata"]["ownerReferences"][0]["kind"],
+            Value::from("Deployment")
+        );
         assert_eq!(pod["spec"]["containers"][0]["image"], Value::from("nginx"));
     }
 }

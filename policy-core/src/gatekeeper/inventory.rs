@@ -40,7 +40,8 @@ impl Inventory {
     /// assert_eq!(inv.data()["inventory"]["cluster"]["v1"]["Namespace"]["prod"]["metadata"]["name"], Value::from("prod"));
     /// ```
     pub fn new(objects: &[Value]) -> Inventory {
-        let mut cluster: BTreeMap<String, BTreeMap<String, BTreeMap<String, Value>>> = BTreeMap::new();
+        let mut cluster: BTreeMap<String, BTreeMap<String, BTreeMap<String, Value>>> =
+            BTreeMap::new();
         let mut namespaced: Tree = BTreeMap::new();
         let mut namespaces = BTreeMap::new();
         for obj in objects {
@@ -80,7 +81,10 @@ impl Inventory {
         let namespaced = to_value(namespaced.into_iter().map(|(k, v)| (k, level3(v))));
         let data = object(vec![(
             "inventory",
-            object(vec![("cluster", level3(cluster)), ("namespace", namespaced)]),
+            object(vec![
+                ("cluster", level3(cluster)),
+                ("namespace", namespaced),
+            ]),
         )]);
         Inventory {
             data,
@@ -140,7 +144,10 @@ mod tests {
             d["inventory"]["namespace"]["prod"]["apps/v1"]["Deployment"]["web"]["kind"],
             Value::from("Deployment")
         );
-        assert_eq!(d["inventory"]["cluster"]["v1"]["Namespace"]["prod"]["kind"], Value::from("Namespace"));
+        assert_eq!(
+            d["inventory"]["cluster"]["v1"]["Namespace"]["prod"]["kind"],
+            Value::from("Namespace")
+        );
         assert_eq!(d["inventory"]["cluster"].as_object().unwrap().len(), 1);
         assert!(inv.namespace("prod").is_some());
         assert!(inv.namespace("dev").is_none());

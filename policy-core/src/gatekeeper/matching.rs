@@ -113,7 +113,9 @@ impl LabelSelector {
                 }
             }
             if r.key.is_empty() {
-                return Err(format!("{at}.key: Invalid value: \"\": name part must be non-empty"));
+                return Err(format!(
+                    "{at}.key: Invalid value: \"\": name part must be non-empty"
+                ));
             }
         }
         Ok(())
@@ -220,9 +222,12 @@ impl MatchCriteria {
             None | Some("") | Some("All") => SourceType::All,
             Some("Original") => SourceType::Original,
             Some("Generated") => SourceType::Generated,
-            Some(other) => return Err(format!("spec.match.source: invalid source field {other:?}")),
+            Some(other) => {
+                return Err(format!("spec.match.source: invalid source field {other:?}"));
+            }
         };
-        let wild = |v: Option<Vec<String>>| v.unwrap_or_default().into_iter().map(Wildcard).collect();
+        let wild =
+            |v: Option<Vec<String>>| v.unwrap_or_default().into_iter().map(Wildcard).collect();
         Ok(MatchCriteria {
             kinds: spec.kinds.unwrap_or_default(),
             scope: spec.scope.unwrap_or_default(),
@@ -239,15 +244,18 @@ impl MatchCriteria {
     /// `namespaceSelector`), reported by Gatekeeper as an autoreject.
     pub(crate) fn matches_one(&self, t: &Matchable<'_>) -> Result<bool, String> {
         let meta = ObjectMeta::of(t.object);
-        let ns_name = t.namespace.and_then(|n| super::object::str_at(n, &["metadata", "name"]));
+        let ns_name = t
+            .namespace
+            .and_then(|n| super::object::str_at(n, &["metadata", "name"]));
         let is_ns = meta.is_namespace();
 
         // kinds
         if !self.kinds.is_empty()
             && !self.kinds.iter().any(|k| {
-                let kind_ok = k.kinds.is_empty() || k.kinds.iter().any(|x| x == "*" || *x == meta.kind);
-                let group_ok =
-                    k.api_groups.is_empty() || k.api_groups.iter().any(|g| g == "*" || *g == meta.group);
+                let kind_ok =
+                    k.kinds.is_empty() || k.kinds.iter().any(|x| x == "*" || *x == meta.kind);
+                let group_ok = k.api_groups.is_empty()
+                    || k.api_groups.iter().any(|g| g == "*" || *g == meta.group);
                 kind_ok && group_ok
             })
         {
@@ -338,7 +346,9 @@ impl MatchCriteria {
             }
         }
         if present == 0 {
-            return Err("invalid request object: neither object nor old object are defined".to_owned());
+            return Err(
+                "invalid request object: neither object nor old object are defined".to_owned(),
+            );
         }
         Ok(false)
     }
@@ -372,10 +382,34 @@ mod tests {
 
     #[test]
     fn kinds_and_groups() {
-        assert_eq!(one(&m(r#"{"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]}"#), POD, None), Ok(true));
-        assert_eq!(one(&m(r#"{"kinds": [{"apiGroups": ["apps"], "kinds": ["Pod"]}]}"#), POD, None), Ok(false));
-        assert_eq!(one(&m(r#"{"kinds": [{"apiGroups": ["*"], "kinds": ["*"]}]}"#), ROLE, None), Ok(true));
-        assert_eq!(one(&m(r#"{"kinds": [{"kinds": ["ClusterRole"]}]}"#), ROLE, None), Ok(true));
+        assert_eq!(
+            one(
+                &m(r#"{"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]}"#),
+                POD,
+                None
+            ),
+            Ok(true)
+        );
+        assert_eq!(
+            one(
+                &m(r#"{"kinds": [{"apiGroups": ["apps"], "kinds": ["Pod"]}]}"#),
+                POD,
+                None
+            ),
+            Ok(false)
+        );
+        assert_eq!(
+            one(
+                &m(r#"{"kinds": [{"apiGroups": ["*"], "kinds": ["*"]}]}"#),
+                ROLE,
+                None
+            ),
+            Ok(true)
+        );
+        assert_eq!(
+            one(&m(r#"{"kinds": [{"kinds": ["ClusterRole"]}]}"#), ROLE, None),
+            Ok(true)
+        );
         assert_eq!(one(&m(r#"{"kinds": []}"#), ROLE, None), Ok(true));
     }
 
@@ -383,24 +417,40 @@ mod tests {
     fn namespaces_and_cluster_scope() {
         let c = m(r#"{"namespaces": ["pr*"]}"#);
         assert_eq!(one(&c, POD, None), Ok(true));
-        assert_eq!(one(&c, ROLE, None), Ok(true), "cluster-scoped objects pass namespace criteria");
+        assert_eq!(
+            one(&c, ROLE, None),
+            Ok(true),
+            "cluster-scoped objects pass namespace criteria"
+        );
         let ex = m(r#"{"excludedNamespaces": ["*od"]}"#);
         assert_eq!(one(&ex, POD, None), Ok(false));
         assert_eq!(one(&ex, ROLE, None), Ok(true));
-        assert_eq!(one(&ex, NS, None), Ok(false), "a Namespace is in its own namespace");
+        assert_eq!(
+            one(&ex, NS, None),
+            Ok(false),
+            "a Namespace is in its own namespace"
+        );
         assert_eq!(one(&m(r#"{"scope": "Cluster"}"#), POD, None), Ok(false));
         assert_eq!(one(&m(r#"{"scope": "Cluster"}"#), ROLE, None), Ok(true));
         assert_eq!(one(&m(r#"{"scope": "Namespaced"}"#), NS, None), Ok(false));
-        assert_eq!(one(&m(r#"{"scope": "cluster"}"#), POD, None), Ok(true), "typos match all");
+        assert_eq!(
+            one(&m(r#"{"scope": "cluster"}"#), POD, None),
+            Ok(true),
+            "typos match all"
+        );
     }
 
     #[test]
     fn selectors() {
-        let c = m(r#"{"labelSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "api"]}]}}"#);
+        let c = m(
+            r#"{"labelSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web", "api"]}]}}"#,
+        );
         assert_eq!(one(&c, POD, None), Ok(true));
         let c = m(r#"{"labelSelector": {"matchLabels": {"app": "db"}}}"#);
         assert_eq!(one(&c, POD, None), Ok(false));
-        let c = m(r#"{"labelSelector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["x"]}]}}"#);
+        let c = m(
+            r#"{"labelSelector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["x"]}]}}"#,
+        );
         assert_eq!(one(&c, POD, None), Ok(true));
         let ns = m(r#"{"namespaceSelector": {"matchLabels": {"env": "prod"}}}"#);
         assert_eq!(one(&ns, POD, Some(NS)), Ok(true));
@@ -410,15 +460,26 @@ mod tests {
             one(&ns, POD, None),
             Err("error matching the requested object: web-1 :failed to run Match criteria: namespace selector for namespace-scoped object but missing Namespace".into())
         );
-        assert!(MatchCriteria::from_value(&v(r#"{"labelSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}"#)).is_err());
-        assert!(MatchCriteria::from_value(&v(r#"{"labelSelector": {"matchExpressions": [{"key": "a", "operator": "Has"}]}}"#)).is_err());
+        assert!(
+            MatchCriteria::from_value(&v(
+                r#"{"labelSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}"#
+            ))
+            .is_err()
+        );
+        assert!(
+            MatchCriteria::from_value(&v(
+                r#"{"labelSelector": {"matchExpressions": [{"key": "a", "operator": "Has"}]}}"#
+            ))
+            .is_err()
+        );
     }
 
     #[test]
     fn names_and_sources() {
         assert_eq!(one(&m(r#"{"name": "web-*"}"#), POD, None), Ok(true));
         assert_eq!(one(&m(r#"{"name": "api"}"#), POD, None), Ok(false));
-        let generated = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "web-"}}"#;
+        let generated =
+            r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "web-"}}"#;
         assert_eq!(one(&m(r#"{"name": "web-*"}"#), generated, None), Ok(true));
         assert_eq!(one(&m(r#"{"source": "Generated"}"#), POD, None), Ok(false));
         assert_eq!(one(&m(r#"{"source": "Original"}"#), POD, None), Ok(true));
@@ -428,10 +489,21 @@ mod tests {
     #[test]
     fn old_object_can_match() {
         let c = m(r#"{"labelSelector": {"matchLabels": {"app": "web"}}}"#);
-        let new = v(r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "prod"}}"#);
+        let new = v(
+            r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "prod"}}"#,
+        );
         let old = v(POD);
-        assert_eq!(c.matches_any(&new, &old, None, SourceType::Original), Ok(true));
-        assert_eq!(c.matches_any(&new, &Value::Null, None, SourceType::Original), Ok(false));
-        assert!(c.matches_any(&Value::Null, &Value::Null, None, SourceType::Original).is_err());
+        assert_eq!(
+            c.matches_any(&new, &old, None, SourceType::Original),
+            Ok(true)
+        );
+        assert_eq!(
+            c.matches_any(&new, &Value::Null, None, SourceType::Original),
+            Ok(false)
+        );
+        assert!(
+            c.matches_any(&Value::Null, &Value::Null, None, SourceType::Original)
+                .is_err()
+        );
     }
 }

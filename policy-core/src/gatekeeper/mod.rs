@@ -62,7 +62,9 @@ use regorus::Value;
 pub use constraint::{CONSTRAINT_GROUP, Constraint, EnforcementAction, ScopedAction};
 pub use expansion::{ApplyTo, ExpansionTemplate, Resultant, expand};
 pub use inventory::Inventory;
-pub use matching::{KindSelector, LabelRequirement, LabelSelector, MatchCriteria, SourceType, Wildcard};
+pub use matching::{
+    KindSelector, LabelRequirement, LabelSelector, MatchCriteria, SourceType, Wildcard,
+};
 pub use template::{ConstraintTemplate, TARGET};
 
 use review::Review;
@@ -166,13 +168,40 @@ pub struct Violation {
     pub constraint: Value,
 }
 
-fn read_documents(path: &Path) -> Result<Vec<Value>, Error> {
-    let file = crate::input::read_file(path, None)?;
-    Ok(file
-        .documents()
+/// The non-empty documents of a YAML or JSON file.
+///
+/// Kubernetes manifests are read by Go's YAML parser, which accepts a few
+/// layouts the strict YAML 1.2 parser refuses (a quoted scalar continued at
+/// its key's indentation, as in gatekeeper-library's httpsonly template);
+/// when the strict parse fails, a libyaml-based parse is tried before the
+/// error is reported.
+pub(crate) fn read_documents(path: &Path) -> Result<Vec<Value>, Error> {
+    let docs = match crate::input::read_file(path, None) {
+        Ok(file) => file.documents(),
+        Err(e @ Error::Parse { .. }) => {
+            let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+            let text = std::fs::read_to_string(path).ok();
+            match text.filter(|_| yaml).and_then(|t| lenient_yaml(&t)) {
+                Some(docs) => docs,
+                None => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(docs
         .into_iter()
         .filter(|d| !matches!(d, Value::Null | Value::Undefined))
         .collect())
+}
+
+fn lenient_yaml(text: &str) -> Option<Vec<Value>> {
+    use serde::Deserialize;
+    let mut docs = Vec::new();
+    for doc in yaml_serde::Deserializer::from_str(text) {
+        let v = yaml_serde::Value::deserialize(doc).ok()?;
+        docs.push(Value::from(v));
+    }
+    Some(docs)
 }
 
 /// Every `.yaml`, `.yml` and `.json` file under `paths` (directories walked
@@ -238,7 +267,9 @@ impl PolicyBundle {
                 return Err(Error::Constraint {
                     file: source.clone(),
                     kind: kind.to_owned(),
-                    name: object::str_at(&doc, &["metadata", "name"]).unwrap_or("").to_owned(),
+                    name: object::str_at(&doc, &["metadata", "name"])
+                        .unwrap_or("")
+                        .to_owned(),
                     message: format!(
                         "missing ConstraintTemplate: no template defines kind {kind:?}"
                     ),
@@ -330,23 +361,40 @@ impl PolicyBundle {
     /// `input.review.namespaceObject` is the request's `namespaceObject`, or
     /// the request namespace's Namespace from the inventory (none at the gator
     /// enforcement point, as gator leaves it null).
-    pub fn review_request(&self, request: &Value, options: &ReviewOptions) -> Result<ReviewOutcome, Error> {
+    pub fn review_request(
+        &self,
+        request: &Value,
+        options: &ReviewOptions,
+    ) -> Result<ReviewOutcome, Error> {
         let start = Instant::now();
         let review = Review::of_request(request, SourceType::Original)?;
-        let operation = object::str_at(&review.value, &["operation"]).unwrap_or("").to_owned();
+        let operation = object::str_at(&review.value, &["operation"])
+            .unwrap_or("")
+            .to_owned();
         self.run(&review, options, start, Some(&operation), true)
     }
 
     /// Evaluate one plain object as gator does (operation "", empty userInfo).
-    pub fn review_object(&self, object: &Value, options: &ReviewOptions) -> Result<ReviewOutcome, Error> {
+    pub fn review_object(
+        &self,
+        object: &Value,
+        options: &ReviewOptions,
+    ) -> Result<ReviewOutcome, Error> {
         let start = Instant::now();
         let review = Review::of_object(object, SourceType::Original);
         self.run(&review, options, start, None, false)
     }
 
     /// Reviews many plain objects on all cores; results are in input order.
-    pub fn review_objects(&self, objects: &[Value], options: &ReviewOptions) -> Vec<Result<ReviewOutcome, Error>> {
-        objects.par_iter().map(|o| self.review_object(o, options)).collect()
+    pub fn review_objects(
+        &self,
+        objects: &[Value],
+        options: &ReviewOptions,
+    ) -> Vec<Result<ReviewOutcome, Error>> {
+        objects
+            .par_iter()
+            .map(|o| self.review_object(o, options))
+            .collect()
     }
 
     fn run(
@@ -359,19 +407,20 @@ impl PolicyBundle {
     ) -> Result<ReviewOutcome, Error> {
         // A per-review inventory replaces the bundle's.
         let owned;
-        let (templates, inventory): (&[CompiledTemplate], &Inventory) = if options.inventory.is_empty() {
-            (&self.inner.templates, &self.inner.inventory)
-        } else {
-            let inv = Inventory::new(&options.inventory);
-            let ts = self
-                .inner
-                .templates
-                .iter()
-                .map(|t| t.with_inventory(inv.data()))
-                .collect::<Result<Vec<_>, _>>()?;
-            owned = (ts, inv);
-            (&owned.0, &owned.1)
-        };
+        let (templates, inventory): (&[CompiledTemplate], &Inventory) =
+            if options.inventory.is_empty() {
+                (&self.inner.templates, &self.inner.inventory)
+            } else {
+                let inv = Inventory::new(&options.inventory);
+                let ts = self
+                    .inner
+                    .templates
+                    .iter()
+                    .map(|t| t.with_inventory(inv.data()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                owned = (ts, inv);
+                (&owned.0, &owned.1)
+            };
         let match_ns = review
             .namespace_object
             .as_ref()
@@ -382,7 +431,15 @@ impl PolicyBundle {
             review.namespace_object.as_ref()
         };
         let input_review = review.input_review(review_ns);
-        let mut outcome = self.evaluate(templates, review, &input_review, match_ns, options, start, operation)?;
+        let mut outcome = self.evaluate(
+            templates,
+            review,
+            &input_review,
+            match_ns,
+            options,
+            start,
+            operation,
+        )?;
 
         if !self.inner.expansions.is_empty() {
             let resultants = expand(&self.inner.expansions, &review.object, match_ns)?;
@@ -394,11 +451,23 @@ impl PolicyBundle {
                     o.insert(Value::from("operation"), Value::from(op));
                 }
                 let child_input = child.input_review(review_ns);
-                let mut sub = self.evaluate(templates, &child, &child_input, match_ns, options, start, operation)?;
+                let mut sub = self.evaluate(
+                    templates,
+                    &child,
+                    &child_input,
+                    match_ns,
+                    options,
+                    start,
+                    operation,
+                )?;
                 for v in &mut sub.violations {
                     v.msg = format!("[Implied by {}] {}", r.template, v.msg);
                     v.object = review.object.clone();
-                    if let Some(a) = r.enforcement_action.as_deref().and_then(EnforcementAction::parse) {
+                    if let Some(a) = r
+                        .enforcement_action
+                        .as_deref()
+                        .and_then(EnforcementAction::parse)
+                    {
                         v.enforcement_action = a;
                         v.actions = vec![a];
                         v.constraint_action = a.as_str().to_owned();
@@ -456,10 +525,12 @@ impl PolicyBundle {
                 if actions.is_empty() {
                     continue;
                 }
-                match c
-                    .match_criteria
-                    .matches_any(&review.object, &review.old_object, match_ns, review.source)
-                {
+                match c.match_criteria.matches_any(
+                    &review.object,
+                    &review.old_object,
+                    match_ns,
+                    review.source,
+                ) {
                     Ok(true) => matched.push((c, actions)),
                     Ok(false) => {}
                     Err(m) => outcome.violations.push(violation(
@@ -476,16 +547,19 @@ impl PolicyBundle {
                 continue;
             }
             let mut engine = template.engine.clone();
-            let mut per_constraint: Vec<(BTreeSet<(String, Value)>, Duration)> = Vec::with_capacity(matched.len());
+            let mut per_constraint: Vec<(BTreeSet<(String, Value)>, Duration)> =
+                Vec::with_capacity(matched.len());
             let mut failure: Option<String> = None;
             for (c, _) in &matched {
                 check_time()?;
                 if let Some(limit) = options.timeout {
                     let remaining = limit.saturating_sub(start.elapsed());
-                    engine.set_execution_timer_config(regorus::utils::limits::ExecutionTimerConfig {
-                        limit: remaining.max(Duration::from_millis(1)),
-                        check_interval: NonZeroU32::MIN,
-                    });
+                    engine.set_execution_timer_config(
+                        regorus::utils::limits::ExecutionTimerConfig {
+                            limit: remaining.max(Duration::from_millis(1)),
+                            check_interval: NonZeroU32::MIN,
+                        },
+                    );
                 }
                 let t0 = Instant::now();
                 engine.set_input(object::object(vec![
@@ -516,7 +590,14 @@ impl PolicyBundle {
                 // Gatekeeper evaluates a template's constraints in one query:
                 // an error fails them all, each reporting the error.
                 for (k, (c, actions)) in matched.iter().enumerate() {
-                    outcome.violations.push(violation(template, c, actions, msg.clone(), Value::Null, &review.object));
+                    outcome.violations.push(violation(
+                        template,
+                        c,
+                        actions,
+                        msg.clone(),
+                        Value::Null,
+                        &review.object,
+                    ));
                     outcome.evaluations.push(ConstraintEvaluation {
                         kind: c.kind.clone(),
                         name: c.name.clone(),
@@ -534,9 +615,14 @@ impl PolicyBundle {
                     violations: set.len(),
                 });
                 for (msg, details) in set {
-                    outcome
-                        .violations
-                        .push(violation(template, c, actions, msg, details, &review.object));
+                    outcome.violations.push(violation(
+                        template,
+                        c,
+                        actions,
+                        msg,
+                        details,
+                        &review.object,
+                    ));
                 }
             }
         }
@@ -573,14 +659,24 @@ fn collect_results(v: &Value) -> Result<BTreeSet<(String, Value)>, String> {
         Value::Set(s) => s.iter().collect(),
         Value::Array(a) => a.iter().collect(),
         Value::Undefined => Vec::new(),
-        other => return Err(format!("violation must be a set of objects, got {}", type_name(other))),
+        other => {
+            return Err(format!(
+                "violation must be a set of objects, got {}",
+                type_name(other)
+            ));
+        }
     };
     let mut out = BTreeSet::new();
     for r in items {
         let msg = match &r["msg"] {
             Value::Undefined => continue,
             Value::String(s) => s.to_string(),
-            other => return Err(format!("extracting message binding: msg is a {}, not a string", type_name(other))),
+            other => {
+                return Err(format!(
+                    "extracting message binding: msg is a {}, not a string",
+                    type_name(other)
+                ));
+            }
         };
         let details = match &r["details"] {
             Value::Undefined => Value::new_object(),

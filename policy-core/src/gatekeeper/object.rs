@@ -49,7 +49,9 @@ impl ObjectMeta {
             generate_name: str_at(v, &["metadata", "generateName"])
                 .unwrap_or("")
                 .to_owned(),
-            namespace: str_at(v, &["metadata", "namespace"]).unwrap_or("").to_owned(),
+            namespace: str_at(v, &["metadata", "namespace"])
+                .unwrap_or("")
+                .to_owned(),
             api_version,
         }
     }
@@ -87,7 +89,12 @@ pub(crate) fn labels(v: &Value) -> BTreeMap<String, String> {
     match value_at(v, &["metadata", "labels"]) {
         Value::Object(o) => o
             .iter()
-            .filter_map(|(k, v)| Some((k.as_string().ok()?.to_string(), v.as_string().ok()?.to_string())))
+            .filter_map(|(k, v)| {
+                Some((
+                    k.as_string().ok()?.to_string(),
+                    v.as_string().ok()?.to_string(),
+                ))
+            })
             .collect(),
         _ => BTreeMap::new(),
     }
@@ -95,7 +102,10 @@ pub(crate) fn labels(v: &Value) -> BTreeMap<String, String> {
 
 /// Builds an object value from string keys.
 pub(crate) fn object(entries: Vec<(&str, Value)>) -> Value {
-    let map: BTreeMap<Value, Value> = entries.into_iter().map(|(k, v)| (Value::from(k), v)).collect();
+    let map: BTreeMap<Value, Value> = entries
+        .into_iter()
+        .map(|(k, v)| (Value::from(k), v))
+        .collect();
     Value::from(map)
 }
 

@@ -157,10 +157,10 @@ fn fix_token_layout(src: &str, rego_v1: bool) -> String {
         }
         // 2: `head { A } { B }` at the top level of a v0 module.
         if !rego_v1
-            && tok.text == "{"
-            && level[i] == 0
+            && is_body_open(&toks, &level, i)
             && prev.text == "}"
             && level[i - 1] == 0
+            && partner[i - 1].is_some_and(|o| is_body_open(&toks, &level, o))
             && let Some(head) = rule_head_text(src, &toks, &level, &partner, i - 1)
         {
             edits.push(Edit {
@@ -176,6 +176,14 @@ fn fix_token_layout(src: &str, rego_v1: bool) -> String {
     apply_edits(src, edits)
 }
 
+/// Whether token `i` opens a rule body: a top-level `{` that is not the
+/// value of `=`/`:=` (`p = {"a": 1} { ... }` has a value literal, then a body).
+fn is_body_open(toks: &[Tok], level: &[usize], i: usize) -> bool {
+    toks[i].text == "{"
+        && level[i] == 0
+        && !(i > 0 && matches!(toks[i - 1].text.as_str(), "=" | ":="))
+}
+
 /// The head of the rule whose body ends at token `close` (a top-level `}`),
 /// on one line; `None` when the rule is an `else` chain or cannot be found.
 fn rule_head_text(
@@ -187,7 +195,11 @@ fn rule_head_text(
 ) -> Option<String> {
     // Walk back over the chain of bodies to the first one.
     let mut open = partner.get(close).copied().flatten()?;
-    while open > 0 && toks[open - 1].text == "}" && level[open - 1] == 0 {
+    while open > 0
+        && toks[open - 1].text == "}"
+        && level[open - 1] == 0
+        && partner[open - 1].is_some_and(|o| is_body_open(toks, level, o))
+    {
         open = partner.get(open - 1).copied().flatten()?;
     }
     // Walk back over the head: top-level tokens on the head's lines, with
@@ -197,13 +209,14 @@ fn rule_head_text(
     while j > 0 {
         let k = j - 1;
         let t = &toks[k];
-        if level[k] == 0 && (t.text == "}" || t.text == "else") {
-            if t.text == "else" {
-                return None;
-            }
+        if level[k] == 0 && t.text == "else" {
+            return None;
+        }
+        let body_end = t.text == "}" && partner[k].is_some_and(|o| is_body_open(toks, level, o));
+        if level[k] == 0 && body_end {
             break;
         }
-        let first = if level[k] == 0 && matches!(t.text.as_str(), "]" | ")") {
+        let first = if level[k] == 0 && matches!(t.text.as_str(), "]" | ")" | "}") {
             partner.get(k).copied().flatten()?
         } else {
             k
@@ -563,7 +576,9 @@ pub(crate) struct DataAccess {
 impl AstVisitor for DataAccess {
     fn expr(&mut self, e: &Expr) -> bool {
         let (refr, first) = match e {
-            Expr::RefDot { refr, field, .. } => (refr, field.1.as_string().ok().map(|s| s.to_string())),
+            Expr::RefDot { refr, field, .. } => {
+                (refr, field.1.as_string().ok().map(|s| s.to_string()))
+            }
             Expr::RefBrack { refr, index, .. } => (
                 refr,
                 match index.as_ref() {
@@ -581,8 +596,7 @@ impl AstVisitor for DataAccess {
             }
             _ => return true,
         };
-        let is_data =
-            matches!(refr.as_ref(), Expr::Var { value, .. } if value.as_string().is_ok_and(|s| s.as_ref() == "data"));
+        let is_data = matches!(refr.as_ref(), Expr::Var { value, .. } if value.as_string().is_ok_and(|s| s.as_ref() == "data"));
         if !is_data {
             return true;
         }
@@ -625,7 +639,8 @@ impl DataAccess {
             ["data", ..] => self.flag(&names.join(".")),
             ["input", ..] => {
                 if self.disallowed.is_none() {
-                    self.disallowed = Some(format!("import {} (cannot import input)", names.join(".")));
+                    self.disallowed =
+                        Some(format!("import {} (cannot import input)", names.join(".")));
                 }
             }
             _ => {}
@@ -637,9 +652,9 @@ impl DataAccess {
 pub(crate) fn rule_name(rule: &Rule) -> Option<String> {
     let refr = match rule {
         Rule::Spec { head, .. } => match head {
-            RuleHead::Compr { refr, .. } | RuleHead::Set { refr, .. } | RuleHead::Func { refr, .. } => {
-                refr
-            }
+            RuleHead::Compr { refr, .. }
+            | RuleHead::Set { refr, .. }
+            | RuleHead::Func { refr, .. } => refr,
         },
         Rule::Default { refr, .. } => refr,
     };
@@ -656,7 +671,11 @@ pub(crate) fn rule_name(rule: &Rule) -> Option<String> {
 /// The package of a module as its dotted components (`lib.exempt_container`).
 pub(crate) fn package_components(m: &Module) -> Vec<String> {
     Parser::get_path_ref_components(&m.package.refr)
-        .map(|c| c.iter().map(|s| s.text().trim_matches('"').to_owned()).collect())
+        .map(|c| {
+            c.iter()
+                .map(|s| s.text().trim_matches('"').to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -704,9 +723,20 @@ mod tests {
         let out = rewrite(src, false);
         assert_eq!(out, "package t\np[x] {\n  x := 1\n} p[x] {\n  x := 2\n}\n");
         let v = eval(src, "{}");
-        assert_eq!(v, Value::from_json_str("[1, 2]").map(|a| {
-            Value::from(a.as_array().unwrap().iter().cloned().collect::<std::collections::BTreeSet<_>>())
-        }).unwrap());
+        assert_eq!(
+            v,
+            Value::from_json_str("[1, 2]")
+                .map(|a| {
+                    Value::from(
+                        a.as_array()
+                            .unwrap()
+                            .iter()
+                            .cloned()
+                            .collect::<std::collections::BTreeSet<_>>(),
+                    )
+                })
+                .unwrap()
+        );
     }
 
     #[test]
@@ -718,6 +748,18 @@ mod tests {
             "package t\nviolation[{\"msg\": m}] { m := \"a\" } violation[{\"msg\": m}] { m := \"b\" }\n"
         );
         assert!(compiles(&out, false));
+    }
+
+    #[test]
+    fn value_literal_then_body_is_one_body() {
+        let src = "package t\nf(x) = {\"a\": y} {\n  y := x\n}\nf(x) = {\"a\": 1} { x }\n";
+        assert_eq!(rewrite(src, false), src);
+        let multi = "package t\np = {\"a\": 1} { false } { true }\n";
+        assert_eq!(
+            rewrite(multi, false),
+            "package t\np = {\"a\": 1} { false } p = {\"a\": 1} { true }\n"
+        );
+        assert!(compiles(&rewrite(multi, false), false));
     }
 
     #[test]

@@ -82,7 +82,11 @@ impl Review {
                 message: "request must be an object".to_owned(),
             });
         };
-        let get = |k: &str| req.get(&Value::from(k)).cloned().unwrap_or(Value::Undefined);
+        let get = |k: &str| {
+            req.get(&Value::from(k))
+                .cloned()
+                .unwrap_or(Value::Undefined)
+        };
         let string_or_empty = |v: Value| match v {
             Value::String(_) => v,
             _ => Value::from(""),
@@ -116,15 +120,19 @@ impl Review {
         if is_absent(&object_v) && is_absent(&old_object) {
             return Err(Error::Review {
                 object: describe_request(request),
-                message: "AdmissionRequest does not contain an \"object\" or \"oldObject\" to review"
-                    .to_owned(),
+                message:
+                    "AdmissionRequest does not contain an \"object\" or \"oldObject\" to review"
+                        .to_owned(),
             });
         }
         let absent_to_null = |v: Value| if is_absent(&v) { Value::Null } else { v };
         let mut fields = vec![
             ("uid", string_or_empty(get("uid"))),
             ("kind", kind),
-            ("resource", gvk(&get("resource"), ["group", "version", "resource"])),
+            (
+                "resource",
+                gvk(&get("resource"), ["group", "version", "resource"]),
+            ),
             ("operation", Value::from(operation.as_str())),
             (
                 "userInfo",
@@ -224,14 +232,21 @@ mod tests {
         let r = Review::of_request(&req, SourceType::Original).unwrap();
         assert_eq!(r.value["object"]["metadata"]["name"], Value::from("p"));
         assert_eq!(r.object, r.old_object);
-        let bad = Value::from_json_str(r#"{"operation": "DELETE", "object": {"kind": "Pod"}}"#).unwrap();
+        let bad =
+            Value::from_json_str(r#"{"operation": "DELETE", "object": {"kind": "Pod"}}"#).unwrap();
         let err = Review::of_request(&bad, SourceType::Original).unwrap_err();
-        assert!(err.to_string().contains("oldObject cannot be nil for DELETE operations"));
+        assert!(
+            err.to_string()
+                .contains("oldObject cannot be nil for DELETE operations")
+        );
     }
 
     #[test]
     fn request_gets_go_zero_values() {
-        let req = Value::from_json_str(r#"{"operation": "UPDATE", "object": {"kind": "Pod"}, "junk": 1}"#).unwrap();
+        let req = Value::from_json_str(
+            r#"{"operation": "UPDATE", "object": {"kind": "Pod"}, "junk": 1}"#,
+        )
+        .unwrap();
         let r = Review::of_request(&req, SourceType::Original).unwrap();
         assert_eq!(r.value["kind"]["kind"], Value::from(""));
         assert_eq!(r.value["uid"], Value::from(""));

@@ -51,7 +51,11 @@ impl ParametersSchema {
 }
 
 /// The first field of `v` that a structural schema does not declare.
-fn unknown_field(schema: &serde_json::Value, v: &serde_json::Value, path: &mut String) -> Option<String> {
+fn unknown_field(
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    path: &mut String,
+) -> Option<String> {
     use serde_json::Value as J;
     if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&J::Bool(true)) {
         return None;

@@ -187,9 +187,8 @@ impl Filter {
         if filter.is_empty() {
             return Ok(Filter::default());
         }
-        let re = |s: &str| {
-            Regex::new(s).map_err(|e| Error::Config(format!("invalid test filter: {e}")))
-        };
+        let re =
+            |s: &str| Regex::new(s).map_err(|e| Error::Config(format!("invalid test filter: {e}")));
         let parts: Vec<&str> = filter.split("//").collect();
         match parts.as_slice() {
             [one] => Ok(Filter {
@@ -214,7 +213,11 @@ impl Filter {
             (None, _) => true,
             (Some(t), true) => t.is_match(&test.name),
             (Some(t), false) => {
-                t.is_match(&test.name) || test.cases.iter().any(|c| self.matches_case(&test.name, &c.name))
+                t.is_match(&test.name)
+                    || test
+                        .cases
+                        .iter()
+                        .any(|c| self.matches_case(&test.name, &c.name))
             }
         }
     }
@@ -243,7 +246,10 @@ pub fn find_suite_files(paths: &[String]) -> Result<Vec<PathBuf>, Error> {
             out.push(path.to_path_buf());
             continue;
         }
-        for entry in walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name() {
+        for entry in walkdir::WalkDir::new(path)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
             let entry = entry.map_err(|e| Error::Suite {
                 path: path.to_path_buf(),
                 message: e.to_string(),
@@ -262,8 +268,12 @@ pub fn find_suite_files(paths: &[String]) -> Result<Vec<PathBuf>, Error> {
 
 /// Reads a file as a Suite; `Ok(None)` when it is some other YAML file.
 pub fn read_suite(path: &Path) -> Result<Option<Suite>, Error> {
-    let file = crate::input::read_file(path, Some(crate::input::Format::Yaml))?;
-    let docs = file.documents();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    // Most YAML files next to suites are manifests: skip them unparsed.
+    if !text.contains("Suite") {
+        return Ok(None);
+    }
+    let docs = super::read_documents(path)?;
     let Some(doc) = docs.iter().find(|d| {
         str_at(d, &["kind"]) == Some("Suite")
             && str_at(d, &["apiVersion"]).is_some_and(|v| v.starts_with("test.gatekeeper.sh/"))
@@ -324,16 +334,35 @@ pub fn run_suite(suite: &Suite, filter: &Filter) -> SuiteResult {
     }
 }
 
+/// Reads and runs every suite file on all cores. Files that are not suites
+/// are skipped; a suite that cannot be read is a failed result, and the other
+/// suites still run. Results are in file order.
+pub fn run_files(files: &[PathBuf], filter: &Filter) -> Vec<SuiteResult> {
+    use rayon::prelude::*;
+    files
+        .par_iter()
+        .filter_map(|f| match read_suite(f) {
+            Ok(Some(suite)) => Some(run_suite(&suite, filter)),
+            Ok(None) => None,
+            Err(e) => Some(SuiteResult {
+                path: f.clone(),
+                skipped: false,
+                error: Some(e.to_string()),
+                duration: Duration::ZERO,
+                tests: Vec::new(),
+            }),
+        })
+        .collect()
+}
+
 fn read_objects(dir: &Path, rel: &str) -> Result<Vec<Value>, String> {
     let path = dir.join(rel);
-    let file = crate::input::read_file(&path, Some(crate::input::Format::Yaml)).map_err(|e| e.to_string())?;
-    let docs: Vec<Value> = file
-        .documents()
-        .into_iter()
-        .filter(|d| !matches!(d, Value::Null | Value::Undefined))
-        .collect();
+    let docs = super::read_documents(&path).map_err(|e| e.to_string())?;
     if docs.is_empty() {
-        return Err(format!("missing objects: path {:?} defines no YAML objects", path.display().to_string()));
+        return Err(format!(
+            "missing objects: path {:?} defines no YAML objects",
+            path.display().to_string()
+        ));
     }
     Ok(docs)
 }
@@ -364,7 +393,9 @@ fn run_test(dir: &Path, t: &SuiteTest, filter: &Filter) -> TestResult {
         .map(|d| (template_file.clone(), d.clone()))
         .collect();
     if template_only.len() != 1 {
-        return fail(format!("adding template: {template_file}: not a ConstraintTemplate"));
+        return fail(format!(
+            "adding template: {template_file}: not a ConstraintTemplate"
+        ));
     }
     if let Err(e) = PolicyBundle::from_documents(template_only.clone()) {
         return fail(format!("adding template: {e}"));
@@ -374,7 +405,10 @@ fn run_test(dir: &Path, t: &SuiteTest, filter: &Filter) -> TestResult {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
-    let Some(constraint_doc) = constraint_docs.iter().find(|d| super::constraint::is_constraint(d)) else {
+    let Some(constraint_doc) = constraint_docs
+        .iter()
+        .find(|d| super::constraint::is_constraint(d))
+    else {
         return fail(format!("{constraint_file}: not a Constraint"));
     };
     let mut docs = template_only;
@@ -467,7 +501,9 @@ fn run_case(dir: &Path, bundle: &PolicyBundle, c: &SuiteCase) -> Result<(), Stri
     let bundle = if inventory.is_empty() {
         bundle.clone()
     } else {
-        bundle.with_inventory(&inventory).map_err(|e| e.to_string())?
+        bundle
+            .with_inventory(&inventory)
+            .map_err(|e| e.to_string())?
     };
     let options = ReviewOptions {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
@@ -500,7 +536,10 @@ fn run_case(dir: &Path, bundle: &PolicyBundle, c: &SuiteCase) -> Result<(), Stri
 
 fn check_assertion(a: &Assertion, messages: &[&str]) -> Result<(), String> {
     let re = match &a.message {
-        Some(m) => Some(Regex::new(m).map_err(|e| format!("message contains invalid regular expression: {e}"))?),
+        Some(m) => Some(
+            Regex::new(m)
+                .map_err(|e| format!("message contains invalid regular expression: {e}"))?,
+        ),
         None => None,
     };
     let matching = messages
@@ -512,28 +551,31 @@ fn check_assertion(a: &Assertion, messages: &[&str]) -> Result<(), String> {
         .as_ref()
         .map(|m| format!(" containing {}", go_quote(m)))
         .unwrap_or_default();
-    let invalid =
-        || "invalid yaml: assertion.violation, if set, must be a nonnegative integer, \"yes\", or \"no\"".to_owned();
+    let invalid = || {
+        "invalid yaml: assertion.violation, if set, must be a nonnegative integer, \"yes\", or \"no\"".to_owned()
+    };
     let problem = match &a.violations {
-        None => (matching == 0).then(|| format!("got {matching} violations{containing} but want at least 1")),
-        Some(serde_json::Value::String(s)) if s == "yes" => {
-            (matching == 0).then(|| format!("got {matching} violations{containing} but want at least 1"))
-        }
+        None => (matching == 0)
+            .then(|| format!("got {matching} violations{containing} but want at least 1")),
+        Some(serde_json::Value::String(s)) if s == "yes" => (matching == 0)
+            .then(|| format!("got {matching} violations{containing} but want at least 1")),
         Some(serde_json::Value::String(s)) if s == "no" => {
             (matching > 0).then(|| format!("got {matching} violations{containing} but want none"))
         }
         Some(serde_json::Value::Bool(b)) => {
             // YAML 1.1 reads a bare yes/no as a boolean.
             if *b {
-                (matching == 0).then(|| format!("got {matching} violations{containing} but want at least 1"))
+                (matching == 0)
+                    .then(|| format!("got {matching} violations{containing} but want at least 1"))
             } else {
-                (matching > 0).then(|| format!("got {matching} violations{containing} but want none"))
+                (matching > 0)
+                    .then(|| format!("got {matching} violations{containing} but want none"))
             }
         }
         Some(serde_json::Value::Number(n)) => match n.as_u64() {
-            Some(want) if want as usize != matching => {
-                Some(format!("got {matching} violations{containing} but want exactly {want}"))
-            }
+            Some(want) if want as usize != matching => Some(format!(
+                "got {matching} violations{containing} but want exactly {want}"
+            )),
             Some(_) => None,
             None => return Err(invalid()),
         },
@@ -576,9 +618,18 @@ mod tests {
 
     #[test]
     fn assertion_messages_match_gator() {
-        let msgs = ["container <a> has no limits", "initContainer <b> has no limits"];
-        assert_eq!(check_assertion(&a(serde_json::json!(2), None), &msgs), Ok(()));
-        assert_eq!(check_assertion(&a(serde_json::json!(1), Some("^init")), &msgs), Ok(()));
+        let msgs = [
+            "container <a> has no limits",
+            "initContainer <b> has no limits",
+        ];
+        assert_eq!(
+            check_assertion(&a(serde_json::json!(2), None), &msgs),
+            Ok(())
+        );
+        assert_eq!(
+            check_assertion(&a(serde_json::json!(1), Some("^init")), &msgs),
+            Ok(())
+        );
         assert_eq!(
             check_assertion(&a(serde_json::json!("no"), None), &msgs),
             Err("unexpected number of violations: got 2 violations but want none: got messages [container <a> has no limits initContainer <b> has no limits]".into())

@@ -94,32 +94,67 @@ impl ConstraintTemplate {
         let api = str_at(doc, &["apiVersion"]).unwrap_or("");
         if !matches!(
             api,
-            "templates.gatekeeper.sh/v1" | "templates.gatekeeper.sh/v1beta1" | "templates.gatekeeper.sh/v1alpha1"
+            "templates.gatekeeper.sh/v1"
+                | "templates.gatekeeper.sh/v1beta1"
+                | "templates.gatekeeper.sh/v1alpha1"
         ) {
-            return Err(template_error(file, shown, format!("unsupported apiVersion {api:?}")));
+            return Err(template_error(
+                file,
+                shown,
+                format!("unsupported apiVersion {api:?}"),
+            ));
         }
         if kind.is_empty() {
-            return Err(template_error(file, shown, "spec.crd.spec.names.kind is required"));
+            return Err(template_error(
+                file,
+                shown,
+                "spec.crd.spec.names.kind is required",
+            ));
         }
         if name != kind.to_lowercase() {
             return Err(template_error(
                 file,
                 shown,
-                format!("the ConstraintTemplate's name {name:?} is not equal to the lowercase of CRD's Kind: {:?}", kind.to_lowercase()),
+                format!(
+                    "the ConstraintTemplate's name {name:?} is not equal to the lowercase of CRD's Kind: {:?}",
+                    kind.to_lowercase()
+                ),
             ));
         }
         let targets = match value_at(doc, &["spec", "targets"]) {
             Value::Array(a) => a.iter().cloned().collect::<Vec<_>>(),
-            _ => return Err(template_error(file, name, r#"field "targets" not specified in ConstraintTemplate spec"#)),
+            _ => {
+                return Err(template_error(
+                    file,
+                    name,
+                    r#"field "targets" not specified in ConstraintTemplate spec"#,
+                ));
+            }
         };
         let target = match targets.as_slice() {
             [t] => t.clone(),
-            [] => return Err(template_error(file, name, "no targets specified: ConstraintTemplate must specify one target")),
-            _ => return Err(template_error(file, name, "multi-target templates are not currently supported")),
+            [] => {
+                return Err(template_error(
+                    file,
+                    name,
+                    "no targets specified: ConstraintTemplate must specify one target",
+                ));
+            }
+            _ => {
+                return Err(template_error(
+                    file,
+                    name,
+                    "multi-target templates are not currently supported",
+                ));
+            }
         };
         let target_name = str_at(&target, &["target"]).unwrap_or("");
         if target_name != TARGET {
-            return Err(template_error(file, name, format!("target {target_name:?} is not supported (only {TARGET})")));
+            return Err(template_error(
+                file,
+                name,
+                format!("target {target_name:?} is not supported (only {TARGET})"),
+            ));
         }
         let strings = |v: &Value, what: &str| -> Result<Vec<String>, Error> {
             match v {
@@ -127,12 +162,16 @@ impl ConstraintTemplate {
                 Value::Array(a) => a
                     .iter()
                     .map(|s| {
-                        s.as_string()
-                            .map(|s| s.to_string())
-                            .map_err(|_| template_error(file, name, format!("{what} must be a list of strings")))
+                        s.as_string().map(|s| s.to_string()).map_err(|_| {
+                            template_error(file, name, format!("{what} must be a list of strings"))
+                        })
                     })
                     .collect(),
-                _ => Err(template_error(file, name, format!("{what} must be a list of strings"))),
+                _ => Err(template_error(
+                    file,
+                    name,
+                    format!("{what} must be a list of strings"),
+                )),
             }
         };
         let code: Vec<Value> = match &target["code"] {
@@ -142,17 +181,28 @@ impl ConstraintTemplate {
         let has_cel = code
             .iter()
             .any(|c| str_at(c, &["engine"]) == Some("K8sNativeValidation"));
-        let (rego, libs, version) = if let Some(rego) = str_at(&target, &["rego"]).filter(|r| !r.trim().is_empty()) {
-            (rego.to_owned(), strings(&target["libs"], "libs")?, RegoVersion::V0)
+        let (rego, libs, version) = if let Some(rego) =
+            str_at(&target, &["rego"]).filter(|r| !r.trim().is_empty())
+        {
+            (
+                rego.to_owned(),
+                strings(&target["libs"], "libs")?,
+                RegoVersion::V0,
+            )
         } else if let Some(c) = code.iter().find(|c| str_at(c, &["engine"]) == Some("Rego")) {
             let src = &c["source"];
-            let rego = str_at(src, &["rego"])
-                .ok_or_else(|| template_error(file, name, "code[engine=Rego].source.rego is required"))?;
+            let rego = str_at(src, &["rego"]).ok_or_else(|| {
+                template_error(file, name, "code[engine=Rego].source.rego is required")
+            })?;
             let version = match str_at(src, &["version"]) {
                 Some("v1") => RegoVersion::V1,
                 _ => RegoVersion::V0,
             };
-            (rego.to_owned(), strings(&src["libs"], "code[engine=Rego].source.libs")?, version)
+            (
+                rego.to_owned(),
+                strings(&src["libs"], "code[engine=Rego].source.libs")?,
+                version,
+            )
         } else if has_cel {
             return Err(template_error(
                 file,
@@ -160,13 +210,24 @@ impl ConstraintTemplate {
                 "template has only a K8sNativeValidation (CEL) block; regard evaluates Rego templates only",
             ));
         } else {
-            return Err(template_error(file, name, "could not extract Rego from the constraint template"));
+            return Err(template_error(
+                file,
+                name,
+                "could not extract Rego from the constraint template",
+            ));
         };
         let operations = strings(&target["operations"], "operations")?;
         if operations.len() > 1 && operations.iter().any(|o| o == "*") {
-            return Err(template_error(file, name, "operations: \"*\" cannot be combined with other operations"));
+            return Err(template_error(
+                file,
+                name,
+                "operations: \"*\" cannot be combined with other operations",
+            ));
         }
-        let parameters_schema = match value_at(doc, &["spec", "crd", "spec", "validation", "openAPIV3Schema"]) {
+        let parameters_schema = match value_at(
+            doc,
+            &["spec", "crd", "spec", "validation", "openAPIV3Schema"],
+        ) {
             Value::Undefined | Value::Null => None,
             v => Some(v.clone()),
         };
@@ -197,8 +258,14 @@ impl ConstraintTemplate {
         let main_src = rewrite(&self.rego, v1);
         let main_mod = parse_module(&format!("{name}/template.rego"), &main_src, v1)
             .map_err(|e| err(format!("invalid rego: {e}")))?;
-        if !main_mod.policy.iter().any(|r| rule_name(r).as_deref() == Some("violation")) {
-            return Err(err("invalid rego: missing required rule: violation".to_owned()));
+        if !main_mod
+            .policy
+            .iter()
+            .any(|r| rule_name(r).as_deref() == Some("violation"))
+        {
+            return Err(err(
+                "invalid rego: missing required rule: violation".to_owned()
+            ));
         }
         access.check_module(&main_mod);
         let package = engine
@@ -208,7 +275,8 @@ impl ConstraintTemplate {
         for (i, lib) in self.libs.iter().enumerate() {
             let lib_name = format!("{name}/lib_{i}.rego");
             let src = rewrite(lib, v1);
-            let module = parse_module(&lib_name, &src, v1).map_err(|e| err(format!("invalid lib {i}: {e}")))?;
+            let module = parse_module(&lib_name, &src, v1)
+                .map_err(|e| err(format!("invalid lib {i}: {e}")))?;
             let pkg = package_components(&module);
             if pkg.len() < 2 || pkg.first().map(String::as_str) != Some("lib") {
                 return Err(err(format!(
@@ -227,13 +295,18 @@ impl ConstraintTemplate {
             )));
         }
         let schema = match &self.parameters_schema {
-            Some(s) => Some(Arc::new(ParametersSchema::new(s).map_err(|e| err(format!("invalid openAPIV3Schema: {e}")))?)),
+            Some(s) => Some(Arc::new(
+                ParametersSchema::new(s)
+                    .map_err(|e| err(format!("invalid openAPIV3Schema: {e}")))?,
+            )),
             None => None,
         };
         if access.inventory
             && let Some(d) = data
         {
-            engine.add_data(d.clone()).map_err(|e| err(format!("inventory: {e}")))?;
+            engine
+                .add_data(d.clone())
+                .map_err(|e| err(format!("inventory: {e}")))?;
         }
         let rule = format!("{package}.violation");
         prepare(&mut engine).map_err(|e| err(format!("invalid rego: {e}")))?;
@@ -263,7 +336,9 @@ impl CompiledTemplate {
         let mut t = self.clone();
         t.engine.clear_data();
         let err = |m: String| template_error(&self.meta.file, &self.meta.name, m);
-        t.engine.add_data(data.clone()).map_err(|e| err(format!("inventory: {e}")))?;
+        t.engine
+            .add_data(data.clone())
+            .map_err(|e| err(format!("inventory: {e}")))?;
         prepare(&mut t.engine).map_err(|e| err(e.to_string()))?;
         Ok(t)
     }

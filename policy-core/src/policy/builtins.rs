@@ -45,7 +45,9 @@ fn any(args: Vec<Value>) -> AnyResult<Value> {
         bail!("any expects 1 argument");
     };
     Ok(Value::from(
-        elements(collection)?.iter().any(|v| *v == Value::from(true)),
+        elements(collection)?
+            .iter()
+            .any(|v| *v == Value::from(true)),
     ))
 }
 
@@ -54,7 +56,9 @@ fn all(args: Vec<Value>) -> AnyResult<Value> {
         bail!("all expects 1 argument");
     };
     Ok(Value::from(
-        elements(collection)?.iter().all(|v| *v == Value::from(true)),
+        elements(collection)?
+            .iter()
+            .all(|v| *v == Value::from(true)),
     ))
 }
 
