@@ -265,7 +265,7 @@ impl PolicyBundle {
             let kind = object::str_at(&doc, &["kind"]).unwrap_or("");
             let Ok(ti) = templates.binary_search_by(|t| t.meta.kind.as_str().cmp(kind)) else {
                 return Err(Error::Constraint {
-                    file: source.clone(),
+                    file: source,
                     kind: kind.to_owned(),
                     name: object::str_at(&doc, &["metadata", "name"])
                         .unwrap_or("")
@@ -580,7 +580,7 @@ impl PolicyBundle {
                     },
                     Err(e) => {
                         check_time()?;
-                        failure = Some(e.to_string());
+                        failure = Some(condense_error(&e.to_string()));
                         per_constraint.push((BTreeSet::new(), elapsed));
                         break;
                     }
@@ -626,6 +626,10 @@ impl PolicyBundle {
                 }
             }
         }
+        // Gatekeeper orders a review's results by constraint kind, then name.
+        outcome.violations.sort_by(|a, b| {
+            (&a.constraint_kind, &a.constraint_name).cmp(&(&b.constraint_kind, &b.constraint_name))
+        });
         Ok(outcome)
     }
 }
@@ -685,6 +689,24 @@ fn collect_results(v: &Value) -> Result<BTreeSet<(String, Value)>, String> {
         out.insert((msg, details));
     }
     Ok(out)
+}
+
+/// regorus' multi-line error (`--> file:line:col`, source excerpt,
+/// `error: message`) on one line, as OPA reports errors: `file:line:col: message`.
+fn condense_error(e: &str) -> String {
+    let location = e
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("--> "))
+        .map(str::trim);
+    let message = e
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .map(str::trim);
+    match (location, message) {
+        (Some(loc), Some(msg)) => format!("{loc}: {msg}"),
+        _ => e.trim().to_owned(),
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
