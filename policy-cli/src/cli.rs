@@ -18,6 +18,8 @@ pub(crate) enum Command {
     Test(Box<TestArgs>),
     /// Run Rego unit tests (`test_*` rules), with optional coverage (conftest verify).
     Verify(Box<VerifyArgs>),
+    /// Gatekeeper ConstraintTemplates and Constraints (gator-compatible: test, verify, expand).
+    Gk(crate::gk_cmd::GkArgs),
 }
 
 /// Flags shared by commands that load policies.

@@ -6,10 +6,12 @@
 
 mod cli;
 mod config;
+mod gk_cmd;
 mod output;
 mod test_cmd;
 mod verify_cmd;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -30,6 +32,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Test(args) => test_cmd::run(*args),
         Command::Verify(args) => verify_cmd::run(*args),
+        Command::Gk(args) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            gk_cmd::run(&args, &mut out).and_then(|code| {
+                out.flush()?;
+                Ok(code)
+            })
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),
