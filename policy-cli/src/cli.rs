@@ -136,6 +136,9 @@ pub(crate) struct VerifyArgs {
     /// Print each test's outcome, print() output and evaluated lines to standard error
     #[arg(long)]
     pub(crate) trace: bool,
+    /// Run tests (from --policy) against this ConstraintTemplate's Rego; repeatable
+    #[arg(long, value_name = "FILE")]
+    pub(crate) template: Vec<String>,
     /// Paths are ignored (conftest accepts and ignores them)
     #[arg(hide = true)]
     pub(crate) ignored: Vec<String>,

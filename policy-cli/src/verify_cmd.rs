@@ -2,13 +2,17 @@
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use policy_core::Value;
 use policy_core::conftest::{
     Coverage, NamespaceSelection, TestCase, TestRun, TestStatus, Verifier, select_namespaces,
 };
-use policy_core::policy::PolicySet;
+use policy_core::gatekeeper::ConstraintTemplate;
+use policy_core::input;
+use policy_core::policy::{LoadOptions, PolicySet, find_policy_files};
 use serde::Serialize;
 
 use crate::cli::VerifyArgs;
@@ -59,7 +63,11 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
         .transpose()?;
     let namespaces = layers.list("namespace", args.namespace)?;
 
-    let policies = PolicySet::load(&load)?;
+    let policies = if args.template.is_empty() {
+        PolicySet::load(&load)?
+    } else {
+        template_policies(&args.template, &load)?
+    };
     let verifier = Verifier::new(&policies);
     // `-n` filters what is reported; `--run` filters what runs.
     let allowed: Option<Vec<String>> = (!namespaces.is_empty()).then(|| {
@@ -135,6 +143,42 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
         eprintln!("Error: {message}");
     }
     Ok(code)
+}
+
+/// `--template`: the templates' Rego (as admission compiles it) plus the
+/// test files under `--policy`, with `--data`.
+fn template_policies(templates: &[String], load: &LoadOptions) -> Result<PolicySet> {
+    let mut found = Vec::new();
+    for path in templates {
+        let file = input::read_file(Path::new(path), None)?;
+        let before = found.len();
+        for doc in file.documents() {
+            if doc["kind"] == Value::from("ConstraintTemplate") {
+                found.push(ConstraintTemplate::from_value(path, &doc)?);
+            }
+        }
+        if found.len() == before {
+            bail!("{path}: no ConstraintTemplate found");
+        }
+    }
+    let Some((first, rest)) = found.split_first() else {
+        bail!("--template: no ConstraintTemplate given");
+    };
+    if let Some(other) = rest.iter().find(|t| t.version != first.version) {
+        bail!(
+            "{} and {} use different Rego versions; verify them separately",
+            first.file,
+            other.file
+        );
+    }
+    let mut extra: Vec<(String, String)> = rest.iter().flat_map(|t| t.rego_modules()).collect();
+    extra.extend(PolicySet::read_sources(&find_policy_files(
+        &load.policy_paths,
+    )?)?);
+    let mut set = first.policy_set_with(extra)?;
+    set.set_strict_builtin_errors(load.strict_builtin_errors);
+    set.add_data_paths(&load.data_paths)?;
+    Ok(set)
 }
 
 #[derive(Serialize)]

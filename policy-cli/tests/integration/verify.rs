@@ -190,3 +190,46 @@ fn verify_needs_policies() {
     assert_eq!(out.code, 1);
     assert_eq!(out.stderr, "Error: absent: no such file or directory\n");
 }
+
+#[test]
+fn tests_run_against_a_constraint_template() {
+    let out = regard(
+        "verify-template",
+        &[
+            "verify",
+            "--template",
+            "template.yaml",
+            "-p",
+            "tests",
+            "--no-color",
+            "--coverage",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_text(
+        "\n3 tests, 3 passed, 0 warnings, 0 failures, 0 exceptions, 0 skipped\n\
+         \nCOVERAGE\n\
+         --------------------------------------------------------------------------------\n\
+         FILE                              LINES  PERCENT\n\
+         demoownerlabel/template.rego        7/7  100.00%\n\
+         demoownerlabel/lib_0.rego           1/1  100.00%\n\
+         --------------------------------------------------------------------------------\n\
+         TOTAL                               8/8  100.00%\n",
+        &out.stdout,
+    );
+    let out = regard(
+        "verify-template",
+        &[
+            "verify",
+            "--template",
+            "tests/owner_test.rego",
+            "-p",
+            "tests",
+        ],
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "Error: tests/owner_test.rego: unknown file type \"rego\"; use --parser to choose one\n"
+    );
+}

@@ -76,18 +76,10 @@ impl PolicySet {
                     .join(" "),
             });
         }
-        let mut sources = Vec::with_capacity(files.len());
-        for file in files {
-            let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
-            let text = crate::input::decode(bytes, &file)?;
-            sources.push((file.display().to_string(), text));
-        }
+        let sources = PolicySet::read_sources(&files)?;
         let mut set = PolicySet::from_sources(sources, options.rego_version)?;
-        set.engine
-            .set_strict_builtin_errors(options.strict_builtin_errors);
-        for (path, value) in data::load(&options.data_paths)? {
-            set.add_data(&path, value)?;
-        }
+        set.set_strict_builtin_errors(options.strict_builtin_errors);
+        set.add_data_paths(&options.data_paths)?;
         Ok(set)
     }
 
@@ -102,7 +94,12 @@ impl PolicySet {
     /// assert_eq!(set.packages(), vec!["main".to_owned()]);
     /// ```
     pub fn from_sources(sources: Vec<(String, String)>, version: RegoVersion) -> Result<PolicySet> {
-        let mut engine = new_engine(version)?;
+        PolicySet::from_engine(new_engine(version)?, sources)
+    }
+
+    /// Compiles policies into an engine the caller has configured (extra
+    /// builtins, settings). The engine should come from [`new_engine`].
+    pub fn from_engine(mut engine: Engine, sources: Vec<(String, String)>) -> Result<PolicySet> {
         for (path, text) in sources {
             engine
                 .add_policy(path.clone(), text)
@@ -113,6 +110,33 @@ impl PolicySet {
         }
         let modules = discovery::describe(engine.get_modules());
         Ok(PolicySet { engine, modules })
+    }
+
+    /// Reads policy files into `(path, source)` pairs.
+    pub fn read_sources(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
+        files
+            .iter()
+            .map(|file| {
+                let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+                Ok((
+                    file.display().to_string(),
+                    crate::input::decode(bytes, file)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Sets whether builtin errors abort evaluation (see [`LoadOptions`]).
+    pub fn set_strict_builtin_errors(&mut self, strict: bool) {
+        self.engine.set_strict_builtin_errors(strict);
+    }
+
+    /// Loads data files and directories into `data`, as `--data` does.
+    pub fn add_data_paths(&mut self, paths: &[PathBuf]) -> Result<()> {
+        for (path, value) in data::load(paths)? {
+            self.add_data(&path, value)?;
+        }
+        Ok(())
     }
 
     /// Merges a JSON/YAML object into `data`; `path` is only for error messages.
