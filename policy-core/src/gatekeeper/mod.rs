@@ -208,25 +208,24 @@ fn lenient_yaml(text: &str) -> Option<Vec<Value>> {
 /// in sorted order), each with its documents (empty ones dropped).
 pub fn read_document_files(paths: &[String]) -> Result<Vec<(String, Vec<Value>)>, Error> {
     let sources = crate::input::collect(paths, None)?;
-    let mut out = Vec::with_capacity(sources.len());
-    for source in sources {
-        match source {
-            crate::input::InputSource::File(p) => {
-                let docs = read_documents(&p)?;
-                out.push((p.display().to_string(), docs));
-            }
-            crate::input::InputSource::Stdin => {
-                let file = crate::input::read(&source, None, &mut std::io::stdin(), None)?;
-                let docs = file
-                    .documents()
-                    .into_iter()
-                    .filter(|d| !matches!(d, Value::Null | Value::Undefined))
-                    .collect();
-                out.push(("-".to_owned(), docs));
-            }
-        }
+    // Standard input is read once, up front; files are parsed on all cores.
+    let mut stdin_docs = None;
+    if sources.contains(&crate::input::InputSource::Stdin) {
+        let file = crate::input::read(&crate::input::InputSource::Stdin, None, &mut std::io::stdin(), None)?;
+        stdin_docs = Some(
+            file.documents()
+                .into_iter()
+                .filter(|d| !matches!(d, Value::Null | Value::Undefined))
+                .collect::<Vec<_>>(),
+        );
     }
-    Ok(out)
+    sources
+        .par_iter()
+        .map(|source| match source {
+            crate::input::InputSource::File(p) => Ok((p.display().to_string(), read_documents(p)?)),
+            crate::input::InputSource::Stdin => Ok(("-".to_owned(), stdin_docs.clone().unwrap_or_default())),
+        })
+        .collect()
 }
 
 impl PolicyBundle {
