@@ -176,3 +176,45 @@ mod tests {
         assert_eq!(line_col("ab", 99), (1, 3));
     }
 }
+
+/// The deepest bracket nesting accepted by readers whose parser recurses
+/// once per level (a deeper document could overflow the stack).
+pub(crate) const MAX_NESTING: usize = 256;
+
+/// Refuses documents nested deeper than [`MAX_NESTING`] brackets. Strings
+/// (`"…"`) and `;`/`#` line comments are skipped; other bracket characters
+/// are counted, which can only over-count.
+pub(crate) fn check_nesting(text: &str, path: &Path) -> Result<(), Error> {
+    let mut depth = 0_usize;
+    let mut in_string = false;
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if in_string {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(error_at_offset(
+                        path,
+                        text,
+                        i,
+                        format!("nesting deeper than {MAX_NESTING} levels"),
+                    ));
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
