@@ -4,7 +4,6 @@
 //! evaluated value goes through JSON. Standard input resolves imports
 //! against the working directory.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use regorus::Value;
@@ -30,8 +29,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let (ctx, _) = program.span_manager_mut().insert_source_context(text.len());
     let mut callbacks = Imports {
-        files: vec![(ctx, dir.clone(), text.to_owned())],
-        cache: HashMap::new(),
+        files: vec![(ctx, dir, text.to_owned())],
     };
     let this_file = path.to_string_lossy();
     let thunk = program
@@ -111,7 +109,6 @@ fn strip_span_ids(message: &str) -> String {
 struct Imports {
     /// Every loaded source: its span context, directory and text.
     files: Vec<(SpanContextId, PathBuf, String)>,
-    cache: HashMap<PathBuf, Thunk<'static>>,
 }
 
 impl Imports {

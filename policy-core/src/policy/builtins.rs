@@ -2,11 +2,25 @@
 //!
 //! The deprecated v0 builtins (`re_match`, `any`, `all`) are still used by
 //! older conftest and Gatekeeper policies; OPA keeps them for v0 modules.
+//!
+//! conftest's builtins: `parse_config(parser, text)`,
+//! `parse_config_file(path)` and `parse_combined_config_files(paths)`. The
+//! last two resolve relative paths against the directory of the policy file
+//! that calls them, which a regorus extension cannot see. So, when a policy
+//! is loaded, [`bind_policy_dir`] rewrites each call in its source into a
+//! call of a hidden two-argument extension that also receives that file's
+//! directory (`parse_config_file(p)` →
+//! `__regard_parse_config_file("/dir", p)`). The rewrite skips strings,
+//! raw strings and comments, touches only whole identifiers followed by
+//! `(`, and adds no line, so line numbers in messages are unchanged.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result as AnyResult, bail};
 use regorus::{Engine, Value};
 
 use crate::error::{Error, Result};
+use crate::input::{self, Format};
 
 /// Adds the extra builtins to an engine.
 pub fn register_builtins(engine: &mut Engine) -> Result<()> {
@@ -18,7 +32,173 @@ pub fn register_builtins(engine: &mut Engine) -> Result<()> {
     add(engine, "re_match", 2, Box::new(re_match))?;
     add(engine, "any", 1, Box::new(any))?;
     add(engine, "all", 1, Box::new(all))?;
+    add(engine, "parse_config", 2, Box::new(parse_config))?;
+    add(engine, HIDDEN_PARSE_CONFIG_FILE, 2, Box::new(parse_config_file))?;
+    add(engine, HIDDEN_PARSE_COMBINED, 2, Box::new(parse_combined_config_files))?;
     Ok(())
+}
+
+const HIDDEN_PARSE_CONFIG_FILE: &str = "__regard_parse_config_file";
+const HIDDEN_PARSE_COMBINED: &str = "__regard_parse_combined_config_files";
+
+/// Rewrites calls of `parse_config_file` and `parse_combined_config_files`
+/// in a policy's source so they know the policy file's directory (see the
+/// module documentation). `policy_path` is the policy file as loaded; its
+/// directory is used as given, as conftest does (`filepath.Dir`).
+///
+/// ```
+/// use policy_core::policy::bind_policy_dir;
+/// let src = "x := parse_config_file(\"a.yaml\") # parse_config_file(\"b\")";
+/// assert_eq!(
+///     bind_policy_dir(src, "policies/p.rego"),
+///     "x := __regard_parse_config_file(\"policies\", \"a.yaml\") # parse_config_file(\"b\")"
+/// );
+/// ```
+pub fn bind_policy_dir(source: &str, policy_path: &str) -> String {
+    if !source.contains("parse_config_file") && !source.contains("parse_combined_config_files") {
+        return source.to_owned();
+    }
+    let dir = std::path::Path::new(policy_path)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = if dir.is_empty() { ".".to_owned() } else { dir };
+    let dir_literal = serde_json::to_string(&dir).unwrap_or_else(|_| "\".\"".to_owned());
+    let mut out = String::with_capacity(source.len() + 64);
+    let bytes = source.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'#' => {
+                let end = source.get(i..).and_then(|r| r.find('\n')).map_or(source.len(), |n| i + n);
+                out.push_str(source.get(i..end).unwrap_or(""));
+                i = end;
+            }
+            b'"' => {
+                let mut j = i + 1;
+                while let Some(&c) = bytes.get(j) {
+                    j += 1;
+                    if c == b'\\' {
+                        j += 1;
+                    } else if c == b'"' || c == b'\n' {
+                        break;
+                    }
+                }
+                let j = j.min(source.len());
+                out.push_str(source.get(i..j).unwrap_or(""));
+                i = j;
+            }
+            b'`' => {
+                let end = source.get(i + 1..).and_then(|r| r.find('`')).map_or(source.len(), |n| i + 1 + n + 1);
+                out.push_str(source.get(i..end).unwrap_or(""));
+                i = end;
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let mut j = i;
+                while bytes.get(j).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') {
+                    j += 1;
+                }
+                let word = source.get(i..j).unwrap_or("");
+                let preceded_by_dot = i > 0 && bytes.get(i - 1) == Some(&b'.');
+                let mut k = j;
+                while bytes.get(k).is_some_and(|c| *c == b' ' || *c == b'\t') {
+                    k += 1;
+                }
+                let is_call = bytes.get(k) == Some(&b'(');
+                let hidden = match word {
+                    "parse_config_file" => Some(HIDDEN_PARSE_CONFIG_FILE),
+                    "parse_combined_config_files" => Some(HIDDEN_PARSE_COMBINED),
+                    _ => None,
+                };
+                match hidden {
+                    Some(name) if is_call && !preceded_by_dot => {
+                        out.push_str(name);
+                        out.push('(');
+                        out.push_str(&dir_literal);
+                        out.push_str(", ");
+                        i = k + 1;
+                    }
+                    _ => {
+                        out.push_str(word);
+                        i = j;
+                    }
+                }
+            }
+            _ => {
+                // Copy one whole character.
+                let len = source.get(i..).and_then(|r| r.chars().next()).map_or(1, char::len_utf8);
+                out.push_str(source.get(i..i + len).unwrap_or(""));
+                i += len;
+            }
+        }
+    }
+    out
+}
+
+fn string_arg<'a>(name: &str, v: &'a Value) -> AnyResult<&'a str> {
+    match v.as_string() {
+        Ok(s) => Ok(s.as_ref()),
+        Err(_) => bail!("{name}: operand must be a string"),
+    }
+}
+
+/// `parse_config(parser, text)`: the value is not unwrapped (a Dockerfile
+/// gives `[[…]]`, multi-document YAML an array), as in conftest.
+fn parse_config(args: Vec<Value>) -> AnyResult<Value> {
+    let [parser, text] = args.as_slice() else {
+        bail!("parse_config expects 2 arguments");
+    };
+    let format = Format::from_name(string_arg("parse_config", parser)?)?;
+    let text = string_arg("parse_config", text)?;
+    Ok(format.parse(text, Path::new("parse_config"))?)
+}
+
+fn resolve(dir: &str, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    // An absolute path is used as is (conftest joins it onto the policy
+    // directory, a bug not reproduced).
+    if p.is_absolute() || dir.is_empty() || dir == "." {
+        p.to_path_buf()
+    } else {
+        Path::new(dir).join(p)
+    }
+}
+
+fn parse_config_file(args: Vec<Value>) -> AnyResult<Value> {
+    let [dir, path] = args.as_slice() else {
+        bail!("parse_config_file expects 1 argument");
+    };
+    let full = resolve(string_arg("parse_config_file", dir)?, string_arg("parse_config_file", path)?);
+    Ok(input::read_file(&full, None)?.value)
+}
+
+fn parse_combined_config_files(args: Vec<Value>) -> AnyResult<Value> {
+    let [dir, paths] = args.as_slice() else {
+        bail!("parse_combined_config_files expects 1 argument");
+    };
+    let dir = string_arg("parse_combined_config_files", dir)?;
+    let mut entries: Vec<(String, Value)> = Vec::new();
+    for p in elements(paths)? {
+        let full = resolve(dir, string_arg("parse_combined_config_files", &p)?);
+        let parsed = input::read_file(&full, None)?;
+        let name = full.to_string_lossy().into_owned();
+        for doc in parsed.documents() {
+            entries.push((name.clone(), doc));
+        }
+    }
+    // Stable, so documents of one file keep their order.
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Value::from(
+        entries
+            .into_iter()
+            .map(|(path, contents)| {
+                let mut map = std::collections::BTreeMap::new();
+                map.insert(Value::from("path"), Value::from(path));
+                map.insert(Value::from("contents"), contents);
+                Value::from(map)
+            })
+            .collect::<Vec<_>>(),
+    ))
 }
 
 fn re_match(args: Vec<Value>) -> AnyResult<Value> {

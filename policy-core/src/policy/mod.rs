@@ -16,7 +16,7 @@ use regorus::{Engine, Value};
 
 use crate::error::{Error, Result};
 
-pub use builtins::register_builtins;
+pub use builtins::{bind_policy_dir, register_builtins};
 pub use discovery::{ModuleInfo, RuleInfo};
 
 /// Which Rego syntax the policies are written in.
@@ -104,6 +104,7 @@ impl PolicySet {
     pub fn from_sources(sources: Vec<(String, String)>, version: RegoVersion) -> Result<PolicySet> {
         let mut engine = new_engine(version)?;
         for (path, text) in sources {
+            let text = bind_policy_dir(&text, &path);
             engine
                 .add_policy(path.clone(), text)
                 .map_err(|e| Error::Policy {
