@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug, Default)]
 pub struct ParseOptions {
     proto_file_dirs: Vec<PathBuf>,
-    pub(crate) protos: std::sync::OnceLock<Result<super::textproto::Protos, crate::Error>>,
+    pub(crate) protos: std::sync::OnceLock<Result<super::textproto::Protos, String>>,
 }
 
 impl ParseOptions {
