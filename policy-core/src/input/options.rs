@@ -12,6 +12,7 @@ use std::path::PathBuf;
 #[derive(Debug, Default)]
 pub struct ParseOptions {
     proto_file_dirs: Vec<PathBuf>,
+    #[cfg_attr(not(feature = "textproto"), allow(dead_code))]
     pub(crate) protos: std::sync::OnceLock<Result<super::textproto::Protos, String>>,
 }
 
