@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "regard", version, about = "Policy checks for configuration files")]
+#[command(
+    name = "regard",
+    version,
+    about = "Policy checks for configuration files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

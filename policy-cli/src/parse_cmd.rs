@@ -62,7 +62,9 @@ pub fn run(args: &ParseArgs, out: &mut dyn Write) -> Result<()> {
         let mut entries: Vec<(String, Value)> = Vec::new();
         for (path, value) in &configurations {
             match value {
-                Value::Array(docs) => entries.extend(docs.iter().map(|d| (path.clone(), d.clone()))),
+                Value::Array(docs) => {
+                    entries.extend(docs.iter().map(|d| (path.clone(), d.clone())))
+                }
                 other => entries.push((path.clone(), other.clone())),
             }
         }

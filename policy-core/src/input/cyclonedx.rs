@@ -16,7 +16,10 @@ use crate::error::Result;
 pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
         if !json.is_object() {
-            return Err(error(path, "decode CycloneDX BOM: the JSON document is not an object"));
+            return Err(error(
+                path,
+                "decode CycloneDX BOM: the JSON document is not an object",
+            ));
         }
         return super::json::parse(text, path);
     }
@@ -50,7 +53,10 @@ fn xml(text: &str, path: &Path) -> Result<Value> {
 
 #[cfg(not(feature = "sbom"))]
 fn xml(_text: &str, path: &Path) -> Result<Value> {
-    Err(error(path, "this build of regard reads CycloneDX JSON only (cargo feature `sbom`)"))
+    Err(error(
+        path,
+        "this build of regard reads CycloneDX JSON only (cargo feature `sbom`)",
+    ))
 }
 
 #[cfg(all(test, feature = "sbom"))]
@@ -59,7 +65,11 @@ mod tests {
 
     #[test]
     fn json_as_is_and_xml_to_the_json_model() {
-        let v = parse(r#"{"bomFormat":"CycloneDX","specVersion":"1.6","extra":1}"#, Path::new("b.cyclonedx")).ok();
+        let v = parse(
+            r#"{"bomFormat":"CycloneDX","specVersion":"1.6","extra":1}"#,
+            Path::new("b.cyclonedx"),
+        )
+        .ok();
         assert_eq!(
             v.and_then(|v| serde_json::to_string(&v).ok()).as_deref(),
             Some(r#"{"bomFormat":"CycloneDX","extra":1,"specVersion":"1.6"}"#)

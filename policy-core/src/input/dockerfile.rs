@@ -95,13 +95,18 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
             (part, continues) = trim_continuation(next, escape);
             line.push_str(part);
         }
-        let instruction = parse_instruction(&line, escape)
-            .map_err(|m| error_at(path, start_line, 1, m))?;
+        let instruction =
+            parse_instruction(&line, escape).map_err(|m| error_at(path, start_line, 1, m))?;
         // Heredoc bodies follow the instruction line.
         for delimiter in heredoc_delimiters(&line) {
             loop {
                 let Some(body) = lines.get(i) else {
-                    return Err(error_at(path, start_line, 1, format!("unterminated heredoc {delimiter}")));
+                    return Err(error_at(
+                        path,
+                        start_line,
+                        1,
+                        format!("unterminated heredoc {delimiter}"),
+                    ));
                 };
                 i += 1;
                 if body.trim_start_matches('\t') == delimiter {
@@ -146,10 +151,14 @@ fn escape_directive(lines: &[&str]) -> char {
         let Some((key, value)) = body.split_once('=') else {
             break;
         };
-        if key.trim().eq_ignore_ascii_case("escape") {
-            if let Some(c) = value.trim().chars().next().filter(|c| *c == '`' || *c == '\\') {
-                return c;
-            }
+        if key.trim().eq_ignore_ascii_case("escape")
+            && let Some(c) = value
+                .trim()
+                .chars()
+                .next()
+                .filter(|c| *c == '`' || *c == '\\')
+        {
+            return c;
         }
     }
     '\\'
@@ -185,7 +194,10 @@ fn heredoc_delimiters(line: &str) -> Vec<String> {
 fn parse_instruction(line: &str, escape: char) -> Result<Command, String> {
     let line = line.trim();
     let (cmd, rest) = match line.find(|c: char| c.is_whitespace()) {
-        Some(i) => (line.get(..i).unwrap_or(""), line.get(i..).unwrap_or("").trim()),
+        Some(i) => (
+            line.get(..i).unwrap_or(""),
+            line.get(i..).unwrap_or("").trim(),
+        ),
         None => (line, ""),
     };
     let cmd = cmd.to_ascii_lowercase();
@@ -257,7 +269,10 @@ fn parse_instruction(line: &str, escape: char) -> Result<Command, String> {
             }
             let sub = parse_instruction(args, escape)?;
             if matches!(sub.cmd.as_str(), "onbuild" | "from" | "maintainer") {
-                return Err(format!("{} isn't allowed as an ONBUILD trigger", sub.cmd.to_ascii_uppercase()));
+                return Err(format!(
+                    "{} isn't allowed as an ONBUILD trigger",
+                    sub.cmd.to_ascii_uppercase()
+                ));
             }
             command.sub_cmd = sub.cmd;
             command.json = sub.json;
@@ -376,14 +391,20 @@ fn words(args: &str, escape: char) -> Vec<String> {
 fn name_values(cmd: &str, args: &str, escape: char) -> Result<Vec<String>, String> {
     let all = words(args, escape);
     let Some(first) = all.first() else {
-        return Err(format!("{} requires at least one argument", cmd.to_ascii_uppercase()));
+        return Err(format!(
+            "{} requires at least one argument",
+            cmd.to_ascii_uppercase()
+        ));
     };
     if !first.contains('=') {
         let mut parts = args.splitn(2, char::is_whitespace);
         let key = parts.next().unwrap_or("").to_owned();
         let value = parts.next().unwrap_or("").trim().to_owned();
         if value.is_empty() {
-            return Err(format!("{} must have two arguments", cmd.to_ascii_uppercase()));
+            return Err(format!(
+                "{} must have two arguments",
+                cmd.to_ascii_uppercase()
+            ));
         }
         return Ok(vec![key, value]);
     }
@@ -439,9 +460,19 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let err = parse("FROM a\nFROBNICATE x\n", Path::new("Dockerfile")).err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("Dockerfile:2:1: unknown instruction: FROBNICATE"));
-        let err = parse("FROM a b\n", Path::new("Dockerfile")).err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("Dockerfile:1:1: FROM requires either one or three arguments"));
+        let err = parse("FROM a\nFROBNICATE x\n", Path::new("Dockerfile"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("Dockerfile:2:1: unknown instruction: FROBNICATE")
+        );
+        let err = parse("FROM a b\n", Path::new("Dockerfile"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("Dockerfile:1:1: FROM requires either one or three arguments")
+        );
     }
 }

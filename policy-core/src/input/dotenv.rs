@@ -67,7 +67,12 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
             return Err(error_at(path, line_no, 1, "missing quotes"));
         }
         let Some(caps) = line_re.captures(&line) else {
-            return Err(error_at(path, line_no, 1, format!("line `{line}` doesn't match format")));
+            return Err(error_at(
+                path,
+                line_no,
+                1,
+                format!("line `{line}` doesn't match format"),
+            ));
         };
         let key = caps.get(1).map_or("", |m| m.as_str()).trim().to_owned();
         let mut val = caps.get(2).map_or("", |m| m.as_str()).trim().to_owned();
@@ -115,7 +120,11 @@ fn split_lines(text: &str) -> Vec<&str> {
     let mut rest = text;
     while let Some(i) = rest.find(['\r', '\n']) {
         out.push(rest.get(..i).unwrap_or(""));
-        let skip = if rest.get(i..i + 2) == Some("\r\n") { 2 } else { 1 };
+        let skip = if rest.get(i..i + 2) == Some("\r\n") {
+            2
+        } else {
+            1
+        };
         rest = rest.get(i + skip..).unwrap_or("");
     }
     if !rest.is_empty() {
@@ -153,16 +162,25 @@ mod tests {
     #[test]
     fn quoting_and_expansion() {
         assert_eq!(
-            json("# c\nexport A=1\nB: two # trailing\nC='$A lit'\nD=\"x\\ny ${A}\"\nE=\"multi\nline\"\n"),
+            json(
+                "# c\nexport A=1\nB: two # trailing\nC='$A lit'\nD=\"x\\ny ${A}\"\nE=\"multi\nline\"\n"
+            ),
             r#"{"A":"1","B":"two","C":"$A lit","D":"x\ny 1","E":"multi\nline"}"#
         );
     }
 
     #[test]
     fn bad_lines_name_the_line() {
-        let err = parse("A=1\nnot a pair\n", Path::new(".env")).err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some(".env:2:1: line `not a pair` doesn't match format"));
-        let err = parse("A=\"open\n", Path::new(".env")).err().map(|e| e.to_string());
+        let err = parse("A=1\nnot a pair\n", Path::new(".env"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(".env:2:1: line `not a pair` doesn't match format")
+        );
+        let err = parse("A=\"open\n", Path::new(".env"))
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some(".env:1:1: missing quotes"));
     }
 }

@@ -33,7 +33,9 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
 fn clean(value: &Edn) -> Value {
     match value {
         Edn::String(s) => Value::from(s.as_str()),
-        Edn::List(items) | Edn::Vector(items) => Value::from(items.iter().map(clean).collect::<Vec<_>>()),
+        Edn::List(items) | Edn::Vector(items) => {
+            Value::from(items.iter().map(clean).collect::<Vec<_>>())
+        }
         Edn::Map(map) => object(map.iter().map(|(k, v)| (go_v(k), clean(v)))),
         other => Value::from(go_v(other)),
     }
@@ -56,12 +58,16 @@ fn go_v(value: &Edn) -> String {
             format!("[{}]", items.iter().map(go_v).collect::<Vec<_>>().join(" "))
         }
         Edn::Map(map) => {
-            let mut parts: Vec<String> = map.iter().map(|(k, v)| format!("{}:{}", go_v(k), go_v(v))).collect();
+            let mut parts: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}:{}", go_v(k), go_v(v)))
+                .collect();
             parts.sort();
             format!("map[{}]", parts.join(" "))
         }
         Edn::Set(items) => {
-            let mut parts: Vec<String> = items.iter().map(|k| format!("{}:true", go_v(k))).collect();
+            let mut parts: Vec<String> =
+                items.iter().map(|k| format!("{}:true", go_v(k))).collect();
             parts.sort();
             format!("map[{}]", parts.join(" "))
         }

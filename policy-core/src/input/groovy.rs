@@ -40,7 +40,12 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
     if root.has_error() {
         let (node, what) = first_error(root);
         let (line, column) = position(text, node.start_position());
-        return Err(error_at(path, line, column, format!("parse groovy: {what}")));
+        return Err(error_at(
+            path,
+            line,
+            column,
+            format!("parse groovy: {what}"),
+        ));
     }
     let mut count = 0_usize;
     convert(root, text, 1, &mut count).map_err(|m| error(path, format!("parse groovy: {m}")))
@@ -67,17 +72,26 @@ fn first_error(node: tree_sitter::Node<'_>) -> (tree_sitter::Node<'_>, String) {
 #[cfg(feature = "groovy")]
 fn position(text: &str, point: tree_sitter::Point) -> (usize, usize) {
     let line_text = text.lines().nth(point.row).unwrap_or("");
-    let column = line_text.get(..point.column.min(line_text.len())).map_or(0, |s| s.chars().count());
+    let column = line_text
+        .get(..point.column.min(line_text.len()))
+        .map_or(0, |s| s.chars().count());
     (point.row + 1, column + 1)
 }
 
 #[cfg(feature = "groovy")]
-fn convert(node: tree_sitter::Node<'_>, text: &str, depth: usize, count: &mut usize) -> Result<Value, String> {
+fn convert(
+    node: tree_sitter::Node<'_>,
+    text: &str,
+    depth: usize,
+    count: &mut usize,
+) -> Result<Value, String> {
     use super::support::object;
 
     *count += 1;
     if *count > MAX_NODES {
-        return Err(format!("syntax tree exceeds maximum node count of {MAX_NODES}"));
+        return Err(format!(
+            "syntax tree exceeds maximum node count of {MAX_NODES}"
+        ));
     }
     if depth > MAX_DEPTH {
         return Err(format!("syntax tree exceeds maximum depth of {MAX_DEPTH}"));
@@ -119,7 +133,10 @@ fn convert(node: tree_sitter::Node<'_>, text: &str, depth: usize, count: &mut us
 #[cfg(not(feature = "groovy"))]
 pub(crate) fn parse(_text: &str, path: &Path) -> Result<Value> {
     let _ = (MAX_DEPTH, MAX_NODES);
-    Err(error(path, "this build of regard has no Groovy support (cargo feature `groovy`)"))
+    Err(error(
+        path,
+        "this build of regard has no Groovy support (cargo feature `groovy`)",
+    ))
 }
 
 #[cfg(all(test, feature = "groovy"))]
@@ -151,7 +168,13 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_errors() {
-        let err = parse("pipeline {\n  stage('x' {\n", Path::new("Jenkinsfile")).err().map(|e| e.to_string());
-        assert!(err.as_deref().is_some_and(|e| e.starts_with("Jenkinsfile:")), "{err:?}");
+        let err = parse("pipeline {\n  stage('x' {\n", Path::new("Jenkinsfile"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.starts_with("Jenkinsfile:")),
+            "{err:?}"
+        );
     }
 }

@@ -13,10 +13,10 @@
 
 use std::path::Path;
 
+use hcl_edit::Span;
 use hcl_edit::expr::{Expression, ObjectKey, UnaryOperator};
 use hcl_edit::structure::{BlockLabel, Body};
 use hcl_edit::template::{Element, Template};
-use hcl_edit::Span;
 use regorus::Value;
 use serde_json::{Map, Value as Json};
 
@@ -62,7 +62,10 @@ fn body_map(body: &Body, src: &str) -> Map<String, Json> {
 }
 
 fn source(expr: &impl Span, src: &str) -> String {
-    expr.span().and_then(|r| src.get(r)).unwrap_or("").to_owned()
+    expr.span()
+        .and_then(|r| src.get(r))
+        .unwrap_or("")
+        .to_owned()
 }
 
 fn expression(expr: &Expression, src: &str) -> Json {
@@ -116,7 +119,10 @@ fn template(template: &Template, src: &str) -> String {
 }
 
 fn number(n: &hcl_edit::Number, negate: bool) -> Json {
-    if let Some(i) = n.as_i64().and_then(|i| if negate { i.checked_neg() } else { Some(i) }) {
+    if let Some(i) = n
+        .as_i64()
+        .and_then(|i| if negate { i.checked_neg() } else { Some(i) })
+    {
         return Json::from(i);
     }
     n.as_f64()

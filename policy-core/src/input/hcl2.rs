@@ -16,10 +16,10 @@
 
 use std::path::Path;
 
+use hcl_edit::Span;
 use hcl_edit::expr::{Expression, ObjectKey, UnaryOperator};
 use hcl_edit::structure::{Block, BlockLabel, Body};
 use hcl_edit::template::{Directive, Element, Template};
-use hcl_edit::Span;
 use regorus::Value;
 use serde_json::{Map, Value as Json};
 
@@ -56,7 +56,9 @@ impl Converter<'_> {
         for attr in body.attributes() {
             let key = attr.key.as_str().to_owned();
             if !seen.insert(key.clone()) {
-                return Err(format!("Attribute redefined: the argument {key:?} was already set"));
+                return Err(format!(
+                    "Attribute redefined: the argument {key:?} was already set"
+                ));
             }
             out.insert(key, self.expression(&attr.value)?);
         }
@@ -74,7 +76,12 @@ impl Converter<'_> {
                 return Err(format!(
                     "Unable to convert Block to JSON: {}.{}",
                     block.ident.as_str(),
-                    block.labels.iter().map(label_str).collect::<Vec<_>>().join(".")
+                    block
+                        .labels
+                        .iter()
+                        .map(label_str)
+                        .collect::<Vec<_>>()
+                        .join(".")
                 ));
             };
             target = next;
@@ -123,9 +130,9 @@ impl Converter<'_> {
                 for (key, value) in object.iter() {
                     let key = match key {
                         ObjectKey::Ident(ident) => ident.as_str().to_owned(),
-                        ObjectKey::Expression(e @ (Expression::Variable(_) | Expression::Traversal(_))) => {
-                            self.source(e)
-                        }
+                        ObjectKey::Expression(
+                            e @ (Expression::Variable(_) | Expression::Traversal(_)),
+                        ) => self.source(e),
                         ObjectKey::Expression(e) => self.string_part(e)?,
                     };
                     map.insert(key, self.expression(value.expr())?);
@@ -280,7 +287,9 @@ mod tests {
     #[test]
     fn blocks_nest_by_labels_in_arrays() {
         assert_eq!(
-            json("resource \"aws_s3_bucket\" \"b\" {\n  acl = \"private\"\n  tags = { Name = \"x\" }\n}\nresource \"aws_s3_bucket\" \"c\" {}\nprovider \"aws\" { region = var.region }\n"),
+            json(
+                "resource \"aws_s3_bucket\" \"b\" {\n  acl = \"private\"\n  tags = { Name = \"x\" }\n}\nresource \"aws_s3_bucket\" \"c\" {}\nprovider \"aws\" { region = var.region }\n"
+            ),
             r#"{"provider":{"aws":[{"region":"${var.region}"}]},"resource":{"aws_s3_bucket":{"b":[{"acl":"private","tags":{"Name":"x"}}],"c":[{}]}}}"#
         );
     }
@@ -288,7 +297,9 @@ mod tests {
     #[test]
     fn expressions_render_as_source() {
         assert_eq!(
-            json("a = \"${var.x}-${local.y}\"\nb = -1\nc = [1, 2.5, true, null]\nd = length(var.list) > 0\ne = \"${1}\"\nf = \"$${lit}\"\ng = \"${var.p ? \"y\" : \"n\"}!\"\n"),
+            json(
+                "a = \"${var.x}-${local.y}\"\nb = -1\nc = [1, 2.5, true, null]\nd = length(var.list) > 0\ne = \"${1}\"\nf = \"$${lit}\"\ng = \"${var.p ? \"y\" : \"n\"}!\"\n"
+            ),
             r#"{"a":"${var.x}-${local.y}","b":-1,"c":[1,2.5,true,null],"d":"${length(var.list) > 0}","e":1,"f":"$${lit}","g":"%{if var.p}y%{else}n%{endif}!"}"#
         );
     }
@@ -303,7 +314,12 @@ mod tests {
 
     #[test]
     fn syntax_errors_have_positions() {
-        let err = parse("a = \nb = 1\n", Path::new("x.tf")).err().map(|e| e.to_string());
-        assert!(err.as_deref().is_some_and(|e| e.starts_with("x.tf:")), "{err:?}");
+        let err = parse("a = \nb = 1\n", Path::new("x.tf"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.starts_with("x.tf:")),
+            "{err:?}"
+        );
     }
 }

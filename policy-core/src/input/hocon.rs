@@ -25,7 +25,8 @@ use crate::error::Result;
 /// Parses one HOCON document.
 pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
     check_balanced(text).map_err(|(offset, m)| error_at_offset(path, text, offset, m))?;
-    let root: Hocon = hocon_rs::Config::parse_str(text, None).map_err(|e| error(path, e.to_string()))?;
+    let root: Hocon =
+        hocon_rs::Config::parse_str(text, None).map_err(|e| error(path, e.to_string()))?;
     convert(&root).map_err(|m| error(path, m))
 }
 
@@ -68,7 +69,9 @@ fn check_balanced(text: &str) -> Result<(), (usize, String)> {
                             iter.next();
                         }
                         Some((_, '"')) => break,
-                        Some((_, '\n')) | None => return Err((i, "unterminated string".to_owned())),
+                        Some((_, '\n')) | None => {
+                            return Err((i, "unterminated string".to_owned()));
+                        }
                         Some(_) => {}
                     }
                 }
@@ -114,7 +117,11 @@ fn go_string(value: &Hocon, indent: usize) -> String {
             let mut body = String::new();
             for k in keys {
                 if let Some(v) = map.get(k) {
-                    body.push_str(&format!("{pad}{} : {}\r\n", quote_if_needed(k), go_string(v, indent + 1)));
+                    body.push_str(&format!(
+                        "{pad}{} : {}\r\n",
+                        quote_if_needed(k),
+                        go_string(v, indent + 1)
+                    ));
                 }
             }
             format!("{{\r\n{body}{}}}", " ".repeat(indent * 2))
@@ -149,9 +156,18 @@ mod tests {
     #[test]
     fn malformed_is_an_error() {
         let err = |t: &str| parse(t, Path::new("a.hocon")).err().map(|e| e.to_string());
-        assert_eq!(err("a {\n  b = 1\n").as_deref(), Some("a.hocon:1:3: '{' is not closed"));
-        assert_eq!(err("a = [1,").as_deref(), Some("a.hocon:1:5: '[' is not closed"));
-        assert_eq!(err("a {\n b = \"x\n}").as_deref(), Some("a.hocon:2:6: unterminated string"));
+        assert_eq!(
+            err("a {\n  b = 1\n").as_deref(),
+            Some("a.hocon:1:3: '{' is not closed")
+        );
+        assert_eq!(
+            err("a = [1,").as_deref(),
+            Some("a.hocon:1:5: '[' is not closed")
+        );
+        assert_eq!(
+            err("a {\n b = \"x\n}").as_deref(),
+            Some("a.hocon:2:6: unterminated string")
+        );
         assert!(err("a = }").is_some());
         assert!(err("a = ${missing}").is_some());
         assert!(err("a = \"# not a comment {\"").is_none());

@@ -71,7 +71,11 @@ mod tests {
 
     #[test]
     fn kinds() {
-        let v = parse("# Deps\nnode_modules/\n!keep.log\nspace\\ \n", Path::new(".gitignore")).ok();
+        let v = parse(
+            "# Deps\nnode_modules/\n!keep.log\nspace\\ \n",
+            Path::new(".gitignore"),
+        )
+        .ok();
         let s = v.and_then(|v| serde_json::to_string(&v).ok());
         assert_eq!(
             s.as_deref(),

@@ -43,8 +43,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
     for (name, keys) in sections {
         let mut typed = Vec::with_capacity(keys.len());
         for (k, v) in keys {
-            let value = typed_scalar(&v)
-                .map_err(|m| error(path, format!("[{name}] {k}: {m}")))?;
+            let value = typed_scalar(&v).map_err(|m| error(path, format!("[{name}] {k}: {m}")))?;
             typed.push((k, value));
         }
         out.push((name, object(typed)));
@@ -60,10 +59,10 @@ fn go_ini_value(raw: &str) -> String {
         line = line.get(..i).unwrap_or(line).trim();
     }
     for q in ['\'', '"'] {
-        if let Some(inner) = line.strip_prefix(q).and_then(|l| l.strip_suffix(q)) {
-            if !inner.contains(q) {
-                return inner.to_owned();
-            }
+        if let Some(inner) = line.strip_prefix(q).and_then(|l| l.strip_suffix(q))
+            && !inner.contains(q)
+        {
+            return inner.to_owned();
         }
     }
     line.to_owned()
@@ -80,13 +79,20 @@ mod tests {
         let s = v.and_then(|v| serde_json::to_string(&v).ok());
         assert_eq!(
             s.as_deref(),
-            Some(r#"{"empty":{},"server":{"debug":true,"http_addr":"0.0.0.0","name":"a","port":3000,"ratio":0.5}}"#)
+            Some(
+                r#"{"empty":{},"server":{"debug":true,"http_addr":"0.0.0.0","name":"a","port":3000,"ratio":0.5}}"#
+            )
         );
     }
 
     #[test]
     fn missing_delimiter_is_an_error_with_position() {
-        let err = parse("[a]\nkey\n", Path::new("a.ini")).err().map(|e| e.to_string());
-        assert!(err.as_deref().is_some_and(|e| e.starts_with("a.ini:")), "{err:?}");
+        let err = parse("[a]\nkey\n", Path::new("a.ini"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.starts_with("a.ini:")),
+            "{err:?}"
+        );
     }
 }

@@ -83,7 +83,9 @@ mod tests {
 
     #[test]
     fn trailing_commas_stay_errors() {
-        let err = parse("{\"a\": 1, // c\n}", Path::new("c.jsonc")).err().map(|e| e.to_string());
+        let err = parse("{\"a\": 1, // c\n}", Path::new("c.jsonc"))
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("c.jsonc:2:1: trailing comma"));
     }
 }

@@ -35,36 +35,51 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
     let thunk = program
         .load_source(ctx, text.as_bytes(), true, &this_file)
         .map_err(|e| load_error(&program, &callbacks, path, text, &e))?;
-    let value = program
-        .eval_value(&thunk, &mut callbacks)
-        .map_err(|e| {
-            let span = e.stack_trace.iter().find_map(|item| match item {
-                EvalStackTraceItem::Expr { span } | EvalStackTraceItem::Variable { span, .. } => {
-                    Some(*span)
-                }
-                EvalStackTraceItem::Call { span, .. }
-                | EvalStackTraceItem::ArrayItem { span, .. }
-                | EvalStackTraceItem::ObjectField { span, .. } => *span,
-                _ => None,
-            });
-            located(&program, &callbacks, path, text, span, format!("{:?}", e.kind))
-        })?;
+    let value = program.eval_value(&thunk, &mut callbacks).map_err(|e| {
+        let span = e.stack_trace.iter().find_map(|item| match item {
+            EvalStackTraceItem::Expr { span } | EvalStackTraceItem::Variable { span, .. } => {
+                Some(*span)
+            }
+            EvalStackTraceItem::Call { span, .. }
+            | EvalStackTraceItem::ArrayItem { span, .. }
+            | EvalStackTraceItem::ObjectField { span, .. } => *span,
+            _ => None,
+        });
+        located(
+            &program,
+            &callbacks,
+            path,
+            text,
+            span,
+            &format!("{:?}", e.kind),
+        )
+    })?;
     let json = program
         .manifest_json(&value, false)
         .map_err(|e| error(path, format!("{:?}", e.kind)))?;
     Value::from_json_str(&json).map_err(|e| error(path, e.to_string()))
 }
 
-fn load_error(program: &Program<'_>, imports: &Imports, path: &Path, text: &str, e: &LoadError) -> crate::Error {
+fn load_error(
+    program: &Program<'_>,
+    imports: &Imports,
+    path: &Path,
+    text: &str,
+    e: &LoadError,
+) -> crate::Error {
     let message = match e {
-        LoadError::Parse(rsjsonnet_lang::parser::ParseError::Expected { span, expected, instead }) => {
+        LoadError::Parse(rsjsonnet_lang::parser::ParseError::Expected {
+            span,
+            expected,
+            instead,
+        }) => {
             return located(
                 program,
                 imports,
                 path,
                 text,
                 Some(*span),
-                format!("expected one of {expected:?}, found {instead:?}"),
+                &format!("expected one of {expected:?}, found {instead:?}"),
             );
         }
         other => format!("{other:?}"),
@@ -79,9 +94,9 @@ fn located(
     path: &Path,
     text: &str,
     span: Option<SpanId>,
-    message: String,
+    message: &str,
 ) -> crate::Error {
-    let message = strip_span_ids(&message);
+    let message = strip_span_ids(message);
     if let Some(span) = span {
         let (ctx, start, _) = program.span_manager().get_span(span);
         if imports.files.first().is_some_and(|(c, _, _)| *c == ctx) {
@@ -130,7 +145,12 @@ impl Imports {
 }
 
 impl<'p> Callbacks<'p> for Imports {
-    fn import(&mut self, program: &mut Program<'p>, from: SpanId, path: &str) -> Result<Thunk<'p>, ImportError> {
+    fn import(
+        &mut self,
+        program: &mut Program<'p>,
+        from: SpanId,
+        path: &str,
+    ) -> Result<Thunk<'p>, ImportError> {
         let full = self.resolve(program, from, path);
         let bytes = std::fs::read(&full).map_err(|_| ImportError)?;
         let text = String::from_utf8(bytes).map_err(|_| ImportError)?;
@@ -143,17 +163,28 @@ impl<'p> Callbacks<'p> for Imports {
         Ok(thunk)
     }
 
-    fn import_str(&mut self, program: &mut Program<'p>, from: SpanId, path: &str) -> Result<String, ImportError> {
+    fn import_str(
+        &mut self,
+        program: &mut Program<'p>,
+        from: SpanId,
+        path: &str,
+    ) -> Result<String, ImportError> {
         let full = self.resolve(program, from, path);
         std::fs::read_to_string(full).map_err(|_| ImportError)
     }
 
-    fn import_bin(&mut self, program: &mut Program<'p>, from: SpanId, path: &str) -> Result<Vec<u8>, ImportError> {
+    fn import_bin(
+        &mut self,
+        program: &mut Program<'p>,
+        from: SpanId,
+        path: &str,
+    ) -> Result<Vec<u8>, ImportError> {
         let full = self.resolve(program, from, path);
         std::fs::read(full).map_err(|_| ImportError)
     }
 
-    fn trace(&mut self, _program: &mut Program<'p>, _message: &str, _stack: &[EvalStackTraceItem]) {}
+    fn trace(&mut self, _program: &mut Program<'p>, _message: &str, _stack: &[EvalStackTraceItem]) {
+    }
 
     fn native_call(
         &mut self,
@@ -176,15 +207,29 @@ mod tests {
         let main = dir.path().join("main.jsonnet");
         let text = "local lib = import 'lib.libsonnet';\n{ name: 'web', port: lib.port, tags: [x * 2 for x in [1, 2]] }";
         let v = parse(text, &main)?;
-        assert_eq!(serde_json::to_string(&v)?, r#"{"name":"web","port":8080,"tags":[2,4]}"#);
+        assert_eq!(
+            serde_json::to_string(&v)?,
+            r#"{"name":"web","port":8080,"tags":[2,4]}"#
+        );
         Ok(())
     }
 
     #[test]
     fn errors_have_positions() {
-        let err = parse("{\n  a: ,\n}", Path::new("x.jsonnet")).err().map(|e| e.to_string());
-        assert!(err.as_deref().is_some_and(|e| e.starts_with("x.jsonnet:2:")), "{err:?}");
-        let err = parse("{ a: error 'boom' }", Path::new("x.jsonnet")).err().map(|e| e.to_string());
-        assert!(err.as_deref().is_some_and(|e| e.contains("boom")), "{err:?}");
+        let err = parse("{\n  a: ,\n}", Path::new("x.jsonnet"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.starts_with("x.jsonnet:2:")),
+            "{err:?}"
+        );
+        let err = parse("{ a: error 'boom' }", Path::new("x.jsonnet"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("boom")),
+            "{err:?}"
+        );
     }
 }

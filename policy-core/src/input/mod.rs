@@ -205,7 +205,10 @@ impl Format {
         let name = path.file_name()?.to_string_lossy().to_lowercase();
         // Go's filepath.Ext: the suffix from the last dot of the base name,
         // so ".env" has extension "env".
-        let ext = name.rfind('.').and_then(|i| name.get(i + 1..)).unwrap_or("");
+        let ext = name
+            .rfind('.')
+            .and_then(|i| name.get(i + 1..))
+            .unwrap_or("");
         if name == "dockerfile" || name.starts_with("dockerfile.") || ext == "dockerfile" {
             return Some(Format::Dockerfile);
         }
@@ -411,17 +414,14 @@ pub fn read_file_with(
     forced: Option<Format>,
     options: &ParseOptions,
 ) -> Result<ParsedFile> {
-    let format = match forced.or_else(|| Format::detect(path)) {
-        Some(f) => f,
-        None => {
-            return Err(Error::UnknownFormat {
-                path: path.to_path_buf(),
-                ext: path
-                    .extension()
-                    .map(|e| e.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            });
-        }
+    let Some(format) = forced.or_else(|| Format::detect(path)) else {
+        return Err(Error::UnknownFormat {
+            path: path.to_path_buf(),
+            ext: path
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        });
     };
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = decode(bytes, path)?;
@@ -441,5 +441,65 @@ impl ParsedFile {
             file_info: FileInfo::for_path(path),
             value: format.parse(text, path)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_follows_conftests_ordered_rules() {
+        let cases: &[(&str, Option<Format>)] = &[
+            ("-", Some(Format::Yaml)),
+            ("Dockerfile", Some(Format::Dockerfile)),
+            ("dockerfile.prod", Some(Format::Dockerfile)),
+            ("build/app.Dockerfile", Some(Format::Dockerfile)),
+            // Rule 2 comes before rule 3.
+            ("Dockerfile.yaml", Some(Format::Dockerfile)),
+            ("a.YML", Some(Format::Yaml)),
+            ("terragrunt.hcl", Some(Format::Hcl2)),
+            ("vars.tfvars", Some(Format::Hcl2)),
+            ("main.tf", Some(Format::Hcl2)),
+            (".gitignore", Some(Format::Ignore)),
+            ("x/.dockerignore", Some(Format::Ignore)),
+            (".env", Some(Format::Dotenv)),
+            (".env.local", Some(Format::Dotenv)),
+            ("prod.env", Some(Format::Dotenv)),
+            ("nginx.conf", Some(Format::Nginx)),
+            ("site.conf", None),
+            ("Jenkinsfile", Some(Format::Groovy)),
+            ("jenkinsfile.release", Some(Format::Groovy)),
+            ("a.textproto", Some(Format::Textproto)),
+            ("a.textpb", Some(Format::Textproto)),
+            ("a.toml", Some(Format::Toml)),
+            ("a.json", Some(Format::Json)),
+            ("a.jsonc", Some(Format::Jsonc)),
+            ("a.cue", Some(Format::Cue)),
+            ("a.ini", Some(Format::Ini)),
+            ("a.hocon", Some(Format::Hocon)),
+            ("a.hcl1", Some(Format::Hcl1)),
+            ("a.jsonnet", Some(Format::Jsonnet)),
+            ("a.edn", Some(Format::Edn)),
+            ("a.groovy", Some(Format::Groovy)),
+            ("a.vcl", Some(Format::Vcl)),
+            ("a.xml", Some(Format::Xml)),
+            ("a.properties", Some(Format::Properties)),
+            ("a.spdx", Some(Format::Spdx)),
+            ("a.cyclonedx", Some(Format::CycloneDx)),
+            ("a.nginx", Some(Format::Nginx)),
+            ("a.ignore", Some(Format::Ignore)),
+            ("a.dotenv", Some(Format::Dotenv)),
+            ("Makefile", None),
+            ("a.yml.j2", None),
+            (".yamllint", None),
+            ("a.libsonnet", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(Format::detect(Path::new(name)), *want, "{name}");
+        }
+        for f in Format::ALL {
+            assert_eq!(Format::from_name(f.name()).ok(), Some(*f));
+        }
     }
 }

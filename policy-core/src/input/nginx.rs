@@ -13,7 +13,7 @@ use std::path::Path;
 
 use regorus::Value;
 
-use super::support::{error_at_offset, object, MAX_NESTING};
+use super::support::{MAX_NESTING, error_at_offset, object};
 use crate::error::{Error, Result};
 
 #[derive(Debug, PartialEq)]
@@ -81,10 +81,20 @@ fn block(
                     break;
                 }
                 Some((Token::Close, at)) => {
-                    return Err(error_at_offset(path, text, *at, format!("directive {name:?} is not terminated by \";\"")));
+                    return Err(error_at_offset(
+                        path,
+                        text,
+                        *at,
+                        format!("directive {name:?} is not terminated by \";\""),
+                    ));
                 }
                 None => {
-                    return Err(error_at_offset(path, text, start, format!("directive {name:?} is not terminated by \";\"")));
+                    return Err(error_at_offset(
+                        path,
+                        text,
+                        start,
+                        format!("directive {name:?} is not terminated by \";\""),
+                    ));
                 }
             }
         }
@@ -94,7 +104,12 @@ fn block(
         out.push(object(entries));
     }
     if depth > 0 {
-        return Err(error_at_offset(path, text, text.len(), "unexpected end of file, expecting \"}\""));
+        return Err(error_at_offset(
+            path,
+            text,
+            text.len(),
+            "unexpected end of file, expecting \"}\"",
+        ));
     }
     Ok(out)
 }
@@ -154,7 +169,7 @@ fn tokenize(text: &str, path: &Path) -> Result<Vec<(Token, usize)>> {
                     if n.is_whitespace() || matches!(n, ';' | '{' | '}' | '"' | '\'') {
                         // `${var}` keeps its braces inside a word.
                         if n == '{' && word.ends_with('$') {
-                            while let Some((_, m)) = chars.next() {
+                            for (_, m) in chars.by_ref() {
                                 word.push(m);
                                 if m == '}' {
                                     break;
@@ -197,9 +212,22 @@ mod tests {
 
     #[test]
     fn errors() {
-        let err = |t: &str| parse(t, Path::new("nginx.conf")).err().map(|e| e.to_string());
-        assert_eq!(err("http {\n  listen 80;\n").as_deref(), Some("nginx.conf:3:1: unexpected end of file, expecting \"}\""));
-        assert_eq!(err("user nginx").as_deref(), Some("nginx.conf:1:1: directive \"user\" is not terminated by \";\""));
-        assert_eq!(err("}").as_deref(), Some("nginx.conf:1:1: unexpected \"}\""));
+        let err = |t: &str| {
+            parse(t, Path::new("nginx.conf"))
+                .err()
+                .map(|e| e.to_string())
+        };
+        assert_eq!(
+            err("http {\n  listen 80;\n").as_deref(),
+            Some("nginx.conf:3:1: unexpected end of file, expecting \"}\"")
+        );
+        assert_eq!(
+            err("user nginx").as_deref(),
+            Some("nginx.conf:1:1: directive \"user\" is not terminated by \";\"")
+        );
+        assert_eq!(
+            err("}").as_deref(),
+            Some("nginx.conf:1:1: unexpected \"}\"")
+        );
     }
 }

@@ -32,7 +32,9 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
             break;
         }
         let key = lexer.key().map_err(|m| error_at(path, lexer.line, 1, m))?;
-        let value = lexer.value().map_err(|m| error_at(path, lexer.line, 1, m))?;
+        let value = lexer
+            .value()
+            .map_err(|m| error_at(path, lexer.line, 1, m))?;
         map.insert(key, value);
     }
     for (key, value) in &map {
@@ -172,7 +174,11 @@ impl Lexer {
 }
 
 /// magiconair's load-time check of `${key}` references.
-fn check_expansion(s: &str, keys: &mut Vec<String>, values: &BTreeMap<String, String>) -> Result<(), String> {
+fn check_expansion(
+    s: &str,
+    keys: &mut Vec<String>,
+    values: &BTreeMap<String, String>,
+) -> Result<(), String> {
     if keys.len() > MAX_EXPANSION_DEPTH {
         return Err("expansion too deep".to_owned());
     }
@@ -186,7 +192,10 @@ fn check_expansion(s: &str, keys: &mut Vec<String>, values: &BTreeMap<String, St
         if keys.iter().any(|k| k == key) {
             let mut msg = String::from("circular reference in:\n");
             for k in keys.iter() {
-                msg.push_str(&format!("{k}={}\n", values.get(k).map_or("", String::as_str)));
+                msg.push_str(&format!(
+                    "{k}={}\n",
+                    values.get(k).map_or("", String::as_str)
+                ));
             }
             return Err(msg.trim_end().to_owned());
         }
@@ -214,7 +223,9 @@ mod tests {
     #[test]
     fn separators_escapes_and_continuations() {
         assert_eq!(
-            json("# c\n! c\na=1\nb : two\nc three\nd=multi \\\n    line\ne=\\u0041\\tB\nhost=${a}:80\nf\n"),
+            json(
+                "# c\n! c\na=1\nb : two\nc three\nd=multi \\\n    line\ne=\\u0041\\tB\nhost=${a}:80\nf\n"
+            ),
             r#"{"a":"1","b":"two","c":"three","d":"multi line","e":"A\tB","f":"","host":"${a}:80"}"#
         );
     }

@@ -52,7 +52,12 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
             continue;
         }
         let Some((tag, rest)) = trimmed.split_once(':') else {
-            return Err(error_at(path, line_no, 1, format!("expected \"Tag: value\", found {trimmed:?}")));
+            return Err(error_at(
+                path,
+                line_no,
+                1,
+                format!("expected \"Tag: value\", found {trimmed:?}"),
+            ));
         };
         let tag = tag.trim();
         let mut value = rest.trim().to_owned();
@@ -60,7 +65,12 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
             let mut body = value.get(start + 6..).unwrap_or("").to_owned();
             while !body.contains("</text>") {
                 let Some(next) = lines.get(i) else {
-                    return Err(error_at(path, line_no, 1, format!("{tag}: unterminated <text> value")));
+                    return Err(error_at(
+                        path,
+                        line_no,
+                        1,
+                        format!("{tag}: unterminated <text> value"),
+                    ));
                 };
                 i += 1;
                 body.push('\n');
@@ -71,7 +81,9 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
         }
         let v = Value::from(value.as_str());
         let push = |obj: &mut Obj, key: &str, v: Value| {
-            let list = obj.entry(key.to_owned()).or_insert_with(|| Value::from(Vec::<Value>::new()));
+            let list = obj
+                .entry(key.to_owned())
+                .or_insert_with(|| Value::from(Vec::<Value>::new()));
             if let Ok(items) = list.as_array_mut() {
                 items.push(v);
             }
@@ -157,7 +169,11 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
             }
             // Packages.
             "PackageName" | "FileName" if section != Section::Document => {
-                let key = if tag == "PackageName" { "name" } else { "fileName" };
+                let key = if tag == "PackageName" {
+                    "name"
+                } else {
+                    "fileName"
+                };
                 current.insert(key.to_owned(), v);
             }
             "PackageVersion" => put(current, "versionInfo", v),
@@ -165,13 +181,18 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
             "PackageSupplier" => put(current, "supplier", v),
             "PackageOriginator" => put(current, "originator", v),
             "PackageDownloadLocation" => put(current, "downloadLocation", v),
-            "FilesAnalyzed" => put(current, "filesAnalyzed", Value::from(value.eq_ignore_ascii_case("true"))),
+            "FilesAnalyzed" => put(
+                current,
+                "filesAnalyzed",
+                Value::from(value.eq_ignore_ascii_case("true")),
+            ),
             "PackageVerificationCode" => {
                 let (code, excluded) = match value.split_once('(') {
                     Some((c, rest)) => (c.trim(), Some(rest.trim_end_matches(')').trim())),
                     None => (value.as_str(), None),
                 };
-                let mut entries = vec![("packageVerificationCodeValue".to_owned(), Value::from(code))];
+                let mut entries =
+                    vec![("packageVerificationCodeValue".to_owned(), Value::from(code))];
                 if let Some(ex) = excluded {
                     let ex = ex.strip_prefix("excludes:").unwrap_or(ex).trim();
                     entries.push((
@@ -204,16 +225,29 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
             "ExternalRef" => {
                 let mut parts = value.splitn(3, ' ');
                 let r = object([
-                    ("referenceCategory".to_owned(), Value::from(parts.next().unwrap_or(""))),
-                    ("referenceType".to_owned(), Value::from(parts.next().unwrap_or(""))),
-                    ("referenceLocator".to_owned(), Value::from(parts.next().unwrap_or(""))),
+                    (
+                        "referenceCategory".to_owned(),
+                        Value::from(parts.next().unwrap_or("")),
+                    ),
+                    (
+                        "referenceType".to_owned(),
+                        Value::from(parts.next().unwrap_or("")),
+                    ),
+                    (
+                        "referenceLocator".to_owned(),
+                        Value::from(parts.next().unwrap_or("")),
+                    ),
                 ]);
                 push(current, "externalRefs", r);
             }
             "ExternalRefComment" => {
                 if let Some(Ok(refs)) = current.get_mut("externalRefs").map(Value::as_array_mut) {
                     let n = refs.len();
-                    if let Some(Ok(last)) = n.checked_sub(1).and_then(|i| refs.get_mut(i)).map(Value::as_object_mut) {
+                    if let Some(Ok(last)) = n
+                        .checked_sub(1)
+                        .and_then(|i| refs.get_mut(i))
+                        .map(Value::as_object_mut)
+                    {
                         last.insert(Value::from("comment"), v);
                     }
                 }
@@ -231,7 +265,9 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
             "SnippetFromFileSPDXID" => put(current, "snippetFromFile", v),
             "SnippetName" => put(current, "name", v),
             "LicenseInfoInSnippet" => push(current, "licenseInfoInSnippets", v),
-            "SnippetByteRange" | "SnippetLineRange" => push(current, "ranges", Value::from(format!("{tag}: {value}"))),
+            "SnippetByteRange" | "SnippetLineRange" => {
+                push(current, "ranges", Value::from(format!("{tag}: {value}")))
+            }
             // Other licensing information.
             "LicenseID" => put(current, "licenseId", v),
             "ExtractedText" => put(current, "extractedText", v),
@@ -296,12 +332,14 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
         }
     }
     for (file, owner) in files.iter().zip(&package_of_file) {
-        if let (Some(owner), Some(id)) = (owner, file.get("SPDXID")) {
-            if let Some(p) = packages.get_mut(*owner) {
-                let list = p.entry("hasFiles".to_owned()).or_insert_with(|| Value::from(Vec::<Value>::new()));
-                if let Ok(items) = list.as_array_mut() {
-                    items.push(id.clone());
-                }
+        if let (Some(owner), Some(id)) = (owner, file.get("SPDXID"))
+            && let Some(p) = packages.get_mut(*owner)
+        {
+            let list = p
+                .entry("hasFiles".to_owned())
+                .or_insert_with(|| Value::from(Vec::<Value>::new()));
+            if let Ok(items) = list.as_array_mut() {
+                items.push(id.clone());
             }
         }
     }
@@ -321,7 +359,9 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
         });
         match holder {
             Some(h) => {
-                let list = h.entry("annotations".to_owned()).or_insert_with(|| Value::from(Vec::<Value>::new()));
+                let list = h
+                    .entry("annotations".to_owned())
+                    .or_insert_with(|| Value::from(Vec::<Value>::new()));
                 if let Ok(items) = list.as_array_mut() {
                     items.push(value);
                 }
@@ -340,8 +380,14 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
     add_list("packages", packages.into_iter().map(object).collect());
     add_list("files", files.into_iter().map(object).collect());
     add_list("snippets", snippets.into_iter().map(object).collect());
-    add_list("hasExtractedLicensingInfos", licenses.into_iter().map(object).collect());
-    add_list("relationships", relationships.into_iter().map(object).collect());
+    add_list(
+        "hasExtractedLicensingInfos",
+        licenses.into_iter().map(object).collect(),
+    );
+    add_list(
+        "relationships",
+        relationships.into_iter().map(object).collect(),
+    );
     add_list("annotations", doc_annotations);
     Ok(object(doc))
 }
@@ -373,8 +419,14 @@ mod tests {
     #[test]
     fn errors() {
         let err = |t: &str| parse(t, Path::new("s.spdx")).err().map(|e| e.to_string());
-        assert_eq!(err("SPDXVersion: SPDX-2.2\nDataLicense CC0-1.0\n").as_deref(), Some("s.spdx:2:1: expected \"Tag: value\", found \"DataLicense CC0-1.0\""));
-        assert_eq!(err("SPDXVersion: SPDX-2.2\nBogus: x\n").as_deref(), Some("s.spdx:2:1: unknown tag \"Bogus\""));
+        assert_eq!(
+            err("SPDXVersion: SPDX-2.2\nDataLicense CC0-1.0\n").as_deref(),
+            Some("s.spdx:2:1: expected \"Tag: value\", found \"DataLicense CC0-1.0\"")
+        );
+        assert_eq!(
+            err("SPDXVersion: SPDX-2.2\nBogus: x\n").as_deref(),
+            Some("s.spdx:2:1: unknown tag \"Bogus\"")
+        );
         assert!(err("DataLicense: CC0-1.0\n").is_some());
     }
 }

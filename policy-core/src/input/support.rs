@@ -10,7 +10,12 @@ use regorus::Value;
 use crate::error::Error;
 
 /// A parse error at a 1-based line and column.
-pub(crate) fn error_at(path: &Path, line: usize, column: usize, message: impl Into<String>) -> Error {
+pub(crate) fn error_at(
+    path: &Path,
+    line: usize,
+    column: usize,
+    message: impl Into<String>,
+) -> Error {
     Error::Parse {
         path: path.to_path_buf(),
         line: Some(line),
@@ -30,7 +35,12 @@ pub(crate) fn error(path: &Path, message: impl Into<String>) -> Error {
 }
 
 /// A parse error at a byte offset of `text`.
-pub(crate) fn error_at_offset(path: &Path, text: &str, offset: usize, message: impl Into<String>) -> Error {
+pub(crate) fn error_at_offset(
+    path: &Path,
+    text: &str,
+    offset: usize,
+    message: impl Into<String>,
+) -> Error {
     let (line, column) = line_col(text, offset);
     error_at(path, line, column, message)
 }
@@ -144,39 +154,6 @@ pub(crate) fn number(f: f64) -> Value {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_float_rules() {
-        assert_eq!(go_parse_float("1"), Some(1.0));
-        assert_eq!(go_parse_float("-1.5e3"), Some(-1500.0));
-        assert_eq!(go_parse_float(".5"), Some(0.5));
-        assert_eq!(go_parse_float("1."), Some(1.0));
-        assert_eq!(go_parse_float("1e400"), None);
-        assert_eq!(go_parse_float("1_000"), None);
-        assert_eq!(go_parse_float("0x10"), None);
-        assert_eq!(go_parse_float("e5"), None);
-        assert_eq!(go_parse_float(""), None);
-        assert!(go_parse_float("NaN").is_some_and(f64::is_nan));
-    }
-
-    #[test]
-    fn typing_follows_conftest() {
-        assert_eq!(typed_scalar("3000"), Ok(Value::from(3000_i64)));
-        assert_eq!(typed_scalar("t"), Ok(Value::from(true)));
-        assert_eq!(typed_scalar("yes"), Ok(Value::from("yes")));
-        assert!(typed_scalar("NaN").is_err());
-    }
-
-    #[test]
-    fn positions_count_characters() {
-        assert_eq!(line_col("ab\ncé\nx", 6), (2, 3));
-        assert_eq!(line_col("ab", 99), (1, 3));
-    }
-}
-
 /// The deepest bracket nesting accepted by readers whose parser recurses
 /// once per level (a deeper document could overflow the stack).
 pub(crate) const MAX_NESTING: usize = 256;
@@ -217,4 +194,37 @@ pub(crate) fn check_nesting(text: &str, path: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_float_rules() {
+        assert_eq!(go_parse_float("1"), Some(1.0));
+        assert_eq!(go_parse_float("-1.5e3"), Some(-1500.0));
+        assert_eq!(go_parse_float(".5"), Some(0.5));
+        assert_eq!(go_parse_float("1."), Some(1.0));
+        assert_eq!(go_parse_float("1e400"), None);
+        assert_eq!(go_parse_float("1_000"), None);
+        assert_eq!(go_parse_float("0x10"), None);
+        assert_eq!(go_parse_float("e5"), None);
+        assert_eq!(go_parse_float(""), None);
+        assert!(go_parse_float("NaN").is_some_and(f64::is_nan));
+    }
+
+    #[test]
+    fn typing_follows_conftest() {
+        assert_eq!(typed_scalar("3000"), Ok(Value::from(3000_i64)));
+        assert_eq!(typed_scalar("t"), Ok(Value::from(true)));
+        assert_eq!(typed_scalar("yes"), Ok(Value::from("yes")));
+        assert!(typed_scalar("NaN").is_err());
+    }
+
+    #[test]
+    fn positions_count_characters() {
+        assert_eq!(line_col("ab\ncé\nx", 6), (2, 3));
+        assert_eq!(line_col("ab", 99), (1, 3));
+    }
 }

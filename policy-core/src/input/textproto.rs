@@ -69,7 +69,8 @@ pub(crate) fn parse(text: &str, path: &Path, options: &ParseOptions) -> Result<V
             &SerializeOptions::new().use_proto_field_name(true),
         )
         .map_err(|e| error(path, format!("marshal JSON: {e}")))?;
-    let json = String::from_utf8(serializer.into_inner()).map_err(|e| error(path, e.to_string()))?;
+    let json =
+        String::from_utf8(serializer.into_inner()).map_err(|e| error(path, e.to_string()))?;
     Value::from_json_str(&json).map_err(|e| error(path, e.to_string()))
 }
 
@@ -77,7 +78,10 @@ pub(crate) fn parse(text: &str, path: &Path, options: &ParseOptions) -> Result<V
 fn compile(dirs: &[std::path::PathBuf]) -> Result<Protos, String> {
     let mut files = Vec::new();
     for dir in dirs {
-        for entry in walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name() {
+        for entry in walkdir::WalkDir::new(dir)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
             let entry = entry.map_err(|e| format!("find proto files: {e}"))?;
             let p = entry.path();
             if entry.file_type().is_file() && p.extension().is_some_and(|e| e == "proto") {
@@ -101,7 +105,10 @@ fn compile(dirs: &[std::path::PathBuf]) -> Result<Protos, String> {
 #[cfg(not(feature = "textproto"))]
 pub(crate) fn parse(text: &str, path: &Path, _options: &ParseOptions) -> Result<Value> {
     let _ = message_type(text);
-    Err(error(path, "this build of regard has no textproto support (cargo feature `textproto`)"))
+    Err(error(
+        path,
+        "this build of regard has no textproto support (cargo feature `textproto`)",
+    ))
 }
 
 #[cfg(all(test, feature = "textproto"))]
@@ -116,17 +123,29 @@ mod tests {
             "syntax = \"proto3\";\npackage demo;\nmessage Server { string host_name = 1; int64 max_conns = 2; repeated int32 ports = 3; bool tls = 4; }\n",
         )?;
         let options = ParseOptions::new(vec![dir.path().to_path_buf()]);
-        let text = "# proto-message: demo.Server\nhost_name: \"web\"\nmax_conns: 9001\nports: [80, 443]\n";
+        let text =
+            "# proto-message: demo.Server\nhost_name: \"web\"\nmax_conns: 9001\nports: [80, 443]\n";
         let v = parse(text, Path::new("a.textproto"), &options)?;
         assert_eq!(
             serde_json::to_string(&v)?,
             r#"{"host_name":"web","max_conns":"9001","ports":[80,443]}"#
         );
-        let err = parse("# proto-message: demo.Nope\n", Path::new("a.textproto"), &options)
-            .err()
-            .map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("a.textproto: look up message type \"demo.Nope\": not found"));
-        let err = parse("# proto-message: demo.Server\nhost_name: 5 5\n", Path::new("a.textproto"), &options);
+        let err = parse(
+            "# proto-message: demo.Nope\n",
+            Path::new("a.textproto"),
+            &options,
+        )
+        .err()
+        .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("a.textproto: look up message type \"demo.Nope\": not found")
+        );
+        let err = parse(
+            "# proto-message: demo.Server\nhost_name: 5 5\n",
+            Path::new("a.textproto"),
+            &options,
+        );
         assert!(err.is_err());
         Ok(())
     }

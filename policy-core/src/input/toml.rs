@@ -93,14 +93,21 @@ mod tests {
     #[test]
     fn dates_look_like_go_times() {
         assert_eq!(
-            json("a = 1979-05-27T07:32:00-08:00\nb = 1979-05-27\nc = 07:32:00.500\nd = 1979-05-27T07:32:00"),
+            json(
+                "a = 1979-05-27T07:32:00-08:00\nb = 1979-05-27\nc = 07:32:00.500\nd = 1979-05-27T07:32:00"
+            ),
             r#"{"a":"1979-05-27T07:32:00-08:00","b":"1979-05-27T00:00:00Z","c":"0000-01-01T07:32:00.5Z","d":"1979-05-27T07:32:00Z"}"#
         );
     }
 
     #[test]
     fn errors_have_positions() {
-        let err = parse("a = 1\nb = \n", Path::new("t.toml")).err().map(|e| e.to_string());
-        assert!(err.as_deref().is_some_and(|e| e.starts_with("t.toml:2:")), "{err:?}");
+        let err = parse("a = 1\nb = \n", Path::new("t.toml"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.starts_with("t.toml:2:")),
+            "{err:?}"
+        );
     }
 }

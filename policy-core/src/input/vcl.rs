@@ -22,7 +22,7 @@ use std::path::Path;
 
 use regorus::Value;
 
-use super::support::{error_at_offset, object, MAX_NESTING};
+use super::support::{MAX_NESTING, error_at_offset, object};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,12 @@ struct Parser<'a> {
 /// Parses one VCL file.
 pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
     let toks = tokenize(text, path)?;
-    let mut p = Parser { toks, pos: 0, text, path };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        text,
+        path,
+    };
     let body = p.body(0, true)?;
     Ok(top_level(body))
 }
@@ -188,7 +193,8 @@ impl Parser<'_> {
             "if" => {
                 self.skip_parens()?;
                 self.skip_block()?;
-                while matches!(self.peek(), Some(Tok::Ident(w)) if w == "else" || w == "elsif" || w == "elseif") {
+                while matches!(self.peek(), Some(Tok::Ident(w)) if w == "else" || w == "elsif" || w == "elseif")
+                {
                     let is_else = matches!(self.peek(), Some(Tok::Ident(w)) if w == "else");
                     self.pos += 1;
                     if is_else && matches!(self.peek(), Some(Tok::Ident(w)) if w == "if") {
@@ -201,7 +207,8 @@ impl Parser<'_> {
                 }
                 return Ok(());
             }
-            "return" | "call" | "unset" | "include" | "import" | "synthetic" | "error" | "restart" | "new" | "vcl" => {
+            "return" | "call" | "unset" | "include" | "import" | "synthetic" | "error"
+            | "restart" | "new" | "vcl" => {
                 return self.skip_statement();
             }
             "set" => {
@@ -228,7 +235,11 @@ impl Parser<'_> {
                 }
                 let inner = self.body(depth + 1, false)?;
                 self.expect('}')?;
-                body.blocks.push(Block { kind: word.to_owned(), labels, body: inner });
+                body.blocks.push(Block {
+                    kind: word.to_owned(),
+                    labels,
+                    body: inner,
+                });
                 Ok(())
             }
         }
@@ -241,7 +252,11 @@ impl Parser<'_> {
             Some(Tok::Other('{')) => {
                 let inner = self.body(depth + 1, false)?;
                 self.expect('}')?;
-                body.blocks.push(Block { kind: name, labels: Vec::new(), body: inner });
+                body.blocks.push(Block {
+                    kind: name,
+                    labels: Vec::new(),
+                    body: inner,
+                });
                 if self.peek() == Some(&Tok::Other(';')) {
                     self.pos += 1;
                 }
@@ -260,7 +275,9 @@ impl Parser<'_> {
             Some(Tok::Ident(w)) => Value::from(w),
             _ => {
                 self.pos = self.pos.saturating_sub(1);
-                return Err(self.err("unsupported value (only literals and identifiers can be assigned)"));
+                return Err(
+                    self.err("unsupported value (only literals and identifiers can be assigned)")
+                );
             }
         };
         if self.peek() != Some(&Tok::Other(';')) {
@@ -416,7 +433,10 @@ mod tests {
     #[test]
     fn errors() {
         let err = |t: &str| parse(t, Path::new("a.vcl")).err().map(|e| e.to_string());
-        assert_eq!(err("backend a {\n .host = \"x\";\n").as_deref(), Some("a.vcl:3:1: unexpected end of file, expecting \"}\""));
+        assert_eq!(
+            err("backend a {\n .host = \"x\";\n").as_deref(),
+            Some("a.vcl:3:1: unexpected end of file, expecting \"}\"")
+        );
         assert!(err("sub x { y = a + b; }").is_some());
         assert!(err("acl a { \"x }").is_some());
     }

@@ -69,7 +69,8 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
         };
         match &event {
             Event::Text(t) => {
-                run.get_or_insert_with(String::new).push_str(&t.xml10_content());
+                run.get_or_insert_with(String::new)
+                    .push_str(&t.xml10_content());
                 continue;
             }
             Event::GeneralRef(r) => {
@@ -116,10 +117,10 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
                 }
             }
             Event::End(_) => {
-                if stack.len() > 1 {
-                    if let Some((label, node)) = stack.pop() {
-                        add_child(&mut stack, label, node);
-                    }
+                if stack.len() > 1
+                    && let Some((label, node)) = stack.pop()
+                {
+                    add_child(&mut stack, label, node);
                 }
             }
             Event::CData(c) => set_data(&mut stack, &c.xml10_content()),
@@ -129,9 +130,16 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
     }
     if stack.len() > 1 {
         let open = stack.last().map(|(l, _)| l.clone()).unwrap_or_default();
-        return Err(error_at_offset(path, text, text.len(), format!("unexpected end of file: <{open}> is not closed")));
+        return Err(error_at_offset(
+            path,
+            text,
+            text.len(),
+            format!("unexpected end of file: <{open}> is not closed"),
+        ));
     }
-    Ok(stack.pop().map_or(Value::Null, |(_, root)| root.into_value()))
+    Ok(stack
+        .pop()
+        .map_or(Value::Null, |(_, root)| root.into_value()))
 }
 
 fn name_str(name: &str) -> String {
@@ -168,15 +176,22 @@ mod tests {
     #[test]
     fn goxml2json_shape() {
         assert_eq!(
-            json("<?xml version=\"1.0\"?>\n<p:project xmlns:p=\"urn:x\" a=\"1\">\n  <dep>x &amp; y</dep>\n  <dep><id>2</id></dep>\n  <empty/>\n  <t k=\"v\">text</t>\n</p:project>\n"),
+            json(
+                "<?xml version=\"1.0\"?>\n<p:project xmlns:p=\"urn:x\" a=\"1\">\n  <dep>x &amp; y</dep>\n  <dep><id>2</id></dep>\n  <empty/>\n  <t k=\"v\">text</t>\n</p:project>\n"
+            ),
             r##"{"project":{"-a":"1","-p":"urn:x","dep":["x & y",{"id":"2"}],"empty":"","t":{"#content":"text","-k":"v"}}}"##
         );
     }
 
     #[test]
     fn malformed_is_an_error() {
-        let err = parse("<a><b></a>", Path::new("a.xml")).err().map(|e| e.to_string());
-        assert!(err.as_deref().is_some_and(|e| e.starts_with("a.xml:1:")), "{err:?}");
+        let err = parse("<a><b></a>", Path::new("a.xml"))
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.starts_with("a.xml:1:")),
+            "{err:?}"
+        );
         assert!(parse("<a>", Path::new("a.xml")).is_err());
     }
 }

@@ -15,6 +15,8 @@
 //! `(`, and adds no line, so line numbers in messages are unchanged.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result as AnyResult, bail};
 use regorus::{Engine, Value};
@@ -22,20 +24,58 @@ use regorus::{Engine, Value};
 use crate::error::{Error, Result};
 use crate::input::{self, Format};
 
-/// Adds the extra builtins to an engine.
+/// Adds the extra builtins to an engine. Errors of the `parse_config*`
+/// builtins make the call undefined (OPA's default); see
+/// [`register_builtins_with`] to make them abort evaluation.
 pub fn register_builtins(engine: &mut Engine) -> Result<()> {
+    register_builtins_with(engine, &Arc::new(AtomicBool::new(false)))
+}
+
+/// Adds the extra builtins; while `strict` is true, an error of the
+/// `parse_config*` builtins aborts evaluation (`--show-builtin-errors`),
+/// otherwise the call is undefined. regorus applies its own strictness
+/// setting to builtins but not to extensions, hence the shared flag.
+pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> Result<()> {
     let add = |engine: &mut Engine, name: &str, nargs: u8, f: Box<dyn regorus::Extension>| {
         engine
             .add_extension(name.to_owned(), nargs, f)
             .map_err(|e| Error::Config(format!("registering builtin {name}: {e}")))
     };
-    add(engine, "re_match", 2, Box::new(re_match))?;
-    add(engine, "any", 1, Box::new(any))?;
-    add(engine, "all", 1, Box::new(all))?;
-    add(engine, "parse_config", 2, Box::new(parse_config))?;
-    add(engine, HIDDEN_PARSE_CONFIG_FILE, 2, Box::new(parse_config_file))?;
-    add(engine, HIDDEN_PARSE_COMBINED, 2, Box::new(parse_combined_config_files))?;
+    add(
+        engine,
+        "re_match",
+        2,
+        Box::new(|a: Vec<Value>| re_match(&a)),
+    )?;
+    add(engine, "any", 1, Box::new(|a: Vec<Value>| any(&a)))?;
+    add(engine, "all", 1, Box::new(|a: Vec<Value>| all(&a)))?;
+    add(engine, "parse_config", 2, lenient(strict, parse_config))?;
+    add(
+        engine,
+        HIDDEN_PARSE_CONFIG_FILE,
+        2,
+        lenient(strict, parse_config_file),
+    )?;
+    add(
+        engine,
+        HIDDEN_PARSE_COMBINED,
+        2,
+        lenient(strict, parse_combined_config_files),
+    )?;
     Ok(())
+}
+
+/// Wraps a builtin so its errors give `undefined` unless `strict` is set.
+fn lenient(
+    strict: &Arc<AtomicBool>,
+    f: fn(&[Value]) -> AnyResult<Value>,
+) -> Box<dyn regorus::Extension> {
+    let strict = Arc::clone(strict);
+    Box::new(move |args: Vec<Value>| match f(&args) {
+        Ok(v) => Ok(v),
+        Err(e) if strict.load(Ordering::Relaxed) => Err(e),
+        Err(_) => Ok(Value::Undefined),
+    })
 }
 
 const HIDDEN_PARSE_CONFIG_FILE: &str = "__regard_parse_config_file";
@@ -70,7 +110,10 @@ pub fn bind_policy_dir(source: &str, policy_path: &str) -> String {
     while let Some(&b) = bytes.get(i) {
         match b {
             b'#' => {
-                let end = source.get(i..).and_then(|r| r.find('\n')).map_or(source.len(), |n| i + n);
+                let end = source
+                    .get(i..)
+                    .and_then(|r| r.find('\n'))
+                    .map_or(source.len(), |n| i + n);
                 out.push_str(source.get(i..end).unwrap_or(""));
                 i = end;
             }
@@ -89,13 +132,19 @@ pub fn bind_policy_dir(source: &str, policy_path: &str) -> String {
                 i = j;
             }
             b'`' => {
-                let end = source.get(i + 1..).and_then(|r| r.find('`')).map_or(source.len(), |n| i + 1 + n + 1);
+                let end = source
+                    .get(i + 1..)
+                    .and_then(|r| r.find('`'))
+                    .map_or(source.len(), |n| i + 1 + n + 1);
                 out.push_str(source.get(i..end).unwrap_or(""));
                 i = end;
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let mut j = i;
-                while bytes.get(j).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') {
+                while bytes
+                    .get(j)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                {
                     j += 1;
                 }
                 let word = source.get(i..j).unwrap_or("");
@@ -126,7 +175,10 @@ pub fn bind_policy_dir(source: &str, policy_path: &str) -> String {
             }
             _ => {
                 // Copy one whole character.
-                let len = source.get(i..).and_then(|r| r.chars().next()).map_or(1, char::len_utf8);
+                let len = source
+                    .get(i..)
+                    .and_then(|r| r.chars().next())
+                    .map_or(1, char::len_utf8);
                 out.push_str(source.get(i..i + len).unwrap_or(""));
                 i += len;
             }
@@ -144,8 +196,8 @@ fn string_arg<'a>(name: &str, v: &'a Value) -> AnyResult<&'a str> {
 
 /// `parse_config(parser, text)`: the value is not unwrapped (a Dockerfile
 /// gives `[[…]]`, multi-document YAML an array), as in conftest.
-fn parse_config(args: Vec<Value>) -> AnyResult<Value> {
-    let [parser, text] = args.as_slice() else {
+fn parse_config(args: &[Value]) -> AnyResult<Value> {
+    let [parser, text] = args else {
         bail!("parse_config expects 2 arguments");
     };
     let format = Format::from_name(string_arg("parse_config", parser)?)?;
@@ -158,22 +210,50 @@ fn resolve(dir: &str, path: &str) -> PathBuf {
     // An absolute path is used as is (conftest joins it onto the policy
     // directory, a bug not reproduced).
     if p.is_absolute() || dir.is_empty() || dir == "." {
-        p.to_path_buf()
+        clean(p)
     } else {
-        Path::new(dir).join(p)
+        clean(&Path::new(dir).join(p))
     }
 }
 
-fn parse_config_file(args: Vec<Value>) -> AnyResult<Value> {
-    let [dir, path] = args.as_slice() else {
+/// Lexical clean-up as Go's `filepath.Join` does (`a/../b` → `b`), so the
+/// paths reported by `parse_combined_config_files` and their sort order
+/// match conftest's.
+fn clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
+fn parse_config_file(args: &[Value]) -> AnyResult<Value> {
+    let [dir, path] = args else {
         bail!("parse_config_file expects 1 argument");
     };
-    let full = resolve(string_arg("parse_config_file", dir)?, string_arg("parse_config_file", path)?);
+    let full = resolve(
+        string_arg("parse_config_file", dir)?,
+        string_arg("parse_config_file", path)?,
+    );
     Ok(input::read_file(&full, None)?.value)
 }
 
-fn parse_combined_config_files(args: Vec<Value>) -> AnyResult<Value> {
-    let [dir, paths] = args.as_slice() else {
+fn parse_combined_config_files(args: &[Value]) -> AnyResult<Value> {
+    let [dir, paths] = args else {
         bail!("parse_combined_config_files expects 1 argument");
     };
     let dir = string_arg("parse_combined_config_files", dir)?;
@@ -201,8 +281,8 @@ fn parse_combined_config_files(args: Vec<Value>) -> AnyResult<Value> {
     ))
 }
 
-fn re_match(args: Vec<Value>) -> AnyResult<Value> {
-    let [pattern, value] = args.as_slice() else {
+fn re_match(args: &[Value]) -> AnyResult<Value> {
+    let [pattern, value] = args else {
         bail!("re_match expects 2 arguments");
     };
     let (Ok(pattern), Ok(value)) = (pattern.as_string(), value.as_string()) else {
@@ -220,20 +300,47 @@ fn elements(v: &Value) -> AnyResult<Vec<Value>> {
     }
 }
 
-fn any(args: Vec<Value>) -> AnyResult<Value> {
-    let [collection] = args.as_slice() else {
+fn any(args: &[Value]) -> AnyResult<Value> {
+    let [collection] = args else {
         bail!("any expects 1 argument");
     };
     Ok(Value::from(
-        elements(collection)?.iter().any(|v| *v == Value::from(true)),
+        elements(collection)?
+            .iter()
+            .any(|v| *v == Value::from(true)),
     ))
 }
 
-fn all(args: Vec<Value>) -> AnyResult<Value> {
-    let [collection] = args.as_slice() else {
+fn all(args: &[Value]) -> AnyResult<Value> {
+    let [collection] = args else {
         bail!("all expects 1 argument");
     };
     Ok(Value::from(
-        elements(collection)?.iter().all(|v| *v == Value::from(true)),
+        elements(collection)?
+            .iter()
+            .all(|v| *v == Value::from(true)),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combined_entries() -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("z.yaml"), "v: 1\n---\nv: 2\n")?;
+        std::fs::write(dir.path().join("a.yaml"), "v: 0\n")?;
+        let d = dir.path().to_string_lossy().into_owned();
+        let v = parse_combined_config_files(&[
+            Value::from(d.as_str()),
+            Value::from(vec![Value::from("z.yaml"), Value::from("a.yaml")]),
+        ])?;
+        let got = serde_json::to_string(&v)?.replace(&d, "D");
+        assert_eq!(
+            got,
+            r#"[{"contents":{"v":0},"path":"D/a.yaml"},{"contents":{"v":1},"path":"D/z.yaml"},{"contents":{"v":2},"path":"D/z.yaml"}]"#
+        );
+        Ok(())
+    }
 }

@@ -11,12 +11,14 @@ mod data;
 mod discovery;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use regorus::{Engine, Value};
 
 use crate::error::{Error, Result};
 
-pub use builtins::{bind_policy_dir, register_builtins};
+pub use builtins::{bind_policy_dir, register_builtins, register_builtins_with};
 pub use discovery::{ModuleInfo, RuleInfo};
 
 /// Which Rego syntax the policies are written in.
@@ -59,6 +61,9 @@ pub struct LoadOptions {
 pub struct PolicySet {
     engine: Engine,
     modules: Vec<ModuleInfo>,
+    /// Whether errors of regard's own builtins abort evaluation (shared
+    /// with the extensions registered in `engine`).
+    strict_builtins: Arc<AtomicBool>,
 }
 
 impl PolicySet {
@@ -83,8 +88,7 @@ impl PolicySet {
             sources.push((file.display().to_string(), text));
         }
         let mut set = PolicySet::from_sources(sources, options.rego_version)?;
-        set.engine
-            .set_strict_builtin_errors(options.strict_builtin_errors);
+        set.set_strict_builtin_errors(options.strict_builtin_errors);
         for (path, value) in data::load(&options.data_paths)? {
             set.add_data(&path, value)?;
         }
@@ -102,7 +106,8 @@ impl PolicySet {
     /// assert_eq!(set.packages(), vec!["main".to_owned()]);
     /// ```
     pub fn from_sources(sources: Vec<(String, String)>, version: RegoVersion) -> Result<PolicySet> {
-        let mut engine = new_engine(version)?;
+        let strict_builtins = Arc::new(AtomicBool::new(false));
+        let mut engine = engine_with_flag(version, &strict_builtins)?;
         for (path, text) in sources {
             let text = bind_policy_dir(&text, &path);
             engine
@@ -113,7 +118,18 @@ impl PolicySet {
                 })?;
         }
         let modules = discovery::describe(engine.get_modules());
-        Ok(PolicySet { engine, modules })
+        Ok(PolicySet {
+            engine,
+            modules,
+            strict_builtins,
+        })
+    }
+
+    /// Whether a builtin error aborts evaluation (conftest's
+    /// `--show-builtin-errors`) instead of making the expression undefined.
+    pub fn set_strict_builtin_errors(&mut self, strict: bool) {
+        self.engine.set_strict_builtin_errors(strict);
+        self.strict_builtins.store(strict, Ordering::Relaxed);
     }
 
     /// Merges a JSON/YAML object into `data`; `path` is only for error messages.
@@ -147,11 +163,15 @@ impl PolicySet {
 /// OPA's non-strict builtin errors, gathered `print()` output, and the
 /// builtins regorus lacks.
 pub fn new_engine(version: RegoVersion) -> Result<Engine> {
+    engine_with_flag(version, &Arc::new(AtomicBool::new(false)))
+}
+
+fn engine_with_flag(version: RegoVersion, strict_builtins: &Arc<AtomicBool>) -> Result<Engine> {
     let mut engine = Engine::new();
     engine.set_rego_v0(version == RegoVersion::V0);
     engine.set_strict_builtin_errors(false);
     engine.set_gather_prints(true);
-    register_builtins(&mut engine)?;
+    register_builtins_with(&mut engine, strict_builtins)?;
     Ok(engine)
 }
 
