@@ -23,7 +23,7 @@ use hcl_edit::template::{Directive, Element, Template};
 use regorus::Value;
 use serde_json::{Map, Value as Json};
 
-use super::support::{error, error_at};
+use super::support::{check_nesting, error, error_at};
 use crate::error::Result;
 
 /// Parses one HCL 2 file.
@@ -36,6 +36,8 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
 
 /// hcl-edit's parser with its error turned into ours.
 pub(crate) fn parse_body(text: &str, path: &Path) -> Result<Body> {
+    // hcl-edit's parser recurses once per nesting level.
+    check_nesting(text, path)?;
     hcl_edit::parser::parse_body(text).map_err(|e| {
         let loc = e.location();
         error_at(path, loc.line(), loc.column(), e.message().to_owned())

@@ -76,7 +76,12 @@ fn check_balanced(text: &str) -> Result<(), (usize, String)> {
                     }
                 }
             }
-            '{' | '[' => stack.push((c, i)),
+            '{' | '[' => {
+                stack.push((c, i));
+                if stack.len() > super::support::MAX_NESTING {
+                    return Err((i, "nesting too deep".to_owned()));
+                }
+            }
             '}' | ']' => {
                 let want = if c == '}' { '{' } else { '[' };
                 match stack.pop() {

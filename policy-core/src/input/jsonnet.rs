@@ -15,7 +15,7 @@ use rsjsonnet_lang::program::{
 };
 use rsjsonnet_lang::span::{SpanContextId, SpanId};
 
-use super::support::{error, error_at_offset};
+use super::support::{check_nesting, error, error_at_offset};
 use crate::error::Result;
 
 /// go-jsonnet's default call depth limit.
@@ -23,6 +23,8 @@ const MAX_STACK: usize = 500;
 
 /// Evaluates one Jsonnet file.
 pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
+    // The Jsonnet parser recurses once per nesting level.
+    check_nesting(text, path)?;
     let arena = Arena::new();
     let mut program = Program::new(&arena);
     program.set_max_stack(MAX_STACK);

@@ -37,8 +37,11 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
             .map_err(|m| error_at(path, lexer.line, 1, m))?;
         map.insert(key, value);
     }
+    let mut checked = std::collections::BTreeSet::new();
     for (key, value) in &map {
-        check_expansion(value, &mut vec![key.clone()], &map).map_err(|m| error(path, m))?;
+        check_expansion(value, &mut vec![key.clone()], &map, &mut checked)
+            .map_err(|m| error(path, m))?;
+        checked.insert(key.clone());
     }
     Ok(object(map.into_iter().map(|(k, v)| (k, Value::from(v)))))
 }
@@ -173,11 +176,14 @@ impl Lexer {
     }
 }
 
-/// magiconair's load-time check of `${key}` references.
+/// magiconair's load-time check of `${key}` references. Keys already found
+/// free of cycles (`checked`) are not walked again, which keeps the check
+/// linear (a key can be referenced many times).
 fn check_expansion(
     s: &str,
     keys: &mut Vec<String>,
     values: &BTreeMap<String, String>,
+    checked: &mut std::collections::BTreeSet<String>,
 ) -> Result<(), String> {
     if keys.len() > MAX_EXPANSION_DEPTH {
         return Err("expansion too deep".to_owned());
@@ -199,13 +205,16 @@ fn check_expansion(
             }
             return Err(msg.trim_end().to_owned());
         }
-        let val = values
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| std::env::var(key).unwrap_or_default());
-        keys.push(key.to_owned());
-        check_expansion(&val, keys, values)?;
-        keys.pop();
+        if !checked.contains(key) {
+            let val = values
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| std::env::var(key).unwrap_or_default());
+            keys.push(key.to_owned());
+            check_expansion(&val, keys, values, checked)?;
+            keys.pop();
+            checked.insert(key.to_owned());
+        }
         rest = after.get(len + 1..).unwrap_or("");
     }
     Ok(())

@@ -45,6 +45,7 @@ fn message_type(text: &str) -> Option<&str> {
 pub(crate) fn parse(text: &str, path: &Path, options: &ParseOptions) -> Result<Value> {
     use prost_reflect::{DynamicMessage, SerializeOptions};
 
+    super::support::check_nesting(text, path)?;
     let Some(name) = message_type(text) else {
         return Err(error(
             path,

@@ -9,11 +9,13 @@ use std::path::Path;
 use regorus::Value;
 use toml::value::{Datetime, Offset};
 
-use super::support::{error, error_at_offset, object};
+use super::support::{check_nesting, error, error_at_offset, object};
 use crate::error::Result;
 
 /// Parses one TOML document.
 pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
+    // Nested arrays and inline tables recurse in the parser.
+    check_nesting(text, path)?;
     let table: toml::Table = toml::from_str(text).map_err(|e| match e.span() {
         Some(span) => error_at_offset(path, text, span.start, e.message().trim_end()),
         None => error(path, e.message().trim_end()),
