@@ -18,6 +18,8 @@ pub(crate) enum Command {
     Test(Box<TestArgs>),
     /// Run Rego unit tests (`test_*` rules), with optional coverage (conftest verify).
     Verify(Box<VerifyArgs>),
+    /// Print input files as policies see them (conftest parse).
+    Parse(crate::parse_cmd::ParseArgs),
     /// Gatekeeper ConstraintTemplates and Constraints (gator-compatible: test, verify, expand).
     Gk(crate::gk_cmd::GkArgs),
 }
@@ -98,6 +100,9 @@ pub(crate) struct TestArgs {
     /// Name to report for standard input
     #[arg(long = "stdin-filename")]
     pub(crate) stdin_filename: Option<String>,
+    /// Directories searched for .proto files (textproto inputs)
+    #[arg(long = "proto-file-dirs", value_delimiter = ',')]
+    pub(crate) proto_file_dirs: Vec<String>,
     /// Print each rule's value and the policy lines evaluated, per document, to standard error
     #[arg(long)]
     pub(crate) trace: bool,

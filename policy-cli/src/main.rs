@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod gk_cmd;
 mod output;
+mod parse_cmd;
 mod test_cmd;
 mod verify_cmd;
 
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Test(args) => test_cmd::run(*args),
         Command::Verify(args) => verify_cmd::run(*args),
+        Command::Parse(args) => parse_cmd::run(&args, &mut std::io::stdout().lock()).map(|()| 0),
         Command::Gk(args) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             gk_cmd::run(&args, &mut out).and_then(|code| {

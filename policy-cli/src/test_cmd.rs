@@ -30,6 +30,7 @@ struct Settings {
     junit_hide_message: bool,
     github_hide_passed: bool,
     trace: bool,
+    parse_options: input::ParseOptions,
 }
 
 impl Settings {
@@ -90,6 +91,13 @@ impl Settings {
             github_hide_passed: layers
                 .flag("github-hide-passed", args.output.github_hide_passed)?,
             trace: layers.flag("trace", args.trace)?,
+            parse_options: input::ParseOptions::new(
+                layers
+                    .list("proto-file-dirs", args.proto_file_dirs)?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+            ),
         })
     }
 }
@@ -106,6 +114,7 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
         settings.parser,
         &mut std::io::stdin().lock(),
         settings.stdin_filename.as_deref(),
+        &settings.parse_options,
     );
     let mut files = Vec::with_capacity(parsed.len());
     let mut errors = Vec::new();

@@ -2,6 +2,7 @@
 //! `tests/` at the repository root. One test binary, one module per area.
 
 mod gk;
+mod parse;
 mod test_cmd;
 mod util;
 mod verify;

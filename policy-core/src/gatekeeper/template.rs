@@ -265,11 +265,9 @@ impl ConstraintTemplate {
         &self,
         extra: Vec<(String, String)>,
     ) -> Result<crate::policy::PolicySet, Error> {
-        let mut engine = new_engine(self.version)?;
-        register_go_sprintf(&mut engine)?;
         let mut sources = self.rego_modules();
         sources.extend(extra);
-        crate::policy::PolicySet::from_engine(engine, sources)
+        crate::policy::PolicySet::from_sources_with(sources, self.version, register_go_sprintf)
     }
 
     /// Compiles the template: OPA-parity rewrites, Gatekeeper's checks, and

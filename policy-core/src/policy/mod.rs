@@ -11,12 +11,16 @@ mod data;
 mod discovery;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use regorus::{Engine, Value};
 
 use crate::error::{Error, Result};
 
-pub use builtins::{register_builtins, register_go_sprintf};
+pub use builtins::{
+    bind_policy_dir, register_builtins, register_builtins_with, register_go_sprintf,
+};
 pub use discovery::{ModuleInfo, RuleInfo};
 
 /// Which Rego syntax the policies are written in.
@@ -59,6 +63,9 @@ pub struct LoadOptions {
 pub struct PolicySet {
     engine: Engine,
     modules: Vec<ModuleInfo>,
+    /// Whether errors of regard's own builtins abort evaluation (shared
+    /// with the extensions registered in `engine`).
+    strict_builtins: Arc<AtomicBool>,
 }
 
 impl PolicySet {
@@ -94,13 +101,21 @@ impl PolicySet {
     /// assert_eq!(set.packages(), vec!["main".to_owned()]);
     /// ```
     pub fn from_sources(sources: Vec<(String, String)>, version: RegoVersion) -> Result<PolicySet> {
-        PolicySet::from_engine(new_engine(version)?, sources)
+        PolicySet::from_sources_with(sources, version, |_| Ok(()))
     }
 
-    /// Compiles policies into an engine the caller has configured (extra
-    /// builtins, settings). The engine should come from [`new_engine`].
-    pub fn from_engine(mut engine: Engine, sources: Vec<(String, String)>) -> Result<PolicySet> {
+    /// Like [`PolicySet::from_sources`], with a hook that configures the
+    /// engine (extra builtins, for example) before the policies are added.
+    pub fn from_sources_with(
+        sources: Vec<(String, String)>,
+        version: RegoVersion,
+        configure: impl FnOnce(&mut Engine) -> Result<()>,
+    ) -> Result<PolicySet> {
+        let strict_builtins = Arc::new(AtomicBool::new(false));
+        let mut engine = engine_with_flag(version, &strict_builtins)?;
+        configure(&mut engine)?;
         for (path, text) in sources {
+            let text = bind_policy_dir(&text, &path);
             engine
                 .add_policy(path.clone(), text)
                 .map_err(|e| Error::Policy {
@@ -109,7 +124,18 @@ impl PolicySet {
                 })?;
         }
         let modules = discovery::describe(engine.get_modules());
-        Ok(PolicySet { engine, modules })
+        Ok(PolicySet {
+            engine,
+            modules,
+            strict_builtins,
+        })
+    }
+
+    /// Whether a builtin error aborts evaluation (conftest's
+    /// `--show-builtin-errors`) instead of making the expression undefined.
+    pub fn set_strict_builtin_errors(&mut self, strict: bool) {
+        self.engine.set_strict_builtin_errors(strict);
+        self.strict_builtins.store(strict, Ordering::Relaxed);
     }
 
     /// Reads policy files into `(path, source)` pairs.
@@ -124,11 +150,6 @@ impl PolicySet {
                 ))
             })
             .collect()
-    }
-
-    /// Sets whether builtin errors abort evaluation (see [`LoadOptions`]).
-    pub fn set_strict_builtin_errors(&mut self, strict: bool) {
-        self.engine.set_strict_builtin_errors(strict);
     }
 
     /// Loads data files and directories into `data`, as `--data` does.
@@ -170,11 +191,15 @@ impl PolicySet {
 /// OPA's non-strict builtin errors, gathered `print()` output, and the
 /// builtins regorus lacks.
 pub fn new_engine(version: RegoVersion) -> Result<Engine> {
+    engine_with_flag(version, &Arc::new(AtomicBool::new(false)))
+}
+
+fn engine_with_flag(version: RegoVersion, strict_builtins: &Arc<AtomicBool>) -> Result<Engine> {
     let mut engine = Engine::new();
     engine.set_rego_v0(version == RegoVersion::V0);
     engine.set_strict_builtin_errors(false);
     engine.set_gather_prints(true);
-    register_builtins(&mut engine)?;
+    register_builtins_with(&mut engine, strict_builtins)?;
     Ok(engine)
 }
 
