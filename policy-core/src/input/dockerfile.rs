@@ -139,6 +139,10 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
             .into_value(),
         );
     }
+    if commands.iter().all(|c| c["Cmd"] == Value::from("comment")) {
+        // BuildKit refuses a Dockerfile without instructions.
+        return Err(super::support::error(path, "file with no instructions"));
+    }
     Ok(Value::from(vec![Value::from(commands)]))
 }
 
@@ -455,6 +459,17 @@ mod tests {
                 r#"{"Cmd":"env","Flags":[],"JSON":false,"Stage":0,"SubCmd":"","Value":["OLD","value here"]},"#,
                 r#"{"Cmd":"onbuild","Flags":[],"JSON":false,"Stage":0,"SubCmd":"run","Value":["make"]}]]"#
             )
+        );
+    }
+
+    #[test]
+    fn empty_files_have_no_instructions() {
+        let err = parse("# only a comment\n\n", Path::new("Dockerfile"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("Dockerfile: file with no instructions")
         );
     }
 

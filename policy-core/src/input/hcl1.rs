@@ -5,7 +5,10 @@
 //! * blocks become lists of maps: `provider "google" {…}` →
 //!   `{"provider": [{"google": [{…}]}]}`, one list element per block;
 //! * an object value is a one-element list of maps (`tags = {…}` →
-//!   `"tags": [{…}]`), as HCL 1 decodes nested objects;
+//!   `"tags": [{…}]`), as HCL 1 decodes nested objects, except directly
+//!   inside a list (`[{…}, {…}]` stays a list of maps);
+//! * a repeated block without labels replaces the previous one, labelled
+//!   blocks of one type accumulate;
 //! * `"${…}"` strings are plain strings, kept as written.
 //!
 //! HCL 1 constructs HCL 2 does not accept (a quoted attribute name at body
@@ -43,7 +46,10 @@ fn body_map(body: &Body, src: &str) -> Map<String, Json> {
     let mut out = Map::new();
     for structure in body.iter() {
         if let Some(attr) = structure.as_attribute() {
-            out.insert(attr.key.as_str().to_owned(), expression(&attr.value, src));
+            out.insert(
+                attr.key.as_str().to_owned(),
+                expression(&attr.value, src, false),
+            );
         } else if let Some(block) = structure.as_block() {
             let mut value = Json::Object(body_map(&block.body, src));
             for label in block.labels.iter().rev() {
@@ -55,7 +61,13 @@ fn body_map(body: &Body, src: &str) -> Map<String, Json> {
                 wrapper.insert(name, Json::Array(vec![value]));
                 value = Json::Object(wrapper);
             }
-            push(&mut out, block.ident.as_str().to_owned(), value);
+            if block.labels.is_empty() {
+                // hcl v1 decodes a repeated unlabelled block over the
+                // previous one; labelled blocks of one type accumulate.
+                out.insert(block.ident.as_str().to_owned(), Json::Array(vec![value]));
+            } else {
+                push(&mut out, block.ident.as_str().to_owned(), value);
+            }
         }
     }
     out
@@ -68,13 +80,17 @@ fn source(expr: &impl Span, src: &str) -> String {
         .to_owned()
 }
 
-fn expression(expr: &Expression, src: &str) -> Json {
+/// `in_list`: an object directly inside a list decodes to a plain map; an
+/// object anywhere else to a one-element list of maps (hcl v1's decoder).
+fn expression(expr: &Expression, src: &str, in_list: bool) -> Json {
     match expr {
         Expression::Null(_) => Json::Null,
         Expression::Bool(b) => Json::Bool(*b.value()),
         Expression::Number(n) => number(n.value(), false),
         Expression::String(s) => Json::String(s.value().clone()),
-        Expression::Array(items) => Json::Array(items.iter().map(|e| expression(e, src)).collect()),
+        Expression::Array(items) => {
+            Json::Array(items.iter().map(|e| expression(e, src, true)).collect())
+        }
         Expression::Object(object) => {
             let mut map = Map::new();
             for (key, value) in object.iter() {
@@ -83,9 +99,13 @@ fn expression(expr: &Expression, src: &str) -> Json {
                     ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
                     ObjectKey::Expression(e) => source(e, src),
                 };
-                map.insert(key, expression(value.expr(), src));
+                map.insert(key, expression(value.expr(), src, false));
             }
-            Json::Array(vec![Json::Object(map)])
+            if in_list {
+                Json::Object(map)
+            } else {
+                Json::Array(vec![Json::Object(map)])
+            }
         }
         Expression::StringTemplate(t) => Json::String(template(t, src)),
         Expression::HeredocTemplate(h) => {
@@ -137,14 +157,14 @@ mod tests {
 
     #[test]
     fn blocks_are_lists_of_maps() {
-        let text = "provider \"google\" {\n  region = \"eu\"\n}\nresource \"a\" \"x\" {\n  n = 1\n  cluster = \"${b.c.name}\"\n  meta = { k = \"v\" }\n  inner { z = true }\n}\nresource \"a\" \"y\" {}\n";
+        let text = "terraform { v = 1 }\nterraform { v = 2 }\nlist = [{ a = 1 }, { b = 2 }]\nprovider \"google\" {\n  region = \"eu\"\n}\nresource \"a\" \"x\" {\n  n = 1\n  cluster = \"${b.c.name}\"\n  meta = { k = \"v\" }\n  inner { z = true }\n}\nresource \"a\" \"y\" {}\n";
         let v = parse(text, Path::new("gke.hcl1")).ok();
         let s = v.and_then(|v| serde_json::to_string(&v).ok());
         assert_eq!(
             s.as_deref(),
             Some(concat!(
-                r#"{"provider":[{"google":[{"region":"eu"}]}],"#,
-                r#""resource":[{"a":[{"x":[{"cluster":"${b.c.name}","inner":[{"z":true}],"meta":[{"k":"v"}],"n":1}]}]},{"a":[{"y":[{}]}]}]}"#
+                r#"{"list":[{"a":1},{"b":2}],"provider":[{"google":[{"region":"eu"}]}],"#,
+                r#""resource":[{"a":[{"x":[{"cluster":"${b.c.name}","inner":[{"z":true}],"meta":[{"k":"v"}],"n":1}]}]},{"a":[{"y":[{}]}]}],"terraform":[{"v":2}]}"#
             ))
         );
     }

@@ -223,6 +223,28 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!("a = {}", "[".repeat(100_000));
+        for format in [
+            super::super::Format::Hcl2,
+            super::super::Format::Hcl1,
+            super::super::Format::Toml,
+            super::super::Format::Jsonnet,
+            super::super::Format::Edn,
+        ] {
+            let err = format
+                .parse(&deep, Path::new("deep"))
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(
+                err.as_deref(),
+                Some("deep:1:261: nesting deeper than 256 levels"),
+                "{format:?}"
+            );
+        }
+    }
+
+    #[test]
     fn positions_count_characters() {
         assert_eq!(line_col("ab\ncé\nx", 6), (2, 3));
         assert_eq!(line_col("ab", 99), (1, 3));
