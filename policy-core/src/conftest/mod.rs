@@ -139,7 +139,10 @@ impl Checker {
                         continue;
                     };
                     rule_count += rule.definitions;
-                    if !rules.iter().any(|r| r.name.eq_ignore_ascii_case(&rule.name)) {
+                    if !rules
+                        .iter()
+                        .any(|r| r.name.eq_ignore_ascii_case(&rule.name))
+                    {
                         rules.push(QueriedRule {
                             name: rule.name.clone(),
                             kind,
@@ -237,7 +240,12 @@ impl Checker {
             .collect()
     }
 
-    fn check_file(&self, engine: &mut Engine, plan: &Plan, file: &ParsedFile) -> Result<CheckResult> {
+    fn check_file(
+        &self,
+        engine: &mut Engine,
+        plan: &Plan,
+        file: &ParsedFile,
+    ) -> Result<CheckResult> {
         let mut result = CheckResult::new(&file.name, &plan.namespace);
         for doc in file.documents() {
             self.check_document(engine, plan, file, doc, &mut result)?;
@@ -320,11 +328,13 @@ impl Checker {
             };
             let mut messages = Vec::new();
             for element in &elements {
-                if let Some(outcome) = Outcome::from_value(element, &rule.name, &query)
-                    .map_err(|message| Error::InvalidResult {
-                        file: file.name.clone(),
-                        query: query.clone(),
-                        message,
+                if let Some(outcome) =
+                    Outcome::from_value(element, &rule.name, &query).map_err(|message| {
+                        Error::InvalidResult {
+                            file: file.name.clone(),
+                            query: query.clone(),
+                            message,
+                        }
                     })?
                 {
                     messages.push(outcome);

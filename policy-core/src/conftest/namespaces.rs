@@ -65,8 +65,12 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 fn match_from(p: &[char], n: &[char]) -> bool {
     match p.split_first() {
         None => n.is_empty(),
-        Some(('*', rest)) => (0..=n.len()).any(|i| n.get(i..).is_some_and(|tail| match_from(rest, tail))),
-        Some(('?', rest)) => n.split_first().is_some_and(|(_, tail)| match_from(rest, tail)),
+        Some(('*', rest)) => {
+            (0..=n.len()).any(|i| n.get(i..).is_some_and(|tail| match_from(rest, tail)))
+        }
+        Some(('?', rest)) => n
+            .split_first()
+            .is_some_and(|(_, tail)| match_from(rest, tail)),
         Some(('[', rest)) => {
             let Some((c, tail)) = n.split_first() else {
                 return false;

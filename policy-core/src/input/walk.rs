@@ -99,7 +99,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn walks_sorted_and_survives_symlink_loops() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    fn walks_sorted_and_survives_symlink_loops()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let root = dir.path();
         std::fs::create_dir(root.join("b"))?;

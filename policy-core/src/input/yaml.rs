@@ -82,13 +82,17 @@ fn document_layout(text: &str, path: &Path) -> Result<Vec<bool>> {
             Event::DocumentStart(..) => at_root = true,
             Event::Scalar(value, style, _, tag) if at_root => {
                 at_root = false;
-                let null_tag = tag.as_ref().is_some_and(|t| t.core_suffix() == Some("null"));
+                let null_tag = tag
+                    .as_ref()
+                    .is_some_and(|t| t.core_suffix() == Some("null"));
                 let plain_null = tag.is_none()
                     && style == ScalarStyle::Plain
                     && matches!(value.as_ref(), "" | "~" | "null" | "Null" | "NULL");
                 layout.push(null_tag || plain_null);
             }
-            Event::SequenceStart(..) | Event::MappingStart(..) | Event::Alias(..)
+            Event::SequenceStart(..)
+            | Event::MappingStart(..)
+            | Event::Alias(..)
             | Event::Scalar(..)
                 if at_root =>
             {
@@ -265,7 +269,10 @@ mod tests {
     #[test]
     fn empty_documents_are_null_and_end_markers_close_documents() {
         let text = "a: 1\n---\n---\nb: 2\n...\n---\nc: 3\n";
-        assert_eq!(docs(text), [r#"{"a":1}"#, "null", r#"{"b":2}"#, r#"{"c":3}"#]);
+        assert_eq!(
+            docs(text),
+            [r#"{"a":1}"#, "null", r#"{"b":2}"#, r#"{"c":3}"#]
+        );
         assert_eq!(docs(""), Vec::<String>::new());
     }
 

@@ -45,7 +45,9 @@ fn any(args: Vec<Value>) -> AnyResult<Value> {
         bail!("any expects 1 argument");
     };
     Ok(Value::from(
-        elements(collection)?.iter().any(|v| *v == Value::from(true)),
+        elements(collection)?
+            .iter()
+            .any(|v| *v == Value::from(true)),
     ))
 }
 
@@ -54,6 +56,8 @@ fn all(args: Vec<Value>) -> AnyResult<Value> {
         bail!("all expects 1 argument");
     };
     Ok(Value::from(
-        elements(collection)?.iter().all(|v| *v == Value::from(true)),
+        elements(collection)?
+            .iter()
+            .all(|v| *v == Value::from(true)),
     ))
 }

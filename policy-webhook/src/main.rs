@@ -1,0 +1,66 @@
+//! `regard-webhook`: parses flags, sets up logging, runs the server.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use policy_webhook::config::{Args, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(e) = init_logging(args.log_format, &args.log_level) {
+        eprintln!("regard-webhook: {e:#}");
+        return ExitCode::from(2);
+    }
+    let config = match args.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(policy_webhook::server::run(config, loader)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn loader(
+    dir: &std::path::Path,
+) -> Result<std::sync::Arc<dyn policy_webhook::review::Reviewer>, String> {
+    // TEMPORARY until the Gatekeeper framework is merged.
+    Err(format!(
+        "{}: Gatekeeper framework not built in",
+        dir.display()
+    ))
+}
+
+fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
+    let filter =
+        EnvFilter::try_new(level).map_err(|e| anyhow::anyhow!("--log-level {level:?}: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+    }
+    Ok(())
+}
