@@ -92,18 +92,22 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
 
     let admit_listener = bind(config.addr, "admission (--addr)").await?;
     let health_listener = bind(config.health_addr, "health (--health-addr)").await?;
+    let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let (admit_local, health_local) = (local(&admit_listener), local(&health_listener));
+    let mut metrics_local = health_local.clone();
     if config.metrics_addr == config.health_addr {
         let app = health_router(ops.clone()).merge(metrics_router(ops.clone()));
         tokio::spawn(serve_plain(health_listener, app));
     } else {
         let metrics_listener = bind(config.metrics_addr, "metrics (--metrics-addr)").await?;
+        metrics_local = local(&metrics_listener);
         tokio::spawn(serve_plain(health_listener, health_router(ops.clone())));
         tokio::spawn(serve_plain(metrics_listener, metrics_router(ops.clone())));
     }
     tracing::info!(
-        addr = %config.addr,
-        health_addr = %config.health_addr,
-        metrics_addr = %config.metrics_addr,
+        addr = %admit_local,
+        health_addr = %health_local,
+        metrics_addr = %metrics_local,
         policy_dir = %config.policy_dir.display(),
         "regard-webhook listening"
     );
