@@ -29,23 +29,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(policy_webhook::server::run(config, loader)) {
+    match runtime.block_on(policy_webhook::server::run(
+        config,
+        policy_webhook::gatekeeper::load_dir,
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn loader(
-    dir: &std::path::Path,
-) -> Result<std::sync::Arc<dyn policy_webhook::review::Reviewer>, String> {
-    // TEMPORARY until the Gatekeeper framework is merged.
-    Err(format!(
-        "{}: Gatekeeper framework not built in",
-        dir.display()
-    ))
 }
 
 fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
