@@ -27,6 +27,10 @@ pub fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(Path::new(FIXTURES).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
+pub fn json_str(s: &str) -> serde_json::Value {
+    json(s.as_bytes())
+}
+
 pub fn json(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
@@ -145,9 +149,10 @@ impl Setup {
             self.key.display().to_string(),
             "--reload-interval".into(),
             "100ms".into(),
-            "--shutdown-delay".into(),
-            "0s".into(),
         ];
+        if !extra.contains(&"--shutdown-delay") {
+            args.extend(["--shutdown-delay".into(), "0s".into()]);
+        }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         Webhook::start(&args, &self.ca.pem)
     }
@@ -274,6 +279,18 @@ impl Webhook {
                 return status;
             }
             assert!(Instant::now() < deadline, "did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) for the process to exit on its own.
+    pub fn terminate_wait(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "did not exit");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
