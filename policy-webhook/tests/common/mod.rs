@@ -74,7 +74,7 @@ impl Ca {
             .push(DnType::CommonName, "regard-webhook");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.not_after = rcgen::date_time_ymd(year, 1, 1);
-        self.leaf(params)
+        self.leaf(&params)
     }
 
     /// A client certificate (CN kube-apiserver).
@@ -84,10 +84,10 @@ impl Ca {
             .distinguished_name
             .push(DnType::CommonName, "kube-apiserver");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.leaf(params)
+        self.leaf(&params)
     }
 
-    fn leaf(&self, params: CertificateParams) -> Leaf {
+    fn leaf(&self, params: &CertificateParams) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Leaf {
