@@ -28,7 +28,10 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 
 #[derive(Debug, Parser)]
-#[command(name = "regard-loadgen", about = "HTTPS load generator for regard-webhook")]
+#[command(
+    name = "regard-loadgen",
+    about = "HTTPS load generator for regard-webhook"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -106,8 +109,15 @@ fn main() -> anyhow::Result<()> {
 }
 
 struct Worker {
+    /// Send → response complete.
     latencies_us: Vec<u32>,
+    /// Scheduled send time → response complete (includes any backlog at the client).
+    corrected_us: Vec<u32>,
     errors: u64,
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -117,7 +127,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if !args.addr.ip().is_loopback() {
         bail!("--addr must be a loopback address");
     }
-    let body = Bytes::from(std::fs::read(&args.body).with_context(|| args.body.display().to_string())?);
+    let body =
+        Bytes::from(std::fs::read(&args.body).with_context(|| args.body.display().to_string())?);
     let ca = std::fs::read(&args.ca).with_context(|| args.ca.display().to_string())?;
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(&ca) {
@@ -146,22 +157,23 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut out = Worker {
                 latencies_us: Vec::new(),
+                corrected_us: Vec::new(),
                 errors: 0,
             };
             let mut sender = None;
             let mut k: u64 = 0;
             loop {
-                let scheduled = if rate == 0 {
-                    Instant::now()
-                } else {
-                    let slot = k * conns as u64 + w as u64;
-                    start + Duration::from_nanos(slot.saturating_mul(1_000_000_000) / rate)
+                let slot = k * conns as u64 + w as u64;
+                let scheduled = match slot.saturating_mul(1_000_000_000).checked_div(rate) {
+                    Some(nanos) => start + Duration::from_nanos(nanos),
+                    None => Instant::now(),
                 };
                 k += 1;
                 if scheduled >= end {
                     break;
                 }
                 tokio::time::sleep_until(scheduled.into()).await;
+                let sent = Instant::now();
                 if sender.is_none() {
                     sender = connect(&connector, addr, name.clone()).await.ok();
                 }
@@ -189,8 +201,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
                 if scheduled >= measure_from {
                     if ok {
-                        let us = scheduled.elapsed().as_micros();
-                        out.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                        out.latencies_us.push(micros(sent.elapsed()));
+                        // tokio timers fire up to 1 ms late: lateness below that is the
+                        // client's timer, not a backlog.
+                        let lag = sent.saturating_duration_since(scheduled);
+                        let lag = if lag > Duration::from_millis(1) {
+                            lag
+                        } else {
+                            Duration::ZERO
+                        };
+                        out.corrected_us.push(micros(sent.elapsed() + lag));
                     } else {
                         out.errors += 1;
                     }
@@ -200,21 +220,25 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }));
     }
     let mut all = Vec::new();
+    let mut corrected = Vec::new();
     let mut errors = 0;
     for t in tasks {
         let w = t.await?;
         all.extend(w.latencies_us);
+        corrected.extend(w.corrected_us);
         errors += w.errors;
     }
     all.sort_unstable();
+    corrected.sort_unstable();
     let n = all.len();
-    let pct = |p: f64| -> f64 {
-        if n == 0 {
+    let pct_of = |v: &[u32], p: f64| -> f64 {
+        if v.is_empty() {
             return 0.0;
         }
-        let idx = ((p / 100.0) * n as f64).ceil() as usize;
-        f64::from(all[idx.clamp(1, n) - 1]) / 1000.0
+        let idx = ((p / 100.0) * v.len() as f64).ceil() as usize;
+        f64::from(v[idx.clamp(1, v.len()) - 1]) / 1000.0
     };
+    let pct = |p: f64| pct_of(&all, p);
     let secs = args.duration.as_secs_f64();
     println!(
         "requests={n} errors={errors} duration_s={secs:.1} throughput_rps={:.0} target_rps={} connections={}",
@@ -230,6 +254,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         pct(99.9),
         pct(100.0)
     );
+    if args.rate > 0 {
+        println!(
+            "from_schedule_ms p50={:.3} p99={:.3} max={:.3}",
+            pct_of(&corrected, 50.0),
+            pct_of(&corrected, 99.0),
+            pct_of(&corrected, 100.0)
+        );
+    }
     Ok(())
 }
 
