@@ -55,7 +55,7 @@ for _ in $(seq 100); do curl -sf http://127.0.0.1:19090/readyz >/dev/null && bre
 echo "== regard-webhook: $(curl -s http://127.0.0.1:19090/metrics | grep -E '^regard_webhook_policy_(templates|constraints) ' | tr '\n' ' ')"
 curl -s --cacert "$work/certs/ca.crt" -H 'content-type: application/json' --data-binary @"$body" \
   https://localhost:18443/v1/admit | head -c 600; echo
-for rate in 1000 500 250; do
+for rate in 1000 500 250 50; do
   echo "== regard-webhook, fixed $rate req/s"
   "${loadgen[@]}" --rate "$rate"
 done

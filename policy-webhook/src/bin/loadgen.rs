@@ -114,6 +114,7 @@ struct Worker {
     /// Scheduled send time → response complete (includes any backlog at the client).
     corrected_us: Vec<u32>,
     errors: u64,
+    last_done: Option<Instant>,
 }
 
 fn micros(d: Duration) -> u32 {
@@ -159,6 +160,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 latencies_us: Vec::new(),
                 corrected_us: Vec::new(),
                 errors: 0,
+                last_done: None,
             };
             let mut sender = None;
             let mut k: u64 = 0;
@@ -211,6 +213,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                             Duration::ZERO
                         };
                         out.corrected_us.push(micros(sent.elapsed() + lag));
+                        out.last_done = Some(Instant::now());
                     } else {
                         out.errors += 1;
                     }
@@ -222,8 +225,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut all = Vec::new();
     let mut corrected = Vec::new();
     let mut errors = 0;
+    let mut last_done = measure_from;
     for t in tasks {
         let w = t.await?;
+        last_done = last_done.max(w.last_done.unwrap_or(measure_from));
         all.extend(w.latencies_us);
         corrected.extend(w.corrected_us);
         errors += w.errors;
@@ -239,7 +244,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         f64::from(v[idx.clamp(1, v.len()) - 1]) / 1000.0
     };
     let pct = |p: f64| pct_of(&all, p);
-    let secs = args.duration.as_secs_f64();
+    // Completions over the time they took: a server that falls behind a fixed rate finishes
+    // the measured requests after the window, and its throughput is lower than the target.
+    let secs = last_done
+        .saturating_duration_since(measure_from)
+        .as_secs_f64()
+        .max(args.duration.as_secs_f64());
     println!(
         "requests={n} errors={errors} duration_s={secs:.1} throughput_rps={:.0} target_rps={} connections={}",
         n as f64 / secs,
