@@ -105,7 +105,7 @@ fn ends_term(t: &Tok) -> bool {
         TokenKind::Ident => !KEYWORDS.contains(&t.text.as_str()),
         TokenKind::Number | TokenKind::String | TokenKind::RawString => true,
         TokenKind::Symbol => matches!(t.text.as_str(), ")" | "]" | "}"),
-        _ => false,
+        TokenKind::Eof => false,
     }
 }
 
@@ -637,11 +637,8 @@ impl DataAccess {
             ["data", "inventory", ..] => self.inventory = true,
             ["data", "lib", ..] => {}
             ["data", ..] => self.flag(&names.join(".")),
-            ["input", ..] => {
-                if self.disallowed.is_none() {
-                    self.disallowed =
-                        Some(format!("import {} (cannot import input)", names.join(".")));
-                }
+            ["input", ..] if self.disallowed.is_none() => {
+                self.disallowed = Some(format!("import {} (cannot import input)", names.join(".")));
             }
             _ => {}
         }

@@ -214,17 +214,14 @@ pub fn read(
 
 /// Reads and parses one file.
 pub fn read_file(path: &Path, forced: Option<Format>) -> Result<ParsedFile> {
-    let format = match forced.or_else(|| Format::detect(path)) {
-        Some(f) => f,
-        None => {
-            return Err(Error::UnknownFormat {
-                path: path.to_path_buf(),
-                ext: path
-                    .extension()
-                    .map(|e| e.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            });
-        }
+    let Some(format) = forced.or_else(|| Format::detect(path)) else {
+        return Err(Error::UnknownFormat {
+            path: path.to_path_buf(),
+            ext: path
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        });
     };
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = decode(bytes, path)?;

@@ -75,7 +75,7 @@ fn document_layout(text: &str, path: &Path) -> Result<Vec<bool>> {
             path: path.to_path_buf(),
             line: Some(span_line(e.marker().line())),
             column: Some(e.marker().col().saturating_add(1)),
-            message: e.info().to_owned(),
+            message: e.info(),
         })?;
         let _ = span;
         match event {

@@ -21,6 +21,7 @@ pub fn register_builtins(engine: &mut Engine) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::needless_pass_by_value)] // regorus extensions take their arguments by value
 fn re_match(args: Vec<Value>) -> AnyResult<Value> {
     let [pattern, value] = args.as_slice() else {
         bail!("re_match expects 2 arguments");
@@ -40,6 +41,7 @@ fn elements(v: &Value) -> AnyResult<Vec<Value>> {
     }
 }
 
+#[allow(clippy::needless_pass_by_value)] // regorus extensions take their arguments by value
 fn any(args: Vec<Value>) -> AnyResult<Value> {
     let [collection] = args.as_slice() else {
         bail!("any expects 1 argument");
@@ -51,6 +53,7 @@ fn any(args: Vec<Value>) -> AnyResult<Value> {
     ))
 }
 
+#[allow(clippy::needless_pass_by_value)] // regorus extensions take their arguments by value
 fn all(args: Vec<Value>) -> AnyResult<Value> {
     let [collection] = args.as_slice() else {
         bail!("all expects 1 argument");
@@ -167,6 +170,7 @@ fn call_regorus_sprintf(format: &str, args: Vec<Value>) -> AnyResult<String> {
     Ok(out.as_string()?.to_string())
 }
 
+#[allow(clippy::needless_pass_by_value)] // regorus extensions take their arguments by value
 fn go_sprintf(args: Vec<Value>) -> AnyResult<Value> {
     let [format, list] = args.as_slice() else {
         bail!("sprintf expects 2 arguments");
