@@ -83,6 +83,7 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let material = tls::load(&config.tls).context("loading the TLS certificate")?;
     let tls_state = Arc::new(TlsState::new(&material));
+    metrics.tls_cert_expiry.set(material.not_after);
     let policies = Arc::new(PolicyStore::new());
     let ops = Arc::new(OpsState {
         policies: policies.clone(),
@@ -112,13 +113,15 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         "regard-webhook listening"
     );
 
-    let tls_task = tokio::spawn(tls::watch(
+    let (tls_files, tls_watch_state, tls_metrics, interval) = (
         config.tls.clone(),
         tls_state.clone(),
         metrics.clone(),
         config.reload_interval,
-        material,
-    ));
+    );
+    let tls_task = tokio::spawn(async move {
+        tls::watch(tls_files, tls_watch_state, tls_metrics, interval, &material).await;
+    });
     let policy_task = tokio::spawn(
         PolicyWatcher::new(
             config.policy_dir.clone(),

@@ -105,6 +105,8 @@ pub struct Material {
     pub config: Arc<ServerConfig>,
     /// `notAfter` of the leaf certificate, Unix seconds.
     pub not_after: i64,
+    /// Hash of the PEM files it was built from.
+    fingerprint: u64,
 }
 
 /// Builds the rustls configuration from the files.
@@ -184,6 +186,7 @@ fn build(files: &TlsFiles, pems: &Pems) -> Result<Material, TlsError> {
     Ok(Material {
         config: Arc::new(config),
         not_after,
+        fingerprint: pems.fingerprint(),
     })
 }
 
@@ -211,17 +214,16 @@ impl TlsState {
     }
 }
 
-/// Polls the files every `interval` and swaps in a new configuration when they change,
-/// until `shutdown` resolves.
+/// Polls the files every `interval` and swaps in a new configuration when they change;
+/// runs until its task is aborted.
 pub async fn watch(
     files: TlsFiles,
     state: Arc<TlsState>,
     metrics: Arc<Metrics>,
     interval: Duration,
-    initial: Material,
+    initial: &Material,
 ) {
-    metrics.tls_cert_expiry.set(initial.not_after);
-    let mut last_attempt = Pems::read(&files).map(|p| p.fingerprint()).ok();
+    let mut last_attempt = Some(initial.fingerprint);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;

@@ -432,3 +432,92 @@ async fn sigterm_drains_then_exits() {
         hook.log_text()
     );
 }
+
+/// A ConfigMap volume as the kubelet writes it: files are symlinks into `..data`, itself a
+/// symlink to a timestamped directory, swapped atomically on update.
+#[cfg(unix)]
+#[tokio::test]
+async fn configmap_volume_updates_are_picked_up() {
+    use std::os::unix::fs::symlink;
+    let setup = Setup::new("policies");
+    let vol = setup.dir.path().join("volume");
+    let first = vol.join("..2026_11_22_10_00_00.000000001");
+    std::fs::create_dir_all(&first).unwrap();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&setup.policy_dir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), first.join(entry.file_name())).unwrap();
+        names.push(entry.file_name());
+    }
+    symlink("..2026_11_22_10_00_00.000000001", vol.join("..data")).unwrap();
+    for n in &names {
+        symlink(std::path::Path::new("..data").join(n), vol.join(n)).unwrap();
+    }
+    let hook = common::Webhook::start(
+        &[
+            "--policy-dir".into(),
+            vol.display().to_string(),
+            "--tls-cert-file".into(),
+            setup.cert.display().to_string(),
+            "--tls-key-file".into(),
+            setup.key.display().to_string(),
+            "--reload-interval".into(),
+            "100ms".into(),
+            "--shutdown-delay".into(),
+            "0s".into(),
+        ],
+        &setup.ca.pem,
+    );
+    hook.wait_ready().await;
+    let m = hook.metrics_text().await;
+    assert_eq!(
+        sample(&m, "regard_webhook_policy_constraints"),
+        Some(3.0),
+        "{m}"
+    );
+    let body = fixture("reviews/pod-create-deny.json");
+    assert_eq!(
+        hook.admit(&body).await.json()["response"]["status"]["message"],
+        DENY_LABELS
+    );
+
+    // The update: a new timestamped directory, then an atomic rename of the `..data` link.
+    let second = vol.join("..2026_11_22_10_05_00.000000002");
+    std::fs::create_dir(&second).unwrap();
+    for n in &names {
+        let text = std::fs::read_to_string(first.join(n)).unwrap();
+        std::fs::write(
+            second.join(n),
+            text.replace("labels: [\"app\", \"owner\"]", "labels: [\"app\"]"),
+        )
+        .unwrap();
+    }
+    symlink("..2026_11_22_10_05_00.000000002", vol.join("..data_tmp")).unwrap();
+    std::fs::rename(vol.join("..data_tmp"), vol.join("..data")).unwrap();
+    std::fs::remove_dir_all(&first).unwrap();
+
+    let want = "[pod-must-have-app] Pod web-bad must have labels: app";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = hook.admit(&body).await;
+        if reply.json()["response"]["status"]["message"] == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", hook.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let m = hook.metrics_text().await;
+    assert_eq!(
+        sample(&m, "regard_webhook_policy_constraints"),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "regard_webhook_policy_reloads_total{result=\"failure\"}"
+        ),
+        None,
+        "{m}"
+    );
+}
