@@ -321,38 +321,43 @@ fn several_files_combine_and_stdin() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Evaluates `<format>/policy` against one input file, as `regard test`
-/// does, and returns (failures, warnings) messages, sorted.
+/// Runs `regard test` with `<format>/policy` on one input file and returns
+/// (failures, warnings) messages, sorted.
 fn check(
     format: &str,
     file: &str,
     parser: Option<Format>,
     options: &ParseOptions,
 ) -> (Vec<String>, Vec<String>) {
-    let dir = formats_dir();
-    let policies = PolicySet::load(&LoadOptions {
-        policy_paths: vec![dir.join(format).join("policy")],
-        ..LoadOptions::default()
-    })
-    .unwrap_or_else(|e| panic!("{format}: {e}"));
-    let checker = Checker::new(&policies, &NamespaceSelection::default())
-        .unwrap_or_else(|e| panic!("{format}: {e}"));
-    let parsed = input::read_file_with(&dir.join(file), parser, options)
-        .unwrap_or_else(|e| panic!("{format}: {e}"));
-    let results = checker
-        .check_files(&[parsed])
-        .unwrap_or_else(|e| panic!("{format}: {e}"));
-    let mut failures: Vec<String> = results
+    let policy = format!("{format}/policy");
+    let mut args = vec!["test", "-o", "json", "-p", policy.as_str()];
+    if let Some(p) = parser {
+        args.extend(["--parser", p.name()]);
+    }
+    let dirs: Vec<String> = options
+        .proto_file_dirs()
         .iter()
-        .flat_map(|r| r.failures.iter().map(|o| o.msg.clone()))
+        .map(|d| d.display().to_string())
         .collect();
-    let mut warnings: Vec<String> = results
-        .iter()
-        .flat_map(|r| r.warnings.iter().map(|o| o.msg.clone()))
-        .collect();
-    failures.sort();
-    warnings.sort();
-    (failures, warnings)
+    for d in &dirs {
+        args.extend(["--proto-file-dirs", d.as_str()]);
+    }
+    args.push(file);
+    let out = regard(&args);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("{format}: {e}: {}", stderr(&out)));
+    let messages = |key: &str| -> Vec<String> {
+        let mut found: Vec<String> = report
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r[key].as_array().cloned().unwrap_or_default())
+            .filter_map(|o| o["msg"].as_str().map(str::to_owned))
+            .collect();
+        found.sort();
+        found
+    };
+    (messages("failures"), messages("warnings"))
 }
 
 /// (policy directory, input, forced parser, options, failures, warnings)
