@@ -7,18 +7,26 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use policy_core::Value;
-use policy_core::gatekeeper::{PolicyBundle, ReviewOptions, WEBHOOK_ENFORCEMENT_POINT, read_document_files};
+use policy_core::gatekeeper::{
+    PolicyBundle, ReviewOptions, WEBHOOK_ENFORCEMENT_POINT, read_document_files,
+};
 
 fn fixtures() -> (PolicyBundle, Vec<Value>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/gk");
-    let paths = vec![dir.join("basic").display().to_string(), dir.join("compat").display().to_string()];
+    let paths = vec![
+        dir.join("basic").display().to_string(),
+        dir.join("compat").display().to_string(),
+    ];
     let docs: Vec<(String, Value)> = read_document_files(&paths)
         .unwrap()
         .into_iter()
         .flat_map(|(f, ds)| ds.into_iter().map(move |d| (f.clone(), d)))
         .collect();
     let objects = docs.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>();
-    let bundle = PolicyBundle::from_documents(docs).unwrap().with_inventory(&objects).unwrap();
+    let bundle = PolicyBundle::from_documents(docs)
+        .unwrap()
+        .with_inventory(&objects)
+        .unwrap();
     (bundle, objects)
 }
 
@@ -47,7 +55,11 @@ fn bench(c: &mut Criterion) {
         ..ReviewOptions::default()
     };
     c.bench_function("review_request: Pod CREATE", |b| {
-        b.iter(|| bundle.review_request(black_box(&request), &webhook).unwrap())
+        b.iter(|| {
+            bundle
+                .review_request(black_box(&request), &webhook)
+                .unwrap()
+        })
     });
     c.bench_function("review_objects: all fixture objects (rayon)", |b| {
         b.iter(|| bundle.review_objects(black_box(&objects), &options))
