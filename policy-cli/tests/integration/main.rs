@@ -1,3 +1,8 @@
-//! Integration tests: the real `regard` binary on real fixture files under `tests/` at the repo root.
+//! Integration tests: the real `regard` binary on real fixture files under
+//! `tests/` at the repository root. One test binary, one module per area.
 
 mod gk;
+mod parse;
+mod test_cmd;
+mod util;
+mod verify;

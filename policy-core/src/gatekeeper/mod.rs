@@ -269,7 +269,11 @@ impl PolicyBundle {
         let mut constraints: Vec<(usize, Constraint)> = Vec::new();
         for (source, doc) in constraint_docs {
             let kind = object::str_at(&doc, &["kind"]).unwrap_or("");
-            let Ok(ti) = templates.binary_search_by(|t| t.meta.kind.as_str().cmp(kind)) else {
+            let found = templates
+                .binary_search_by(|t| t.meta.kind.as_str().cmp(kind))
+                .ok()
+                .and_then(|ti| Some((ti, templates.get(ti)?)));
+            let Some((ti, template)) = found else {
                 return Err(Error::Constraint {
                     file: source,
                     kind: kind.to_owned(),
@@ -281,7 +285,7 @@ impl PolicyBundle {
                     ),
                 });
             };
-            let c = Constraint::from_value(&source, &doc, &templates[ti])?;
+            let c = Constraint::from_value(&source, &doc, template)?;
             constraints.retain(|(_, x)| !(x.kind == c.kind && x.name == c.name));
             constraints.push((ti, c));
         }
@@ -506,15 +510,10 @@ impl PolicyBundle {
             _ => Ok(()),
         };
         let constraints = &self.inner.constraints;
-        let mut i = 0;
-        while i < constraints.len() {
-            let ti = constraints[i].0;
-            let mut j = i;
-            while j < constraints.len() && constraints[j].0 == ti {
-                j += 1;
-            }
-            let group = &constraints[i..j];
-            i = j;
+        for group in constraints.chunk_by(|a, b| a.0 == b.0) {
+            let Some(ti) = group.first().map(|(ti, _)| *ti) else {
+                continue;
+            };
             let Some(template) = templates.get(ti) else {
                 continue;
             };

@@ -110,6 +110,10 @@ fn ends_term(t: &Tok) -> bool {
 }
 
 /// Rewrites 1 and 2: statement breaks before `(`/`[`, and multi-body rules.
+// Indexing below is over token tables built in `fix_token_layout`: every
+// index is a token index (< toks.len()), and `level`/`partner` hold one entry
+// per token, so the accesses are in bounds by construction.
+#[allow(clippy::indexing_slicing)]
 fn fix_token_layout(src: &str, rego_v1: bool) -> String {
     let Some(toks) = tokenize(src) else {
         return src.to_owned();
@@ -178,6 +182,10 @@ fn fix_token_layout(src: &str, rego_v1: bool) -> String {
 
 /// Whether token `i` opens a rule body: a top-level `{` that is not the
 /// value of `=`/`:=` (`p = {"a": 1} { ... }` has a value literal, then a body).
+// Indexing below is over token tables built in `fix_token_layout`: every
+// index is a token index (< toks.len()), and `level`/`partner` hold one entry
+// per token, so the accesses are in bounds by construction.
+#[allow(clippy::indexing_slicing)]
 fn is_body_open(toks: &[Tok], level: &[usize], i: usize) -> bool {
     toks[i].text == "{"
         && level[i] == 0
@@ -186,6 +194,10 @@ fn is_body_open(toks: &[Tok], level: &[usize], i: usize) -> bool {
 
 /// The head of the rule whose body ends at token `close` (a top-level `}`),
 /// on one line; `None` when the rule is an `else` chain or cannot be found.
+// Indexing below is over token tables built in `fix_token_layout`: every
+// index is a token index (< toks.len()), and `level`/`partner` hold one entry
+// per token, so the accesses are in bounds by construction.
+#[allow(clippy::indexing_slicing)]
 fn rule_head_text(
     src: &str,
     toks: &[Tok],

@@ -112,12 +112,20 @@ fn span_line(line: usize) -> usize {
 fn yaml_error(path: &Path, err: &serde_saphyr::Error) -> Error {
     let location = err.location();
     let message = err.to_string();
-    // serde-saphyr appends " at line L column C" to its messages; we print the
-    // position in front, compiler style, so drop the suffix.
-    let message = match message.rfind(" at line ") {
+    // serde-saphyr appends " at line L column C" (and sometimes where an
+    // anchor was defined) to its messages; we print the position in front,
+    // compiler style, so keep only the first clause. Its duplicate-key text
+    // also suggests a library option, which means nothing to our users.
+    let mut message = match message.find(" at line ") {
         Some(i) if location.is_some() => message.get(..i).unwrap_or(&message).to_owned(),
         _ => message,
     };
+    if let Some(i) = message.find(", set DuplicateKeyPolicy") {
+        message.truncate(i);
+    }
+    if message.starts_with("budget breached") {
+        message = format!("document too large or too many aliases (an alias bomb?): {message}");
+    }
     Error::Parse {
         path: path.to_path_buf(),
         line: location

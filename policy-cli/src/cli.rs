@@ -1,0 +1,150 @@
+//! Command-line flags (clap derive). Flags that conftest users may also set
+//! in `conftest.toml` or `CONFTEST_*` variables are optional here and
+//! resolved against those layers in [`crate::config`].
+
+use clap::{Args, Parser, Subcommand};
+
+/// Policy checks for configuration files and Kubernetes, conftest- and Gatekeeper-compatible.
+#[derive(Debug, Parser)]
+#[command(name = "regard", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Test configuration files against Rego policies (conftest test).
+    Test(Box<TestArgs>),
+    /// Run Rego unit tests (`test_*` rules), with optional coverage (conftest verify).
+    Verify(Box<VerifyArgs>),
+    /// Print input files as policies see them (conftest parse).
+    Parse(crate::parse_cmd::ParseArgs),
+    /// Gatekeeper ConstraintTemplates and Constraints (gator-compatible: test, verify, expand).
+    Gk(crate::gk_cmd::GkArgs),
+}
+
+/// Flags shared by commands that load policies.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct PolicyArgs {
+    /// Policy files or directories (walked for .rego files) [default: policy]
+    #[arg(short = 'p', long = "policy", value_delimiter = ',')]
+    pub(crate) policy: Vec<String>,
+    /// Data files or directories (.json, .yaml, .yml) merged into `data`
+    #[arg(short = 'd', long = "data", value_delimiter = ',')]
+    pub(crate) data: Vec<String>,
+    /// Rego syntax of the policies: v0 or v1 [default: v1]
+    #[arg(long = "rego-version")]
+    pub(crate) rego_version: Option<String>,
+    /// Abort on the first builtin error instead of treating it as undefined
+    #[arg(long = "show-builtin-errors")]
+    pub(crate) show_builtin_errors: bool,
+    /// Config file with flag defaults [default: conftest.toml or regard.toml in the working directory]
+    #[arg(short = 'c', long = "config-file")]
+    pub(crate) config_file: Option<String>,
+}
+
+/// Flags that choose and shape the report.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct OutputArgs {
+    /// Output format: stdout, json, tap, table, junit, github, azuredevops, sarif [default: stdout]
+    #[arg(short = 'o', long = "output")]
+    pub(crate) output: Option<String>,
+    /// Disable colours in stdout output
+    #[arg(long = "no-color")]
+    pub(crate) no_color: bool,
+    /// Print nothing when the exit code is 0
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    /// Name only the file in JUnit test case names, not the message
+    #[arg(long = "junit-hide-message")]
+    pub(crate) junit_hide_message: bool,
+    /// Leave files whose checks all passed out of GitHub output
+    #[arg(long = "github-hide-passed")]
+    pub(crate) github_hide_passed: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TestArgs {
+    /// Files or directories to test; `-` reads standard input
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<String>,
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+    /// Namespaces (packages) to query; comma lists and globs (`*?[`) allowed [default: main]
+    #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
+    pub(crate) namespace: Vec<String>,
+    /// Query every package found in the policies
+    #[arg(long = "all-namespaces")]
+    pub(crate) all_namespaces: bool,
+    /// Exit 1 on warnings and 2 on failures
+    #[arg(long = "fail-on-warn")]
+    pub(crate) fail_on_warn: bool,
+    /// Always exit 0 once results are printed
+    #[arg(long = "no-fail")]
+    pub(crate) no_fail: bool,
+    /// Hide exception lines in stdout output (they are still counted)
+    #[arg(long = "suppress-exceptions")]
+    pub(crate) suppress_exceptions: bool,
+    /// Evaluate all inputs together as one `input` array of {path, contents}
+    #[arg(long)]
+    pub(crate) combine: bool,
+    /// Regular expression of paths to skip
+    #[arg(long)]
+    pub(crate) ignore: Option<String>,
+    /// Parse every input with this parser instead of choosing by file name
+    #[arg(long)]
+    pub(crate) parser: Option<String>,
+    /// Name to report for standard input
+    #[arg(long = "stdin-filename")]
+    pub(crate) stdin_filename: Option<String>,
+    /// Directories searched for .proto files (textproto inputs)
+    #[arg(long = "proto-file-dirs", value_delimiter = ',')]
+    pub(crate) proto_file_dirs: Vec<String>,
+    /// Print each rule's value and the policy lines evaluated, per document, to standard error
+    #[arg(long)]
+    pub(crate) trace: bool,
+    /// Not supported: OPA strict compilation (regorus has no strict mode)
+    #[arg(long, hide = true)]
+    pub(crate) strict: bool,
+    /// Not supported: OPA capabilities files
+    #[arg(long, hide = true)]
+    pub(crate) capabilities: Option<String>,
+    /// Not supported: downloading policies before the run (use a separate fetch step)
+    #[arg(short = 'u', long, hide = true)]
+    pub(crate) update: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+    /// Report only tests in these namespaces (packages); globs allowed
+    #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
+    pub(crate) namespace: Vec<String>,
+    /// Per-test report with durations (stdout only): full, fails or notes
+    #[arg(long)]
+    pub(crate) report: Option<String>,
+    /// Run only tests whose path (data.pkg.test_name) matches this regular expression
+    #[arg(long)]
+    pub(crate) run: Option<String>,
+    /// Report line coverage of the non-test policy files
+    #[arg(long)]
+    pub(crate) coverage: bool,
+    /// Fail when total coverage is below this percentage (implies --coverage)
+    #[arg(long = "coverage-min", value_name = "PERCENT")]
+    pub(crate) coverage_min: Option<f64>,
+    /// Print each test's outcome, print() output and evaluated lines to standard error
+    #[arg(long)]
+    pub(crate) trace: bool,
+    /// Run tests (from --policy) against this ConstraintTemplate's Rego; repeatable
+    #[arg(long, value_name = "FILE")]
+    pub(crate) template: Vec<String>,
+    /// Paths are ignored (conftest accepts and ignores them)
+    #[arg(hide = true)]
+    pub(crate) ignored: Vec<String>,
+}

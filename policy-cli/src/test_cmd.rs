@@ -1,0 +1,179 @@
+//! `regard test`: conftest-compatible checks of configuration files.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::{Context, Result, bail};
+use policy_core::conftest::{CheckResult, Checker, NamespaceSelection};
+use policy_core::input::{self, Format};
+use policy_core::policy::{LoadOptions, PolicySet};
+
+use crate::cli::TestArgs;
+use crate::config::Layers;
+use crate::output::{self, OutputFormat, RenderOptions};
+
+/// Fully resolved settings for one run.
+#[derive(Debug)]
+struct Settings {
+    paths: Vec<String>,
+    load: LoadOptions,
+    namespaces: NamespaceSelection,
+    output: OutputFormat,
+    fail_on_warn: bool,
+    no_fail: bool,
+    quiet: bool,
+    color: bool,
+    suppress_exceptions: bool,
+    combine: bool,
+    ignore: Option<regex::Regex>,
+    parser: Option<Format>,
+    stdin_filename: Option<String>,
+    junit_hide_message: bool,
+    github_hide_passed: bool,
+    trace: bool,
+    parse_options: input::ParseOptions,
+}
+
+impl Settings {
+    fn resolve(args: TestArgs) -> Result<Settings> {
+        let layers = Layers::load(args.policy.config_file.as_deref())?;
+        if args.strict || layers.flag("strict", false)? {
+            bail!("--strict is not supported: regorus has no strict compilation mode");
+        }
+        if args.capabilities.is_some() {
+            bail!("--capabilities is not supported: regorus has no OPA capabilities files");
+        }
+        if !args.update.is_empty() {
+            bail!(
+                "--update is not supported: download policies in a separate step before `regard test`"
+            );
+        }
+        let load = layers.load_options(args.policy)?;
+        let namespaces = if layers.flag("all-namespaces", args.all_namespaces)? {
+            NamespaceSelection::All
+        } else {
+            let list = layers.list("namespace", args.namespace)?;
+            if list.is_empty() {
+                NamespaceSelection::default()
+            } else {
+                NamespaceSelection::Patterns(list)
+            }
+        };
+        let output = layers.output_format(args.output.output)?;
+        let ignore = layers
+            .string("ignore", args.ignore)?
+            .filter(|s| !s.is_empty())
+            .map(|re| {
+                regex::Regex::new(&re).with_context(|| format!("invalid --ignore pattern {re:?}"))
+            })
+            .transpose()?;
+        let parser = layers
+            .string("parser", args.parser)?
+            .filter(|s| !s.is_empty())
+            .map(|p| Format::from_name(&p))
+            .transpose()?;
+        let no_color = layers.flag("no-color", args.output.no_color)?;
+        Ok(Settings {
+            paths: args.paths,
+            load,
+            namespaces,
+            output,
+            fail_on_warn: layers.flag("fail-on-warn", args.fail_on_warn)?,
+            no_fail: layers.flag("no-fail", args.no_fail)?,
+            quiet: layers.flag("quiet", args.output.quiet)?,
+            color: !no_color && std::io::stdout().is_terminal(),
+            suppress_exceptions: layers.flag("suppress-exceptions", args.suppress_exceptions)?,
+            combine: layers.flag("combine", args.combine)?,
+            ignore,
+            parser,
+            stdin_filename: layers.string("stdin-filename", args.stdin_filename)?,
+            junit_hide_message: layers
+                .flag("junit-hide-message", args.output.junit_hide_message)?,
+            github_hide_passed: layers
+                .flag("github-hide-passed", args.output.github_hide_passed)?,
+            trace: layers.flag("trace", args.trace)?,
+            parse_options: input::ParseOptions::new(
+                layers
+                    .list("proto-file-dirs", args.proto_file_dirs)?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+            ),
+        })
+    }
+}
+
+pub(crate) fn run(args: TestArgs) -> Result<u8> {
+    let settings = Settings::resolve(args)?;
+    let sources = input::collect(&settings.paths, settings.ignore.as_ref())?;
+    let policies = PolicySet::load(&settings.load)?;
+    let mut checker = Checker::new(&policies, &settings.namespaces)?;
+    checker.set_tracing(settings.trace);
+
+    let parsed = input::read_all(
+        &sources,
+        settings.parser,
+        &mut std::io::stdin().lock(),
+        settings.stdin_filename.as_deref(),
+        &settings.parse_options,
+    );
+    let mut files = Vec::with_capacity(parsed.len());
+    let mut errors = Vec::new();
+    for item in parsed {
+        match item {
+            Ok(file) => files.push(file),
+            Err(e) => errors.push(e),
+        }
+    }
+    let results = if settings.combine {
+        if errors.is_empty() {
+            checker.check_combined(&files)?
+        } else {
+            Vec::new()
+        }
+    } else {
+        checker.check_files(&files)?
+    };
+    if settings.trace {
+        let mut stderr = std::io::stderr().lock();
+        for line in results.iter().flat_map(|r| &r.trace) {
+            writeln!(stderr, "TRAC   {line}")?;
+        }
+    }
+    let code = exit_code(&results, &settings);
+    if !(settings.quiet && code == 0 && errors.is_empty()) {
+        let options = RenderOptions {
+            color: settings.color,
+            suppress_exceptions: settings.suppress_exceptions,
+            junit_hide_message: settings.junit_hide_message,
+            github_hide_passed: settings.github_hide_passed,
+            show_skipped: false,
+            exit_code: u8::from(results.iter().any(|r| !r.failures.is_empty())),
+        };
+        let text = output::render(settings.output, &results, &options);
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(text.as_bytes())?;
+        stdout.flush()?;
+    }
+    if !errors.is_empty() {
+        for e in &errors {
+            eprintln!("Error: {e}");
+        }
+        return Ok(1);
+    }
+    Ok(code)
+}
+
+/// conftest's exit code rules.
+fn exit_code(results: &[CheckResult], settings: &Settings) -> u8 {
+    if settings.no_fail {
+        return 0;
+    }
+    let failures = results.iter().any(|r| !r.failures.is_empty());
+    let warnings = results.iter().any(|r| !r.warnings.is_empty());
+    match (settings.fail_on_warn, failures, warnings) {
+        (true, true, _) => 2,
+        (true, false, true) => 1,
+        (false, true, _) => 1,
+        _ => 0,
+    }
+}

@@ -1,0 +1,491 @@
+//! `regard test`: conftest compatibility on real files.
+
+use crate::util::{Run, assert_text, read, regard};
+
+const FORMATS: &[&str] = &[
+    "stdout",
+    "json",
+    "tap",
+    "table",
+    "junit",
+    "github",
+    "azuredevops",
+    "sarif",
+];
+
+#[test]
+fn every_output_format_matches_its_expected_report() {
+    for format in FORMATS {
+        let out = regard(
+            "conftest/report",
+            &["test", "app.yaml", "--no-color", "-o", format],
+        );
+        assert_eq!(out.code, 1, "{format}: {}", out.stderr);
+        assert_text(
+            &read(&format!("conftest/report/expected/{format}.txt")),
+            &out.stdout,
+        );
+    }
+}
+
+#[test]
+fn unknown_output_format_is_an_error() {
+    let out = regard("conftest/report", &["test", "app.yaml", "-o", "yaml"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr
+            .starts_with("Error: unknown output format \"yaml\""),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn stdout_is_coloured_only_on_request_of_a_terminal() {
+    // Not a terminal here: no escape codes even without --no-color.
+    let out = regard("conftest/report", &["test", "app.yaml"]);
+    assert!(!out.stdout.contains('\x1b'));
+}
+
+#[test]
+fn exit_codes_follow_conftest() {
+    let code = |args: &[&str]| regard("conftest/exitcodes", args).code;
+    assert_eq!(code(&["test", "pass.yaml"]), 0);
+    assert_eq!(code(&["test", "warn.yaml"]), 0);
+    assert_eq!(code(&["test", "both.yaml"]), 1);
+    assert_eq!(code(&["test", "--fail-on-warn", "pass.yaml"]), 0);
+    assert_eq!(code(&["test", "--fail-on-warn", "warn.yaml"]), 1);
+    assert_eq!(code(&["test", "--fail-on-warn", "both.yaml"]), 2);
+    assert_eq!(code(&["test", "--no-fail", "both.yaml"]), 0);
+    assert_eq!(
+        code(&["test", "--no-fail", "--fail-on-warn", "both.yaml"]),
+        0
+    );
+}
+
+#[test]
+fn quiet_prints_nothing_only_when_passing() {
+    let out = regard("conftest/exitcodes", &["test", "--quiet", "warn.yaml"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, ""));
+    let out = regard(
+        "conftest/exitcodes",
+        &["test", "--quiet", "--no-color", "both.yaml"],
+    );
+    assert_eq!(out.code, 1);
+    assert_text(
+        "WARN - both.yaml - main - warning\nFAIL - both.yaml - main - failure\n\n2 tests, 0 passed, 1 warning, 1 failure, 0 exceptions\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn suppress_exceptions_hides_lines_but_counts_them() {
+    let out = regard(
+        "conftest/report",
+        &["test", "app.yaml", "--no-color", "--suppress-exceptions"],
+    );
+    assert_text(
+        "WARN - app.yaml - main - image uses latest tag\nFAIL - app.yaml - main - legacy runs as root\n\n4 tests, 1 passed, 1 warning, 1 failure, 1 exception\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn literal_glob_and_all_namespaces() {
+    let run = |args: &[&str]| {
+        let mut full = vec!["test", "input.yaml", "--no-color"];
+        full.extend_from_slice(args);
+        regard("conftest/namespaces", &full).stdout
+    };
+    assert_text(
+        "FAIL - input.yaml - main - main: name is missing\n\n1 test, 0 passed, 0 warnings, 1 failure, 0 exceptions\n",
+        &run(&[]),
+    );
+    // Globs match loaded packages, `.` included: main and main.gke.
+    assert_text(
+        "FAIL - input.yaml - main - main: name is missing\nWARN - input.yaml - main.gke - gke: no zone\n\n2 tests, 0 passed, 1 warning, 1 failure, 0 exceptions\n",
+        &run(&["-n", "m*"]),
+    );
+    // Comma lists and repeated flags run in the order given.
+    assert_text(
+        "FAIL - input.yaml - commands - commands: no shells\nWARN - input.yaml - main.gke - gke: no zone\n\n2 tests, 0 passed, 1 warning, 1 failure, 0 exceptions\n",
+        &run(&["-n", "commands,main.gke"]),
+    );
+    assert_text(
+        "FAIL - input.yaml - commands - commands: no shells\nFAIL - input.yaml - main - main: name is missing\nWARN - input.yaml - main.gke - gke: no zone\n\n3 tests, 0 passed, 1 warning, 2 failures, 0 exceptions\n",
+        &run(&["--all-namespaces"]),
+    );
+    assert_text(
+        "FAIL - input.yaml - commands - commands: no shells\n\n1 test, 0 passed, 0 warnings, 1 failure, 0 exceptions\n",
+        &run(&["-n", "[c]*"]),
+    );
+    // A namespace with no package has no tests and passes.
+    let out = regard(
+        "conftest/namespaces",
+        &["test", "input.yaml", "-n", "nothing"],
+    );
+    assert_eq!(out.code, 0);
+    assert_text(
+        "\n0 tests, 0 passed, 0 warnings, 0 failures, 0 exceptions\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn combine_evaluates_all_documents_as_one_input() {
+    let out = regard(
+        "conftest/combine",
+        &[
+            "test",
+            "--combine",
+            "--no-color",
+            "deployments.yaml",
+            "service.yaml",
+        ],
+    );
+    assert_eq!(out.code, 1);
+    assert_text(
+        "FAIL - Combined - main - deployments.yaml: deployment api has no service\n\n1 test, 0 passed, 0 warnings, 1 failure, 0 exceptions\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn data_files_merge_by_sub_directory() {
+    let out = regard(
+        "conftest/data",
+        &["test", "-d", "data", "--no-color", "pod.yaml"],
+    );
+    assert_text(
+        "WARN - pod.yaml - main - owner should be platform\nFAIL - pod.yaml - main - image docker.io/library/nginx:1.25 is not from an allowed registry (registry.example.com/, ghcr.io/example/)\n\n2 tests, 0 passed, 1 warning, 1 failure, 0 exceptions\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn stdin_and_stdin_filename() {
+    let out = Run::new("conftest/exitcodes", &["test", "--no-color", "-"])
+        .stdin("fail: true\n")
+        .output();
+    assert_text(
+        "FAIL - - main - failure\n\n2 tests, 1 passed, 0 warnings, 1 failure, 0 exceptions\n",
+        &out.stdout,
+    );
+    let out = Run::new(
+        "conftest/exitcodes",
+        &[
+            "test",
+            "--no-color",
+            "--stdin-filename",
+            "from-pipe.yaml",
+            "-",
+            "-o",
+            "json",
+        ],
+    )
+    .stdin("{\"warn\": true}")
+    .output();
+    assert!(
+        out.stdout.contains("\"filename\": \"from-pipe.yaml\""),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn rego_v0_policies_with_legacy_builtins() {
+    let out = regard(
+        "conftest/v0",
+        &["test", "--rego-version", "v0", "--no-color", "deploy.yaml"],
+    );
+    assert_text(
+        "WARN - deploy.yaml - main - debugging enabled\nFAIL - deploy.yaml - main - latest tag\nFAIL - deploy.yaml - main - replicas must be set\n\n3 tests, 0 passed, 1 warning, 2 failures, 0 exceptions\n",
+        &out.stdout,
+    );
+    // The same policy is not valid v1.
+    let out = regard("conftest/v0", &["test", "deploy.yaml"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("policy/legacy.rego"), "{}", out.stderr);
+    let out = regard(
+        "conftest/v0",
+        &["test", "--rego-version", "v9", "deploy.yaml"],
+    );
+    assert_eq!(out.stderr, "Error: invalid Rego version: v9\n");
+}
+
+#[test]
+fn yaml_streams_are_read_completely() {
+    let out = regard(
+        "conftest/yaml",
+        &["test", "--no-color", "stream.yaml", "merge.yaml"],
+    );
+    assert_text(
+        "WARN - stream.yaml - main - doc {\"a\": 1}\n\
+         WARN - stream.yaml - main - doc {\"b\": 2}\n\
+         WARN - stream.yaml - main - doc {\"c\": 3}\n\
+         WARN - stream.yaml - main - doc null\n\
+         WARN - stream.yaml - main - doc {\"d\": true}\n\
+         WARN - merge.yaml - main - doc {\"base\": {\"cpu\": 1}, \"derived\": {\"cpu\": 1, \"mem\": 2}, \"flags\": [true, false, true, false], \"mode\": 493}\n\
+         \n6 tests, 0 passed, 6 warnings, 0 failures, 0 exceptions\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn bad_inputs_name_file_and_line_and_do_not_stop_the_run() {
+    let out = regard(
+        "conftest/yaml",
+        &[
+            "test",
+            "--no-color",
+            "duplicate.yaml",
+            "bomb.yaml",
+            "malformed.yaml",
+            "malformed.json",
+            "notes.txt",
+            "binary.yaml",
+            "stream.yaml",
+        ],
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .ends_with("\n5 tests, 0 passed, 5 warnings, 0 failures, 0 exceptions\n")
+    );
+    assert_text(
+        "Error: duplicate.yaml:3:3: duplicate mapping key: name\n\
+         Error: bomb.yaml:6:20: document too large or too many aliases (an alias bomb?): budget breached: Nodes { nodes: 250001 }\n\
+         Error: malformed.yaml:3:9: unclosed bracket '['\n\
+         Error: malformed.json:1:16: trailing comma\n\
+         Error: notes.txt: unknown file type \"txt\"; use --parser to choose one\n\
+         Error: binary.yaml: not valid UTF-8 text (binary files are not supported)\n",
+        &out.stderr,
+    );
+}
+
+#[test]
+fn forced_parser_and_ignore() {
+    let out = regard(
+        "conftest/yaml",
+        &["test", "--parser", "yaml", "--no-color", "notes.txt"],
+    );
+    assert_text(
+        "WARN - notes.txt - main - doc {\"kind\": \"Pod\"}\n\n1 test, 0 passed, 1 warning, 0 failures, 0 exceptions\n",
+        &out.stdout,
+    );
+    // --ignore applies to walked and explicitly named files alike.
+    let out = regard(
+        "conftest/yaml",
+        &[
+            "test",
+            "--ignore",
+            "(bomb|binary|duplicate|malformed|merge)",
+            "--no-color",
+            ".",
+            "merge.yaml",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("./stream.yaml"), "{}", out.stdout);
+    assert!(!out.stdout.contains("merge.yaml"), "{}", out.stdout);
+    let out = regard("conftest/yaml", &["test", "--ignore", "(", "stream.yaml"]);
+    assert!(
+        out.stderr
+            .starts_with("Error: invalid --ignore pattern \"(\""),
+        "{}",
+        out.stderr
+    );
+    let out = regard(
+        "conftest/yaml",
+        &["test", "--parser", "klingon", "stream.yaml"],
+    );
+    assert!(
+        out.stderr.starts_with("Error: unknown parser \"klingon\""),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn print_location_metadata_and_ignored_values() {
+    let out = regard("conftest/features", &["test", "--no-color", "pod.yaml"]);
+    assert_text(
+        "PRNT   policy/features.rego:4: checking bare from pod.yaml\n\n\
+         FAIL - pod.yaml - main - bare has no securityContext\n\
+         FAIL - pod.yaml - main - message 1\n\
+         FAIL - pod.yaml - main - message 2\n\
+         FAIL - pod.yaml - main - message 3\n\
+         \n5 tests, 1 passed, 0 warnings, 4 failures, 0 exceptions\n",
+        &out.stdout,
+    );
+    let out = regard("conftest/features", &["test", "-o", "github", "pod.yaml"]);
+    assert!(
+        out.stdout
+            .contains("::error file=pod.yaml,line=4::bare has no securityContext\n"),
+        "{}",
+        out.stdout
+    );
+    let out = regard("conftest/features", &["test", "-o", "json", "pod.yaml"]);
+    assert!(
+        out.stdout.contains(
+            "\"msg\": \"bare has no securityContext\",\n\t\t\t\t\"loc\": {\n\t\t\t\t\t\"file\": \"pod.yaml\",\n\t\t\t\t\t\"line\": 4\n\t\t\t\t},\n\t\t\t\t\"metadata\": {\n\t\t\t\t\t\"query\": \"data.main.deny\",\n\t\t\t\t\t\"severity\": \"high\"\n\t\t\t\t},\n\t\t\t\t\"rule\": \"deny\""
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn policy_errors_name_the_file() {
+    let out = regard("conftest/badpolicy", &["test", "in.yaml"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("Error: policy/p.rego: "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("policy/p.rego:4:"), "{}", out.stderr);
+    let out = regard("conftest/problematic", &["test", "in.yaml"]);
+    assert_eq!(
+        out.stderr,
+        "Error: policy/p.rego: rule is using 'if' keyword without 'contains' keyword: rule in policy/p.rego at line 3\n"
+    );
+    let out = regard(
+        "conftest/exitcodes",
+        &["test", "-p", "nowhere", "pass.yaml"],
+    );
+    assert_eq!(out.stderr, "Error: nowhere: no such file or directory\n");
+    let out = regard("conftest/exitcodes", &["test", "missing.yaml"]);
+    assert_eq!(
+        out.stderr,
+        "Error: missing.yaml: no such file or directory\n"
+    );
+    let out = regard("conftest/exitcodes", &["test"]);
+    assert_eq!(
+        out.code, 1,
+        "missing arguments is a usage error with exit 1"
+    );
+}
+
+#[test]
+fn config_file_and_environment_set_flag_defaults() {
+    let out = regard("conftest/configfile", &["test", "--no-color", "in.yaml"]);
+    // policy = "custom", namespace = "conftest", fail-on-warn = true
+    assert_eq!(out.code, 1);
+    assert_text(
+        "WARN - in.yaml - conftest - from config\n\n1 test, 0 passed, 1 warning, 0 failures, 0 exceptions\n",
+        &out.stdout,
+    );
+    // The environment beats the config file; flags beat both.
+    let out = Run::new("conftest/configfile", &["test", "in.yaml"])
+        .env("CONFTEST_NAMESPACE", "other")
+        .output();
+    assert!(
+        out.stdout
+            .ends_with("\n0 tests, 0 passed, 0 warnings, 0 failures, 0 exceptions\n")
+    );
+    let out = Run::new(
+        "conftest/configfile",
+        &["test", "-n", "conftest", "in.yaml"],
+    )
+    .env("REGARD_NAMESPACE", "other")
+    .output();
+    assert!(out.stdout.contains("from config"));
+}
+
+#[test]
+fn symlink_loops_terminate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("policy")).expect("mkdir");
+    std::fs::write(
+        root.join("policy/p.rego"),
+        "package main\n\ndeny contains \"x\" if input.x\n",
+    )
+    .expect("write policy");
+    std::fs::create_dir_all(root.join("in/sub")).expect("mkdir");
+    std::fs::write(root.join("in/sub/a.yaml"), "x: true\n").expect("write input");
+    std::os::unix::fs::symlink(root.join("in"), root.join("in/sub/loop")).expect("symlink");
+    let out = Run::in_dir(root, &["test", "--no-color", "in"]).output();
+    assert_text(
+        "FAIL - in/sub/a.yaml - main - x\n\n1 test, 0 passed, 0 warnings, 1 failure, 0 exceptions\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn output_is_identical_across_runs() {
+    let first = regard(
+        "conftest/namespaces",
+        &["test", "--all-namespaces", "-o", "json", "."],
+    );
+    for _ in 0..5 {
+        let again = regard(
+            "conftest/namespaces",
+            &["test", "--all-namespaces", "-o", "json", "."],
+        );
+        assert_eq!(first.stdout, again.stdout);
+    }
+}
+
+#[test]
+fn trace_reports_rule_values_and_evaluated_lines() {
+    let out = regard(
+        "conftest/report",
+        &["test", "--trace", "--no-color", "app.yaml"],
+    );
+    assert_eq!(out.code, 1);
+    assert_text(&read("conftest/report/expected/stdout.txt"), &out.stdout);
+    assert_text(
+        "TRAC   file: app.yaml | query: data.main\n\
+         TRAC   data.main.deny_root = [\"legacy runs as root\"]\n\
+         TRAC   data.main.warn_latest = [\"image uses latest tag\"]\n\
+         TRAC   data.main.deny_replicas = [\"too few replicas\"]\n\
+         TRAC   data.main.exception[_][_] == \"replicas\" matched 1 time(s)\n\
+         TRAC   data.main.deny_ports = []\n\
+         TRAC   evaluated policy/policy.rego: lines 3, 4, 5, 8, 9, 10, 13, 14, 15, 19, 23, 24, 25\n",
+        &out.stderr,
+    );
+}
+
+#[test]
+fn every_rule_definition_counts_as_a_test() {
+    // conftest's service.yaml arithmetic: 3 deny bodies + violation + warn.
+    let out = regard("conftest/counting", &["test", "--no-color", "service.yaml"]);
+    assert_text(
+        "WARN - service.yaml - main - NodePort services are discouraged\n\n5 tests, 4 passed, 1 warning, 0 failures, 0 exceptions\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn builtin_errors_are_undefined_unless_shown() {
+    let out = regard(
+        "conftest/builtin-errors",
+        &["test", "--no-color", "deploy.yaml"],
+    );
+    assert_eq!(out.code, 1);
+    assert_text(
+        "FAIL - deploy.yaml - main - replicas many is not a number\n\n2 tests, 1 passed, 0 warnings, 1 failure, 0 exceptions\n",
+        &out.stdout,
+    );
+    let out = regard(
+        "conftest/builtin-errors",
+        &["test", "--no-color", "--show-builtin-errors", "deploy.yaml"],
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with(
+            "Error: evaluating data.main for deploy.yaml: --> policy/numbers.rego:4:20"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("could not parse string as number"),
+        "{}",
+        out.stderr
+    );
+}

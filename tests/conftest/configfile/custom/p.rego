@@ -1,0 +1,3 @@
+package conftest
+
+warn contains "from config" if true

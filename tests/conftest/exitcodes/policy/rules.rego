@@ -1,0 +1,5 @@
+package main
+
+deny contains "failure" if input.fail
+
+warn contains "warning" if input.warn

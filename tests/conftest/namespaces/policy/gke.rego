@@ -1,0 +1,3 @@
+package main.gke
+
+warn contains "gke: no zone" if not input.zone

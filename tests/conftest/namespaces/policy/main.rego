@@ -1,0 +1,3 @@
+package main
+
+deny contains "main: name is missing" if not input.name

@@ -1,0 +1,6 @@
+package main
+
+deny[msg] if {
+	input.x
+	msg := "x"
+}
