@@ -19,6 +19,11 @@ use clap::Parser as _;
 
 use cli::{Cli, Command};
 
+// Rego evaluation allocates many small values; mimalloc cuts that cost (~25 %
+// CPU on the gk benchmark corpus).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

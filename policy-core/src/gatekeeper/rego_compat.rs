@@ -20,8 +20,8 @@
 //! This module also walks the AST for Gatekeeper's `data` restrictions.
 
 use regorus::unstable::{
-    AssignOp, Expr, Import, Lexer, Literal, LiteralStmt, Module, Parser, Query, Rule, RuleHead,
-    TokenKind,
+    AssignOp, BoolOp, Expr, Import, Lexer, Literal, LiteralStmt, Module, Parser, Query, Rule,
+    RuleHead, TokenKind,
 };
 
 /// One textual edit: replace `start..end` with `text`.
@@ -355,6 +355,17 @@ impl AstVisitor for NegationHoister<'_> {
 fn negated_operands<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     match e {
         Expr::Call { params, .. } => params.iter().for_each(|p| dynamic_operand(p, out)),
+        // OPA compiles `a == b` as the unification `a = b` (its RewriteEquals
+        // stage), so `not x.y == true` is true when x.y is undefined.
+        Expr::BoolExpr {
+            op: BoolOp::Eq,
+            lhs,
+            rhs,
+            ..
+        } => {
+            unification_side(lhs, out);
+            unification_side(rhs, out);
+        }
         Expr::BoolExpr { lhs, rhs, .. }
         | Expr::ArithExpr { lhs, rhs, .. }
         | Expr::BinExpr { lhs, rhs, .. } => {
@@ -392,7 +403,13 @@ fn negated_operands<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 fn unification_side<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     match e {
         Expr::RefDot { .. } | Expr::RefBrack { .. } => ref_keys(e, out),
-        Expr::Call { .. } | Expr::ArithExpr { .. } | Expr::BinExpr { .. } => out.push(e),
+        // Nested calls are bound first (OPA's expandExpr).
+        Expr::Call { .. }
+        | Expr::ArithExpr { .. }
+        | Expr::BinExpr { .. }
+        | Expr::BoolExpr { .. }
+        | Expr::Membership { .. }
+        | Expr::UnaryExpr { .. } => out.push(e),
         _ => {}
     }
 }
@@ -791,9 +808,19 @@ mod tests {
 
     #[test]
     fn negated_comparison_and_computed_key() {
-        let src = "package t\np { not input.a == 1 }\n";
+        // `==` is unification in OPA: the ref is not bound first.
+        let eq = "package t\np { not input.a == true }\n";
+        assert_eq!(rewrite(eq, false), eq);
+        assert_eq!(eval(eq, "{}"), Value::from(true));
+        assert_eq!(eval(eq, r#"{"a": true}"#), Value::Undefined);
+        let counted = "package t\np { not count(input.a) == 0 }\n";
+        assert_eq!(eval(counted, "{}"), Value::Undefined);
+        // Other comparisons are calls: their ref operands are bound first.
+        let src = "package t\np { not input.a != 1 }\n";
         assert_eq!(eval(src, "{}"), Value::Undefined);
-        assert_eq!(eval(src, r#"{"a": 2}"#), Value::from(true));
+        assert_eq!(eval(src, r#"{"a": 1}"#), Value::from(true));
+        let lt = "package t\np { not input.a < 1 }\n";
+        assert_eq!(eval(lt, "{}"), Value::Undefined);
         // A plain negated ref is not rewritten: `not input.x` is true when x is missing.
         let plain = "package t\np { not input.x }\n";
         assert_eq!(rewrite(plain, false), plain);
