@@ -16,6 +16,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Test configuration files against Rego policies (conftest test).
     Test(Box<TestArgs>),
+    /// Gatekeeper ConstraintTemplates and Constraints (gator-compatible: test, verify, expand).
+    Gk(crate::gk_cmd::GkArgs),
 }
 
 /// Flags shared by commands that load policies.

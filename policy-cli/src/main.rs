@@ -6,9 +6,11 @@
 
 mod cli;
 mod config;
+mod gk_cmd;
 mod output;
 mod test_cmd;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -28,6 +30,13 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Test(args) => test_cmd::run(*args),
+        Command::Gk(args) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            gk_cmd::run(&args, &mut out).and_then(|code| {
+                out.flush()?;
+                Ok(code)
+            })
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

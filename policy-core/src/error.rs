@@ -112,6 +112,80 @@ pub enum Error {
     /// An invalid setting (bad regular expression, bad Rego version, …).
     #[error("{0}")]
     Config(String),
+    /// A ConstraintTemplate could not be loaded: bad structure, or Rego that
+    /// does not compile or reads `data` outside `data.inventory` and `data.lib`.
+    #[error("{file}: ConstraintTemplate {name:?}: {message}")]
+    Template {
+        /// The file the template came from.
+        file: String,
+        /// `metadata.name` (or the CRD kind when the name is missing).
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A Constraint could not be loaded (unknown kind, bad `match`, bad
+    /// enforcement action, unknown fields, ...).
+    #[error("{file}: {kind} {name:?}: {message}")]
+    Constraint {
+        /// The file the constraint came from.
+        file: String,
+        /// The constraint's kind (its template's CRD kind).
+        kind: String,
+        /// `metadata.name`.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A Constraint's `spec.parameters` fail the template's `openAPIV3Schema`
+    /// (Gatekeeper's "schema validation failed").
+    #[error("{file}: {kind} {name:?}: schema validation failed: spec.parameters{field}: {message}")]
+    ParametersSchema {
+        /// The file the constraint came from.
+        file: String,
+        /// The constraint's kind.
+        kind: String,
+        /// `metadata.name`.
+        name: String,
+        /// JSON pointer of the offending field inside `spec.parameters` (empty for the root).
+        field: String,
+        /// What the schema requires.
+        message: String,
+    },
+    /// An ExpansionTemplate could not be loaded or applied.
+    #[error("{file}: ExpansionTemplate {name:?}: {message}")]
+    Expansion {
+        /// The file the template came from (or the object being expanded).
+        file: String,
+        /// `metadata.name`.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An object or admission request cannot be reviewed (for example a
+    /// DELETE request without `oldObject`).
+    #[error("reviewing {object}: {message}")]
+    Review {
+        /// The object, as `Kind namespace/name`.
+        object: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A review ran past its time budget.
+    #[error("review timed out after {elapsed:?} (budget {limit:?})")]
+    Timeout {
+        /// Time spent when the review was abandoned.
+        elapsed: std::time::Duration,
+        /// The budget from `ReviewOptions::timeout`.
+        limit: std::time::Duration,
+    },
+    /// A gator test Suite file is invalid or refers to files that cannot be read.
+    #[error("{path}: {message}")]
+    Suite {
+        /// The suite file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 fn location_suffix(line: Option<usize>, column: Option<usize>) -> String {

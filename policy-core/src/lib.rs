@@ -32,6 +32,7 @@
 
 pub mod conftest;
 mod error;
+pub mod gatekeeper;
 pub mod input;
 pub mod policy;
 

@@ -16,7 +16,7 @@ use regorus::{Engine, Value};
 
 use crate::error::{Error, Result};
 
-pub use builtins::register_builtins;
+pub use builtins::{register_builtins, register_go_sprintf};
 pub use discovery::{ModuleInfo, RuleInfo};
 
 /// Which Rego syntax the policies are written in.

@@ -1,0 +1,498 @@
+//! `regard gk`: gator-compatible commands for Gatekeeper policies in CI.
+//!
+//! * `gk test -f PATH...` reviews every object among the inputs against the
+//!   templates and constraints among them (with expansion when
+//!   ExpansionTemplates are given) and prints the violations.
+//! * `gk verify PATH...` runs gator Suite files.
+//! * `gk expand -f PATH...` prints the resources ExpansionTemplates imply.
+//!
+//! Exit codes: 0 = clean, 1 = a deny violation, a failed suite, or an error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use policy_core::Value;
+use policy_core::gatekeeper::{
+    EnforcementAction, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, TARGET, Violation,
+    expand, read_document_files,
+    suite::{self, Filter, SuiteResult},
+};
+use serde::Serialize;
+
+/// `regard gk ...`
+#[derive(Debug, Args)]
+pub struct GkArgs {
+    #[command(subcommand)]
+    pub command: GkCommand,
+}
+
+/// The gk subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GkCommand {
+    /// Review objects against the ConstraintTemplates and Constraints among the inputs (like `gator test`).
+    Test(TestArgs),
+    /// Run gator test Suite files (like `gator verify`).
+    Verify(VerifyArgs),
+    /// Print the resources that ExpansionTemplates derive from the inputs (like `gator expand`).
+    Expand(ExpandArgs),
+}
+
+/// Output formats of `gk test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestOutput {
+    /// Human-readable, grouped by object.
+    Default,
+    /// gator's JSON result list.
+    Json,
+    /// gator's result list as YAML.
+    Yaml,
+}
+
+/// `regard gk test`
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// File or directory with templates, constraints and objects (repeatable; `-` = stdin).
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    pub filenames: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = TestOutput::Default)]
+    pub output: TestOutput,
+    /// Only report violations whose action is deny.
+    #[arg(long)]
+    pub deny_only: bool,
+}
+
+/// `regard gk verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Suite files or directories (searched recursively; gator's `dir/...` also works).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<String>,
+    /// Only run tests/cases matching REGEX (`TEST//CASE` to filter both).
+    #[arg(short = 'r', long = "run", value_name = "REGEX", default_value = "")]
+    pub run: String,
+    /// Print every test and case, not only failures.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+/// Output formats of `gk expand`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExpandFormat {
+    /// YAML documents separated by `---`.
+    Yaml,
+    /// A JSON array.
+    Json,
+}
+
+/// `regard gk expand`
+#[derive(Debug, Args)]
+pub struct ExpandArgs {
+    /// File or directory with resources and ExpansionTemplates (repeatable; `-` = stdin).
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    pub filenames: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExpandFormat::Yaml)]
+    pub format: ExpandFormat,
+    /// Write to this file instead of standard output.
+    #[arg(short = 'o', long = "output-file", value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+}
+
+/// Runs a gk subcommand and returns the exit code.
+pub fn run(args: &GkArgs, out: &mut dyn Write) -> Result<u8> {
+    match &args.command {
+        GkCommand::Test(a) => test(a, out),
+        GkCommand::Verify(a) => verify(a, out),
+        GkCommand::Expand(a) => expand_cmd(a, out),
+    }
+}
+
+fn load_inputs(paths: &[String]) -> Result<Vec<(String, Value)>> {
+    let files = read_document_files(paths)?;
+    Ok(files
+        .into_iter()
+        .flat_map(|(name, docs)| docs.into_iter().map(move |d| (name.clone(), d)))
+        .collect())
+}
+
+/// One reported violation and the file of its object.
+struct Reported<'a> {
+    file: &'a str,
+    object_index: usize,
+    violation: &'a Violation,
+}
+
+fn is_deny(v: &Violation) -> bool {
+    v.actions.contains(&EnforcementAction::Deny)
+}
+
+fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
+    let docs = load_inputs(&args.filenames)?;
+    if docs.is_empty() {
+        bail!("no input data identified");
+    }
+    let bundle = PolicyBundle::from_documents(docs.clone())?;
+    let objects: Vec<Value> = docs.iter().map(|(_, d)| d.clone()).collect();
+    // gator adds every input object to data.inventory and reviews every one.
+    let bundle = bundle.with_inventory(&objects)?;
+    let options = ReviewOptions {
+        enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
+        ..ReviewOptions::default()
+    };
+    let outcomes = bundle.review_objects(&objects, &options);
+    let mut reported = Vec::new();
+    for (i, outcome) in outcomes.iter().enumerate() {
+        let outcome = outcome
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("reviewing {}", docs[i].0))?;
+        for v in &outcome.violations {
+            if args.deny_only && !is_deny(v) {
+                continue;
+            }
+            reported.push(Reported {
+                file: &docs[i].0,
+                object_index: i,
+                violation: v,
+            });
+        }
+    }
+    match args.output {
+        TestOutput::Default => {
+            print_human(out, &reported, objects.len(), bundle.constraint_count())?
+        }
+        TestOutput::Json | TestOutput::Yaml => {
+            let mut sorted: Vec<&Reported<'_>> = reported.iter().collect();
+            // gator's order: by enforcement action, then message.
+            sorted.sort_by(|a, b| {
+                (
+                    a.violation.constraint_action.as_str(),
+                    a.violation.msg.as_str(),
+                )
+                    .cmp(&(
+                        b.violation.constraint_action.as_str(),
+                        b.violation.msg.as_str(),
+                    ))
+            });
+            let results: Vec<GatorResult> = sorted
+                .iter()
+                .map(|r| GatorResult::of(r.violation))
+                .collect();
+            if args.output == TestOutput::Json {
+                writeln!(out, "{}", go_json(&results)?)?;
+            } else {
+                let value = serde_json::to_value(&results)?;
+                write!(out, "{}", serde_saphyr::to_string(&value)?)?;
+            }
+        }
+    }
+    Ok(u8::from(reported.iter().any(|r| is_deny(r.violation))))
+}
+
+/// gator's JSON result object.
+#[derive(Serialize)]
+struct GatorResult {
+    target: &'static str,
+    msg: String,
+    metadata: Metadata,
+    constraint: serde_json::Value,
+    #[serde(rename = "enforcementAction")]
+    enforcement_action: String,
+    #[serde(rename = "scopedActions", skip_serializing_if = "Vec::is_empty")]
+    scoped_actions: Vec<&'static str>,
+    #[serde(rename = "violatingObject")]
+    violating_object: serde_json::Value,
+    trace: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Metadata {
+    details: serde_json::Value,
+}
+
+impl GatorResult {
+    fn of(v: &Violation) -> GatorResult {
+        let scoped = v.constraint_action == "scoped";
+        GatorResult {
+            target: TARGET,
+            msg: v.msg.clone(),
+            metadata: Metadata {
+                details: serde_json::to_value(&v.details).unwrap_or(serde_json::Value::Null),
+            },
+            constraint: serde_json::to_value(&v.constraint).unwrap_or(serde_json::Value::Null),
+            enforcement_action: if scoped {
+                "scoped".to_owned()
+            } else {
+                v.enforcement_action.as_str().to_owned()
+            },
+            scoped_actions: if scoped {
+                v.actions.iter().map(EnforcementAction::as_str).collect()
+            } else {
+                Vec::new()
+            },
+            violating_object: serde_json::to_value(&v.object).unwrap_or(serde_json::Value::Null),
+            trace: None,
+        }
+    }
+}
+
+/// JSON as Go's `json.MarshalIndent(v, "", "    ")` writes it (HTML-safe escapes included).
+fn go_json<T: Serialize>(v: &T) -> Result<String> {
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    v.serialize(&mut ser)?;
+    let s = String::from_utf8(buf)?;
+    // These characters only occur inside strings, where Go escapes them.
+    Ok(s.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029"))
+}
+
+fn describe_object(v: &Value) -> String {
+    let s = |path: &[&str]| {
+        let mut cur = v;
+        for p in path {
+            cur = &cur[*p];
+        }
+        cur.as_string().map(|s| s.to_string()).unwrap_or_default()
+    };
+    let (api, kind, name, ns) = (
+        s(&["apiVersion"]),
+        s(&["kind"]),
+        s(&["metadata", "name"]),
+        s(&["metadata", "namespace"]),
+    );
+    if ns.is_empty() {
+        format!("{api}/{kind} {name}")
+    } else {
+        format!("{api}/{kind} {ns}/{name}")
+    }
+}
+
+fn print_human(
+    out: &mut dyn Write,
+    reported: &[Reported<'_>],
+    objects: usize,
+    constraints: usize,
+) -> Result<()> {
+    let mut last = None;
+    let mut violating_objects = 0;
+    for r in reported {
+        if last != Some(r.object_index) {
+            if last.is_some() {
+                writeln!(out)?;
+            }
+            last = Some(r.object_index);
+            violating_objects += 1;
+            writeln!(out, "{} ({})", describe_object(&r.violation.object), r.file)?;
+        }
+        let v = r.violation;
+        writeln!(
+            out,
+            "  [{}] {}: {}",
+            v.enforcement_action.as_str(),
+            v.constraint_name,
+            v.msg
+        )?;
+    }
+    if !reported.is_empty() {
+        writeln!(out)?;
+    }
+    let count = |a: EnforcementAction| {
+        reported
+            .iter()
+            .filter(|r| r.violation.enforcement_action == a)
+            .count()
+    };
+    writeln!(
+        out,
+        "{} violation{} ({} deny, {} warn, {} dryrun) in {} of {} object{}, {} constraint{}",
+        reported.len(),
+        plural(reported.len()),
+        count(EnforcementAction::Deny),
+        count(EnforcementAction::Warn),
+        count(EnforcementAction::Dryrun),
+        violating_objects,
+        objects,
+        plural(objects),
+        constraints,
+        plural(constraints),
+    )?;
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8> {
+    let filter = Filter::new(&args.run)?;
+    let files = suite::find_suite_files(&args.paths)?;
+    let results = suite::run_files(&files, &filter);
+    if results.is_empty() {
+        bail!("no test suites found in {}", args.paths.join(", "));
+    }
+    let mut failed = false;
+    for r in &results {
+        print_suite(out, r, args.verbose)?;
+        failed |= r.failed();
+    }
+    writeln!(out, "{}", if failed { "FAIL" } else { "PASS" })?;
+    Ok(u8::from(failed))
+}
+
+fn print_suite(out: &mut dyn Write, r: &SuiteResult, verbose: bool) -> Result<()> {
+    for t in &r.tests {
+        if verbose {
+            if t.skipped {
+                writeln!(out, "=== SKIP  {}", t.name)?;
+                continue;
+            }
+            writeln!(out, "=== RUN   {}", t.name)?;
+        }
+        for c in &t.cases {
+            if verbose {
+                if c.skipped {
+                    writeln!(out, "    === SKIP  {}", c.name)?;
+                    continue;
+                }
+                writeln!(out, "    === RUN   {}", c.name)?;
+            }
+            if let Some(e) = &c.error {
+                writeln!(
+                    out,
+                    "    --- FAIL: {}\t({})\n        {e}",
+                    c.name,
+                    go_duration(c.duration)
+                )?;
+            } else if verbose && !c.skipped {
+                writeln!(
+                    out,
+                    "    --- PASS: {}\t({})",
+                    c.name,
+                    go_duration(c.duration)
+                )?;
+            }
+        }
+        if t.failed() {
+            writeln!(out, "--- FAIL: {}\t({})", t.name, go_duration(t.duration))?;
+            if let Some(e) = &t.error {
+                writeln!(out, "  {e}")?;
+            }
+        } else if verbose && !t.skipped {
+            writeln!(out, "--- PASS: {}\t({})", t.name, go_duration(t.duration))?;
+        }
+    }
+    let path = r.path.display();
+    if r.failed() {
+        writeln!(out, "FAIL\t{path}\t{}", go_duration(r.duration))?;
+        if let Some(e) = &r.error {
+            writeln!(out, "  {e}")?;
+        }
+    } else {
+        writeln!(out, "ok\t{path}\t{}", go_duration(r.duration))?;
+    }
+    Ok(())
+}
+
+/// A duration as Go's `time.Duration.String()` prints it (`1.5ms`, `2.001s`, `1m3s`).
+pub fn go_duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns == 0 {
+        return "0s".to_owned();
+    }
+    let frac = |value: u128, unit: u128, suffix: &str| {
+        let whole = value / unit;
+        let rest = value % unit;
+        if rest == 0 {
+            return format!("{whole}{suffix}");
+        }
+        let digits = unit.to_string().len() - 1;
+        let s = format!("{rest:0digits$}");
+        format!("{whole}.{}{suffix}", s.trim_end_matches('0'))
+    };
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return frac(ns, 1_000, "µs");
+    }
+    if ns < 1_000_000_000 {
+        return frac(ns, 1_000_000, "ms");
+    }
+    let secs_ns = ns % 60_000_000_000;
+    let mins = ns / 60_000_000_000;
+    let secs = frac(secs_ns, 1_000_000_000, "s");
+    match (mins / 60, mins % 60) {
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
+    }
+}
+
+fn expand_cmd(args: &ExpandArgs, out: &mut dyn Write) -> Result<u8> {
+    let docs = load_inputs(&args.filenames)?;
+    let bundle = PolicyBundle::from_documents(docs)?;
+    let templates = bundle.expansion_templates();
+    if templates.is_empty() {
+        bail!("no ExpansionTemplates among the inputs");
+    }
+    let namespaces: Vec<&Value> = bundle
+        .ignored()
+        .iter()
+        .map(|d| &d.value)
+        .filter(|v| v["kind"] == Value::from("Namespace") && v["apiVersion"] == Value::from("v1"))
+        .collect();
+    let mut resultants = Vec::new();
+    for doc in bundle.ignored() {
+        let ns_name = doc.value["metadata"]["namespace"].clone();
+        let ns = namespaces
+            .iter()
+            .copied()
+            .find(|n| n["metadata"]["name"] == ns_name);
+        for r in expand(templates, &doc.value, ns)? {
+            resultants.push(serde_json::to_value(&r.object)?);
+        }
+    }
+    let text = match args.format {
+        ExpandFormat::Json => go_json(&resultants)? + "\n",
+        ExpandFormat::Yaml => {
+            let mut s = String::new();
+            for (i, r) in resultants.iter().enumerate() {
+                if i > 0 {
+                    s.push_str("---\n");
+                }
+                s.push_str(&serde_saphyr::to_string(r)?);
+            }
+            s
+        }
+    };
+    match &args.output_file {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?,
+        None => out.write_all(text.as_bytes())?,
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_print_like_go() {
+        assert_eq!(go_duration(Duration::ZERO), "0s");
+        assert_eq!(go_duration(Duration::from_nanos(999)), "999ns");
+        assert_eq!(go_duration(Duration::from_nanos(1_500)), "1.5µs");
+        assert_eq!(go_duration(Duration::from_micros(2_340)), "2.34ms");
+        assert_eq!(go_duration(Duration::from_millis(1_000)), "1s");
+        assert_eq!(go_duration(Duration::from_millis(63_500)), "1m3.5s");
+        assert_eq!(go_duration(Duration::from_secs(3_600)), "1h0m0s");
+    }
+}

@@ -1,0 +1,701 @@
+//! Gatekeeper's constraint framework: ConstraintTemplates, Constraints,
+//! `spec.match`, `data.inventory`, expansion, and the gator test suites.
+//!
+//! Flow: [`PolicyBundle::from_documents`] compiles every template once into a
+//! prepared regorus engine and validates each constraint against its
+//! template. A review ([`PolicyBundle::review_object`] for a plain object as
+//! gator and audit see it, [`PolicyBundle::review_request`] for an admission
+//! request) converts the object into `input.review` once, matches every
+//! constraint, and for each template with matched constraints clones the
+//! prepared engine and evaluates `violation` with
+//! `input = {review, parameters}` per constraint. Results are deduplicated
+//! as a set of `{msg, details}` per constraint; a Rego error becomes one
+//! violation per matched constraint carrying the error text, as in
+//! Gatekeeper, so a broken template never passes silently.
+//!
+//! ```
+//! use policy_core::gatekeeper::{PolicyBundle, ReviewOptions};
+//! use policy_core::Value;
+//! let template = Value::from_json_str(r#"{
+//!   "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+//!   "metadata": {"name": "k8srequiredlabels"},
+//!   "spec": {"crd": {"spec": {"names": {"kind": "K8sRequiredLabels"}}},
+//!            "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego":
+//!              "package k8srequiredlabels\nviolation[{\"msg\": msg}] {\n  not input.review.object.metadata.labels[input.parameters.label]\n  msg := sprintf(\"missing label %v\", [input.parameters.label])\n}"}]}
+//! }"#)?;
+//! let constraint = Value::from_json_str(r#"{
+//!   "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sRequiredLabels",
+//!   "metadata": {"name": "need-owner"},
+//!   "spec": {"match": {"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}]}, "parameters": {"label": "owner"}}
+//! }"#)?;
+//! let bundle = PolicyBundle::from_documents(vec![
+//!     ("t.yaml".into(), template),
+//!     ("c.yaml".into(), constraint),
+//! ])?;
+//! let pod = Value::from_json_str(r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}"#)?;
+//! let outcome = bundle.review_object(&pod, &ReviewOptions::default())?;
+//! assert_eq!(outcome.violations[0].msg, "missing label owner");
+//! assert_eq!(outcome.violations[0].constraint_name, "need-owner");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod constraint;
+mod expansion;
+mod inventory;
+mod matching;
+mod object;
+mod rego_compat;
+mod review;
+mod schema;
+pub mod suite;
+mod template;
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use regorus::Value;
+
+pub use constraint::{CONSTRAINT_GROUP, Constraint, EnforcementAction, ScopedAction};
+pub use expansion::{ApplyTo, ExpansionTemplate, Resultant, expand};
+pub use inventory::Inventory;
+pub use matching::{
+    KindSelector, LabelRequirement, LabelSelector, MatchCriteria, SourceType, Wildcard,
+};
+pub use template::{ConstraintTemplate, TARGET};
+
+use review::Review;
+use template::CompiledTemplate;
+
+use crate::error::Error;
+
+/// Enforcement point of the validating webhook.
+pub const WEBHOOK_ENFORCEMENT_POINT: &str = "validation.gatekeeper.sh";
+/// Enforcement point of `gk test` / `gk verify` (gator's).
+pub const GATOR_ENFORCEMENT_POINT: &str = "gator.gatekeeper.sh";
+/// Enforcement point of audit.
+pub const AUDIT_ENFORCEMENT_POINT: &str = "audit.gatekeeper.sh";
+
+/// Compiled ConstraintTemplates + Constraints (+ ExpansionTemplates). Clone is cheap (Arc inside).
+#[derive(Clone, Debug)]
+pub struct PolicyBundle {
+    inner: Arc<BundleInner>,
+}
+
+#[derive(Debug)]
+struct BundleInner {
+    /// Sorted by kind.
+    templates: Vec<CompiledTemplate>,
+    /// Sorted by (kind, name); `.0` indexes `templates`.
+    constraints: Vec<(usize, Constraint)>,
+    expansions: Vec<ExpansionTemplate>,
+    inventory: Inventory,
+    ignored: Vec<IgnoredDocument>,
+}
+
+/// A document given to [`PolicyBundle::from_documents`] that is not a
+/// template, constraint or ExpansionTemplate (an object to review, usually).
+#[derive(Clone, Debug)]
+pub struct IgnoredDocument {
+    /// The file it came from.
+    pub source: String,
+    /// The document.
+    pub value: Value,
+}
+
+/// How to run a review.
+#[derive(Clone, Debug, Default)]
+pub struct ReviewOptions {
+    /// Enforcement point for scopedEnforcementActions: "validation.gatekeeper.sh" (webhook), "gator.gatekeeper.sh" (CLI), "audit.gatekeeper.sh".
+    /// Empty means every enforcement point.
+    pub enforcement_point: String,
+    /// Objects available as data.inventory (Namespaces for namespaceSelector, referential policies).
+    /// Templates that read the inventory are re-prepared for each review
+    /// that passes objects here; for a fixed inventory use
+    /// [`PolicyBundle::with_inventory`] once instead.
+    pub inventory: Vec<Value>,
+    /// Optional wall-clock budget for the whole review; exceeding it returns `Err(Error::Timeout{..})`.
+    pub timeout: Option<Duration>,
+}
+
+/// What a review found.
+#[derive(Clone, Debug, Default)]
+pub struct ReviewOutcome {
+    /// Violations, ordered by constraint (kind, name), then message.
+    pub violations: Vec<Violation>,
+    /// One entry per constraint that matched the object and was evaluated, in evaluation order.
+    pub evaluations: Vec<ConstraintEvaluation>,
+}
+
+/// One constraint evaluated during a review.
+#[derive(Clone, Debug)]
+pub struct ConstraintEvaluation {
+    /// Constraint kind.
+    pub kind: String,
+    /// Constraint name.
+    pub name: String,
+    /// Time spent evaluating it.
+    pub duration: Duration,
+    /// Violations it produced.
+    pub violations: usize,
+}
+
+/// One violation of one constraint by one object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation {
+    /// Constraint kind.
+    pub constraint_kind: String,
+    /// Constraint name.
+    pub constraint_name: String,
+    /// The message (`[Implied by <template>] ` prefixed for expanded resources).
+    pub msg: String,
+    /// `details` of the violation (`{}` when the template gave none, `null` for errors).
+    pub details: Value,
+    /// The action, resolved for `ReviewOptions::enforcement_point` (the strongest when several apply).
+    pub enforcement_action: EnforcementAction,
+    /// The violating object.
+    pub object: Value,
+    /// Template name.
+    pub template: String,
+    /// Every action that applies at the enforcement point (for `scoped` constraints it may be several).
+    pub actions: Vec<EnforcementAction>,
+    /// The constraint's `spec.enforcementAction` as written (`scoped` included).
+    pub constraint_action: String,
+    /// The constraint resource.
+    pub constraint: Value,
+}
+
+/// The non-empty documents of a YAML or JSON file.
+///
+/// Kubernetes manifests are read by Go's YAML parser, which accepts a few
+/// layouts the strict YAML 1.2 parser refuses (a quoted scalar continued at
+/// its key's indentation, as in gatekeeper-library's httpsonly template);
+/// when the strict parse fails, a libyaml-based parse is tried before the
+/// error is reported.
+pub(crate) fn read_documents(path: &Path) -> Result<Vec<Value>, Error> {
+    let docs = match crate::input::read_file(path, None) {
+        Ok(file) => file.documents(),
+        Err(e @ Error::Parse { .. }) => {
+            let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+            let text = std::fs::read_to_string(path).ok();
+            match text.filter(|_| yaml).and_then(|t| lenient_yaml(&t)) {
+                Some(docs) => docs,
+                None => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(docs
+        .into_iter()
+        .filter(|d| !matches!(d, Value::Null | Value::Undefined))
+        .collect())
+}
+
+fn lenient_yaml(text: &str) -> Option<Vec<Value>> {
+    use serde::Deserialize;
+    let mut docs = Vec::new();
+    for doc in yaml_serde::Deserializer::from_str(text) {
+        let v = yaml_serde::Value::deserialize(doc).ok()?;
+        docs.push(Value::from(v));
+    }
+    Some(docs)
+}
+
+/// Every `.yaml`, `.yml` and `.json` file under `paths` (directories walked
+/// in sorted order), each with its documents (empty ones dropped).
+pub fn read_document_files(paths: &[String]) -> Result<Vec<(String, Vec<Value>)>, Error> {
+    let sources = crate::input::collect(paths, None)?;
+    let mut out = Vec::with_capacity(sources.len());
+    for source in sources {
+        match source {
+            crate::input::InputSource::File(p) => {
+                let docs = read_documents(&p)?;
+                out.push((p.display().to_string(), docs));
+            }
+            crate::input::InputSource::Stdin => {
+                let file = crate::input::read(&source, None, &mut std::io::stdin(), None)?;
+                let docs = file
+                    .documents()
+                    .into_iter()
+                    .filter(|d| !matches!(d, Value::Null | Value::Undefined))
+                    .collect();
+                out.push(("-".to_owned(), docs));
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl PolicyBundle {
+    /// Builds a bundle from already-parsed Kubernetes-style documents (ConstraintTemplate, constraints of any
+    /// `constraints.gatekeeper.sh` kind, ExpansionTemplate; other kinds are kept as [`IgnoredDocument`]s,
+    /// see [`PolicyBundle::ignored`], not an error). `source` names the file each came from (for errors).
+    ///
+    /// A template or constraint given twice (same kind, same name) replaces the earlier one.
+    pub fn from_documents(docs: Vec<(String, Value)>) -> Result<PolicyBundle, Error> {
+        let mut template_docs: Vec<ConstraintTemplate> = Vec::new();
+        let mut constraint_docs = Vec::new();
+        let mut expansions: Vec<ExpansionTemplate> = Vec::new();
+        let mut ignored = Vec::new();
+        for (source, doc) in docs {
+            if template::is_template(&doc) {
+                let t = ConstraintTemplate::from_value(&source, &doc)?;
+                template_docs.retain(|x| x.kind != t.kind);
+                template_docs.push(t);
+            } else if constraint::is_constraint(&doc) {
+                constraint_docs.push((source, doc));
+            } else if expansion::is_expansion_template(&doc) {
+                let e = ExpansionTemplate::from_value(&source, &doc)?;
+                expansions.retain(|x| x.name != e.name);
+                expansions.push(e);
+            } else {
+                ignored.push(IgnoredDocument { source, value: doc });
+            }
+        }
+        template_docs.sort_by(|a, b| a.kind.cmp(&b.kind));
+        let templates: Vec<CompiledTemplate> = template_docs
+            .into_par_iter()
+            .map(|t| t.compile(None))
+            .collect::<Result<_, _>>()?;
+        let mut constraints: Vec<(usize, Constraint)> = Vec::new();
+        for (source, doc) in constraint_docs {
+            let kind = object::str_at(&doc, &["kind"]).unwrap_or("");
+            let Ok(ti) = templates.binary_search_by(|t| t.meta.kind.as_str().cmp(kind)) else {
+                return Err(Error::Constraint {
+                    file: source.clone(),
+                    kind: kind.to_owned(),
+                    name: object::str_at(&doc, &["metadata", "name"])
+                        .unwrap_or("")
+                        .to_owned(),
+                    message: format!(
+                        "missing ConstraintTemplate: no template defines kind {kind:?}"
+                    ),
+                });
+            };
+            let c = Constraint::from_value(&source, &doc, &templates[ti])?;
+            constraints.retain(|(_, x)| !(x.kind == c.kind && x.name == c.name));
+            constraints.push((ti, c));
+        }
+        constraints.sort_by(|a, b| (&a.1.kind, &a.1.name).cmp(&(&b.1.kind, &b.1.name)));
+        expansions.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(PolicyBundle {
+            inner: Arc::new(BundleInner {
+                templates,
+                constraints,
+                expansions,
+                inventory: Inventory::default(),
+                ignored,
+            }),
+        })
+    }
+
+    /// Walks a directory (sorted) for .yaml/.yml/.json files and calls from_documents.
+    pub fn load_dir(dir: &Path) -> Result<PolicyBundle, Error> {
+        let files = read_document_files(&[dir.display().to_string()])?;
+        let docs = files
+            .into_iter()
+            .flat_map(|(name, docs)| docs.into_iter().map(move |d| (name.clone(), d)))
+            .collect();
+        PolicyBundle::from_documents(docs)
+    }
+
+    /// The same policies with `objects` as `data.inventory` (and as the
+    /// Namespaces `namespaceSelector` consults). Templates that read the
+    /// inventory are prepared again once, here, not per review.
+    pub fn with_inventory(&self, objects: &[Value]) -> Result<PolicyBundle, Error> {
+        let inventory = Inventory::new(objects);
+        let templates = self
+            .inner
+            .templates
+            .par_iter()
+            .map(|t| t.with_inventory(inventory.data()))
+            .collect::<Result<_, _>>()?;
+        Ok(PolicyBundle {
+            inner: Arc::new(BundleInner {
+                templates,
+                constraints: self.inner.constraints.clone(),
+                expansions: self.inner.expansions.clone(),
+                inventory,
+                ignored: self.inner.ignored.clone(),
+            }),
+        })
+    }
+
+    /// Number of compiled templates.
+    pub fn template_count(&self) -> usize {
+        self.inner.templates.len()
+    }
+
+    /// Number of constraints.
+    pub fn constraint_count(&self) -> usize {
+        self.inner.constraints.len()
+    }
+
+    /// The templates, sorted by kind.
+    pub fn templates(&self) -> impl Iterator<Item = &ConstraintTemplate> {
+        self.inner.templates.iter().map(|t| t.meta.as_ref())
+    }
+
+    /// The constraints, sorted by (kind, name).
+    pub fn constraints(&self) -> impl Iterator<Item = &Constraint> {
+        self.inner.constraints.iter().map(|(_, c)| c)
+    }
+
+    /// The ExpansionTemplates, sorted by name.
+    pub fn expansion_templates(&self) -> &[ExpansionTemplate] {
+        &self.inner.expansions
+    }
+
+    /// Documents that were neither templates, constraints nor ExpansionTemplates.
+    pub fn ignored(&self) -> &[IgnoredDocument] {
+        &self.inner.ignored
+    }
+
+    /// Evaluate one admission request. `request` is the AdmissionReview's `request` object exactly as received
+    /// (JSON converted to regorus::Value once by the caller). Applies DELETE → oldObject, expansion, match
+    /// (incl. namespaceSelector via `request.namespaceObject` if present or the inventory), parameters.
+    ///
+    /// `input.review.namespaceObject` is the request's `namespaceObject`, or
+    /// the request namespace's Namespace from the inventory (none at the gator
+    /// enforcement point, as gator leaves it null).
+    pub fn review_request(
+        &self,
+        request: &Value,
+        options: &ReviewOptions,
+    ) -> Result<ReviewOutcome, Error> {
+        let start = Instant::now();
+        let review = Review::of_request(request, SourceType::Original)?;
+        let operation = object::str_at(&review.value, &["operation"])
+            .unwrap_or("")
+            .to_owned();
+        self.run(&review, options, start, Some(&operation), true)
+    }
+
+    /// Evaluate one plain object as gator does (operation "", empty userInfo).
+    pub fn review_object(
+        &self,
+        object: &Value,
+        options: &ReviewOptions,
+    ) -> Result<ReviewOutcome, Error> {
+        let start = Instant::now();
+        let review = Review::of_object(object, SourceType::Original);
+        self.run(&review, options, start, None, false)
+    }
+
+    /// Reviews many plain objects on all cores; results are in input order.
+    pub fn review_objects(
+        &self,
+        objects: &[Value],
+        options: &ReviewOptions,
+    ) -> Vec<Result<ReviewOutcome, Error>> {
+        objects
+            .par_iter()
+            .map(|o| self.review_object(o, options))
+            .collect()
+    }
+
+    fn run(
+        &self,
+        review: &Review,
+        options: &ReviewOptions,
+        start: Instant,
+        operation: Option<&str>,
+        admission: bool,
+    ) -> Result<ReviewOutcome, Error> {
+        // A per-review inventory replaces the bundle's.
+        let owned;
+        let (templates, inventory): (&[CompiledTemplate], &Inventory) =
+            if options.inventory.is_empty() {
+                (&self.inner.templates, &self.inner.inventory)
+            } else {
+                let inv = Inventory::new(&options.inventory);
+                let ts = self
+                    .inner
+                    .templates
+                    .iter()
+                    .map(|t| t.with_inventory(inv.data()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                owned = (ts, inv);
+                (&owned.0, &owned.1)
+            };
+        let match_ns = review
+            .namespace_object
+            .as_ref()
+            .or_else(|| inventory.namespace(&review.namespace));
+        let review_ns = if admission && options.enforcement_point != GATOR_ENFORCEMENT_POINT {
+            match_ns
+        } else {
+            review.namespace_object.as_ref()
+        };
+        let input_review = review.input_review(review_ns);
+        let mut outcome = self.evaluate(
+            templates,
+            review,
+            &input_review,
+            match_ns,
+            options,
+            start,
+            operation,
+        )?;
+
+        if !self.inner.expansions.is_empty() {
+            let resultants = expand(&self.inner.expansions, &review.object, match_ns)?;
+            for r in resultants {
+                let mut child = Review::of_object(&r.object, SourceType::Generated);
+                if let Some(op) = operation
+                    && let Ok(o) = child.value.as_object_mut()
+                {
+                    o.insert(Value::from("operation"), Value::from(op));
+                }
+                let child_input = child.input_review(review_ns);
+                let mut sub = self.evaluate(
+                    templates,
+                    &child,
+                    &child_input,
+                    match_ns,
+                    options,
+                    start,
+                    operation,
+                )?;
+                for v in &mut sub.violations {
+                    v.msg = format!("[Implied by {}] {}", r.template, v.msg);
+                    v.object = review.object.clone();
+                    if let Some(a) = r
+                        .enforcement_action
+                        .as_deref()
+                        .and_then(EnforcementAction::parse)
+                    {
+                        v.enforcement_action = a;
+                        v.actions = vec![a];
+                        v.constraint_action = a.as_str().to_owned();
+                    }
+                }
+                outcome.violations.append(&mut sub.violations);
+                outcome.evaluations.append(&mut sub.evaluations);
+            }
+        }
+        Ok(outcome)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate(
+        &self,
+        templates: &[CompiledTemplate],
+        review: &Review,
+        input_review: &Value,
+        match_ns: Option<&Value>,
+        options: &ReviewOptions,
+        start: Instant,
+        operation: Option<&str>,
+    ) -> Result<ReviewOutcome, Error> {
+        let mut outcome = ReviewOutcome::default();
+        let check_time = || match options.timeout {
+            Some(limit) if start.elapsed() > limit => Err(Error::Timeout {
+                elapsed: start.elapsed(),
+                limit,
+            }),
+            _ => Ok(()),
+        };
+        let constraints = &self.inner.constraints;
+        let mut i = 0;
+        while i < constraints.len() {
+            let ti = constraints[i].0;
+            let mut j = i;
+            while j < constraints.len() && constraints[j].0 == ti {
+                j += 1;
+            }
+            let group = &constraints[i..j];
+            i = j;
+            let Some(template) = templates.get(ti) else {
+                continue;
+            };
+            if options.enforcement_point == WEBHOOK_ENFORCEMENT_POINT
+                && let Some(op) = operation
+                && !template.meta.operations.is_empty()
+                && !template.meta.operations.iter().any(|o| o == op || o == "*")
+            {
+                continue;
+            }
+            let mut matched: Vec<(&Constraint, Vec<EnforcementAction>)> = Vec::new();
+            for (_, c) in group {
+                let actions = c.actions_at(&options.enforcement_point);
+                if actions.is_empty() {
+                    continue;
+                }
+                match c.match_criteria.matches_any(
+                    &review.object,
+                    &review.old_object,
+                    match_ns,
+                    review.source,
+                ) {
+                    Ok(true) => matched.push((c, actions)),
+                    Ok(false) => {}
+                    Err(m) => outcome.violations.push(violation(
+                        template,
+                        c,
+                        &actions,
+                        format!("unable to match constraints: {m}"),
+                        Value::Null,
+                        &review.object,
+                    )),
+                }
+            }
+            if matched.is_empty() {
+                continue;
+            }
+            let mut engine = template.engine.clone();
+            let mut per_constraint: Vec<(BTreeSet<(String, Value)>, Duration)> =
+                Vec::with_capacity(matched.len());
+            let mut failure: Option<String> = None;
+            for (c, _) in &matched {
+                check_time()?;
+                if let Some(limit) = options.timeout {
+                    let remaining = limit.saturating_sub(start.elapsed());
+                    engine.set_execution_timer_config(
+                        regorus::utils::limits::ExecutionTimerConfig {
+                            limit: remaining.max(Duration::from_millis(1)),
+                            check_interval: NonZeroU32::MIN,
+                        },
+                    );
+                }
+                let t0 = Instant::now();
+                engine.set_input(object::object(vec![
+                    ("review", input_review.clone()),
+                    ("parameters", c.parameters.clone()),
+                ]));
+                let result = engine.eval_rule(template.rule.clone());
+                let elapsed = t0.elapsed();
+                match result {
+                    Ok(v) => match collect_results(&v) {
+                        Ok(set) => per_constraint.push((set, elapsed)),
+                        Err(m) => {
+                            return Err(Error::Review {
+                                object: review.describe(),
+                                message: format!("{} {}: {m}", c.kind, c.name),
+                            });
+                        }
+                    },
+                    Err(e) => {
+                        check_time()?;
+                        failure = Some(e.to_string());
+                        per_constraint.push((BTreeSet::new(), elapsed));
+                        break;
+                    }
+                }
+            }
+            if let Some(msg) = failure {
+                // Gatekeeper evaluates a template's constraints in one query:
+                // an error fails them all, each reporting the error.
+                for (k, (c, actions)) in matched.iter().enumerate() {
+                    outcome.violations.push(violation(
+                        template,
+                        c,
+                        actions,
+                        msg.clone(),
+                        Value::Null,
+                        &review.object,
+                    ));
+                    outcome.evaluations.push(ConstraintEvaluation {
+                        kind: c.kind.clone(),
+                        name: c.name.clone(),
+                        duration: per_constraint.get(k).map(|p| p.1).unwrap_or_default(),
+                        violations: 1,
+                    });
+                }
+                continue;
+            }
+            for ((c, actions), (set, duration)) in matched.iter().zip(per_constraint) {
+                outcome.evaluations.push(ConstraintEvaluation {
+                    kind: c.kind.clone(),
+                    name: c.name.clone(),
+                    duration,
+                    violations: set.len(),
+                });
+                for (msg, details) in set {
+                    outcome.violations.push(violation(
+                        template,
+                        c,
+                        actions,
+                        msg,
+                        details,
+                        &review.object,
+                    ));
+                }
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+fn violation(
+    template: &CompiledTemplate,
+    c: &Constraint,
+    actions: &[EnforcementAction],
+    msg: String,
+    details: Value,
+    object: &Value,
+) -> Violation {
+    Violation {
+        constraint_kind: c.kind.clone(),
+        constraint_name: c.name.clone(),
+        msg,
+        details,
+        enforcement_action: actions.first().copied().unwrap_or(EnforcementAction::Deny),
+        object: object.clone(),
+        template: template.meta.name.clone(),
+        actions: actions.to_vec(),
+        constraint_action: c.enforcement_action.clone(),
+        constraint: c.resource.clone(),
+    }
+}
+
+/// `{msg, details}` of each result of `violation`, as Gatekeeper's hook
+/// reads them: a result without `msg` is dropped, `details` defaults to `{}`.
+fn collect_results(v: &Value) -> Result<BTreeSet<(String, Value)>, String> {
+    let items: Vec<&Value> = match v {
+        Value::Set(s) => s.iter().collect(),
+        Value::Array(a) => a.iter().collect(),
+        Value::Undefined => Vec::new(),
+        other => {
+            return Err(format!(
+                "violation must be a set of objects, got {}",
+                type_name(other)
+            ));
+        }
+    };
+    let mut out = BTreeSet::new();
+    for r in items {
+        let msg = match &r["msg"] {
+            Value::Undefined => continue,
+            Value::String(s) => s.to_string(),
+            other => {
+                return Err(format!(
+                    "extracting message binding: msg is a {}, not a string",
+                    type_name(other)
+                ));
+            }
+        };
+        let details = match &r["details"] {
+            Value::Undefined => Value::new_object(),
+            d => d.clone(),
+        };
+        out.insert((msg, details));
+    }
+    Ok(out)
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Set(_) => "set",
+        Value::Object(_) => "object",
+        Value::Undefined => "undefined",
+    }
+}

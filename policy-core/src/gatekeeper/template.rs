@@ -1,0 +1,345 @@
+//! ConstraintTemplates: parsing, Gatekeeper's checks, and compiling the Rego
+//! once into a prepared regorus engine that reviews clone.
+//!
+//! Flow: [`ConstraintTemplate::from_value`] reads the resource (v1, v1beta1
+//! or v1alpha1) and picks the Rego source (legacy `targets[].rego` first,
+//! then a `code[]` entry with `engine: Rego`); [`ConstraintTemplate::compile`]
+//! rewrites each module for OPA parity ([`super::rego_compat`]), checks the
+//! `violation` rule, the `lib.*` packages and the `data` references, and
+//! prepares the engine.
+
+use std::sync::Arc;
+
+use regorus::{Engine, Value};
+
+use super::object::{str_at, value_at};
+use super::rego_compat::{DataAccess, package_components, parse_module, rewrite, rule_name};
+use super::schema::ParametersSchema;
+use crate::error::Error;
+use crate::policy::{RegoVersion, new_engine, register_go_sprintf};
+
+/// The only target Gatekeeper's Kubernetes admission uses.
+pub const TARGET: &str = "admission.k8s.gatekeeper.sh";
+
+/// A parsed ConstraintTemplate (not yet compiled).
+#[derive(Debug, Clone)]
+pub struct ConstraintTemplate {
+    /// `metadata.name` (the lower-cased kind).
+    pub name: String,
+    /// The constraint kind it defines (`spec.crd.spec.names.kind`).
+    pub kind: String,
+    /// Where it came from.
+    pub file: String,
+    /// The main Rego module.
+    pub rego: String,
+    /// Library modules (`package lib.…`).
+    pub libs: Vec<String>,
+    /// Rego syntax version of `rego` and `libs`.
+    pub version: RegoVersion,
+    /// `spec.crd.spec.validation.openAPIV3Schema`, if any.
+    pub parameters_schema: Option<Value>,
+    /// `targets[0].operations` (empty = all).
+    pub operations: Vec<String>,
+    /// Whether a K8sNativeValidation (CEL) block is present too; the Rego is what runs.
+    pub has_cel: bool,
+}
+
+/// A compiled template. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledTemplate {
+    pub meta: Arc<ConstraintTemplate>,
+    /// Prepared engine; clone it per evaluation.
+    pub engine: Engine,
+    /// `data.<package>.violation`.
+    pub rule: String,
+    /// Whether the Rego reads `data.inventory`.
+    pub uses_inventory: bool,
+    pub schema: Option<Arc<ParametersSchema>>,
+}
+
+fn template_error(file: &str, name: &str, message: impl Into<String>) -> Error {
+    Error::Template {
+        file: file.to_owned(),
+        name: name.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Whether a document is a ConstraintTemplate.
+pub(crate) fn is_template(doc: &Value) -> bool {
+    str_at(doc, &["kind"]) == Some("ConstraintTemplate")
+        && str_at(doc, &["apiVersion"]).is_some_and(|v| v.starts_with("templates.gatekeeper.sh/"))
+}
+
+impl ConstraintTemplate {
+    /// Reads a ConstraintTemplate resource.
+    ///
+    /// ```
+    /// use policy_core::gatekeeper::ConstraintTemplate;
+    /// use policy_core::Value;
+    /// let doc = Value::from_json_str(r#"{
+    ///   "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+    ///   "metadata": {"name": "k8sdemo"},
+    ///   "spec": {"crd": {"spec": {"names": {"kind": "K8sDemo"}}},
+    ///            "targets": [{"target": "admission.k8s.gatekeeper.sh",
+    ///                         "rego": "package k8sdemo\nviolation[{\"msg\": \"no\"}] { true }"}]}
+    /// }"#).unwrap();
+    /// let t = ConstraintTemplate::from_value("t.yaml", &doc).unwrap();
+    /// assert_eq!(t.kind, "K8sDemo");
+    /// ```
+    pub fn from_value(file: &str, doc: &Value) -> Result<ConstraintTemplate, Error> {
+        let kind = str_at(doc, &["spec", "crd", "spec", "names", "kind"]).unwrap_or("");
+        let name = str_at(doc, &["metadata", "name"]).unwrap_or("");
+        let shown = if name.is_empty() { kind } else { name };
+        let api = str_at(doc, &["apiVersion"]).unwrap_or("");
+        if !matches!(
+            api,
+            "templates.gatekeeper.sh/v1"
+                | "templates.gatekeeper.sh/v1beta1"
+                | "templates.gatekeeper.sh/v1alpha1"
+        ) {
+            return Err(template_error(
+                file,
+                shown,
+                format!("unsupported apiVersion {api:?}"),
+            ));
+        }
+        if kind.is_empty() {
+            return Err(template_error(
+                file,
+                shown,
+                "spec.crd.spec.names.kind is required",
+            ));
+        }
+        if name != kind.to_lowercase() {
+            return Err(template_error(
+                file,
+                shown,
+                format!(
+                    "the ConstraintTemplate's name {name:?} is not equal to the lowercase of CRD's Kind: {:?}",
+                    kind.to_lowercase()
+                ),
+            ));
+        }
+        let targets = match value_at(doc, &["spec", "targets"]) {
+            Value::Array(a) => a.iter().cloned().collect::<Vec<_>>(),
+            _ => {
+                return Err(template_error(
+                    file,
+                    name,
+                    r#"field "targets" not specified in ConstraintTemplate spec"#,
+                ));
+            }
+        };
+        let target = match targets.as_slice() {
+            [t] => t.clone(),
+            [] => {
+                return Err(template_error(
+                    file,
+                    name,
+                    "no targets specified: ConstraintTemplate must specify one target",
+                ));
+            }
+            _ => {
+                return Err(template_error(
+                    file,
+                    name,
+                    "multi-target templates are not currently supported",
+                ));
+            }
+        };
+        let target_name = str_at(&target, &["target"]).unwrap_or("");
+        if target_name != TARGET {
+            return Err(template_error(
+                file,
+                name,
+                format!("target {target_name:?} is not supported (only {TARGET})"),
+            ));
+        }
+        let strings = |v: &Value, what: &str| -> Result<Vec<String>, Error> {
+            match v {
+                Value::Undefined | Value::Null => Ok(Vec::new()),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|s| {
+                        s.as_string().map(|s| s.to_string()).map_err(|_| {
+                            template_error(file, name, format!("{what} must be a list of strings"))
+                        })
+                    })
+                    .collect(),
+                _ => Err(template_error(
+                    file,
+                    name,
+                    format!("{what} must be a list of strings"),
+                )),
+            }
+        };
+        let code: Vec<Value> = match &target["code"] {
+            Value::Array(a) => a.iter().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let has_cel = code
+            .iter()
+            .any(|c| str_at(c, &["engine"]) == Some("K8sNativeValidation"));
+        let (rego, libs, version) = if let Some(rego) =
+            str_at(&target, &["rego"]).filter(|r| !r.trim().is_empty())
+        {
+            (
+                rego.to_owned(),
+                strings(&target["libs"], "libs")?,
+                RegoVersion::V0,
+            )
+        } else if let Some(c) = code.iter().find(|c| str_at(c, &["engine"]) == Some("Rego")) {
+            let src = &c["source"];
+            let rego = str_at(src, &["rego"]).ok_or_else(|| {
+                template_error(file, name, "code[engine=Rego].source.rego is required")
+            })?;
+            let version = match str_at(src, &["version"]) {
+                Some("v1") => RegoVersion::V1,
+                _ => RegoVersion::V0,
+            };
+            (
+                rego.to_owned(),
+                strings(&src["libs"], "code[engine=Rego].source.libs")?,
+                version,
+            )
+        } else if has_cel {
+            return Err(template_error(
+                file,
+                name,
+                "template has only a K8sNativeValidation (CEL) block; regard evaluates Rego templates only",
+            ));
+        } else {
+            return Err(template_error(
+                file,
+                name,
+                "could not extract Rego from the constraint template",
+            ));
+        };
+        let operations = strings(&target["operations"], "operations")?;
+        if operations.len() > 1 && operations.iter().any(|o| o == "*") {
+            return Err(template_error(
+                file,
+                name,
+                "operations: \"*\" cannot be combined with other operations",
+            ));
+        }
+        let parameters_schema = match value_at(
+            doc,
+            &["spec", "crd", "spec", "validation", "openAPIV3Schema"],
+        ) {
+            Value::Undefined | Value::Null => None,
+            v => Some(v.clone()),
+        };
+        Ok(ConstraintTemplate {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            file: file.to_owned(),
+            rego,
+            libs,
+            version,
+            parameters_schema,
+            operations,
+            has_cel,
+        })
+    }
+
+    /// Compiles the template: OPA-parity rewrites, Gatekeeper's checks, and
+    /// a prepared engine with `data` (`inventory` when given).
+    pub(crate) fn compile(self, data: Option<&Value>) -> Result<CompiledTemplate, Error> {
+        let file = self.file.clone();
+        let name = self.name.clone();
+        let err = |m: String| template_error(&file, &name, m);
+        let v1 = self.version == RegoVersion::V1;
+        let mut engine = new_engine(self.version)?;
+        register_go_sprintf(&mut engine)?;
+        let mut access = DataAccess::default();
+
+        let main_src = rewrite(&self.rego, v1);
+        let main_mod = parse_module(&format!("{name}/template.rego"), &main_src, v1)
+            .map_err(|e| err(format!("invalid rego: {e}")))?;
+        if !main_mod
+            .policy
+            .iter()
+            .any(|r| rule_name(r).as_deref() == Some("violation"))
+        {
+            return Err(err(
+                "invalid rego: missing required rule: violation".to_owned()
+            ));
+        }
+        access.check_module(&main_mod);
+        let package = engine
+            .add_policy(format!("{name}/template.rego"), main_src)
+            .map_err(|e| err(format!("invalid rego: {e}")))?;
+
+        for (i, lib) in self.libs.iter().enumerate() {
+            let lib_name = format!("{name}/lib_{i}.rego");
+            let src = rewrite(lib, v1);
+            let module = parse_module(&lib_name, &src, v1)
+                .map_err(|e| err(format!("invalid lib {i}: {e}")))?;
+            let pkg = package_components(&module);
+            if pkg.len() < 2 || pkg.first().map(String::as_str) != Some("lib") {
+                return Err(err(format!(
+                    "invalid lib {i}: package {} must be under package lib",
+                    pkg.join(".")
+                )));
+            }
+            access.check_module(&module);
+            engine
+                .add_policy(lib_name, src)
+                .map_err(|e| err(format!("invalid lib {i}: {e}")))?;
+        }
+        if let Some(bad) = &access.disallowed {
+            return Err(err(format!(
+                "invalid rego: disallowed ref {bad}: templates may only read data.inventory and data.lib"
+            )));
+        }
+        let schema = match &self.parameters_schema {
+            Some(s) => Some(Arc::new(
+                ParametersSchema::new(s)
+                    .map_err(|e| err(format!("invalid openAPIV3Schema: {e}")))?,
+            )),
+            None => None,
+        };
+        if access.inventory
+            && let Some(d) = data
+        {
+            engine
+                .add_data(d.clone())
+                .map_err(|e| err(format!("inventory: {e}")))?;
+        }
+        let rule = format!("{package}.violation");
+        prepare(&mut engine).map_err(|e| err(format!("invalid rego: {e}")))?;
+        Ok(CompiledTemplate {
+            meta: Arc::new(self),
+            engine,
+            rule,
+            uses_inventory: access.inventory,
+            schema,
+        })
+    }
+}
+
+/// Runs regorus' one-time analysis now, so every clone starts prepared.
+pub(crate) fn prepare(engine: &mut Engine) -> anyhow::Result<()> {
+    engine.eval_query("data.__regard_prepare__".to_owned(), false)?;
+    Ok(())
+}
+
+impl CompiledTemplate {
+    /// The same template with a different `data.inventory` (only templates
+    /// that read the inventory are re-prepared).
+    pub(crate) fn with_inventory(&self, data: &Value) -> Result<CompiledTemplate, Error> {
+        if !self.uses_inventory {
+            return Ok(self.clone());
+        }
+        let mut t = self.clone();
+        t.engine.clear_data();
+        let err = |m: String| template_error(&self.meta.file, &self.meta.name, m);
+        t.engine
+            .add_data(data.clone())
+            .map_err(|e| err(format!("inventory: {e}")))?;
+        prepare(&mut t.engine).map_err(|e| err(e.to_string()))?;
+        Ok(t)
+    }
+}
