@@ -1,5 +1,6 @@
 //! Integration tests: the real `regard` binary on real fixture files under
 //! `tests/` at the repository root. One test binary, one module per area.
 
+mod policies;
 mod test_cmd;
 mod util;
