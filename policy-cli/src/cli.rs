@@ -69,6 +69,11 @@ pub(crate) struct TestArgs {
     pub(crate) policy: PolicyArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+    /// Built-in bundle (baseline, restricted, best-practices) or directory of Gatekeeper
+    /// ConstraintTemplates and Constraints to run instead of Rego policies; repeatable
+    /// [default when no policy is given and ./policy does not exist: baseline, best-practices]
+    #[arg(long = "bundle", value_delimiter = ',', value_name = "NAME|DIR")]
+    pub(crate) bundle: Vec<String>,
     /// Namespaces (packages) to query; comma lists and globs (`*?[`) allowed [default: main]
     #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
     pub(crate) namespace: Vec<String>,

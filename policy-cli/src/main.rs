@@ -4,6 +4,7 @@
 //! This binary parses flags, calls `policy-core`, renders results and maps
 //! outcomes to exit codes. Policy logic lives in the core.
 
+mod bundle_run;
 mod cli;
 mod config;
 mod gk_cmd;

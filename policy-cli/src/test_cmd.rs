@@ -8,6 +8,7 @@ use policy_core::conftest::{CheckResult, Checker, NamespaceSelection};
 use policy_core::input::{self, Format};
 use policy_core::policy::{LoadOptions, PolicySet, RegoVersion};
 
+use crate::bundle_run::{self, Selection};
 use crate::cli::TestArgs;
 use crate::config::Layers;
 use crate::output::{self, OutputFormat, RenderOptions};
@@ -16,6 +17,8 @@ use crate::output::{self, OutputFormat, RenderOptions};
 #[derive(Debug)]
 struct Settings {
     paths: Vec<String>,
+    /// ConstraintTemplate bundles to run instead of Rego policies.
+    bundles: Option<Selection>,
     load: LoadOptions,
     namespaces: NamespaceSelection,
     output: OutputFormat,
@@ -52,6 +55,33 @@ impl Settings {
             );
         }
         let mut policy = layers.list("policy", args.policy.policy)?;
+        let bundle = layers.list("bundle", args.bundle)?;
+        let bundles = if !bundle.is_empty() {
+            if !policy.is_empty() {
+                bail!("--bundle and --policy cannot be combined");
+            }
+            Some(Selection {
+                entries: bundle,
+                implicit: false,
+            })
+        } else if policy.is_empty() && !std::path::Path::new("policy").exists() {
+            Some(Selection::defaults()?)
+        } else {
+            None
+        };
+        if bundles.is_some() {
+            if layers.flag("combine", args.combine)? {
+                bail!("--combine cannot be used with ConstraintTemplate bundles");
+            }
+            if !args.namespace.is_empty() || args.all_namespaces {
+                bail!(
+                    "--namespace and --all-namespaces do not apply to ConstraintTemplate bundles"
+                );
+            }
+            if !args.policy.data.is_empty() {
+                bail!("--data does not apply to ConstraintTemplate bundles");
+            }
+        }
         if policy.is_empty() {
             policy.push("policy".to_owned());
         }
@@ -91,6 +121,7 @@ impl Settings {
         let no_color = layers.flag("no-color", args.output.no_color)?;
         Ok(Settings {
             paths: args.paths,
+            bundles,
             load: LoadOptions {
                 policy_paths: policy.into_iter().map(PathBuf::from).collect(),
                 data_paths: layers
@@ -121,11 +152,27 @@ impl Settings {
     }
 }
 
+/// What evaluates the files: conftest-style Rego policies or Gatekeeper bundles.
+enum Engine {
+    Conftest(Checker),
+    Bundle(policy_core::gatekeeper::PolicyBundle),
+}
+
 pub(crate) fn run(args: TestArgs) -> Result<u8> {
     let settings = Settings::resolve(args)?;
     let sources = input::collect(&settings.paths, settings.ignore.as_ref())?;
-    let policies = PolicySet::load(&settings.load)?;
-    let checker = Checker::new(&policies, &settings.namespaces)?;
+    let engine = match &settings.bundles {
+        Some(selection) => {
+            if let Some(line) = selection.announcement() {
+                eprintln!("{line}");
+            }
+            Engine::Bundle(selection.load()?)
+        }
+        None => {
+            let policies = PolicySet::load(&settings.load)?;
+            Engine::Conftest(Checker::new(&policies, &settings.namespaces)?)
+        }
+    };
 
     let parsed = input::read_all(
         &sources,
@@ -141,14 +188,16 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
             Err(e) => errors.push(e),
         }
     }
-    let results = if settings.combine {
-        if errors.is_empty() {
-            checker.check_combined(&files)?
-        } else {
-            Vec::new()
+    let results = match &engine {
+        Engine::Bundle(bundle) => bundle_run::check(bundle, &files)?,
+        Engine::Conftest(checker) if settings.combine => {
+            if errors.is_empty() {
+                checker.check_combined(&files)?
+            } else {
+                Vec::new()
+            }
         }
-    } else {
-        checker.check_files(&files)?
+        Engine::Conftest(checker) => checker.check_files(&files)?,
     };
     let code = exit_code(&results, &settings);
     if !(settings.quiet && code == 0 && errors.is_empty()) {
