@@ -18,6 +18,8 @@ pub(crate) enum Command {
     Test(Box<TestArgs>),
     /// Gatekeeper ConstraintTemplates and Constraints (gator-compatible: test, verify, expand).
     Gk(crate::gk_cmd::GkArgs),
+    /// The built-in policy library: list bundles, export them, print their README.
+    Policies(crate::policies_cmd::PoliciesArgs),
 }
 
 /// Flags shared by commands that load policies.

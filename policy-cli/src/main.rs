@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod gk_cmd;
 mod output;
+mod policies_cmd;
 mod test_cmd;
 
 use std::io::Write as _;
@@ -34,6 +35,13 @@ fn main() -> ExitCode {
         Command::Gk(args) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             gk_cmd::run(&args, &mut out).and_then(|code| {
+                out.flush()?;
+                Ok(code)
+            })
+        }
+        Command::Policies(args) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            policies_cmd::run(&args, &mut out).and_then(|code| {
                 out.flush()?;
                 Ok(code)
             })

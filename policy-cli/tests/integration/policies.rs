@@ -505,3 +505,97 @@ fn gk_verify_passes_every_library_suite() {
     let suites = out.stdout.lines().filter(|l| l.starts_with("ok\t")).count();
     assert_eq!(suites, specs().len(), "{}", out.stdout);
 }
+
+#[test]
+fn readme_is_generated_from_the_templates() {
+    let out = Run::in_dir(&repo(), &["policies", "doc"]).output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let path = repo().join("policies/README.md");
+    if bless() {
+        std::fs::write(&path, &out.stdout).expect("write README");
+    }
+    let on_disk = std::fs::read_to_string(&path).expect("policies/README.md");
+    assert!(
+        on_disk == out.stdout,
+        "policies/README.md is out of date: run `regard policies doc > policies/README.md`"
+    );
+}
+
+/// Messages reported per file (failures and warnings, sorted), and whether
+/// the policy's constraint matched the file at all.
+fn reported(json: &str, root: &Path) -> BTreeMap<String, (bool, Vec<String>)> {
+    let results: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let mut out: BTreeMap<String, (bool, Vec<String>)> = BTreeMap::new();
+    for r in results.as_array().expect("results") {
+        let file = r["filename"].as_str().expect("filename");
+        let rel = Path::new(file)
+            .strip_prefix(root)
+            .unwrap_or(Path::new(file))
+            .to_string_lossy()
+            .replace('\\', "/");
+        let entry = out.entry(rel).or_default();
+        entry.0 = true;
+        for key in ["failures", "warnings"] {
+            for o in r[key].as_array().into_iter().flatten() {
+                entry.1.push(o["msg"].as_str().expect("msg").to_owned());
+            }
+        }
+        entry.1.sort();
+    }
+    out
+}
+
+#[test]
+fn every_control_fails_on_every_workload_kind_and_passes_compliant_ones() {
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for spec in specs() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut want: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for case in &spec.cases {
+            let inv = inventory(case);
+            if !inv.is_empty() {
+                let path = tmp.path().join(format!("{}/inventory.yaml", case.name));
+                std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&path, to_yaml(&inv)).expect("write");
+            }
+            for (stem, obj) in objects(case, None) {
+                let rel = format!("{}/{stem}.yaml", case.name);
+                let path = tmp.path().join(&rel);
+                std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&path, to_yaml(std::slice::from_ref(&obj))).expect("write");
+                want.insert(rel, expected(case, &obj));
+            }
+        }
+        let bundle = spec.dir();
+        let out = Run::in_dir(
+            tmp.path(),
+            &[
+                "test",
+                "--bundle",
+                bundle.to_str().expect("utf-8 path"),
+                "-o",
+                "json",
+                "--no-fail",
+                tmp.path().to_str().expect("utf-8 path"),
+            ],
+        )
+        .output();
+        assert_eq!(out.code, 0, "{}: {}", spec.id, out.stderr);
+        let got = reported(&out.stdout, tmp.path());
+        for (file, messages) in &want {
+            checked += 1;
+            match got.get(file) {
+                None => problems.push(format!("{}: {file}: the constraint did not match", spec.id)),
+                Some((_, m)) if m != messages => problems.push(format!(
+                    "{}: {file}:\n  want {messages:#?}\n  got  {m:#?}",
+                    spec.id
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // Every case of every policy on every kind it covers.
+    assert!(checked > 500, "only {checked} objects checked");
+}
