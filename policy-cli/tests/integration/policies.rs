@@ -599,3 +599,120 @@ fn every_control_fails_on_every_workload_kind_and_passes_compliant_ones() {
     // Every case of every policy on every kind it covers.
     assert!(checked > 500, "only {checked} objects checked");
 }
+
+/// The README's "main job": `regard test` with no policy on a folder of
+/// manifests uses the default bundles, in every output format.
+#[test]
+fn regard_test_without_policy_uses_the_default_bundles_in_every_format() {
+    let dir = fixtures().join("policies/expected");
+    let mut problems = Vec::new();
+    for format in [
+        "stdout",
+        "json",
+        "tap",
+        "table",
+        "junit",
+        "github",
+        "azuredevops",
+        "sarif",
+    ] {
+        let out = Run::in_dir(&repo(), &["test", "-o", format, "examples/k8s"]).output();
+        assert_eq!(out.code, 1, "{format}: {}", out.stderr);
+        assert_eq!(
+            out.stderr,
+            "regard: no policy given and no ./policy directory; using the built-in bundles baseline, best-practices\n"
+        );
+        let path = dir.join(format!("examples-k8s.{format}"));
+        if bless() {
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(&path, &out.stdout).expect("write");
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(out.stdout.as_str()) {
+            problems.push(format!(
+                "{format}: output differs from {}:\n{}",
+                path.display(),
+                out.stdout
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn bundles_are_selected_by_name_and_policy_flags_do_not_mix() {
+    let out = Run::in_dir(
+        &repo(),
+        &["test", "--bundle", "restricted", "examples/k8s/web.yaml"],
+    )
+    .output();
+    assert_eq!(out.stderr, "");
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(
+        out.stdout,
+        "\n18 tests, 18 passed, 0 warnings, 0 failures, 0 exceptions\n"
+    );
+
+    let out = Run::in_dir(&repo(), &["test", "--bundle", "strict", "examples/k8s"]).output();
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "Error: --bundle strict: neither a built-in bundle (baseline, restricted, best-practices) nor an existing directory\n"
+    );
+
+    let out = Run::in_dir(
+        &repo(),
+        &[
+            "test",
+            "--bundle",
+            "baseline",
+            "-p",
+            "examples/policy",
+            "examples/k8s",
+        ],
+    )
+    .output();
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "Error: --bundle and --policy cannot be combined\n"
+    );
+}
+
+#[test]
+fn export_writes_templates_and_constraints_that_load_again() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("out");
+    let out = Run::in_dir(
+        tmp.path(),
+        &["policies", "export", "out", "--bundle", "restricted"],
+    )
+    .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "wrote 18 templates to out/templates and 18 constraints to out/constraints (bundles: restricted)\n"
+    );
+    let templates = std::fs::read_dir(dir.join("templates"))
+        .expect("templates")
+        .count();
+    let constraints = std::fs::read_dir(dir.join("constraints"))
+        .expect("constraints")
+        .count();
+    assert_eq!((templates, constraints), (18, 18));
+    let privileged = std::fs::read_to_string(dir.join("templates/privileged.yaml")).expect("file");
+    let source =
+        std::fs::read_to_string(repo().join("policies/pss/baseline/privileged/template.yaml"))
+            .expect("file");
+    assert_eq!(privileged, source);
+    // The exported directory is a bundle of its own.
+    let web = repo().join("examples/k8s/web.yaml");
+    let out = Run::in_dir(
+        tmp.path(),
+        &["test", "--bundle", "out", web.to_str().expect("utf-8")],
+    )
+    .output();
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout,
+        "\n18 tests, 18 passed, 0 warnings, 0 failures, 0 exceptions\n"
+    );
+}
