@@ -22,6 +22,8 @@ pub(crate) enum Command {
     Parse(crate::parse_cmd::ParseArgs),
     /// Gatekeeper ConstraintTemplates and Constraints (gator-compatible: test, verify, expand).
     Gk(crate::gk_cmd::GkArgs),
+    /// The built-in policy library: list bundles, export them, print their README.
+    Policies(crate::policies_cmd::PoliciesArgs),
 }
 
 /// Flags shared by commands that load policies.
@@ -73,6 +75,11 @@ pub(crate) struct TestArgs {
     pub(crate) policy: PolicyArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+    /// Built-in bundle (baseline, restricted, best-practices) or directory of Gatekeeper
+    /// ConstraintTemplates and Constraints to run instead of Rego policies; repeatable
+    /// [default when no policy is given and ./policy does not exist: baseline, best-practices]
+    #[arg(long = "bundle", value_delimiter = ',', value_name = "NAME|DIR")]
+    pub(crate) bundle: Vec<String>,
     /// Namespaces (packages) to query; comma lists and globs (`*?[`) allowed [default: main]
     #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
     pub(crate) namespace: Vec<String>,

@@ -4,11 +4,13 @@
 //! This binary parses flags, calls `policy-core`, renders results and maps
 //! outcomes to exit codes. Policy logic lives in the core.
 
+mod bundle_run;
 mod cli;
 mod config;
 mod gk_cmd;
 mod output;
 mod parse_cmd;
+mod policies_cmd;
 mod test_cmd;
 mod verify_cmd;
 
@@ -42,6 +44,13 @@ fn main() -> ExitCode {
         Command::Gk(args) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             gk_cmd::run(&args, &mut out).and_then(|code| {
+                out.flush()?;
+                Ok(code)
+            })
+        }
+        Command::Policies(args) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            policies_cmd::run(&args, &mut out).and_then(|code| {
                 out.flush()?;
                 Ok(code)
             })

@@ -7,6 +7,7 @@ use policy_core::conftest::{CheckResult, Checker, NamespaceSelection};
 use policy_core::input::{self, Format};
 use policy_core::policy::{LoadOptions, PolicySet};
 
+use crate::bundle_run::{self, Selection};
 use crate::cli::TestArgs;
 use crate::config::Layers;
 use crate::output::{self, OutputFormat, RenderOptions};
@@ -15,6 +16,8 @@ use crate::output::{self, OutputFormat, RenderOptions};
 #[derive(Debug)]
 struct Settings {
     paths: Vec<String>,
+    /// ConstraintTemplate bundles to run instead of Rego policies.
+    bundles: Option<Selection>,
     load: LoadOptions,
     namespaces: NamespaceSelection,
     output: OutputFormat,
@@ -47,6 +50,37 @@ impl Settings {
                 "--update is not supported: download policies in a separate step before `regard test`"
             );
         }
+        let policy_flags = layers.list("policy", args.policy.policy.clone())?;
+        let bundle = layers.list("bundle", args.bundle)?;
+        let bundles = if !bundle.is_empty() {
+            if !policy_flags.is_empty() {
+                bail!("--bundle and --policy cannot be combined");
+            }
+            Some(Selection {
+                entries: bundle,
+                implicit: false,
+            })
+        } else if policy_flags.is_empty() && !std::path::Path::new("policy").exists() {
+            Some(Selection::defaults()?)
+        } else {
+            None
+        };
+        if bundles.is_some() {
+            if layers.flag("combine", args.combine)? {
+                bail!("--combine cannot be used with ConstraintTemplate bundles");
+            }
+            if !args.namespace.is_empty() || args.all_namespaces {
+                bail!(
+                    "--namespace and --all-namespaces do not apply to ConstraintTemplate bundles"
+                );
+            }
+            if !args.policy.data.is_empty() {
+                bail!("--data does not apply to ConstraintTemplate bundles");
+            }
+            if args.trace {
+                bail!("--trace does not apply to ConstraintTemplate bundles");
+            }
+        }
         let load = layers.load_options(args.policy)?;
         let namespaces = if layers.flag("all-namespaces", args.all_namespaces)? {
             NamespaceSelection::All
@@ -74,6 +108,7 @@ impl Settings {
         let no_color = layers.flag("no-color", args.output.no_color)?;
         Ok(Settings {
             paths: args.paths,
+            bundles,
             load,
             namespaces,
             output,
@@ -102,12 +137,29 @@ impl Settings {
     }
 }
 
+/// What evaluates the files: conftest-style Rego policies or Gatekeeper bundles.
+enum Engine {
+    Conftest(Box<Checker>),
+    Bundle(policy_core::gatekeeper::PolicyBundle),
+}
+
 pub(crate) fn run(args: TestArgs) -> Result<u8> {
     let settings = Settings::resolve(args)?;
     let sources = input::collect(&settings.paths, settings.ignore.as_ref())?;
-    let policies = PolicySet::load(&settings.load)?;
-    let mut checker = Checker::new(&policies, &settings.namespaces)?;
-    checker.set_tracing(settings.trace);
+    let engine = match &settings.bundles {
+        Some(selection) => {
+            if let Some(line) = selection.announcement() {
+                eprintln!("{line}");
+            }
+            Engine::Bundle(selection.load()?)
+        }
+        None => {
+            let policies = PolicySet::load(&settings.load)?;
+            let mut checker = Checker::new(&policies, &settings.namespaces)?;
+            checker.set_tracing(settings.trace);
+            Engine::Conftest(Box::new(checker))
+        }
+    };
 
     let parsed = input::read_all(
         &sources,
@@ -124,14 +176,16 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
             Err(e) => errors.push(e),
         }
     }
-    let results = if settings.combine {
-        if errors.is_empty() {
-            checker.check_combined(&files)?
-        } else {
-            Vec::new()
+    let results = match &engine {
+        Engine::Bundle(bundle) => bundle_run::check(bundle, &files)?,
+        Engine::Conftest(checker) if settings.combine => {
+            if errors.is_empty() {
+                checker.check_combined(&files)?
+            } else {
+                Vec::new()
+            }
         }
-    } else {
-        checker.check_files(&files)?
+        Engine::Conftest(checker) => checker.check_files(&files)?,
     };
     if settings.trace {
         let mut stderr = std::io::stderr().lock();

@@ -49,6 +49,22 @@ pub enum Error {
         /// The supported names, comma-separated.
         known: String,
     },
+    /// A bundle name is not one of the built-in library's bundles.
+    #[error("unknown bundle {name:?} (built-in bundles: {known})")]
+    UnknownBundle {
+        /// The requested name.
+        name: String,
+        /// The built-in bundle names, comma-separated.
+        known: String,
+    },
+    /// A file of the built-in policy library could not be read.
+    #[error("built-in policy library: {file}: {message}")]
+    Library {
+        /// The library file (relative to `policies/`).
+        file: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A configuration file could not be parsed.
     #[error("{path}{}: {message}", location_suffix(*line, *column))]
     Parse {

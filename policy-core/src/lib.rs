@@ -45,6 +45,7 @@ pub mod conftest;
 mod error;
 pub mod gatekeeper;
 pub mod input;
+pub mod library;
 pub mod policy;
 
 pub use error::{Error, Result};

@@ -3,6 +3,7 @@
 
 mod gk;
 mod parse;
+mod policies;
 mod test_cmd;
 mod util;
 mod verify;
