@@ -16,7 +16,17 @@ pub struct Args {
     /// Directory of ConstraintTemplates, Constraints and ExpansionTemplates (YAML/JSON, walked);
     /// reloaded on change, keeping the last good set when a new file is bad.
     #[arg(long, env = "REGARD_WEBHOOK_POLICY_DIR", value_name = "DIR")]
-    pub policy_dir: PathBuf,
+    pub policy_dir: Option<PathBuf>,
+
+    /// Built-in policy bundle to serve (`regard policies list`), repeatable; combined with
+    /// `--policy-dir` when both are given. At least one of the two is required.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_BUNDLE",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub bundle: Vec<String>,
 
     /// PEM certificate chain served to clients (reloaded when it changes).
     #[arg(long, env = "REGARD_WEBHOOK_TLS_CERT_FILE", value_name = "FILE")]
@@ -167,8 +177,10 @@ pub enum LogFormat {
 /// Validated settings the server runs from.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Policy directory.
-    pub policy_dir: PathBuf,
+    /// Policy directory, if any.
+    pub policy_dir: Option<PathBuf>,
+    /// Built-in bundles served (with the directory's policies, if any).
+    pub bundles: Vec<String>,
     /// TLS material and settings.
     pub tls: TlsFiles,
     /// HTTPS address.
@@ -254,12 +266,19 @@ impl Args {
         if self.max_body_bytes == 0 {
             anyhow::bail!("--max-body-bytes must be greater than zero");
         }
+        if self.policy_dir.is_none() && self.bundle.is_empty() {
+            anyhow::bail!("give --policy-dir DIR, --bundle NAME, or both");
+        }
+        if !self.bundle.is_empty() {
+            policy_core::library::select(&self.bundle)?;
+        }
         let max_concurrent_evals = match self.max_concurrent_evals {
             0 => default_parallelism(),
             n => n,
         };
         Ok(Config {
             policy_dir: self.policy_dir,
+            bundles: self.bundle,
             tls: TlsFiles {
                 cert_file: self.tls_cert_file,
                 key_file: self.tls_key_file,

@@ -24,11 +24,31 @@ impl GatekeeperPolicies {
     }
 }
 
-/// Compiles every ConstraintTemplate, Constraint and ExpansionTemplate under `dir`
-/// (a [`crate::policy::Loader`]).
+/// Compiles every ConstraintTemplate, Constraint and ExpansionTemplate under `dir`.
 pub fn load_dir(dir: &Path) -> Result<Arc<dyn Reviewer>, String> {
-    let bundle = PolicyBundle::load_dir(dir).map_err(|e| e.to_string())?;
+    load(Some(dir), &[])
+}
+
+/// Compiles the built-in `bundles` together with the policies under `dir`
+/// (either may be absent).
+pub fn load(dir: Option<&Path>, bundles: &[String]) -> Result<Arc<dyn Reviewer>, String> {
+    let bundle = match (dir, bundles.is_empty()) {
+        (Some(dir), true) => PolicyBundle::load_dir(dir),
+        (dir, _) => {
+            let mut docs = policy_core::library::documents(bundles).map_err(|e| e.to_string())?;
+            if let Some(dir) = dir {
+                docs.extend(PolicyBundle::dir_documents(dir).map_err(|e| e.to_string())?);
+            }
+            PolicyBundle::from_documents(docs)
+        }
+    }
+    .map_err(|e| e.to_string())?;
     Ok(Arc::new(GatekeeperPolicies::new(bundle)))
+}
+
+/// The [`crate::policy::Loader`] for a directory and built-in bundles.
+pub fn loader(bundles: Vec<String>) -> crate::policy::Loader {
+    Arc::new(move |dir: Option<&Path>| load(dir, &bundles))
 }
 
 fn action(a: EnforcementAction) -> Action {

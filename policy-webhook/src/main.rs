@@ -34,10 +34,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(policy_webhook::server::run(
-        config,
-        policy_webhook::gatekeeper::load_dir,
-    )) {
+    let loader = policy_webhook::gatekeeper::loader(config.bundles.clone());
+    match runtime.block_on(policy_webhook::server::run(config, loader)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -17,8 +17,8 @@ use arc_swap::ArcSwapOption;
 use crate::metrics::{Metrics, Outcome, ReloadLabels};
 use crate::review::Reviewer;
 
-/// Compiles a policy directory into a [`Reviewer`].
-pub type Loader = fn(&Path) -> Result<Arc<dyn Reviewer>, String>;
+/// Compiles the policy set (the directory, when there is one) into a [`Reviewer`].
+pub type Loader = Arc<dyn Fn(Option<&Path>) -> Result<Arc<dyn Reviewer>, String> + Send + Sync>;
 
 /// A loaded policy set.
 #[derive(Debug)]
@@ -110,19 +110,28 @@ pub enum ReloadResult {
 }
 
 /// Polls a policy directory and keeps a [`PolicyStore`] up to date.
-#[derive(Debug)]
 pub struct PolicyWatcher {
-    dir: PathBuf,
+    /// `None` when only built-in bundles are served: loaded once.
+    dir: Option<PathBuf>,
     loader: Loader,
     store: Arc<PolicyStore>,
     metrics: Arc<Metrics>,
     last_attempt: Option<Result<u64, String>>,
 }
 
+impl std::fmt::Debug for PolicyWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyWatcher")
+            .field("dir", &self.dir)
+            .field("last_attempt", &self.last_attempt)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PolicyWatcher {
     /// A watcher for `dir` feeding `store`.
     pub fn new(
-        dir: PathBuf,
+        dir: Option<PathBuf>,
         loader: Loader,
         store: Arc<PolicyStore>,
         metrics: Arc<Metrics>,
@@ -139,11 +148,14 @@ impl PolicyWatcher {
     /// Checks the directory once and reloads it if it changed.
     pub async fn check(&mut self) -> ReloadResult {
         let dir = self.dir.clone();
-        let loader = self.loader;
-        let fp = match tokio::task::spawn_blocking(move || fingerprint(&dir)).await {
-            Ok(fp) => fp,
-            Err(e) => Err(e.to_string()),
-        };
+        let loader = Arc::clone(&self.loader);
+        let fp =
+            match tokio::task::spawn_blocking(move || dir.as_deref().map_or(Ok(0), fingerprint))
+                .await
+            {
+                Ok(fp) => fp,
+                Err(e) => Err(e.to_string()),
+            };
         if self.last_attempt.as_ref() == Some(&fp) {
             return ReloadResult::Unchanged;
         }
@@ -152,7 +164,7 @@ impl PolicyWatcher {
             Err(e) => Err(e),
             Ok(_) => {
                 let dir = self.dir.clone();
-                match tokio::task::spawn_blocking(move || loader(&dir)).await {
+                match tokio::task::spawn_blocking(move || loader(dir.as_deref())).await {
                     Ok(r) => r,
                     Err(e) => Err(format!("policy loader failed: {e}")),
                 }
@@ -176,7 +188,7 @@ impl PolicyWatcher {
                     })
                     .inc();
                 tracing::info!(
-                    dir = %self.dir.display(),
+                    source = %self.source(),
                     templates,
                     constraints,
                     "policy set loaded"
@@ -191,12 +203,19 @@ impl PolicyWatcher {
                     })
                     .inc();
                 if self.store.is_loaded() {
-                    tracing::error!(dir = %self.dir.display(), %error, "policy reload failed; keeping the last good policy set");
+                    tracing::error!(source = %self.source(), %error, "policy reload failed; keeping the last good policy set");
                 } else {
-                    tracing::error!(dir = %self.dir.display(), %error, "policy load failed; not ready until the policy directory loads");
+                    tracing::error!(source = %self.source(), %error, "policy load failed; not ready until the policy directory loads");
                 }
                 ReloadResult::Failed
             }
+        }
+    }
+
+    fn source(&self) -> String {
+        match &self.dir {
+            Some(dir) => dir.display().to_string(),
+            None => "built-in bundles".to_owned(),
         }
     }
 

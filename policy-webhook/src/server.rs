@@ -109,7 +109,8 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         addr = %admit_local,
         health_addr = %health_local,
         metrics_addr = %metrics_local,
-        policy_dir = %config.policy_dir.display(),
+        policy_dir = ?config.policy_dir,
+        bundles = ?config.bundles,
         "regard-webhook listening"
     );
 

@@ -521,3 +521,71 @@ async fn configmap_volume_updates_are_picked_up() {
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn built_in_bundles_are_served_without_a_policy_directory() {
+    let setup = Setup::new("policies");
+    let hook = common::Webhook::start(
+        &[
+            "--bundle".into(),
+            "baseline".into(),
+            "--tls-cert-file".into(),
+            setup.cert.display().to_string(),
+            "--tls-key-file".into(),
+            setup.key.display().to_string(),
+            "--shutdown-delay".into(),
+            "0s".into(),
+        ],
+        &setup.ca.pem,
+    );
+    hook.wait_ready().await;
+    let m = hook.metrics_text().await;
+    assert_eq!(
+        sample(&m, "regard_webhook_policy_constraints"),
+        Some(11.0),
+        "{m}"
+    );
+    let reply = hook
+        .admit(&fixture("reviews/pod-create-privileged.json"))
+        .await;
+    assert_eq!(
+        reply.json()["response"],
+        json!({
+            "uid": "3c1f6a52-8d0e-4f7b-9a61-2b7c4d9e0f13",
+            "allowed": false,
+            "status": {
+                "code": 403,
+                "reason": "Forbidden",
+                "message": "[privileged] Pod/debug in namespace default: container \"web\" sets securityContext.privileged: true; privileged containers are not allowed"
+            }
+        })
+    );
+}
+
+#[test]
+fn a_policy_source_is_required() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_regard-webhook"))
+        .args(["--tls-cert-file", "x.crt", "--tls-key-file", "x.key"])
+        .output()
+        .expect("run regard-webhook");
+    assert_eq!(out.status.code(), Some(2), "configuration errors exit 2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("give --policy-dir DIR, --bundle NAME, or both"),
+        "{stderr}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_regard-webhook"))
+        .args([
+            "--bundle",
+            "nope",
+            "--tls-cert-file",
+            "x.crt",
+            "--tls-key-file",
+            "x.key",
+        ])
+        .output()
+        .expect("run regard-webhook");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown bundle \"nope\""), "{stderr}");
+}

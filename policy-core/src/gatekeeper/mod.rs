@@ -307,6 +307,12 @@ impl PolicyBundle {
     /// Kubernetes' atomic-writer directories (`..data`, `..2026_…`) in a
     /// mounted ConfigMap are skipped: they hold copies of the visible files.
     pub fn load_dir(dir: &Path) -> Result<PolicyBundle, Error> {
+        PolicyBundle::from_documents(PolicyBundle::dir_documents(dir)?)
+    }
+
+    /// The documents [`PolicyBundle::load_dir`] reads from `dir`, each with
+    /// the file it came from.
+    pub fn dir_documents(dir: &Path) -> Result<Vec<(String, Value)>, Error> {
         let paths: Vec<String> = crate::input::walk_files(dir)?
             .into_iter()
             .filter(|p| {
@@ -332,7 +338,7 @@ impl PolicyBundle {
             .into_iter()
             .flat_map(|(name, docs)| docs.into_iter().map(move |d| (name.clone(), d)))
             .collect();
-        PolicyBundle::from_documents(docs)
+        Ok(docs)
     }
 
     /// The same policies with `objects` as `data.inventory` (and as the
