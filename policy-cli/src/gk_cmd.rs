@@ -178,7 +178,7 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
                         b.violation.msg.as_str(),
                     ))
             });
-            let results: Vec<GatorResult> = sorted
+            let results: Vec<GatorResult<'_>> = sorted
                 .iter()
                 .map(|r| GatorResult::of(r.violation))
                 .collect();
