@@ -178,13 +178,12 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
                         b.violation.msg.as_str(),
                     ))
             });
-            let results: Vec<GatorResult> = sorted
+            let results: Vec<GatorResult<'_>> = sorted
                 .iter()
                 .map(|r| GatorResult::of(r.violation))
                 .collect();
             if args.output == TestOutput::Json {
-                write_go_json(out, &results)?;
-                writeln!(out)?;
+                write_results_json(out, &results)?;
             } else {
                 let value = serde_json::to_value(&results)?;
                 write!(out, "{}", serde_saphyr::to_string(&value)?)?;
@@ -196,49 +195,84 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
 
 /// gator's JSON result object.
 #[derive(Serialize)]
-struct GatorResult {
+struct GatorResult<'a> {
     target: &'static str,
-    msg: String,
-    metadata: Metadata,
-    constraint: serde_json::Value,
+    msg: &'a str,
+    metadata: Metadata<'a>,
+    constraint: &'a Value,
     #[serde(rename = "enforcementAction")]
-    enforcement_action: String,
+    enforcement_action: &'static str,
     #[serde(rename = "scopedActions", skip_serializing_if = "Vec::is_empty")]
     scoped_actions: Vec<&'static str>,
     #[serde(rename = "violatingObject")]
-    violating_object: serde_json::Value,
+    violating_object: &'a Value,
     trace: Option<String>,
 }
 
 #[derive(Serialize)]
-struct Metadata {
-    details: serde_json::Value,
+struct Metadata<'a> {
+    details: &'a Value,
 }
 
-impl GatorResult {
-    fn of(v: &Violation) -> GatorResult {
+impl<'a> GatorResult<'a> {
+    fn of(v: &'a Violation) -> GatorResult<'a> {
         let scoped = v.constraint_action == "scoped";
         GatorResult {
             target: TARGET,
-            msg: v.msg.clone(),
+            msg: &v.msg,
             metadata: Metadata {
-                details: serde_json::to_value(&v.details).unwrap_or(serde_json::Value::Null),
+                details: &v.details,
             },
-            constraint: serde_json::to_value(&v.constraint).unwrap_or(serde_json::Value::Null),
+            constraint: &v.constraint,
             enforcement_action: if scoped {
-                "scoped".to_owned()
+                "scoped"
             } else {
-                v.enforcement_action.as_str().to_owned()
+                v.enforcement_action.as_str()
             },
             scoped_actions: if scoped {
                 v.actions.iter().map(EnforcementAction::as_str).collect()
             } else {
                 Vec::new()
             },
-            violating_object: serde_json::to_value(&v.object).unwrap_or(serde_json::Value::Null),
+            violating_object: &v.object,
             trace: None,
         }
     }
+}
+
+/// The result list as gator prints it, each result rendered on its own core.
+fn write_results_json(out: &mut dyn Write, results: &[GatorResult<'_>]) -> Result<()> {
+    use rayon::prelude::*;
+    if results.is_empty() {
+        writeln!(out, "[]")?;
+        return Ok(());
+    }
+    let rendered: Vec<Vec<u8>> = results
+        .par_iter()
+        .map(|r| {
+            let mut buf = Vec::new();
+            write_go_json(&mut buf, r)?;
+            // One level deeper inside the array. Newlines only occur as
+            // formatting: inside strings they are escaped.
+            let mut indented = Vec::with_capacity(buf.len() + buf.len() / 8);
+            for b in buf {
+                indented.push(b);
+                if b == b'\n' {
+                    indented.extend_from_slice(b"    ");
+                }
+            }
+            Ok(indented)
+        })
+        .collect::<Result<_>>()?;
+    out.write_all(b"[\n")?;
+    let last = rendered.len().saturating_sub(1);
+    for (i, r) in rendered.iter().enumerate() {
+        out.write_all(b"    ")?;
+        out.write_all(r)?;
+        out.write_all(if i == last { b"\n" } else { b",\n" })?;
+    }
+    out.write_all(b"]\n")?;
+    Ok(())
 }
 
 /// JSON as Go's `json.MarshalIndent(v, "", "    ")` writes it (HTML-safe escapes included).

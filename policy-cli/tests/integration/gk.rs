@@ -477,7 +477,7 @@ fn gk_verify_verbose_with_filter() {
     let r = regard(&["gk", "verify", "-v", "suites/pass", "--run", "unlabelled"]);
     assert_eq!(
         mask_durations(&r.stdout),
-        "=== RUN   owner-label\n    === SKIP  labelled-pod\n    === RUN   unlabelled-pod\n    --- PASS: unlabelled-pod\t(DUR)\n    === SKIP  update-removing-label\n--- PASS: owner-label\t(DUR)\n=== SKIP  bad-parameters\nok\tsuites/pass/suite.yaml\tDUR\nPASS\n"
+        "=== RUN   owner-label\n    === SKIP  labelled-pod\n    === RUN   unlabelled-pod\n    --- PASS: unlabelled-pod\t(DUR)\n    === SKIP  update-removing-label\n--- PASS: owner-label\t(DUR)\n=== SKIP  bad-parameters\n=== SKIP  template-does-not-compile\nok\tsuites/pass/suite.yaml\tDUR\nPASS\n"
     );
     assert_eq!(r.code, 0);
     let all = regard(&["gk", "verify", "-v", "suites/pass/suite.yaml"]);
@@ -485,6 +485,18 @@ fn gk_verify_verbose_with_filter() {
     assert_eq!(
         all.stdout.matches("    --- PASS").count(),
         3,
+        "{}",
+        all.stdout
+    );
+    // Both `invalid: true` tests pass: bad parameters, and a template that does not compile.
+    let passed_tests: Vec<&str> = all
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("--- PASS: "))
+        .collect();
+    assert_eq!(passed_tests.len(), 3, "{}", all.stdout);
+    assert!(
+        passed_tests[2].starts_with("--- PASS: template-does-not-compile\t"),
         "{}",
         all.stdout
     );

@@ -5,8 +5,9 @@
 //! review (a Kubernetes object or an `AdmissionReview`), optional inventory
 //! files, and assertions on the violations: `violations: yes | no | N`,
 //! optionally only counting messages that match a `message` regex. A test
-//! marked `invalid: true` passes when the constraint fails schema
-//! validation. The template and constraint are compiled once per test; each
+//! marked `invalid: true` passes when the policy is refused: the constraint
+//! fails schema validation or is otherwise invalid, or the template does not
+//! compile (files that cannot be read still fail the test). The template and constraint are compiled once per test; each
 //! case gets its own inventory. Messages follow gator's wording.
 
 use std::path::{Path, PathBuf};
@@ -398,6 +399,17 @@ fn run_test(dir: &Path, t: &SuiteTest, filter: &Filter) -> TestResult {
         ));
     }
     if let Err(e) = PolicyBundle::from_documents(template_only.clone()) {
+        // `invalid: true` expects the policy to be refused; a template that
+        // does not compile is refused too.
+        if t.invalid && matches!(e, Error::Template { .. }) {
+            return TestResult {
+                name: t.name.clone(),
+                skipped: false,
+                error: None,
+                duration: start.elapsed(),
+                cases: Vec::new(),
+            };
+        }
         return fail(format!("adding template: {e}"));
     }
     let constraint_file = dir.join(&t.constraint).display().to_string();
@@ -427,7 +439,7 @@ fn run_test(dir: &Path, t: &SuiteTest, filter: &Filter) -> TestResult {
     let bundle = PolicyBundle::from_documents(docs);
     if t.invalid {
         let error = match bundle {
-            Err(Error::ParametersSchema { .. }) => None,
+            Err(Error::ParametersSchema { .. } | Error::Constraint { .. }) => None,
             Err(e) => Some(format!(
                 "constraint should have failed schema validation: got error {e} but want schema validation failed"
             )),
