@@ -16,6 +16,10 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Test configuration files against Rego policies (conftest test).
     Test(Box<TestArgs>),
+    /// Run Rego unit tests (`test_*` rules), with optional coverage (conftest verify).
+    Verify(Box<VerifyArgs>),
+    /// Print input files as policies see them (conftest parse).
+    Parse(crate::parse_cmd::ParseArgs),
     /// Gatekeeper ConstraintTemplates and Constraints (gator-compatible: test, verify, expand).
     Gk(crate::gk_cmd::GkArgs),
     /// The built-in policy library: list bundles, export them, print their README.
@@ -103,7 +107,10 @@ pub(crate) struct TestArgs {
     /// Name to report for standard input
     #[arg(long = "stdin-filename")]
     pub(crate) stdin_filename: Option<String>,
-    /// Print an evaluation trace to standard error
+    /// Directories searched for .proto files (textproto inputs)
+    #[arg(long = "proto-file-dirs", value_delimiter = ',')]
+    pub(crate) proto_file_dirs: Vec<String>,
+    /// Print each rule's value and the policy lines evaluated, per document, to standard error
     #[arg(long)]
     pub(crate) trace: bool,
     /// Not supported: OPA strict compilation (regorus has no strict mode)
@@ -115,4 +122,36 @@ pub(crate) struct TestArgs {
     /// Not supported: downloading policies before the run (use a separate fetch step)
     #[arg(short = 'u', long, hide = true)]
     pub(crate) update: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+    /// Report only tests in these namespaces (packages); globs allowed
+    #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
+    pub(crate) namespace: Vec<String>,
+    /// Per-test report with durations (stdout only): full, fails or notes
+    #[arg(long)]
+    pub(crate) report: Option<String>,
+    /// Run only tests whose path (data.pkg.test_name) matches this regular expression
+    #[arg(long)]
+    pub(crate) run: Option<String>,
+    /// Report line coverage of the non-test policy files
+    #[arg(long)]
+    pub(crate) coverage: bool,
+    /// Fail when total coverage is below this percentage (implies --coverage)
+    #[arg(long = "coverage-min", value_name = "PERCENT")]
+    pub(crate) coverage_min: Option<f64>,
+    /// Print each test's outcome, print() output and evaluated lines to standard error
+    #[arg(long)]
+    pub(crate) trace: bool,
+    /// Run tests (from --policy) against this ConstraintTemplate's Rego; repeatable
+    #[arg(long, value_name = "FILE")]
+    pub(crate) template: Vec<String>,
+    /// Paths are ignored (conftest accepts and ignores them)
+    #[arg(hide = true)]
+    pub(crate) ignored: Vec<String>,
 }

@@ -7,6 +7,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use policy_core::policy::{LoadOptions, RegoVersion};
+
+use crate::cli::PolicyArgs;
+use crate::output::OutputFormat;
 
 /// The environment and config-file layers below the command line.
 #[derive(Debug, Default)]
@@ -121,5 +125,35 @@ impl Layers {
                 other.type_str()
             ),
         }
+    }
+}
+
+impl Layers {
+    /// Policy loading settings shared by `test` and `verify`.
+    pub(crate) fn load_options(&self, args: PolicyArgs) -> Result<LoadOptions> {
+        let mut policy = self.list("policy", args.policy)?;
+        if policy.is_empty() {
+            policy.push("policy".to_owned());
+        }
+        let rego_version: RegoVersion = self
+            .string("rego-version", args.rego_version)?
+            .as_deref()
+            .unwrap_or("v1")
+            .parse()?;
+        Ok(LoadOptions {
+            policy_paths: policy.into_iter().map(Into::into).collect(),
+            data_paths: self
+                .list("data", args.data)?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            rego_version,
+            strict_builtin_errors: self.flag("show-builtin-errors", args.show_builtin_errors)?,
+        })
+    }
+
+    /// `-o`, defaulting to stdout.
+    pub(crate) fn output_format(&self, flag: Option<String>) -> Result<OutputFormat> {
+        OutputFormat::parse(self.string("output", flag)?.as_deref().unwrap_or("stdout"))
     }
 }

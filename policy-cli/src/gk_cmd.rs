@@ -183,7 +183,8 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
                 .map(|r| GatorResult::of(r.violation))
                 .collect();
             if args.output == TestOutput::Json {
-                writeln!(out, "{}", go_json(&results)?)?;
+                write_go_json(out, &results)?;
+                writeln!(out)?;
             } else {
                 let value = serde_json::to_value(&results)?;
                 write!(out, "{}", serde_saphyr::to_string(&value)?)?;
@@ -243,16 +244,52 @@ impl GatorResult {
 /// JSON as Go's `json.MarshalIndent(v, "", "    ")` writes it (HTML-safe escapes included).
 fn go_json<T: Serialize>(v: &T) -> Result<String> {
     let mut buf = Vec::new();
+    write_go_json(&mut buf, v)?;
+    Ok(String::from_utf8(buf)?)
+}
+
+/// Streams [`go_json`] output to `out`.
+fn write_go_json<T: Serialize>(out: &mut dyn Write, v: &T) -> Result<()> {
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    let mut ser = serde_json::Serializer::with_formatter(GoEscape(out), fmt);
     v.serialize(&mut ser)?;
-    let s = String::from_utf8(buf)?;
-    // These characters only occur inside strings, where Go escapes them.
-    Ok(s.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029"))
+    Ok(())
+}
+
+/// Escapes `<`, `>`, `&`, U+2028 and U+2029 as Go's encoder does. They only
+/// occur inside JSON strings, and serde_json writes whole characters per call.
+struct GoEscape<'a>(&'a mut dyn Write);
+
+impl Write for GoEscape<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut start = 0;
+        let mut i = 0;
+        while i < buf.len() {
+            let escape: Option<(&[u8], usize)> = match &buf[i..] {
+                [b'<', ..] => Some((b"\\u003c", 1)),
+                [b'>', ..] => Some((b"\\u003e", 1)),
+                [b'&', ..] => Some((b"\\u0026", 1)),
+                [0xE2, 0x80, 0xA8, ..] => Some((b"\\u2028", 3)),
+                [0xE2, 0x80, 0xA9, ..] => Some((b"\\u2029", 3)),
+                _ => None,
+            };
+            match escape {
+                Some((text, len)) => {
+                    self.0.write_all(&buf[start..i])?;
+                    self.0.write_all(text)?;
+                    i += len;
+                    start = i;
+                }
+                None => i += 1,
+            }
+        }
+        self.0.write_all(&buf[start..])?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 fn describe_object(v: &Value) -> String {

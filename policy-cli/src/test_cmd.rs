@@ -1,12 +1,11 @@
 //! `regard test`: conftest-compatible checks of configuration files.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use policy_core::conftest::{CheckResult, Checker, NamespaceSelection};
 use policy_core::input::{self, Format};
-use policy_core::policy::{LoadOptions, PolicySet, RegoVersion};
+use policy_core::policy::{LoadOptions, PolicySet};
 
 use crate::bundle_run::{self, Selection};
 use crate::cli::TestArgs;
@@ -33,6 +32,8 @@ struct Settings {
     stdin_filename: Option<String>,
     junit_hide_message: bool,
     github_hide_passed: bool,
+    trace: bool,
+    parse_options: input::ParseOptions,
 }
 
 impl Settings {
@@ -49,22 +50,17 @@ impl Settings {
                 "--update is not supported: download policies in a separate step before `regard test`"
             );
         }
-        if args.trace {
-            bail!(
-                "--trace is not supported by `regard test`; use print() in policies, whose output is shown"
-            );
-        }
-        let mut policy = layers.list("policy", args.policy.policy)?;
+        let policy_flags = layers.list("policy", args.policy.policy.clone())?;
         let bundle = layers.list("bundle", args.bundle)?;
         let bundles = if !bundle.is_empty() {
-            if !policy.is_empty() {
+            if !policy_flags.is_empty() {
                 bail!("--bundle and --policy cannot be combined");
             }
             Some(Selection {
                 entries: bundle,
                 implicit: false,
             })
-        } else if policy.is_empty() && !std::path::Path::new("policy").exists() {
+        } else if policy_flags.is_empty() && !std::path::Path::new("policy").exists() {
             Some(Selection::defaults()?)
         } else {
             None
@@ -81,15 +77,11 @@ impl Settings {
             if !args.policy.data.is_empty() {
                 bail!("--data does not apply to ConstraintTemplate bundles");
             }
+            if args.trace {
+                bail!("--trace does not apply to ConstraintTemplate bundles");
+            }
         }
-        if policy.is_empty() {
-            policy.push("policy".to_owned());
-        }
-        let rego_version: RegoVersion = layers
-            .string("rego-version", args.policy.rego_version)?
-            .as_deref()
-            .unwrap_or("v1")
-            .parse()?;
+        let load = layers.load_options(args.policy)?;
         let namespaces = if layers.flag("all-namespaces", args.all_namespaces)? {
             NamespaceSelection::All
         } else {
@@ -100,12 +92,7 @@ impl Settings {
                 NamespaceSelection::Patterns(list)
             }
         };
-        let output = OutputFormat::parse(
-            layers
-                .string("output", args.output.output)?
-                .as_deref()
-                .unwrap_or("stdout"),
-        )?;
+        let output = layers.output_format(args.output.output)?;
         let ignore = layers
             .string("ignore", args.ignore)?
             .filter(|s| !s.is_empty())
@@ -122,17 +109,7 @@ impl Settings {
         Ok(Settings {
             paths: args.paths,
             bundles,
-            load: LoadOptions {
-                policy_paths: policy.into_iter().map(PathBuf::from).collect(),
-                data_paths: layers
-                    .list("data", args.policy.data)?
-                    .into_iter()
-                    .map(PathBuf::from)
-                    .collect(),
-                rego_version,
-                strict_builtin_errors: layers
-                    .flag("show-builtin-errors", args.policy.show_builtin_errors)?,
-            },
+            load,
             namespaces,
             output,
             fail_on_warn: layers.flag("fail-on-warn", args.fail_on_warn)?,
@@ -148,13 +125,21 @@ impl Settings {
                 .flag("junit-hide-message", args.output.junit_hide_message)?,
             github_hide_passed: layers
                 .flag("github-hide-passed", args.output.github_hide_passed)?,
+            trace: layers.flag("trace", args.trace)?,
+            parse_options: input::ParseOptions::new(
+                layers
+                    .list("proto-file-dirs", args.proto_file_dirs)?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+            ),
         })
     }
 }
 
 /// What evaluates the files: conftest-style Rego policies or Gatekeeper bundles.
 enum Engine {
-    Conftest(Checker),
+    Conftest(Box<Checker>),
     Bundle(policy_core::gatekeeper::PolicyBundle),
 }
 
@@ -170,7 +155,9 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
         }
         None => {
             let policies = PolicySet::load(&settings.load)?;
-            Engine::Conftest(Checker::new(&policies, &settings.namespaces)?)
+            let mut checker = Checker::new(&policies, &settings.namespaces)?;
+            checker.set_tracing(settings.trace);
+            Engine::Conftest(Box::new(checker))
         }
     };
 
@@ -179,6 +166,7 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
         settings.parser,
         &mut std::io::stdin().lock(),
         settings.stdin_filename.as_deref(),
+        &settings.parse_options,
     );
     let mut files = Vec::with_capacity(parsed.len());
     let mut errors = Vec::new();
@@ -199,6 +187,12 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
         }
         Engine::Conftest(checker) => checker.check_files(&files)?,
     };
+    if settings.trace {
+        let mut stderr = std::io::stderr().lock();
+        for line in results.iter().flat_map(|r| &r.trace) {
+            writeln!(stderr, "TRAC   {line}")?;
+        }
+    }
     let code = exit_code(&results, &settings);
     if !(settings.quiet && code == 0 && errors.is_empty()) {
         let options = RenderOptions {

@@ -106,7 +106,7 @@ pub enum Error {
         message: String,
     },
     /// Evaluating a rule failed.
-    #[error("evaluating {query} for {file}: {message}")]
+    #[error("evaluating {query} for {file}: {}", message.trim_start())]
     Eval {
         /// The input file being evaluated.
         file: String,

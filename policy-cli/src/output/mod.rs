@@ -15,6 +15,8 @@ mod stdout;
 mod table;
 mod tap;
 
+pub(crate) use json::go_json;
+
 use anyhow::{Result, bail};
 use policy_core::conftest::CheckResult;
 

@@ -1,6 +1,9 @@
 //! Integration tests: the real `regard` binary on real fixture files under
 //! `tests/` at the repository root. One test binary, one module per area.
 
+mod gk;
+mod parse;
 mod policies;
 mod test_cmd;
 mod util;
+mod verify;

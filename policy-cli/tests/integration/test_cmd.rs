@@ -428,3 +428,64 @@ fn output_is_identical_across_runs() {
         assert_eq!(first.stdout, again.stdout);
     }
 }
+
+#[test]
+fn trace_reports_rule_values_and_evaluated_lines() {
+    let out = regard(
+        "conftest/report",
+        &["test", "--trace", "--no-color", "app.yaml"],
+    );
+    assert_eq!(out.code, 1);
+    assert_text(&read("conftest/report/expected/stdout.txt"), &out.stdout);
+    assert_text(
+        "TRAC   file: app.yaml | query: data.main\n\
+         TRAC   data.main.deny_root = [\"legacy runs as root\"]\n\
+         TRAC   data.main.warn_latest = [\"image uses latest tag\"]\n\
+         TRAC   data.main.deny_replicas = [\"too few replicas\"]\n\
+         TRAC   data.main.exception[_][_] == \"replicas\" matched 1 time(s)\n\
+         TRAC   data.main.deny_ports = []\n\
+         TRAC   evaluated policy/policy.rego: lines 3, 4, 5, 8, 9, 10, 13, 14, 15, 19, 23, 24, 25\n",
+        &out.stderr,
+    );
+}
+
+#[test]
+fn every_rule_definition_counts_as_a_test() {
+    // conftest's service.yaml arithmetic: 3 deny bodies + violation + warn.
+    let out = regard("conftest/counting", &["test", "--no-color", "service.yaml"]);
+    assert_text(
+        "WARN - service.yaml - main - NodePort services are discouraged\n\n5 tests, 4 passed, 1 warning, 0 failures, 0 exceptions\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn builtin_errors_are_undefined_unless_shown() {
+    let out = regard(
+        "conftest/builtin-errors",
+        &["test", "--no-color", "deploy.yaml"],
+    );
+    assert_eq!(out.code, 1);
+    assert_text(
+        "FAIL - deploy.yaml - main - replicas many is not a number\n\n2 tests, 1 passed, 0 warnings, 1 failure, 0 exceptions\n",
+        &out.stdout,
+    );
+    let out = regard(
+        "conftest/builtin-errors",
+        &["test", "--no-color", "--show-builtin-errors", "deploy.yaml"],
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with(
+            "Error: evaluating data.main for deploy.yaml: --> policy/numbers.rego:4:20"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("could not parse string as number"),
+        "{}",
+        out.stderr
+    );
+}

@@ -23,6 +23,8 @@ pub struct CheckResult {
     pub skipped: Vec<Outcome>,
     /// `print()` output gathered while evaluating, as `file:line: text`.
     pub prints: Vec<String>,
+    /// With tracing on: what each rule evaluated to and which policy lines ran.
+    pub trace: Vec<String>,
 }
 
 impl CheckResult {
@@ -116,7 +118,8 @@ impl Outcome {
         }
     }
 
-    pub(crate) fn exception(msg: &str, rule: &str) -> Outcome {
+    /// A result with only a message and the rule it concerns (no metadata).
+    pub(crate) fn message_only(msg: &str, rule: &str) -> Outcome {
         Outcome {
             msg: msg.to_owned(),
             loc: None,

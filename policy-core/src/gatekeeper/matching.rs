@@ -264,8 +264,8 @@ impl MatchCriteria {
         // scope
         let has_namespace = !meta.namespace.is_empty() || t.namespace.is_some();
         match self.scope.as_str() {
-            "Cluster" if !(is_ns || !has_namespace) => return Ok(false),
-            "Namespaced" if !(!is_ns && has_namespace) => return Ok(false),
+            "Cluster" if !is_ns && has_namespace => return Ok(false),
+            "Namespaced" if is_ns || !has_namespace => return Ok(false),
             _ => {}
         }
         // The namespace the namespace criteria look at; None for cluster-scoped non-Namespace objects.

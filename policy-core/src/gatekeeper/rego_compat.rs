@@ -20,8 +20,8 @@
 //! This module also walks the AST for Gatekeeper's `data` restrictions.
 
 use regorus::unstable::{
-    AssignOp, Expr, Import, Lexer, Literal, LiteralStmt, Module, Parser, Query, Rule, RuleHead,
-    TokenKind,
+    AssignOp, BoolOp, Expr, Import, Lexer, Literal, LiteralStmt, Module, Parser, Query, Rule,
+    RuleHead, TokenKind,
 };
 
 /// One textual edit: replace `start..end` with `text`.
@@ -105,11 +105,15 @@ fn ends_term(t: &Tok) -> bool {
         TokenKind::Ident => !KEYWORDS.contains(&t.text.as_str()),
         TokenKind::Number | TokenKind::String | TokenKind::RawString => true,
         TokenKind::Symbol => matches!(t.text.as_str(), ")" | "]" | "}"),
-        _ => false,
+        TokenKind::Eof => false,
     }
 }
 
 /// Rewrites 1 and 2: statement breaks before `(`/`[`, and multi-body rules.
+// Indexing below is over token tables built in `fix_token_layout`: every
+// index is a token index (< toks.len()), and `level`/`partner` hold one entry
+// per token, so the accesses are in bounds by construction.
+#[allow(clippy::indexing_slicing)]
 fn fix_token_layout(src: &str, rego_v1: bool) -> String {
     let Some(toks) = tokenize(src) else {
         return src.to_owned();
@@ -178,6 +182,10 @@ fn fix_token_layout(src: &str, rego_v1: bool) -> String {
 
 /// Whether token `i` opens a rule body: a top-level `{` that is not the
 /// value of `=`/`:=` (`p = {"a": 1} { ... }` has a value literal, then a body).
+// Indexing below is over token tables built in `fix_token_layout`: every
+// index is a token index (< toks.len()), and `level`/`partner` hold one entry
+// per token, so the accesses are in bounds by construction.
+#[allow(clippy::indexing_slicing)]
 fn is_body_open(toks: &[Tok], level: &[usize], i: usize) -> bool {
     toks[i].text == "{"
         && level[i] == 0
@@ -186,6 +194,10 @@ fn is_body_open(toks: &[Tok], level: &[usize], i: usize) -> bool {
 
 /// The head of the rule whose body ends at token `close` (a top-level `}`),
 /// on one line; `None` when the rule is an `else` chain or cannot be found.
+// Indexing below is over token tables built in `fix_token_layout`: every
+// index is a token index (< toks.len()), and `level`/`partner` hold one entry
+// per token, so the accesses are in bounds by construction.
+#[allow(clippy::indexing_slicing)]
 fn rule_head_text(
     src: &str,
     toks: &[Tok],
@@ -343,6 +355,17 @@ impl AstVisitor for NegationHoister<'_> {
 fn negated_operands<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     match e {
         Expr::Call { params, .. } => params.iter().for_each(|p| dynamic_operand(p, out)),
+        // OPA compiles `a == b` as the unification `a = b` (its RewriteEquals
+        // stage), so `not x.y == true` is true when x.y is undefined.
+        Expr::BoolExpr {
+            op: BoolOp::Eq,
+            lhs,
+            rhs,
+            ..
+        } => {
+            unification_side(lhs, out);
+            unification_side(rhs, out);
+        }
         Expr::BoolExpr { lhs, rhs, .. }
         | Expr::ArithExpr { lhs, rhs, .. }
         | Expr::BinExpr { lhs, rhs, .. } => {
@@ -380,7 +403,13 @@ fn negated_operands<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 fn unification_side<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     match e {
         Expr::RefDot { .. } | Expr::RefBrack { .. } => ref_keys(e, out),
-        Expr::Call { .. } | Expr::ArithExpr { .. } | Expr::BinExpr { .. } => out.push(e),
+        // Nested calls are bound first (OPA's expandExpr).
+        Expr::Call { .. }
+        | Expr::ArithExpr { .. }
+        | Expr::BinExpr { .. }
+        | Expr::BoolExpr { .. }
+        | Expr::Membership { .. }
+        | Expr::UnaryExpr { .. } => out.push(e),
         _ => {}
     }
 }
@@ -637,11 +666,8 @@ impl DataAccess {
             ["data", "inventory", ..] => self.inventory = true,
             ["data", "lib", ..] => {}
             ["data", ..] => self.flag(&names.join(".")),
-            ["input", ..] => {
-                if self.disallowed.is_none() {
-                    self.disallowed =
-                        Some(format!("import {} (cannot import input)", names.join(".")));
-                }
+            ["input", ..] if self.disallowed.is_none() => {
+                self.disallowed = Some(format!("import {} (cannot import input)", names.join(".")));
             }
             _ => {}
         }
@@ -782,9 +808,19 @@ mod tests {
 
     #[test]
     fn negated_comparison_and_computed_key() {
-        let src = "package t\np { not input.a == 1 }\n";
+        // `==` is unification in OPA: the ref is not bound first.
+        let eq = "package t\np { not input.a == true }\n";
+        assert_eq!(rewrite(eq, false), eq);
+        assert_eq!(eval(eq, "{}"), Value::from(true));
+        assert_eq!(eval(eq, r#"{"a": true}"#), Value::Undefined);
+        let counted = "package t\np { not count(input.a) == 0 }\n";
+        assert_eq!(eval(counted, "{}"), Value::Undefined);
+        // Other comparisons are calls: their ref operands are bound first.
+        let src = "package t\np { not input.a != 1 }\n";
         assert_eq!(eval(src, "{}"), Value::Undefined);
-        assert_eq!(eval(src, r#"{"a": 2}"#), Value::from(true));
+        assert_eq!(eval(src, r#"{"a": 1}"#), Value::from(true));
+        let lt = "package t\np { not input.a < 1 }\n";
+        assert_eq!(eval(lt, "{}"), Value::Undefined);
         // A plain negated ref is not rewritten: `not input.x` is true when x is missing.
         let plain = "package t\np { not input.x }\n";
         assert_eq!(rewrite(plain, false), plain);

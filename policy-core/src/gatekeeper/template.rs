@@ -244,6 +244,32 @@ impl ConstraintTemplate {
         })
     }
 
+    /// The template's Rego and libs as `(file name, source)` pairs, rewritten
+    /// for OPA parity exactly as for admission.
+    pub fn rego_modules(&self) -> Vec<(String, String)> {
+        let v1 = self.version == RegoVersion::V1;
+        let mut modules = vec![(
+            format!("{}/template.rego", self.name),
+            rewrite(&self.rego, v1),
+        )];
+        for (i, lib) in self.libs.iter().enumerate() {
+            modules.push((format!("{}/lib_{i}.rego", self.name), rewrite(lib, v1)));
+        }
+        modules
+    }
+
+    /// A policy set holding this template's Rego, with the builtins
+    /// templates get at admission, plus `extra` modules (e.g. unit tests
+    /// written against the template's package: `regard verify --template`).
+    pub fn policy_set_with(
+        &self,
+        extra: Vec<(String, String)>,
+    ) -> Result<crate::policy::PolicySet, Error> {
+        let mut sources = self.rego_modules();
+        sources.extend(extra);
+        crate::policy::PolicySet::from_sources_with(sources, self.version, register_go_sprintf)
+    }
+
     /// Compiles the template: OPA-parity rewrites, Gatekeeper's checks, and
     /// a prepared engine with `data` (`inventory` when given).
     pub(crate) fn compile(self, data: Option<&Value>) -> Result<CompiledTemplate, Error> {

@@ -67,13 +67,24 @@ fn ignored(path: &Path, ignore: Option<&Regex>) -> bool {
 }
 
 fn walk_dir(root: &Path, ignore: Option<&Regex>, out: &mut Vec<InputSource>) -> Result<()> {
+    for path in walk_files(root)? {
+        if Format::detect(&path).is_some() && !ignored(&path, ignore) {
+            out.push(InputSource::File(path));
+        }
+    }
+    Ok(())
+}
+
+/// Every regular file under `root`, recursively, in sorted order, following
+/// symlinks; a link back to an ancestor directory is skipped, not followed.
+pub fn walk_files(root: &Path) -> Result<Vec<PathBuf>> {
     let walker = walkdir::WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name();
+    let mut out = Vec::new();
     for entry in walker {
         let entry = match entry {
             Ok(e) => e,
-            // A symlink loop: walkdir reports it instead of descending; skip it.
             Err(e) if e.loop_ancestor().is_some() => continue,
             Err(e) => {
                 let path = e.path().unwrap_or(root).to_path_buf();
@@ -83,15 +94,11 @@ fn walk_dir(root: &Path, ignore: Option<&Regex>, out: &mut Vec<InputSource>) -> 
                 return Err(Error::io(path, io));
             }
         };
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let path = entry.path();
-        if Format::detect(path).is_some() && !ignored(path, ignore) {
-            out.push(InputSource::File(path.to_path_buf()));
+        if entry.file_type().is_file() {
+            out.push(entry.into_path());
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -20,29 +20,15 @@ pub(crate) fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>> {
             out.push((root.clone(), read(root)?));
             continue;
         }
-        for entry in walkdir::WalkDir::new(root)
-            .follow_links(true)
-            .sort_by_file_name()
-        {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) if e.loop_ancestor().is_some() => continue,
-                Err(e) => {
-                    let path = e.path().unwrap_or(root).to_path_buf();
-                    let io = e
-                        .into_io_error()
-                        .unwrap_or_else(|| std::io::Error::other("directory walk failed"));
-                    return Err(Error::io(path, io));
-                }
-            };
-            let path = entry.path();
+        for path in crate::input::walk_files(root)? {
             let is_data = path
                 .extension()
                 .and_then(|e| e.to_str())
                 .is_some_and(|e| matches!(e, "json" | "yaml" | "yml"));
-            if !entry.file_type().is_file() || !is_data {
+            if !is_data {
                 continue;
             }
+            let path = path.as_path();
             let value = read(path)?;
             let prefix: Vec<String> = path
                 .parent()

@@ -2,7 +2,9 @@
 //! source lines conftest-style reports need. Read from regorus' AST once
 //! after compilation.
 
-use regorus::unstable::{Expr, Module, Rule, RuleHead};
+use std::collections::BTreeSet;
+
+use regorus::unstable::{Expr, Literal, Module, Query, Rule, RuleHead};
 use regorus::{Rc, Value};
 
 /// One loaded Rego module.
@@ -16,6 +18,11 @@ pub struct ModuleInfo {
     pub rego_v1: bool,
     /// Its rules in source order (functions excluded).
     pub rules: Vec<RuleInfo>,
+    /// The lines regorus' coverage report would list for this module (the
+    /// lines of expressions in rule heads and bodies). regorus reports
+    /// nothing for a module no evaluation touched, so coverage uses this
+    /// set as that module's "not covered" lines.
+    pub coverable_lines: Vec<u32>,
 }
 
 /// One rule definition.
@@ -52,11 +59,16 @@ pub(crate) fn describe(modules: &[regorus::unstable::Ref<Module>]) -> Vec<Module
                 .iter()
                 .filter_map(|r| rule_info(r, m.rego_v1))
                 .collect();
+            let mut lines = BTreeSet::new();
+            for rule in &m.policy {
+                rule_lines(rule, &mut lines);
+            }
             ModuleInfo {
                 file,
                 package,
                 rego_v1: m.rego_v1,
                 rules,
+                coverable_lines: lines.into_iter().collect(),
             }
         })
         .collect()
@@ -127,4 +139,100 @@ fn ref_path(expr: &Expr) -> Option<Vec<String>> {
 
 fn string(v: &Value) -> Option<String> {
     v.as_string().ok().map(|s: &Rc<str>| s.to_string())
+}
+
+// Mirrors which expressions regorus' coverage report visits (heads' values
+// and keys, body statements, comprehension queries but not the
+// comprehension's own line), so figures for untouched files agree with
+// figures for touched ones.
+fn rule_lines(rule: &Rule, lines: &mut BTreeSet<u32>) {
+    match rule {
+        Rule::Spec { head, bodies, .. } => {
+            match head {
+                RuleHead::Compr { assign, .. } | RuleHead::Func { assign, .. } => {
+                    if let Some(a) = assign {
+                        expr_lines(&a.value, lines);
+                    }
+                }
+                RuleHead::Set { key, .. } => {
+                    if let Some(k) = key {
+                        expr_lines(k, lines);
+                    }
+                }
+            }
+            for body in bodies {
+                query_lines(&body.query, lines);
+            }
+        }
+        Rule::Default { value, .. } => expr_lines(value, lines),
+    }
+}
+
+fn query_lines(query: &Query, lines: &mut BTreeSet<u32>) {
+    for stmt in &query.stmts {
+        match &stmt.literal {
+            Literal::SomeVars { .. } => {}
+            Literal::SomeIn {
+                value, collection, ..
+            } => {
+                expr_lines(value, lines);
+                expr_lines(collection, lines);
+            }
+            Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => expr_lines(expr, lines),
+            Literal::Every { domain, query, .. } => {
+                expr_lines(domain, lines);
+                query_lines(query, lines);
+            }
+        }
+    }
+}
+
+fn expr_lines(expr: &Expr, lines: &mut BTreeSet<u32>) {
+    match expr {
+        Expr::ArrayCompr { query, .. }
+        | Expr::SetCompr { query, .. }
+        | Expr::ObjectCompr { query, .. } => {
+            query_lines(query, lines);
+            return;
+        }
+        _ => {}
+    }
+    lines.insert(expr.span().line);
+    match expr {
+        Expr::Array { items, .. } | Expr::Set { items, .. } => {
+            items.iter().for_each(|i| expr_lines(i, lines));
+        }
+        Expr::Object { fields, .. } => {
+            for (_, k, v) in fields {
+                expr_lines(k, lines);
+                expr_lines(v, lines);
+            }
+        }
+        Expr::Call { params, .. } => params.iter().for_each(|p| expr_lines(p, lines)),
+        Expr::UnaryExpr { expr, .. } | Expr::RefDot { refr: expr, .. } => expr_lines(expr, lines),
+        Expr::RefBrack { refr, index, .. } => {
+            expr_lines(refr, lines);
+            expr_lines(index, lines);
+        }
+        Expr::BinExpr { lhs, rhs, .. }
+        | Expr::BoolExpr { lhs, rhs, .. }
+        | Expr::ArithExpr { lhs, rhs, .. }
+        | Expr::AssignExpr { lhs, rhs, .. } => {
+            expr_lines(lhs, lines);
+            expr_lines(rhs, lines);
+        }
+        Expr::Membership {
+            key,
+            value,
+            collection,
+            ..
+        } => {
+            if let Some(k) = key {
+                expr_lines(k, lines);
+            }
+            expr_lines(value, lines);
+            expr_lines(collection, lines);
+        }
+        _ => {}
+    }
 }

@@ -11,12 +11,16 @@ mod data;
 mod discovery;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use regorus::{Engine, Value};
 
 use crate::error::{Error, Result};
 
-pub use builtins::{register_builtins, register_go_sprintf};
+pub use builtins::{
+    bind_policy_dir, register_builtins, register_builtins_with, register_go_sprintf,
+};
 pub use discovery::{ModuleInfo, RuleInfo};
 
 /// Which Rego syntax the policies are written in.
@@ -59,6 +63,9 @@ pub struct LoadOptions {
 pub struct PolicySet {
     engine: Engine,
     modules: Vec<ModuleInfo>,
+    /// Whether errors of regard's own builtins abort evaluation (shared
+    /// with the extensions registered in `engine`).
+    strict_builtins: Arc<AtomicBool>,
 }
 
 impl PolicySet {
@@ -76,18 +83,10 @@ impl PolicySet {
                     .join(" "),
             });
         }
-        let mut sources = Vec::with_capacity(files.len());
-        for file in files {
-            let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
-            let text = crate::input::decode(bytes, &file)?;
-            sources.push((file.display().to_string(), text));
-        }
+        let sources = PolicySet::read_sources(&files)?;
         let mut set = PolicySet::from_sources(sources, options.rego_version)?;
-        set.engine
-            .set_strict_builtin_errors(options.strict_builtin_errors);
-        for (path, value) in data::load(&options.data_paths)? {
-            set.add_data(&path, value)?;
-        }
+        set.set_strict_builtin_errors(options.strict_builtin_errors);
+        set.add_data_paths(&options.data_paths)?;
         Ok(set)
     }
 
@@ -102,8 +101,21 @@ impl PolicySet {
     /// assert_eq!(set.packages(), vec!["main".to_owned()]);
     /// ```
     pub fn from_sources(sources: Vec<(String, String)>, version: RegoVersion) -> Result<PolicySet> {
-        let mut engine = new_engine(version)?;
+        PolicySet::from_sources_with(sources, version, |_| Ok(()))
+    }
+
+    /// Like [`PolicySet::from_sources`], with a hook that configures the
+    /// engine (extra builtins, for example) before the policies are added.
+    pub fn from_sources_with(
+        sources: Vec<(String, String)>,
+        version: RegoVersion,
+        configure: impl FnOnce(&mut Engine) -> Result<()>,
+    ) -> Result<PolicySet> {
+        let strict_builtins = Arc::new(AtomicBool::new(false));
+        let mut engine = engine_with_flag(version, &strict_builtins)?;
+        configure(&mut engine)?;
         for (path, text) in sources {
+            let text = bind_policy_dir(&text, &path);
             engine
                 .add_policy(path.clone(), text)
                 .map_err(|e| Error::Policy {
@@ -112,7 +124,40 @@ impl PolicySet {
                 })?;
         }
         let modules = discovery::describe(engine.get_modules());
-        Ok(PolicySet { engine, modules })
+        Ok(PolicySet {
+            engine,
+            modules,
+            strict_builtins,
+        })
+    }
+
+    /// Whether a builtin error aborts evaluation (conftest's
+    /// `--show-builtin-errors`) instead of making the expression undefined.
+    pub fn set_strict_builtin_errors(&mut self, strict: bool) {
+        self.engine.set_strict_builtin_errors(strict);
+        self.strict_builtins.store(strict, Ordering::Relaxed);
+    }
+
+    /// Reads policy files into `(path, source)` pairs.
+    pub fn read_sources(files: &[PathBuf]) -> Result<Vec<(String, String)>> {
+        files
+            .iter()
+            .map(|file| {
+                let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
+                Ok((
+                    file.display().to_string(),
+                    crate::input::decode(bytes, file)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Loads data files and directories into `data`, as `--data` does.
+    pub fn add_data_paths(&mut self, paths: &[PathBuf]) -> Result<()> {
+        for (path, value) in data::load(paths)? {
+            self.add_data(&path, value)?;
+        }
+        Ok(())
     }
 
     /// Merges a JSON/YAML object into `data`; `path` is only for error messages.
@@ -146,11 +191,15 @@ impl PolicySet {
 /// OPA's non-strict builtin errors, gathered `print()` output, and the
 /// builtins regorus lacks.
 pub fn new_engine(version: RegoVersion) -> Result<Engine> {
+    engine_with_flag(version, &Arc::new(AtomicBool::new(false)))
+}
+
+fn engine_with_flag(version: RegoVersion, strict_builtins: &Arc<AtomicBool>) -> Result<Engine> {
     let mut engine = Engine::new();
     engine.set_rego_v0(version == RegoVersion::V0);
     engine.set_strict_builtin_errors(false);
     engine.set_gather_prints(true);
-    register_builtins(&mut engine)?;
+    register_builtins_with(&mut engine, strict_builtins)?;
     Ok(engine)
 }
 
@@ -166,27 +215,9 @@ pub fn find_policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             }
             continue;
         }
-        for entry in walkdir::WalkDir::new(root)
-            .follow_links(true)
-            .sort_by_file_name()
-        {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) if e.loop_ancestor().is_some() => continue,
-                Err(e) => {
-                    let path = e.path().unwrap_or(root).to_path_buf();
-                    let io = e
-                        .into_io_error()
-                        .unwrap_or_else(|| std::io::Error::other("directory walk failed"));
-                    return Err(Error::io(path, io));
-                }
-            };
-            let path = entry.path();
-            if entry.file_type().is_file()
-                && path.extension().is_some_and(|e| e == "rego")
-                && !out.iter().any(|p| p == path)
-            {
-                out.push(path.to_path_buf());
+        for path in crate::input::walk_files(root)? {
+            if path.extension().is_some_and(|e| e == "rego") && !out.contains(&path) {
+                out.push(path);
             }
         }
     }

@@ -1,0 +1,530 @@
+//! `regard gk test | verify | expand` on the fixtures in `tests/gk`, and the
+//! gatekeeper-library conformance run.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/gk");
+const LIBRARY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/gatekeeper-library"
+);
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn regard_in(dir: &str, args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regard"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run regard");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn regard(args: &[&str]) -> Run {
+    regard_in(FIXTURES, args, None)
+}
+
+/// Replaces Go-style durations (`(1.5ms)`, `\t2.3s`) with `DUR`.
+fn mask_durations(s: &str) -> String {
+    let re = regex::Regex::new(r"(\(|\t)[0-9.]+(ns|µs|ms|s|m[0-9.]+s)(\)|\n)").unwrap();
+    re.replace_all(s, "${1}DUR${3}").into_owned()
+}
+
+#[test]
+fn gk_test_reports_violations_grouped_by_object() {
+    let r = regard(&["gk", "test", "-f", "basic"]);
+    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stdout,
+        r#"apps/v1/Deployment prod/api (basic/deployments.yaml)
+  [dryrun] prod-needs-tier: Deployment api is missing labels: {"tier"}
+
+apps/v1/Deployment staging/worker (basic/deployments.yaml)
+  [deny] must-have-owner: Deployment worker is missing labels: {"owner"}
+  [dryrun] prod-needs-tier: unable to match constraints: error matching the requested object: worker :failed to run Match criteria: namespace selector for namespace-scoped object but missing Namespace
+
+v1/Pod prod/db (basic/objects.yaml)
+  [deny] must-have-owner: Pod db is missing labels: {"owner"}
+  [warn] should-have-team: Pod db is missing labels: {"team"}
+
+v1/Pod kube-system/proxy (basic/objects.yaml)
+  [warn] should-have-team: Pod proxy is missing labels: {"team"}
+
+6 violations (2 deny, 2 warn, 2 dryrun) in 4 of 10 objects, 3 constraints
+"#
+    );
+    assert_eq!(r.code, 1, "a deny violation fails the run");
+}
+
+#[test]
+fn gk_test_warn_and_dryrun_only_exit_zero() {
+    let r = regard(&[
+        "gk",
+        "test",
+        "-f",
+        "basic/template.yaml",
+        "-f",
+        "basic/constraints.yaml",
+        "-f",
+        "basic/objects.yaml",
+    ]);
+    assert!(
+        r.stdout.contains("[deny] must-have-owner: Pod db"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.code, 1);
+    let warn_only = regard(&["gk", "test", "-f", "expansion"]);
+    assert_eq!(warn_only.code, 0, "{}", warn_only.stdout);
+}
+
+#[test]
+fn gk_test_deny_only() {
+    let r = regard(&["gk", "test", "-f", "basic", "--deny-only"]);
+    assert_eq!(
+        r.stdout,
+        r#"apps/v1/Deployment staging/worker (basic/deployments.yaml)
+  [deny] must-have-owner: Deployment worker is missing labels: {"owner"}
+
+v1/Pod prod/db (basic/objects.yaml)
+  [deny] must-have-owner: Pod db is missing labels: {"owner"}
+
+2 violations (2 deny, 0 warn, 0 dryrun) in 2 of 10 objects, 3 constraints
+"#
+    );
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn gk_test_json_matches_gator_shape() {
+    let r = regard(&["gk", "test", "-f", "basic", "-o", "json"]);
+    assert_eq!(r.code, 1);
+    let results: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let rows: Vec<(String, String, String, String)> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["enforcementAction"].as_str().unwrap().to_owned(),
+                x["constraint"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                x["violatingObject"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                x["msg"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let row = |a: &str, c: &str, o: &str, m: &str| {
+        (a.to_owned(), c.to_owned(), o.to_owned(), m.to_owned())
+    };
+    // gator's order: enforcement action, then message.
+    assert_eq!(
+        rows,
+        vec![
+            row(
+                "deny",
+                "must-have-owner",
+                "worker",
+                r#"Deployment worker is missing labels: {"owner"}"#
+            ),
+            row(
+                "deny",
+                "must-have-owner",
+                "db",
+                r#"Pod db is missing labels: {"owner"}"#
+            ),
+            row(
+                "scoped",
+                "prod-needs-tier",
+                "api",
+                r#"Deployment api is missing labels: {"tier"}"#
+            ),
+            row(
+                "scoped",
+                "prod-needs-tier",
+                "worker",
+                "unable to match constraints: error matching the requested object: worker :failed to run Match criteria: namespace selector for namespace-scoped object but missing Namespace"
+            ),
+            row(
+                "warn",
+                "should-have-team",
+                "db",
+                r#"Pod db is missing labels: {"team"}"#
+            ),
+            row(
+                "warn",
+                "should-have-team",
+                "proxy",
+                r#"Pod proxy is missing labels: {"team"}"#
+            ),
+        ]
+    );
+    let first = &results[0];
+    assert_eq!(first["target"], "admission.k8s.gatekeeper.sh");
+    assert_eq!(
+        first["metadata"]["details"],
+        serde_json::json!({"missing": ["owner"]})
+    );
+    assert_eq!(first["trace"], serde_json::Value::Null);
+    assert_eq!(results[2]["scopedActions"], serde_json::json!(["dryrun"]));
+    assert!(first.get("scopedActions").is_none());
+    // Field order and four-space indentation as gator prints them.
+    assert!(r.stdout.starts_with(
+        "[\n    {\n        \"target\": \"admission.k8s.gatekeeper.sh\",\n        \"msg\": "
+    ));
+    let keys: Vec<&str> = [
+        "\"target\"",
+        "\"msg\"",
+        "\"metadata\"",
+        "\"constraint\"",
+        "\"enforcementAction\"",
+        "\"violatingObject\"",
+        "\"trace\"",
+    ]
+    .to_vec();
+    let first_block = r.stdout.split("\n    },\n").next().unwrap();
+    let positions: Vec<usize> = keys
+        .iter()
+        .map(|k| {
+            first_block
+                .find(&format!("\n        {k}"))
+                .unwrap_or_else(|| panic!("{k} missing"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+}
+
+#[test]
+fn gk_test_json_escapes_like_go() {
+    let r = regard(&["gk", "test", "-f", "compat", "-o", "json"]);
+    assert!(
+        r.stdout
+            .contains(r#""msg": "api has 3 replicas, allowed: %!v(MISSING)""#),
+        "{}",
+        r.stdout
+    );
+    let html = regard(&["gk", "test", "-f", "expansion", "-o", "json"]);
+    assert!(!html.stdout.contains('<'));
+}
+
+#[test]
+fn gk_test_yaml_output() {
+    let r = regard(&["gk", "test", "-f", "expansion", "-o", "yaml"]);
+    assert_eq!(
+        r.stdout,
+        r#"- constraint:
+    apiVersion: constraints.gatekeeper.sh/v1beta1
+    kind: K8sDisallowLatest
+    metadata:
+      name: no-latest
+    spec:
+      match:
+        kinds:
+        - apiGroups:
+          - ""
+          kinds:
+          - Pod
+  enforcementAction: warn
+  metadata:
+    details: {}
+  msg: "[Implied by expand-deployments] container nginx uses the latest tag"
+  target: admission.k8s.gatekeeper.sh
+  trace: null
+  violatingObject:
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: web
+      namespace: shop
+    spec:
+      replicas: 2
+      template:
+        metadata:
+          labels:
+            app: web
+        spec:
+          containers:
+          - image: nginx:latest
+            name: nginx
+"#
+    );
+    assert_eq!(
+        r.code, 0,
+        "the expansion template turns the violation into a warning"
+    );
+}
+
+#[test]
+fn gk_test_regorus_opa_differences_are_handled() {
+    // One template per known regorus/OPA difference (see the comments in
+    // tests/gk/compat/*.yaml): `not f(undefined)` (and `not x.y == true`,
+    // which OPA does not bind first), a line starting with `(`,
+    // multi-body v0 rules, sprintf argument mismatches, re_match/any/all.
+    let r = regard(&["gk", "test", "-f", "compat"]);
+    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stdout,
+        r#"v1/Pod default/mixed (compat/objects.yaml)
+  [deny] builtins: container app pulls from docker.io
+  [deny] builtins: every container runs as root
+  [deny] builtins: some container is privileged
+  [deny] host-namespaces: hostNetwork is not allowed
+  [deny] host-namespaces: hostPID is not allowed
+  [deny] registries-set: image docker.io/library/nginx:1.27 is not from an allowed registry
+  [deny] writable-root: container app may write to its root filesystem
+
+autoscaling/v2/HorizontalPodAutoscaler default/web (compat/objects.yaml)
+  [deny] spread: replica spread 8 is above 3
+
+apps/v1/Deployment default/api (compat/objects.yaml)
+  [deny] sprintf: api has 3 replicas, allowed: %!v(MISSING)
+  [deny] sprintf: kind Deployment%!(EXTRA string=extra)
+
+10 violations (10 deny, 0 warn, 0 dryrun) in 3 of 16 objects, 7 constraints
+"#
+    );
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn gk_test_applies_expansion() {
+    let r = regard(&["gk", "test", "-f", "expansion"]);
+    assert_eq!(
+        r.stdout,
+        "apps/v1/Deployment shop/web (expansion/deployment.yaml)\n  [warn] no-latest: [Implied by expand-deployments] container nginx uses the latest tag\n\n1 violation (0 deny, 1 warn, 0 dryrun) in 1 of 4 objects, 1 constraint\n"
+    );
+}
+
+#[test]
+fn gk_test_reads_stdin() {
+    let pod =
+        std::fs::read_to_string(Path::new(FIXTURES).join("suites/pass/pod-bad.yaml")).unwrap();
+    let r = regard_in(
+        FIXTURES,
+        &[
+            "gk",
+            "test",
+            "-f",
+            "basic/template.yaml",
+            "-f",
+            "suites/pass/constraint.yaml",
+            "-f",
+            "-",
+        ],
+        Some(&pod),
+    );
+    assert_eq!(
+        r.stdout,
+        "v1/Pod bad (-)\n  [deny] must-have-owner: Pod bad is missing labels: {\"owner\"}\n\n1 violation (1 deny, 0 warn, 0 dryrun) in 1 of 3 objects, 1 constraint\n"
+    );
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn gk_test_eval_error_becomes_a_violation() {
+    let r = regard(&["gk", "test", "-f", "bad/eval-error.yaml"]);
+    assert_eq!(
+        r.stdout,
+        "v1/ConfigMap default/cm (bad/eval-error.yaml)\n  [warn] conflict: k8sconflict/template.rego:4:1: rules must not produce multiple outputs\n\n1 violation (0 deny, 1 warn, 0 dryrun) in 1 of 3 objects, 1 constraint\n"
+    );
+    assert_eq!(
+        r.code, 0,
+        "the constraint's action (warn) applies to the error"
+    );
+}
+
+#[test]
+fn gk_test_bad_inputs_are_clear_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["-f", "bad/reads-data.yaml"],
+            "Error: bad/reads-data.yaml: ConstraintTemplate \"k8sreadsdata\": invalid rego: disallowed ref data.secrets: templates may only read data.inventory and data.lib\n",
+        ),
+        (
+            &["-f", "bad/no-violation-rule.yaml"],
+            "Error: bad/no-violation-rule.yaml: ConstraintTemplate \"k8snoviolation\": invalid rego: missing required rule: violation\n",
+        ),
+        (
+            &["-f", "bad/orphan-constraint.yaml"],
+            "Error: bad/orphan-constraint.yaml: K8sNoSuchTemplate \"orphan\": missing ConstraintTemplate: no template defines kind \"K8sNoSuchTemplate\"\n",
+        ),
+        (
+            &["-f", "basic/template.yaml", "-f", "bad/bad-parameters.yaml"],
+            "Error: bad/bad-parameters.yaml: K8sRequiredLabels \"labels-as-numbers\": schema validation failed: spec.parameters/labels/0: 1 is not of type \"string\"\n",
+        ),
+        (
+            &["-f", "bad/missing.yaml"],
+            "Error: bad/missing.yaml: no such file or directory\n",
+        ),
+    ];
+    for (args, stderr) in cases {
+        let mut full = vec!["gk", "test"];
+        full.extend_from_slice(args);
+        let r = regard(&full);
+        assert_eq!(r.stderr, *stderr, "{args:?}");
+        assert_eq!(r.stdout, "");
+        assert_eq!(r.code, 1, "{args:?}");
+    }
+    let syntax = regard(&["gk", "test", "-f", "bad/syntax-error.yaml"]);
+    assert!(
+        syntax.stderr.starts_with(
+            "Error: bad/syntax-error.yaml: ConstraintTemplate \"k8sbroken\": invalid rego: "
+        ),
+        "{}",
+        syntax.stderr
+    );
+    assert!(
+        syntax.stderr.contains("k8sbroken/template.rego:4:23"),
+        "{}",
+        syntax.stderr
+    );
+    assert_eq!(syntax.code, 1);
+}
+
+#[test]
+fn gk_expand_prints_resultants() {
+    let r = regard(&[
+        "gk",
+        "expand",
+        "-f",
+        "expansion/expansion.yaml",
+        "-f",
+        "expansion/deployment.yaml",
+    ]);
+    assert_eq!(
+        r.stdout,
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  labels:
+    app: web
+  name: web-pod
+  namespace: shop
+  ownerReferences:
+  - apiVersion: apps/v1
+    kind: Deployment
+    name: web
+spec:
+  containers:
+  - image: nginx:latest
+    name: nginx
+"#
+    );
+    assert_eq!(r.code, 0);
+    let json = regard(&["gk", "expand", "-f", "expansion", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v[0]["metadata"]["name"], "web-pod");
+    assert_eq!(v.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn gk_verify_reports_like_go_test() {
+    let r = regard(&["gk", "verify", "suites"]);
+    assert_eq!(
+        mask_durations(&r.stdout),
+        r#"--- FAIL: missing-template	(DUR)
+  suites/broken/does-not-exist.yaml: no such file or directory
+    --- FAIL: no-such-object	(DUR)
+        suites/broken/nope.yaml: no such file or directory
+--- FAIL: missing-object	(DUR)
+FAIL	suites/broken/suite.yaml	DUR
+    --- FAIL: expects-none	(DUR)
+        unexpected number of violations: got 1 violations but want none: got messages [Pod bad is missing labels: {"owner"}]
+    --- FAIL: expects-two	(DUR)
+        unexpected number of violations: got 1 violations containing "owner" but want exactly 2: got messages [Pod bad is missing labels: {"owner"}]
+--- FAIL: owner-label	(DUR)
+--- FAIL: valid-constraint-marked-invalid	(DUR)
+  constraint should have failed schema validation: got error <nil> but want schema validation failed
+FAIL	suites/fail/suite.yaml	DUR
+ok	suites/pass/suite.yaml	DUR
+FAIL
+"#
+    );
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn gk_verify_verbose_with_filter() {
+    let r = regard(&["gk", "verify", "-v", "suites/pass", "--run", "unlabelled"]);
+    assert_eq!(
+        mask_durations(&r.stdout),
+        "=== RUN   owner-label\n    === SKIP  labelled-pod\n    === RUN   unlabelled-pod\n    --- PASS: unlabelled-pod\t(DUR)\n    === SKIP  update-removing-label\n--- PASS: owner-label\t(DUR)\n=== SKIP  bad-parameters\nok\tsuites/pass/suite.yaml\tDUR\nPASS\n"
+    );
+    assert_eq!(r.code, 0);
+    let all = regard(&["gk", "verify", "-v", "suites/pass/suite.yaml"]);
+    assert_eq!(all.code, 0, "{}", all.stdout);
+    assert_eq!(
+        all.stdout.matches("    --- PASS").count(),
+        3,
+        "{}",
+        all.stdout
+    );
+    let bad_filter = regard(&["gk", "verify", "suites/pass", "--run", "a//b//c"]);
+    assert_eq!(
+        bad_filter.stderr,
+        "Error: invalid test filter: a filter may include at most one \"//\"\n"
+    );
+    assert_eq!(bad_filter.code, 1);
+}
+
+#[test]
+fn gk_verify_gatekeeper_library_conformance() {
+    // REGARD_GATEKEEPER_LIBRARY points elsewhere (a worktree outside the checkout layout).
+    let root = std::env::var("REGARD_GATEKEEPER_LIBRARY").unwrap_or_else(|_| LIBRARY.to_owned());
+    let library = Path::new(&root).join("library");
+    if !library.is_dir() {
+        println!(
+            "notice: {} is absent; skipping the gatekeeper-library conformance run",
+            library.display()
+        );
+        return;
+    }
+    let lib = library.to_str().unwrap();
+    let r = regard(&["gk", "verify", "-v", lib]);
+    let suites = r.stdout.lines().filter(|l| l.starts_with("ok\t")).count();
+    let failed_suites = r.stdout.lines().filter(|l| l.starts_with("FAIL\t")).count();
+    let cases = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("    --- PASS: "))
+        .count();
+    let failed: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains("--- FAIL"))
+        .collect();
+    assert_eq!(failed, Vec::<&str>::new(), "{}", r.stdout);
+    assert_eq!((suites, failed_suites), (49, 0), "suites passed/failed");
+    assert_eq!(cases, 270, "cases passed");
+    assert_eq!(r.stdout.lines().last(), Some("PASS"));
+    assert_eq!(r.code, 0);
+}

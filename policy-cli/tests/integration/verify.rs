@@ -1,0 +1,235 @@
+//! `regard verify`: Rego unit tests, coverage, reports.
+
+use crate::util::{Run, assert_text, regard};
+
+fn verify(args: &[&str]) -> crate::util::Output {
+    let mut full = vec!["verify", "-d", "data", "--no-color"];
+    full.extend_from_slice(args);
+    regard("verify", &full)
+}
+
+/// Durations differ from run to run; tests compare the rest.
+fn without_durations(text: &str) -> String {
+    let re = regex::Regex::new(r"\([0-9.]+(ns|µs|ms|s)\)").expect("regex");
+    re.replace_all(text, "(T)").into_owned()
+}
+
+#[test]
+fn counts_failures_and_skips_like_conftest() {
+    let out = verify(&[]);
+    assert_eq!(out.code, 1);
+    assert_text(
+        "PRNT   policy/deployment_test.rego:9: checking the label rule\n\n\
+         FAIL - policy/deployment_test.rego -  - data.main.test_label_missing_fails_on_purpose\n\
+         \n5 tests, 3 passed, 0 warnings, 1 failure, 0 exceptions, 1 skipped\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn namespace_and_run_filters() {
+    let out = verify(&["-n", "k8s.*"]);
+    assert_eq!(out.code, 0);
+    assert_text(
+        "\n1 test, 1 passed, 0 warnings, 0 failures, 0 exceptions, 0 skipped\n",
+        &out.stdout,
+    );
+    let out = verify(&["--run", "replicas$"]);
+    assert_eq!(out.code, 0);
+    assert_text(
+        "\n1 test, 1 passed, 0 warnings, 0 failures, 0 exceptions, 0 skipped\n",
+        &out.stdout,
+    );
+    let out = verify(&["--run", "("]);
+    assert!(
+        out.stderr.starts_with("Error: invalid --run pattern"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn every_output_format() {
+    let out = verify(&["-o", "json", "-n", "k8s.service"]);
+    assert_text(
+        "[\n\t{\n\t\t\"filename\": \"policy/other/service_test.rego\",\n\t\t\"namespace\": \"\",\n\t\t\"successes\": 1\n\t}\n]\n",
+        &out.stdout,
+    );
+    let out = verify(&["-o", "tap"]);
+    assert_text(
+        "1..1\n# successes\nok 1 - policy/deployment_test.rego -  - SUCCESS\n\
+         1..1\n# successes\nok 1 - policy/deployment_test.rego -  - SUCCESS\n\
+         1..1\nnot ok 1 - policy/deployment_test.rego -  - data.main.test_label_missing_fails_on_purpose\n\
+         1..1\n# skip\nok 1 - policy/deployment_test.rego -  - data.main.todo_test_statefulsets\n\
+         1..1\n# successes\nok 1 - policy/other/service_test.rego -  - SUCCESS\n",
+        &out.stdout,
+    );
+    let out = verify(&["-o", "table", "-n", "k8s.service"]);
+    assert_text(
+        "┌─────────┬────────────────────────────────┬───────────┬─────────┐\n\
+         │ RESULT  │              FILE              │ NAMESPACE │ MESSAGE │\n\
+         ├─────────┼────────────────────────────────┼───────────┼─────────┤\n\
+         │ success │ policy/other/service_test.rego │           │ SUCCESS │\n\
+         └─────────┴────────────────────────────────┴───────────┴─────────┘\n",
+        &out.stdout,
+    );
+    let out = verify(&["-o", "github", "-n", "main", "--run", "fails"]);
+    assert_text(
+        "::group::Testing \"policy/deployment_test.rego\" against 1 policies in namespace \"\"\n\
+         ::error file=policy/deployment_test.rego,line=1::data.main.test_label_missing_fails_on_purpose\n\
+         ::notice file=policy/deployment_test.rego,line=1::Number of successful checks: 0\n\
+         ::endgroup::\n\
+         1 test, 0 passed, 0 warnings, 1 failure, 0 exceptions, 0 skipped\n",
+        &out.stdout,
+    );
+    for format in ["junit", "azuredevops", "sarif"] {
+        let out = verify(&["-o", format]);
+        assert_eq!(out.code, 1, "{format}");
+        assert!(
+            out.stdout
+                .contains("data.main.test_label_missing_fails_on_purpose"),
+            "{format}: {}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn pretty_report_lists_every_test_with_durations() {
+    let out = verify(&["--report", "full"]);
+    assert_eq!(out.code, 1);
+    assert_text(
+        "FAILURES\n\
+         --------------------------------------------------------------------------------\n\
+         data.main.test_label_missing_fails_on_purpose: FAIL (T)\n\n\
+         SUMMARY\n\
+         --------------------------------------------------------------------------------\n\
+         policy/deployment_test.rego:\n\
+         data.main.test_too_many_replicas: PASS (T)\n\
+         data.main.test_label_present: PASS (T)\n\
+         \x20 policy/deployment_test.rego:9: checking the label rule\n\
+         data.main.test_label_missing_fails_on_purpose: FAIL (T)\n\
+         data.main.todo_test_statefulsets: SKIPPED\n\n\
+         policy/other/service_test.rego:\n\
+         data.k8s.service.test_nodeport: PASS (T)\n\
+         --------------------------------------------------------------------------------\n\
+         PASS: 3/5\nFAIL: 1/5\nSKIPPED: 1/5\n",
+        &without_durations(&out.stdout),
+    );
+    let fails = verify(&["--report", "fails"]);
+    assert!(!fails.stdout.contains("checking the label rule"));
+    let out = verify(&["--report", "full", "-o", "json"]);
+    assert_eq!(
+        out.stderr,
+        "Error: report flag is supported with stdout only\n"
+    );
+}
+
+#[test]
+fn coverage_table_json_and_minimum() {
+    let out = verify(&["--coverage", "-n", "k8s.service"]);
+    assert_eq!(out.code, 0);
+    assert_text(
+        "\n1 test, 1 passed, 0 warnings, 0 failures, 0 exceptions, 0 skipped\n\
+         \nCOVERAGE\n\
+         --------------------------------------------------------------------------------\n\
+         FILE                           LINES  PERCENT\n\
+         policy/deployment.rego          0/10    0.00%\n\
+         \x20                          not covered: 5-8, 11-14, 19-20\n\
+         policy/other/service.rego        1/1  100.00%\n\
+         --------------------------------------------------------------------------------\n\
+         TOTAL                           1/11    9.09%\n",
+        &out.stdout,
+    );
+    // All tests: only the helper nothing calls stays uncovered.
+    let out = verify(&["--coverage", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(
+        doc["coverage"]["files"][0],
+        serde_json::json!({
+            "file": "policy/deployment.rego",
+            "covered": [5, 6, 7, 8, 11, 12, 13, 14],
+            "not_covered": [19, 20],
+            "percent": 80.0
+        })
+    );
+    assert_eq!(doc["coverage"]["percent"], serde_json::json!(81.82));
+    assert_eq!(doc["results"].as_array().map(Vec::len), Some(5));
+    // Test files are never part of coverage.
+    assert!(
+        !out.stdout
+            .contains("\"file\": \"policy/deployment_test.rego\"")
+    );
+
+    let out = verify(&["--coverage-min", "80", "-n", "k8s.service"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "Error: coverage 9.09% is below the minimum 80%\n"
+    );
+    let out = verify(&["--coverage-min", "5", "-n", "k8s.service"]);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+}
+
+#[test]
+fn trace_goes_to_stderr() {
+    let out = verify(&["--trace", "-n", "k8s.service"]);
+    let re = regex::Regex::new(r" in [0-9.]+(ns|µs|ms|s)\n").expect("regex");
+    assert_text(
+        "TRAC   data.k8s.service.test_nodeport (policy/other/service_test.rego:3): PASS\n\
+         TRAC     evaluated policy/other/service.rego: lines 3\n\
+         TRAC     evaluated policy/other/service_test.rego: lines 4\n",
+        &re.replace_all(&out.stderr, "\n"),
+    );
+    assert!(!out.stdout.contains("COVERAGE"));
+}
+
+#[test]
+fn verify_needs_policies() {
+    let out = Run::new("verify", &["verify", "-p", "absent"]).output();
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stderr, "Error: absent: no such file or directory\n");
+}
+
+#[test]
+fn tests_run_against_a_constraint_template() {
+    let out = regard(
+        "verify-template",
+        &[
+            "verify",
+            "--template",
+            "template.yaml",
+            "-p",
+            "tests",
+            "--no-color",
+            "--coverage",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_text(
+        "\n3 tests, 3 passed, 0 warnings, 0 failures, 0 exceptions, 0 skipped\n\
+         \nCOVERAGE\n\
+         --------------------------------------------------------------------------------\n\
+         FILE                              LINES  PERCENT\n\
+         demoownerlabel/template.rego        7/7  100.00%\n\
+         demoownerlabel/lib_0.rego           1/1  100.00%\n\
+         --------------------------------------------------------------------------------\n\
+         TOTAL                               8/8  100.00%\n",
+        &out.stdout,
+    );
+    let out = regard(
+        "verify-template",
+        &[
+            "verify",
+            "--template",
+            "tests/owner_test.rego",
+            "-p",
+            "tests",
+        ],
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "Error: tests/owner_test.rego: unknown file type \"rego\"; use --parser to choose one\n"
+    );
+}

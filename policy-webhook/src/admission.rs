@@ -1,0 +1,466 @@
+//! `POST /v1/admit`: AdmissionReview in, AdmissionReview out.
+//!
+//! Flow: bounded body read → envelope checks (kube's typed `AdmissionReview`, which must be
+//! `admission.k8s.io/v1` or `v1beta1` and carry a request with a uid) → namespace exemption →
+//! evaluation of the raw `request` JSON on a blocking thread, at most `max_concurrent_evals` at a
+//! time and within `eval_timeout` → Gatekeeper's response shape, in the request's apiVersion.
+//!
+//! Anything that is not a well-formed AdmissionReview gets HTTP 400 and a one-line message: an
+//! "allowed" answer is only ever produced by evaluating a valid request (or by an explicit
+//! exemption / `--timeout-policy allow`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::{DynamicObject, Status};
+use tokio::sync::Semaphore;
+
+use crate::config::{AdmissionSettings, TimeoutPolicy};
+use crate::metrics::{
+    ConstraintLabels, Decision, DecisionLabels, Metrics, StatusLabels, ViolationLabels,
+};
+use crate::policy::PolicyStore;
+use crate::review::{Action, Review, ReviewError};
+
+/// `admission.k8s.io/v1`.
+pub const V1: &str = "admission.k8s.io/v1";
+/// `admission.k8s.io/v1beta1`.
+pub const V1BETA1: &str = "admission.k8s.io/v1beta1";
+/// `status.code` Gatekeeper uses for an admitted request that carries warnings.
+const HTTP_STATUS_WARNING: u16 = 299;
+
+/// Everything the admission handler shares across requests.
+#[derive(Debug)]
+pub struct AdmissionState {
+    settings: AdmissionSettings,
+    policies: Arc<PolicyStore>,
+    metrics: Arc<Metrics>,
+    eval_slots: Arc<Semaphore>,
+}
+
+impl AdmissionState {
+    /// State for the handler.
+    pub fn new(
+        settings: AdmissionSettings,
+        policies: Arc<PolicyStore>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let slots = settings.max_concurrent_evals.max(1);
+        AdmissionState {
+            settings,
+            policies,
+            metrics,
+            eval_slots: Arc::new(Semaphore::new(slots)),
+        }
+    }
+}
+
+/// The HTTPS router: `POST /v1/admit`, 404 for anything else.
+pub fn router(state: Arc<AdmissionState>) -> Router {
+    Router::new()
+        .route("/v1/admit", post(admit))
+        .fallback(|| async {
+            plain(
+                StatusCode::NOT_FOUND,
+                "not found; POST AdmissionReviews to /v1/admit",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_status,
+        ))
+        .with_state(state)
+}
+
+async fn count_status(
+    State(state): State<Arc<AdmissionState>>,
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    state.metrics.in_flight.inc();
+    let resp = next.run(req).await;
+    state.metrics.in_flight.dec();
+    state
+        .metrics
+        .http_responses
+        .get_or_create(&StatusLabels {
+            code: resp.status().as_u16(),
+        })
+        .inc();
+    resp
+}
+
+fn plain(status: StatusCode, msg: impl Into<String>) -> Response {
+    let mut body: String = msg.into();
+    body.push('\n');
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn bad_request(msg: impl Into<String>) -> Response {
+    let msg = msg.into();
+    tracing::info!(reason = %msg, "rejected admission request with HTTP 400");
+    plain(StatusCode::BAD_REQUEST, msg)
+}
+
+/// The fields of the raw body evaluation needs; `request` is kept exactly as sent.
+#[derive(serde::Deserialize)]
+struct RawReview {
+    request: regorus::Value,
+}
+
+/// Why the body could not be read.
+enum BodyError {
+    TooLarge,
+    TimedOut,
+    Broken(String),
+}
+
+async fn read_body(
+    body: Body,
+    settings: &AdmissionSettings,
+) -> Result<axum::body::Bytes, BodyError> {
+    let limited = Limited::new(body, settings.max_body_bytes);
+    match tokio::time::timeout(settings.body_read_timeout, limited.collect()).await {
+        Err(_) => Err(BodyError::TimedOut),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(BodyError::TooLarge),
+        Ok(Err(e)) => Err(BodyError::Broken(e.to_string())),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+fn is_json(req: &Request<Body>) -> bool {
+    match req.headers().get(header::CONTENT_TYPE) {
+        // The API server always sends application/json; a missing header is tolerated.
+        None => true,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json")),
+    }
+}
+
+async fn admit(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> Response {
+    let started = Instant::now();
+    let settings = &state.settings;
+    if !is_json(&req) {
+        return bad_request("Content-Type must be application/json");
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > settings.max_body_bytes as u64) {
+        return too_large(settings.max_body_bytes);
+    }
+    let bytes = match read_body(req.into_body(), settings).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return too_large(settings.max_body_bytes),
+        Err(BodyError::TimedOut) => {
+            tracing::info!("client too slow sending the request body; closing the connection");
+            let mut resp = plain(
+                StatusCode::REQUEST_TIMEOUT,
+                "timed out reading the request body",
+            );
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
+        }
+        Err(BodyError::Broken(e)) => return bad_request(format!("reading the request body: {e}")),
+    };
+    if bytes.is_empty() {
+        return bad_request("empty body; expected an AdmissionReview");
+    }
+
+    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => return bad_request(format!("body is not an AdmissionReview: {e}")),
+    };
+    if review.types.kind != "AdmissionReview" {
+        return bad_request(format!(
+            "kind is {:?}; expected \"AdmissionReview\"",
+            review.types.kind
+        ));
+    }
+    if review.types.api_version != V1 && review.types.api_version != V1BETA1 {
+        return bad_request(format!(
+            "apiVersion is {:?}; expected {V1:?} or {V1BETA1:?}",
+            review.types.api_version
+        ));
+    }
+    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
+        Ok(r) => r,
+        Err(_) => return bad_request("AdmissionReview has no request"),
+    };
+    if request.uid.is_empty() {
+        return bad_request("request.uid is missing");
+    }
+    let raw = match serde_json::from_slice::<RawReview>(&bytes) {
+        Ok(r) => r.request,
+        Err(e) => return bad_request(format!("body is not an AdmissionReview: {e}")),
+    };
+
+    let answer = decide(&state, &request, raw).await;
+    let labels = DecisionLabels {
+        decision: answer.decision,
+        dry_run: if request.dry_run { "true" } else { "false" },
+    };
+    state
+        .metrics
+        .admission_requests
+        .get_or_create(&labels)
+        .inc();
+    state
+        .metrics
+        .admission_duration
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    tracing::debug!(
+        uid = %request.uid,
+        kind = %request.kind.kind,
+        namespace = request.namespace.as_deref().unwrap_or(""),
+        name = %request.name,
+        operation = ?request.operation,
+        decision = ?answer.decision,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "admission review"
+    );
+    let review = answer.response.into_review();
+    match serde_json::to_vec(&review) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding the response: {e}"),
+        ),
+    }
+}
+
+fn too_large(limit: usize) -> Response {
+    bad_request(format!("request body larger than {limit} bytes"))
+}
+
+struct Answer {
+    decision: Decision,
+    response: AdmissionResponse,
+}
+
+fn status(code: u16, reason: &str, message: String) -> Status {
+    Status {
+        code,
+        reason: reason.to_owned(),
+        message,
+        ..Status::default()
+    }
+}
+
+/// The namespace exemptions are checked against: the request's namespace, or for a Namespace
+/// object its own name.
+fn namespace_of(request: &AdmissionRequest<DynamicObject>) -> &str {
+    if request.kind.group.is_empty() && request.kind.kind == "Namespace" {
+        &request.name
+    } else {
+        request.namespace.as_deref().unwrap_or("")
+    }
+}
+
+async fn decide(
+    state: &Arc<AdmissionState>,
+    request: &AdmissionRequest<DynamicObject>,
+    raw: regorus::Value,
+) -> Answer {
+    let settings = &state.settings;
+    let mut response = AdmissionResponse::from(request);
+    let error = |mut response: AdmissionResponse, code: u16, reason: &str, message: String| {
+        response.allowed = false;
+        response.result = status(code, reason, message);
+        Answer {
+            decision: Decision::error,
+            response,
+        }
+    };
+
+    let namespace = namespace_of(request);
+    if settings.exemptions.is_exempt(namespace) {
+        state.metrics.admission_exempt.inc();
+        response.result = status(
+            200,
+            "",
+            format!("namespace {namespace:?} is exempt from policy (--exempt-namespace)"),
+        );
+        return Answer {
+            decision: Decision::allow,
+            response,
+        };
+    }
+    if request.operation == Operation::Delete && request.old_object.is_none() {
+        return error(
+            response,
+            400,
+            "BadRequest",
+            "oldObject cannot be nil for DELETE operations".to_owned(),
+        );
+    }
+    let Some(loaded) = state.policies.current() else {
+        return error(
+            response,
+            500,
+            "InternalError",
+            "policy set not loaded yet".to_owned(),
+        );
+    };
+
+    let budget = settings.eval_timeout;
+    let slots = state.eval_slots.clone();
+    let deadline = Instant::now() + budget;
+    let evaluation = async move {
+        let permit = slots
+            .acquire_owned()
+            .await
+            .map_err(|_| ReviewError::Failed("evaluation slots closed".to_owned()))?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let reviewer = loaded.reviewer.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            if remaining.is_zero() {
+                return Err(ReviewError::Timeout(budget));
+            }
+            reviewer.review(&raw, remaining)
+        })
+        .await
+        .map_err(|e| ReviewError::Failed(format!("evaluation task: {e}")))?
+    };
+    let result = match tokio::time::timeout(budget, evaluation).await {
+        Ok(r) => r,
+        Err(_) => Err(ReviewError::Timeout(budget)),
+    };
+    let review = match result {
+        Ok(review) => review,
+        Err(ReviewError::Timeout(_)) => return timed_out(state, response, budget),
+        Err(e @ ReviewError::Failed(_)) => {
+            tracing::error!(uid = %request.uid, error = %e, "admission review failed");
+            return error(response, 500, "InternalError", e.to_string());
+        }
+    };
+    record(state, request, &review);
+
+    let mut deny = Vec::new();
+    let mut warn = Vec::new();
+    for f in &review.findings {
+        let line = format!("[{}] {}", f.constraint_name, f.msg);
+        match f.action {
+            Action::Deny => deny.push(line),
+            Action::Warn => warn.push(line),
+            Action::Dryrun => {}
+        }
+    }
+    if !warn.is_empty() {
+        response.warnings = Some(warn);
+    }
+    if deny.is_empty() {
+        let code = if response.warnings.is_some() {
+            HTTP_STATUS_WARNING
+        } else {
+            200
+        };
+        response.result = status(code, "", String::new());
+        Answer {
+            decision: Decision::allow,
+            response,
+        }
+    } else {
+        response.allowed = false;
+        response.result = status(403, "Forbidden", deny.join("\n"));
+        Answer {
+            decision: Decision::deny,
+            response,
+        }
+    }
+}
+
+fn timed_out(state: &AdmissionState, mut response: AdmissionResponse, budget: Duration) -> Answer {
+    state.metrics.admission_timeouts.inc();
+    let policy = state.settings.timeout_policy;
+    let message = format!(
+        "regard-webhook: policy evaluation timed out after {budget:?} (--timeout-policy {})",
+        policy.as_str()
+    );
+    tracing::warn!(uid = %response.uid, "{message}");
+    match policy {
+        TimeoutPolicy::Deny => {
+            response.allowed = false;
+            response.result = status(504, "Timeout", message);
+            Answer {
+                decision: Decision::deny,
+                response,
+            }
+        }
+        TimeoutPolicy::Allow => {
+            response.warnings = Some(vec![message]);
+            response.result = status(HTTP_STATUS_WARNING, "", String::new());
+            Answer {
+                decision: Decision::allow,
+                response,
+            }
+        }
+    }
+}
+
+/// Per-constraint metrics and result logging.
+fn record(state: &AdmissionState, request: &AdmissionRequest<DynamicObject>, review: &Review) {
+    for run in &review.runs {
+        state
+            .metrics
+            .constraint_duration
+            .get_or_create(&ConstraintLabels {
+                kind: run.kind.clone(),
+                name: run.name.clone(),
+            })
+            .observe(run.duration.as_secs_f64());
+    }
+    for f in &review.findings {
+        state
+            .metrics
+            .constraint_violations
+            .get_or_create(&ViolationLabels {
+                kind: f.constraint_kind.clone(),
+                name: f.constraint_name.clone(),
+                action: f.action.as_str(),
+            })
+            .inc();
+        if f.action == Action::Dryrun || state.settings.log_denies {
+            tracing::info!(
+                event_type = "violation",
+                constraint_kind = %f.constraint_kind,
+                constraint_name = %f.constraint_name,
+                constraint_action = f.action.as_str(),
+                resource_kind = %request.kind.kind,
+                resource_namespace = request.namespace.as_deref().unwrap_or(""),
+                resource_name = %request.name,
+                request_uid = %request.uid,
+                request_username = request.user_info.username.as_deref().unwrap_or(""),
+                dry_run = request.dry_run,
+                "{}",
+                f.msg
+            );
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! Command-line flags (each also read from a `REGARD_WEBHOOK_*` environment variable) and their
+//! validation into a [`Config`] the server runs from.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::exempt::NamespaceExemptions;
+
+/// `regard-webhook`: a Gatekeeper-compatible validating admission webhook.
+#[derive(Debug, Parser)]
+#[command(name = "regard-webhook", version, about, long_about = None)]
+pub struct Args {
+    /// Directory of ConstraintTemplates, Constraints and ExpansionTemplates (YAML/JSON, walked);
+    /// reloaded on change, keeping the last good set when a new file is bad.
+    #[arg(long, env = "REGARD_WEBHOOK_POLICY_DIR", value_name = "DIR")]
+    pub policy_dir: Option<PathBuf>,
+
+    /// Built-in policy bundle to serve (`regard policies list`), repeatable; combined with
+    /// `--policy-dir` when both are given. At least one of the two is required.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_BUNDLE",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub bundle: Vec<String>,
+
+    /// PEM certificate chain served to clients (reloaded when it changes).
+    #[arg(long, env = "REGARD_WEBHOOK_TLS_CERT_FILE", value_name = "FILE")]
+    pub tls_cert_file: PathBuf,
+
+    /// PEM private key for the certificate (reloaded when it changes).
+    #[arg(long, env = "REGARD_WEBHOOK_TLS_KEY_FILE", value_name = "FILE")]
+    pub tls_key_file: PathBuf,
+
+    /// PEM CA bundle: when set, only clients presenting a certificate issued by it are served (mTLS).
+    #[arg(long, env = "REGARD_WEBHOOK_CLIENT_CA_FILE", value_name = "FILE")]
+    pub client_ca_file: Option<PathBuf>,
+
+    /// Lowest TLS version accepted.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_TLS_MIN_VERSION",
+        value_enum,
+        default_value = "1.3"
+    )]
+    pub tls_min_version: TlsVersion,
+
+    /// HTTPS address serving `POST /v1/admit`.
+    #[arg(long, env = "REGARD_WEBHOOK_ADDR", default_value = "0.0.0.0:8443", value_parser = parse_addr)]
+    pub addr: SocketAddr,
+
+    /// Plain-HTTP address serving `GET /healthz` and `GET /readyz`.
+    #[arg(long, env = "REGARD_WEBHOOK_HEALTH_ADDR", default_value = ":9090", value_parser = parse_addr)]
+    pub health_addr: SocketAddr,
+
+    /// Plain-HTTP address serving `GET /metrics` (Prometheus text); may equal --health-addr.
+    #[arg(long, env = "REGARD_WEBHOOK_METRICS_ADDR", default_value = ":8888", value_parser = parse_addr)]
+    pub metrics_addr: SocketAddr,
+
+    /// Namespace never evaluated (always allowed); `*` allowed at the start and/or end
+    /// (`kube-*`, `*-system`). Repeatable; comma-separated in the environment variable.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_EXEMPT_NAMESPACE",
+        value_delimiter = ',',
+        value_name = "GLOB"
+    )]
+    pub exempt_namespace: Vec<String>,
+
+    /// Largest request body accepted, in bytes (larger bodies get HTTP 400).
+    #[arg(long, env = "REGARD_WEBHOOK_MAX_BODY_BYTES", default_value_t = 3 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Budget for one admission review (queueing for an evaluation slot included).
+    #[arg(long, env = "REGARD_WEBHOOK_EVAL_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub eval_timeout: Duration,
+
+    /// Answer given when --eval-timeout expires.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_TIMEOUT_POLICY",
+        value_enum,
+        default_value = "deny"
+    )]
+    pub timeout_policy: TimeoutPolicy,
+
+    /// Evaluations running at once (0 = number of CPUs); further requests wait within their budget.
+    #[arg(long, env = "REGARD_WEBHOOK_MAX_CONCURRENT_EVALS", default_value_t = 0)]
+    pub max_concurrent_evals: usize,
+
+    /// Time a client has to finish the TLS handshake.
+    #[arg(long, env = "REGARD_WEBHOOK_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Time a client has to send a request's headers; also closes keep-alive connections idle that long.
+    #[arg(long, env = "REGARD_WEBHOOK_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Time a client has to send a request's body.
+    #[arg(long, env = "REGARD_WEBHOOK_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
+
+    /// How often the policy directory and the certificate files are checked for changes.
+    #[arg(long, env = "REGARD_WEBHOOK_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub reload_interval: Duration,
+
+    /// On SIGTERM: time to keep serving (while /readyz fails) before closing the listener, so
+    /// Service endpoints drain.
+    #[arg(long, env = "REGARD_WEBHOOK_SHUTDOWN_DELAY", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_delay: Duration,
+
+    /// After the listener closes: longest wait for in-flight requests to finish.
+    #[arg(long, env = "REGARD_WEBHOOK_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log one line per deny and warn result (dryrun results are always logged).
+    #[arg(long, env = "REGARD_WEBHOOK_LOG_DENIES")]
+    pub log_denies: bool,
+
+    /// Log line format.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_LOG_FORMAT",
+        value_enum,
+        default_value = "json"
+    )]
+    pub log_format: LogFormat,
+
+    /// Log filter (`info`, `debug`, `regard_webhook=debug,warn`, …).
+    #[arg(long, env = "REGARD_WEBHOOK_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// TLS protocol versions `--tls-min-version` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
+    #[value(name = "1.2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[value(name = "1.3")]
+    Tls13,
+}
+
+/// What to answer when an evaluation does not finish within `--eval-timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TimeoutPolicy {
+    /// Admit the request, with a warning saying evaluation timed out.
+    Allow,
+    /// Reject the request with a message saying evaluation timed out.
+    Deny,
+}
+
+impl TimeoutPolicy {
+    /// The flag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeoutPolicy::Allow => "allow",
+            TimeoutPolicy::Deny => "deny",
+        }
+    }
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Validated settings the server runs from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Policy directory, if any.
+    pub policy_dir: Option<PathBuf>,
+    /// Built-in bundles served (with the directory's policies, if any).
+    pub bundles: Vec<String>,
+    /// TLS material and settings.
+    pub tls: TlsFiles,
+    /// HTTPS address.
+    pub addr: SocketAddr,
+    /// Health address.
+    pub health_addr: SocketAddr,
+    /// Metrics address.
+    pub metrics_addr: SocketAddr,
+    /// Limits and timeouts on the admission path.
+    pub admission: AdmissionSettings,
+    /// Handshake timeout.
+    pub handshake_timeout: Duration,
+    /// Header read (and keep-alive idle) timeout.
+    pub header_read_timeout: Duration,
+    /// Poll period for file changes.
+    pub reload_interval: Duration,
+    /// Drain delay before the listener closes.
+    pub shutdown_delay: Duration,
+    /// Longest wait for in-flight requests after the listener closes.
+    pub shutdown_grace: Duration,
+}
+
+/// Files and settings that make up the served TLS configuration.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Private key (PEM).
+    pub key_file: PathBuf,
+    /// Optional client CA bundle (PEM) for mTLS.
+    pub client_ca_file: Option<PathBuf>,
+    /// Lowest protocol version.
+    pub min_version: TlsVersion,
+}
+
+/// Settings of the `POST /v1/admit` handler.
+#[derive(Debug, Clone)]
+pub struct AdmissionSettings {
+    /// Largest body accepted.
+    pub max_body_bytes: usize,
+    /// Time allowed for reading the body.
+    pub body_read_timeout: Duration,
+    /// Per-request evaluation budget.
+    pub eval_timeout: Duration,
+    /// Answer on timeout.
+    pub timeout_policy: TimeoutPolicy,
+    /// Evaluations running at once.
+    pub max_concurrent_evals: usize,
+    /// Namespaces never evaluated.
+    pub exemptions: NamespaceExemptions,
+    /// Log deny and warn results.
+    pub log_denies: bool,
+}
+
+impl Default for AdmissionSettings {
+    fn default() -> Self {
+        AdmissionSettings {
+            max_body_bytes: 3 * 1024 * 1024,
+            body_read_timeout: Duration::from_secs(10),
+            eval_timeout: Duration::from_secs(2),
+            timeout_policy: TimeoutPolicy::Deny,
+            max_concurrent_evals: default_parallelism(),
+            exemptions: NamespaceExemptions::default(),
+            log_denies: false,
+        }
+    }
+}
+
+fn default_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
+impl Args {
+    /// Checks the flags and turns them into a [`Config`].
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let exemptions = NamespaceExemptions::new(&self.exempt_namespace)?;
+        if self.eval_timeout.is_zero() {
+            anyhow::bail!("--eval-timeout must be greater than zero");
+        }
+        if self.reload_interval.is_zero() {
+            anyhow::bail!("--reload-interval must be greater than zero");
+        }
+        if self.max_body_bytes == 0 {
+            anyhow::bail!("--max-body-bytes must be greater than zero");
+        }
+        if self.policy_dir.is_none() && self.bundle.is_empty() {
+            anyhow::bail!("give --policy-dir DIR, --bundle NAME, or both");
+        }
+        if !self.bundle.is_empty() {
+            policy_core::library::select(&self.bundle)?;
+        }
+        let max_concurrent_evals = match self.max_concurrent_evals {
+            0 => default_parallelism(),
+            n => n,
+        };
+        Ok(Config {
+            policy_dir: self.policy_dir,
+            bundles: self.bundle,
+            tls: TlsFiles {
+                cert_file: self.tls_cert_file,
+                key_file: self.tls_key_file,
+                client_ca_file: self.client_ca_file,
+                min_version: self.tls_min_version,
+            },
+            addr: self.addr,
+            health_addr: self.health_addr,
+            metrics_addr: self.metrics_addr,
+            admission: AdmissionSettings {
+                max_body_bytes: self.max_body_bytes,
+                body_read_timeout: self.body_read_timeout,
+                eval_timeout: self.eval_timeout,
+                timeout_policy: self.timeout_policy,
+                max_concurrent_evals,
+                exemptions,
+                log_denies: self.log_denies,
+            },
+            handshake_timeout: self.handshake_timeout,
+            header_read_timeout: self.header_read_timeout,
+            reload_interval: self.reload_interval,
+            shutdown_delay: self.shutdown_delay,
+            shutdown_grace: self.shutdown_grace,
+        })
+    }
+}
+
+/// Parses `host:port`, or `:port` (all IPv4 interfaces, as Go programs accept).
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    let full = match s.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => s.to_owned(),
+    };
+    full.parse()
+        .map_err(|e| format!("{s:?} is not an address like 0.0.0.0:8443 or :8443 ({e})"))
+}
+
+/// Parses durations such as `500ms`, `2s`, `1m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 2s or 1m"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("2 weeks").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_addr(":9090"), Ok("0.0.0.0:9090".parse().unwrap()));
+        assert_eq!(
+            parse_addr("127.0.0.1:8443"),
+            Ok("127.0.0.1:8443".parse().unwrap())
+        );
+        assert_eq!(parse_addr("[::1]:1"), Ok("[::1]:1".parse().unwrap()));
+        assert!(parse_addr("localhost").is_err());
+    }
+
+    #[test]
+    fn every_flag_has_an_env_var() {
+        use clap::CommandFactory;
+        for arg in Args::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            let env = arg
+                .get_env()
+                .unwrap_or_else(|| panic!("--{id} has no env var"));
+            let expected = format!("REGARD_WEBHOOK_{}", id.to_uppercase());
+            assert_eq!(env.to_str(), Some(expected.as_str()));
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The production [`Reviewer`]: policy-core's Gatekeeper framework.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use policy_core::gatekeeper::{EnforcementAction, PolicyBundle, ReviewOptions};
+
+use crate::review::{Action, ConstraintRun, Finding, Review, ReviewError, Reviewer};
+
+/// Gatekeeper's enforcement point for the validating webhook (selects `scopedEnforcementActions`).
+pub const ENFORCEMENT_POINT: &str = "validation.gatekeeper.sh";
+
+/// A compiled policy directory.
+#[derive(Debug, Clone)]
+pub struct GatekeeperPolicies {
+    bundle: PolicyBundle,
+}
+
+impl GatekeeperPolicies {
+    /// Serves `bundle`.
+    pub fn new(bundle: PolicyBundle) -> Self {
+        GatekeeperPolicies { bundle }
+    }
+}
+
+/// Compiles every ConstraintTemplate, Constraint and ExpansionTemplate under `dir`.
+pub fn load_dir(dir: &Path) -> Result<Arc<dyn Reviewer>, String> {
+    load(Some(dir), &[])
+}
+
+/// Compiles the built-in `bundles` together with the policies under `dir`
+/// (either may be absent).
+pub fn load(dir: Option<&Path>, bundles: &[String]) -> Result<Arc<dyn Reviewer>, String> {
+    let bundle = match (dir, bundles.is_empty()) {
+        (Some(dir), true) => PolicyBundle::load_dir(dir),
+        (dir, _) => {
+            let mut docs = policy_core::library::documents(bundles).map_err(|e| e.to_string())?;
+            if let Some(dir) = dir {
+                docs.extend(PolicyBundle::dir_documents(dir).map_err(|e| e.to_string())?);
+            }
+            PolicyBundle::from_documents(docs)
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(Arc::new(GatekeeperPolicies::new(bundle)))
+}
+
+/// The [`crate::policy::Loader`] for a directory and built-in bundles.
+pub fn loader(bundles: Vec<String>) -> crate::policy::Loader {
+    Arc::new(move |dir: Option<&Path>| load(dir, &bundles))
+}
+
+fn action(a: EnforcementAction) -> Action {
+    match a {
+        EnforcementAction::Deny => Action::Deny,
+        EnforcementAction::Warn => Action::Warn,
+        EnforcementAction::Dryrun => Action::Dryrun,
+    }
+}
+
+impl Reviewer for GatekeeperPolicies {
+    fn review(&self, request: &regorus::Value, budget: Duration) -> Result<Review, ReviewError> {
+        let options = ReviewOptions {
+            enforcement_point: ENFORCEMENT_POINT.to_owned(),
+            timeout: Some(budget),
+            ..ReviewOptions::default()
+        };
+        let outcome = self
+            .bundle
+            .review_request(request, &options)
+            .map_err(|e| match e {
+                policy_core::Error::Timeout { .. } => ReviewError::Timeout(budget),
+                other => ReviewError::Failed(other.to_string()),
+            })?;
+        let mut findings = Vec::with_capacity(outcome.violations.len());
+        for v in outcome.violations {
+            // A scoped constraint can carry several actions at this enforcement point
+            // (deny and warn): the message goes to each, as Gatekeeper does.
+            let mut actions: Vec<Action> = v.actions.iter().copied().map(action).collect();
+            if actions.is_empty() {
+                actions.push(action(v.enforcement_action));
+            }
+            actions.dedup();
+            for a in actions {
+                findings.push(Finding {
+                    constraint_kind: v.constraint_kind.clone(),
+                    constraint_name: v.constraint_name.clone(),
+                    msg: v.msg.clone(),
+                    action: a,
+                });
+            }
+        }
+        let runs = outcome
+            .evaluations
+            .into_iter()
+            .map(|e| ConstraintRun {
+                kind: e.kind,
+                name: e.name,
+                duration: e.duration,
+                violations: e.violations,
+            })
+            .collect();
+        Ok(Review { findings, runs })
+    }
+
+    fn template_count(&self) -> usize {
+        self.bundle.template_count()
+    }
+
+    fn constraint_count(&self) -> usize {
+        self.bundle.constraint_count()
+    }
+}

@@ -1,0 +1,22 @@
+//! # policy-webhook
+//!
+//! `regard-webhook`: a Kubernetes validating admission webhook that answers AdmissionReviews
+//! with the same ConstraintTemplates and Constraints `regard gk test` checks in CI. Policy logic
+//! lives in `policy-core`'s Gatekeeper framework; this crate adds serving: TLS with certificate
+//! hot reload and optional mTLS, the `/v1/admit` handler, policy hot reload, health, metrics and
+//! graceful shutdown.
+//!
+//! Data flow: [`server`] accepts TLS connections (configuration from [`tls`]) and hands requests
+//! to the [`admission`] router, which checks the envelope and evaluates the raw request through
+//! the [`review::Reviewer`] currently held by [`policy::PolicyStore`].
+#![deny(missing_docs)]
+
+pub mod admission;
+pub mod config;
+pub mod exempt;
+pub mod gatekeeper;
+pub mod metrics;
+pub mod policy;
+pub mod review;
+pub mod server;
+pub mod tls;

@@ -1,0 +1,269 @@
+//! Prometheus metrics, served as OpenMetrics text on `--metrics-addr` `/metrics`.
+//!
+//! All series are prefixed `regard_webhook_`. Label values come from the loaded policy set
+//! (constraint kind and name) or from small fixed sets, never from request data, so the number of
+//! series stays bounded by the policy set.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Outcome of one admission review, as counted.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Decision {
+    /// Admitted (with or without warnings).
+    allow,
+    /// Rejected by a deny result, or by `--timeout-policy deny`.
+    deny,
+    /// Rejected because evaluation failed.
+    error,
+}
+
+/// Success or failure of a reload.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    /// The new files were loaded.
+    success,
+    /// The new files were rejected; the previous set stays.
+    failure,
+}
+
+/// Labels of `admission_requests_total` and `admission_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// The decision.
+    pub decision: Decision,
+    /// Whether the request was a dry run (`"true"`/`"false"`).
+    pub dry_run: &'static str,
+}
+
+/// Labels naming one constraint.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConstraintLabels {
+    /// Constraint kind (the template's CRD kind).
+    pub kind: String,
+    /// Constraint name.
+    pub name: String,
+}
+
+/// Labels of `constraint_violations_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ViolationLabels {
+    /// Constraint kind.
+    pub kind: String,
+    /// Constraint name.
+    pub name: String,
+    /// Resolved enforcement action (`deny`, `warn`, `dryrun`).
+    pub action: &'static str,
+}
+
+/// Labels of `http_responses_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    /// HTTP status code.
+    pub code: u16,
+}
+
+/// Labels of the reload counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// Whether the reload succeeded.
+    pub result: Outcome,
+}
+
+/// Histogram constructor with fixed buckets (a plain `fn` pointer so families can be cloned).
+#[derive(Clone, Debug)]
+pub struct Buckets(&'static [f64]);
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
+    }
+}
+
+const ADMISSION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+const CONSTRAINT_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1,
+    0.5, 1.0,
+];
+
+/// Every metric the webhook exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Admission reviews answered, by decision and dry-run flag.
+    pub admission_requests: Family<DecisionLabels, Counter>,
+    /// Admission latency from the first body byte to the response, by decision.
+    pub admission_duration: Family<DecisionLabels, Histogram, Buckets>,
+    /// Requests admitted without evaluation because of `--exempt-namespace`.
+    pub admission_exempt: Counter,
+    /// Reviews that exceeded `--eval-timeout`.
+    pub admission_timeouts: Counter,
+    /// HTTP responses on the admission port, by status code.
+    pub http_responses: Family<StatusLabels, Counter>,
+    /// Requests currently being handled on the admission port.
+    pub in_flight: Gauge,
+    /// Evaluation time per constraint.
+    pub constraint_duration: Family<ConstraintLabels, Histogram, Buckets>,
+    /// Violations per constraint and enforcement action.
+    pub constraint_violations: Family<ViolationLabels, Counter>,
+    /// Policy directory reloads.
+    pub policy_reloads: Family<ReloadLabels, Counter>,
+    /// ConstraintTemplates in the serving policy set.
+    pub templates: Gauge,
+    /// Constraints in the serving policy set.
+    pub constraints: Gauge,
+    /// Certificate/key reloads.
+    pub tls_reloads: Family<ReloadLabels, Counter>,
+    /// `notAfter` of the served leaf certificate, Unix seconds.
+    pub tls_cert_expiry: Gauge,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("regard_webhook");
+        let m = Metrics {
+            admission_requests: Family::default(),
+            admission_duration: Family::new_with_constructor(Buckets(ADMISSION_BUCKETS)),
+            admission_exempt: Counter::default(),
+            admission_timeouts: Counter::default(),
+            http_responses: Family::default(),
+            in_flight: Gauge::default(),
+            constraint_duration: Family::new_with_constructor(Buckets(CONSTRAINT_BUCKETS)),
+            constraint_violations: Family::default(),
+            policy_reloads: Family::default(),
+            templates: Gauge::default(),
+            constraints: Gauge::default(),
+            tls_reloads: Family::default(),
+            tls_cert_expiry: Gauge::default(),
+            tls_handshake_failures: Counter::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "admission_requests",
+            "Admission reviews answered, by decision",
+            m.admission_requests.clone(),
+        );
+        r.register(
+            "admission_duration_seconds",
+            "Admission review latency (body read, parse, evaluation, encoding)",
+            m.admission_duration.clone(),
+        );
+        r.register(
+            "admission_exempt",
+            "Admission reviews admitted without evaluation (exempt namespace)",
+            m.admission_exempt.clone(),
+        );
+        r.register(
+            "admission_timeouts",
+            "Admission reviews whose evaluation exceeded --eval-timeout",
+            m.admission_timeouts.clone(),
+        );
+        r.register(
+            "http_responses",
+            "HTTP responses on the admission port, by status code",
+            m.http_responses.clone(),
+        );
+        r.register(
+            "in_flight_requests",
+            "Requests being handled on the admission port",
+            m.in_flight.clone(),
+        );
+        r.register(
+            "constraint_evaluation_duration_seconds",
+            "Evaluation time of one constraint for one review",
+            m.constraint_duration.clone(),
+        );
+        r.register(
+            "constraint_violations",
+            "Violations found, by constraint and enforcement action",
+            m.constraint_violations.clone(),
+        );
+        r.register(
+            "policy_reloads",
+            "Policy directory reloads, by result",
+            m.policy_reloads.clone(),
+        );
+        r.register(
+            "policy_templates",
+            "ConstraintTemplates in the serving policy set",
+            m.templates.clone(),
+        );
+        r.register(
+            "policy_constraints",
+            "Constraints in the serving policy set",
+            m.constraints.clone(),
+        );
+        r.register(
+            "tls_reloads",
+            "Certificate and key reloads, by result",
+            m.tls_reloads.clone(),
+        );
+        r.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "notAfter of the served certificate, Unix time",
+            m.tls_cert_expiry.clone(),
+        );
+        r.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed or timed out",
+            m.tls_handshake_failures.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Renders every metric as OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_all_families() {
+        let m = Metrics::new();
+        m.admission_requests
+            .get_or_create(&DecisionLabels {
+                decision: Decision::deny,
+                dry_run: "false",
+            })
+            .inc();
+        m.templates.set(3);
+        let text = m.encode();
+        assert!(text.contains(
+            "regard_webhook_admission_requests_total{decision=\"deny\",dry_run=\"false\"} 1\n"
+        ));
+        assert!(text.contains("regard_webhook_policy_templates 3\n"));
+        assert!(
+            text.contains("# TYPE regard_webhook_tls_certificate_expiry_timestamp_seconds gauge\n")
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

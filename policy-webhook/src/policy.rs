@@ -1,0 +1,231 @@
+//! The serving policy set and its reloading.
+//!
+//! The policy directory is polled: every interval its files (names starting with `.` skipped, so
+//! a ConfigMap volume's `..data` copies are not read twice; symlinks followed) are hashed, and when
+//! the hash changes the whole directory is compiled again off the async runtime. A set that
+//! compiles replaces the old one atomically ([`arc_swap`]): requests already evaluating keep the
+//! set they started with. A set that fails keeps the last good one, and is logged and counted. The
+//! webhook is ready once a first set has loaded.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+
+use crate::metrics::{Metrics, Outcome, ReloadLabels};
+use crate::review::Reviewer;
+
+/// Compiles the policy set (the directory, when there is one) into a [`Reviewer`].
+pub type Loader = Arc<dyn Fn(Option<&Path>) -> Result<Arc<dyn Reviewer>, String> + Send + Sync>;
+
+/// A loaded policy set.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The compiled set.
+    pub reviewer: Arc<dyn Reviewer>,
+}
+
+/// Holds the serving policy set.
+#[derive(Debug, Default)]
+pub struct PolicyStore {
+    current: ArcSwapOption<Loaded>,
+}
+
+impl PolicyStore {
+    /// An empty store (not ready).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A store serving `reviewer`.
+    pub fn with(reviewer: Arc<dyn Reviewer>) -> Self {
+        let store = Self::new();
+        store.replace(reviewer);
+        store
+    }
+
+    /// The serving set, if one has loaded.
+    pub fn current(&self) -> Option<Arc<Loaded>> {
+        self.current.load_full()
+    }
+
+    /// Whether a set has loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.current.load().is_some()
+    }
+
+    /// Serves `reviewer` from now on.
+    pub fn replace(&self, reviewer: Arc<dyn Reviewer>) {
+        self.current.store(Some(Arc::new(Loaded { reviewer })));
+    }
+}
+
+/// Largest total size of a policy directory that is read.
+const MAX_DIR_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Hash of every file's relative path and content under `dir`.
+fn fingerprint(dir: &Path) -> Result<u64, String> {
+    let mut h = DefaultHasher::new();
+    let mut total = 0u64;
+    let walker = walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in walker {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let bytes =
+            std::fs::read(entry.path()).map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        total = total.saturating_add(bytes.len() as u64);
+        if total > MAX_DIR_BYTES {
+            return Err(format!(
+                "{}: more than {MAX_DIR_BYTES} bytes of files",
+                dir.display()
+            ));
+        }
+        entry
+            .path()
+            .strip_prefix(dir)
+            .unwrap_or(entry.path())
+            .hash(&mut h);
+        bytes.hash(&mut h);
+    }
+    Ok(h.finish())
+}
+
+/// What one reload attempt did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReloadResult {
+    /// Nothing changed since the last attempt.
+    Unchanged,
+    /// A new set is serving.
+    Loaded,
+    /// The new files were rejected (the previous set, if any, keeps serving).
+    Failed,
+}
+
+/// Polls a policy directory and keeps a [`PolicyStore`] up to date.
+pub struct PolicyWatcher {
+    /// `None` when only built-in bundles are served: loaded once.
+    dir: Option<PathBuf>,
+    loader: Loader,
+    store: Arc<PolicyStore>,
+    metrics: Arc<Metrics>,
+    last_attempt: Option<Result<u64, String>>,
+}
+
+impl std::fmt::Debug for PolicyWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyWatcher")
+            .field("dir", &self.dir)
+            .field("last_attempt", &self.last_attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyWatcher {
+    /// A watcher for `dir` feeding `store`.
+    pub fn new(
+        dir: Option<PathBuf>,
+        loader: Loader,
+        store: Arc<PolicyStore>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        PolicyWatcher {
+            dir,
+            loader,
+            store,
+            metrics,
+            last_attempt: None,
+        }
+    }
+
+    /// Checks the directory once and reloads it if it changed.
+    pub async fn check(&mut self) -> ReloadResult {
+        let dir = self.dir.clone();
+        let loader = Arc::clone(&self.loader);
+        let fp =
+            match tokio::task::spawn_blocking(move || dir.as_deref().map_or(Ok(0), fingerprint))
+                .await
+            {
+                Ok(fp) => fp,
+                Err(e) => Err(e.to_string()),
+            };
+        if self.last_attempt.as_ref() == Some(&fp) {
+            return ReloadResult::Unchanged;
+        }
+        self.last_attempt = Some(fp.clone());
+        let loaded = match fp {
+            Err(e) => Err(e),
+            Ok(_) => {
+                let dir = self.dir.clone();
+                match tokio::task::spawn_blocking(move || loader(dir.as_deref())).await {
+                    Ok(r) => r,
+                    Err(e) => Err(format!("policy loader failed: {e}")),
+                }
+            }
+        };
+        match loaded {
+            Ok(reviewer) => {
+                let (templates, constraints) =
+                    (reviewer.template_count(), reviewer.constraint_count());
+                self.store.replace(reviewer);
+                self.metrics
+                    .templates
+                    .set(i64::try_from(templates).unwrap_or(i64::MAX));
+                self.metrics
+                    .constraints
+                    .set(i64::try_from(constraints).unwrap_or(i64::MAX));
+                self.metrics
+                    .policy_reloads
+                    .get_or_create(&ReloadLabels {
+                        result: Outcome::success,
+                    })
+                    .inc();
+                tracing::info!(
+                    source = %self.source(),
+                    templates,
+                    constraints,
+                    "policy set loaded"
+                );
+                ReloadResult::Loaded
+            }
+            Err(error) => {
+                self.metrics
+                    .policy_reloads
+                    .get_or_create(&ReloadLabels {
+                        result: Outcome::failure,
+                    })
+                    .inc();
+                if self.store.is_loaded() {
+                    tracing::error!(source = %self.source(), %error, "policy reload failed; keeping the last good policy set");
+                } else {
+                    tracing::error!(source = %self.source(), %error, "policy load failed; not ready until the policy directory loads");
+                }
+                ReloadResult::Failed
+            }
+        }
+    }
+
+    fn source(&self) -> String {
+        match &self.dir {
+            Some(dir) => dir.display().to_string(),
+            None => "built-in bundles".to_owned(),
+        }
+    }
+
+    /// Calls [`PolicyWatcher::check`] every `interval`, forever.
+    pub async fn run(mut self, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.check().await;
+        }
+    }
+}

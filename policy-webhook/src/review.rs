@@ -1,0 +1,88 @@
+//! The evaluation seam between serving and policy logic.
+//!
+//! The admission handler only needs "review this request within this budget". [`Reviewer`] is
+//! that contract; the production implementation is policy-core's Gatekeeper `PolicyBundle`
+//! (see [`crate::policy`]), and tests can plug in reviewers with controlled timing.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+/// Enforcement action of one finding, already resolved for the webhook's enforcement point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Reject the request.
+    Deny,
+    /// Admit, with a warning shown to the user.
+    Warn,
+    /// Only log and count.
+    Dryrun,
+}
+
+impl Action {
+    /// `deny`, `warn` or `dryrun`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Deny => "deny",
+            Action::Warn => "warn",
+            Action::Dryrun => "dryrun",
+        }
+    }
+}
+
+/// One violation reported by one constraint.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// Constraint kind (`K8sRequiredLabels`).
+    pub constraint_kind: String,
+    /// Constraint name.
+    pub constraint_name: String,
+    /// The violation message.
+    pub msg: String,
+    /// What the webhook does with it.
+    pub action: Action,
+}
+
+/// Timing of one constraint evaluated for a review.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConstraintRun {
+    /// Constraint kind.
+    pub kind: String,
+    /// Constraint name.
+    pub name: String,
+    /// Time spent evaluating it.
+    pub duration: Duration,
+    /// Violations it produced.
+    pub violations: usize,
+}
+
+/// What one review found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Review {
+    /// Violations, in evaluation order.
+    pub findings: Vec<Finding>,
+    /// Constraints that matched and were evaluated, in evaluation order.
+    pub runs: Vec<ConstraintRun>,
+}
+
+/// Why a review produced no verdict.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    /// The budget ran out.
+    #[error("policy evaluation timed out after {0:?}")]
+    Timeout(Duration),
+    /// The review itself failed (an internal error, not a violation).
+    #[error("policy evaluation failed: {0}")]
+    Failed(String),
+}
+
+/// A compiled policy set that can review admission requests.
+pub trait Reviewer: Send + Sync + Debug + 'static {
+    /// Reviews the AdmissionReview's `request` object, exactly as received. Must give up with
+    /// [`ReviewError::Timeout`] once `budget` is spent (the caller stops waiting at that point
+    /// anyway; giving up frees the evaluation slot).
+    fn review(&self, request: &regorus::Value, budget: Duration) -> Result<Review, ReviewError>;
+    /// Number of ConstraintTemplates.
+    fn template_count(&self) -> usize;
+    /// Number of Constraints.
+    fn constraint_count(&self) -> usize;
+}

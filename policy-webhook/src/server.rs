@@ -1,0 +1,296 @@
+//! Listeners and lifecycle: the HTTPS admission port, the plain-HTTP health and metrics ports,
+//! the reload tasks, and graceful shutdown.
+//!
+//! Shutdown on SIGTERM (or SIGINT) follows what Kubernetes needs from a webhook: `/readyz` starts
+//! failing at once so the Pod leaves the Service endpoints, but the listener keeps serving for
+//! `--shutdown-delay` because the API server goes on using open connections for a while. Then the
+//! listener closes, keep-alive connections are told to close after their current request, and
+//! in-flight requests get up to `--shutdown-grace` to finish. A second signal exits at once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::admission::{self, AdmissionState};
+use crate::config::Config;
+use crate::metrics::{self, Metrics};
+use crate::policy::{Loader, PolicyStore, PolicyWatcher};
+use crate::tls::{self, TlsState};
+
+/// State behind `/healthz`, `/readyz` and `/metrics`.
+#[derive(Debug)]
+struct OpsState {
+    policies: Arc<PolicyStore>,
+    metrics: Arc<Metrics>,
+    shutting_down: AtomicBool,
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(ops): State<Arc<OpsState>>) -> (StatusCode, &'static str) {
+    if ops.shutting_down.load(Ordering::Relaxed) {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else if !ops.policies.is_loaded() {
+        (StatusCode::SERVICE_UNAVAILABLE, "policy set not loaded\n")
+    } else {
+        (StatusCode::OK, "ok\n")
+    }
+}
+
+async fn metrics_text(State(ops): State<Arc<OpsState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        ops.metrics.encode(),
+    )
+}
+
+fn health_router(ops: Arc<OpsState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(ops)
+}
+
+fn metrics_router(ops: Arc<OpsState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .with_state(ops)
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} address {addr}"))
+}
+
+/// Runs the webhook until SIGTERM/SIGINT, then drains and returns.
+pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let material = tls::load(&config.tls).context("loading the TLS certificate")?;
+    let tls_state = Arc::new(TlsState::new(&material));
+    metrics.tls_cert_expiry.set(material.not_after);
+    let policies = Arc::new(PolicyStore::new());
+    let ops = Arc::new(OpsState {
+        policies: policies.clone(),
+        metrics: metrics.clone(),
+        shutting_down: AtomicBool::new(false),
+    });
+
+    let admit_listener = bind(config.addr, "admission (--addr)").await?;
+    let health_listener = bind(config.health_addr, "health (--health-addr)").await?;
+    let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let (admit_local, health_local) = (local(&admit_listener), local(&health_listener));
+    let mut metrics_local = health_local.clone();
+    if config.metrics_addr == config.health_addr {
+        let app = health_router(ops.clone()).merge(metrics_router(ops.clone()));
+        tokio::spawn(serve_plain(health_listener, app));
+    } else {
+        let metrics_listener = bind(config.metrics_addr, "metrics (--metrics-addr)").await?;
+        metrics_local = local(&metrics_listener);
+        tokio::spawn(serve_plain(health_listener, health_router(ops.clone())));
+        tokio::spawn(serve_plain(metrics_listener, metrics_router(ops.clone())));
+    }
+    tracing::info!(
+        addr = %admit_local,
+        health_addr = %health_local,
+        metrics_addr = %metrics_local,
+        policy_dir = ?config.policy_dir,
+        bundles = ?config.bundles,
+        "regard-webhook listening"
+    );
+
+    let (tls_files, tls_watch_state, tls_metrics, interval) = (
+        config.tls.clone(),
+        tls_state.clone(),
+        metrics.clone(),
+        config.reload_interval,
+    );
+    let tls_task = tokio::spawn(async move {
+        tls::watch(tls_files, tls_watch_state, tls_metrics, interval, &material).await;
+    });
+    let policy_task = tokio::spawn(
+        PolicyWatcher::new(
+            config.policy_dir.clone(),
+            loader,
+            policies.clone(),
+            metrics.clone(),
+        )
+        .run(config.reload_interval),
+    );
+
+    let admission = Arc::new(AdmissionState::new(
+        config.admission.clone(),
+        policies,
+        metrics.clone(),
+    ));
+    let app = admission::router(admission);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let graceful = Arc::new(GracefulShutdown::new());
+    let accept = tokio::spawn(accept_loop(
+        admit_listener,
+        AcceptSettings {
+            tls: tls_state,
+            app,
+            metrics,
+            handshake_timeout: config.handshake_timeout,
+            header_read_timeout: config.header_read_timeout,
+        },
+        graceful.clone(),
+        stop_rx,
+    ));
+
+    let mut signals = Signals::new()?;
+    signals.recv().await;
+    ops.shutting_down.store(true, Ordering::Relaxed);
+    tracing::info!(
+        delay = ?config.shutdown_delay,
+        "shutdown requested; /readyz now fails, still serving while endpoints drain"
+    );
+    tokio::select! {
+        () = tokio::time::sleep(config.shutdown_delay) => {}
+        () = signals.recv() => {
+            tracing::warn!("second signal; exiting now");
+            return Ok(());
+        }
+    }
+    let _ = stop_tx.send(true);
+    let _ = accept.await;
+    // The accept loop has returned its handle, so this is the last one.
+    let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
+    tracing::info!(
+        connections = graceful.count(),
+        grace = ?config.shutdown_grace,
+        "listener closed; finishing in-flight requests"
+    );
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(config.shutdown_grace) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+        () = signals.recv() => tracing::warn!("second signal; exiting now"),
+    }
+    tls_task.abort();
+    policy_task.abort();
+    Ok(())
+}
+
+async fn serve_plain(listener: TcpListener, app: Router) {
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "plain-HTTP server stopped");
+    }
+}
+
+struct AcceptSettings {
+    tls: Arc<TlsState>,
+    app: Router,
+    metrics: Arc<Metrics>,
+    handshake_timeout: Duration,
+    header_read_timeout: Duration,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    settings: AcceptSettings,
+    graceful: Arc<GracefulShutdown>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let settings = Arc::new(settings);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.changed() => break,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                tokio::spawn(serve_connection(
+                    tcp,
+                    peer,
+                    settings.clone(),
+                    graceful.watcher(),
+                ));
+            }
+            Err(e) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    settings: Arc<AcceptSettings>,
+    watcher: Watcher,
+) {
+    let _ = tcp.set_nodelay(true);
+    let acceptor = tokio_rustls::TlsAcceptor::from(settings.tls.current());
+    let stream = match tokio::time::timeout(settings.handshake_timeout, acceptor.accept(tcp)).await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            settings.metrics.tls_handshake_failures.inc();
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            settings.metrics.tls_handshake_failures.inc();
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(
+        TokioIo::new(stream),
+        TowerToHyperService::new(settings.app.clone()),
+    );
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// SIGTERM and SIGINT.
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("installing the SIGTERM handler")?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,591 @@
+//! End-to-end admission tests: the real `regard-webhook` binary evaluating the policies in
+//! `tests/webhook/policies*` for the AdmissionReviews in `tests/webhook/reviews`, over verified
+//! HTTPS on 127.0.0.1.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Setup, fixture, http_get, sample, write_atomic};
+use serde_json::json;
+
+const DENY_LABELS: &str = "[pod-must-have-app] Pod web-bad must have labels: app, owner";
+const WARN_TAG: &str = "[no-latest-tag] container <web> uses a disallowed tag <latest>";
+
+#[tokio::test]
+async fn gatekeeper_response_shapes() {
+    let setup = Setup::new("policies");
+    let hook = setup.start(&[
+        "--exempt-namespace",
+        "kube-*",
+        "--exempt-namespace",
+        "*-system",
+    ]);
+    hook.wait_ready().await;
+
+    let deny = hook.admit(&fixture("reviews/pod-create-deny.json")).await;
+    assert_eq!(deny.status, 200);
+    assert_eq!(deny.content_type, "application/json");
+    assert_eq!(
+        deny.json(),
+        json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "response": {
+                "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+                "allowed": false,
+                "status": {"code": 403, "reason": "Forbidden", "message": DENY_LABELS},
+                "warnings": [WARN_TAG]
+            }
+        })
+    );
+
+    let v1beta1 = hook
+        .admit(&fixture("reviews/pod-create-deny-v1beta1.json"))
+        .await;
+    assert_eq!(
+        v1beta1.json(),
+        json!({
+            "apiVersion": "admission.k8s.io/v1beta1",
+            "kind": "AdmissionReview",
+            "response": {
+                "uid": "7f0b2cbd-3f4c-4bd5-8e53-3f2e0c5f1b21",
+                "allowed": false,
+                "status": {"code": 403, "reason": "Forbidden", "message": DENY_LABELS},
+                "warnings": [WARN_TAG]
+            }
+        })
+    );
+
+    let allow = hook.admit(&fixture("reviews/pod-create-allow.json")).await;
+    assert_eq!(
+        allow.json(),
+        json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "response": {"uid": "0d7a1c9e-2b56-4d9a-9c1e-8f34b5e6a701", "allowed": true, "status": {"code": 200}}
+        })
+    );
+
+    let warn = hook.admit(&fixture("reviews/pod-create-warn.json")).await;
+    assert_eq!(
+        warn.json()["response"],
+        json!({
+            "uid": "c2b8e0f1-9d4a-4c3b-8e7f-6a5b4c3d2e1f",
+            "allowed": true,
+            "status": {"code": 299},
+            "warnings": ["[no-latest-tag] container <web> uses a disallowed tag <latest>"]
+        })
+    );
+
+    // dryRun requests are evaluated like real ones.
+    let dry = hook.admit(&fixture("reviews/pod-create-dryrun.json")).await;
+    assert_eq!(dry.json()["response"]["allowed"], false);
+    assert_eq!(dry.json()["response"]["status"]["message"], DENY_LABELS);
+    assert_eq!(
+        dry.json()["response"]["uid"],
+        "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d"
+    );
+
+    // DELETE evaluates oldObject.
+    let delete = hook.admit(&fixture("reviews/pod-delete.json")).await;
+    assert_eq!(delete.json()["response"]["allowed"], false);
+    assert_eq!(delete.json()["response"]["status"]["message"], DENY_LABELS);
+    let no_old = hook
+        .admit(&fixture("reviews/pod-delete-no-old-object.json"))
+        .await;
+    assert_eq!(
+        no_old.json()["response"],
+        json!({
+            "uid": "4f3e2d1c-0b9a-4f8e-a7d6-c5b4a3f2e1d0",
+            "allowed": false,
+            "status": {"code": 400, "reason": "BadRequest", "message": "oldObject cannot be nil for DELETE operations"}
+        })
+    );
+
+    // --exempt-namespace: by request namespace, and by a Namespace object's own name.
+    let exempt = hook
+        .admit(&fixture("reviews/pod-create-exempt-namespace.json"))
+        .await;
+    assert_eq!(
+        exempt.json()["response"],
+        json!({
+            "uid": "b1c2d3e4-f5a6-4b7c-8d9e-0f1a2b3c4d5e",
+            "allowed": true,
+            "status": {"code": 200, "message": "namespace \"kube-system\" is exempt from policy (--exempt-namespace)"}
+        })
+    );
+    let ns = hook
+        .admit(&fixture("reviews/namespace-create-exempt.json"))
+        .await;
+    assert_eq!(ns.json()["response"]["allowed"], true);
+    assert_eq!(
+        ns.json()["response"]["status"]["message"],
+        "namespace \"kube-tenant-a\" is exempt from policy (--exempt-namespace)"
+    );
+
+    // Constraint-level excludedNamespaces: the labels constraint skips "legacy"; only the
+    // dryrun constraint fires, which is logged and counted but not reported.
+    let excluded = hook
+        .admit(&fixture("reviews/pod-create-excluded-namespace.json"))
+        .await;
+    assert_eq!(
+        excluded.json()["response"],
+        json!({"uid": "e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b", "allowed": true, "status": {"code": 200}})
+    );
+    hook.wait_log("container <web> image <nginx:1.27> is not from an allowed repository")
+        .await;
+    let line = hook
+        .log_text()
+        .lines()
+        .find(|l| l.contains("nginx:1.27"))
+        .map(common::json_str)
+        .unwrap();
+    assert_eq!(line["constraint_action"], "dryrun");
+    assert_eq!(line["constraint_name"], "repos-trial");
+    assert_eq!(line["resource_namespace"], "legacy");
+    assert_eq!(line["request_uid"], "e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b");
+
+    let m = hook.metrics_text().await;
+    let get = |s: &str| sample(&m, s).unwrap_or_else(|| panic!("no {s} in\n{m}"));
+    assert_eq!(
+        get("regard_webhook_admission_requests_total{decision=\"deny\",dry_run=\"false\"}"),
+        3.0
+    );
+    assert_eq!(
+        get("regard_webhook_admission_requests_total{decision=\"deny\",dry_run=\"true\"}"),
+        1.0
+    );
+    assert_eq!(
+        get("regard_webhook_admission_requests_total{decision=\"allow\",dry_run=\"false\"}"),
+        5.0
+    );
+    assert_eq!(
+        get("regard_webhook_admission_requests_total{decision=\"error\",dry_run=\"false\"}"),
+        1.0
+    );
+    assert_eq!(get("regard_webhook_admission_exempt_total"), 2.0);
+    assert_eq!(
+        get("regard_webhook_http_responses_total{code=\"200\"}"),
+        10.0
+    );
+    assert_eq!(get("regard_webhook_policy_templates"), 3.0);
+    assert_eq!(get("regard_webhook_policy_constraints"), 3.0);
+    assert_eq!(
+        get("regard_webhook_policy_reloads_total{result=\"success\"}"),
+        1.0
+    );
+    assert_eq!(
+        get(
+            "regard_webhook_constraint_violations_total{kind=\"K8sRequiredLabels\",name=\"pod-must-have-app\",action=\"deny\"}"
+        ),
+        4.0
+    );
+    assert_eq!(
+        get(
+            "regard_webhook_constraint_violations_total{kind=\"K8sAllowedRepos\",name=\"repos-trial\",action=\"dryrun\"}"
+        ),
+        5.0
+    );
+    assert_eq!(
+        get(
+            "regard_webhook_constraint_evaluation_duration_seconds_count{kind=\"K8sDisallowedTags\",name=\"no-latest-tag\"}"
+        ),
+        7.0
+    );
+    assert_eq!(
+        get(
+            "regard_webhook_admission_duration_seconds_count{decision=\"allow\",dry_run=\"false\"}"
+        ),
+        5.0
+    );
+}
+
+#[tokio::test]
+async fn ready_only_after_the_policy_set_loads() {
+    let setup = Setup::new("policies");
+    let staged = setup.dir.path().join("staged");
+    std::fs::rename(&setup.policy_dir, &staged).unwrap();
+    std::fs::create_dir(&setup.policy_dir).unwrap();
+    let hook = setup.start(&[]);
+
+    hook.wait_log("policy load failed; not ready until the policy directory loads")
+        .await;
+    assert_eq!(
+        http_get(hook.health, "/readyz").await.unwrap(),
+        (503, "policy set not loaded\n".to_owned())
+    );
+    assert_eq!(
+        http_get(hook.health, "/healthz").await.unwrap(),
+        (200, "ok\n".to_owned())
+    );
+    // Not an "allowed": an error answer until policies are there.
+    let early = hook.admit(&fixture("reviews/pod-create-allow.json")).await;
+    assert_eq!(
+        early.json()["response"],
+        json!({
+            "uid": "0d7a1c9e-2b56-4d9a-9c1e-8f34b5e6a701",
+            "allowed": false,
+            "status": {"code": 500, "reason": "InternalError", "message": "policy set not loaded yet"}
+        })
+    );
+
+    for entry in std::fs::read_dir(&staged).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), setup.policy_dir.join(entry.file_name())).unwrap();
+    }
+    hook.wait_ready().await;
+    let deny = hook.admit(&fixture("reviews/pod-create-deny.json")).await;
+    assert_eq!(deny.json()["response"]["status"]["message"], DENY_LABELS);
+    let m = hook.metrics_text().await;
+    assert_eq!(
+        sample(
+            &m,
+            "regard_webhook_policy_reloads_total{result=\"failure\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn policy_changes_are_picked_up_while_requests_flow() {
+    let setup = Setup::new("policies");
+    let hook = setup.start(&[]);
+    hook.wait_ready().await;
+    let constraints = setup.policy_dir.join("constraints.yaml");
+    let original = std::fs::read_to_string(&constraints).unwrap();
+    let body = fixture("reviews/pod-create-deny.json");
+    let new_message = "[pod-must-have-app] Pod web-bad must have labels: app, owner, tier";
+
+    // Keep requests flowing (bounded) while the directory changes.
+    let client = hook.client();
+    let addr = hook.addr;
+    let body2 = body.clone();
+    let flow = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let reply = client.post(addr, "/v1/admit", &body2).await.unwrap();
+            assert_eq!(reply.status, 200, "{}", reply.text());
+            let msg = reply.json()["response"]["status"]["message"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let done = msg.ends_with(", tier");
+            seen.push(msg);
+            if done && seen.len() > 20 {
+                break;
+            }
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    write_atomic(
+        &constraints,
+        original
+            .replace(
+                "labels: [\"app\", \"owner\"]",
+                "labels: [\"app\", \"owner\", \"tier\"]",
+            )
+            .as_bytes(),
+    );
+    let seen = flow.await.unwrap();
+    assert!(
+        seen.iter().all(|m| m == DENY_LABELS || m == new_message),
+        "{seen:?}"
+    );
+    assert_eq!(seen.last().map(String::as_str), Some(new_message));
+    // Once switched, never back.
+    let first_new = seen.iter().position(|m| m == new_message).unwrap();
+    assert!(seen[first_new..].iter().all(|m| m == new_message));
+
+    // A bad file keeps the last good set, is logged and counted; the server stays ready.
+    std::fs::write(setup.policy_dir.join("zz-broken.yaml"), "kind: ConstraintTemplate\napiVersion: templates.gatekeeper.sh/v1\nmetadata: {name: broken}\nspec:\n  crd: {spec: {names: {kind: Broken}}}\n  targets:\n    - target: admission.k8s.gatekeeper.sh\n      rego: |\n        package broken\n        violation[{\"msg\": msg}] {\n").unwrap();
+    hook.wait_log("policy reload failed; keeping the last good policy set")
+        .await;
+    let reply = hook.admit(&body).await;
+    assert_eq!(reply.json()["response"]["status"]["message"], new_message);
+    assert_eq!(http_get(hook.health, "/readyz").await.unwrap().0, 200);
+    let m = hook.metrics_text().await;
+    assert_eq!(
+        sample(
+            &m,
+            "regard_webhook_policy_reloads_total{result=\"success\"}"
+        ),
+        Some(2.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "regard_webhook_policy_reloads_total{result=\"failure\"}"
+        ),
+        Some(1.0),
+        "{m}"
+    );
+
+    // Removing the bad file loads again.
+    std::fs::remove_file(setup.policy_dir.join("zz-broken.yaml")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sample(
+        &hook.metrics_text().await,
+        "regard_webhook_policy_reloads_total{result=\"success\"}",
+    ) != Some(3.0)
+    {
+        assert!(Instant::now() < deadline, "{}", hook.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn eval_timeout_answers_per_timeout_policy() {
+    let setup = Setup::new("policies-slow");
+    let deny = setup.start(&["--eval-timeout", "300ms"]);
+    deny.wait_ready().await;
+    let reply = deny.admit(&fixture("reviews/pod-create-allow.json")).await;
+    assert_eq!(
+        reply.json()["response"],
+        json!({
+            "uid": "0d7a1c9e-2b56-4d9a-9c1e-8f34b5e6a701",
+            "allowed": false,
+            "status": {
+                "code": 504,
+                "reason": "Timeout",
+                "message": "regard-webhook: policy evaluation timed out after 300ms (--timeout-policy deny)"
+            }
+        })
+    );
+    let m = deny.metrics_text().await;
+    assert_eq!(
+        sample(&m, "regard_webhook_admission_timeouts_total"),
+        Some(1.0),
+        "{m}"
+    );
+    drop(deny);
+
+    let allow = setup.start(&["--eval-timeout", "300ms", "--timeout-policy", "allow"]);
+    allow.wait_ready().await;
+    let reply = allow.admit(&fixture("reviews/pod-create-allow.json")).await;
+    assert_eq!(
+        reply.json()["response"],
+        json!({
+            "uid": "0d7a1c9e-2b56-4d9a-9c1e-8f34b5e6a701",
+            "allowed": true,
+            "status": {"code": 299},
+            "warnings": ["regard-webhook: policy evaluation timed out after 300ms (--timeout-policy allow)"]
+        })
+    );
+}
+
+#[tokio::test]
+async fn an_evaluation_error_is_a_violation_under_the_constraints_action() {
+    let setup = Setup::new("policies-eval-error");
+    let hook = setup.start(&[]);
+    hook.wait_ready().await;
+    let reply = hook.admit(&fixture("reviews/pod-create-allow.json")).await;
+    let response = &reply.json()["response"];
+    assert_eq!(response["allowed"], false);
+    assert_eq!(response["status"]["code"], 403);
+    let msg = response["status"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("[replica-number] "), "{msg}");
+    assert!(msg.contains("rule conflicts with rule"), "{msg}");
+}
+
+#[tokio::test]
+async fn sigterm_drains_then_exits() {
+    let setup = Setup::new("policies-slow");
+    let mut hook = setup.start(&["--eval-timeout", "1500ms", "--shutdown-delay", "500ms"]);
+    hook.wait_ready().await;
+    // A request in flight when the signal arrives is still answered.
+    let client = hook.client();
+    let addr = hook.addr;
+    let inflight = tokio::spawn(async move {
+        client
+            .post(addr, "/v1/admit", &fixture("reviews/pod-create-allow.json"))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = hook.pid().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    hook.wait_log("shutdown requested").await;
+    assert_eq!(
+        http_get(hook.health, "/readyz").await.unwrap(),
+        (503, "shutting down\n".to_owned())
+    );
+    // Still serving new requests during --shutdown-delay.
+    let during = hook.admit(&fixture("bad/empty-uid.json")).await;
+    assert_eq!(during.status, 400);
+    let reply = inflight.await.unwrap().unwrap();
+    assert_eq!(reply.json()["response"]["status"]["code"], 504);
+    let status = hook.terminate_wait();
+    assert_eq!(status.code(), Some(0), "{}", hook.log_text());
+    assert!(
+        hook.log_text().contains("all connections closed"),
+        "{}",
+        hook.log_text()
+    );
+}
+
+/// A ConfigMap volume as the kubelet writes it: files are symlinks into `..data`, itself a
+/// symlink to a timestamped directory, swapped atomically on update.
+#[cfg(unix)]
+#[tokio::test]
+async fn configmap_volume_updates_are_picked_up() {
+    use std::os::unix::fs::symlink;
+    let setup = Setup::new("policies");
+    let vol = setup.dir.path().join("volume");
+    let first = vol.join("..2026_11_22_10_00_00.000000001");
+    std::fs::create_dir_all(&first).unwrap();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&setup.policy_dir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), first.join(entry.file_name())).unwrap();
+        names.push(entry.file_name());
+    }
+    symlink("..2026_11_22_10_00_00.000000001", vol.join("..data")).unwrap();
+    for n in &names {
+        symlink(std::path::Path::new("..data").join(n), vol.join(n)).unwrap();
+    }
+    let hook = common::Webhook::start(
+        &[
+            "--policy-dir".into(),
+            vol.display().to_string(),
+            "--tls-cert-file".into(),
+            setup.cert.display().to_string(),
+            "--tls-key-file".into(),
+            setup.key.display().to_string(),
+            "--reload-interval".into(),
+            "100ms".into(),
+            "--shutdown-delay".into(),
+            "0s".into(),
+        ],
+        &setup.ca.pem,
+    );
+    hook.wait_ready().await;
+    let m = hook.metrics_text().await;
+    assert_eq!(
+        sample(&m, "regard_webhook_policy_constraints"),
+        Some(3.0),
+        "{m}"
+    );
+    let body = fixture("reviews/pod-create-deny.json");
+    assert_eq!(
+        hook.admit(&body).await.json()["response"]["status"]["message"],
+        DENY_LABELS
+    );
+
+    // The update: a new timestamped directory, then an atomic rename of the `..data` link.
+    let second = vol.join("..2026_11_22_10_05_00.000000002");
+    std::fs::create_dir(&second).unwrap();
+    for n in &names {
+        let text = std::fs::read_to_string(first.join(n)).unwrap();
+        std::fs::write(
+            second.join(n),
+            text.replace("labels: [\"app\", \"owner\"]", "labels: [\"app\"]"),
+        )
+        .unwrap();
+    }
+    symlink("..2026_11_22_10_05_00.000000002", vol.join("..data_tmp")).unwrap();
+    std::fs::rename(vol.join("..data_tmp"), vol.join("..data")).unwrap();
+    std::fs::remove_dir_all(&first).unwrap();
+
+    let want = "[pod-must-have-app] Pod web-bad must have labels: app";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = hook.admit(&body).await;
+        if reply.json()["response"]["status"]["message"] == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", hook.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let m = hook.metrics_text().await;
+    assert_eq!(
+        sample(&m, "regard_webhook_policy_constraints"),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "regard_webhook_policy_reloads_total{result=\"failure\"}"
+        ),
+        None,
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn built_in_bundles_are_served_without_a_policy_directory() {
+    let setup = Setup::new("policies");
+    let hook = common::Webhook::start(
+        &[
+            "--bundle".into(),
+            "baseline".into(),
+            "--tls-cert-file".into(),
+            setup.cert.display().to_string(),
+            "--tls-key-file".into(),
+            setup.key.display().to_string(),
+            "--shutdown-delay".into(),
+            "0s".into(),
+        ],
+        &setup.ca.pem,
+    );
+    hook.wait_ready().await;
+    let m = hook.metrics_text().await;
+    assert_eq!(
+        sample(&m, "regard_webhook_policy_constraints"),
+        Some(11.0),
+        "{m}"
+    );
+    let reply = hook
+        .admit(&fixture("reviews/pod-create-privileged.json"))
+        .await;
+    assert_eq!(
+        reply.json()["response"],
+        json!({
+            "uid": "3c1f6a52-8d0e-4f7b-9a61-2b7c4d9e0f13",
+            "allowed": false,
+            "status": {
+                "code": 403,
+                "reason": "Forbidden",
+                "message": "[privileged] Pod/debug in namespace default: container \"web\" sets securityContext.privileged: true; privileged containers are not allowed"
+            }
+        })
+    );
+}
+
+#[test]
+fn a_policy_source_is_required() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_regard-webhook"))
+        .args(["--tls-cert-file", "x.crt", "--tls-key-file", "x.key"])
+        .output()
+        .expect("run regard-webhook");
+    assert_eq!(out.status.code(), Some(2), "configuration errors exit 2");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("give --policy-dir DIR, --bundle NAME, or both"),
+        "{stderr}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_regard-webhook"))
+        .args([
+            "--bundle",
+            "nope",
+            "--tls-cert-file",
+            "x.crt",
+            "--tls-key-file",
+            "x.key",
+        ])
+        .output()
+        .expect("run regard-webhook");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown bundle") && stderr.contains("nope"), "{stderr}");
+}

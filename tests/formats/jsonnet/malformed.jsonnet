@@ -1,0 +1,4 @@
+{
+  name: 'payments',
+  replicas: ,
+}
