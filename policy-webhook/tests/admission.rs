@@ -587,5 +587,8 @@ fn a_policy_source_is_required() {
         .expect("run regard-webhook");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unknown bundle") && stderr.contains("nope"), "{stderr}");
+    assert!(
+        stderr.contains("unknown bundle") && stderr.contains("nope"),
+        "{stderr}"
+    );
 }
