@@ -70,19 +70,6 @@ impl Spec {
     fn dir(&self) -> PathBuf {
         repo().join("policies").join(&self.policy)
     }
-
-    /// The kinds workload cases of this policy are wrapped in.
-    fn kinds(&self) -> impl Iterator<Item = &str> {
-        let mut kinds: Vec<&str> = Vec::new();
-        for c in &self.cases {
-            for k in &c.kinds {
-                if !kinds.contains(&k.as_str()) {
-                    kinds.push(k);
-                }
-            }
-        }
-        kinds.into_iter()
-    }
 }
 
 fn parse_case(v: &Value, default_kinds: &[String]) -> Case {
