@@ -6,13 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000}
 runs=${2:-5}
-gen=../shared/bench/gen_corpus.py
+gen=${GEN:-../shared/bench/gen_corpus.py}
 [ -f "$gen" ] || { echo "missing $gen" >&2; exit 1; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 python3 "$gen" "$dir/corpus" "$n" >/dev/null
 cargo build --release -q -p policy-cli
-bin=target/release/regard
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/regard
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "corpus: $n files, $((n * 3)) documents; policy: examples/policy (9 rules)"
 "$bin" test -p examples/policy "$dir/corpus" --no-color | tail -n 1 || true
