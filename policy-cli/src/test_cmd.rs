@@ -7,7 +7,7 @@ use policy_core::conftest::{CheckResult, Checker, NamespaceSelection};
 use policy_core::input::{self, Format};
 use policy_core::policy::{LoadOptions, PolicySet};
 
-use crate::bundle_run::{self, Selection};
+use crate::bundle_run::Selection;
 use crate::cli::TestArgs;
 use crate::config::Layers;
 use crate::output::{self, OutputFormat, RenderOptions};
@@ -177,7 +177,7 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
         }
     }
     let results = match &engine {
-        Engine::Bundle(bundle) => bundle_run::check(bundle, &files)?,
+        Engine::Bundle(bundle) => policy_core::conftest::check_bundle(bundle, &files)?,
         Engine::Conftest(checker) if settings.combine => {
             if errors.is_empty() {
                 checker.check_combined(&files)?

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use policy_core::conftest::CheckResult;
 
-use super::{Totals, result_tests};
+use super::Totals;
 
 pub(super) fn render(results: &[CheckResult]) -> String {
     let mut out = String::new();
@@ -13,7 +13,7 @@ pub(super) fn render(results: &[CheckResult]) -> String {
         let _ = writeln!(
             out,
             "##[section]Testing '{f}' against {} policies in namespace '{}'",
-            result_tests(r),
+            r.tests(),
             r.namespace
         );
         out.push_str("##[group]See conftest results\n");

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use policy_core::conftest::{CheckResult, Outcome};
 
-use super::{RenderOptions, Totals, result_tests};
+use super::{RenderOptions, Totals};
 
 fn escape_property(v: &str) -> String {
     v.replace('%', "%25")
@@ -79,7 +79,7 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
             out,
             "::group::Testing {} against {} policies in namespace {}",
             quote(&r.filename),
-            result_tests(r),
+            r.tests(),
             quote(&r.namespace)
         );
         for o in &r.failures {

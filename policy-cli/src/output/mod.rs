@@ -144,8 +144,3 @@ pub(crate) fn indicators(result: &CheckResult) -> (String, String) {
     };
     (file, namespace)
 }
-
-/// Number of tests one result counts.
-pub(crate) fn result_tests(r: &CheckResult) -> usize {
-    r.tests()
-}

@@ -7,12 +7,12 @@ use std::fmt::Write as _;
 
 use policy_core::conftest::CheckResult;
 
-use super::{indicators, result_tests};
+use super::indicators;
 
 pub(super) fn render(results: &[CheckResult]) -> String {
     let mut out = String::new();
     for r in results {
-        let total = result_tests(r);
+        let total = r.tests();
         if total == 0 {
             continue;
         }

@@ -8,6 +8,7 @@
 //! once per rule. [`Checker::check_files`] evaluates documents in parallel
 //! and returns results in input order.
 
+mod bundle;
 mod namespaces;
 mod result;
 mod verify;
@@ -22,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::input::{FileInfo, ParsedFile};
 use crate::policy::PolicySet;
 
+pub use bundle::check_bundle;
 pub use namespaces::{NamespaceSelection, select_namespaces};
 pub use result::{CheckResult, Location, Outcome};
 pub use verify::{Coverage, FileCoverage, TestCase, TestRun, TestStatus, Verifier, VerifyReport};

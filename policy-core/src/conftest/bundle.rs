@@ -1,0 +1,105 @@
+//! ConstraintTemplate bundles reported in conftest's shape, for
+//! `regard test --bundle`: each object a constraint matched counts one test;
+//! `deny` violations are failures, `warn` violations warnings, `dryrun`
+//! violations are not reported. Objects are reviewed as `gator test`
+//! reviews them, with every checked document in `data.inventory`.
+
+use std::collections::BTreeMap;
+
+use regorus::Value;
+
+use super::{CheckResult, Outcome};
+use crate::error::{Error, Result};
+use crate::gatekeeper::{
+    EnforcementAction, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, Violation,
+};
+use crate::input::ParsedFile;
+
+/// Reviews every document of `files` and returns conftest-shaped results,
+/// constraint-major (all files for the first constraint, then the next),
+/// files in the order given.
+pub fn check_bundle(bundle: &PolicyBundle, files: &[ParsedFile]) -> Result<Vec<CheckResult>> {
+    let mut owners = Vec::new();
+    let mut objects = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        for doc in file.documents() {
+            if matches!(doc, Value::Object(_)) {
+                owners.push(index);
+                objects.push(doc);
+            }
+        }
+    }
+    let bundle = bundle.with_inventory(&objects)?;
+    let options = ReviewOptions {
+        enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
+        ..ReviewOptions::default()
+    };
+    let outcomes = bundle.review_objects(&objects, &options);
+
+    // (constraint kind, name) → its position in the bundle's order.
+    let order: BTreeMap<(String, String), usize> = bundle
+        .constraints()
+        .enumerate()
+        .map(|(i, c)| ((c.kind.clone(), c.name.clone()), i))
+        .collect();
+    let mut results: BTreeMap<(usize, usize), CheckResult> = BTreeMap::new();
+    for (&file_index, outcome) in owners.iter().zip(outcomes) {
+        let Some(file) = files.get(file_index) else {
+            continue;
+        };
+        let outcome = outcome.map_err(|e| Error::Review {
+            object: file.name.clone(),
+            message: e.to_string(),
+        })?;
+        for evaluation in &outcome.evaluations {
+            let key = (evaluation.kind.clone(), evaluation.name.clone());
+            let Some(&position) = order.get(&key) else {
+                continue;
+            };
+            let result = results
+                .entry((position, file_index))
+                .or_insert_with(|| CheckResult {
+                    filename: file.name.clone(),
+                    namespace: evaluation.name.clone(),
+                    ..CheckResult::default()
+                });
+            let mut reported = false;
+            for v in outcome.violations.iter().filter(|v| {
+                v.constraint_kind == evaluation.kind && v.constraint_name == evaluation.name
+            }) {
+                match v.enforcement_action {
+                    EnforcementAction::Deny => result.failures.push(to_outcome(v)),
+                    EnforcementAction::Warn => result.warnings.push(to_outcome(v)),
+                    EnforcementAction::Dryrun => continue,
+                }
+                reported = true;
+            }
+            if !reported {
+                result.successes += 1;
+            }
+        }
+    }
+    Ok(results.into_values().collect())
+}
+
+fn to_outcome(v: &Violation) -> Outcome {
+    let mut metadata = BTreeMap::new();
+    metadata.insert(
+        "constraint".to_owned(),
+        serde_json::Value::String(format!("{}/{}", v.constraint_kind, v.constraint_name)),
+    );
+    metadata.insert(
+        "enforcementAction".to_owned(),
+        serde_json::Value::String(v.enforcement_action.as_str().to_owned()),
+    );
+    let details = serde_json::to_value(&v.details).unwrap_or(serde_json::Value::Null);
+    if details.as_object().is_some_and(|o| !o.is_empty()) {
+        metadata.insert("details".to_owned(), details);
+    }
+    Outcome {
+        msg: v.msg.clone(),
+        loc: None,
+        rule: v.constraint_kind.clone(),
+        metadata,
+    }
+}
