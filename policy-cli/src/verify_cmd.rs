@@ -108,10 +108,8 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
         let text = match (report, format) {
             (Some(kind), _) => pretty_report(&result.runs, kind),
             (None, OutputFormat::Json) if coverage => {
-                let body = output::render(format, &results, &RenderOptions::default());
-                let results: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
                 let doc = CoveredJson {
-                    results,
+                    results: output::json_report(&results),
                     coverage: result.coverage.as_ref().map(coverage_json),
                 };
                 format!("{}\n", output::go_json(&doc, b"\t"))
@@ -182,8 +180,8 @@ fn template_policies(templates: &[String], load: &LoadOptions) -> Result<PolicyS
 }
 
 #[derive(Serialize)]
-struct CoveredJson {
-    results: serde_json::Value,
+struct CoveredJson<'a> {
+    results: Vec<output::JsonResult<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     coverage: Option<CoverageJson>,
 }

@@ -8,7 +8,7 @@ use policy_core::conftest::{CheckResult, Outcome};
 use serde::Serialize;
 
 #[derive(Serialize)]
-struct JsonResult<'a> {
+pub(crate) struct JsonResult<'a> {
     filename: &'a str,
     namespace: &'a str,
     successes: usize,
@@ -53,8 +53,9 @@ fn outcomes(list: &[Outcome]) -> Vec<JsonOutcome<'_>> {
         .collect()
 }
 
-pub(super) fn render(results: &[CheckResult]) -> String {
-    let report: Vec<JsonResult<'_>> = results
+/// The JSON report's value, for embedding in a larger document.
+pub(crate) fn report(results: &[CheckResult]) -> Vec<JsonResult<'_>> {
+    results
         .iter()
         .map(|r| JsonResult {
             filename: if r.filename == "-" { "" } else { &r.filename },
@@ -65,8 +66,11 @@ pub(super) fn render(results: &[CheckResult]) -> String {
             failures: outcomes(&r.failures),
             exceptions: outcomes(&r.exceptions),
         })
-        .collect();
-    let mut text = go_json(&report, b"\t");
+        .collect()
+}
+
+pub(super) fn render(results: &[CheckResult]) -> String {
+    let mut text = go_json(&report(results), b"\t");
     text.push('\n');
     text
 }

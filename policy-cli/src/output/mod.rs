@@ -15,7 +15,7 @@ mod stdout;
 mod table;
 mod tap;
 
-pub(crate) use json::go_json;
+pub(crate) use json::{JsonResult, go_json, report as json_report};
 
 use anyhow::{Result, bail};
 use policy_core::conftest::CheckResult;
