@@ -453,21 +453,8 @@ async fn configmap_volume_updates_are_picked_up() {
     for n in &names {
         symlink(std::path::Path::new("..data").join(n), vol.join(n)).unwrap();
     }
-    let hook = common::Webhook::start(
-        &[
-            "--policy-dir".into(),
-            vol.display().to_string(),
-            "--tls-cert-file".into(),
-            setup.cert.display().to_string(),
-            "--tls-key-file".into(),
-            setup.key.display().to_string(),
-            "--reload-interval".into(),
-            "100ms".into(),
-            "--shutdown-delay".into(),
-            "0s".into(),
-        ],
-        &setup.ca.pem,
-    );
+    let vol_dir = vol.display().to_string();
+    let hook = setup.start_with(&["--policy-dir", &vol_dir], &[]);
     hook.wait_ready().await;
     let m = hook.metrics_text().await;
     assert_eq!(
@@ -525,19 +512,7 @@ async fn configmap_volume_updates_are_picked_up() {
 #[tokio::test]
 async fn built_in_bundles_are_served_without_a_policy_directory() {
     let setup = Setup::new("policies");
-    let hook = common::Webhook::start(
-        &[
-            "--bundle".into(),
-            "baseline".into(),
-            "--tls-cert-file".into(),
-            setup.cert.display().to_string(),
-            "--tls-key-file".into(),
-            setup.key.display().to_string(),
-            "--shutdown-delay".into(),
-            "0s".into(),
-        ],
-        &setup.ca.pem,
-    );
+    let hook = setup.start_with(&["--bundle", "baseline"], &[]);
     hook.wait_ready().await;
     let m = hook.metrics_text().await;
     assert_eq!(

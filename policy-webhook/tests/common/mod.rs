@@ -139,17 +139,25 @@ impl Setup {
         }
     }
 
+    /// Starts the webhook on this setup's policy directory.
     pub fn start(&self, extra: &[&str]) -> Webhook {
-        let mut args: Vec<String> = vec![
-            "--policy-dir".into(),
-            self.policy_dir.display().to_string(),
+        let dir = self.policy_dir.display().to_string();
+        self.start_with(&["--policy-dir", &dir], extra)
+    }
+
+    /// Starts the webhook with this setup's certificate, a fast reload
+    /// interval and no shutdown delay (unless `extra` sets one), serving the
+    /// policies `source` names (`--policy-dir DIR`, `--bundle NAME`, …).
+    pub fn start_with(&self, source: &[&str], extra: &[&str]) -> Webhook {
+        let mut args: Vec<String> = source.iter().map(|s| (*s).to_owned()).collect();
+        args.extend([
             "--tls-cert-file".into(),
             self.cert.display().to_string(),
             "--tls-key-file".into(),
             self.key.display().to_string(),
             "--reload-interval".into(),
             "100ms".into(),
-        ];
+        ]);
         if !extra.contains(&"--shutdown-delay") {
             args.extend(["--shutdown-delay".into(), "0s".into()]);
         }
