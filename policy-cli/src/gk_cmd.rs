@@ -16,8 +16,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use policy_core::Value;
 use policy_core::gatekeeper::{
-    EnforcementAction, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, TARGET, Violation,
-    expand, read_document_files,
+    EnforcementAction, Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, TARGET,
+    Violation, expand, read_document_files,
     suite::{self, Filter, SuiteResult},
 };
 use serde::Serialize;
@@ -63,6 +63,35 @@ pub struct TestArgs {
     /// Only report violations whose action is deny.
     #[arg(long)]
     pub deny_only: bool,
+    #[command(flatten)]
+    pub evaluator: EvaluatorArg,
+}
+
+/// `--evaluator`, shared by `gk test` and `gk verify`.
+#[derive(Debug, Args)]
+pub struct EvaluatorArg {
+    /// Rego evaluator: `interpreter` (OPA's semantics) or `rvm` (regorus' compiled VM, 2-3x faster;
+    /// conflicting rule values are not errors there, see the README).
+    #[arg(long = "evaluator", value_enum, default_value_t = EvaluatorName::Interpreter)]
+    pub name: EvaluatorName,
+}
+
+/// Values of `--evaluator`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvaluatorName {
+    /// regorus' interpreter for every template.
+    Interpreter,
+    /// regorus' RVM for the templates it can run, the interpreter for the rest.
+    Rvm,
+}
+
+impl EvaluatorArg {
+    fn get(&self) -> Evaluator {
+        match self.name {
+            EvaluatorName::Interpreter => Evaluator::Interpreter,
+            EvaluatorName::Rvm => Evaluator::Rvm,
+        }
+    }
 }
 
 /// `regard gk verify`
@@ -77,6 +106,8 @@ pub struct VerifyArgs {
     /// Print every test and case, not only failures.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub evaluator: EvaluatorArg,
 }
 
 /// Output formats of `gk expand`.
@@ -141,6 +172,7 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
     let bundle = bundle.with_inventory(&objects)?;
     let options = ReviewOptions {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
+        evaluator: args.evaluator.get(),
         ..ReviewOptions::default()
     };
     let outcomes = bundle.review_objects(&objects, &options);
@@ -406,7 +438,7 @@ fn plural(n: usize) -> &'static str {
 fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8> {
     let filter = Filter::new(&args.run)?;
     let files = suite::find_suite_files(&args.paths)?;
-    let results = suite::run_files(&files, &filter);
+    let results = suite::run_files(&files, &filter, args.evaluator.get());
     if results.is_empty() {
         bail!("no test suites found in {}", args.paths.join(", "));
     }

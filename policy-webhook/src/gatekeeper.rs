@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use policy_core::gatekeeper::{EnforcementAction, PolicyBundle, ReviewOptions};
+use policy_core::gatekeeper::{EnforcementAction, Evaluator, PolicyBundle, ReviewOptions};
 
 use crate::review::{Action, ConstraintRun, Finding, Review, ReviewError, Reviewer};
 
@@ -15,23 +15,39 @@ pub const ENFORCEMENT_POINT: &str = "validation.gatekeeper.sh";
 #[derive(Debug, Clone)]
 pub struct GatekeeperPolicies {
     bundle: PolicyBundle,
+    evaluator: Evaluator,
 }
 
 impl GatekeeperPolicies {
-    /// Serves `bundle`.
-    pub fn new(bundle: PolicyBundle) -> Self {
-        GatekeeperPolicies { bundle }
+    /// Serves `bundle` with `evaluator`. For the RVM, every template's
+    /// program is compiled now (not on the first request), and the
+    /// templates that stay on the interpreter are logged with the reason.
+    pub fn new(bundle: PolicyBundle, evaluator: Evaluator) -> Self {
+        if evaluator == Evaluator::Rvm {
+            for (template, reason) in bundle.interpreted_templates() {
+                tracing::info!(
+                    template = %template.name,
+                    reason,
+                    "template runs on the interpreter"
+                );
+            }
+        }
+        GatekeeperPolicies { bundle, evaluator }
     }
 }
 
 /// Compiles every ConstraintTemplate, Constraint and ExpansionTemplate under `dir`.
 pub fn load_dir(dir: &Path) -> Result<Arc<dyn Reviewer>, String> {
-    load(Some(dir), &[])
+    load(Some(dir), &[], Evaluator::default())
 }
 
 /// Compiles the built-in `bundles` together with the policies under `dir`
 /// (either may be absent).
-pub fn load(dir: Option<&Path>, bundles: &[String]) -> Result<Arc<dyn Reviewer>, String> {
+pub fn load(
+    dir: Option<&Path>,
+    bundles: &[String],
+    evaluator: Evaluator,
+) -> Result<Arc<dyn Reviewer>, String> {
     let bundle = match (dir, bundles.is_empty()) {
         (Some(dir), true) => PolicyBundle::load_dir(dir),
         (dir, _) => {
@@ -43,12 +59,12 @@ pub fn load(dir: Option<&Path>, bundles: &[String]) -> Result<Arc<dyn Reviewer>,
         }
     }
     .map_err(|e| e.to_string())?;
-    Ok(Arc::new(GatekeeperPolicies::new(bundle)))
+    Ok(Arc::new(GatekeeperPolicies::new(bundle, evaluator)))
 }
 
 /// The [`crate::policy::Loader`] for a directory and built-in bundles.
-pub fn loader(bundles: Vec<String>) -> crate::policy::Loader {
-    Arc::new(move |dir: Option<&Path>| load(dir, &bundles))
+pub fn loader(bundles: Vec<String>, evaluator: Evaluator) -> crate::policy::Loader {
+    Arc::new(move |dir: Option<&Path>| load(dir, &bundles, evaluator))
 }
 
 fn action(a: EnforcementAction) -> Action {
@@ -64,6 +80,7 @@ impl Reviewer for GatekeeperPolicies {
         let options = ReviewOptions {
             enforcement_point: ENFORCEMENT_POINT.to_owned(),
             timeout: Some(budget),
+            evaluator: self.evaluator,
             ..ReviewOptions::default()
         };
         let outcome = self

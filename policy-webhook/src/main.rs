@@ -34,7 +34,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let loader = policy_webhook::gatekeeper::loader(config.bundles.clone());
+    let loader = policy_webhook::gatekeeper::loader(config.bundles.clone(), config.evaluator);
     match runtime.block_on(policy_webhook::server::run(config, loader)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

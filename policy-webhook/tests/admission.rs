@@ -201,6 +201,35 @@ async fn gatekeeper_response_shapes() {
     );
 }
 
+/// `--evaluator rvm` answers every fixture review byte for byte as the interpreter does.
+#[tokio::test]
+async fn the_rvm_evaluator_gives_the_interpreters_answers() {
+    let setup = Setup::new("policies");
+    let interpreter = setup.start(&[]);
+    let rvm = setup.start(&["--evaluator", "rvm"]);
+    interpreter.wait_ready().await;
+    rvm.wait_ready().await;
+    for review in [
+        "reviews/pod-create-deny.json",
+        "reviews/pod-create-deny-v1beta1.json",
+        "reviews/pod-create-allow.json",
+        "reviews/pod-create-warn.json",
+        "reviews/pod-create-dryrun.json",
+        "reviews/pod-create-privileged.json",
+        "reviews/pod-delete.json",
+    ] {
+        let body = fixture(review);
+        let (a, b) = (interpreter.admit(&body).await, rvm.admit(&body).await);
+        assert_eq!((a.status, a.json()), (b.status, b.json()), "{review}");
+    }
+    // Every fixture template compiles for the RVM: none is logged as interpreted.
+    assert!(
+        !rvm.log_text().contains("template runs on the interpreter"),
+        "{}",
+        rvm.log_text()
+    );
+}
+
 #[tokio::test]
 async fn ready_only_after_the_policy_set_loads() {
     let setup = Setup::new("policies");

@@ -521,22 +521,99 @@ fn gk_verify_gatekeeper_library_conformance() {
         return;
     }
     let lib = library.to_str().unwrap();
-    let r = regard(&["gk", "verify", "-v", lib]);
-    let suites = r.stdout.lines().filter(|l| l.starts_with("ok\t")).count();
-    let failed_suites = r.stdout.lines().filter(|l| l.starts_with("FAIL\t")).count();
-    let cases = r
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("    --- PASS: "))
-        .count();
-    let failed: Vec<&str> = r
-        .stdout
-        .lines()
-        .filter(|l| l.contains("--- FAIL"))
+    for evaluator in ["interpreter", "rvm"] {
+        let r = regard(&["gk", "verify", "-v", lib, "--evaluator", evaluator]);
+        let suites = r.stdout.lines().filter(|l| l.starts_with("ok\t")).count();
+        let failed_suites = r.stdout.lines().filter(|l| l.starts_with("FAIL\t")).count();
+        let cases = r
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("    --- PASS: "))
+            .count();
+        let failed: Vec<&str> = r
+            .stdout
+            .lines()
+            .filter(|l| l.contains("--- FAIL"))
+            .collect();
+        assert_eq!(failed, Vec::<&str>::new(), "{evaluator}: {}", r.stdout);
+        assert_eq!(
+            (suites, failed_suites),
+            (49, 0),
+            "{evaluator}: suites passed/failed"
+        );
+        assert_eq!(cases, 270, "{evaluator}: cases passed");
+        assert_eq!(r.stdout.lines().last(), Some("PASS"));
+        assert_eq!(r.code, 0);
+    }
+}
+
+/// Every gatekeeper-library constraint against every library sample object,
+/// on both evaluators: the results are the same except where a rule produces
+/// conflicting values, an error on the interpreter (as in OPA) and not on the
+/// RVM — the documented reason `--evaluator rvm` is opt-in.
+#[test]
+fn gk_test_rvm_matches_the_interpreter_on_the_library() {
+    let root = std::env::var("REGARD_GATEKEEPER_LIBRARY").unwrap_or_else(|_| LIBRARY.to_owned());
+    let library = Path::new(&root).join("library");
+    if !library.is_dir() {
+        println!("notice: {} is absent; skipping", library.display());
+        return;
+    }
+    let lib = library.to_str().unwrap();
+    let results = |evaluator: &str| -> Vec<serde_json::Value> {
+        let r = regard(&[
+            "gk",
+            "test",
+            "-f",
+            lib,
+            "-o",
+            "json",
+            "--evaluator",
+            evaluator,
+        ]);
+        assert_eq!(r.code, 1, "{evaluator}: {}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    let (interpreted, compiled) = (results("interpreter"), results("rvm"));
+    // One result: (constraint, reviewed object, message).
+    let key = |r: &serde_json::Value| {
+        (
+            r["constraint"]["metadata"]["name"].to_string(),
+            r["resource"].to_string(),
+            r["msg"].as_str().unwrap().to_owned(),
+        )
+    };
+    let interpreted: Vec<_> = interpreted.iter().map(key).collect();
+    let compiled: Vec<_> = compiled.iter().map(key).collect();
+    assert!(interpreted.len() > 4000, "{}", interpreted.len());
+    let conflict = |m: &str| {
+        m.ends_with("must not produce multiple outputs for same inputs")
+            || m.contains(": rule conflicts with rule at ")
+            || m.ends_with("rules must not produce multiple outputs")
+    };
+    let only_interpreted: Vec<_> = interpreted
+        .iter()
+        .filter(|k| !compiled.contains(k))
         .collect();
-    assert_eq!(failed, Vec::<&str>::new(), "{}", r.stdout);
-    assert_eq!((suites, failed_suites), (49, 0), "suites passed/failed");
-    assert_eq!(cases, 270, "cases passed");
-    assert_eq!(r.stdout.lines().last(), Some("PASS"));
-    assert_eq!(r.code, 0);
+    let only_compiled: Vec<_> = compiled
+        .iter()
+        .filter(|k| !interpreted.contains(k))
+        .collect();
+    // Every difference is a conflict error on the interpreter...
+    for k in &only_interpreted {
+        assert!(conflict(&k.2), "only on the interpreter: {k:?}");
+    }
+    // ...and what the RVM reports instead concerns the same constraint and object.
+    for k in &only_compiled {
+        assert!(
+            only_interpreted
+                .iter()
+                .any(|i| (&i.0, &i.1) == (&k.0, &k.1)),
+            "only on the RVM: {k:?}"
+        );
+    }
+    assert!(
+        only_interpreted.len() <= 10,
+        "conflicts: {only_interpreted:?}"
+    );
 }

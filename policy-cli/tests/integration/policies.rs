@@ -486,11 +486,17 @@ fn library_copies_in_templates_match_policies_lib() {
 
 #[test]
 fn gk_verify_passes_every_library_suite() {
-    let out = Run::in_dir(&repo(), &["gk", "verify", "policies/..."]).output();
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert_eq!(out.stdout.lines().last(), Some("PASS"), "{}", out.stdout);
-    let suites = out.stdout.lines().filter(|l| l.starts_with("ok\t")).count();
-    assert_eq!(suites, specs().len(), "{}", out.stdout);
+    for evaluator in ["interpreter", "rvm"] {
+        let out = Run::in_dir(
+            &repo(),
+            &["gk", "verify", "policies/...", "--evaluator", evaluator],
+        )
+        .output();
+        assert_eq!(out.code, 0, "{evaluator}: {}{}", out.stdout, out.stderr);
+        assert_eq!(out.stdout.lines().last(), Some("PASS"), "{}", out.stdout);
+        let suites = out.stdout.lines().filter(|l| l.starts_with("ok\t")).count();
+        assert_eq!(suites, specs().len(), "{evaluator}: {}", out.stdout);
+    }
 }
 
 #[test]

@@ -46,6 +46,7 @@ mod matching;
 mod object;
 mod rego_compat;
 mod review;
+mod rvm;
 mod schema;
 pub mod suite;
 mod template;
@@ -65,6 +66,7 @@ pub use inventory::Inventory;
 pub use matching::{
     KindSelector, LabelRequirement, LabelSelector, MatchCriteria, SourceType, Wildcard,
 };
+pub use rvm::Evaluator;
 pub use template::{ConstraintTemplate, TARGET};
 
 use review::Review;
@@ -119,6 +121,8 @@ pub struct ReviewOptions {
     pub inventory: Vec<Value>,
     /// Optional wall-clock budget for the whole review; exceeding it returns `Err(Error::Timeout{..})`.
     pub timeout: Option<Duration>,
+    /// Which evaluator runs the templates (the interpreter by default).
+    pub evaluator: Evaluator,
 }
 
 /// What a review found.
@@ -378,6 +382,19 @@ impl PolicyBundle {
         self.inner.templates.iter().map(|t| t.meta.as_ref())
     }
 
+    /// Templates that run on the interpreter even with [`Evaluator::Rvm`],
+    /// with the reason (the first construct the RVM cannot run), sorted by
+    /// kind. Compiles every other template's RVM program, so calling this
+    /// after loading moves that cost out of the first review.
+    pub fn interpreted_templates(&self) -> impl Iterator<Item = (&ConstraintTemplate, &str)> {
+        self.inner.templates.iter().filter_map(|t| {
+            t.program
+                .get(&t.engine, &t.rule)
+                .err()
+                .map(|why| (t.meta.as_ref(), why))
+        })
+    }
+
     /// The constraints, sorted by (kind, name).
     pub fn constraints(&self) -> impl Iterator<Item = &Constraint> {
         self.inner.constraints.iter().map(|(_, c)| c)
@@ -580,30 +597,49 @@ impl PolicyBundle {
             if matched.is_empty() {
                 continue;
             }
-            let mut engine = template.engine.clone();
+            let mut engine: Option<regorus::Engine> = None;
             let mut per_constraint: Vec<(BTreeSet<(String, Value)>, Duration)> =
                 Vec::with_capacity(matched.len());
             let mut failure: Option<String> = None;
             for (c, _) in &matched {
                 check_time()?;
-                if let Some(limit) = options.timeout {
+                let timer = options.timeout.map(|limit| {
                     let remaining = limit.saturating_sub(start.elapsed());
-                    engine.set_execution_timer_config(
-                        regorus::utils::limits::ExecutionTimerConfig {
-                            limit: remaining.max(Duration::from_millis(1)),
-                            // Reading the clock every step cost ~6% of the
-                            // webhook's CPU; every 128 steps keeps the
-                            // deadline within microseconds of its mark.
-                            check_interval: NonZeroU32::new(128).unwrap_or(NonZeroU32::MIN),
-                        },
-                    );
-                }
+                    regorus::utils::limits::ExecutionTimerConfig {
+                        limit: remaining.max(Duration::from_millis(1)),
+                        // Reading the clock every step cost ~6% of the
+                        // webhook's CPU; every 128 steps keeps the
+                        // deadline within microseconds of its mark.
+                        check_interval: NonZeroU32::new(128).unwrap_or(NonZeroU32::MIN),
+                    }
+                });
                 let t0 = Instant::now();
-                engine.set_input(object::object(vec![
+                let input = object::object(vec![
                     ("review", input_review.clone()),
                     ("parameters", c.parameters.clone()),
-                ]));
-                let result = engine.eval_rule(template.rule.clone());
+                ]);
+                let compiled = match options.evaluator {
+                    Evaluator::Rvm => template
+                        .program
+                        .get(&template.engine, &template.rule)
+                        .ok()
+                        .and_then(|p| rvm::execute(p, &template.data, input.clone(), timer).ok()),
+                    Evaluator::Interpreter => None,
+                };
+                // The interpreter runs what the RVM cannot, and re-runs what
+                // failed on it, so errors read the same on either engine.
+                let result = match compiled {
+                    Some(v) => Ok(v),
+                    None => {
+                        check_time()?;
+                        let engine = engine.get_or_insert_with(|| template.engine.clone());
+                        if let Some(t) = timer {
+                            engine.set_execution_timer_config(t);
+                        }
+                        engine.set_input(input);
+                        engine.eval_rule(template.rule.clone())
+                    }
+                };
                 let elapsed = t0.elapsed();
                 match result {
                     Ok(v) => match collect_results(&v) {

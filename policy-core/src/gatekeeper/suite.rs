@@ -18,7 +18,7 @@ use regorus::Value;
 use serde::Deserialize;
 
 use super::object::str_at;
-use super::{GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions};
+use super::{Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions};
 use crate::error::Error;
 
 /// A parsed Suite file.
@@ -298,7 +298,7 @@ pub fn read_suite(path: &Path) -> Result<Option<Suite>, Error> {
 }
 
 /// Runs every test of a suite.
-pub fn run_suite(suite: &Suite, filter: &Filter) -> SuiteResult {
+pub fn run_suite(suite: &Suite, filter: &Filter, evaluator: Evaluator) -> SuiteResult {
     let start = Instant::now();
     if suite.skip {
         return SuiteResult {
@@ -323,7 +323,7 @@ pub fn run_suite(suite: &Suite, filter: &Filter) -> SuiteResult {
                     cases: Vec::new(),
                 };
             }
-            run_test(&dir, t, filter)
+            run_test(&dir, t, filter, evaluator)
         })
         .collect();
     SuiteResult {
@@ -338,12 +338,12 @@ pub fn run_suite(suite: &Suite, filter: &Filter) -> SuiteResult {
 /// Reads and runs every suite file on all cores. Files that are not suites
 /// are skipped; a suite that cannot be read is a failed result, and the other
 /// suites still run. Results are in file order.
-pub fn run_files(files: &[PathBuf], filter: &Filter) -> Vec<SuiteResult> {
+pub fn run_files(files: &[PathBuf], filter: &Filter, evaluator: Evaluator) -> Vec<SuiteResult> {
     use rayon::prelude::*;
     files
         .par_iter()
         .filter_map(|f| match read_suite(f) {
-            Ok(Some(suite)) => Some(run_suite(&suite, filter)),
+            Ok(Some(suite)) => Some(run_suite(&suite, filter, evaluator)),
             Ok(None) => None,
             Err(e) => Some(SuiteResult {
                 path: f.clone(),
@@ -368,7 +368,7 @@ fn read_objects(dir: &Path, rel: &str) -> Result<Vec<Value>, String> {
     Ok(docs)
 }
 
-fn run_test(dir: &Path, t: &SuiteTest, filter: &Filter) -> TestResult {
+fn run_test(dir: &Path, t: &SuiteTest, filter: &Filter, evaluator: Evaluator) -> TestResult {
     let start = Instant::now();
     let fail = |m: String| TestResult {
         name: t.name.clone(),
@@ -473,7 +473,7 @@ fn run_test(dir: &Path, t: &SuiteTest, filter: &Filter) -> TestResult {
                 };
             }
             let case_start = Instant::now();
-            let error = run_case(dir, &bundle, c).err();
+            let error = run_case(dir, &bundle, c, evaluator).err();
             CaseResult {
                 name: c.name.clone(),
                 skipped: false,
@@ -491,7 +491,12 @@ fn run_test(dir: &Path, t: &SuiteTest, filter: &Filter) -> TestResult {
     }
 }
 
-fn run_case(dir: &Path, bundle: &PolicyBundle, c: &SuiteCase) -> Result<(), String> {
+fn run_case(
+    dir: &Path,
+    bundle: &PolicyBundle,
+    c: &SuiteCase,
+    evaluator: Evaluator,
+) -> Result<(), String> {
     if c.object.is_empty() {
         return Err("invalid Case: must define object".to_owned());
     }
@@ -519,6 +524,7 @@ fn run_case(dir: &Path, bundle: &PolicyBundle, c: &SuiteCase) -> Result<(), Stri
     };
     let options = ReviewOptions {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
+        evaluator,
         ..ReviewOptions::default()
     };
     let is_admission_review = str_at(object, &["kind"]) == Some("AdmissionReview")

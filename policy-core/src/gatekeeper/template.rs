@@ -14,6 +14,7 @@ use regorus::{Engine, Value};
 
 use super::object::{str_at, value_at};
 use super::rego_compat::{DataAccess, package_components, parse_module, rewrite, rule_name};
+use super::rvm;
 use super::schema::ParametersSchema;
 use crate::error::Error;
 use crate::policy::{RegoVersion, new_engine, register_go_sprintf};
@@ -55,6 +56,10 @@ pub(crate) struct CompiledTemplate {
     /// Whether the Rego reads `data.inventory`.
     pub uses_inventory: bool,
     pub schema: Option<Arc<ParametersSchema>>,
+    /// `violation` compiled for the RVM on first use.
+    pub program: Arc<rvm::RvmProgram>,
+    /// `data` for the RVM: the inventory, when the template reads it.
+    pub data: Value,
 }
 
 fn template_error(file: &str, name: &str, message: impl Into<String>) -> Error {
@@ -294,6 +299,7 @@ impl ConstraintTemplate {
             ));
         }
         access.check_module(&main_mod);
+        let mut modules = vec![main_mod];
         let package = engine
             .add_policy(format!("{name}/template.rego"), main_src)
             .map_err(|e| err(format!("invalid rego: {e}")))?;
@@ -311,6 +317,7 @@ impl ConstraintTemplate {
                 )));
             }
             access.check_module(&module);
+            modules.push(module);
             engine
                 .add_policy(lib_name, src)
                 .map_err(|e| err(format!("invalid lib {i}: {e}")))?;
@@ -327,21 +334,26 @@ impl ConstraintTemplate {
             )),
             None => None,
         };
+        let mut rvm_data = Value::new_object();
         if access.inventory
             && let Some(d) = data
         {
             engine
                 .add_data(d.clone())
                 .map_err(|e| err(format!("inventory: {e}")))?;
+            rvm_data = d.clone();
         }
         let rule = format!("{package}.violation");
         prepare(&mut engine).map_err(|e| err(format!("invalid rego: {e}")))?;
+        let program = Arc::new(rvm::RvmProgram::new(&modules));
         Ok(CompiledTemplate {
             meta: Arc::new(self),
             engine,
             rule,
             uses_inventory: access.inventory,
             schema,
+            program,
+            data: rvm_data,
         })
     }
 }
@@ -366,6 +378,7 @@ impl CompiledTemplate {
             .add_data(data.clone())
             .map_err(|e| err(format!("inventory: {e}")))?;
         prepare(&mut t.engine).map_err(|e| err(e.to_string()))?;
+        t.data = data.clone();
         Ok(t)
     }
 }

@@ -18,6 +18,7 @@ use regorus::{Engine, Value};
 
 use crate::error::{Error, Result};
 
+pub(crate) use builtins::sprintf_is_plain;
 pub use builtins::{
     bind_policy_dir, register_builtins, register_builtins_with, register_go_sprintf,
 };

@@ -1,0 +1,459 @@
+//! The opt-in fast path: regorus' register VM (RVM).
+//!
+//! With [`Evaluator::Rvm`], a template's `violation` rule runs as an RVM
+//! program compiled once at load time, which evaluates the same Rego two to
+//! three times faster than the tree-walking interpreter. It is opt-in
+//! because the RVM differs from OPA (and from the interpreter) in one way
+//! that matters to an admission controller: a complete rule, function or
+//! object key that produces **conflicting values** is an evaluation error in
+//! OPA, which Gatekeeper reports as a violation; on the RVM the rule
+//! silently takes one of the values or is undefined, so a buggy template can
+//! let an object through.
+//!
+//! A template also stays on the interpreter when something in its modules
+//! needs it:
+//!
+//! * calls of the builtins regard adds as regorus extensions (`re_match`,
+//!   `any`, `all`, the `parse_config*` family): the RVM cannot call them;
+//! * a `sprintf` whose output could differ from Go's `fmt.Sprintf` (see
+//!   [`crate::policy::sprintf_is_plain`]): regard's Go-compatible `sprintf`
+//!   is an extension too;
+//! * `with`, `print`, `trace`: not supported by the RVM, or their output is
+//!   gathered by the interpreter only;
+//! * rule heads with constant keys or several key levels (`p["k"] = v`,
+//!   `p[a][b]`, `a.b.c := v`), where the RVM's code generation is known to
+//!   be incomplete (regorus issue #719);
+//! * anything else the RVM compiler rejects.
+//!
+//! At review time, an RVM error other than a timeout makes the review fall
+//! back to the interpreter for that template, so errors read the same
+//! whichever engine ran first.
+
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
+
+use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::{Program, RegoVM};
+use regorus::unstable::{Expr, LiteralStmt, Module, Rule, RuleHead};
+use regorus::utils::limits::ExecutionTimerConfig;
+use regorus::{Engine, Value};
+
+use super::rego_compat::{AstVisitor, walk_module};
+use crate::policy::sprintf_is_plain;
+
+/// Builtins that only exist as extensions of the interpreter.
+const INTERPRETER_ONLY: &[&str] = &[
+    "re_match",
+    "any",
+    "all",
+    "parse_config",
+    "parse_config_file",
+    "parse_combined_config_files",
+    "print",
+    "trace",
+];
+
+/// Which evaluator reviews use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Evaluator {
+    /// regorus' interpreter for every template: OPA's semantics, including
+    /// conflict errors.
+    #[default]
+    Interpreter,
+    /// The RVM for every template it can run, the interpreter for the rest;
+    /// conflicting values are not errors (see the module documentation).
+    Rvm,
+}
+
+impl Evaluator {
+    /// Parses `interpreter` or `rvm`.
+    pub fn parse(s: &str) -> Option<Evaluator> {
+        match s {
+            "interpreter" => Some(Evaluator::Interpreter),
+            "rvm" => Some(Evaluator::Rvm),
+            _ => None,
+        }
+    }
+
+    /// The name [`Evaluator::parse`] reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evaluator::Interpreter => "interpreter",
+            Evaluator::Rvm => "rvm",
+        }
+    }
+}
+
+/// A template's RVM program, compiled on first use: reviews on the
+/// interpreter never pay for it.
+#[derive(Debug)]
+pub(crate) struct RvmProgram {
+    /// Why the template cannot run on the RVM, found from its source.
+    blocked: Option<String>,
+    program: OnceLock<Result<Arc<Program>, String>>,
+}
+
+impl RvmProgram {
+    /// Checks the template's modules for what the RVM cannot run.
+    pub(crate) fn new(modules: &[Module]) -> RvmProgram {
+        RvmProgram {
+            blocked: modules.iter().find_map(blocker),
+            program: OnceLock::new(),
+        }
+    }
+
+    /// The program for `rule` of the prepared `engine`, or why the template
+    /// stays on the interpreter.
+    pub(crate) fn get(&self, engine: &Engine, rule: &str) -> Result<&Arc<Program>, &str> {
+        if let Some(why) = &self.blocked {
+            return Err(why);
+        }
+        self.program
+            .get_or_init(|| {
+                let mut engine = engine.clone();
+                let policy = engine
+                    .compile_with_entrypoint(&rule.into())
+                    .map_err(|e| one_line(&e.to_string()))?;
+                Compiler::compile_from_policy(&policy, &[rule])
+                    .map_err(|e| one_line(&e.to_string()))
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
+/// regorus' multi-line compiler message on one line.
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The first construct of a module that needs the interpreter.
+fn blocker(m: &Module) -> Option<String> {
+    for rule in &m.policy {
+        if let Rule::Spec { head, .. } = rule.as_ref()
+            && let Some(why) = head_blocker(head)
+        {
+            return Some(why);
+        }
+    }
+    let mut v = Blocker(None);
+    walk_module(m, &mut v);
+    v.0
+}
+
+fn head_blocker(head: &RuleHead) -> Option<String> {
+    let (refr, kind) = match head {
+        RuleHead::Compr { refr, .. } => (refr, "rule"),
+        RuleHead::Set { refr, .. } => (refr, "set rule"),
+        RuleHead::Func { .. } => return None,
+    };
+    let ok = match refr.as_ref() {
+        Expr::Var { .. } => true,
+        // `p[key] = v` / `p[key]` with a variable or computed key, one level.
+        Expr::RefBrack { refr, index, .. } => {
+            matches!(refr.as_ref(), Expr::Var { .. }) && !is_literal(index)
+        }
+        _ => false,
+    };
+    (!ok).then(|| {
+        let mut base = refr.as_ref();
+        while let Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } = base {
+            base = refr.as_ref();
+        }
+        format!(
+            "line {}: {kind} `{}` has a constant or multi-level key",
+            refr.span().line,
+            dotted(base).unwrap_or_default()
+        )
+    })
+}
+
+fn is_literal(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::String { .. }
+            | Expr::RawString { .. }
+            | Expr::Number { .. }
+            | Expr::Bool { .. }
+            | Expr::Null { .. }
+    )
+}
+
+/// `a`, `a.b.c` as a dotted name.
+fn dotted(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Var { value, .. } => value.as_string().ok().map(|s| s.to_string()),
+        Expr::RefDot { refr, field, .. } => {
+            let base = dotted(refr)?;
+            let f = field.1.as_string().ok()?;
+            Some(format!("{base}.{f}"))
+        }
+        _ => None,
+    }
+}
+
+struct Blocker(Option<String>);
+
+impl AstVisitor for Blocker {
+    fn expr(&mut self, e: &Expr) -> bool {
+        if self.0.is_some() {
+            return false;
+        }
+        if let Expr::Call {
+            fcn, params, span, ..
+        } = e
+        {
+            let name = dotted(fcn).unwrap_or_default();
+            if INTERPRETER_ONLY.contains(&name.as_str()) {
+                self.0 = Some(format!("line {}: calls {name}", span.line));
+            } else if name == "sprintf" && !plain_sprintf(params) {
+                self.0 = Some(format!(
+                    "line {}: sprintf needs Go formatting (format and arguments not literal, or not plain %v/%s)",
+                    span.line
+                ));
+            }
+        }
+        true
+    }
+
+    fn stmt(&mut self, s: &LiteralStmt) {
+        if self.0.is_none()
+            && let Some(w) = s.with_mods.first()
+        {
+            self.0 = Some(format!("line {}: uses `with`", w.refr.span().line));
+        }
+    }
+}
+
+/// A `sprintf` call that regorus' builtin formats exactly as Go does: a
+/// literal format whose verbs are all `%v`/`%s` and a literal array with one
+/// item per verb.
+fn plain_sprintf(params: &[regorus::unstable::Ref<Expr>]) -> bool {
+    let [format, args] = params else {
+        return false;
+    };
+    let format = match format.as_ref() {
+        Expr::String { value, .. } | Expr::RawString { value, .. } => match value.as_string() {
+            Ok(s) => s.to_string(),
+            Err(_) => return false,
+        },
+        _ => return false,
+    };
+    match args.as_ref() {
+        Expr::Array { items, .. } => sprintf_is_plain(&format, items.len()),
+        _ => false,
+    }
+}
+
+thread_local! {
+    /// One VM per thread, reloaded with each template's program: creating a
+    /// VM costs about as much as a small template's evaluation.
+    static VM: RefCell<Option<RegoVM>> = const { RefCell::new(None) };
+}
+
+/// Runs a program on this thread's VM.
+pub(crate) fn execute(
+    program: &Arc<Program>,
+    data: &Value,
+    input: Value,
+    timer: Option<ExecutionTimerConfig>,
+) -> Result<Value, String> {
+    VM.with(|cell| {
+        let mut fresh = None;
+        let mut guard = cell.try_borrow_mut().ok();
+        let vm = match guard.as_deref_mut() {
+            Some(slot) => slot.get_or_insert_with(new_vm),
+            None => fresh.get_or_insert_with(new_vm),
+        };
+        vm.load_program(program.clone());
+        vm.set_execution_timer_config(timer);
+        let out = vm
+            .set_data(data.clone())
+            .and_then(|()| {
+                vm.set_input(input);
+                vm.execute()
+            })
+            .map_err(|e| e.to_string());
+        // Do not keep the request alive in the thread's VM.
+        vm.set_input(Value::Null);
+        out
+    })
+}
+
+fn new_vm() -> RegoVM {
+    let mut vm = RegoVM::new();
+    // Rego always terminates; the execution timer bounds the time, so the
+    // instruction budget (25,000 by default, too small for a 64-container
+    // Pod) only guards against runaway programs.
+    vm.set_max_instructions(1 << 40);
+    vm.set_strict_builtin_errors(false);
+    vm
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gatekeeper::{PolicyBundle, ReviewOptions};
+
+    fn template(kind: &str, rego: &str) -> Value {
+        let name = kind.to_lowercase();
+        let doc = serde_json::json!({
+            "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+            "metadata": {"name": name},
+            "spec": {"crd": {"spec": {"names": {"kind": kind}}},
+                     "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rego}]}
+        });
+        Value::from_json_str(&doc.to_string()).unwrap()
+    }
+
+    fn constraint(kind: &str) -> Value {
+        let doc = serde_json::json!({
+            "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": kind,
+            "metadata": {"name": kind.to_lowercase()},
+            "spec": {"parameters": {"labels": ["a", "b"]}}
+        });
+        Value::from_json_str(&doc.to_string()).unwrap()
+    }
+
+    fn bundle(templates: &[(&str, &str)]) -> PolicyBundle {
+        let mut docs = Vec::new();
+        for (kind, rego) in templates {
+            docs.push(("t.yaml".to_owned(), template(kind, rego)));
+            docs.push(("c.yaml".to_owned(), constraint(kind)));
+        }
+        PolicyBundle::from_documents(docs).unwrap()
+    }
+
+    fn reasons(b: &PolicyBundle) -> Vec<(String, String)> {
+        b.interpreted_templates()
+            .map(|(t, why)| (t.kind.clone(), why.to_owned()))
+            .collect()
+    }
+
+    fn messages(b: &PolicyBundle, object: &str, evaluator: Evaluator) -> Vec<String> {
+        let object = Value::from_json_str(object).unwrap();
+        let options = ReviewOptions {
+            evaluator,
+            ..ReviewOptions::default()
+        };
+        let outcome = b.review_object(&object, &options).unwrap();
+        outcome.violations.into_iter().map(|v| v.msg).collect()
+    }
+
+    const REQUIRED: &str = r#"package k8srequired
+violation[{"msg": msg}] {
+  label := input.parameters.labels[_]
+  not input.review.object.metadata.labels[label]
+  msg := sprintf("missing label %v on %s", [label, input.review.object.metadata.name])
+}"#;
+
+    #[test]
+    fn what_keeps_a_template_on_the_interpreter() {
+        let b = bundle(&[
+            ("K8sRequired", REQUIRED),
+            (
+                "K8sReMatch",
+                "package a\nviolation[{\"msg\": \"m\"}] {\n  re_match(\"^x\", input.review.object.metadata.name)\n}",
+            ),
+            (
+                "K8sSprintfCount",
+                "package b\nviolation[{\"msg\": msg}] {\n  msg := sprintf(\"%v and %v\", [1])\n}",
+            ),
+            (
+                "K8sSprintfVerb",
+                "package c\nviolation[{\"msg\": msg}] {\n  msg := sprintf(\"%d\", [1])\n}",
+            ),
+            (
+                "K8sSprintfDynamic",
+                "package d\nviolation[{\"msg\": msg}] {\n  f := \"%v\"\n  msg := sprintf(f, [1])\n}",
+            ),
+            (
+                "K8sConstKey",
+                "package e\nobj[\"k\"] = 1 { true }\nviolation[{\"msg\": \"m\"}] {\n  obj.k == 2\n}",
+            ),
+            (
+                "K8sWith",
+                "package f\nx { input.y }\nviolation[{\"msg\": \"m\"}] {\n  x with input.y as true\n}",
+            ),
+            (
+                "K8sPrint",
+                "package g\nviolation[{\"msg\": \"m\"}] {\n  print(\"hello\")\n}",
+            ),
+        ]);
+        assert_eq!(
+            reasons(&b),
+            vec![
+                (
+                    "K8sConstKey".to_owned(),
+                    "line 2: rule `obj` has a constant or multi-level key".to_owned()
+                ),
+                ("K8sPrint".to_owned(), "line 3: calls print".to_owned()),
+                ("K8sReMatch".to_owned(), "line 3: calls re_match".to_owned()),
+                (
+                    "K8sSprintfCount".to_owned(),
+                    "line 3: sprintf needs Go formatting (format and arguments not literal, or not plain %v/%s)".to_owned()
+                ),
+                (
+                    "K8sSprintfDynamic".to_owned(),
+                    "line 4: sprintf needs Go formatting (format and arguments not literal, or not plain %v/%s)".to_owned()
+                ),
+                (
+                    "K8sSprintfVerb".to_owned(),
+                    "line 3: sprintf needs Go formatting (format and arguments not literal, or not plain %v/%s)".to_owned()
+                ),
+                ("K8sWith".to_owned(), "line 4: uses `with`".to_owned()),
+            ]
+        );
+        // Interpreted templates give the interpreter's (Go-formatted) output
+        // under either setting; the compiled one gives the same messages.
+        let pod = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "xp"}}"#;
+        let expected = [
+            "m",                     // K8sPrint
+            "m",                     // K8sReMatch
+            "missing label a on xp", // K8sRequired (compiled)
+            "missing label b on xp",
+            "1 and %!v(MISSING)", // K8sSprintfCount
+            "1",                  // K8sSprintfDynamic
+            "1",                  // K8sSprintfVerb
+            "m",                  // K8sWith
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(messages(&b, pod, Evaluator::Interpreter), expected);
+        assert_eq!(messages(&b, pod, Evaluator::Rvm), expected);
+    }
+
+    #[test]
+    fn conflicting_values_are_errors_only_on_the_interpreter() {
+        // The documented reason the RVM is opt-in: two labels give the
+        // complete rule `label` two values.
+        let b = bundle(&[(
+            "K8sConflict",
+            "package k\nlabel = v {\n  v := input.review.object.metadata.labels[_]\n}\nviolation[{\"msg\": msg}] {\n  msg := sprintf(\"label %v\", [label])\n}",
+        )]);
+        assert_eq!(reasons(&b), Vec::new());
+        let pod =
+            r#"{"kind": "Pod", "metadata": {"name": "p", "labels": {"a": "one", "b": "two"}}}"#;
+        assert_eq!(
+            messages(&b, pod, Evaluator::Interpreter),
+            ["k8sconflict/template.rego:2:1: rules must not produce multiple outputs"]
+        );
+        assert_eq!(messages(&b, pod, Evaluator::Rvm), ["label two"]);
+    }
+
+    #[test]
+    fn plain_sprintf_formats() {
+        use crate::policy::sprintf_is_plain;
+        assert!(sprintf_is_plain("a %v b %s", 2));
+        assert!(sprintf_is_plain("100%% of %v", 1));
+        assert!(sprintf_is_plain("none", 0));
+        assert!(!sprintf_is_plain("a %v", 2));
+        assert!(!sprintf_is_plain("%d", 1));
+        assert!(!sprintf_is_plain("%5v", 1));
+        assert!(!sprintf_is_plain("%v %", 1));
+    }
+}
