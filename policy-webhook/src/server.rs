@@ -137,7 +137,7 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         config.admission.clone(),
         policies,
         metrics.clone(),
-    ));
+    )?);
     let app = admission::router(admission);
     let (stop_tx, stop_rx) = watch::channel(false);
     let graceful = Arc::new(GracefulShutdown::new());

@@ -105,7 +105,8 @@ fn app(reviewer: Arc<dyn Reviewer>, settings: AdmissionSettings) -> (axum::Route
         settings,
         Arc::new(PolicyStore::with(reviewer)),
         metrics.clone(),
-    );
+    )
+    .unwrap();
     (router(Arc::new(state)), metrics)
 }
 
@@ -202,7 +203,8 @@ async fn not_loaded_is_an_error_not_an_allow() {
         AdmissionSettings::default(),
         Arc::new(PolicyStore::new()),
         metrics,
-    );
+    )
+    .unwrap();
     let (_, body) = post(router(Arc::new(state)), ALLOW).await;
     assert_eq!(response(&body)["allowed"], false);
     assert_eq!(response(&body)["status"]["code"], 500);
