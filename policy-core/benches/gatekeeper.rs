@@ -8,7 +8,7 @@ use std::path::Path;
 use criterion::{Criterion, criterion_group, criterion_main};
 use policy_core::Value;
 use policy_core::gatekeeper::{
-    PolicyBundle, ReviewOptions, WEBHOOK_ENFORCEMENT_POINT, read_document_files,
+    Evaluator, PolicyBundle, ReviewOptions, WEBHOOK_ENFORCEMENT_POINT, read_document_files,
 };
 
 fn fixtures() -> (PolicyBundle, Vec<Value>) {
@@ -60,6 +60,13 @@ fn bench(c: &mut Criterion) {
                 .review_request(black_box(&request), &webhook)
                 .unwrap()
         })
+    });
+    let rvm = ReviewOptions {
+        evaluator: Evaluator::Rvm,
+        ..webhook.clone()
+    };
+    c.bench_function("review_request: Pod CREATE, --evaluator rvm", |b| {
+        b.iter(|| bundle.review_request(black_box(&request), &rvm).unwrap())
     });
     c.bench_function("review_objects: all fixture objects (rayon)", |b| {
         b.iter(|| bundle.review_objects(black_box(&objects), &options))
