@@ -116,7 +116,8 @@ pub struct Args {
     #[arg(long, env = "REGARD_WEBHOOK_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub body_read_timeout: Duration,
 
-    /// How often the policy directory and the certificate files are checked for changes.
+    /// How often the policy directory and the certificate files are checked for changes besides
+    /// filesystem events (the fallback for filesystems that report none).
     #[arg(long, env = "REGARD_WEBHOOK_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub reload_interval: Duration,
 

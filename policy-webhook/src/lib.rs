@@ -14,6 +14,7 @@
 pub mod admission;
 pub mod config;
 pub mod exempt;
+pub mod fswatch;
 pub mod gatekeeper;
 pub mod metrics;
 pub mod policy;

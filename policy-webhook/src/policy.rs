@@ -1,6 +1,7 @@
 //! The serving policy set and its reloading.
 //!
-//! The policy directory is polled: every interval its files (names starting with `.` skipped, so
+//! The policy directory is checked when the filesystem reports a change in it ([`crate::fswatch`])
+//! and, as a fallback, every interval: its files (names starting with `.` skipped, so
 //! a ConfigMap volume's `..data` copies are not read twice; symlinks followed) are hashed, and when
 //! the hash changes the whole directory is compiled again off the async runtime. A set that
 //! compiles replaces the old one atomically ([`arc_swap`]): requests already evaluating keep the
@@ -219,12 +220,15 @@ impl PolicyWatcher {
         }
     }
 
-    /// Calls [`PolicyWatcher::check`] every `interval`, forever.
-    pub async fn run(mut self, interval: Duration) {
+    /// Calls [`PolicyWatcher::check`] every `interval`, and soon after `wake` is notified (a
+    /// filesystem event, see [`crate::fswatch`]), forever.
+    pub async fn run(mut self, interval: Duration, wake: Arc<tokio::sync::Notify>) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        self.check().await;
         loop {
-            ticker.tick().await;
+            crate::fswatch::next_check(&mut ticker, &wake).await;
             self.check().await;
         }
     }

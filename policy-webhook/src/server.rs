@@ -8,6 +8,7 @@
 //! in-flight requests get up to `--shutdown-grace` to finish. A second signal exits at once.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -26,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::admission::{self, AdmissionState};
 use crate::config::Config;
+use crate::fswatch;
 use crate::metrics::{self, Metrics};
 use crate::policy::{Loader, PolicyStore, PolicyWatcher};
 use crate::tls::{self, TlsState};
@@ -120,8 +122,41 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         metrics.clone(),
         config.reload_interval,
     );
+    // Filesystem events wake the reload loops early; the guards live as long as the server.
+    let tls_wake = Arc::new(tokio::sync::Notify::new());
+    let mut tls_dirs: Vec<(PathBuf, bool)> = Vec::new();
+    for file in [
+        Some(&config.tls.cert_file),
+        Some(&config.tls.key_file),
+        config.tls.client_ca_file.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let dir = fswatch::parent_dir(file);
+        if !tls_dirs.iter().any(|(d, _)| *d == dir) {
+            tls_dirs.push((dir, false));
+        }
+    }
+    let _tls_events = fswatch::watch("certificate files", &tls_dirs, tls_wake.clone());
+    let policy_wake = Arc::new(tokio::sync::Notify::new());
+    let _policy_events = config.policy_dir.as_ref().map(|dir| {
+        fswatch::watch(
+            "policy directory",
+            &[(dir.clone(), true)],
+            policy_wake.clone(),
+        )
+    });
     let tls_task = tokio::spawn(async move {
-        tls::watch(tls_files, tls_watch_state, tls_metrics, interval, &material).await;
+        tls::watch(
+            tls_files,
+            tls_watch_state,
+            tls_metrics,
+            interval,
+            tls_wake,
+            &material,
+        )
+        .await;
     });
     let policy_task = tokio::spawn(
         PolicyWatcher::new(
@@ -130,7 +165,7 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
             policies.clone(),
             metrics.clone(),
         )
-        .run(config.reload_interval),
+        .run(config.reload_interval, policy_wake),
     );
 
     let admission = Arc::new(AdmissionState::new(

@@ -1,8 +1,10 @@
 //! TLS: builds the rustls server configuration from PEM files and reloads it when they change.
 //!
 //! Kubernetes updates a mounted Secret by swapping a `..data` symlink, and cert-manager may write
-//! the certificate and the key a moment apart, so the reloader polls: every interval it reads the
-//! files, and when their bytes changed it builds a new configuration. Only a configuration whose
+//! the certificate and the key a moment apart, so the reloader re-reads both files whenever the
+//! filesystem reports a change in their directories ([`crate::fswatch`], after a short settling
+//! delay) and, as a fallback, every interval; when their bytes changed it builds a new
+//! configuration. Only a configuration whose
 //! key matches its certificate replaces the served one; a bad or half-written pair is logged and
 //! counted, the previous configuration keeps serving, and the next change is tried again. Each new
 //! connection takes the current configuration, so rotation needs no restart and in-flight
@@ -214,13 +216,15 @@ impl TlsState {
     }
 }
 
-/// Polls the files every `interval` and swaps in a new configuration when they change;
-/// runs until its task is aborted.
+/// Reads the files every `interval`, and soon after `wake` is notified (a filesystem event, see
+/// [`crate::fswatch`]), and swaps in a new configuration when they change; runs until its task
+/// is aborted.
 pub async fn watch(
     files: TlsFiles,
     state: Arc<TlsState>,
     metrics: Arc<Metrics>,
     interval: Duration,
+    wake: Arc<tokio::sync::Notify>,
     initial: &Material,
 ) {
     let mut last_attempt = Some(initial.fingerprint);
@@ -228,7 +232,7 @@ pub async fn watch(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
     loop {
-        ticker.tick().await;
+        crate::fswatch::next_check(&mut ticker, &wake).await;
         let files_for_read = files.clone();
         let attempt = tokio::task::spawn_blocking(move || {
             let pems = Pems::read(&files_for_read)?;

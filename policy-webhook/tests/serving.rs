@@ -451,3 +451,66 @@ async fn flags_come_from_the_environment_too() {
         "{stderr}"
     );
 }
+
+/// With polling practically off (`--reload-interval 1h`), a policy edit and a certificate
+/// rotation are still picked up, within seconds, from filesystem events.
+#[tokio::test]
+async fn filesystem_events_trigger_reloads_without_waiting_for_the_poll() {
+    let setup = Setup::new("policies");
+    let hook = setup.start(&["--reload-interval", "1h"]);
+    hook.wait_ready().await;
+    let review = fixture("reviews/pod-create-deny.json");
+    let message = |reply: &common::Reply| {
+        reply.json()["response"]["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        message(&hook.admit(&review).await),
+        "[pod-must-have-app] Pod web-bad must have labels: app, owner"
+    );
+
+    let constraints = setup.policy_dir.join("constraints.yaml");
+    let original = std::fs::read_to_string(&constraints).unwrap();
+    write_atomic(
+        &constraints,
+        original
+            .replace(
+                "labels: [\"app\", \"owner\"]",
+                "labels: [\"app\", \"owner\", \"tier\"]",
+            )
+            .as_bytes(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while message(&hook.admit(&review).await)
+        != "[pod-must-have-app] Pod web-bad must have labels: app, owner, tier"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "policy change not picked up: {}",
+            hook.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let new_ca = Ca::new("rotated CA");
+    let leaf = new_ca.server(2091);
+    write_atomic(&setup.key, leaf.key_pem.as_bytes());
+    write_atomic(&setup.cert, leaf.cert_pem.as_bytes());
+    let new_client = HttpsClient::new(&new_ca.pem, None);
+    let body = fixture("bad/empty-uid.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while new_client
+        .post(hook.addr, "/v1/admit", &body)
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rotation not picked up: {}",
+            hook.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

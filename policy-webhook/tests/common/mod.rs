@@ -155,9 +155,10 @@ impl Setup {
             self.cert.display().to_string(),
             "--tls-key-file".into(),
             self.key.display().to_string(),
-            "--reload-interval".into(),
-            "100ms".into(),
         ]);
+        if !extra.contains(&"--reload-interval") {
+            args.extend(["--reload-interval".into(), "100ms".into()]);
+        }
         if !extra.contains(&"--shutdown-delay") {
             args.extend(["--shutdown-delay".into(), "0s".into()]);
         }
