@@ -39,4 +39,8 @@ for name, n in sorted(by.items()):
 PY
 hyperfine --warmup 1 --runs "$runs" \
   -n "regard gk test (json)" "$regard gk test -f $work/policy -f $work/corpus -o json > /dev/null || true" \
-  -n "regard gk test (text)" "$regard gk test -f $work/policy -f $work/corpus > /dev/null || true"
+  -n "regard gk test (text)" "$regard gk test -f $work/policy -f $work/corpus > /dev/null || true" \
+  -n "regard gk test --evaluator rvm (json)" "$regard gk test --evaluator rvm -f $work/policy -f $work/corpus -o json > /dev/null || true"
+# Same results on both evaluators for this corpus?
+"$regard" gk test --evaluator rvm -f "$work/policy" -f "$work/corpus" -o json > "$work/out-rvm.json" || true
+cmp -s "$work/out.json" "$work/out-rvm.json" && echo "rvm output: identical" || echo "rvm output: DIFFERS"
