@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Subcommand, ValueEnum};
 use policy_core::Value;
 use policy_core::gatekeeper::{
@@ -72,26 +73,12 @@ pub struct TestArgs {
 pub struct EvaluatorArg {
     /// Rego evaluator: `interpreter` (OPA's semantics) or `rvm` (regorus' compiled VM, 2-3x faster;
     /// conflicting rule values are not errors there, see the README).
-    #[arg(long = "evaluator", value_enum, default_value_t = EvaluatorName::Interpreter)]
-    pub name: EvaluatorName,
-}
-
-/// Values of `--evaluator`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EvaluatorName {
-    /// regorus' interpreter for every template.
-    Interpreter,
-    /// regorus' RVM for the templates it can run, the interpreter for the rest.
-    Rvm,
-}
-
-impl EvaluatorArg {
-    fn get(&self) -> Evaluator {
-        match self.name {
-            EvaluatorName::Interpreter => Evaluator::Interpreter,
-            EvaluatorName::Rvm => Evaluator::Rvm,
-        }
-    }
+    #[arg(
+        long = "evaluator",
+        default_value = Evaluator::NAMES[0],
+        value_parser = PossibleValuesParser::new(Evaluator::NAMES).try_map(|s| s.parse::<Evaluator>())
+    )]
+    pub evaluator: Evaluator,
 }
 
 /// `regard gk verify`
@@ -172,7 +159,7 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
     let bundle = bundle.with_inventory(&objects)?;
     let options = ReviewOptions {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
-        evaluator: args.evaluator.get(),
+        evaluator: args.evaluator.evaluator,
         ..ReviewOptions::default()
     };
     let outcomes = bundle.review_objects(&objects, &options);
@@ -438,7 +425,7 @@ fn plural(n: usize) -> &'static str {
 fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8> {
     let filter = Filter::new(&args.run)?;
     let files = suite::find_suite_files(&args.paths)?;
-    let results = suite::run_files(&files, &filter, args.evaluator.get());
+    let results = suite::run_files(&files, &filter, args.evaluator.evaluator);
     if results.is_empty() {
         bail!("no test suites found in {}", args.paths.join(", "));
     }

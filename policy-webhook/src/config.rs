@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Parser, ValueEnum};
 use policy_core::gatekeeper::Evaluator;
 
@@ -95,10 +96,10 @@ pub struct Args {
     #[arg(
         long,
         env = "REGARD_WEBHOOK_EVALUATOR",
-        value_enum,
-        default_value = "interpreter"
+        default_value = Evaluator::NAMES[0],
+        value_parser = PossibleValuesParser::new(Evaluator::NAMES).try_map(|s| s.parse::<Evaluator>())
     )]
-    pub evaluator: EvaluatorName,
+    pub evaluator: Evaluator,
 
     /// Evaluations running at once (0 = number of CPUs); further requests wait within their budget.
     #[arg(long, env = "REGARD_WEBHOOK_MAX_CONCURRENT_EVALS", default_value_t = 0)]
@@ -157,25 +158,6 @@ pub enum TlsVersion {
     /// TLS 1.3 only.
     #[value(name = "1.3")]
     Tls13,
-}
-
-/// `--evaluator`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum EvaluatorName {
-    /// regorus' interpreter for every template.
-    Interpreter,
-    /// regorus' RVM for the templates it can run, the interpreter for the rest.
-    Rvm,
-}
-
-impl EvaluatorName {
-    /// policy-core's setting.
-    pub fn evaluator(self) -> Evaluator {
-        match self {
-            EvaluatorName::Interpreter => Evaluator::Interpreter,
-            EvaluatorName::Rvm => Evaluator::Rvm,
-        }
-    }
 }
 
 /// What to answer when an evaluation does not finish within `--eval-timeout`.
@@ -313,7 +295,7 @@ impl Args {
         Ok(Config {
             policy_dir: self.policy_dir,
             bundles: self.bundle,
-            evaluator: self.evaluator.evaluator(),
+            evaluator: self.evaluator,
             tls: TlsFiles {
                 cert_file: self.tls_cert_file,
                 key_file: self.tls_key_file,

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Setup, fixture, http_get, sample, write_atomic};
+use common::{Setup, fixture, http_get, sample};
 use serde_json::json;
 
 const DENY_LABELS: &str = "[pod-must-have-app] Pod web-bad must have labels: app, owner";
@@ -282,8 +282,6 @@ async fn policy_changes_are_picked_up_while_requests_flow() {
     let setup = Setup::new("policies");
     let hook = setup.start(&[]);
     hook.wait_ready().await;
-    let constraints = setup.policy_dir.join("constraints.yaml");
-    let original = std::fs::read_to_string(&constraints).unwrap();
     let body = fixture("reviews/pod-create-deny.json");
     let new_message = "[pod-must-have-app] Pod web-bad must have labels: app, owner, tier";
 
@@ -310,15 +308,7 @@ async fn policy_changes_are_picked_up_while_requests_flow() {
         seen
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    write_atomic(
-        &constraints,
-        original
-            .replace(
-                "labels: [\"app\", \"owner\"]",
-                "labels: [\"app\", \"owner\", \"tier\"]",
-            )
-            .as_bytes(),
-    );
+    setup.require_tier_label();
     let seen = flow.await.unwrap();
     assert!(
         seen.iter().all(|m| m == DENY_LABELS || m == new_message),

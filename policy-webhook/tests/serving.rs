@@ -471,17 +471,7 @@ async fn filesystem_events_trigger_reloads_without_waiting_for_the_poll() {
         "[pod-must-have-app] Pod web-bad must have labels: app, owner"
     );
 
-    let constraints = setup.policy_dir.join("constraints.yaml");
-    let original = std::fs::read_to_string(&constraints).unwrap();
-    write_atomic(
-        &constraints,
-        original
-            .replace(
-                "labels: [\"app\", \"owner\"]",
-                "labels: [\"app\", \"owner\", \"tier\"]",
-            )
-            .as_bytes(),
-    );
+    setup.require_tier_label();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while message(&hook.admit(&review).await)
         != "[pod-must-have-app] Pod web-bad must have labels: app, owner, tier"

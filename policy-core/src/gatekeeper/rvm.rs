@@ -71,20 +71,29 @@ pub enum Evaluator {
 }
 
 impl Evaluator {
-    /// Parses `interpreter` or `rvm`.
-    pub fn parse(s: &str) -> Option<Evaluator> {
-        match s {
-            "interpreter" => Some(Evaluator::Interpreter),
-            "rvm" => Some(Evaluator::Rvm),
-            _ => None,
-        }
-    }
+    /// The names [`Evaluator::as_str`] gives and `parse` reads, default first.
+    pub const NAMES: [&'static str; 2] = ["interpreter", "rvm"];
 
-    /// The name [`Evaluator::parse`] reads.
+    /// `interpreter` or `rvm`.
     pub fn as_str(self) -> &'static str {
         match self {
             Evaluator::Interpreter => "interpreter",
             Evaluator::Rvm => "rvm",
+        }
+    }
+}
+
+impl std::str::FromStr for Evaluator {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Evaluator, String> {
+        match s {
+            "interpreter" => Ok(Evaluator::Interpreter),
+            "rvm" => Ok(Evaluator::Rvm),
+            other => Err(format!(
+                "unknown evaluator {other:?}; expected one of {}",
+                Evaluator::NAMES.join(", ")
+            )),
         }
     }
 }
@@ -447,6 +456,17 @@ violation[{"msg": msg}] {
             ["k8sconflict/template.rego:2:1: rules must not produce multiple outputs"]
         );
         assert_eq!(messages(&b, pod, Evaluator::Rvm), ["label two"]);
+    }
+
+    #[test]
+    fn evaluator_names_round_trip() {
+        for name in Evaluator::NAMES {
+            assert_eq!(name.parse::<Evaluator>().unwrap().as_str(), name);
+        }
+        assert_eq!(
+            "fast".parse::<Evaluator>(),
+            Err("unknown evaluator \"fast\"; expected one of interpreter, rvm".to_owned())
+        );
     }
 
     #[test]

@@ -139,6 +139,20 @@ impl Setup {
         }
     }
 
+    /// Edits `constraints.yaml` (atomically, as a ConfigMap update would) so that
+    /// `pod-must-have-app` also requires the label `tier`.
+    #[allow(dead_code)] // not every test binary edits policies
+    pub fn require_tier_label(&self) {
+        let constraints = self.policy_dir.join("constraints.yaml");
+        let original = std::fs::read_to_string(&constraints).unwrap();
+        let edited = original.replace(
+            "labels: [\"app\", \"owner\"]",
+            "labels: [\"app\", \"owner\", \"tier\"]",
+        );
+        assert_ne!(original, edited);
+        write_atomic(&constraints, edited.as_bytes());
+    }
+
     /// Starts the webhook on this setup's policy directory.
     pub fn start(&self, extra: &[&str]) -> Webhook {
         let dir = self.policy_dir.display().to_string();
