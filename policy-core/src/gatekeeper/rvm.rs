@@ -38,7 +38,7 @@ use regorus::unstable::{Expr, LiteralStmt, Module, Rule, RuleHead};
 use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Value};
 
-use super::rego_compat::{AstVisitor, walk_module};
+use super::rego_compat::{AstVisitor, rule_name, walk_module};
 use crate::policy::sprintf_is_plain;
 
 /// Builtins that only exist as extensions of the interpreter.
@@ -148,9 +148,7 @@ fn one_line(s: &str) -> String {
 /// The first construct of a module that needs the interpreter.
 fn blocker(m: &Module) -> Option<String> {
     for rule in &m.policy {
-        if let Rule::Spec { head, .. } = rule.as_ref()
-            && let Some(why) = head_blocker(head)
-        {
+        if let Some(why) = head_blocker(rule) {
             return Some(why);
         }
     }
@@ -159,7 +157,10 @@ fn blocker(m: &Module) -> Option<String> {
     v.0
 }
 
-fn head_blocker(head: &RuleHead) -> Option<String> {
+fn head_blocker(rule: &Rule) -> Option<String> {
+    let Rule::Spec { head, .. } = rule else {
+        return None;
+    };
     let (refr, kind) = match head {
         RuleHead::Compr { refr, .. } => (refr, "rule"),
         RuleHead::Set { refr, .. } => (refr, "set rule"),
@@ -174,14 +175,10 @@ fn head_blocker(head: &RuleHead) -> Option<String> {
         _ => false,
     };
     (!ok).then(|| {
-        let mut base = refr.as_ref();
-        while let Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } = base {
-            base = refr.as_ref();
-        }
         format!(
             "line {}: {kind} `{}` has a constant or multi-level key",
             refr.span().line,
-            dotted(base).unwrap_or_default()
+            rule_name(rule).unwrap_or_default()
         )
     })
 }
