@@ -11,7 +11,9 @@
 //! `input = {review, parameters}` per constraint. Results are deduplicated
 //! as a set of `{msg, details}` per constraint; a Rego error becomes one
 //! violation per matched constraint carrying the error text, as in
-//! Gatekeeper, so a broken template never passes silently.
+//! Gatekeeper, so a broken template never passes silently. With
+//! [`Evaluator::Rvm`] (opt-in) templates run as programs for regorus' register
+//! VM instead, compiled on first use; see that variant for how it differs.
 //!
 //! ```
 //! use policy_core::gatekeeper::{PolicyBundle, ReviewOptions};
