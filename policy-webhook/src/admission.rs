@@ -166,12 +166,6 @@ impl<'de> serde::Deserialize<'de> for EnvelopeObject {
     }
 }
 
-impl serde::Serialize for EnvelopeObject {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_unit()
-    }
-}
-
 impl Resource for EnvelopeObject {
     type DynamicType = ();
     type Scope = kube::core::DynamicResourceScope;
