@@ -101,6 +101,19 @@ pub struct Args {
     )]
     pub evaluator: Evaluator,
 
+    /// Watch the cluster's Namespaces (needs get/list/watch on namespaces) so that
+    /// `namespaceSelector` and `input.review.namespaceObject` see the request's Namespace, as in
+    /// Gatekeeper. Without it, a namespaced object checked by a constraint with a
+    /// `namespaceSelector` is rejected as "unable to match constraints". /readyz waits for the
+    /// first complete list.
+    #[arg(long, env = "REGARD_WEBHOOK_WATCH_NAMESPACES")]
+    pub watch_namespaces: bool,
+
+    /// Kubeconfig used by --watch-namespaces (default: the in-cluster service account, then
+    /// $KUBECONFIG or ~/.kube/config).
+    #[arg(long, env = "REGARD_WEBHOOK_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
     /// Evaluations running at once (0 = number of CPUs); further requests wait within their budget.
     #[arg(long, env = "REGARD_WEBHOOK_MAX_CONCURRENT_EVALS", default_value_t = 0)]
     pub max_concurrent_evals: usize,
@@ -207,6 +220,8 @@ pub struct Config {
     pub metrics_addr: SocketAddr,
     /// Limits and timeouts on the admission path.
     pub admission: AdmissionSettings,
+    /// Where Namespaces come from, when watched.
+    pub namespaces: Option<NamespaceWatch>,
     /// Handshake timeout.
     pub handshake_timeout: Duration,
     /// Header read (and keep-alive idle) timeout.
@@ -217,6 +232,13 @@ pub struct Config {
     pub shutdown_delay: Duration,
     /// Longest wait for in-flight requests after the listener closes.
     pub shutdown_grace: Duration,
+}
+
+/// `--watch-namespaces` and its kubeconfig.
+#[derive(Debug, Clone)]
+pub struct NamespaceWatch {
+    /// Explicit kubeconfig; `None` infers the cluster as kubectl does.
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// Files and settings that make up the served TLS configuration.
@@ -288,6 +310,9 @@ impl Args {
         if !self.bundle.is_empty() {
             policy_core::library::select(&self.bundle)?;
         }
+        if self.kubeconfig.is_some() && !self.watch_namespaces {
+            anyhow::bail!("--kubeconfig is only used with --watch-namespaces");
+        }
         let max_concurrent_evals = match self.max_concurrent_evals {
             0 => default_parallelism(),
             n => n,
@@ -314,6 +339,9 @@ impl Args {
                 exemptions,
                 log_denies: self.log_denies,
             },
+            namespaces: self.watch_namespaces.then_some(NamespaceWatch {
+                kubeconfig: self.kubeconfig,
+            }),
             handshake_timeout: self.handshake_timeout,
             header_read_timeout: self.header_read_timeout,
             reload_interval: self.reload_interval,

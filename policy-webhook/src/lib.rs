@@ -17,6 +17,7 @@ pub mod exempt;
 pub mod fswatch;
 pub mod gatekeeper;
 pub mod metrics;
+pub mod namespaces;
 pub mod policy;
 pub mod review;
 pub mod server;

@@ -76,6 +76,27 @@ pub struct ReloadLabels {
     pub result: Outcome,
 }
 
+/// Where a request's Namespace came from (`--watch-namespaces`).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum LookupResult {
+    /// The watch cache.
+    cache,
+    /// A direct read from the API server (not cached yet).
+    api,
+    /// The API server does not know the namespace.
+    not_found,
+    /// The API server could not be asked or did not answer in time.
+    error,
+}
+
+/// Labels of `namespace_lookups_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LookupLabels {
+    /// Where the Namespace came from.
+    pub result: LookupResult,
+}
+
 /// Histogram constructor with fixed buckets (a plain `fn` pointer so families can be cloned).
 #[derive(Clone, Debug)]
 pub struct Buckets(&'static [f64]);
@@ -127,6 +148,12 @@ pub struct Metrics {
     pub tls_cert_expiry: Gauge,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: Counter,
+    /// Namespaces in the watch cache (`--watch-namespaces`).
+    pub namespaces_cached: Gauge,
+    /// Namespace lookups for admission requests, by where the answer came from.
+    pub namespace_lookups: Family<LookupLabels, Counter>,
+    /// Failed list/watch calls of the Namespace watch (each is retried with backoff).
+    pub namespace_watch_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -154,6 +181,9 @@ impl Metrics {
             tls_reloads: Family::default(),
             tls_cert_expiry: Gauge::default(),
             tls_handshake_failures: Counter::default(),
+            namespaces_cached: Gauge::default(),
+            namespace_lookups: Family::default(),
+            namespace_watch_errors: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -226,6 +256,21 @@ impl Metrics {
             "tls_handshake_failures",
             "TLS handshakes that failed or timed out",
             m.tls_handshake_failures.clone(),
+        );
+        r.register(
+            "namespaces_cached",
+            "Namespaces in the watch cache (--watch-namespaces)",
+            m.namespaces_cached.clone(),
+        );
+        r.register(
+            "namespace_lookups",
+            "Namespace lookups for admission requests, by source",
+            m.namespace_lookups.clone(),
+        );
+        r.register(
+            "namespace_watch_errors",
+            "Failed list/watch calls of the Namespace watch (retried with backoff)",
+            m.namespace_watch_errors.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -29,6 +29,7 @@ use crate::admission::{self, AdmissionState};
 use crate::config::Config;
 use crate::fswatch;
 use crate::metrics::{self, Metrics};
+use crate::namespaces::{NamespaceCache, Namespaces};
 use crate::policy::{Loader, PolicyStore, PolicyWatcher};
 use crate::tls::{self, TlsState};
 
@@ -37,6 +38,8 @@ use crate::tls::{self, TlsState};
 struct OpsState {
     policies: Arc<PolicyStore>,
     metrics: Arc<Metrics>,
+    /// With `--watch-namespaces`: not ready until the first list arrived.
+    namespaces: Option<Arc<NamespaceCache>>,
     shutting_down: AtomicBool,
 }
 
@@ -49,6 +52,11 @@ async fn readyz(State(ops): State<Arc<OpsState>>) -> (StatusCode, &'static str) 
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
     } else if !ops.policies.is_loaded() {
         (StatusCode::SERVICE_UNAVAILABLE, "policy set not loaded\n")
+    } else if ops.namespaces.as_ref().is_some_and(|n| !n.is_synced()) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "namespaces not listed yet\n",
+        )
     } else {
         (StatusCode::OK, "ok\n")
     }
@@ -87,9 +95,18 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     let tls_state = Arc::new(TlsState::new(&material));
     metrics.tls_cert_expiry.set(material.not_after);
     let policies = Arc::new(PolicyStore::new());
+    let namespaces = match &config.namespaces {
+        Some(watch) => Some(
+            Namespaces::connect(watch.kubeconfig.as_deref(), metrics.clone())
+                .await
+                .context("--watch-namespaces")?,
+        ),
+        None => None,
+    };
     let ops = Arc::new(OpsState {
         policies: policies.clone(),
         metrics: metrics.clone(),
+        namespaces: namespaces.as_ref().map(|n| n.cache().clone()),
         shutting_down: AtomicBool::new(false),
     });
 
@@ -168,11 +185,12 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         .run(config.reload_interval, policy_wake),
     );
 
-    let admission = Arc::new(AdmissionState::new(
-        config.admission.clone(),
-        policies,
-        metrics.clone(),
-    )?);
+    let namespace_task = namespaces.clone().map(|n| tokio::spawn(n.run()));
+    let mut admission = AdmissionState::new(config.admission.clone(), policies, metrics.clone())?;
+    if let Some(namespaces) = namespaces {
+        admission = admission.with_namespaces(namespaces);
+    }
+    let admission = Arc::new(admission);
     let app = admission::router(admission);
     let (stop_tx, stop_rx) = watch::channel(false);
     let graceful = Arc::new(GracefulShutdown::new());
@@ -221,6 +239,9 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     }
     tls_task.abort();
     policy_task.abort();
+    if let Some(task) = namespace_task {
+        task.abort();
+    }
     Ok(())
 }
 

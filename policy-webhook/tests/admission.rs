@@ -586,3 +586,314 @@ fn a_policy_source_is_required() {
         "{stderr}"
     );
 }
+
+/// A stand-in for the Kubernetes API server's Namespace endpoints, on plain HTTP on loopback:
+/// list (held back until released), watch (events the test sends) and get.
+mod fake_cluster {
+    use std::collections::BTreeMap;
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::{Body, Bytes};
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode, Uri, header};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+    use serde_json::{Value, json};
+    use tokio::sync::{broadcast, watch};
+
+    pub struct Cluster {
+        /// Namespaces by name; `listed` ones are in the list, the others only answer a get.
+        namespaces: Mutex<BTreeMap<String, (Value, bool)>>,
+        release: watch::Sender<bool>,
+        events: broadcast::Sender<String>,
+        pub watches: AtomicUsize,
+        pub authorizations: Mutex<Vec<String>>,
+    }
+
+    pub fn namespace(name: &str, labels: Value) -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": labels, "resourceVersion": "100"},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}
+        })
+    }
+
+    impl Cluster {
+        pub fn new(listed: &[Value], get_only: &[Value]) -> Arc<Cluster> {
+            let mut namespaces = BTreeMap::new();
+            for (ns, is_listed) in listed
+                .iter()
+                .map(|n| (n, true))
+                .chain(get_only.iter().map(|n| (n, false)))
+            {
+                let name = ns["metadata"]["name"].as_str().unwrap().to_owned();
+                namespaces.insert(name, (ns.clone(), is_listed));
+            }
+            Arc::new(Cluster {
+                namespaces: Mutex::new(namespaces),
+                release: watch::channel(false).0,
+                events: broadcast::channel(16).0,
+                watches: AtomicUsize::new(0),
+                authorizations: Mutex::new(Vec::new()),
+            })
+        }
+
+        /// Lets list requests answer.
+        pub fn release_list(&self) {
+            self.release.send_replace(true);
+        }
+
+        /// Sends a watch event (`ADDED`, `MODIFIED`, `DELETED`) to every open watch.
+        pub fn event(&self, kind: &str, mut ns: Value, resource_version: u32) {
+            ns["metadata"]["resourceVersion"] = json!(resource_version.to_string());
+            let name = ns["metadata"]["name"].as_str().unwrap().to_owned();
+            let mut map = self.namespaces.lock().unwrap();
+            if kind == "DELETED" {
+                map.remove(&name);
+            } else {
+                map.insert(name, (ns.clone(), true));
+            }
+            let line = json!({"type": kind, "object": ns}).to_string() + "\n";
+            self.events.send(line).unwrap();
+        }
+
+        /// Serves the fake API on 127.0.0.1; returns its URL.
+        pub async fn serve(self: &Arc<Cluster>) -> String {
+            let app = axum::Router::new()
+                .route("/api/v1/namespaces", get(list_or_watch))
+                .route("/api/v1/namespaces/{name}", get(get_one))
+                .with_state(self.clone());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            url
+        }
+
+        fn note_auth(&self, headers: &HeaderMap) {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            self.authorizations.lock().unwrap().push(auth);
+        }
+    }
+
+    async fn list_or_watch(
+        State(cluster): State<Arc<Cluster>>,
+        uri: Uri,
+        headers: HeaderMap,
+    ) -> Response {
+        cluster.note_auth(&headers);
+        let query = uri.query().unwrap_or("");
+        if query
+            .split('&')
+            .any(|p| p == "watch=true" || p == "watch=1")
+        {
+            let rx = cluster.events.subscribe();
+            cluster.watches.fetch_add(1, Ordering::SeqCst);
+            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+                let line = rx.recv().await.ok()?;
+                Some((Ok::<_, Infallible>(Bytes::from(line)), rx))
+            });
+            return Body::from_stream(stream).into_response();
+        }
+        let mut release = cluster.release.subscribe();
+        let _ = release.wait_for(|released| *released).await;
+        let items: Vec<Value> = cluster
+            .namespaces
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|(_, listed)| *listed)
+            .map(|(ns, _)| ns.clone())
+            .collect();
+        json_response(
+            StatusCode::OK,
+            &json!({
+                "apiVersion": "v1", "kind": "NamespaceList",
+                "metadata": {"resourceVersion": "100"}, "items": items
+            }),
+        )
+    }
+
+    async fn get_one(
+        State(cluster): State<Arc<Cluster>>,
+        Path(name): Path<String>,
+        headers: HeaderMap,
+    ) -> Response {
+        cluster.note_auth(&headers);
+        match cluster.namespaces.lock().unwrap().get(&name) {
+            Some((ns, _)) => json_response(StatusCode::OK, ns),
+            None => json_response(
+                StatusCode::NOT_FOUND,
+                &json!({
+                    "apiVersion": "v1", "kind": "Status", "status": "Failure",
+                    "message": format!("namespaces \"{name}\" not found"),
+                    "reason": "NotFound", "code": 404
+                }),
+            ),
+        }
+    }
+
+    fn json_response(status: StatusCode, body: &Value) -> Response {
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    }
+}
+
+/// A Pod CREATE without labels in `namespace`.
+fn pod_review(uid: &str, namespace: &str) -> Vec<u8> {
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"containers": [{"name": "web", "image": "registry.example.com/web:1"}]}
+    });
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "web", "namespace": namespace, "operation": "CREATE",
+            "userInfo": {"username": "dev"}, "object": pod, "oldObject": null, "dryRun": false
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn watched_namespaces_feed_namespace_selector_and_namespace_object() {
+    use fake_cluster::{Cluster, namespace};
+
+    let cluster = Cluster::new(
+        &[
+            namespace("prod", json!({"env": "prod"})),
+            namespace("dev", json!({"env": "dev"})),
+            namespace("archive", json!({"env": "dev", "frozen": "true"})),
+        ],
+        // Created just now: the API server has it, the watch has not delivered it yet.
+        &[namespace("fresh", json!({"env": "prod"}))],
+    );
+    let url = cluster.serve().await;
+    let setup = Setup::new("policies-namespaces");
+    let kubeconfig = setup.dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n\
+             users:\n- name: test\n  user:\n    token: test-token\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n\
+             current-context: test\n"
+        ),
+    )
+    .unwrap();
+    let kubeconfig = kubeconfig.display().to_string();
+    let hook = setup.start(&["--watch-namespaces", "--kubeconfig", &kubeconfig]);
+
+    // Policies load at once; readiness waits for the first namespace list.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = http_get(hook.health, "/readyz").await.unwrap();
+        if ready == (503, "namespaces not listed yet\n".to_owned()) {
+            break;
+        }
+        assert_eq!(ready.0, 503, "ready before the namespace list");
+        assert!(Instant::now() < deadline, "{}", hook.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.release_list();
+    hook.wait_ready().await;
+    hook.wait_log("namespace cache synced").await;
+
+    let message = |reply: common::Reply| {
+        let response = &reply.json()["response"];
+        (
+            response["allowed"].as_bool().unwrap(),
+            response["status"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
+    };
+    let need_owner = "[prod-pods-need-owner] Pod web must have labels: owner".to_owned();
+    assert_eq!(
+        message(hook.admit(&pod_review("1", "prod")).await),
+        (false, need_owner.clone())
+    );
+    assert_eq!(
+        message(hook.admit(&pod_review("2", "dev")).await),
+        (true, String::new())
+    );
+    assert_eq!(
+        message(hook.admit(&pod_review("3", "archive")).await),
+        (
+            false,
+            "[no-writes-to-frozen-namespaces] namespace archive is frozen".to_owned()
+        )
+    );
+    // Not in the cache yet: read from the API server once.
+    assert_eq!(
+        message(hook.admit(&pod_review("4", "fresh")).await),
+        (false, need_owner.clone())
+    );
+    // Unknown to the cluster: Gatekeeper's autoreject for a namespaceSelector.
+    let unmatched = (
+        false,
+        "[prod-pods-need-owner] unable to match constraints: error matching the requested object: web :failed to run Match criteria: namespace selector for namespace-scoped object but missing Namespace".to_owned(),
+    );
+    assert_eq!(
+        message(hook.admit(&pod_review("5", "ghost")).await),
+        unmatched
+    );
+
+    // A label change arrives over the watch.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.watches.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no watch; {}", hook.log_text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.event("MODIFIED", namespace("dev", json!({"env": "prod"})), 101);
+    loop {
+        let (allowed, _) = message(hook.admit(&pod_review("6", "dev")).await);
+        if !allowed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "label change not seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.event("DELETED", namespace("archive", json!({})), 102);
+    loop {
+        // Gone from the cache and from the API server: unknown, as `ghost` was.
+        if message(hook.admit(&pod_review("7", "archive")).await) == unmatched {
+            break;
+        }
+        assert!(Instant::now() < deadline, "deletion not seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let m = hook.metrics_text().await;
+    let lookups = |result: &str| {
+        sample(
+            &m,
+            &format!("regard_webhook_namespace_lookups_total{{result=\"{result}\"}}"),
+        )
+    };
+    assert_eq!(lookups("api"), Some(1.0), "{m}");
+    assert!(lookups("not_found").unwrap_or(0.0) >= 2.0, "{m}");
+    assert!(lookups("cache").unwrap_or(0.0) >= 4.0, "{m}");
+    // prod, dev and fresh (archive was deleted).
+    assert_eq!(
+        sample(&m, "regard_webhook_namespaces_cached"),
+        Some(3.0),
+        "{m}"
+    );
+    let auth = cluster.authorizations.lock().unwrap().clone();
+    assert!(!auth.is_empty());
+    assert!(auth.iter().all(|a| a == "Bearer test-token"), "{auth:?}");
+}

@@ -432,6 +432,57 @@ async fn bad_tls_files_at_startup_fail_fast() {
 }
 
 #[tokio::test]
+async fn watching_namespaces_without_a_cluster_fails_fast() {
+    let setup = Setup::new("policies");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_regard-webhook"))
+            .args(["--policy-dir", setup.policy_dir.to_str().unwrap()])
+            .args(["--tls-cert-file", setup.cert.to_str().unwrap()])
+            .args(["--tls-key-file", setup.key.to_str().unwrap()])
+            .args(["--addr", "127.0.0.1:0", "--health-addr", "127.0.0.1:0"])
+            .args(["--metrics-addr", "127.0.0.1:0", "--log-format", "text"])
+            .args(extra)
+            // No KUBERNETES_SERVICE_HOST, KUBECONFIG or HOME: nothing to infer a cluster from.
+            .env_clear()
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--watch-namespaces"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "--watch-namespaces: finding the cluster (in-cluster service account or kubeconfig)"
+        ),
+        "{stderr}"
+    );
+
+    let missing = setup.dir.path().join("missing-kubeconfig");
+    let out = run(&[
+        "--watch-namespaces",
+        "--kubeconfig",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "--watch-namespaces: reading the kubeconfig {}",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+
+    let out = run(&["--kubeconfig", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--kubeconfig is only used with --watch-namespaces"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn flags_come_from_the_environment_too() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_regard-webhook"))
         .env_clear()
