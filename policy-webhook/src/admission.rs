@@ -25,7 +25,8 @@ use kube::core::{ObjectMeta, Resource, Status};
 
 use crate::config::{AdmissionSettings, TimeoutPolicy};
 use crate::metrics::{
-    ConstraintLabels, Decision, DecisionLabels, Metrics, StatusLabels, ViolationLabels,
+    ConstraintLabels, Decision, DecisionLabels, LabelDecisionLabels, Metrics, StatusLabels,
+    ViolationLabels,
 };
 use crate::namespaces::{Namespaces, set_namespace_object};
 use crate::policy::PolicyStore;
@@ -83,10 +84,11 @@ impl AdmissionState {
     }
 }
 
-/// The HTTPS router: `POST /v1/admit`, 404 for anything else.
+/// The HTTPS router: `POST /v1/admit`, `POST /v1/admitlabel`, 404 for anything else.
 pub fn router(state: Arc<AdmissionState>) -> Router {
     Router::new()
         .route("/v1/admit", post(admit))
+        .route("/v1/admitlabel", post(admit_label))
         .fallback(|| async {
             plain(
                 StatusCode::NOT_FOUND,
@@ -232,11 +234,14 @@ fn is_json(req: &Request<Body>) -> bool {
     }
 }
 
-async fn admit(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> Response {
-    let started = Instant::now();
-    let settings = &state.settings;
+/// Reads and checks the AdmissionReview of `req`: the typed envelope and the raw `request`.
+/// Any problem is the HTTP answer to give instead.
+async fn read_review(
+    settings: &AdmissionSettings,
+    req: Request<Body>,
+) -> Result<(AdmissionRequest<EnvelopeObject>, regorus::Value), Response> {
     if !is_json(&req) {
-        return bad_request("Content-Type must be application/json");
+        return Err(bad_request("Content-Type must be application/json"));
     }
     let declared = req
         .headers()
@@ -244,11 +249,11 @@ async fn admit(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > settings.max_body_bytes as u64) {
-        return too_large(settings.max_body_bytes);
+        return Err(too_large(settings.max_body_bytes));
     }
     let bytes = match read_body(req.into_body(), settings).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => return too_large(settings.max_body_bytes),
+        Err(BodyError::TooLarge) => return Err(too_large(settings.max_body_bytes)),
         Err(BodyError::TimedOut) => {
             tracing::info!("client too slow sending the request body; closing the connection");
             let mut resp = plain(
@@ -257,42 +262,64 @@ async fn admit(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> 
             );
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return resp;
+            return Err(resp);
         }
-        Err(BodyError::Broken(e)) => return bad_request(format!("reading the request body: {e}")),
+        Err(BodyError::Broken(e)) => {
+            return Err(bad_request(format!("reading the request body: {e}")));
+        }
     };
     if bytes.is_empty() {
-        return bad_request("empty body; expected an AdmissionReview");
+        return Err(bad_request("empty body; expected an AdmissionReview"));
     }
 
-    let review: AdmissionReview<EnvelopeObject> = match serde_json::from_slice(&bytes) {
-        Ok(r) => r,
-        Err(e) => return bad_request(format!("body is not an AdmissionReview: {e}")),
-    };
+    let review: AdmissionReview<EnvelopeObject> = serde_json::from_slice(&bytes)
+        .map_err(|e| bad_request(format!("body is not an AdmissionReview: {e}")))?;
     if review.types.kind != "AdmissionReview" {
-        return bad_request(format!(
+        return Err(bad_request(format!(
             "kind is {:?}; expected \"AdmissionReview\"",
             review.types.kind
-        ));
+        )));
     }
     if review.types.api_version != V1 && review.types.api_version != V1BETA1 {
-        return bad_request(format!(
+        return Err(bad_request(format!(
             "apiVersion is {:?}; expected {V1:?} or {V1BETA1:?}",
             review.types.api_version
-        ));
+        )));
     }
-    let request: AdmissionRequest<EnvelopeObject> = match review.try_into() {
-        Ok(r) => r,
-        Err(_) => return bad_request("AdmissionReview has no request"),
-    };
+    let request: AdmissionRequest<EnvelopeObject> = review
+        .try_into()
+        .map_err(|_| bad_request("AdmissionReview has no request"))?;
     if request.uid.is_empty() {
-        return bad_request("request.uid is missing");
+        return Err(bad_request("request.uid is missing"));
     }
-    let raw = match serde_json::from_slice::<RawReview>(&bytes) {
-        Ok(r) => r.request,
-        Err(e) => return bad_request(format!("body is not an AdmissionReview: {e}")),
-    };
+    let raw = serde_json::from_slice::<RawReview>(&bytes)
+        .map_err(|e| bad_request(format!("body is not an AdmissionReview: {e}")))?
+        .request;
+    Ok((request, raw))
+}
 
+/// The AdmissionReview carrying `response`, in the request's apiVersion.
+fn respond(response: AdmissionResponse) -> Response {
+    match serde_json::to_vec(&response.into_review()) {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding the response: {e}"),
+        ),
+    }
+}
+
+async fn admit(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> Response {
+    let started = Instant::now();
+    let (request, raw) = match read_review(&state.settings, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
     let answer = decide(&state, &request, raw).await;
     let labels = DecisionLabels {
         decision: answer.decision,
@@ -318,19 +345,52 @@ async fn admit(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> 
         elapsed_us = started.elapsed().as_micros() as u64,
         "admission review"
     );
-    let review = answer.response.into_review();
-    match serde_json::to_vec(&review) {
-        Ok(body) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
-        Err(e) => plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("encoding the response: {e}"),
-        ),
-    }
+    respond(answer.response)
+}
+
+/// The label that keeps the `/v1/admit` webhook away from a namespace (the
+/// ValidatingWebhookConfiguration's `namespaceSelector` in `deploy/`).
+pub const IGNORE_LABEL: &str = "admission.regard.dev/ignore";
+
+/// `POST /v1/admitlabel`: Gatekeeper's namespace-label check. Anyone who may label a Namespace
+/// could otherwise take it out of policy enforcement with [`IGNORE_LABEL`]; only namespaces
+/// exempted with `--exempt-namespace` may carry it.
+async fn admit_label(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> Response {
+    let (request, raw) = match read_review(&state.settings, req).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    let mut response = AdmissionResponse::from(&request);
+    let is_namespace = request.kind.group.is_empty() && request.kind.kind == "Namespace";
+    let labelled = raw["object"]["metadata"]["labels"][IGNORE_LABEL] != regorus::Value::Undefined;
+    let denied = request.operation != Operation::Delete
+        && is_namespace
+        && labelled
+        && !state.settings.exemptions.is_exempt(&request.name);
+    let decision = if denied {
+        response.allowed = false;
+        response.result = status(
+            403,
+            "Forbidden",
+            format!("Only exempt namespace can have the {IGNORE_LABEL} label"),
+        );
+        tracing::info!(
+            uid = %request.uid,
+            namespace = %request.name,
+            user = request.user_info.username.as_deref().unwrap_or(""),
+            "denied the {IGNORE_LABEL} label on a namespace that is not exempt"
+        );
+        Decision::deny
+    } else {
+        response.result = status(200, "", String::new());
+        Decision::allow
+    };
+    state
+        .metrics
+        .label_requests
+        .get_or_create(&LabelDecisionLabels { decision })
+        .inc();
+    respond(response)
 }
 
 fn too_large(limit: usize) -> Response {

@@ -42,6 +42,13 @@ pub struct DecisionLabels {
     pub dry_run: &'static str,
 }
 
+/// Labels of `namespace_label_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LabelDecisionLabels {
+    /// The decision.
+    pub decision: Decision,
+}
+
 /// Labels naming one constraint.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConstraintLabels {
@@ -148,6 +155,8 @@ pub struct Metrics {
     pub tls_cert_expiry: Gauge,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: Counter,
+    /// `/v1/admitlabel` reviews answered, by decision.
+    pub label_requests: Family<LabelDecisionLabels, Counter>,
     /// Namespaces in the watch cache (`--watch-namespaces`).
     pub namespaces_cached: Gauge,
     /// Namespace lookups for admission requests, by where the answer came from.
@@ -181,6 +190,7 @@ impl Metrics {
             tls_reloads: Family::default(),
             tls_cert_expiry: Gauge::default(),
             tls_handshake_failures: Counter::default(),
+            label_requests: Family::default(),
             namespaces_cached: Gauge::default(),
             namespace_lookups: Family::default(),
             namespace_watch_errors: Counter::default(),
@@ -256,6 +266,11 @@ impl Metrics {
             "tls_handshake_failures",
             "TLS handshakes that failed or timed out",
             m.tls_handshake_failures.clone(),
+        );
+        r.register(
+            "namespace_label_requests",
+            "Namespace-label reviews (/v1/admitlabel) answered, by decision",
+            m.label_requests.clone(),
         );
         r.register(
             "namespaces_cached",

@@ -897,3 +897,126 @@ async fn watched_namespaces_feed_namespace_selector_and_namespace_object() {
     assert!(!auth.is_empty());
     assert!(auth.iter().all(|a| a == "Bearer test-token"), "{auth:?}");
 }
+
+/// An AdmissionReview for the Namespace `name` with `labels`.
+fn namespace_review(uid: &str, operation: &str, name: &str, labels: serde_json::Value) -> Vec<u8> {
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}});
+    let (object, old_object) = if operation == "DELETE" {
+        (serde_json::Value::Null, ns)
+    } else {
+        (ns, serde_json::Value::Null)
+    };
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": uid, "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+            "resource": {"group": "", "version": "v1", "resource": "namespaces"},
+            "name": name, "operation": operation, "userInfo": {"username": "dev"},
+            "object": object, "oldObject": old_object
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn only_exempt_namespaces_may_carry_the_ignore_label() {
+    let setup = Setup::new("policies");
+    let hook = setup.start(&["--exempt-namespace", "kube-*"]);
+    hook.wait_ready().await;
+    let client = hook.client();
+    let label = |uid: &str, body: Vec<u8>| {
+        let client = &client;
+        let uid = uid.to_owned();
+        async move {
+            let reply = client
+                .post(hook.addr, "/v1/admitlabel", &body)
+                .await
+                .unwrap();
+            assert_eq!(reply.status, 200);
+            let response = reply.json()["response"].clone();
+            assert_eq!(response["uid"], uid.as_str());
+            response
+        }
+    };
+    let ignored = json!({"admission.regard.dev/ignore": "true"});
+
+    assert_eq!(
+        label(
+            "1",
+            namespace_review("1", "UPDATE", "team-a", ignored.clone())
+        )
+        .await,
+        json!({
+            "uid": "1", "allowed": false,
+            "status": {"code": 403, "reason": "Forbidden",
+                       "message": "Only exempt namespace can have the admission.regard.dev/ignore label"}
+        })
+    );
+    let allowed = |uid: &str| json!({"uid": uid, "allowed": true, "status": {"code": 200}});
+    // An exempt namespace may; an unlabelled one passes; deleting is never stopped.
+    assert_eq!(
+        label(
+            "2",
+            namespace_review("2", "CREATE", "kube-tenant", ignored.clone())
+        )
+        .await,
+        allowed("2")
+    );
+    assert_eq!(
+        label(
+            "3",
+            namespace_review("3", "CREATE", "team-b", json!({"env": "prod"}))
+        )
+        .await,
+        allowed("3")
+    );
+    assert_eq!(
+        label(
+            "4",
+            namespace_review("4", "DELETE", "team-a", ignored.clone())
+        )
+        .await,
+        allowed("4")
+    );
+    // Only Namespaces are checked: the label on a Pod means nothing.
+    let mut pod: serde_json::Value =
+        serde_json::from_slice(&fixture("reviews/pod-create-allow.json")).unwrap();
+    pod["request"]["object"]["metadata"]["labels"] = ignored.clone();
+    let uid = pod["request"]["uid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        label(&uid, pod.to_string().into_bytes()).await,
+        allowed(&uid)
+    );
+    // The same envelope checks as /v1/admit.
+    let bad = client
+        .post(hook.addr, "/v1/admitlabel", b"{}")
+        .await
+        .unwrap();
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.text(),
+        "body is not an AdmissionReview: missing field `apiVersion` at line 1 column 2\n"
+    );
+
+    let m = hook.metrics_text().await;
+    let count = |decision: &str| {
+        sample(
+            &m,
+            &format!("regard_webhook_namespace_label_requests_total{{decision=\"{decision}\"}}"),
+        )
+    };
+    assert_eq!(
+        (count("deny"), count("allow")),
+        (Some(1.0), Some(4.0)),
+        "{m}"
+    );
+    // Label reviews are not policy reviews.
+    assert_eq!(
+        sample(
+            &m,
+            "regard_webhook_admission_requests_total{decision=\"deny\",dry_run=\"false\"}"
+        ),
+        None
+    );
+}
