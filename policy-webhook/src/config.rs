@@ -42,6 +42,16 @@ pub struct Args {
     #[arg(long, env = "REGARD_WEBHOOK_CLIENT_CA_FILE", value_name = "FILE")]
     pub client_ca_file: Option<PathBuf>,
 
+    /// With --client-ca-file: the subject common name client certificates must have, as
+    /// Gatekeeper's flag of the same name; an empty value accepts any name the CA issued.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_CLIENT_CN_NAME",
+        value_name = "NAME",
+        default_value = "kube-apiserver"
+    )]
+    pub client_cn_name: String,
+
     /// Lowest TLS version accepted.
     #[arg(
         long,
@@ -250,6 +260,8 @@ pub struct TlsFiles {
     pub key_file: PathBuf,
     /// Optional client CA bundle (PEM) for mTLS.
     pub client_ca_file: Option<PathBuf>,
+    /// Common name required of client certificates (with a client CA).
+    pub client_cn: Option<String>,
     /// Lowest protocol version.
     pub min_version: TlsVersion,
 }
@@ -324,6 +336,8 @@ impl Args {
             tls: TlsFiles {
                 cert_file: self.tls_cert_file,
                 key_file: self.tls_key_file,
+                client_cn: (self.client_ca_file.is_some() && !self.client_cn_name.is_empty())
+                    .then_some(self.client_cn_name),
                 client_ca_file: self.client_ca_file,
                 min_version: self.tls_min_version,
             },

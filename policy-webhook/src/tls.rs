@@ -18,9 +18,13 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::UnixTime;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::config::{TlsFiles, TlsVersion};
 use crate::metrics::{Metrics, Outcome, ReloadLabels};
@@ -172,7 +176,13 @@ fn build(files: &TlsFiles, pems: &Pems) -> Result<Material, TlsError> {
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(|e| TlsError::Rustls(format!("client CA {}: {e}", name(path))))?;
-            builder.with_client_cert_verifier(verifier)
+            match &files.client_cn {
+                Some(cn) => builder.with_client_cert_verifier(Arc::new(CommonNameVerifier {
+                    inner: verifier,
+                    common_name: cn.clone(),
+                })),
+                None => builder.with_client_cert_verifier(verifier),
+            }
         }
         _ => builder.with_no_client_auth(),
     };
@@ -191,6 +201,79 @@ fn build(files: &TlsFiles, pems: &Pems) -> Result<Material, TlsError> {
         fingerprint: pems.fingerprint(),
     })
 }
+
+/// A client certificate verifier that also requires the certificate's subject common name to
+/// be one name, as Gatekeeper's `--client-cn-name` does: a client CA often issues certificates
+/// to more clients than the API server. rustls verifies chains, not names, for clients, so this
+/// wraps its WebPKI verifier.
+#[derive(Debug)]
+struct CommonNameVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    common_name: String,
+}
+
+impl ClientCertVerifier for CommonNameVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        let (_, cert) = x509_parser::parse_x509_certificate(end_entity.as_ref())
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        let mut names = cert.subject().iter_common_name();
+        let matches = names.any(|cn| cn.as_str().is_ok_and(|cn| cn == self.common_name));
+        if matches {
+            Ok(verified)
+        } else {
+            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                rustls::OtherError(Arc::new(WrongCommonName(self.common_name.clone()))),
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The client certificate's subject has another common name than `--client-cn-name`.
+#[derive(Debug, thiserror::Error)]
+#[error("client certificate common name is not {0:?} (--client-cn-name)")]
+struct WrongCommonName(String);
 
 /// The configuration new connections use, swapped atomically on reload.
 #[derive(Debug)]

@@ -287,6 +287,15 @@ async fn mtls_rejects_clients_without_a_certificate_from_the_ca() {
     let stranger = HttpsClient::new(&setup.ca.pem, Some(&stranger_ca.client()));
     assert!(stranger.post(hook.addr, "/v1/admit", &body).await.is_err());
 
+    // The right CA, but not the API server's name (--client-cn-name, default kube-apiserver).
+    let other_client = HttpsClient::new(&setup.ca.pem, Some(&client_ca.client_named("kubelet")));
+    assert!(
+        other_client
+            .post(hook.addr, "/v1/admit", &body)
+            .await
+            .is_err()
+    );
+
     let apiserver = HttpsClient::new(&setup.ca.pem, Some(&client_ca.client()));
     let reply = apiserver.post(hook.addr, "/v1/admit", &body).await.unwrap();
     assert_eq!(
@@ -297,9 +306,49 @@ async fn mtls_rejects_clients_without_a_certificate_from_the_ca() {
     let m = hook.metrics_text().await;
     assert_eq!(
         sample(&m, "regard_webhook_tls_handshake_failures_total"),
-        Some(2.0),
+        Some(3.0),
         "{m}"
     );
+}
+
+#[tokio::test]
+async fn client_cn_name_chooses_the_accepted_client() {
+    let setup = Setup::new("policies");
+    let client_ca = Ca::new("apiserver client CA");
+    let ca_file = setup.dir.path().join("client-ca.crt");
+    std::fs::write(&ca_file, &client_ca.pem).unwrap();
+    let body = fixture("bad/empty-uid.json");
+    let post = |hook: &common::Webhook, cn: &str| {
+        let client = HttpsClient::new(&setup.ca.pem, Some(&client_ca.client_named(cn)));
+        let addr = hook.addr;
+        let body = body.clone();
+        async move {
+            client
+                .post(addr, "/v1/admit", &body)
+                .await
+                .map(|r| r.status)
+        }
+    };
+
+    let named = setup.start(&[
+        "--client-ca-file",
+        ca_file.to_str().unwrap(),
+        "--client-cn-name",
+        "admission-client",
+    ]);
+    assert_eq!(post(&named, "admission-client").await, Ok(400));
+    assert!(post(&named, "kube-apiserver").await.is_err());
+    drop(named);
+
+    // Empty: any certificate the CA issued.
+    let any = setup.start(&[
+        "--client-ca-file",
+        ca_file.to_str().unwrap(),
+        "--client-cn-name",
+        "",
+    ]);
+    assert_eq!(post(&any, "kubelet").await, Ok(400));
+    assert_eq!(post(&any, "kube-apiserver").await, Ok(400));
 }
 
 #[tokio::test]

@@ -300,6 +300,7 @@ async fn noop_server(args: NoopArgs) -> anyhow::Result<()> {
         cert_file: args.tls_cert_file,
         key_file: args.tls_key_file,
         client_ca_file: None,
+        client_cn: None,
         min_version: policy_webhook::config::TlsVersion::Tls13,
     };
     let material = policy_webhook::tls::load(&files)?;

@@ -79,10 +79,13 @@ impl Ca {
 
     /// A client certificate (CN kube-apiserver).
     pub fn client(&self) -> Leaf {
+        self.client_named("kube-apiserver")
+    }
+
+    /// A client certificate with subject CN `name`.
+    pub fn client_named(&self, name: &str) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "kube-apiserver");
+        params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.leaf(&params)
     }
