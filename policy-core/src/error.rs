@@ -152,6 +152,18 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A Gatekeeper `Config` or `SyncSet` document is malformed.
+    #[error("{file}: {kind} {name:?}: {message}")]
+    SyncConfig {
+        /// The file the document came from.
+        file: String,
+        /// `Config` or `SyncSet`.
+        kind: String,
+        /// `metadata.name`.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A Constraint's `spec.parameters` fail the template's `openAPIV3Schema`
     /// (Gatekeeper's "schema validation failed").
     #[error("{file}: {kind} {name:?}: schema validation failed: spec.parameters{field}: {message}")]

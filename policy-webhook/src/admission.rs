@@ -22,6 +22,7 @@ use axum::routing::post;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::core::{ObjectMeta, Resource, Status};
+use policy_core::gatekeeper::Process;
 
 use crate::config::{AdmissionSettings, TimeoutPolicy};
 use crate::metrics::{
@@ -475,6 +476,21 @@ async fn decide(
             "policy set not loaded yet".to_owned(),
         );
     };
+
+    if loaded.reviewer.is_excluded(Process::Webhook, namespace) {
+        state.metrics.admission_exempt.inc();
+        response.result = status(
+            200,
+            "",
+            format!(
+                "namespace {namespace:?} is excluded from the webhook by the policy set's Config"
+            ),
+        );
+        return Answer {
+            decision: Decision::allow,
+            response,
+        };
+    }
 
     let budget = settings.eval_timeout;
     let deadline = Instant::now() + budget;

@@ -119,8 +119,14 @@ pub struct Args {
     #[arg(long, env = "REGARD_WEBHOOK_WATCH_NAMESPACES")]
     pub watch_namespaces: bool,
 
-    /// Kubeconfig used by --watch-namespaces (default: the in-cluster service account, then
-    /// $KUBECONFIG or ~/.kube/config).
+    /// Sync the kinds the policy set's Gatekeeper `Config` (`spec.sync.syncOnly`) and `SyncSet`
+    /// documents name from the cluster into `data.inventory` (needs list/watch on them), for
+    /// referential templates. /readyz waits until each kind has been listed.
+    #[arg(long, env = "REGARD_WEBHOOK_SYNC_DATA")]
+    pub sync_data: bool,
+
+    /// Kubeconfig used by --watch-namespaces and --sync-data (default: the in-cluster service
+    /// account, then $KUBECONFIG or ~/.kube/config).
     #[arg(long, env = "REGARD_WEBHOOK_KUBECONFIG", value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
@@ -230,8 +236,8 @@ pub struct Config {
     pub metrics_addr: SocketAddr,
     /// Limits and timeouts on the admission path.
     pub admission: AdmissionSettings,
-    /// Where Namespaces come from, when watched.
-    pub namespaces: Option<NamespaceWatch>,
+    /// How to reach the cluster, when anything is read from it.
+    pub cluster: Option<ClusterAccess>,
     /// Handshake timeout.
     pub handshake_timeout: Duration,
     /// Header read (and keep-alive idle) timeout.
@@ -244,11 +250,15 @@ pub struct Config {
     pub shutdown_grace: Duration,
 }
 
-/// `--watch-namespaces` and its kubeconfig.
+/// What is read from the cluster, and how to reach it.
 #[derive(Debug, Clone)]
-pub struct NamespaceWatch {
+pub struct ClusterAccess {
     /// Explicit kubeconfig; `None` infers the cluster as kubectl does.
     pub kubeconfig: Option<PathBuf>,
+    /// `--watch-namespaces`.
+    pub watch_namespaces: bool,
+    /// `--sync-data`.
+    pub sync_data: bool,
 }
 
 /// Files and settings that make up the served TLS configuration.
@@ -322,8 +332,8 @@ impl Args {
         if !self.bundle.is_empty() {
             policy_core::library::select(&self.bundle)?;
         }
-        if self.kubeconfig.is_some() && !self.watch_namespaces {
-            anyhow::bail!("--kubeconfig is only used with --watch-namespaces");
+        if self.kubeconfig.is_some() && !self.watch_namespaces && !self.sync_data {
+            anyhow::bail!("--kubeconfig is only used with --watch-namespaces or --sync-data");
         }
         let max_concurrent_evals = match self.max_concurrent_evals {
             0 => default_parallelism(),
@@ -353,8 +363,10 @@ impl Args {
                 exemptions,
                 log_denies: self.log_denies,
             },
-            namespaces: self.watch_namespaces.then_some(NamespaceWatch {
+            cluster: (self.watch_namespaces || self.sync_data).then_some(ClusterAccess {
                 kubeconfig: self.kubeconfig,
+                watch_namespaces: self.watch_namespaces,
+                sync_data: self.sync_data,
             }),
             handshake_timeout: self.handshake_timeout,
             header_read_timeout: self.header_read_timeout,

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use policy_core::gatekeeper::{EnforcementAction, Evaluator, PolicyBundle, ReviewOptions};
+use policy_core::gatekeeper::{
+    EnforcementAction, Evaluator, PolicyBundle, Process, ReviewOptions, SyncKind,
+};
 
 use crate::review::{Action, ConstraintRun, Finding, Review, ReviewError, Reviewer};
 
@@ -127,5 +129,24 @@ impl Reviewer for GatekeeperPolicies {
 
     fn constraint_count(&self) -> usize {
         self.bundle.constraint_count()
+    }
+
+    fn sync_kinds(&self) -> &[SyncKind] {
+        self.bundle.sync_config().kinds()
+    }
+
+    fn is_excluded(&self, process: Process, namespace: &str) -> bool {
+        self.bundle.sync_config().is_excluded(process, namespace)
+    }
+
+    fn with_inventory(&self, objects: &[regorus::Value]) -> Result<Arc<dyn Reviewer>, String> {
+        let bundle = self
+            .bundle
+            .with_inventory(objects)
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(GatekeeperPolicies {
+            bundle,
+            evaluator: self.evaluator,
+        }))
     }
 }

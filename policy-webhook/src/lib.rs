@@ -21,4 +21,5 @@ pub mod namespaces;
 pub mod policy;
 pub mod review;
 pub mod server;
+pub mod sync;
 pub mod tls;

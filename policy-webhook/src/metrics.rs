@@ -42,6 +42,13 @@ pub struct DecisionLabels {
     pub dry_run: &'static str,
 }
 
+/// Labels of the sync metrics: the synced kind (`networking.k8s.io/v1 Ingress`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncLabels {
+    /// The kind, from the policy set's `Config`/`SyncSet`.
+    pub kind: String,
+}
+
 /// Labels of `namespace_label_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LabelDecisionLabels {
@@ -163,6 +170,10 @@ pub struct Metrics {
     pub namespace_lookups: Family<LookupLabels, Counter>,
     /// Failed list/watch calls of the Namespace watch (each is retried with backoff).
     pub namespace_watch_errors: Counter,
+    /// Objects in `data.inventory` from the cluster (`--sync-data`).
+    pub synced_objects: Gauge,
+    /// Failed discovery or list/watch calls of the data sync, by kind (retried).
+    pub sync_errors: Family<SyncLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -194,6 +205,8 @@ impl Metrics {
             namespaces_cached: Gauge::default(),
             namespace_lookups: Family::default(),
             namespace_watch_errors: Counter::default(),
+            synced_objects: Gauge::default(),
+            sync_errors: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -286,6 +299,16 @@ impl Metrics {
             "namespace_watch_errors",
             "Failed list/watch calls of the Namespace watch (retried with backoff)",
             m.namespace_watch_errors.clone(),
+        );
+        r.register(
+            "synced_objects",
+            "Objects synced from the cluster into data.inventory (--sync-data)",
+            m.synced_objects.clone(),
+        );
+        r.register(
+            "sync_errors",
+            "Failed discovery or list/watch calls of the data sync, by kind (retried)",
+            m.sync_errors.clone(),
         );
         Metrics { registry, ..m }
     }

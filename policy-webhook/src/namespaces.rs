@@ -103,27 +103,13 @@ impl std::fmt::Debug for Namespaces {
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Namespaces {
-    /// Connects to the cluster: `kubeconfig` if given, else kube's usual inference (in-cluster
-    /// service account, then `$KUBECONFIG` or `~/.kube/config`).
-    pub async fn connect(kubeconfig: Option<&Path>, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
-        let config = match kubeconfig {
-            Some(path) => {
-                let file = kube::config::Kubeconfig::read_from(path)
-                    .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
-                kube::Config::from_custom_kubeconfig(file, &Default::default())
-                    .await
-                    .with_context(|| format!("using the kubeconfig {}", path.display()))?
-            }
-            None => kube::Config::infer()
-                .await
-                .context("finding the cluster (in-cluster service account or kubeconfig)")?,
-        };
-        let client = Client::try_from(config).context("creating the Kubernetes client")?;
-        Ok(Namespaces {
+    /// Namespaces read through `client`.
+    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+        Namespaces {
             cache: Arc::new(NamespaceCache::default()),
             api: Api::all(client),
             metrics,
-        })
+        }
     }
 
     /// The cache this source fills.
@@ -195,6 +181,24 @@ impl Namespaces {
             .inc();
         found
     }
+}
+
+/// A client for the cluster: `kubeconfig` if given, else kube's usual inference (in-cluster
+/// service account, then `$KUBECONFIG` or `~/.kube/config`).
+pub async fn connect(kubeconfig: Option<&Path>) -> anyhow::Result<Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &Default::default())
+                .await
+                .with_context(|| format!("using the kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("finding the cluster (in-cluster service account or kubeconfig)")?,
+    };
+    Client::try_from(config).context("creating the Kubernetes client")
 }
 
 /// The Namespace as a Rego value (`apiVersion` and `kind` included, as Gatekeeper passes it).

@@ -10,10 +10,12 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use policy_core::gatekeeper::{Process, SyncKind};
+use tokio::sync::watch;
 
 use crate::metrics::{Metrics, Outcome, ReloadLabels};
 use crate::review::Reviewer;
@@ -28,10 +30,33 @@ pub struct Loaded {
     pub reviewer: Arc<dyn Reviewer>,
 }
 
-/// Holds the serving policy set.
-#[derive(Debug, Default)]
+/// Holds the serving policy set: the compiled policies, with the objects synced from the
+/// cluster (if any) as `data.inventory`.
+#[derive(Debug)]
 pub struct PolicyStore {
     current: ArcSwapOption<Loaded>,
+    /// What `current` was built from; updates are serialized by this lock.
+    sources: Mutex<Sources>,
+    /// The kinds the loaded set asks to sync.
+    sync_kinds: watch::Sender<Vec<SyncKind>>,
+}
+
+#[derive(Debug, Default)]
+struct Sources {
+    /// The compiled policies without synced data.
+    policies: Option<Arc<dyn Reviewer>>,
+    /// Every synced object, before the `Config`'s sync exclusions.
+    synced: Option<Arc<Vec<regorus::Value>>>,
+}
+
+impl Default for PolicyStore {
+    fn default() -> Self {
+        PolicyStore {
+            current: ArcSwapOption::empty(),
+            sources: Mutex::new(Sources::default()),
+            sync_kinds: watch::channel(Vec::new()).0,
+        }
+    }
 }
 
 impl PolicyStore {
@@ -57,9 +82,72 @@ impl PolicyStore {
         self.current.load().is_some()
     }
 
-    /// Serves `reviewer` from now on.
+    /// Serves `reviewer` from now on, with the synced objects (if any) as its inventory.
+    /// Compiles when there are synced objects: call it off the async runtime.
     pub fn replace(&self, reviewer: Arc<dyn Reviewer>) {
-        self.current.store(Some(Arc::new(Loaded { reviewer })));
+        let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+        let kinds = reviewer.sync_kinds().to_vec();
+        sources.policies = Some(reviewer);
+        self.rebuild(&sources);
+        self.sync_kinds.send_if_modified(|current| {
+            let changed = *current != kinds;
+            *current = kinds;
+            changed
+        });
+    }
+
+    /// Serves the policies with `objects` (everything synced; the policy set's `Config`
+    /// exclusions for `sync` are applied here) as `data.inventory`. Compiles: call it off the
+    /// async runtime.
+    pub fn set_synced(&self, objects: Arc<Vec<regorus::Value>>) {
+        let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+        sources.synced = Some(objects);
+        self.rebuild(&sources);
+    }
+
+    /// The kinds the serving policy set asks to sync; changes when a reload changes them.
+    pub fn sync_kinds(&self) -> watch::Receiver<Vec<SyncKind>> {
+        self.sync_kinds.subscribe()
+    }
+
+    fn rebuild(&self, sources: &Sources) {
+        let Some(policies) = &sources.policies else {
+            return;
+        };
+        let serving = match &sources.synced {
+            None => policies.clone(),
+            Some(objects) => {
+                let kept: Vec<regorus::Value> = objects
+                    .iter()
+                    .filter(|o| !policies.is_excluded(Process::Sync, &sync_namespace(o)))
+                    .cloned()
+                    .collect();
+                match policies.with_inventory(&kept) {
+                    Ok(reviewer) => reviewer,
+                    Err(error) => {
+                        // Only a template that no longer compiles with data could fail here;
+                        // serving without the data is better than not serving.
+                        tracing::error!(%error, "applying synced data failed; serving without it");
+                        policies.clone()
+                    }
+                }
+            }
+        };
+        self.current
+            .store(Some(Arc::new(Loaded { reviewer: serving })));
+    }
+}
+
+/// The namespace a `Config` exclusion is checked against: an object's namespace, or a
+/// Namespace's own name.
+fn sync_namespace(object: &regorus::Value) -> String {
+    let text = |v: &regorus::Value| v.as_string().map(|s| s.to_string()).unwrap_or_default();
+    let kind = text(&object["kind"]);
+    let api_version = text(&object["apiVersion"]);
+    if kind == "Namespace" && api_version == "v1" {
+        text(&object["metadata"]["name"])
+    } else {
+        text(&object["metadata"]["namespace"])
     }
 }
 
@@ -175,7 +263,9 @@ impl PolicyWatcher {
             Ok(reviewer) => {
                 let (templates, constraints) =
                     (reviewer.template_count(), reviewer.constraint_count());
-                self.store.replace(reviewer);
+                let store = self.store.clone();
+                // With synced data this compiles the inventory in: off the async runtime.
+                let _ = tokio::task::spawn_blocking(move || store.replace(reviewer)).await;
                 self.metrics
                     .templates
                     .set(i64::try_from(templates).unwrap_or(i64::MAX));

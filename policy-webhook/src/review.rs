@@ -5,7 +5,10 @@
 //! (see [`crate::policy`]), and tests can plug in reviewers with controlled timing.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
+
+use policy_core::gatekeeper::{Process, SyncKind};
 
 /// Enforcement action of one finding, already resolved for the webhook's enforcement point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,4 +88,17 @@ pub trait Reviewer: Send + Sync + Debug + 'static {
     fn template_count(&self) -> usize;
     /// Number of Constraints.
     fn constraint_count(&self) -> usize;
+    /// Kinds the policy set asks to have synced from the cluster into `data.inventory`
+    /// (Gatekeeper `Config` / `SyncSet` documents), sorted.
+    fn sync_kinds(&self) -> &[SyncKind] {
+        &[]
+    }
+    /// Whether the policy set's `Config` excludes `namespace` from `process`.
+    fn is_excluded(&self, _process: Process, _namespace: &str) -> bool {
+        false
+    }
+    /// The same policy set with `objects` as `data.inventory`.
+    fn with_inventory(&self, _objects: &[regorus::Value]) -> Result<Arc<dyn Reviewer>, String> {
+        Err("this policy set cannot take synced data".to_owned())
+    }
 }

@@ -29,8 +29,9 @@ use crate::admission::{self, AdmissionState};
 use crate::config::Config;
 use crate::fswatch;
 use crate::metrics::{self, Metrics};
-use crate::namespaces::{NamespaceCache, Namespaces};
+use crate::namespaces::{self, NamespaceCache, Namespaces};
 use crate::policy::{Loader, PolicyStore, PolicyWatcher};
+use crate::sync::DataSync;
 use crate::tls::{self, TlsState};
 
 /// State behind `/healthz`, `/readyz` and `/metrics`.
@@ -40,6 +41,8 @@ struct OpsState {
     metrics: Arc<Metrics>,
     /// With `--watch-namespaces`: not ready until the first list arrived.
     namespaces: Option<Arc<NamespaceCache>>,
+    /// With `--sync-data`: not ready until every synced kind is listed and served.
+    synced: Option<Arc<AtomicBool>>,
     shutting_down: AtomicBool,
 }
 
@@ -56,6 +59,15 @@ async fn readyz(State(ops): State<Arc<OpsState>>) -> (StatusCode, &'static str) 
         (
             StatusCode::SERVICE_UNAVAILABLE,
             "namespaces not listed yet\n",
+        )
+    } else if ops
+        .synced
+        .as_ref()
+        .is_some_and(|s| !s.load(Ordering::Acquire))
+    {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "synced data not loaded yet\n",
         )
     } else {
         (StatusCode::OK, "ok\n")
@@ -95,18 +107,37 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     let tls_state = Arc::new(TlsState::new(&material));
     metrics.tls_cert_expiry.set(material.not_after);
     let policies = Arc::new(PolicyStore::new());
-    let namespaces = match &config.namespaces {
-        Some(watch) => Some(
-            Namespaces::connect(watch.kubeconfig.as_deref(), metrics.clone())
+    let client = match &config.cluster {
+        Some(access) => Some(
+            namespaces::connect(access.kubeconfig.as_deref())
                 .await
-                .context("--watch-namespaces")?,
+                .context(if access.watch_namespaces {
+                    "--watch-namespaces"
+                } else {
+                    "--sync-data"
+                })?,
         ),
         None => None,
+    };
+    let namespaces = match (&config.cluster, &client) {
+        (Some(access), Some(client)) if access.watch_namespaces => {
+            Some(Namespaces::new(client.clone(), metrics.clone()))
+        }
+        _ => None,
+    };
+    let data_sync = match (&config.cluster, &client) {
+        (Some(access), Some(client)) if access.sync_data => Some(DataSync::new(
+            client.clone(),
+            policies.clone(),
+            metrics.clone(),
+        )),
+        _ => None,
     };
     let ops = Arc::new(OpsState {
         policies: policies.clone(),
         metrics: metrics.clone(),
         namespaces: namespaces.as_ref().map(|n| n.cache().clone()),
+        synced: data_sync.as_ref().map(DataSync::ready_flag),
         shutting_down: AtomicBool::new(false),
     });
 
@@ -186,6 +217,10 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     );
 
     let namespace_task = namespaces.clone().map(|n| tokio::spawn(n.run()));
+    let sync_task = match data_sync {
+        Some(sync) => tokio::spawn(sync.run()),
+        None => tokio::spawn(warn_unsynced(policies.clone())),
+    };
     let mut admission = AdmissionState::new(config.admission.clone(), policies, metrics.clone())?;
     if let Some(namespaces) = namespaces {
         admission = admission.with_namespaces(namespaces);
@@ -242,7 +277,29 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     if let Some(task) = namespace_task {
         task.abort();
     }
+    sync_task.abort();
     Ok(())
+}
+
+/// Without `--sync-data`, says so whenever a loaded policy set asks for synced data.
+async fn warn_unsynced(policies: Arc<PolicyStore>) {
+    let mut kinds = policies.sync_kinds();
+    loop {
+        let asked: Vec<String> = kinds
+            .borrow_and_update()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if !asked.is_empty() {
+            tracing::warn!(
+                kinds = %asked.join(", "),
+                "the policy set's Config/SyncSet asks for synced data; without --sync-data, data.inventory stays empty"
+            );
+        }
+        if kinds.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn serve_plain(listener: TcpListener, app: Router) {

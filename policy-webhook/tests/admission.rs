@@ -587,28 +587,37 @@ fn a_policy_source_is_required() {
     );
 }
 
-/// A stand-in for the Kubernetes API server's Namespace endpoints, on plain HTTP on loopback:
-/// list (held back until released), watch (events the test sends) and get.
+/// A stand-in for the Kubernetes API server on plain HTTP on loopback: discovery, and list
+/// (held back until released), watch (events the test sends) and get for the collections the
+/// test declares.
 mod fake_cluster {
     use std::collections::BTreeMap;
     use std::convert::Infallible;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
 
     use axum::body::{Body, Bytes};
-    use axum::extract::{Path, State};
+    use axum::extract::State;
     use axum::http::{HeaderMap, StatusCode, Uri, header};
     use axum::response::{IntoResponse, Response};
-    use axum::routing::get;
     use serde_json::{Value, json};
     use tokio::sync::{broadcast, watch};
 
+    pub const NAMESPACES: &str = "/api/v1/namespaces";
+    pub const INGRESSES: &str = "/apis/networking.k8s.io/v1/ingresses";
+
+    #[derive(Default)]
+    struct Collection {
+        /// Objects by name (or namespace/name), and whether the list shows them.
+        objects: BTreeMap<String, (Value, bool)>,
+        watches: usize,
+    }
+
     pub struct Cluster {
-        /// Namespaces by name; `listed` ones are in the list, the others only answer a get.
-        namespaces: Mutex<BTreeMap<String, (Value, bool)>>,
+        collections: Mutex<BTreeMap<String, Collection>>,
+        discovery: Mutex<BTreeMap<String, Value>>,
         release: watch::Sender<bool>,
-        events: broadcast::Sender<String>,
-        pub watches: AtomicUsize,
+        events: broadcast::Sender<(String, String)>,
         pub authorizations: Mutex<Vec<String>>,
     }
 
@@ -620,24 +629,60 @@ mod fake_cluster {
         })
     }
 
+    /// An Ingress as it appears in a list: items carry no apiVersion or kind.
+    pub fn ingress(namespace: &str, name: &str, host: &str) -> Value {
+        json!({
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": "100"},
+            "spec": {"rules": [{"host": host}]}
+        })
+    }
+
+    fn key(obj: &Value) -> String {
+        let meta = &obj["metadata"];
+        match meta["namespace"].as_str() {
+            Some(ns) => format!("{ns}/{}", meta["name"].as_str().unwrap()),
+            None => meta["name"].as_str().unwrap().to_owned(),
+        }
+    }
+
     impl Cluster {
-        pub fn new(listed: &[Value], get_only: &[Value]) -> Arc<Cluster> {
-            let mut namespaces = BTreeMap::new();
-            for (ns, is_listed) in listed
-                .iter()
-                .map(|n| (n, true))
-                .chain(get_only.iter().map(|n| (n, false)))
-            {
-                let name = ns["metadata"]["name"].as_str().unwrap().to_owned();
-                namespaces.insert(name, (ns.clone(), is_listed));
-            }
+        pub fn new() -> Arc<Cluster> {
             Arc::new(Cluster {
-                namespaces: Mutex::new(namespaces),
+                collections: Mutex::new(BTreeMap::new()),
+                discovery: Mutex::new(BTreeMap::new()),
                 release: watch::channel(false).0,
                 events: broadcast::channel(16).0,
-                watches: AtomicUsize::new(0),
                 authorizations: Mutex::new(Vec::new()),
             })
+        }
+
+        /// Serves `kind` at `path` (`/api/v1/<plural>` or `/apis/<group>/<version>/<plural>`).
+        pub fn resource(&self, path: &str, kind: &str, namespaced: bool) {
+            let (group_version, plural) = path.rsplit_once('/').unwrap();
+            let gv = group_version
+                .strip_prefix("/apis/")
+                .or_else(|| group_version.strip_prefix("/api/"))
+                .unwrap();
+            let resource = json!({
+                "name": plural, "singularName": "", "namespaced": namespaced, "kind": kind,
+                "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]
+            });
+            let mut discovery = self.discovery.lock().unwrap();
+            let doc = discovery.entry(group_version.to_owned()).or_insert_with(|| {
+                json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": []})
+            });
+            doc["resources"].as_array_mut().unwrap().push(resource);
+            self.collections
+                .lock()
+                .unwrap()
+                .insert(path.to_owned(), Collection::default());
+        }
+
+        /// Adds an object; `listed: false` leaves it out of lists (get still finds it).
+        pub fn add(&self, path: &str, obj: Value, listed: bool) {
+            let mut collections = self.collections.lock().unwrap();
+            let c = collections.get_mut(path).unwrap();
+            c.objects.insert(key(&obj), (obj, listed));
         }
 
         /// Lets list requests answer.
@@ -645,25 +690,33 @@ mod fake_cluster {
             self.release.send_replace(true);
         }
 
-        /// Sends a watch event (`ADDED`, `MODIFIED`, `DELETED`) to every open watch.
-        pub fn event(&self, kind: &str, mut ns: Value, resource_version: u32) {
-            ns["metadata"]["resourceVersion"] = json!(resource_version.to_string());
-            let name = ns["metadata"]["name"].as_str().unwrap().to_owned();
-            let mut map = self.namespaces.lock().unwrap();
-            if kind == "DELETED" {
-                map.remove(&name);
-            } else {
-                map.insert(name, (ns.clone(), true));
+        /// Waits (bounded) until a watch on `path` is open.
+        pub async fn wait_for_watch(&self, path: &str) {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while self.collections.lock().unwrap()[path].watches == 0 {
+                assert!(Instant::now() < deadline, "no watch on {path}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            let line = json!({"type": kind, "object": ns}).to_string() + "\n";
-            self.events.send(line).unwrap();
+        }
+
+        /// Sends a watch event (`ADDED`, `MODIFIED`, `DELETED`) to the watches on `path`.
+        pub fn event(&self, path: &str, kind: &str, mut obj: Value, resource_version: u32) {
+            obj["metadata"]["resourceVersion"] = json!(resource_version.to_string());
+            let mut collections = self.collections.lock().unwrap();
+            let c = collections.get_mut(path).unwrap();
+            if kind == "DELETED" {
+                c.objects.remove(&key(&obj));
+            } else {
+                c.objects.insert(key(&obj), (obj.clone(), true));
+            }
+            let line = json!({"type": kind, "object": obj}).to_string() + "\n";
+            self.events.send((path.to_owned(), line)).unwrap();
         }
 
         /// Serves the fake API on 127.0.0.1; returns its URL.
         pub async fn serve(self: &Arc<Cluster>) -> String {
             let app = axum::Router::new()
-                .route("/api/v1/namespaces", get(list_or_watch))
-                .route("/api/v1/namespaces/{name}", get(get_one))
+                .fallback(handle)
                 .with_state(self.clone());
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let url = format!("http://{}", listener.local_addr().unwrap());
@@ -671,68 +724,86 @@ mod fake_cluster {
             url
         }
 
-        fn note_auth(&self, headers: &HeaderMap) {
-            let auth = headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            self.authorizations.lock().unwrap().push(auth);
+        /// A kubeconfig for this cluster with a bearer token, written to `path`.
+        pub fn write_kubeconfig(&self, url: &str, path: &std::path::Path) {
+            std::fs::write(
+                path,
+                format!(
+                    "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n\
+                     users:\n- name: test\n  user:\n    token: test-token\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n\
+                     current-context: test\n"
+                ),
+            )
+            .unwrap();
         }
     }
 
-    async fn list_or_watch(
-        State(cluster): State<Arc<Cluster>>,
-        uri: Uri,
-        headers: HeaderMap,
-    ) -> Response {
-        cluster.note_auth(&headers);
+    async fn handle(State(cluster): State<Arc<Cluster>>, uri: Uri, headers: HeaderMap) -> Response {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        cluster.authorizations.lock().unwrap().push(auth);
+        let path = uri.path();
+        if let Some(doc) = cluster.discovery.lock().unwrap().get(path) {
+            return json_response(StatusCode::OK, doc);
+        }
         let query = uri.query().unwrap_or("");
-        if query
-            .split('&')
-            .any(|p| p == "watch=true" || p == "watch=1")
+        let is_collection = cluster.collections.lock().unwrap().contains_key(path);
+        if is_collection
+            && query
+                .split('&')
+                .any(|p| p == "watch=true" || p == "watch=1")
         {
             let rx = cluster.events.subscribe();
-            cluster.watches.fetch_add(1, Ordering::SeqCst);
-            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-                let line = rx.recv().await.ok()?;
-                Some((Ok::<_, Infallible>(Bytes::from(line)), rx))
+            cluster
+                .collections
+                .lock()
+                .unwrap()
+                .get_mut(path)
+                .unwrap()
+                .watches += 1;
+            let path = path.to_owned();
+            let stream = futures_util::stream::unfold((rx, path), |(mut rx, path)| async move {
+                loop {
+                    let (event_path, line) = rx.recv().await.ok()?;
+                    if event_path == path {
+                        return Some((Ok::<_, Infallible>(Bytes::from(line)), (rx, path)));
+                    }
+                }
             });
             return Body::from_stream(stream).into_response();
         }
-        let mut release = cluster.release.subscribe();
-        let _ = release.wait_for(|released| *released).await;
-        let items: Vec<Value> = cluster
-            .namespaces
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|(_, listed)| *listed)
-            .map(|(ns, _)| ns.clone())
-            .collect();
-        json_response(
-            StatusCode::OK,
-            &json!({
-                "apiVersion": "v1", "kind": "NamespaceList",
-                "metadata": {"resourceVersion": "100"}, "items": items
-            }),
-        )
-    }
-
-    async fn get_one(
-        State(cluster): State<Arc<Cluster>>,
-        Path(name): Path<String>,
-        headers: HeaderMap,
-    ) -> Response {
-        cluster.note_auth(&headers);
-        match cluster.namespaces.lock().unwrap().get(&name) {
-            Some((ns, _)) => json_response(StatusCode::OK, ns),
+        if is_collection {
+            let mut release = cluster.release.subscribe();
+            let _ = release.wait_for(|released| *released).await;
+            let items: Vec<Value> = cluster.collections.lock().unwrap()[path]
+                .objects
+                .values()
+                .filter(|(_, listed)| *listed)
+                .map(|(obj, _)| obj.clone())
+                .collect();
+            return json_response(
+                StatusCode::OK,
+                &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "100"}, "items": items}),
+            );
+        }
+        let found = path.rsplit_once('/').and_then(|(parent, name)| {
+            let collections = cluster.collections.lock().unwrap();
+            collections
+                .get(parent)?
+                .objects
+                .get(name)
+                .map(|(obj, _)| obj.clone())
+        });
+        match found {
+            Some(obj) => json_response(StatusCode::OK, &obj),
             None => json_response(
                 StatusCode::NOT_FOUND,
                 &json!({
                     "apiVersion": "v1", "kind": "Status", "status": "Failure",
-                    "message": format!("namespaces \"{name}\" not found"),
-                    "reason": "NotFound", "code": 404
+                    "message": format!("{path} not found"), "reason": "NotFound", "code": 404
                 }),
             ),
         }
@@ -770,29 +841,27 @@ fn pod_review(uid: &str, namespace: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn watched_namespaces_feed_namespace_selector_and_namespace_object() {
-    use fake_cluster::{Cluster, namespace};
+    use fake_cluster::{Cluster, NAMESPACES, namespace};
 
-    let cluster = Cluster::new(
-        &[
-            namespace("prod", json!({"env": "prod"})),
-            namespace("dev", json!({"env": "dev"})),
-            namespace("archive", json!({"env": "dev", "frozen": "true"})),
-        ],
-        // Created just now: the API server has it, the watch has not delivered it yet.
-        &[namespace("fresh", json!({"env": "prod"}))],
+    let cluster = Cluster::new();
+    cluster.resource(NAMESPACES, "Namespace", false);
+    cluster.add(NAMESPACES, namespace("prod", json!({"env": "prod"})), true);
+    cluster.add(NAMESPACES, namespace("dev", json!({"env": "dev"})), true);
+    cluster.add(
+        NAMESPACES,
+        namespace("archive", json!({"env": "dev", "frozen": "true"})),
+        true,
+    );
+    // Created just now: the API server has it, the watch has not delivered it yet.
+    cluster.add(
+        NAMESPACES,
+        namespace("fresh", json!({"env": "prod"})),
+        false,
     );
     let url = cluster.serve().await;
     let setup = Setup::new("policies-namespaces");
     let kubeconfig = setup.dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n\
-             users:\n- name: test\n  user:\n    token: test-token\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n\
-             current-context: test\n"
-        ),
-    )
-    .unwrap();
+    cluster.write_kubeconfig(&url, &kubeconfig);
     let kubeconfig = kubeconfig.display().to_string();
     let hook = setup.start(&["--watch-namespaces", "--kubeconfig", &kubeconfig]);
 
@@ -853,12 +922,14 @@ async fn watched_namespaces_feed_namespace_selector_and_namespace_object() {
     );
 
     // A label change arrives over the watch.
+    cluster.wait_for_watch(NAMESPACES).await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while cluster.watches.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "no watch; {}", hook.log_text());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    cluster.event("MODIFIED", namespace("dev", json!({"env": "prod"})), 101);
+    cluster.event(
+        NAMESPACES,
+        "MODIFIED",
+        namespace("dev", json!({"env": "prod"})),
+        101,
+    );
     loop {
         let (allowed, _) = message(hook.admit(&pod_review("6", "dev")).await);
         if !allowed {
@@ -867,7 +938,7 @@ async fn watched_namespaces_feed_namespace_selector_and_namespace_object() {
         assert!(Instant::now() < deadline, "label change not seen");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    cluster.event("DELETED", namespace("archive", json!({})), 102);
+    cluster.event(NAMESPACES, "DELETED", namespace("archive", json!({})), 102);
     loop {
         // Gone from the cache and from the API server: unknown, as `ghost` was.
         if message(hook.admit(&pod_review("7", "archive")).await) == unmatched {
@@ -1019,4 +1090,199 @@ async fn only_exempt_namespaces_may_carry_the_ignore_label() {
         ),
         None
     );
+}
+
+/// An Ingress CREATE (or UPDATE) of `namespace/name` for `host`.
+fn ingress_review(uid: &str, operation: &str, namespace: &str, name: &str, host: &str) -> Vec<u8> {
+    let mut ingress = fake_cluster::ingress(namespace, name, host);
+    ingress["apiVersion"] = json!("networking.k8s.io/v1");
+    ingress["kind"] = json!("Ingress");
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": uid, "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},
+            "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
+            "name": name, "namespace": namespace, "operation": operation,
+            "userInfo": {"username": "dev"}, "object": ingress,
+            "oldObject": if operation == "UPDATE" { ingress.clone() } else { serde_json::Value::Null }
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn synced_data_feeds_referential_templates() {
+    use fake_cluster::{Cluster, INGRESSES, ingress};
+
+    let cluster = Cluster::new();
+    cluster.resource(INGRESSES, "Ingress", true);
+    cluster.add(INGRESSES, ingress("shop", "web", "shop.example.com"), true);
+    // Excluded from sync by the Config: never in data.inventory.
+    cluster.add(
+        INGRESSES,
+        ingress("kube-system", "dash", "dash.example.com"),
+        true,
+    );
+    let url = cluster.serve().await;
+    let setup = Setup::new("policies-sync");
+    let kubeconfig = setup.dir.path().join("kubeconfig");
+    cluster.write_kubeconfig(&url, &kubeconfig);
+    let hook = setup.start(&["--sync-data", "--kubeconfig", kubeconfig.to_str().unwrap()]);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = http_get(hook.health, "/readyz").await.unwrap();
+        if ready == (503, "synced data not loaded yet\n".to_owned()) {
+            break;
+        }
+        assert_eq!(ready.0, 503, "ready before the data was listed");
+        assert!(Instant::now() < deadline, "{}", hook.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.release_list();
+    hook.wait_ready().await;
+
+    let answer = |reply: common::Reply| {
+        let response = &reply.json()["response"];
+        (
+            response["allowed"].as_bool().unwrap(),
+            response["status"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
+    };
+    let taken = |host: &str, by: &str| {
+        (
+            false,
+            format!("[unique-ingress-host] host {host} is already used by ingress {by}"),
+        )
+    };
+    let allowed = (true, String::new());
+    assert_eq!(
+        answer(
+            hook.admit(&ingress_review(
+                "1",
+                "CREATE",
+                "other",
+                "web2",
+                "shop.example.com"
+            ))
+            .await
+        ),
+        taken("shop.example.com", "shop/web")
+    );
+    // Updating the synced object itself is no conflict.
+    assert_eq!(
+        answer(
+            hook.admit(&ingress_review(
+                "2",
+                "UPDATE",
+                "shop",
+                "web",
+                "shop.example.com"
+            ))
+            .await
+        ),
+        allowed
+    );
+    // kube-system is excluded from sync.
+    assert_eq!(
+        answer(
+            hook.admit(&ingress_review(
+                "3",
+                "CREATE",
+                "other",
+                "dash2",
+                "dash.example.com"
+            ))
+            .await
+        ),
+        allowed
+    );
+    // sandbox is excluded from the webhook.
+    assert_eq!(
+        answer(
+            hook.admit(&ingress_review(
+                "4",
+                "CREATE",
+                "sandbox",
+                "web3",
+                "shop.example.com"
+            ))
+            .await
+        ),
+        (
+            true,
+            "namespace \"sandbox\" is excluded from the webhook by the policy set's Config"
+                .to_owned()
+        )
+    );
+
+    // Watch events reach the data.
+    cluster.wait_for_watch(INGRESSES).await;
+    cluster.event(
+        INGRESSES,
+        "ADDED",
+        ingress("team", "api", "api.example.com"),
+        101,
+    );
+    cluster.event(
+        INGRESSES,
+        "DELETED",
+        ingress("shop", "web", "shop.example.com"),
+        102,
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let api = answer(
+            hook.admit(&ingress_review(
+                "5",
+                "CREATE",
+                "other",
+                "api2",
+                "api.example.com",
+            ))
+            .await,
+        );
+        let shop = answer(
+            hook.admit(&ingress_review(
+                "6",
+                "CREATE",
+                "other",
+                "web2",
+                "shop.example.com",
+            ))
+            .await,
+        );
+        if api == taken("api.example.com", "team/api") && shop == allowed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "watch events not applied: {api:?} {shop:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let m = hook.metrics_text().await;
+    // team/api and kube-system/dash (excluded from data.inventory, but synced).
+    assert_eq!(
+        sample(&m, "regard_webhook_synced_objects"),
+        Some(2.0),
+        "{m}"
+    );
+    let auth = cluster.authorizations.lock().unwrap().clone();
+    assert!(auth.iter().all(|a| a == "Bearer test-token"), "{auth:?}");
+}
+
+#[tokio::test]
+async fn a_policy_set_asking_for_synced_data_is_flagged_without_sync_data() {
+    let setup = Setup::new("policies-sync");
+    let hook = setup.start(&[]);
+    hook.wait_ready().await;
+    hook.wait_log("the policy set's Config/SyncSet asks for synced data; without --sync-data, data.inventory stays empty")
+        .await;
+    assert!(hook.log_text().contains("networking.k8s.io/v1 Ingress"));
 }

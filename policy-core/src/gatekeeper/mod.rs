@@ -41,6 +41,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod config;
 mod constraint;
 mod expansion;
 mod inventory;
@@ -62,6 +63,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use regorus::Value;
 
+pub use config::{Process, SyncConfig, SyncKind};
 pub use constraint::{CONSTRAINT_GROUP, Constraint, EnforcementAction, ScopedAction};
 pub use expansion::{ApplyTo, ExpansionTemplate, Resultant, expand};
 pub use inventory::Inventory;
@@ -98,6 +100,7 @@ struct BundleInner {
     expansions: Vec<ExpansionTemplate>,
     inventory: Inventory,
     ignored: Vec<IgnoredDocument>,
+    sync: SyncConfig,
 }
 
 /// A document given to [`PolicyBundle::from_documents`] that is not a
@@ -267,6 +270,7 @@ impl PolicyBundle {
                 ignored.push(IgnoredDocument { source, value: doc });
             }
         }
+        let sync = SyncConfig::from_documents(&ignored)?;
         template_docs.sort_by(|a, b| a.kind.cmp(&b.kind));
         let templates: Vec<CompiledTemplate> = template_docs
             .into_par_iter()
@@ -304,6 +308,7 @@ impl PolicyBundle {
                 expansions,
                 inventory: Inventory::default(),
                 ignored,
+                sync,
             }),
         })
     }
@@ -365,6 +370,7 @@ impl PolicyBundle {
                 expansions: self.inner.expansions.clone(),
                 inventory,
                 ignored: self.inner.ignored.clone(),
+                sync: self.inner.sync.clone(),
             }),
         })
     }
@@ -405,6 +411,12 @@ impl PolicyBundle {
     /// The ExpansionTemplates, sorted by name.
     pub fn expansion_templates(&self) -> &[ExpansionTemplate] {
         &self.inner.expansions
+    }
+
+    /// What the policy set's `Config` and `SyncSet` documents say: kinds to sync into
+    /// `data.inventory`, namespaces each process skips.
+    pub fn sync_config(&self) -> &SyncConfig {
+        &self.inner.sync
     }
 
     /// Documents that were neither templates, constraints nor ExpansionTemplates.
