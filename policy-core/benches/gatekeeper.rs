@@ -73,5 +73,81 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// `n` Deployments (with a PodDisruptionBudget for every other one) in 50 namespaces.
+fn cluster_objects(n: usize) -> Vec<Value> {
+    let mut objects = Vec::with_capacity(n + n / 2);
+    for i in 0..n {
+        let ns = format!("team-{}", i % 50);
+        let json = format!(
+            r#"{{"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {{"name": "app-{i}", "namespace": "{ns}", "labels": {{"app": "app-{i}"}}}},
+                "spec": {{"replicas": 3, "selector": {{"matchLabels": {{"app": "app-{i}"}}}},
+                         "template": {{"metadata": {{"labels": {{"app": "app-{i}"}}}},
+                                      "spec": {{"containers": [{{"name": "c", "image": "registry.example.com/app:{i}"}}]}}}}}}}}"#
+        );
+        objects.push(Value::from_json_str(&json).unwrap());
+        if i % 2 == 0 {
+            let pdb = format!(
+                r#"{{"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+                    "metadata": {{"name": "app-{i}", "namespace": "{ns}"}},
+                    "spec": {{"minAvailable": 1, "selector": {{"matchLabels": {{"app": "app-{i}"}}}}}}}}"#
+            );
+            objects.push(Value::from_json_str(&pdb).unwrap());
+        }
+    }
+    objects
+}
+
+/// What `regard-webhook --sync-data` does after a change: rebuild the policy set with the
+/// synced objects as `data.inventory`; and a review against that much data.
+fn synced_data(c: &mut Criterion) {
+    let docs = policy_core::library::documents(&["baseline", "best-practices"]).unwrap();
+    let bundle = PolicyBundle::from_documents(docs).unwrap();
+    let objects = cluster_objects(4_000);
+    let mut group = c.benchmark_group("synced data");
+    group.sample_size(20);
+    group.bench_function("with_inventory: built-in bundles, 6,000 objects", |b| {
+        b.iter(|| bundle.with_inventory(black_box(&objects)).unwrap())
+    });
+    let synced = bundle.with_inventory(&objects).unwrap();
+    let request = {
+        let mut r = Value::new_object();
+        let m = r.as_object_mut().unwrap();
+        m.insert(Value::from("uid"), Value::from("1"));
+        m.insert(Value::from("operation"), Value::from("CREATE"));
+        m.insert(Value::from("namespace"), Value::from("team-1"));
+        m.insert(Value::from("object"), objects[2].clone());
+        r
+    };
+    let webhook = ReviewOptions {
+        enforcement_point: WEBHOOK_ENFORCEMENT_POINT.to_owned(),
+        ..ReviewOptions::default()
+    };
+    let outcome = synced.review_request(&request, &webhook).unwrap();
+    assert!(
+        outcome
+            .violations
+            .iter()
+            .any(|v| v.msg.contains("PodDisruptionBudget")),
+        "the Deployment without a PodDisruptionBudget is reported"
+    );
+    group.bench_function(
+        "review_request: Deployment CREATE, built-in bundles, 6,000 synced objects",
+        |b| {
+            b.iter(|| {
+                synced
+                    .review_request(black_box(&request), &webhook)
+                    .unwrap()
+            })
+        },
+    );
+    let empty = bundle.with_inventory(&[]).unwrap();
+    group.bench_function(
+        "review_request: Deployment CREATE, built-in bundles, no synced objects",
+        |b| b.iter(|| empty.review_request(black_box(&request), &webhook).unwrap()),
+    );
+    group.finish();
+}
+
+criterion_group!(benches, bench, synced_data);
 criterion_main!(benches);
