@@ -147,7 +147,7 @@ struct RawReview {
 /// `request.object` / `request.oldObject` as the typed envelope sees them: present or not.
 ///
 /// kube's `AdmissionReview<T>` reads the envelope (uid, kind, operation, namespace, dryRun);
-/// policies evaluate the raw `request` JSON ([`RawReview`]). Reading the objects a second
+/// policies evaluate the raw `request` JSON (`RawReview`). Reading the objects a second
 /// time into a `DynamicObject` (typed metadata plus a `serde_json::Value` of the rest) cost
 /// about a tenth of a request's CPU in profiles, so the envelope skips over them instead.
 #[derive(Clone, Debug, Default)]

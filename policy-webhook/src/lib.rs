@@ -3,12 +3,15 @@
 //! `regard-webhook`: a Kubernetes validating admission webhook that answers AdmissionReviews
 //! with the same ConstraintTemplates and Constraints `regard gk test` checks in CI. Policy logic
 //! lives in `policy-core`'s Gatekeeper framework; this crate adds serving: TLS with certificate
-//! hot reload and optional mTLS, the `/v1/admit` handler, policy hot reload, health, metrics and
-//! graceful shutdown.
+//! hot reload and optional mTLS, the `/v1/admit` and `/v1/admitlabel` handlers, policy hot
+//! reload, health, metrics and graceful shutdown.
 //!
 //! Data flow: [`server`] accepts TLS connections (configuration from [`tls`]) and hands requests
 //! to the [`admission`] router, which checks the envelope and evaluates the raw request through
-//! the [`review::Reviewer`] currently held by [`policy::PolicyStore`].
+//! the [`review::Reviewer`] currently held by [`policy::PolicyStore`]. From the cluster (only
+//! when asked), [`namespaces`] keeps the Namespaces that `namespaceSelector` and
+//! `namespaceObject` need, and [`sync`] keeps the objects referential templates read as
+//! `data.inventory`.
 #![deny(missing_docs)]
 
 pub mod admission;
