@@ -5,6 +5,8 @@
 //!   ExpansionTemplates are given) and prints the violations.
 //! * `gk verify PATH...` runs gator Suite files.
 //! * `gk expand -f PATH...` prints the resources ExpansionTemplates imply.
+//! * `gk sync test -f PATH...` checks that a `Config`/`SyncSet` syncs the kinds the templates'
+//!   `requires-sync-data` annotations ask for.
 //!
 //! Exit codes: 0 = clean, 1 = a deny violation, a failed suite, or an error.
 
@@ -17,9 +19,10 @@ use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Subcommand, ValueEnum};
 use policy_core::Value;
 use policy_core::gatekeeper::{
-    EnforcementAction, Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, TARGET,
-    Violation, expand, read_document_files,
+    EnforcementAction, Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, SyncKind,
+    TARGET, Violation, expand, read_document_files,
     suite::{self, Filter, SuiteResult},
+    sync_test,
 };
 use serde::Serialize;
 
@@ -39,6 +42,33 @@ pub enum GkCommand {
     Verify(VerifyArgs),
     /// Print the resources that ExpansionTemplates derive from the inputs (like `gator expand`).
     Expand(ExpandArgs),
+    /// Referential data: check the kinds a Config/SyncSet syncs (like `gator sync`).
+    Sync(SyncArgs),
+}
+
+/// `regard gk sync ...`
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(subcommand)]
+    pub command: SyncCommand,
+}
+
+/// The gk sync subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Check that the Config/SyncSets among the inputs sync every kind the templates' requires-sync-data annotations need (like `gator sync test`).
+    Test(SyncTestArgs),
+}
+
+/// `regard gk sync test`
+#[derive(Debug, Args)]
+pub struct SyncTestArgs {
+    /// File or directory with ConstraintTemplates, Config/SyncSets and a GVKManifest (repeatable; `-` = stdin).
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    pub filenames: Vec<String>,
+    /// Without a GVKManifest (the kinds the cluster serves), assume every synced kind is served.
+    #[arg(short = 'o', long = "force-omit-gvk-manifest")]
+    pub force_omit_gvk_manifest: bool,
 }
 
 /// Output formats of `gk test`.
@@ -126,7 +156,67 @@ pub fn run(args: &GkArgs, out: &mut dyn Write) -> Result<u8> {
         GkCommand::Test(a) => test(a, out),
         GkCommand::Verify(a) => verify(a, out),
         GkCommand::Expand(a) => expand_cmd(a, out),
+        GkCommand::Sync(SyncArgs {
+            command: SyncCommand::Test(a),
+        }) => sync_test_cmd(a, out, &mut std::io::stderr().lock()),
     }
+}
+
+/// gator's `sync test`: notes on stdout; unmet requirements (or unreadable templates) on
+/// stderr, exit 1. Templates and alternatives are sorted (gator prints Go map order).
+fn sync_test_cmd(args: &SyncTestArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8> {
+    let docs = load_inputs(&args.filenames)?;
+    if docs.is_empty() {
+        bail!("no input data identified");
+    }
+    let report = sync_test(&docs, args.force_omit_gvk_manifest).context("checking")?;
+    for name in &report.skipped {
+        writeln!(
+            out,
+            "skipping unstructured {name:?} because it is not a syncset, config, gvk manifest, or template"
+        )?;
+    }
+    let has_manifest = docs.iter().any(|(_, d)| {
+        d["kind"] == Value::from("GVKManifest")
+            && d["apiVersion"]
+                .as_string()
+                .is_ok_and(|v| v.starts_with("gvkmanifest.gatekeeper.sh/"))
+    });
+    if report.template_errors.is_empty() && !has_manifest {
+        writeln!(
+            out,
+            "ignoring absence of supported GVK manifest due to --force-omit-gvk-manifest flag; will assume all synced GVKs are supported by cluster"
+        )?;
+    }
+    out.flush()?;
+    if !report.missing.is_empty() {
+        let mut text = String::from("the following requirements were not met: \n");
+        for (template, unmet) in &report.missing {
+            text.push_str(template);
+            text.push_str(":\n");
+            let lines: Vec<String> = unmet
+                .iter()
+                .map(|alternatives| {
+                    let kinds: Vec<String> =
+                        alternatives.iter().map(SyncKind::gator_string).collect();
+                    format!("- {}", kinds.join(" OR "))
+                })
+                .collect();
+            text.push_str(&lines.join("\n"));
+            text.push('\n');
+        }
+        writeln!(err, "{text}")?;
+        return Ok(1);
+    }
+    if !report.template_errors.is_empty() {
+        let mut text = String::from("encountered errors parsing the following templates: \n");
+        for (template, e) in &report.template_errors {
+            text.push_str(&format!("{template}:\n{e}\n"));
+        }
+        writeln!(err, "{text}")?;
+        return Ok(1);
+    }
+    Ok(0)
 }
 
 fn load_inputs(paths: &[String]) -> Result<Vec<(String, Value)>> {

@@ -617,3 +617,140 @@ fn gk_test_rvm_matches_the_interpreter_on_the_library() {
         "conflicts: {only_interpreted:?}"
     );
 }
+
+const FORCE_OMIT_NOTE: &str = "ignoring absence of supported GVK manifest due to --force-omit-gvk-manifest flag; will assume all synced GVKs are supported by cluster\n";
+
+#[test]
+fn gk_sync_test_passes_when_config_and_syncsets_cover_the_requirements() {
+    let r = regard(&[
+        "gk",
+        "sync",
+        "test",
+        "-f",
+        "sync/templates.yaml",
+        "-f",
+        "sync/config.yaml",
+        "-f",
+        "sync/syncset.yaml",
+        "--force-omit-gvk-manifest",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, FORCE_OMIT_NOTE, "")
+    );
+}
+
+#[test]
+fn gk_sync_test_reports_requirements_the_cluster_cannot_meet() {
+    // The manifest does not serve policy/v1 PodDisruptionBudget, so the SyncSet cannot sync it.
+    let r = regard(&[
+        "gk",
+        "sync",
+        "test",
+        "-f",
+        "sync/templates.yaml",
+        "-f",
+        "sync/config.yaml",
+        "-f",
+        "sync/syncset.yaml",
+        "-f",
+        "sync/manifest",
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, "");
+    assert_eq!(
+        r.stderr,
+        "the following requirements were not met: \nk8srequirepdb:\n- policy/v1:PodDisruptionBudget\n\n"
+    );
+
+    // With no Config or SyncSet, every requirement is unmet: alternatives sorted, joined with OR.
+    let r = regard(&["gk", "sync", "test", "-f", "sync/templates.yaml", "-o"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout, FORCE_OMIT_NOTE);
+    assert_eq!(
+        r.stderr,
+        "the following requirements were not met: \n\
+         k8srequirepdb:\n- policy/v1:PodDisruptionBudget\n- apps/v1:Deployment\n\
+         k8suniqueingress:\n- extensions/v1beta1:Ingress OR networking.k8s.io/v1:Ingress\n\n"
+    );
+}
+
+#[test]
+fn gk_sync_test_errors() {
+    let r = regard(&[
+        "gk",
+        "sync",
+        "test",
+        "-f",
+        "sync/templates.yaml",
+        "-f",
+        "sync/config.yaml",
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "Error: checking: no GVK manifest found; please provide a manifest enumerating the GVKs supported by the cluster\n"
+    );
+
+    let r = regard(&["gk", "sync", "test", "-f", "sync/bad/template.yaml", "-o"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "encountered errors parsing the following templates: \nk8stypo:\nunknown field `group`, expected one of `groups`, `versions`, `kinds` at line 1 column 10\n\n"
+    );
+
+    let r = regard(&[
+        "gk",
+        "sync",
+        "test",
+        "-f",
+        "sync/config.yaml",
+        "-f",
+        "sync/bad/second-config.yaml",
+        "-o",
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "Error: checking: sync/bad/second-config.yaml: Config \"another\": multiple configs found; Config is a singleton resource\n"
+    );
+}
+
+/// The gatekeeper-library's referential templates with their own sync.yaml files.
+#[test]
+fn gk_sync_test_on_the_library_referential_templates() {
+    if !Path::new(LIBRARY).exists() {
+        eprintln!("skipping: {LIBRARY} not present");
+        return;
+    }
+    let general = format!("{LIBRARY}/library/general");
+    for name in [
+        "poddisruptionbudget",
+        "storageclass",
+        "uniqueingresshost",
+        "uniqueserviceselector",
+    ] {
+        let template = format!("{general}/{name}/template.yaml");
+        let sync = format!("{general}/{name}/sync.yaml");
+        let r = regard(&["gk", "sync", "test", "-f", &template, "-f", &sync, "-o"]);
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{name}");
+    }
+    // Each template's requirements are not met by another template's sync.yaml.
+    let r = regard(&[
+        "gk",
+        "sync",
+        "test",
+        "-f",
+        &format!("{general}/poddisruptionbudget/template.yaml"),
+        "-f",
+        &format!("{general}/storageclass/sync.yaml"),
+        "-o",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .starts_with("the following requirements were not met: \nk8spoddisruptionbudget:\n"),
+        "{}",
+        r.stderr
+    );
+}

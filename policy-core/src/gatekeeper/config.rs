@@ -24,6 +24,9 @@
 //! every `Config` and `SyncSet` among the policy documents counts, and the synced kinds are the
 //! union of all of them.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use regorus::Value;
 use serde::Deserialize;
 
 use super::IgnoredDocument;
@@ -53,6 +56,13 @@ impl SyncKind {
         } else {
             format!("{}/{}", self.group, self.version)
         }
+    }
+}
+
+impl SyncKind {
+    /// `group/version:Kind`, as gator prints a kind (`/v1:Namespace` for the core group).
+    pub fn gator_string(&self) -> String {
+        format!("{}/{}:{}", self.group, self.version, self.kind)
     }
 }
 
@@ -134,7 +144,7 @@ struct SyncSetSpec {
     gvks: Option<Vec<SyncKind>>,
 }
 
-fn is_kind(doc: &regorus::Value, group: &str, kind: &str) -> bool {
+fn is_kind(doc: &Value, group: &str, kind: &str) -> bool {
     let api_version = object::str_at(doc, &["apiVersion"]).unwrap_or("");
     api_version.split_once('/').map(|(g, _)| g) == Some(group)
         && object::str_at(doc, &["kind"]) == Some(kind)
@@ -246,10 +256,196 @@ impl SyncConfig {
     }
 }
 
+/// The annotation a ConstraintTemplate declares the kinds it reads from `data.inventory` with.
+pub const REQUIRES_SYNC_DATA: &str = "metadata.gatekeeper.sh/requires-sync-data";
+
+/// One requirement of a template: any one of these kinds, synced, meets it.
+pub type SyncRequirement = BTreeSet<SyncKind>;
+
+/// One `{groups, versions, kinds}` clause of the annotation: every combination is a kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Clause {
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    versions: Vec<String>,
+    #[serde(default)]
+    kinds: Vec<String>,
+}
+
+/// The requirements a ConstraintTemplate document declares in its
+/// `metadata.gatekeeper.sh/requires-sync-data` annotation (none without it). The annotation is a
+/// JSON list of requirements, each a list of clauses whose combinations are alternatives; as
+/// Gatekeeper does, surrounding quotes and newlines are trimmed first (the library writes the
+/// JSON inside a quoted YAML block).
+///
+/// ```
+/// use policy_core::gatekeeper::sync_requirements;
+/// use policy_core::Value;
+/// let t = Value::from_json_str(r#"{"metadata": {"annotations": {"metadata.gatekeeper.sh/requires-sync-data":
+///   "\"[[{\"groups\": [\"apps\"], \"versions\": [\"v1\"], \"kinds\": [\"Deployment\"]}]]\"\n"}}}"#).unwrap();
+/// let reqs = sync_requirements(&t).unwrap();
+/// assert_eq!(reqs[0].iter().next().unwrap().gator_string(), "apps/v1:Deployment");
+/// ```
+pub fn sync_requirements(template: &Value) -> Result<Vec<SyncRequirement>, String> {
+    let Some(annotation) =
+        object::str_at(template, &["metadata", "annotations", REQUIRES_SYNC_DATA])
+    else {
+        return Ok(Vec::new());
+    };
+    let trimmed = annotation.trim_matches(|c| c == '\n' || c == '"');
+    let compact: Vec<Vec<Clause>> = serde_json::from_str(trimmed).map_err(|e| e.to_string())?;
+    Ok(compact
+        .into_iter()
+        .map(|clauses| {
+            let mut alternatives = SyncRequirement::new();
+            for c in clauses {
+                for group in &c.groups {
+                    for version in &c.versions {
+                        for kind in &c.kinds {
+                            alternatives.insert(SyncKind {
+                                group: group.clone(),
+                                version: version.clone(),
+                                kind: kind.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+            alternatives
+        })
+        .collect())
+}
+
+/// What `regard gk sync test` found (gator's `sync test`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncTestReport {
+    /// Per template name, the requirements no synced (and supported) kind meets.
+    pub missing: BTreeMap<String, Vec<SyncRequirement>>,
+    /// Per template name, why its requirements could not be read.
+    pub template_errors: BTreeMap<String, String>,
+    /// `metadata.name` of the inputs that are none of template, Config, SyncSet, GVKManifest.
+    pub skipped: Vec<String>,
+}
+
+/// Checks that the kinds the `Config` and `SyncSet`s among `docs` sync meet the
+/// `requires-sync-data` requirements of the ConstraintTemplates among them, counting only kinds
+/// a `GVKManifest` (`gvkmanifest.gatekeeper.sh`, the kinds the cluster serves) lists, unless
+/// `omit_manifest` says to assume every kind is served. As gator: several Configs, several
+/// manifests, or no manifest without `omit_manifest` are errors; when a template's
+/// requirements cannot be read, only those errors are reported.
+pub fn sync_test(docs: &[(String, Value)], omit_manifest: bool) -> Result<SyncTestReport, Error> {
+    let mut report = SyncTestReport::default();
+    let mut templates: Vec<(String, Vec<SyncRequirement>)> = Vec::new();
+    let mut synced: BTreeSet<SyncKind> = BTreeSet::new();
+    let mut configs = 0;
+    let mut manifest: Option<BTreeSet<SyncKind>> = None;
+    for (source, doc) in docs {
+        let name = object::str_at(doc, &["metadata", "name"])
+            .unwrap_or("")
+            .to_owned();
+        if is_kind(doc, "config.gatekeeper.sh", "Config")
+            || is_kind(doc, "syncset.gatekeeper.sh", "SyncSet")
+        {
+            if is_kind(doc, "config.gatekeeper.sh", "Config") {
+                configs += 1;
+                if configs > 1 {
+                    return Err(Error::SyncConfig {
+                        file: source.clone(),
+                        kind: "Config".to_owned(),
+                        name,
+                        message: "multiple configs found; Config is a singleton resource"
+                            .to_owned(),
+                    });
+                }
+            }
+            let one = SyncConfig::from_documents(&[IgnoredDocument {
+                source: source.clone(),
+                value: doc.clone(),
+            }])?;
+            synced.extend(one.kinds);
+        } else if super::template::is_template(doc) {
+            match sync_requirements(doc) {
+                Ok(reqs) => templates.push((name, reqs)),
+                Err(e) => {
+                    report.template_errors.insert(name, e);
+                }
+            }
+        } else if is_kind(doc, "gvkmanifest.gatekeeper.sh", "GVKManifest") {
+            if manifest.is_some() {
+                return Err(Error::SyncConfig {
+                    file: source.clone(),
+                    kind: "GVKManifest".to_owned(),
+                    name,
+                    message: "multiple GVK manifests found; please provide one manifest enumerating the GVKs supported by the cluster".to_owned(),
+                });
+            }
+            manifest = Some(manifest_kinds(doc).map_err(|message| Error::SyncConfig {
+                file: source.clone(),
+                kind: "GVKManifest".to_owned(),
+                name: name.clone(),
+                message,
+            })?);
+        } else {
+            report.skipped.push(name);
+        }
+    }
+    if !report.template_errors.is_empty() {
+        return Ok(report);
+    }
+    match manifest {
+        Some(served) => synced.retain(|k| served.contains(k)),
+        None if omit_manifest => {}
+        None => {
+            return Err(Error::Config(
+                "no GVK manifest found; please provide a manifest enumerating the GVKs supported by the cluster".to_owned(),
+            ));
+        }
+    }
+    for (name, requirements) in templates {
+        let unmet: Vec<SyncRequirement> = requirements
+            .into_iter()
+            .filter(|alternatives| alternatives.is_disjoint(&synced))
+            .collect();
+        if !unmet.is_empty() {
+            report.missing.entry(name).or_default().extend(unmet);
+        }
+    }
+    Ok(report)
+}
+
+/// The kinds a GVKManifest lists: `spec.groups: {group: {version: [kind, ...]}}`.
+fn manifest_kinds(doc: &Value) -> Result<BTreeSet<SyncKind>, String> {
+    #[derive(Deserialize)]
+    struct Spec {
+        #[serde(default)]
+        groups: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    }
+    let spec = &doc["spec"];
+    if object::is_absent(spec) {
+        return Ok(BTreeSet::new());
+    }
+    let json = serde_json::to_value(spec).map_err(|e| format!("spec: {e}"))?;
+    let spec: Spec = serde_json::from_value(json).map_err(|e| format!("spec: {e}"))?;
+    let mut kinds = BTreeSet::new();
+    for (group, versions) in spec.groups {
+        for (version, names) in versions {
+            for kind in names {
+                kinds.insert(SyncKind {
+                    group: group.clone(),
+                    version: version.clone(),
+                    kind,
+                });
+            }
+        }
+    }
+    Ok(kinds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regorus::Value;
 
     fn docs(yaml_like_json: &[&str]) -> Vec<IgnoredDocument> {
         yaml_like_json

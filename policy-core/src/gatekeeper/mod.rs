@@ -63,7 +63,10 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use regorus::Value;
 
-pub use config::{Process, SyncConfig, SyncKind};
+pub use config::{
+    Process, REQUIRES_SYNC_DATA, SyncConfig, SyncKind, SyncRequirement, SyncTestReport,
+    sync_requirements, sync_test,
+};
 pub use constraint::{CONSTRAINT_GROUP, Constraint, EnforcementAction, ScopedAction};
 pub use expansion::{ApplyTo, ExpansionTemplate, Resultant, expand};
 pub use inventory::Inventory;
