@@ -89,11 +89,9 @@ impl PolicyStore {
         let kinds = reviewer.sync_kinds().to_vec();
         sources.policies = Some(reviewer);
         self.rebuild(&sources);
-        self.sync_kinds.send_if_modified(|current| {
-            let changed = *current != kinds;
-            *current = kinds;
-            changed
-        });
+        // Every load notifies, changed kinds or not: the data sync's readiness waits for a
+        // loaded policy set.
+        self.sync_kinds.send_replace(kinds);
     }
 
     /// Serves the policies with `objects` (everything synced; the policy set's `Config`
@@ -105,9 +103,14 @@ impl PolicyStore {
         self.rebuild(&sources);
     }
 
-    /// The kinds the serving policy set asks to sync; changes when a reload changes them.
+    /// The kinds the serving policy set asks to sync; notified on every policy load.
     pub fn sync_kinds(&self) -> watch::Receiver<Vec<SyncKind>> {
         self.sync_kinds.subscribe()
+    }
+
+    /// The kinds the serving policy set asks to sync, now.
+    pub fn current_sync_kinds(&self) -> Vec<SyncKind> {
+        self.sync_kinds.borrow().clone()
     }
 
     fn rebuild(&self, sources: &Sources) {

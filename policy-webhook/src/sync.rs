@@ -107,11 +107,14 @@ impl DataSync {
             watchers.retain(|kind, _| desired.contains(kind));
             {
                 let mut state = lock(&self.state);
+                let before = state.kinds.len();
                 state.kinds.retain(|kind, _| desired.contains(kind));
+                if state.kinds.len() != before {
+                    state.dirty = true;
+                }
                 for kind in &desired {
                     state.kinds.entry(kind.clone()).or_default();
                 }
-                state.dirty = true;
             }
             for kind in desired {
                 if let std::collections::hash_map::Entry::Vacant(slot) = watchers.entry(kind) {
@@ -149,7 +152,8 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Applies the data whenever it changed, after [`SETTLE`].
+/// Applies the data whenever it changed, after [`SETTLE`], and marks the sync ready once a
+/// policy set is loaded and every kind it names is listed and applied.
 async fn apply_loop(
     state: Arc<Mutex<State>>,
     changed: Arc<Notify>,
@@ -160,31 +164,37 @@ async fn apply_loop(
     loop {
         changed.notified().await;
         tokio::time::sleep(SETTLE).await;
-        let (objects, settled) = {
+        let wanted = store.current_sync_kinds();
+        let (snapshot, settled) = {
             let mut state = lock(&state);
-            if !state.dirty {
+            let snapshot = state.dirty.then(|| {
+                state.dirty = false;
+                state
+                    .kinds
+                    .values()
+                    .flat_map(|k| k.objects.values().cloned())
+                    .collect::<Vec<Value>>()
+            });
+            // The run loop may not have caught up with the latest load yet.
+            let same_kinds = state.kinds.keys().eq(wanted.iter());
+            let settled = same_kinds && state.kinds.values().all(|k| k.settled);
+            (snapshot, settled)
+        };
+        if let Some(objects) = snapshot {
+            let count = objects.len();
+            let store = store.clone();
+            let applied = tokio::task::spawn_blocking(move || store.set_synced(Arc::new(objects)));
+            if applied.await.is_err() {
+                tracing::error!("applying synced data panicked");
+                lock(&state).dirty = true;
                 continue;
             }
-            state.dirty = false;
-            let objects: Vec<Value> = state
-                .kinds
-                .values()
-                .flat_map(|k| k.objects.values().cloned())
-                .collect();
-            (objects, state.kinds.values().all(|k| k.settled))
-        };
-        let count = objects.len();
-        let store = store.clone();
-        let applied = tokio::task::spawn_blocking(move || store.set_synced(Arc::new(objects)));
-        if applied.await.is_err() {
-            tracing::error!("applying synced data panicked");
-            continue;
+            metrics
+                .synced_objects
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
-        metrics
-            .synced_objects
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
-        if settled && !ready.swap(true, Ordering::AcqRel) {
-            tracing::info!(objects = count, "synced data is served");
+        if settled && store.is_loaded() && !ready.swap(true, Ordering::AcqRel) {
+            tracing::info!("synced data is served");
         }
     }
 }

@@ -1286,3 +1286,44 @@ async fn a_policy_set_asking_for_synced_data_is_flagged_without_sync_data() {
         .await;
     assert!(hook.log_text().contains("networking.k8s.io/v1 Ingress"));
 }
+
+#[tokio::test]
+async fn a_config_added_by_a_reload_starts_syncing_without_a_restart() {
+    use fake_cluster::{Cluster, INGRESSES, ingress};
+
+    let cluster = Cluster::new();
+    cluster.resource(INGRESSES, "Ingress", true);
+    cluster.add(INGRESSES, ingress("shop", "web", "shop.example.com"), true);
+    cluster.release_list();
+    let url = cluster.serve().await;
+    let setup = Setup::new("policies-sync");
+    let config = setup.policy_dir.join("sync.yaml");
+    let staged = setup.dir.path().join("sync.yaml");
+    std::fs::rename(&config, &staged).unwrap();
+    let kubeconfig = setup.dir.path().join("kubeconfig");
+    cluster.write_kubeconfig(&url, &kubeconfig);
+    let hook = setup.start(&["--sync-data", "--kubeconfig", kubeconfig.to_str().unwrap()]);
+    // Nothing to sync: ready at once, and the template sees an empty inventory.
+    hook.wait_ready().await;
+    let review = ingress_review("1", "CREATE", "other", "web2", "shop.example.com");
+    assert_eq!(
+        hook.admit(&review).await.json()["response"]["allowed"],
+        true
+    );
+
+    common::write_atomic(&config, &std::fs::read(&staged).unwrap());
+    hook.wait_log("syncing into data.inventory").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = hook.admit(&review).await.json();
+        if reply["response"]["allowed"] == false {
+            assert_eq!(
+                reply["response"]["status"]["message"],
+                "[unique-ingress-host] host shop.example.com is already used by ingress shop/web"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", hook.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
