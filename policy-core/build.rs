@@ -1,5 +1,5 @@
 //! Embeds the built-in policy library (`../policies`): every bundle manifest,
-//! ConstraintTemplate and default Constraint becomes an `include_str!` entry
+//! ConstraintTemplate, default Constraint and SyncSet becomes an `include_str!` entry
 //! in `$OUT_DIR/library_files.rs`, so the binary carries the library and the
 //! files stay the single source.
 
@@ -20,7 +20,10 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
             }
             collect(&path, root, out);
         } else if path.file_name().is_some_and(|n| {
-            n == "template.yaml" || n == "constraint.yaml" || (n == "bundles.yaml" && dir == root)
+            n == "template.yaml"
+                || n == "constraint.yaml"
+                || n == "syncset.yaml"
+                || (n == "bundles.yaml" && dir == root)
         }) {
             out.push(path);
         }

@@ -44,10 +44,14 @@ pub(crate) fn run(args: &PoliciesArgs, out: &mut dyn std::io::Write) -> Result<u
             } else {
                 bundle.clone()
             };
-            let count = export(dir, &names)?;
+            let (count, syncsets) = export(dir, &names)?;
+            let syncsets = match syncsets {
+                0 => String::new(),
+                n => format!(" and {n} SyncSets to {}/syncsets", dir.display()),
+            };
             writeln!(
                 out,
-                "wrote {count} templates to {0}/templates and {count} constraints to {0}/constraints (bundles: {1})",
+                "wrote {count} templates to {0}/templates, {count} constraints to {0}/constraints{syncsets} (bundles: {1})",
                 dir.display(),
                 names.join(", ")
             )?;
@@ -102,17 +106,23 @@ fn list(selected: &[String]) -> Result<String> {
 }
 
 /// Writes `templates/<id>.yaml` and `constraints/<id>.yaml` for every policy
-/// of the bundles; returns how many policies were written.
-fn export(dir: &std::path::Path, names: &[String]) -> Result<usize> {
-    let mut count = 0;
+/// of the bundles, and `syncsets/<id>.yaml` for the referential ones; returns
+/// how many policies and SyncSets were written.
+fn export(dir: &std::path::Path, names: &[String]) -> Result<(usize, usize)> {
+    let (mut count, mut syncsets) = (0, 0);
     for (path, text) in library::files(names)? {
         let (policy, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
         let id = policy.rsplit('/').next().unwrap_or(policy);
-        let sub = if file == "template.yaml" {
-            count += 1;
-            "templates"
-        } else {
-            "constraints"
+        let sub = match file {
+            "template.yaml" => {
+                count += 1;
+                "templates"
+            }
+            "syncset.yaml" => {
+                syncsets += 1;
+                "syncsets"
+            }
+            _ => "constraints",
         };
         let target = dir.join(sub).join(format!("{id}.yaml"));
         if let Some(parent) = target.parent() {
@@ -121,5 +131,5 @@ fn export(dir: &std::path::Path, names: &[String]) -> Result<usize> {
         }
         std::fs::write(&target, text).with_context(|| format!("writing {}", target.display()))?;
     }
-    Ok(count)
+    Ok((count, syncsets))
 }

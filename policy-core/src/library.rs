@@ -201,8 +201,9 @@ pub fn select<S: AsRef<str>>(names: &[S]) -> Result<Vec<String>> {
 }
 
 /// The embedded files of the named bundles: for each policy its
-/// `template.yaml` then `constraint.yaml`, as (path relative to
-/// `policies/`, contents).
+/// `template.yaml`, `constraint.yaml` and, for a referential policy, the
+/// `syncset.yaml` naming the kinds it reads from `data.inventory`, as (path
+/// relative to `policies/`, contents).
 pub fn files<S: AsRef<str>>(names: &[S]) -> Result<Vec<(String, &'static str)>> {
     let mut out = Vec::new();
     for policy in select(names)? {
@@ -210,6 +211,10 @@ pub fn files<S: AsRef<str>>(names: &[S]) -> Result<Vec<(String, &'static str)>> 
             let path = format!("{policy}/{name}");
             let text = file(&path)?;
             out.push((path, text));
+        }
+        let syncset = format!("{policy}/syncset.yaml");
+        if let Ok(text) = file(&syncset) {
+            out.push((syncset, text));
         }
     }
     Ok(out)
@@ -377,6 +382,37 @@ mod tests {
                 "{p:?}"
             );
         }
+    }
+
+    #[test]
+    fn referential_policies_bring_the_syncsets_for_what_they_read() {
+        let bundle = load(&["best-practices"]).unwrap();
+        let kinds: Vec<String> = bundle
+            .sync_config()
+            .kinds()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "v1 ServiceAccount",
+                "autoscaling/v2 HorizontalPodAutoscaler",
+                "policy/v1 PodDisruptionBudget"
+            ]
+        );
+        // ...and they meet the templates' requires-sync-data annotations.
+        let docs = documents(&["best-practices"]).unwrap();
+        let report = crate::gatekeeper::sync_test(&docs, true).unwrap();
+        assert!(report.missing.is_empty() && report.template_errors.is_empty());
+        assert_eq!(report.skipped.len(), 10, "the constraints");
+        assert!(
+            load(&["baseline"])
+                .unwrap()
+                .sync_config()
+                .kinds()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -682,7 +682,7 @@ fn export_writes_templates_and_constraints_that_load_again() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         out.stdout,
-        "wrote 18 templates to out/templates and 18 constraints to out/constraints (bundles: restricted)\n"
+        "wrote 18 templates to out/templates, 18 constraints to out/constraints (bundles: restricted)\n"
     );
     let templates = std::fs::read_dir(dir.join("templates"))
         .expect("templates")
@@ -708,4 +708,44 @@ fn export_writes_templates_and_constraints_that_load_again() {
         out.stdout,
         "\n18 tests, 18 passed, 0 warnings, 0 failures, 0 exceptions\n"
     );
+}
+
+#[test]
+fn export_writes_the_syncsets_of_referential_policies() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = Run::in_dir(
+        tmp.path(),
+        &["policies", "export", "out", "--bundle", "best-practices"],
+    )
+    .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "wrote 10 templates to out/templates, 10 constraints to out/constraints and 3 SyncSets to out/syncsets (bundles: best-practices)\n"
+    );
+    let mut syncsets: Vec<String> = std::fs::read_dir(tmp.path().join("out/syncsets"))
+        .expect("syncsets")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    syncsets.sort();
+    assert_eq!(
+        syncsets,
+        ["automount-token.yaml", "pdb.yaml", "replicas.yaml"]
+    );
+    // What they sync meets what the templates require.
+    let out = Run::in_dir(
+        tmp.path(),
+        &[
+            "gk",
+            "sync",
+            "test",
+            "-f",
+            "out/templates",
+            "-f",
+            "out/syncsets",
+            "-o",
+        ],
+    )
+    .output();
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
 }
