@@ -138,7 +138,7 @@ pub struct Metrics {
     pub admission_requests: Family<DecisionLabels, Counter>,
     /// Admission latency from the first body byte to the response, by decision.
     pub admission_duration: Family<DecisionLabels, Histogram, Buckets>,
-    /// Requests admitted without evaluation because of `--exempt-namespace`.
+    /// Requests admitted without evaluation: `--exempt-namespace`, or excluded by the policy set's Config.
     pub admission_exempt: Counter,
     /// Reviews that exceeded `--eval-timeout`.
     pub admission_timeouts: Counter,
@@ -222,7 +222,7 @@ impl Metrics {
         );
         r.register(
             "admission_exempt",
-            "Admission reviews admitted without evaluation (exempt namespace)",
+            "Admission reviews admitted without evaluation (--exempt-namespace or a Config exclusion)",
             m.admission_exempt.clone(),
         );
         r.register(
