@@ -819,6 +819,33 @@ mod fake_cluster {
     }
 }
 
+/// Waits (bounded) until `/readyz` fails for `reason` (a policy set loads first), asserting it
+/// never says ready meanwhile.
+async fn wait_unready_because(hook: &common::Webhook, reason: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = http_get(hook.health, "/readyz").await.unwrap();
+        if ready == (503, reason.to_owned()) {
+            return;
+        }
+        assert_eq!(ready.0, 503, "ready too early");
+        assert!(Instant::now() < deadline, "{}", hook.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `response.allowed` and `response.status.message` of an answer.
+fn verdict(reply: common::Reply) -> (bool, String) {
+    let response = &reply.json()["response"];
+    (
+        response["allowed"].as_bool().unwrap(),
+        response["status"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+    )
+}
+
 /// A Pod CREATE without labels in `namespace`.
 fn pod_review(uid: &str, namespace: &str) -> Vec<u8> {
     let pod = json!({
@@ -866,41 +893,22 @@ async fn watched_namespaces_feed_namespace_selector_and_namespace_object() {
     let hook = setup.start(&["--watch-namespaces", "--kubeconfig", &kubeconfig]);
 
     // Policies load at once; readiness waits for the first namespace list.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = http_get(hook.health, "/readyz").await.unwrap();
-        if ready == (503, "namespaces not listed yet\n".to_owned()) {
-            break;
-        }
-        assert_eq!(ready.0, 503, "ready before the namespace list");
-        assert!(Instant::now() < deadline, "{}", hook.log_text());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_unready_because(&hook, "namespaces not listed yet\n").await;
     cluster.release_list();
     hook.wait_ready().await;
     hook.wait_log("namespace cache synced").await;
 
-    let message = |reply: common::Reply| {
-        let response = &reply.json()["response"];
-        (
-            response["allowed"].as_bool().unwrap(),
-            response["status"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned(),
-        )
-    };
     let need_owner = "[prod-pods-need-owner] Pod web must have labels: owner".to_owned();
     assert_eq!(
-        message(hook.admit(&pod_review("1", "prod")).await),
+        verdict(hook.admit(&pod_review("1", "prod")).await),
         (false, need_owner.clone())
     );
     assert_eq!(
-        message(hook.admit(&pod_review("2", "dev")).await),
+        verdict(hook.admit(&pod_review("2", "dev")).await),
         (true, String::new())
     );
     assert_eq!(
-        message(hook.admit(&pod_review("3", "archive")).await),
+        verdict(hook.admit(&pod_review("3", "archive")).await),
         (
             false,
             "[no-writes-to-frozen-namespaces] namespace archive is frozen".to_owned()
@@ -908,7 +916,7 @@ async fn watched_namespaces_feed_namespace_selector_and_namespace_object() {
     );
     // Not in the cache yet: read from the API server once.
     assert_eq!(
-        message(hook.admit(&pod_review("4", "fresh")).await),
+        verdict(hook.admit(&pod_review("4", "fresh")).await),
         (false, need_owner.clone())
     );
     // Unknown to the cluster: Gatekeeper's autoreject for a namespaceSelector.
@@ -917,7 +925,7 @@ async fn watched_namespaces_feed_namespace_selector_and_namespace_object() {
         "[prod-pods-need-owner] unable to match constraints: error matching the requested object: web :failed to run Match criteria: namespace selector for namespace-scoped object but missing Namespace".to_owned(),
     );
     assert_eq!(
-        message(hook.admit(&pod_review("5", "ghost")).await),
+        verdict(hook.admit(&pod_review("5", "ghost")).await),
         unmatched
     );
 
@@ -931,7 +939,7 @@ async fn watched_namespaces_feed_namespace_selector_and_namespace_object() {
         101,
     );
     loop {
-        let (allowed, _) = message(hook.admit(&pod_review("6", "dev")).await);
+        let (allowed, _) = verdict(hook.admit(&pod_review("6", "dev")).await);
         if !allowed {
             break;
         }
@@ -941,7 +949,7 @@ async fn watched_namespaces_feed_namespace_selector_and_namespace_object() {
     cluster.event(NAMESPACES, "DELETED", namespace("archive", json!({})), 102);
     loop {
         // Gone from the cache and from the API server: unknown, as `ghost` was.
-        if message(hook.admit(&pod_review("7", "archive")).await) == unmatched {
+        if verdict(hook.admit(&pod_review("7", "archive")).await) == unmatched {
             break;
         }
         assert!(Instant::now() < deadline, "deletion not seen");
@@ -1130,29 +1138,10 @@ async fn synced_data_feeds_referential_templates() {
     cluster.write_kubeconfig(&url, &kubeconfig);
     let hook = setup.start(&["--sync-data", "--kubeconfig", kubeconfig.to_str().unwrap()]);
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = http_get(hook.health, "/readyz").await.unwrap();
-        if ready == (503, "synced data not loaded yet\n".to_owned()) {
-            break;
-        }
-        assert_eq!(ready.0, 503, "ready before the data was listed");
-        assert!(Instant::now() < deadline, "{}", hook.log_text());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_unready_because(&hook, "synced data not loaded yet\n").await;
     cluster.release_list();
     hook.wait_ready().await;
 
-    let answer = |reply: common::Reply| {
-        let response = &reply.json()["response"];
-        (
-            response["allowed"].as_bool().unwrap(),
-            response["status"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned(),
-        )
-    };
     let taken = |host: &str, by: &str| {
         (
             false,
@@ -1161,7 +1150,7 @@ async fn synced_data_feeds_referential_templates() {
     };
     let allowed = (true, String::new());
     assert_eq!(
-        answer(
+        verdict(
             hook.admit(&ingress_review(
                 "1",
                 "CREATE",
@@ -1175,7 +1164,7 @@ async fn synced_data_feeds_referential_templates() {
     );
     // Updating the synced object itself is no conflict.
     assert_eq!(
-        answer(
+        verdict(
             hook.admit(&ingress_review(
                 "2",
                 "UPDATE",
@@ -1189,7 +1178,7 @@ async fn synced_data_feeds_referential_templates() {
     );
     // kube-system is excluded from sync.
     assert_eq!(
-        answer(
+        verdict(
             hook.admit(&ingress_review(
                 "3",
                 "CREATE",
@@ -1203,7 +1192,7 @@ async fn synced_data_feeds_referential_templates() {
     );
     // sandbox is excluded from the webhook.
     assert_eq!(
-        answer(
+        verdict(
             hook.admit(&ingress_review(
                 "4",
                 "CREATE",
@@ -1236,7 +1225,7 @@ async fn synced_data_feeds_referential_templates() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let api = answer(
+        let api = verdict(
             hook.admit(&ingress_review(
                 "5",
                 "CREATE",
@@ -1246,7 +1235,7 @@ async fn synced_data_feeds_referential_templates() {
             ))
             .await,
         );
-        let shop = answer(
+        let shop = verdict(
             hook.admit(&ingress_review(
                 "6",
                 "CREATE",
