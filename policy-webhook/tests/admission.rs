@@ -846,6 +846,37 @@ fn verdict(reply: common::Reply) -> (bool, String) {
     )
 }
 
+/// An AdmissionReview (v1) for `object`, a resource of `resource` (`"", "v1", "pods"`): the
+/// object's kind, name and namespace fill the envelope; DELETE moves it to `oldObject` and
+/// UPDATE sends it as both.
+fn admission_review(
+    uid: &str,
+    operation: &str,
+    resource: [&str; 3],
+    object: serde_json::Value,
+) -> Vec<u8> {
+    let [group, version, plural] = resource;
+    let kind = object["kind"].clone();
+    let meta = &object["metadata"];
+    let (new, old) = match operation {
+        "DELETE" => (serde_json::Value::Null, object.clone()),
+        "UPDATE" => (object.clone(), object.clone()),
+        _ => (object.clone(), serde_json::Value::Null),
+    };
+    let mut request = json!({
+        "uid": uid, "kind": {"group": group, "version": version, "kind": kind},
+        "resource": {"group": group, "version": version, "resource": plural},
+        "name": meta["name"], "operation": operation, "userInfo": {"username": "dev"},
+        "object": new, "oldObject": old, "dryRun": false
+    });
+    if let Some(ns) = meta["namespace"].as_str() {
+        request["namespace"] = json!(ns);
+    }
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
+        .to_string()
+        .into_bytes()
+}
+
 /// A Pod CREATE without labels in `namespace`.
 fn pod_review(uid: &str, namespace: &str) -> Vec<u8> {
     let pod = json!({
@@ -853,17 +884,7 @@ fn pod_review(uid: &str, namespace: &str) -> Vec<u8> {
         "metadata": {"name": "web", "namespace": namespace},
         "spec": {"containers": [{"name": "web", "image": "registry.example.com/web:1"}]}
     });
-    json!({
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-        "request": {
-            "uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "name": "web", "namespace": namespace, "operation": "CREATE",
-            "userInfo": {"username": "dev"}, "object": pod, "oldObject": null, "dryRun": false
-        }
-    })
-    .to_string()
-    .into_bytes()
+    admission_review(uid, "CREATE", ["", "v1", "pods"], pod)
 }
 
 #[tokio::test]
@@ -980,22 +1001,7 @@ async fn watched_namespaces_feed_namespace_selector_and_namespace_object() {
 /// An AdmissionReview for the Namespace `name` with `labels`.
 fn namespace_review(uid: &str, operation: &str, name: &str, labels: serde_json::Value) -> Vec<u8> {
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}});
-    let (object, old_object) = if operation == "DELETE" {
-        (serde_json::Value::Null, ns)
-    } else {
-        (ns, serde_json::Value::Null)
-    };
-    json!({
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-        "request": {
-            "uid": uid, "kind": {"group": "", "version": "v1", "kind": "Namespace"},
-            "resource": {"group": "", "version": "v1", "resource": "namespaces"},
-            "name": name, "operation": operation, "userInfo": {"username": "dev"},
-            "object": object, "oldObject": old_object
-        }
-    })
-    .to_string()
-    .into_bytes()
+    admission_review(uid, operation, ["", "v1", "namespaces"], ns)
 }
 
 #[tokio::test]
@@ -1105,18 +1111,12 @@ fn ingress_review(uid: &str, operation: &str, namespace: &str, name: &str, host:
     let mut ingress = fake_cluster::ingress(namespace, name, host);
     ingress["apiVersion"] = json!("networking.k8s.io/v1");
     ingress["kind"] = json!("Ingress");
-    json!({
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-        "request": {
-            "uid": uid, "kind": {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress"},
-            "resource": {"group": "networking.k8s.io", "version": "v1", "resource": "ingresses"},
-            "name": name, "namespace": namespace, "operation": operation,
-            "userInfo": {"username": "dev"}, "object": ingress,
-            "oldObject": if operation == "UPDATE" { ingress.clone() } else { serde_json::Value::Null }
-        }
-    })
-    .to_string()
-    .into_bytes()
+    admission_review(
+        uid,
+        operation,
+        ["networking.k8s.io", "v1", "ingresses"],
+        ingress,
+    )
 }
 
 #[tokio::test]
