@@ -13,12 +13,10 @@
 //! know the namespace either is the request evaluated without it.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::runtime::WatchStreamExt as _;
@@ -181,24 +179,6 @@ impl Namespaces {
             .inc();
         found
     }
-}
-
-/// A client for the cluster: `kubeconfig` if given, else kube's usual inference (in-cluster
-/// service account, then `$KUBECONFIG` or `~/.kube/config`).
-pub async fn connect(kubeconfig: Option<&Path>) -> anyhow::Result<Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &Default::default())
-                .await
-                .with_context(|| format!("using the kubeconfig {}", path.display()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("finding the cluster (in-cluster service account or kubeconfig)")?,
-    };
-    Client::try_from(config).context("creating the Kubernetes client")
 }
 
 /// The Namespace as a Rego value (`apiVersion` and `kind` included, as Gatekeeper passes it).

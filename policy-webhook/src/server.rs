@@ -29,7 +29,8 @@ use crate::admission::{self, AdmissionState};
 use crate::config::Config;
 use crate::fswatch;
 use crate::metrics::{self, Metrics};
-use crate::namespaces::{self, NamespaceCache, Namespaces};
+use crate::cluster;
+use crate::namespaces::{NamespaceCache, Namespaces};
 use crate::policy::{Loader, PolicyStore, PolicyWatcher};
 use crate::sync::DataSync;
 use crate::tls::{self, TlsState};
@@ -109,7 +110,7 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     let policies = Arc::new(PolicyStore::new());
     let client = match &config.cluster {
         Some(access) => Some(
-            namespaces::connect(access.kubeconfig.as_deref())
+            cluster::connect(access.kubeconfig.as_deref())
                 .await
                 .context(if access.watch_namespaces {
                     "--watch-namespaces"
