@@ -26,10 +26,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::admission::{self, AdmissionState};
+use crate::cluster;
 use crate::config::Config;
 use crate::fswatch;
 use crate::metrics::{self, Metrics};
-use crate::cluster;
 use crate::namespaces::{NamespaceCache, Namespaces};
 use crate::policy::{Loader, PolicyStore, PolicyWatcher};
 use crate::sync::DataSync;
