@@ -83,6 +83,28 @@ pub struct Args {
     )]
     pub exempt_namespace: Vec<String>,
 
+    /// Namespaces starting with this are exempt, as `--exempt-namespace PREFIX*` (Gatekeeper's
+    /// flag). Repeatable; comma-separated in the environment variable.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_EXEMPT_NAMESPACE_PREFIX",
+        value_delimiter = ',',
+        value_name = "PREFIX"
+    )]
+    pub exempt_namespace_prefix: Vec<String>,
+
+    /// Namespaces ending with this are exempt, as `--exempt-namespace *SUFFIX` (Gatekeeper's
+    /// flag). Repeatable; comma-separated in the environment variable.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_EXEMPT_NAMESPACE_SUFFIX",
+        value_delimiter = ',',
+        value_name = "SUFFIX",
+        // Suffixes usually start with `-` (`-system`).
+        allow_hyphen_values = true
+    )]
+    pub exempt_namespace_suffix: Vec<String>,
+
     /// Largest request body accepted, in bytes (larger bodies get HTTP 400).
     #[arg(long, env = "REGARD_WEBHOOK_MAX_BODY_BYTES", default_value_t = 3 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -316,7 +338,11 @@ fn default_parallelism() -> usize {
 impl Args {
     /// Checks the flags and turns them into a [`Config`].
     pub fn into_config(self) -> anyhow::Result<Config> {
-        let exemptions = NamespaceExemptions::new(&self.exempt_namespace)?;
+        let exemptions = NamespaceExemptions::with_affixes(
+            &self.exempt_namespace,
+            &self.exempt_namespace_prefix,
+            &self.exempt_namespace_suffix,
+        )?;
         if self.eval_timeout.is_zero() {
             anyhow::bail!("--eval-timeout must be greater than zero");
         }

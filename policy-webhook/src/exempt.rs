@@ -1,7 +1,9 @@
 //! `--exempt-namespace`: namespaces the webhook admits without evaluating anything.
 //!
 //! Patterns follow Gatekeeper's wildcard rules: a `*` may stand only at the start and/or the end
-//! (`kube-*` prefix, `*-system` suffix, `*sys*` contains, `*` everything).
+//! (`kube-*` prefix, `*-system` suffix, `*sys*` contains, `*` everything). Gatekeeper's
+//! `--exempt-namespace-prefix kube-` and `--exempt-namespace-suffix -system` are the same as
+//! `kube-*` and `*-system`.
 
 use std::fmt;
 
@@ -32,10 +34,11 @@ impl fmt::Debug for Pattern {
     }
 }
 
-/// A pattern `--exempt-namespace` cannot accept.
+/// A pattern `--exempt-namespace` (or `-prefix`, `-suffix`) cannot accept.
 #[derive(Debug, thiserror::Error)]
-#[error("--exempt-namespace {pattern:?}: {reason}")]
+#[error("--{flag} {pattern:?}: {reason}")]
 pub struct PatternError {
+    flag: &'static str,
     pattern: String,
     reason: &'static str,
 }
@@ -43,14 +46,47 @@ pub struct PatternError {
 impl NamespaceExemptions {
     /// Parses the patterns; empty strings are ignored (they come from trailing commas in env vars).
     pub fn new(patterns: &[String]) -> Result<Self, PatternError> {
+        Self::with_affixes(patterns, &[], &[])
+    }
+
+    /// Patterns plus Gatekeeper's plain prefixes and suffixes (no `*` in those).
+    pub fn with_affixes(
+        patterns: &[String],
+        prefixes: &[String],
+        suffixes: &[String],
+    ) -> Result<Self, PatternError> {
+        let mut all: Vec<(&'static str, String, String)> = Vec::new();
+        for p in patterns {
+            all.push(("exempt-namespace", p.clone(), p.clone()));
+        }
+        for (flag, affixes, glob) in [
+            ("exempt-namespace-prefix", prefixes, "{}*"),
+            ("exempt-namespace-suffix", suffixes, "*{}"),
+        ] {
+            for a in affixes {
+                let a = a.trim();
+                if a.is_empty() {
+                    continue;
+                }
+                if a.contains('*') {
+                    return Err(PatternError {
+                        flag,
+                        pattern: a.to_owned(),
+                        reason: "give the text without `*`",
+                    });
+                }
+                all.push((flag, a.to_owned(), glob.replace("{}", a)));
+            }
+        }
         let mut parsed = Vec::new();
-        for raw in patterns {
+        for (flag, shown, raw) in &all {
             let p = raw.trim();
             if p.is_empty() {
                 continue;
             }
             let err = |reason| PatternError {
-                pattern: raw.clone(),
+                flag,
+                pattern: shown.clone(),
                 reason,
             };
             if p == "*" {
@@ -124,6 +160,28 @@ mod tests {
         assert!(set(&["*"]).is_exempt("anything"));
         assert!(set(&["*"]).is_exempt(""));
         assert!(set(&[""]).is_empty());
+    }
+
+    #[test]
+    fn gatekeeper_prefix_and_suffix_flags() {
+        let s = NamespaceExemptions::with_affixes(
+            &["team-a".to_owned()],
+            &["kube-".to_owned()],
+            &["-system".to_owned(), String::new()],
+        )
+        .unwrap();
+        assert!(s.is_exempt("team-a") && s.is_exempt("kube-public") && s.is_exempt("x-system"));
+        assert!(!s.is_exempt("default") && !s.is_exempt(""));
+        let err = NamespaceExemptions::with_affixes(&[], &["kube-*".to_owned()], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--exempt-namespace-prefix \"kube-*\": give the text without `*`"
+        );
+        let err = NamespaceExemptions::with_affixes(&[], &[], &["-Sys".to_owned()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--exempt-namespace-suffix \"-Sys\": a namespace has only lowercase letters, digits, `-` and `.`"
+        );
     }
 
     #[test]

@@ -1007,7 +1007,13 @@ fn namespace_review(uid: &str, operation: &str, name: &str, labels: serde_json::
 #[tokio::test]
 async fn only_exempt_namespaces_may_carry_the_ignore_label() {
     let setup = Setup::new("policies");
-    let hook = setup.start(&["--exempt-namespace", "kube-*"]);
+    // Gatekeeper's flags: the same as --exempt-namespace kube-* and *-system.
+    let hook = setup.start(&[
+        "--exempt-namespace-prefix",
+        "kube-",
+        "--exempt-namespace-suffix",
+        "-system",
+    ]);
     hook.wait_ready().await;
     let client = hook.client();
     let label = |uid: &str, body: Vec<u8>| {
@@ -1058,6 +1064,14 @@ async fn only_exempt_namespaces_may_carry_the_ignore_label() {
     );
     assert_eq!(
         label(
+            "3b",
+            namespace_review("3b", "CREATE", "team-system", ignored.clone())
+        )
+        .await,
+        allowed("3b")
+    );
+    assert_eq!(
+        label(
             "4",
             namespace_review("4", "DELETE", "team-a", ignored.clone())
         )
@@ -1093,7 +1107,7 @@ async fn only_exempt_namespaces_may_carry_the_ignore_label() {
     };
     assert_eq!(
         (count("deny"), count("allow")),
-        (Some(1.0), Some(4.0)),
+        (Some(1.0), Some(5.0)),
         "{m}"
     );
     // Label reviews are not policy reviews.
