@@ -141,6 +141,21 @@ fn synced_data(c: &mut Criterion) {
             })
         },
     );
+    let audit = ReviewOptions {
+        enforcement_point: policy_core::gatekeeper::AUDIT_ENFORCEMENT_POINT.to_owned(),
+        ..ReviewOptions::default()
+    };
+    group.sample_size(10);
+    group.bench_function(
+        "audit: every one of the 6,000 synced objects, one thread",
+        |b| {
+            b.iter(|| {
+                for o in &objects {
+                    black_box(synced.review_object_in(o, None, &audit).unwrap());
+                }
+            })
+        },
+    );
     let empty = bundle.with_inventory(&[]).unwrap();
     group.bench_function(
         "review_request: Deployment CREATE, built-in bundles, no synced objects",

@@ -147,6 +147,20 @@ pub struct Args {
     #[arg(long, env = "REGARD_WEBHOOK_SYNC_DATA")]
     pub sync_data: bool,
 
+    /// With --sync-data: audit the synced objects this often (`0` = no audit), as Gatekeeper's
+    /// audit with --audit-from-cache; results are logged, exported as metrics and served on
+    /// `GET /v1/audit` of the metrics address.
+    #[arg(long, env = "REGARD_WEBHOOK_AUDIT_INTERVAL", default_value = "0", value_parser = parse_duration)]
+    pub audit_interval: Duration,
+
+    /// Violations kept per constraint in the audit report (Gatekeeper's flag of the same name).
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_CONSTRAINT_VIOLATIONS_LIMIT",
+        default_value_t = 20
+    )]
+    pub constraint_violations_limit: usize,
+
     /// Kubeconfig used by --watch-namespaces and --sync-data (default: the in-cluster service
     /// account, then $KUBECONFIG or ~/.kube/config).
     #[arg(long, env = "REGARD_WEBHOOK_KUBECONFIG", value_name = "FILE")]
@@ -281,6 +295,10 @@ pub struct ClusterAccess {
     pub watch_namespaces: bool,
     /// `--sync-data`.
     pub sync_data: bool,
+    /// `--audit-interval`, when not zero.
+    pub audit_interval: Option<Duration>,
+    /// `--constraint-violations-limit`.
+    pub violations_limit: usize,
 }
 
 /// Files and settings that make up the served TLS configuration.
@@ -358,6 +376,11 @@ impl Args {
         if !self.bundle.is_empty() {
             policy_core::library::select(&self.bundle)?;
         }
+        if !self.audit_interval.is_zero() && !self.sync_data {
+            anyhow::bail!(
+                "--audit-interval audits the objects --sync-data keeps: give --sync-data too"
+            );
+        }
         if self.kubeconfig.is_some() && !self.watch_namespaces && !self.sync_data {
             anyhow::bail!("--kubeconfig is only used with --watch-namespaces or --sync-data");
         }
@@ -393,6 +416,8 @@ impl Args {
                 kubeconfig: self.kubeconfig,
                 watch_namespaces: self.watch_namespaces,
                 sync_data: self.sync_data,
+                audit_interval: (!self.audit_interval.is_zero()).then_some(self.audit_interval),
+                violations_limit: self.constraint_violations_limit,
             }),
             handshake_timeout: self.handshake_timeout,
             header_read_timeout: self.header_read_timeout,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use policy_core::gatekeeper::{
-    EnforcementAction, Evaluator, PolicyBundle, Process, ReviewOptions, SyncKind,
+    AUDIT_ENFORCEMENT_POINT, EnforcementAction, Evaluator, PolicyBundle, Process, ReviewOptions,
+    SyncKind, Violation,
 };
 
 use crate::review::{Action, ConstraintRun, Finding, Review, ReviewError, Reviewer};
@@ -69,6 +70,28 @@ pub fn loader(bundles: Vec<String>, evaluator: Evaluator) -> crate::policy::Load
     Arc::new(move |dir: Option<&Path>| load(dir, &bundles, evaluator))
 }
 
+/// One finding per violation and action at the enforcement point: a scoped constraint can carry
+/// several (deny and warn), and the message goes to each, as Gatekeeper does.
+fn findings(violations: Vec<Violation>) -> Vec<Finding> {
+    let mut findings = Vec::with_capacity(violations.len());
+    for v in violations {
+        let mut actions: Vec<Action> = v.actions.iter().copied().map(action).collect();
+        if actions.is_empty() {
+            actions.push(action(v.enforcement_action));
+        }
+        actions.dedup();
+        for a in actions {
+            findings.push(Finding {
+                constraint_kind: v.constraint_kind.clone(),
+                constraint_name: v.constraint_name.clone(),
+                msg: v.msg.clone(),
+                action: a,
+            });
+        }
+    }
+    findings
+}
+
 fn action(a: EnforcementAction) -> Action {
     match a {
         EnforcementAction::Deny => Action::Deny,
@@ -92,24 +115,7 @@ impl Reviewer for GatekeeperPolicies {
                 policy_core::Error::Timeout { .. } => ReviewError::Timeout(budget),
                 other => ReviewError::Failed(other.to_string()),
             })?;
-        let mut findings = Vec::with_capacity(outcome.violations.len());
-        for v in outcome.violations {
-            // A scoped constraint can carry several actions at this enforcement point
-            // (deny and warn): the message goes to each, as Gatekeeper does.
-            let mut actions: Vec<Action> = v.actions.iter().copied().map(action).collect();
-            if actions.is_empty() {
-                actions.push(action(v.enforcement_action));
-            }
-            actions.dedup();
-            for a in actions {
-                findings.push(Finding {
-                    constraint_kind: v.constraint_kind.clone(),
-                    constraint_name: v.constraint_name.clone(),
-                    msg: v.msg.clone(),
-                    action: a,
-                });
-            }
-        }
+        let findings = findings(outcome.violations);
         let runs = outcome
             .evaluations
             .into_iter()
@@ -129,6 +135,23 @@ impl Reviewer for GatekeeperPolicies {
 
     fn constraint_count(&self) -> usize {
         self.bundle.constraint_count()
+    }
+
+    fn audit(
+        &self,
+        object: &regorus::Value,
+        namespace: Option<&regorus::Value>,
+    ) -> Result<Vec<Finding>, ReviewError> {
+        let options = ReviewOptions {
+            enforcement_point: AUDIT_ENFORCEMENT_POINT.to_owned(),
+            evaluator: self.evaluator,
+            ..ReviewOptions::default()
+        };
+        let outcome = self
+            .bundle
+            .review_object_in(object, namespace, &options)
+            .map_err(|e| ReviewError::Failed(e.to_string()))?;
+        Ok(findings(outcome.violations))
     }
 
     fn sync_kinds(&self) -> &[SyncKind] {

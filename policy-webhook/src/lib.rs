@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod admission;
+pub mod audit;
 pub mod cluster;
 pub mod config;
 pub mod exempt;

@@ -49,6 +49,13 @@ pub struct SyncLabels {
     pub kind: String,
 }
 
+/// Labels of `audit_violations`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// `deny`, `warn` or `dryrun`.
+    pub enforcement_action: &'static str,
+}
+
 /// Labels of `namespace_label_requests_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LabelDecisionLabels {
@@ -174,6 +181,14 @@ pub struct Metrics {
     pub synced_objects: Gauge,
     /// Failed discovery or list/watch calls of the data sync, by kind (retried).
     pub sync_errors: Family<SyncLabels, Counter>,
+    /// Violations the last audit found, by enforcement action.
+    pub audit_violations: Family<ActionLabels, Gauge>,
+    /// Duration of the last audit run, seconds.
+    pub audit_duration: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// When the last audit run ended, Unix seconds.
+    pub audit_last_run: Gauge,
+    /// Objects the audit could not review.
+    pub audit_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -207,6 +222,10 @@ impl Metrics {
             namespace_watch_errors: Counter::default(),
             synced_objects: Gauge::default(),
             sync_errors: Family::default(),
+            audit_violations: Family::default(),
+            audit_duration: Gauge::default(),
+            audit_last_run: Gauge::default(),
+            audit_errors: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -309,6 +328,26 @@ impl Metrics {
             "sync_errors",
             "Failed discovery or list/watch calls of the data sync, by kind (retried)",
             m.sync_errors.clone(),
+        );
+        r.register(
+            "audit_violations",
+            "Violations the last audit found, by enforcement action",
+            m.audit_violations.clone(),
+        );
+        r.register(
+            "audit_duration_seconds",
+            "Duration of the last audit run",
+            m.audit_duration.clone(),
+        );
+        r.register(
+            "audit_last_run_timestamp_seconds",
+            "When the last audit run ended, Unix time",
+            m.audit_last_run.clone(),
+        );
+        r.register(
+            "audit_errors",
+            "Objects the audit could not review",
+            m.audit_errors.clone(),
         );
         Metrics { registry, ..m }
     }

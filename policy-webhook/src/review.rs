@@ -97,6 +97,15 @@ pub trait Reviewer: Send + Sync + Debug + 'static {
     fn is_excluded(&self, _process: Process, _namespace: &str) -> bool {
         false
     }
+    /// Reviews one object as Gatekeeper's audit does (no operation, no user), with its
+    /// Namespace when known. Policy sets that cannot audit find nothing.
+    fn audit(
+        &self,
+        _object: &regorus::Value,
+        _namespace: Option<&regorus::Value>,
+    ) -> Result<Vec<Finding>, ReviewError> {
+        Ok(Vec::new())
+    }
     /// The same policy set with `objects` as `data.inventory`.
     fn with_inventory(&self, _objects: &[regorus::Value]) -> Result<Arc<dyn Reviewer>, String> {
         Err("this policy set cannot take synced data".to_owned())

@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::admission::{self, AdmissionState};
+use crate::audit::{Audit, LatestReport};
 use crate::cluster;
 use crate::config::Config;
 use crate::fswatch;
@@ -44,6 +45,8 @@ struct OpsState {
     namespaces: Option<Arc<NamespaceCache>>,
     /// With `--sync-data`: not ready until every synced kind is listed and served.
     synced: Option<Arc<AtomicBool>>,
+    /// With `--audit-interval`: the latest audit report.
+    audit: Option<LatestReport>,
     shutting_down: AtomicBool,
 }
 
@@ -89,9 +92,30 @@ fn health_router(ops: Arc<OpsState>) -> Router {
         .with_state(ops)
 }
 
+async fn audit_report(State(ops): State<Arc<OpsState>>) -> axum::response::Response {
+    let json = [(header::CONTENT_TYPE, "application/json")];
+    match ops.audit.as_ref().map(|a| a.load_full()) {
+        None => (
+            StatusCode::NOT_FOUND,
+            "no audit: start with --sync-data --audit-interval DURATION\n",
+        )
+            .into_response(),
+        Some(None) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no audit has finished yet\n",
+        )
+            .into_response(),
+        Some(Some(report)) => match serde_json::to_vec(&*report) {
+            Ok(body) => (StatusCode::OK, json, body).into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        },
+    }
+}
+
 fn metrics_router(ops: Arc<OpsState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
+        .route("/v1/audit", get(audit_report))
         .with_state(ops)
 }
 
@@ -139,6 +163,11 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         namespaces: namespaces.as_ref().map(|n| n.cache().clone()),
         synced: data_sync.as_ref().map(DataSync::ready_flag),
+        audit: config
+            .cluster
+            .as_ref()
+            .and_then(|c| c.audit_interval)
+            .map(|_| LatestReport::default()),
         shutting_down: AtomicBool::new(false),
     });
 
@@ -218,6 +247,23 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     );
 
     let namespace_task = namespaces.clone().map(|n| tokio::spawn(n.run()));
+    let audit_task = match (&config.cluster, &data_sync, &ops.audit) {
+        (Some(access), Some(sync), Some(latest)) => access.audit_interval.map(|interval| {
+            tokio::spawn(
+                Audit {
+                    interval,
+                    limit: access.violations_limit,
+                    store: policies.clone(),
+                    objects: sync.objects(),
+                    namespaces: namespaces.as_ref().map(|n| n.cache().clone()),
+                    metrics: metrics.clone(),
+                    latest: latest.clone(),
+                }
+                .run(),
+            )
+        }),
+        _ => None,
+    };
     let sync_task = match data_sync {
         Some(sync) => tokio::spawn(sync.run()),
         None => tokio::spawn(warn_unsynced(policies.clone())),
@@ -279,6 +325,9 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         task.abort();
     }
     sync_task.abort();
+    if let Some(task) = audit_task {
+        task.abort();
+    }
     Ok(())
 }
 

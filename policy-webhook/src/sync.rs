@@ -52,6 +52,30 @@ struct State {
     dirty: bool,
 }
 
+/// A read handle on the synced objects (for the audit).
+#[derive(Clone, Debug)]
+pub struct SyncedObjects {
+    state: Arc<Mutex<State>>,
+    ready: Arc<AtomicBool>,
+}
+
+impl SyncedObjects {
+    /// Every synced object, once the sync is ready.
+    pub fn snapshot_if_ready(&self) -> Option<Vec<Value>> {
+        if !self.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        let state = lock(&self.state);
+        Some(
+            state
+                .kinds
+                .values()
+                .flat_map(|k| k.objects.values().cloned())
+                .collect(),
+        )
+    }
+}
+
 /// Follows the synced kinds and feeds their objects to the [`PolicyStore`].
 pub struct DataSync {
     client: Client,
@@ -87,6 +111,14 @@ impl DataSync {
     /// data is being served.
     pub fn ready_flag(&self) -> Arc<AtomicBool> {
         self.ready.clone()
+    }
+
+    /// A read handle on the synced objects.
+    pub fn objects(&self) -> SyncedObjects {
+        SyncedObjects {
+            state: self.state.clone(),
+            ready: self.ready.clone(),
+        }
     }
 
     /// Runs until the task is dropped: starts and stops a watcher per kind as policy reloads

@@ -1278,6 +1278,13 @@ async fn synced_data_feeds_referential_templates() {
     );
     let auth = cluster.authorizations.lock().unwrap().clone();
     assert!(auth.iter().all(|a| a == "Bearer test-token"), "{auth:?}");
+    assert_eq!(
+        http_get(hook.metrics, "/v1/audit").await.unwrap(),
+        (
+            404,
+            "no audit: start with --sync-data --audit-interval DURATION\n".to_owned()
+        )
+    );
 }
 
 #[tokio::test]
@@ -1329,4 +1336,87 @@ async fn a_config_added_by_a_reload_starts_syncing_without_a_restart() {
         assert!(Instant::now() < deadline, "{}", hook.log_text());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn audit_reviews_the_synced_objects() {
+    use fake_cluster::{Cluster, INGRESSES, ingress};
+
+    let cluster = Cluster::new();
+    cluster.resource(INGRESSES, "Ingress", true);
+    // Three Ingresses already share a host; `legacy` is excluded from audit by the Config (but
+    // synced, so the others still conflict with it).
+    for (ns, name) in [("shop", "web"), ("other", "dup"), ("legacy", "old")] {
+        cluster.add(INGRESSES, ingress(ns, name, "shop.example.com"), true);
+    }
+    cluster.release_list();
+    let url = cluster.serve().await;
+    let setup = Setup::new("policies-sync");
+    let kubeconfig = setup.dir.path().join("kubeconfig");
+    cluster.write_kubeconfig(&url, &kubeconfig);
+    let hook = setup.start(&[
+        "--sync-data",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--audit-interval",
+        "200ms",
+        "--constraint-violations-limit",
+        "3",
+    ]);
+    hook.wait_ready().await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut report = loop {
+        let (code, body) = http_get(hook.metrics, "/v1/audit").await.unwrap();
+        if code == 200 {
+            break serde_json::from_str::<serde_json::Value>(&body).unwrap();
+        }
+        assert_eq!((code, body.as_str()), (503, "no audit has finished yet\n"));
+        assert!(Instant::now() < deadline, "{}", hook.log_text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let timestamp = report["auditTimestamp"].as_str().unwrap().to_owned();
+    assert!(
+        timestamp.len() >= 20 && timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T',
+        "{timestamp}"
+    );
+    assert!(report["durationSeconds"].as_f64().unwrap() >= 0.0);
+    let object = report.as_object_mut().unwrap();
+    object.remove("auditTimestamp");
+    object.remove("durationSeconds");
+    let violation = |ns: &str, name: &str, by: &str| {
+        json!({
+            "group": "networking.k8s.io", "version": "v1", "kind": "Ingress",
+            "namespace": ns, "name": name,
+            "message": format!("host shop.example.com is already used by ingress {by}"),
+            "enforcementAction": "deny"
+        })
+    };
+    assert_eq!(
+        report,
+        json!({
+            "objects": 2,
+            "totalViolations": 4,
+            "constraints": [{
+                "kind": "K8sUniqueIngressHost", "name": "unique-ingress-host",
+                "totalViolations": 4,
+                // The first 3 of 4 by namespace, name, message.
+                "violations": [
+                    violation("other", "dup", "legacy/old"),
+                    violation("other", "dup", "shop/web"),
+                    violation("shop", "web", "legacy/old"),
+                ]
+            }]
+        })
+    );
+    let m = hook.metrics_text().await;
+    assert_eq!(
+        sample(
+            &m,
+            "regard_webhook_audit_violations{enforcement_action=\"deny\"}"
+        ),
+        Some(4.0),
+        "{m}"
+    );
+    hook.wait_log("violation_audited").await;
 }

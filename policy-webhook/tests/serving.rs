@@ -522,11 +522,21 @@ async fn watching_namespaces_without_a_cluster_fails_fast() {
         "{stderr}"
     );
 
+    let out = run(&["--audit-interval", "1m"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "--audit-interval audits the objects --sync-data keeps: give --sync-data too"
+        ),
+        "{stderr}"
+    );
+
     let out = run(&["--kubeconfig", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("--kubeconfig is only used with --watch-namespaces"),
+        stderr.contains("--kubeconfig is only used with --watch-namespaces or --sync-data"),
         "{stderr}"
     );
 }

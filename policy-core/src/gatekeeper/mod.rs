@@ -458,6 +458,22 @@ impl PolicyBundle {
         self.run(&review, options, start, None, false)
     }
 
+    /// Reviews one object as Gatekeeper's audit does: like [`PolicyBundle::review_object`]
+    /// (operation `""`, no userInfo), with `namespace` — the object's Namespace, when known — for
+    /// `namespaceSelector` and as `input.review.namespaceObject`. Use the audit enforcement
+    /// point ([`AUDIT_ENFORCEMENT_POINT`]) in `options` for scoped enforcement actions.
+    pub fn review_object_in(
+        &self,
+        object: &Value,
+        namespace: Option<&Value>,
+        options: &ReviewOptions,
+    ) -> Result<ReviewOutcome, Error> {
+        let start = Instant::now();
+        let mut review = Review::of_object(object, SourceType::Original);
+        review.namespace_object = namespace.cloned();
+        self.run(&review, options, start, None, false)
+    }
+
     /// Reviews many plain objects on all cores; results are in input order.
     pub fn review_objects(
         &self,
