@@ -616,18 +616,24 @@ fn record(state: &AdmissionState, request: &AdmissionRequest<EnvelopeObject>, re
             })
             .inc();
         if f.action == Action::Dryrun || state.settings.log_denies {
+            // Gatekeeper's --log-denies record: the same keys and message prefix, so log
+            // pipelines built for it keep working.
             tracing::info!(
+                process = "admission",
                 event_type = "violation",
+                constraint_group = policy_core::gatekeeper::CONSTRAINT_GROUP,
                 constraint_kind = %f.constraint_kind,
                 constraint_name = %f.constraint_name,
                 constraint_action = f.action.as_str(),
+                resource_group = %request.kind.group,
+                resource_api_version = %request.kind.version,
                 resource_kind = %request.kind.kind,
                 resource_namespace = request.namespace.as_deref().unwrap_or(""),
                 resource_name = %request.name,
                 request_uid = %request.uid,
                 request_username = request.user_info.username.as_deref().unwrap_or(""),
                 dry_run = request.dry_run,
-                "{}",
+                "denied admission: {}",
                 f.msg
             );
         }

@@ -210,6 +210,7 @@ fn audit(
         for f in findings {
             *by_action.entry(f.action.as_str()).or_default() += 1;
             tracing::info!(
+                process = "audit",
                 event_type = "violation_audited",
                 audit_id = %audit_timestamp,
                 constraint_kind = %f.constraint_kind,

@@ -141,8 +141,20 @@ async fn gatekeeper_response_shapes() {
         .find(|l| l.contains("nginx:1.27"))
         .map(common::json_str)
         .unwrap();
+    // Gatekeeper's --log-denies record (keys and message prefix).
+    assert_eq!(
+        line["message"],
+        "denied admission: container <web> image <nginx:1.27> is not from an allowed repository"
+    );
+    assert_eq!(line["process"], "admission");
+    assert_eq!(line["event_type"], "violation");
+    assert_eq!(line["constraint_group"], "constraints.gatekeeper.sh");
+    assert_eq!(line["constraint_kind"], "K8sAllowedRepos");
     assert_eq!(line["constraint_action"], "dryrun");
     assert_eq!(line["constraint_name"], "repos-trial");
+    assert_eq!(line["resource_group"], "");
+    assert_eq!(line["resource_api_version"], "v1");
+    assert_eq!(line["resource_kind"], "Pod");
     assert_eq!(line["resource_namespace"], "legacy");
     assert_eq!(line["request_uid"], "e5d4c3b2-a1f0-4e9d-8c7b-6a5f4e3d2c1b");
 
