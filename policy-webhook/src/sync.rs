@@ -52,6 +52,16 @@ struct State {
     dirty: bool,
 }
 
+impl State {
+    /// Every synced object.
+    fn objects(&self) -> Vec<Value> {
+        self.kinds
+            .values()
+            .flat_map(|k| k.objects.values().cloned())
+            .collect()
+    }
+}
+
 /// A read handle on the synced objects (for the audit).
 #[derive(Clone, Debug)]
 pub struct SyncedObjects {
@@ -65,14 +75,7 @@ impl SyncedObjects {
         if !self.ready.load(Ordering::Acquire) {
             return None;
         }
-        let state = lock(&self.state);
-        Some(
-            state
-                .kinds
-                .values()
-                .flat_map(|k| k.objects.values().cloned())
-                .collect(),
-        )
+        Some(lock(&self.state).objects())
     }
 }
 
@@ -201,11 +204,7 @@ async fn apply_loop(
             let mut state = lock(&state);
             let snapshot = state.dirty.then(|| {
                 state.dirty = false;
-                state
-                    .kinds
-                    .values()
-                    .flat_map(|k| k.objects.values().cloned())
-                    .collect::<Vec<Value>>()
+                state.objects()
             });
             // The run loop may not have caught up with the latest load yet.
             let same_kinds = state.kinds.keys().eq(wanted.iter());
