@@ -176,13 +176,7 @@ fn sync_test_cmd(args: &SyncTestArgs, out: &mut dyn Write, err: &mut dyn Write) 
             "skipping unstructured {name:?} because it is not a syncset, config, gvk manifest, or template"
         )?;
     }
-    let has_manifest = docs.iter().any(|(_, d)| {
-        d["kind"] == Value::from("GVKManifest")
-            && d["apiVersion"]
-                .as_string()
-                .is_ok_and(|v| v.starts_with("gvkmanifest.gatekeeper.sh/"))
-    });
-    if report.template_errors.is_empty() && !has_manifest {
+    if report.manifest_omitted {
         writeln!(
             out,
             "ignoring absence of supported GVK manifest due to --force-omit-gvk-manifest flag; will assume all synced GVKs are supported by cluster"

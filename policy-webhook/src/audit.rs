@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use policy_core::gatekeeper::Process;
+use policy_core::gatekeeper::{Process, exclusion_namespace};
 use regorus::Value;
 use serde::Serialize;
 
@@ -188,9 +188,7 @@ fn audit(
         let api_version = text(&object["apiVersion"]);
         let name = text(&object["metadata"]["name"]);
         let namespace = text(&object["metadata"]["namespace"]);
-        let is_namespace = api_version == "v1" && kind == "Namespace";
-        let scope = if is_namespace { &name } else { &namespace };
-        if reviewer.is_excluded(Process::Audit, scope) {
+        if reviewer.is_excluded(Process::Audit, &exclusion_namespace(object)) {
             continue;
         }
         reviewed += 1;

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use policy_core::gatekeeper::{Process, SyncKind};
+use policy_core::gatekeeper::{Process, SyncKind, exclusion_namespace};
 use tokio::sync::watch;
 
 use crate::metrics::{Metrics, Outcome, ReloadLabels};
@@ -122,7 +122,7 @@ impl PolicyStore {
             Some(objects) => {
                 let kept: Vec<regorus::Value> = objects
                     .iter()
-                    .filter(|o| !policies.is_excluded(Process::Sync, &sync_namespace(o)))
+                    .filter(|o| !policies.is_excluded(Process::Sync, &exclusion_namespace(o)))
                     .cloned()
                     .collect();
                 match policies.with_inventory(&kept) {
@@ -138,19 +138,6 @@ impl PolicyStore {
         };
         self.current
             .store(Some(Arc::new(Loaded { reviewer: serving })));
-    }
-}
-
-/// The namespace a `Config` exclusion is checked against: an object's namespace, or a
-/// Namespace's own name.
-fn sync_namespace(object: &regorus::Value) -> String {
-    let text = |v: &regorus::Value| v.as_string().map(|s| s.to_string()).unwrap_or_default();
-    let kind = text(&object["kind"]);
-    let api_version = text(&object["apiVersion"]);
-    if kind == "Namespace" && api_version == "v1" {
-        text(&object["metadata"]["name"])
-    } else {
-        text(&object["metadata"]["namespace"])
     }
 }
 

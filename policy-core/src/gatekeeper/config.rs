@@ -256,6 +256,17 @@ impl SyncConfig {
     }
 }
 
+/// The namespace a `Config` exclusion is checked against for `object`: its namespace, or a
+/// Namespace's own name (`""` for other cluster-scoped objects).
+pub fn exclusion_namespace(object: &Value) -> String {
+    let meta = object::ObjectMeta::of(object);
+    if meta.is_namespace() {
+        meta.name
+    } else {
+        meta.namespace
+    }
+}
+
 /// The annotation a ConstraintTemplate declares the kinds it reads from `data.inventory` with.
 pub const REQUIRES_SYNC_DATA: &str = "metadata.gatekeeper.sh/requires-sync-data";
 
@@ -327,6 +338,8 @@ pub struct SyncTestReport {
     pub template_errors: BTreeMap<String, String>,
     /// `metadata.name` of the inputs that are none of template, Config, SyncSet, GVKManifest.
     pub skipped: Vec<String>,
+    /// No GVKManifest was given and `omit_manifest` said to assume every kind is served.
+    pub manifest_omitted: bool,
 }
 
 /// Checks that the kinds the `Config` and `SyncSet`s among `docs` sync meet the
@@ -396,7 +409,7 @@ pub fn sync_test(docs: &[(String, Value)], omit_manifest: bool) -> Result<SyncTe
     }
     match manifest {
         Some(served) => synced.retain(|k| served.contains(k)),
-        None if omit_manifest => {}
+        None if omit_manifest => report.manifest_omitted = true,
         None => {
             return Err(Error::Config(
                 "no GVK manifest found; please provide a manifest enumerating the GVKs supported by the cluster".to_owned(),

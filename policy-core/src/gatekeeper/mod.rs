@@ -65,7 +65,7 @@ use regorus::Value;
 
 pub use config::{
     Process, REQUIRES_SYNC_DATA, SyncConfig, SyncKind, SyncRequirement, SyncTestReport,
-    sync_requirements, sync_test,
+    exclusion_namespace, sync_requirements, sync_test,
 };
 pub use constraint::{CONSTRAINT_GROUP, Constraint, EnforcementAction, ScopedAction};
 pub use expansion::{ApplyTo, ExpansionTemplate, Resultant, expand};
