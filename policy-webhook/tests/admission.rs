@@ -1057,39 +1057,18 @@ async fn only_exempt_namespaces_may_carry_the_ignore_label() {
         })
     );
     let allowed = |uid: &str| json!({"uid": uid, "allowed": true, "status": {"code": 200}});
-    // An exempt namespace may; an unlabelled one passes; deleting is never stopped.
-    assert_eq!(
-        label(
-            "2",
-            namespace_review("2", "CREATE", "kube-tenant", ignored.clone())
-        )
-        .await,
-        allowed("2")
-    );
-    assert_eq!(
-        label(
-            "3",
-            namespace_review("3", "CREATE", "team-b", json!({"env": "prod"}))
-        )
-        .await,
-        allowed("3")
-    );
-    assert_eq!(
-        label(
-            "3b",
-            namespace_review("3b", "CREATE", "team-system", ignored.clone())
-        )
-        .await,
-        allowed("3b")
-    );
-    assert_eq!(
-        label(
-            "4",
-            namespace_review("4", "DELETE", "team-a", ignored.clone())
-        )
-        .await,
-        allowed("4")
-    );
+    // Exempt namespaces (prefix, suffix) may; an unlabelled one passes; deleting is never stopped.
+    for (uid, operation, name, labels) in [
+        ("2", "CREATE", "kube-tenant", ignored.clone()),
+        ("3", "CREATE", "team-b", json!({"env": "prod"})),
+        ("3b", "CREATE", "team-system", ignored.clone()),
+        ("4", "DELETE", "team-a", ignored.clone()),
+    ] {
+        assert_eq!(
+            label(uid, namespace_review(uid, operation, name, labels)).await,
+            allowed(uid)
+        );
+    }
     // Only Namespaces are checked: the label on a Pod means nothing.
     let mut pod: serde_json::Value =
         serde_json::from_slice(&fixture("reviews/pod-create-allow.json")).unwrap();
