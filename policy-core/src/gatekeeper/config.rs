@@ -249,11 +249,6 @@ impl SyncConfig {
                 && e.namespaces.iter().any(|w| w.matches(namespace))
         })
     }
-
-    /// Whether there is nothing to sync and nothing excluded.
-    pub fn is_empty(&self) -> bool {
-        self.kinds.is_empty() && self.exclusions.is_empty()
-    }
 }
 
 /// The namespace a `Config` exclusion is checked against for `object`: its namespace, or a
