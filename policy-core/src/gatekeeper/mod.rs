@@ -47,7 +47,7 @@ mod expansion;
 mod inventory;
 mod matching;
 mod object;
-mod rego_compat;
+mod data_access;
 mod review;
 mod rvm;
 mod schema;

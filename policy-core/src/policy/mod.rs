@@ -115,8 +115,9 @@ impl PolicySet {
         let strict_builtins = Arc::new(AtomicBool::new(false));
         let mut engine = engine_with_flag(version, &strict_builtins)?;
         configure(&mut engine)?;
+        let rego_v1 = version == RegoVersion::V1;
         for (path, text) in sources {
-            let text = bind_policy_dir(&text, &path);
+            let text = crate::rego::prepare(&bind_policy_dir(&text, &path), rego_v1);
             engine
                 .add_policy(path.clone(), text)
                 .map_err(|e| Error::Policy {
@@ -198,6 +199,7 @@ pub fn new_engine(version: RegoVersion) -> Result<Engine> {
 fn engine_with_flag(version: RegoVersion, strict_builtins: &Arc<AtomicBool>) -> Result<Engine> {
     let mut engine = Engine::new();
     engine.set_rego_v0(version == RegoVersion::V0);
+    engine.set_policy_length_config(crate::rego::length_limits());
     engine.set_strict_builtin_errors(false);
     engine.set_gather_prints(true);
     register_builtins_with(&mut engine, strict_builtins)?;

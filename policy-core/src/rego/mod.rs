@@ -1,0 +1,125 @@
+//! The OPA-compatibility compile stage.
+//!
+//! regard evaluates Rego with regorus, which reads some OPA-valid policies
+//! differently from OPA or rejects them. Every path that loads Rego — `regard
+//! test`, `regard verify`, `parse_config*`, ConstraintTemplates and the
+//! webhook — passes each module's source through [`prepare`] first, so
+//! regorus compiles a text that means what OPA makes of the original.
+//!
+//! The stage is a list of passes. Each pass reads the module (its tokens or
+//! its AST) and returns [`text::Edit`]s; edits never add lines, so compiler
+//! messages, coverage and `print` keep the author's line numbers.
+//!
+//! * token passes, applied together: [`layout`] (a newline before `(` or `[`
+//!   ends a statement), [`multi_body`] (v0 rules with several bodies),
+//!   [`imports`] (imports after rules);
+//! * AST passes, in order, each on a fresh parse of the previous result and
+//!   only when an earlier one changed something: [`negation`] (operands of
+//!   `not` bound first), [`head_iteration`] (iteration in rule heads),
+//!   [`self_unification`] (`c = cs[c]`), [`scoping`] (declarations in
+//!   comprehensions shadow).
+//!
+//! A module that does not lex or parse is returned with the edits that could
+//! be made, and regorus reports the error against the author's text.
+
+mod ast;
+mod head_iteration;
+mod imports;
+mod layout;
+mod multi_body;
+mod negation;
+mod scoping;
+mod self_unification;
+mod text;
+
+use regorus::unstable::Module;
+
+pub(crate) use ast::{
+    AstVisitor, length_limits, package_components, parse_module, rule_name, walk_expr,
+    walk_module,
+};
+use text::{Edit, TokenTable, apply_edits};
+
+/// An AST pass: the edits it makes to a parsed module.
+type AstPass = fn(&str, &Module) -> Vec<Edit>;
+
+const AST_PASSES: &[AstPass] = &[
+    negation::edits,
+    head_iteration::edits,
+    self_unification::edits,
+    scoping::edits,
+];
+
+/// Rewrites one module's source so regorus evaluates it as OPA does.
+pub(crate) fn prepare(src: &str, rego_v1: bool) -> String {
+    let mut out = match TokenTable::new(src) {
+        Some(table) => {
+            let mut edits = layout::edits(&table);
+            edits.extend(multi_body::edits(src, &table, rego_v1));
+            edits.extend(imports::edits(src, &table));
+            if edits.is_empty() {
+                src.to_owned()
+            } else {
+                apply_edits(src, edits)
+            }
+        }
+        None => return src.to_owned(),
+    };
+    let mut next = 0;
+    while next < AST_PASSES.len() {
+        let Ok(module) = parse_module("policy.rego", &out, rego_v1) else {
+            return out;
+        };
+        let changed = AST_PASSES
+            .iter()
+            .enumerate()
+            .skip(next)
+            .find_map(|(i, pass)| {
+                let edits = pass(&out, &module);
+                (!edits.is_empty()).then_some((i, edits))
+            });
+        match changed {
+            Some((i, edits)) => {
+                out = apply_edits(&out, edits);
+                next = i + 1;
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// A fresh name no policy uses: regard's generated locals start with `__regard_`.
+fn fresh(kind: &str, n: usize) -> String {
+    format!("__regard_{kind}{n}")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use regorus::{Engine, Value};
+
+    pub(crate) fn prepare_v0(src: &str) -> String {
+        super::prepare(src, false)
+    }
+
+    /// Whether a text compiles as it is.
+    pub(crate) fn compiles(src: &str, rego_v1: bool) -> bool {
+        let mut e = Engine::new();
+        e.set_rego_v0(!rego_v1);
+        e.add_policy("t.rego".into(), src.into()).is_ok()
+    }
+
+    /// Prepares a v0 module `t`, and evaluates `data.t.p` for `input`.
+    pub(crate) fn eval(src: &str, input: &str) -> Value {
+        eval_with(src, false, input)
+    }
+
+    pub(crate) fn eval_with(src: &str, rego_v1: bool, input: &str) -> Value {
+        let mut e = Engine::new();
+        e.set_rego_v0(!rego_v1);
+        e.add_policy("t.rego".into(), super::prepare(src, rego_v1))
+            .unwrap();
+        e.set_input(Value::from_json_str(input).unwrap());
+        e.eval_rule("data.t.p".into()).unwrap()
+    }
+}
