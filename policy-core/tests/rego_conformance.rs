@@ -165,13 +165,17 @@ fn rego_conformance() {
     let mut count = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).expect("readable case file");
-        let parsed: CaseFile = serde_saphyr::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let parsed: CaseFile =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
         let name = name.unwrap_or_default();
         for case in &parsed.cases {
             count += 1;
-            let counted = [case.want.is_some(), case.want_undefined, case.want_error.is_some()];
+            let counted = [
+                case.want.is_some(),
+                case.want_undefined,
+                case.want_error.is_some(),
+            ];
             assert_eq!(
                 counted.iter().filter(|b| **b).count(),
                 1,
@@ -181,10 +185,10 @@ fn rego_conformance() {
             if let Some(f) = check(case, "interpreter", &interpret(case)) {
                 failures.push(format!("{name}: {f}"));
             }
-            if case.rvm {
-                if let Some(f) = check(case, "rvm", &compiled(case)) {
-                    failures.push(format!("{name}: {f}"));
-                }
+            if case.rvm
+                && let Some(f) = check(case, "rvm", &compiled(case))
+            {
+                failures.push(format!("{name}: {f}"));
             }
         }
     }

@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use regorus::{Engine, Value};
 
-use super::object::{str_at, value_at};
 use super::data_access::DataAccess;
-use crate::rego::{package_components, parse_module, prepare as rewrite, rule_name};
+use super::object::{str_at, value_at};
 use super::rvm;
 use super::schema::ParametersSchema;
 use crate::error::Error;
 use crate::policy::{RegoVersion, new_engine, register_go_sprintf};
+use crate::rego::{package_components, parse_module, prepare as rewrite, rule_name};
 
 /// The only target Gatekeeper's Kubernetes admission uses.
 pub const TARGET: &str = "admission.k8s.gatekeeper.sh";

@@ -117,7 +117,13 @@ impl PolicySet {
         configure(&mut engine)?;
         let rego_v1 = version == RegoVersion::V1;
         for (path, text) in sources {
-            let text = crate::rego::prepare(&bind_policy_dir(&text, &path), rego_v1);
+            let text =
+                crate::rego::compile(&bind_policy_dir(&text, &path), rego_v1).map_err(|e| {
+                    Error::Policy {
+                        path: PathBuf::from(&path),
+                        message: e.to_string(),
+                    }
+                })?;
             engine
                 .add_policy(path.clone(), text)
                 .map_err(|e| Error::Policy {

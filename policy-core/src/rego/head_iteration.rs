@@ -19,9 +19,7 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
     for rule in &module.policy {
         let Rule::Spec {
             span,
-            head: RuleHead::Set {
-                key: Some(key), ..
-            },
+            head: RuleHead::Set { key: Some(key), .. },
             bodies,
         } = rule.as_ref()
         else {
@@ -55,17 +53,11 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
                     .get(q.span.start as usize..)
                     .is_some_and(|t| t.starts_with('{'));
                 if braced {
-                    let at = q
-                        .stmts
-                        .last()
-                        .map_or(q.span.start as usize + 1, |s| stmt_end(s));
+                    let at = q.stmts.last().map_or(q.span.start as usize + 1, stmt_end);
                     rule_edits.push(Edit::insert(at, format!("; {binding}")));
                 } else {
                     rule_edits.push(Edit::insert(q.span.start as usize, "{ "));
-                    rule_edits.push(Edit::insert(
-                        q.span.end as usize,
-                        format!("; {binding} }}"),
-                    ));
+                    rule_edits.push(Edit::insert(q.span.end as usize, format!("; {binding} }}")));
                 }
             }
         }
@@ -123,10 +115,7 @@ mod tests {
             prepare(v1, true),
             "package t\np contains __regard_key0 if { __regard_key0 = input.a[_] }\n"
         );
-        assert_eq!(
-            eval_with(v1, true, r#"{"a": 3}"#),
-            Value::new_set()
-        );
+        assert_eq!(eval_with(v1, true, r#"{"a": 3}"#), Value::new_set());
     }
 
     #[test]

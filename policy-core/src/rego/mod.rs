@@ -15,9 +15,11 @@
 //!   [`imports`] (imports after rules);
 //! * AST passes, in order, each on a fresh parse of the previous result and
 //!   only when an earlier one changed something: [`negation`] (operands of
-//!   `not` bound first), [`head_iteration`] (iteration in rule heads),
+//!   `not` bound first), [`some_in`] (`some x in C` lowered as OPA lowers
+//!   it), [`head_iteration`] (iteration in rule heads),
 //!   [`self_unification`] (`c = cs[c]`), [`scoping`] (declarations in
-//!   comprehensions shadow).
+//!   comprehensions shadow), [`some_decls`] (`some x` declared once, at the
+//!   start of its query).
 //!
 //! A module that does not lex or parse is returned with the edits that could
 //! be made, and regorus reports the error against the author's text.
@@ -30,28 +32,70 @@ mod multi_body;
 mod negation;
 mod scoping;
 mod self_unification;
+mod some_decls;
+mod some_in;
 mod text;
 
 use regorus::unstable::Module;
 
 pub(crate) use ast::{
-    AstVisitor, length_limits, package_components, parse_module, rule_name, walk_expr,
-    walk_module,
+    AstVisitor, length_limits, package_components, parse_module, rule_name, walk_expr, walk_module,
 };
 use text::{Edit, TokenTable, apply_edits};
 
-/// An AST pass: the edits it makes to a parsed module.
-type AstPass = fn(&str, &Module) -> Vec<Edit>;
+/// An AST pass: the edits it makes to a parsed module, or the compile
+/// error OPA reports for it.
+type AstPass = fn(&str, &Module) -> Result<Vec<Edit>, CompileError>;
+
+/// A compile error OPA reports that regorus would not (or would word
+/// differently): the module is refused with OPA's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{col}: rego_compile_error: {message}")]
+pub(crate) struct CompileError {
+    pub line: u32,
+    pub col: u32,
+    pub message: String,
+}
+
+impl CompileError {
+    fn at(span: &regorus::unstable::Span, message: String) -> CompileError {
+        CompileError {
+            line: span.line,
+            col: span.col,
+            message,
+        }
+    }
+}
+
+/// Wraps a pass that never reports errors.
+macro_rules! infallible {
+    ($pass:path) => {{
+        fn run(src: &str, m: &Module) -> Result<Vec<Edit>, CompileError> {
+            Ok($pass(src, m))
+        }
+        run as AstPass
+    }};
+}
 
 const AST_PASSES: &[AstPass] = &[
-    negation::edits,
-    head_iteration::edits,
-    self_unification::edits,
-    scoping::edits,
+    infallible!(negation::edits),
+    infallible!(some_in::edits),
+    infallible!(head_iteration::edits),
+    infallible!(self_unification::edits),
+    infallible!(scoping::edits),
+    some_decls::edits,
 ];
 
 /// Rewrites one module's source so regorus evaluates it as OPA does.
+///
+/// Compile errors found by the passes are dropped here; [`compile`] reports them.
 pub(crate) fn prepare(src: &str, rego_v1: bool) -> String {
+    compile(src, rego_v1).unwrap_or_else(|_| src.to_owned())
+}
+
+/// Rewrites one module's source so regorus evaluates it as OPA does, or
+/// returns the compile error OPA reports for it.
+pub(crate) fn compile(src: &str, rego_v1: bool) -> Result<String, CompileError> {
     let mut out = match TokenTable::new(src) {
         Some(table) => {
             let mut edits = layout::edits(&table);
@@ -63,21 +107,21 @@ pub(crate) fn prepare(src: &str, rego_v1: bool) -> String {
                 apply_edits(src, edits)
             }
         }
-        None => return src.to_owned(),
+        None => return Ok(src.to_owned()),
     };
     let mut next = 0;
     while next < AST_PASSES.len() {
         let Ok(module) = parse_module("policy.rego", &out, rego_v1) else {
-            return out;
+            return Ok(out);
         };
-        let changed = AST_PASSES
-            .iter()
-            .enumerate()
-            .skip(next)
-            .find_map(|(i, pass)| {
-                let edits = pass(&out, &module);
-                (!edits.is_empty()).then_some((i, edits))
-            });
+        let mut changed = None;
+        for (i, pass) in AST_PASSES.iter().enumerate().skip(next) {
+            let edits = pass(&out, &module)?;
+            if !edits.is_empty() {
+                changed = Some((i, edits));
+                break;
+            }
+        }
         match changed {
             Some((i, edits)) => {
                 out = apply_edits(&out, edits);
@@ -86,7 +130,7 @@ pub(crate) fn prepare(src: &str, rego_v1: bool) -> String {
             None => break,
         }
     }
-    out
+    Ok(out)
 }
 
 /// A fresh name no policy uses: regard's generated locals start with `__regard_`.

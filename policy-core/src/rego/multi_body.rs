@@ -17,9 +17,7 @@ pub(crate) fn edits(src: &str, table: &TokenTable, rego_v1: bool) -> Vec<Edit> {
         if is_body_open(table, i)
             && table.is(i - 1, "}")
             && table.level(i - 1) == 0
-            && table
-                .partner(i - 1)
-                .is_some_and(|o| is_body_open(table, o))
+            && table.partner(i - 1).is_some_and(|o| is_body_open(table, o))
             && let (Some(head), Some(tok)) = (rule_head_text(src, table, i - 1), table.tok(i))
         {
             edits.push(Edit::insert(tok.start, format!("{head} ")));
@@ -60,8 +58,7 @@ fn rule_head_text(src: &str, table: &TokenTable, close: usize) -> Option<String>
         if table.level(k) == 0 && t.text == "else" {
             return None;
         }
-        let body_end =
-            t.text == "}" && table.partner(k).is_some_and(|o| is_body_open(table, o));
+        let body_end = t.text == "}" && table.partner(k).is_some_and(|o| is_body_open(table, o));
         if table.level(k) == 0 && body_end {
             break;
         }

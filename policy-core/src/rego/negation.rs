@@ -75,7 +75,8 @@ impl AstVisitor for NegationHoister<'_> {
                 .unwrap_or("")
                 .ends_with(|c: char| c.is_alphanumeric() || c == '_');
         let (open, close) = if braceless { ("{ ", " }") } else { ("", "") };
-        self.edits.push(Edit::insert(start, format!("{open}{bindings}")));
+        self.edits
+            .push(Edit::insert(start, format!("{open}{bindings}")));
         self.edits.extend(replacements);
         if braceless {
             self.edits.push(Edit::insert(end, close));
@@ -182,4 +183,3 @@ fn dynamic_operand<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
         _ => {}
     }
 }
-

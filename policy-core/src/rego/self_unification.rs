@@ -112,7 +112,14 @@ mod tests {
             "package t\np[c] {\n  cs := input.cs\n  __regard_unify0 = cs[c]; c = __regard_unify0\n}\n"
         );
         let got = eval_with(src, false, r#"{"cs": {"a": "a", "b": "c"}}"#);
-        assert_eq!(got, Value::from_json_str(r#"["a"]"#).unwrap().as_array().map(|a| Value::from(a.iter().cloned().collect::<std::collections::BTreeSet<_>>())).unwrap());
+        assert_eq!(
+            got,
+            Value::from_json_str(r#"["a"]"#)
+                .unwrap()
+                .as_array()
+                .map(|a| Value::from(a.iter().cloned().collect::<std::collections::BTreeSet<_>>()))
+                .unwrap()
+        );
     }
 
     #[test]
