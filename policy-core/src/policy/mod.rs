@@ -195,6 +195,23 @@ impl PolicySet {
     }
 }
 
+/// The source regard compiles for a policy module: the module rewritten by
+/// the OPA-compatibility compile stage so that regorus evaluates it as OPA
+/// does (see the crate's `rego` module), or the compile error OPA reports.
+///
+/// ```
+/// use policy_core::policy::{opa_compatible_source, RegoVersion};
+/// let src = "package t\np[x] { x := 1 } { x := 2 }\n";
+/// let out = opa_compatible_source(src, RegoVersion::V0).unwrap();
+/// assert_eq!(out, "package t\np[x] { x := 1 } p[x] { x := 2 }\n");
+/// ```
+pub fn opa_compatible_source(src: &str, version: RegoVersion) -> Result<String> {
+    crate::rego::compile(src, version == RegoVersion::V1).map_err(|e| Error::Policy {
+        path: PathBuf::from("policy.rego"),
+        message: e.to_string(),
+    })
+}
+
 /// A regorus engine with the settings conftest and Gatekeeper parity need:
 /// OPA's non-strict builtin errors, gathered `print()` output, and the
 /// builtins regorus lacks.

@@ -11,17 +11,21 @@ use regorus::unstable::{Expr, Literal, LiteralStmt, Module};
 use super::ast::{AstVisitor, var_name, walk_module};
 use super::text::Edit;
 
-pub(crate) fn edits(_src: &str, module: &Module) -> Vec<Edit> {
-    let mut finder = Finder { edits: Vec::new() };
+pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
+    let mut finder = Finder {
+        src,
+        edits: Vec::new(),
+    };
     walk_module(module, &mut finder);
     finder.edits
 }
 
-struct Finder {
+struct Finder<'a> {
+    src: &'a str,
     edits: Vec<Edit>,
 }
 
-impl AstVisitor for Finder {
+impl AstVisitor for Finder<'_> {
     fn stmt(&mut self, stmt: &LiteralStmt) {
         let Literal::SomeIn {
             key,
@@ -70,12 +74,28 @@ impl AstVisitor for Finder {
         } else {
             format!("some {}; {v} = {coll}[{index}]", declared.join(", "))
         };
+        // `p if some x in xs` has no braces; two statements need them.
+        let lowered = if braceless(self.src, stmt.span.start as usize) {
+            format!("{{ {lowered} }}")
+        } else {
+            lowered
+        };
         self.edits.push(Edit::replace(
             stmt.span.start as usize,
             collection.span().end as usize,
             lowered,
         ));
     }
+}
+
+/// Whether the statement at `start` is the whole of a braceless `if` body.
+pub(crate) fn braceless(src: &str, start: usize) -> bool {
+    let before = src.get(..start).unwrap_or("").trim_end();
+    before.ends_with("if")
+        && !before
+            .get(..before.len().saturating_sub(2))
+            .unwrap_or("")
+            .ends_with(|c: char| c.is_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]
@@ -88,6 +108,15 @@ mod tests {
         assert_eq!(
             prepare(src, true),
             "package t\np contains [k, v] if { some k, v;\n  some c; c = input.cs[_]\n  true; v = c[k]\n}\n"
+        );
+    }
+
+    #[test]
+    fn braceless_body_gets_braces() {
+        let src = "package t\ncs contains c if some c in input.cs\n";
+        assert_eq!(
+            prepare(src, true),
+            "package t\ncs contains c if { some c; c = input.cs[_] }\n"
         );
     }
 
