@@ -44,9 +44,11 @@
 pub mod conftest;
 mod error;
 pub mod gatekeeper;
+pub mod guard;
 pub mod input;
 pub mod library;
 pub mod policy;
+pub mod rego;
 
 pub use error::{Error, Result};
 pub use regorus::Value;

@@ -277,7 +277,16 @@ impl PolicyBundle {
         template_docs.sort_by(|a, b| a.kind.cmp(&b.kind));
         let templates: Vec<CompiledTemplate> = template_docs
             .into_par_iter()
-            .map(|t| t.compile(None))
+            .map(|t| {
+                let (file, name) = (t.file.clone(), t.name.clone());
+                crate::guard::catch(|| t.compile(None)).unwrap_or_else(|panic| {
+                    Err(Error::Template {
+                        file,
+                        name,
+                        message: format!("invalid rego: {panic}"),
+                    })
+                })
+            })
             .collect::<Result<_, _>>()?;
         let mut constraints: Vec<(usize, Constraint)> = Vec::new();
         for (source, doc) in constraint_docs {
@@ -665,12 +674,20 @@ impl PolicyBundle {
                     Some(v) => Ok(v),
                     None => {
                         check_time()?;
-                        let engine = engine.get_or_insert_with(|| template.engine.clone());
+                        let clone = engine.get_or_insert_with(|| template.engine.clone());
                         if let Some(t) = timer {
-                            engine.set_execution_timer_config(t);
+                            clone.set_execution_timer_config(t);
                         }
-                        engine.set_input(input);
-                        engine.eval_rule(template.rule.clone())
+                        clone.set_input(input);
+                        match crate::guard::catch(|| clone.eval_rule(template.rule.clone())) {
+                            Ok(r) => r.map_err(|e| e.to_string()),
+                            Err(panic) => {
+                                // The clone may be half-updated: the next
+                                // constraint gets a fresh one.
+                                engine = None;
+                                Err(panic.to_string())
+                            }
+                        }
                     }
                 };
                 let elapsed = t0.elapsed();
@@ -686,7 +703,7 @@ impl PolicyBundle {
                     },
                     Err(e) => {
                         check_time()?;
-                        failure = Some(condense_error(&e.to_string()));
+                        failure = Some(crate::error::condense(&e));
                         per_constraint.push((BTreeSet::new(), elapsed));
                         break;
                     }
@@ -795,24 +812,6 @@ fn collect_results(v: &Value) -> Result<BTreeSet<(String, Value)>, String> {
         out.insert((msg, details));
     }
     Ok(out)
-}
-
-/// regorus' multi-line error (`--> file:line:col`, source excerpt,
-/// `error: message`) on one line, as OPA reports errors: `file:line:col: message`.
-fn condense_error(e: &str) -> String {
-    let location = e
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix("--> "))
-        .map(str::trim);
-    let message = e
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("error: "))
-        .map(str::trim);
-    match (location, message) {
-        (Some(loc), Some(msg)) => format!("{loc}: {msg}"),
-        _ => e.trim().to_owned(),
-    }
 }
 
 fn type_name(v: &Value) -> &'static str {

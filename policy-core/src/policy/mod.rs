@@ -5,6 +5,13 @@
 //! prepared regorus [`Engine`]. Evaluators clone that engine per worker (a
 //! clone shares the compiled modules and costs well under a microsecond).
 //! [`ModuleInfo`] describes what each module defines, for rule discovery.
+//!
+//! [`PolicySet::load_tests`] loads policies for running their unit tests: it
+//! splits duplicate test definitions apart (as OPA runs them), and a file
+//! that does not parse or compile is left out and listed as an
+//! [`ExcludedFile`] rather than failing the load, so the tests of the other
+//! files still run. When everything compiles this costs one parse per file;
+//! each failing file costs one more compilation of the rest.
 
 mod builtins;
 mod data;
@@ -17,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use regorus::{Engine, Value};
 
 use crate::error::{Error, Result};
+use crate::rego::split_tests::{self, SplitTest};
 
 pub(crate) use builtins::sprintf_is_plain;
 pub use builtins::{
@@ -67,6 +75,51 @@ pub struct PolicySet {
     /// Whether errors of regard's own builtins abort evaluation (shared
     /// with the extensions registered in `engine`).
     strict_builtins: Arc<AtomicBool>,
+    /// Files left out because they do not compile ([`PolicySet::load_tests`] only).
+    excluded: Vec<ExcludedFile>,
+    /// Test definitions compiled under internal names ([`PolicySet::load_tests`] only).
+    split_tests: Vec<SplitTest>,
+}
+
+/// A policy file left out of a test run because it does not parse or compile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExcludedFile {
+    /// The file.
+    pub file: String,
+    /// 1-based line the compiler points at in this file, when it does.
+    pub line: Option<u32>,
+    /// The compiler's message on one line, with its location
+    /// (`policy/bad.rego:4:8: unexpected token`).
+    pub message: String,
+}
+
+impl ExcludedFile {
+    fn new(file: &str, compiler_message: &str) -> ExcludedFile {
+        let line = crate::error::location(compiler_message)
+            .filter(|(f, _, _)| *f == file)
+            .map(|(_, line, _)| line);
+        let text = crate::error::condense(compiler_message);
+        let message = if text.starts_with(file) {
+            text
+        } else {
+            format!("{file}: {text}")
+        };
+        ExcludedFile {
+            file: file.to_owned(),
+            line,
+            message,
+        }
+    }
+}
+
+/// Prepares (compiles) an engine's modules. A panic in the compiler is an
+/// error too.
+pub(crate) fn compile(engine: &mut Engine) -> std::result::Result<(), String> {
+    match crate::guard::catch(|| engine.eval_query("true".to_owned(), false)) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => Err(panic.to_string()),
+    }
 }
 
 impl PolicySet {
@@ -129,7 +182,156 @@ impl PolicySet {
             engine,
             modules,
             strict_builtins,
+            excluded: Vec::new(),
+            split_tests: Vec::new(),
         })
+    }
+
+    /// Loads policies to run their unit tests, as `verify` does: like
+    /// [`PolicySet::load`], but each further definition of a `test_*` rule
+    /// becomes a test of its own (see [`crate::rego::split_tests`]), and a
+    /// file that does not parse or compile is left out and listed in
+    /// [`PolicySet::excluded`] instead of failing the load.
+    pub fn load_tests(options: &LoadOptions) -> Result<PolicySet> {
+        let files = find_policy_files(&options.policy_paths)?;
+        let sources = PolicySet::read_sources(&files)?;
+        let mut set = PolicySet::from_test_sources_with(sources, options.rego_version, |_| Ok(()))?;
+        set.set_strict_builtin_errors(options.strict_builtin_errors);
+        set.add_data_paths(&options.data_paths)?;
+        Ok(set)
+    }
+
+    /// Compiles sources as [`PolicySet::load_tests`] does; `configure` runs
+    /// on each engine built (extra builtins, for example).
+    ///
+    /// ```
+    /// use policy_core::policy::{PolicySet, RegoVersion};
+    /// let set = PolicySet::from_test_sources_with(
+    ///     vec![
+    ///         ("bad.rego".into(), "package main\ntest_a if {\n".into()),
+    ///         ("good.rego".into(), "package main\ntest_b if true\n".into()),
+    ///     ],
+    ///     RegoVersion::V1,
+    ///     |_| Ok(()),
+    /// ).unwrap();
+    /// assert_eq!(set.excluded()[0].file, "bad.rego");
+    /// assert_eq!(set.modules().len(), 1);
+    /// ```
+    pub fn from_test_sources_with(
+        mut sources: Vec<(String, String)>,
+        version: RegoVersion,
+        configure: impl Fn(&mut Engine) -> Result<()>,
+    ) -> Result<PolicySet> {
+        let mut split = split_tests::split(&mut sources, version == RegoVersion::V1);
+        let order: Vec<String> = sources.iter().map(|(file, _)| file.clone()).collect();
+        let mut kept = sources;
+        let mut excluded: Vec<ExcludedFile> = Vec::new();
+        let mut set = loop {
+            let (mut set, unparsed) = PolicySet::build(&kept, version, &configure)?;
+            for (file, message) in &unparsed {
+                excluded.push(ExcludedFile::new(file, message));
+            }
+            kept.retain(|(file, _)| !unparsed.iter().any(|(f, _)| f == file));
+            let Err(message) = compile(&mut set.engine) else {
+                break set;
+            };
+            // The file the message points at, else the first file whose
+            // absence lets the rest compile.
+            let named = crate::error::location(&message)
+                .map(|(file, _, _)| file)
+                .filter(|file| kept.iter().any(|(k, _)| k == file))
+                .map(str::to_owned);
+            let culprit = match named {
+                Some(file) => file,
+                None => {
+                    PolicySet::first_breaking(&kept, version, &configure)?.ok_or_else(|| {
+                        Error::Policy {
+                            path: kept
+                                .first()
+                                .map(|(f, _)| f.clone())
+                                .unwrap_or_default()
+                                .into(),
+                            message: message.clone(),
+                        }
+                    })?
+                }
+            };
+            excluded.push(ExcludedFile::new(&culprit, &message));
+            kept.retain(|(file, _)| *file != culprit);
+        };
+        split.retain(|s| kept.iter().any(|(file, _)| *file == s.file));
+        // Excluded files in load order, whichever round found them.
+        excluded.sort_by_key(|e| order.iter().position(|f| *f == e.file));
+        set.excluded = excluded;
+        set.split_tests = split;
+        Ok(set)
+    }
+
+    /// Adds each source to a fresh engine; files that do not parse are
+    /// returned with the parser's message instead.
+    fn build(
+        sources: &[(String, String)],
+        version: RegoVersion,
+        configure: &impl Fn(&mut Engine) -> Result<()>,
+    ) -> Result<(PolicySet, Vec<(String, String)>)> {
+        let strict_builtins = Arc::new(AtomicBool::new(false));
+        let mut engine = engine_with_flag(version, &strict_builtins)?;
+        configure(&mut engine)?;
+        let mut unparsed = Vec::new();
+        for (path, text) in sources {
+            let text = bind_policy_dir(text, path);
+            let added = crate::guard::catch(|| engine.add_policy(path.clone(), text));
+            match added {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => unparsed.push((path.clone(), e.to_string())),
+                Err(panic) => unparsed.push((path.clone(), panic.to_string())),
+            }
+        }
+        let modules = discovery::describe(engine.get_modules());
+        Ok((
+            PolicySet {
+                engine,
+                modules,
+                strict_builtins,
+                excluded: Vec::new(),
+                split_tests: Vec::new(),
+            },
+            unparsed,
+        ))
+    }
+
+    /// The first file without which the others compile, when the compiler's
+    /// message names none of them.
+    fn first_breaking(
+        sources: &[(String, String)],
+        version: RegoVersion,
+        configure: &impl Fn(&mut Engine) -> Result<()>,
+    ) -> Result<Option<String>> {
+        for (i, (file, _)) in sources.iter().enumerate() {
+            let rest: Vec<(String, String)> = sources
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, s)| s.clone())
+                .collect();
+            let (mut set, _) = PolicySet::build(&rest, version, configure)?;
+            if compile(&mut set.engine).is_ok() {
+                return Ok(Some(file.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Files left out because they do not parse or compile, in load order
+    /// ([`PolicySet::load_tests`] only; empty otherwise).
+    pub fn excluded(&self) -> &[ExcludedFile] {
+        &self.excluded
+    }
+
+    /// Test definitions compiled under internal names because their package
+    /// already had a test of that name ([`PolicySet::load_tests`] only).
+    pub fn split_tests(&self) -> &[SplitTest] {
+        &self.split_tests
     }
 
     /// Whether a builtin error aborts evaluation (conftest's
