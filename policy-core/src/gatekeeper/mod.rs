@@ -968,4 +968,39 @@ mod tests {
             "c.yaml: K8sDemo \"demo\": schema validation failed: spec.parameters/word: 3 is not of type \"string\""
         );
     }
+
+    #[test]
+    fn a_panicking_builtin_is_a_violation_on_either_evaluator() {
+        // regorus 0.14.1 panics in strings.count with an empty substring.
+        let template = r#"{
+          "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+          "metadata": {"name": "k8spanic"},
+          "spec": {"crd": {"spec": {"names": {"kind": "K8sPanic"}}},
+                   "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego":
+                     "package k8spanic\nviolation[{\"msg\": \"counted\"}] {\n  strings.count(input.review.object.metadata.name, \"\") > 0\n}"}]}}"#;
+        let constraint = r#"{"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sPanic", "metadata": {"name": "panics"}, "spec": {}}"#;
+        let b = PolicyBundle::from_documents(vec![
+            ("t".into(), v(template)),
+            ("c".into(), v(constraint)),
+        ])
+        .unwrap();
+        for evaluator in [Evaluator::Interpreter, Evaluator::Rvm] {
+            let options = ReviewOptions {
+                evaluator,
+                ..ReviewOptions::default()
+            };
+            let out = b.review_object(&v(POD), &options).unwrap();
+            let msgs: Vec<&str> = out.violations.iter().map(|x| x.msg.as_str()).collect();
+            assert_eq!(
+                msgs,
+                [
+                    "evaluation panicked: window size must be non-zero at regorus-0.14.1/src/builtins/strings.rs:629"
+                ],
+                "{evaluator:?}"
+            );
+            // The next review runs on a sound engine.
+            let again = b.review_object(&v(POD), &options).unwrap();
+            assert_eq!(again.violations.len(), 1);
+        }
+    }
 }

@@ -426,3 +426,110 @@ pub fn find_policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(files: &[(&str, &str)]) -> Vec<(String, String)> {
+        files
+            .iter()
+            .map(|(f, t)| ((*f).to_owned(), (*t).to_owned()))
+            .collect()
+    }
+
+    fn files(set: &PolicySet) -> Vec<&str> {
+        set.modules().iter().map(|m| m.file.as_str()).collect()
+    }
+
+    #[test]
+    fn test_sources_leave_out_what_does_not_parse_or_compile() {
+        let set = PolicySet::from_test_sources_with(
+            sources(&[
+                ("a.rego", "package a\ntest_a if true\n"),
+                ("parse.rego", "package b\ntest_b if {\n  x :=\n}\n"),
+                ("unsafe.rego", "package c\np if {\n  x > 1\n}\n"),
+                ("d.rego", "package a\ntest_a if false\n"),
+            ]),
+            RegoVersion::V1,
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(
+            set.excluded(),
+            &[
+                ExcludedFile {
+                    file: "parse.rego".to_owned(),
+                    line: Some(3),
+                    message: "parse.rego:3:5: expecting `}` while parsing set".to_owned(),
+                },
+                ExcludedFile {
+                    file: "unsafe.rego".to_owned(),
+                    line: Some(3),
+                    message: "unsafe.rego:3:3: use of undefined variable `x` is unsafe".to_owned(),
+                },
+            ]
+        );
+        assert_eq!(files(&set), ["a.rego", "d.rego"]);
+        assert_eq!(
+            set.split_tests(),
+            &[SplitTest {
+                file: "d.rego".to_owned(),
+                package: "a".to_owned(),
+                rule: "test_a__01".to_owned(),
+                name: "test_a#01".to_owned(),
+                line: 2,
+            }]
+        );
+    }
+
+    #[test]
+    fn test_sources_that_compile_are_all_kept() {
+        let set = PolicySet::from_test_sources_with(
+            sources(&[
+                ("a.rego", "package a\ntest_a if true\n"),
+                ("b.rego", "package b\ntest_b if data.a.test_a\n"),
+            ]),
+            RegoVersion::V1,
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert!(set.excluded().is_empty());
+        assert!(set.split_tests().is_empty());
+        assert_eq!(files(&set), ["a.rego", "b.rego"]);
+    }
+
+    #[test]
+    fn the_file_whose_absence_lets_the_rest_compile() {
+        let files = sources(&[
+            ("a.rego", "package a\ntest_a if true\n"),
+            ("b.rego", "package b\np if {\n  y > 1\n}\n"),
+            ("c.rego", "package c\ntest_c if true\n"),
+        ]);
+        let found = PolicySet::first_breaking(&files, RegoVersion::V1, &|_| Ok(())).unwrap();
+        assert_eq!(found.as_deref(), Some("b.rego"));
+        // Two broken files: leaving out any one is not enough.
+        let mut two = files;
+        two.push((
+            "e.rego".to_owned(),
+            "package e\nq if {\n  w > 1\n}\n".to_owned(),
+        ));
+        assert_eq!(
+            PolicySet::first_breaking(&two, RegoVersion::V1, &|_| Ok(())).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn compiling_a_set_that_does_not_compile_names_the_file() {
+        let set = PolicySet::from_sources(
+            sources(&[("u.rego", "package u\np if {\n  z > 1\n}\n")]),
+            RegoVersion::V1,
+        )
+        .unwrap();
+        let err = crate::conftest::Checker::new(&set, &crate::conftest::NamespaceSelection::All)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("u.rego: \n--> u.rego:3:3"), "{err}");
+    }
+}

@@ -375,6 +375,7 @@ mod tests {
     #[test]
     fn else_chains_todos_helpers_and_broken_files_are_left_alone() {
         let src = "package t\ntest_e = 1 if { false } else = 2 if { true }\ntodo_test_a if true\ntodo_test_a if false\nhelper if true\nhelper if false\n";
+        assert!(parse("t.rego", src, true).is_some());
         let (texts, split) = run(
             &[("t.rego", src), ("bad.rego", "package t\ntest_e if {")],
             true,
