@@ -48,7 +48,7 @@ pub mod guard;
 pub mod input;
 pub mod library;
 pub mod policy;
-pub mod rego;
+mod rego;
 
 pub use error::{Error, Result};
 pub use regorus::Value;

@@ -43,11 +43,11 @@
 
 mod config;
 mod constraint;
+mod data_access;
 mod expansion;
 mod inventory;
 mod matching;
 mod object;
-mod rego_compat;
 mod review;
 mod rvm;
 mod schema;

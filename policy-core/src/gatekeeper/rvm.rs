@@ -38,8 +38,8 @@ use regorus::unstable::{Expr, LiteralStmt, Module, Rule, RuleHead};
 use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Value};
 
-use super::rego_compat::{AstVisitor, rule_name, walk_module};
 use crate::policy::sprintf_is_plain;
+use crate::rego::{AstVisitor, rule_name, walk_module};
 
 /// Builtins that only exist as extensions of the interpreter.
 const INTERPRETER_ONLY: &[&str] = &[

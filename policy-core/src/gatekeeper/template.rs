@@ -4,7 +4,7 @@
 //! Flow: [`ConstraintTemplate::from_value`] reads the resource (v1, v1beta1
 //! or v1alpha1) and picks the Rego source (legacy `targets[].rego` first,
 //! then a `code[]` entry with `engine: Rego`); [`ConstraintTemplate::compile`]
-//! rewrites each module for OPA parity ([`super::rego_compat`]), checks the
+//! rewrites each module for OPA parity ([`crate::rego`]), checks the
 //! `violation` rule, the `lib.*` packages and the `data` references, and
 //! prepares the engine.
 
@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use regorus::{Engine, Value};
 
+use super::data_access::DataAccess;
 use super::object::{str_at, value_at};
-use super::rego_compat::{DataAccess, package_components, parse_module, rewrite, rule_name};
 use super::rvm;
 use super::schema::ParametersSchema;
 use crate::error::Error;
 use crate::policy::{RegoVersion, new_engine, register_go_sprintf};
+use crate::rego::{package_components, parse_module, prepare as rewrite, rule_name};
 
 /// The only target Gatekeeper's Kubernetes admission uses.
 pub const TARGET: &str = "admission.k8s.gatekeeper.sh";

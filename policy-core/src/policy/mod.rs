@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use regorus::{Engine, Value};
 
 use crate::error::{Error, Result};
-use crate::rego::split_tests::{self, SplitTest};
+use crate::rego::split_tests;
+pub use crate::rego::split_tests::SplitTest;
 
 pub(crate) use builtins::sprintf_is_plain;
 pub use builtins::{
@@ -168,8 +169,15 @@ impl PolicySet {
         let strict_builtins = Arc::new(AtomicBool::new(false));
         let mut engine = engine_with_flag(version, &strict_builtins)?;
         configure(&mut engine)?;
+        let rego_v1 = version == RegoVersion::V1;
         for (path, text) in sources {
-            let text = bind_policy_dir(&text, &path);
+            let text =
+                crate::rego::compile(&bind_policy_dir(&text, &path), rego_v1).map_err(|e| {
+                    Error::Policy {
+                        path: PathBuf::from(&path),
+                        message: e.to_string(),
+                    }
+                })?;
             engine
                 .add_policy(path.clone(), text)
                 .map_err(|e| Error::Policy {
@@ -218,14 +226,27 @@ impl PolicySet {
     /// assert_eq!(set.modules().len(), 1);
     /// ```
     pub fn from_test_sources_with(
-        mut sources: Vec<(String, String)>,
+        sources: Vec<(String, String)>,
         version: RegoVersion,
         configure: impl Fn(&mut Engine) -> Result<()>,
     ) -> Result<PolicySet> {
-        let mut split = split_tests::split(&mut sources, version == RegoVersion::V1);
+        let rego_v1 = version == RegoVersion::V1;
         let order: Vec<String> = sources.iter().map(|(file, _)| file.clone()).collect();
-        let mut kept = sources;
         let mut excluded: Vec<ExcludedFile> = Vec::new();
+        // The OPA-compatibility stage first, file by file; then the split,
+        // which needs every module of a package.
+        let mut kept = Vec::with_capacity(sources.len());
+        for (path, text) in sources {
+            match crate::rego::compile(&bind_policy_dir(&text, &path), rego_v1) {
+                Ok(text) => kept.push((path, text)),
+                Err(e) => excluded.push(ExcludedFile {
+                    message: format!("{path}:{e}"),
+                    line: Some(e.line),
+                    file: path,
+                }),
+            }
+        }
+        let mut split = split_tests::split(&mut kept, rego_v1);
         let mut set = loop {
             let (mut set, unparsed) = PolicySet::build(&kept, version, &configure)?;
             for (file, message) in &unparsed {
@@ -267,8 +288,9 @@ impl PolicySet {
         Ok(set)
     }
 
-    /// Adds each source to a fresh engine; files that do not parse are
-    /// returned with the parser's message instead.
+    /// Adds each source (already through the compatibility stage) to a
+    /// fresh engine; files that do not parse are returned with the parser's
+    /// message instead.
     fn build(
         sources: &[(String, String)],
         version: RegoVersion,
@@ -279,8 +301,7 @@ impl PolicySet {
         configure(&mut engine)?;
         let mut unparsed = Vec::new();
         for (path, text) in sources {
-            let text = bind_policy_dir(text, path);
-            let added = crate::guard::catch(|| engine.add_policy(path.clone(), text));
+            let added = crate::guard::catch(|| engine.add_policy(path.clone(), text.clone()));
             match added {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => unparsed.push((path.clone(), e.to_string())),
@@ -400,6 +421,7 @@ pub fn new_engine(version: RegoVersion) -> Result<Engine> {
 fn engine_with_flag(version: RegoVersion, strict_builtins: &Arc<AtomicBool>) -> Result<Engine> {
     let mut engine = Engine::new();
     engine.set_rego_v0(version == RegoVersion::V0);
+    engine.set_policy_length_config(crate::rego::length_limits());
     engine.set_strict_builtin_errors(false);
     engine.set_gather_prints(true);
     register_builtins_with(&mut engine, strict_builtins)?;
@@ -444,11 +466,17 @@ mod tests {
 
     #[test]
     fn test_sources_leave_out_what_does_not_parse_or_compile() {
+        // In load order: a parse error, regorus' compile error, and an error
+        // OPA reports that the compatibility stage finds.
         let set = PolicySet::from_test_sources_with(
             sources(&[
                 ("a.rego", "package a\ntest_a if true\n"),
                 ("parse.rego", "package b\ntest_b if {\n  x :=\n}\n"),
                 ("unsafe.rego", "package c\np if {\n  x > 1\n}\n"),
+                (
+                    "opa.rego",
+                    "package e\np if {\n  some i\n  input.a[i]\n  some i\n}\n",
+                ),
                 ("d.rego", "package a\ntest_a if false\n"),
             ]),
             RegoVersion::V1,
@@ -467,6 +495,11 @@ mod tests {
                     file: "unsafe.rego".to_owned(),
                     line: Some(3),
                     message: "unsafe.rego:3:3: use of undefined variable `x` is unsafe".to_owned(),
+                },
+                ExcludedFile {
+                    file: "opa.rego".to_owned(),
+                    line: Some(5),
+                    message: "opa.rego:5:8: rego_compile_error: var i declared above".to_owned(),
                 },
             ]
         );

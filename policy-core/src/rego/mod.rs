@@ -1,6 +1,174 @@
-//! The OPA-compatibility compile stage: passes that rewrite Rego source
-//! before regorus compiles it, so the text means what it means on OPA. Each
-//! pass is a module of its own and never adds or removes lines, so compiler
-//! messages, coverage and `print()` locations keep the author's line numbers.
+//! The OPA-compatibility compile stage.
+//!
+//! regard evaluates Rego with regorus, which reads some OPA-valid policies
+//! differently from OPA or rejects them. Every path that loads Rego — `regard
+//! test`, `regard verify`, `parse_config*`, ConstraintTemplates and the
+//! webhook — passes each module's source through [`prepare`] first, so
+//! regorus compiles a text that means what OPA makes of the original.
+//!
+//! The stage is a list of passes. Each pass reads the module (its tokens or
+//! its AST) and returns [`text::Edit`]s; edits never add lines, so compiler
+//! messages, coverage and `print` keep the author's line numbers.
+//!
+//! * token passes, applied together: [`layout`] (a newline before `(` or `[`
+//!   ends a statement), [`multi_body`] (v0 rules with several bodies),
+//!   [`imports`] (imports after rules);
+//! * AST passes, in order, each on a fresh parse of the previous result and
+//!   only when an earlier one changed something: [`negation`] (operands of
+//!   `not` bound first), [`some_in`] (`some x in C` lowered as OPA lowers
+//!   it), [`head_iteration`] (iteration in rule heads),
+//!   [`self_unification`] (`c = cs[c]`), [`scoping`] (declarations in
+//!   comprehensions shadow), [`some_decls`] (`some x` declared once, at the
+//!   start of its query).
+//!
+//! A module that does not lex or parse is returned with the edits that could
+//! be made, and regorus reports the error against the author's text.
+//!
+//! [`split_tests`] is not one of these passes: it runs only when policies are
+//! loaded to run their unit tests (`verify`), over the prepared modules of a
+//! whole set, since it numbers each package's test definitions across files.
 
-pub mod split_tests;
+mod ast;
+mod head_iteration;
+mod imports;
+mod layout;
+mod multi_body;
+mod negation;
+mod scoping;
+mod self_unification;
+mod some_decls;
+mod some_in;
+pub(crate) mod split_tests;
+mod text;
+
+use regorus::unstable::Module;
+
+pub(crate) use ast::{
+    AstVisitor, length_limits, package_components, parse_module, rule_name, walk_expr, walk_module,
+};
+use text::{Edit, TokenTable, apply_edits};
+
+/// An AST pass: the edits it makes to a parsed module, or the compile
+/// error OPA reports for it.
+type AstPass = fn(&str, &Module) -> Result<Vec<Edit>, CompileError>;
+
+/// A compile error OPA reports that regorus would not (or would word
+/// differently): the module is refused with OPA's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{col}: rego_compile_error: {message}")]
+pub(crate) struct CompileError {
+    pub line: u32,
+    pub col: u32,
+    pub message: String,
+}
+
+impl CompileError {
+    fn at(span: &regorus::unstable::Span, message: String) -> CompileError {
+        CompileError {
+            line: span.line,
+            col: span.col,
+            message,
+        }
+    }
+}
+
+/// Wraps a pass that never reports errors.
+macro_rules! infallible {
+    ($pass:path) => {{
+        fn run(src: &str, m: &Module) -> Result<Vec<Edit>, CompileError> {
+            Ok($pass(src, m))
+        }
+        run as AstPass
+    }};
+}
+
+const AST_PASSES: &[AstPass] = &[
+    infallible!(negation::edits),
+    infallible!(some_in::edits),
+    infallible!(head_iteration::edits),
+    infallible!(self_unification::edits),
+    infallible!(scoping::edits),
+    some_decls::edits,
+];
+
+/// Rewrites one module's source so regorus evaluates it as OPA does.
+///
+/// Compile errors found by the passes are dropped here; [`compile`] reports them.
+pub(crate) fn prepare(src: &str, rego_v1: bool) -> String {
+    compile(src, rego_v1).unwrap_or_else(|_| src.to_owned())
+}
+
+/// Rewrites one module's source so regorus evaluates it as OPA does, or
+/// returns the compile error OPA reports for it.
+pub(crate) fn compile(src: &str, rego_v1: bool) -> Result<String, CompileError> {
+    let mut out = match TokenTable::new(src) {
+        Some(table) => {
+            let mut edits = layout::edits(&table);
+            edits.extend(multi_body::edits(src, &table, rego_v1));
+            edits.extend(imports::edits(src, &table));
+            if edits.is_empty() {
+                src.to_owned()
+            } else {
+                apply_edits(src, edits)
+            }
+        }
+        None => return Ok(src.to_owned()),
+    };
+    let mut next = 0;
+    while next < AST_PASSES.len() {
+        let Ok(module) = parse_module("policy.rego", &out, rego_v1) else {
+            return Ok(out);
+        };
+        let mut changed = None;
+        for (i, pass) in AST_PASSES.iter().enumerate().skip(next) {
+            let edits = pass(&out, &module)?;
+            if !edits.is_empty() {
+                changed = Some((i, edits));
+                break;
+            }
+        }
+        match changed {
+            Some((i, edits)) => {
+                out = apply_edits(&out, edits);
+                next = i + 1;
+            }
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// A fresh name no policy uses: regard's generated locals start with `__regard_`.
+fn fresh(kind: &str, n: usize) -> String {
+    format!("__regard_{kind}{n}")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use regorus::{Engine, Value};
+
+    pub(crate) fn prepare_v0(src: &str) -> String {
+        super::prepare(src, false)
+    }
+
+    /// Whether a text compiles as it is.
+    pub(crate) fn compiles(src: &str, rego_v1: bool) -> bool {
+        let mut e = Engine::new();
+        e.set_rego_v0(!rego_v1);
+        e.add_policy("t.rego".into(), src.into()).is_ok()
+    }
+
+    /// Prepares a v0 module `t`, and evaluates `data.t.p` for `input`.
+    pub(crate) fn eval(src: &str, input: &str) -> Value {
+        eval_with(src, false, input)
+    }
+
+    pub(crate) fn eval_with(src: &str, rego_v1: bool, input: &str) -> Value {
+        let mut e = Engine::new();
+        e.set_rego_v0(!rego_v1);
+        e.add_policy("t.rego".into(), super::prepare(src, rego_v1))
+            .unwrap();
+        e.set_input(Value::from_json_str(input).unwrap());
+        e.eval_rule("data.t.p".into()).unwrap()
+    }
+}

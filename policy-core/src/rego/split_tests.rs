@@ -16,7 +16,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regorus::unstable::{AssignOp, Expr, Module, Parser, Rule, RuleHead};
+use regorus::unstable::{AssignOp, Expr, Module, Rule, RuleHead};
+
+use super::ast::{package_components, parse_module, rule_name};
+use super::text::{Edit, apply_edits};
 
 /// A test definition compiled under an internal name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,29 +38,23 @@ pub struct SplitTest {
 
 /// Renames the second and later definitions of each `test_*` rule in each
 /// package; `sources` are `(file, text)` in load order and are edited in
-/// place. Modules that do not parse are left for the compiler to report.
-///
-/// ```
-/// use policy_core::rego::split_tests::split;
-/// let mut sources = vec![(
-///     "t.rego".to_owned(),
-///     "package t\ntest_x if true\ntest_x if false\n".to_owned(),
-/// )];
-/// let split = split(&mut sources, true);
-/// assert_eq!(sources[0].1, "package t\ntest_x if true\ntest_x__01 if false\n");
-/// assert_eq!((split[0].rule.as_str(), split[0].name.as_str()), ("test_x__01", "test_x#01"));
-/// ```
-pub fn split(sources: &mut [(String, String)], rego_v1: bool) -> Vec<SplitTest> {
+/// place (`test_x if false` after a `test_x` becomes `test_x__01 if false`).
+/// Modules that do not parse are left for the compiler to report.
+pub(crate) fn split(sources: &mut [(String, String)], rego_v1: bool) -> Vec<SplitTest> {
     let modules: Vec<Option<Module>> = sources
         .iter()
-        .map(|(file, text)| parse(file, text, rego_v1))
+        .map(|(file, text)| parse_module(file, text, rego_v1).ok())
         .collect();
     // Every rule name per package, so internal names never collide.
     let mut taken: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut found: Vec<(usize, String, Definition)> = Vec::new();
     for (index, module) in modules.iter().enumerate() {
         let Some(module) = module else { continue };
-        let package = package_name(module);
+        let mut package = package_components(module);
+        if package.first().is_some_and(|p| p == "data") {
+            package.remove(0);
+        }
+        let package = package.join(".");
         let names = taken.entry(package.clone()).or_default();
         for rule in &module.policy {
             if let Some(name) = rule_name(rule) {
@@ -86,16 +83,8 @@ pub fn split(sources: &mut [(String, String)], rego_v1: bool) -> Vec<SplitTest> 
         }
         names.insert(rule.clone());
         let edit = match def.site {
-            Site::Head { start, end } => Edit {
-                start,
-                end,
-                text: rule.clone(),
-            },
-            Site::Body { at, ref head_tail } => Edit {
-                start: at,
-                end: at,
-                text: format!("{rule}{head_tail} "),
-            },
+            Site::Head { start, end } => Edit::replace(start, end, rule.clone()),
+            Site::Body { at, ref head_tail } => Edit::insert(at, format!("{rule}{head_tail} ")),
         };
         if let Some(list) = edits.get_mut(index) {
             list.push(edit);
@@ -113,7 +102,7 @@ pub fn split(sources: &mut [(String, String)], rego_v1: bool) -> Vec<SplitTest> 
     }
     for ((_, text), list) in sources.iter_mut().zip(edits) {
         if !list.is_empty() {
-            *text = apply(text, list);
+            *text = apply_edits(text, list);
         }
     }
     out
@@ -132,41 +121,6 @@ enum Site {
     /// A further body starting at `at`, which needs a head: the name
     /// followed by `head_tail` (the value and `if`, as the first head has them).
     Body { at: usize, head_tail: String },
-}
-
-fn parse(file: &str, text: &str, rego_v1: bool) -> Option<Module> {
-    let source = regorus::Source::from_contents(file.to_owned(), text.to_owned()).ok()?;
-    let mut parser = Parser::new(&source).ok()?;
-    if rego_v1 {
-        parser.enable_rego_v1().ok()?;
-    }
-    parser.parse().ok()
-}
-
-fn package_name(module: &Module) -> String {
-    let parts: Vec<String> = Parser::get_path_ref_components(&module.package.refr)
-        .map(|c| {
-            c.iter()
-                .map(|s| s.text().trim_matches('"').to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    match parts.split_first() {
-        Some((first, rest)) if first == "data" => rest.join("."),
-        _ => parts.join("."),
-    }
-}
-
-fn rule_name(rule: &Rule) -> Option<String> {
-    let refr = match rule {
-        Rule::Spec { head, .. } => match head {
-            RuleHead::Compr { refr, .. }
-            | RuleHead::Set { refr, .. }
-            | RuleHead::Func { refr, .. } => refr,
-        },
-        Rule::Default { refr, .. } => refr,
-    };
-    var_name(refr)
 }
 
 fn var_name(e: &Expr) -> Option<String> {
@@ -235,32 +189,6 @@ fn definitions(rule: &Rule, rego_v1: bool) -> Vec<Definition> {
         });
     }
     defs
-}
-
-/// One textual edit: replace `start..end` with `text`.
-#[derive(Debug, Clone)]
-struct Edit {
-    start: usize,
-    end: usize,
-    text: String,
-}
-
-/// Applies non-overlapping edits; an edit that overlaps another or falls
-/// outside the text is dropped rather than half-applied.
-fn apply(src: &str, mut edits: Vec<Edit>) -> String {
-    edits.sort_by_key(|e| (e.start, e.end));
-    let mut out = String::with_capacity(src.len() + 16 * edits.len());
-    let mut pos = 0;
-    for e in edits {
-        let (Some(keep), Some(_)) = (src.get(pos..e.start), src.get(e.start..e.end)) else {
-            continue;
-        };
-        out.push_str(keep);
-        out.push_str(&e.text);
-        pos = e.end;
-    }
-    out.push_str(src.get(pos..).unwrap_or(""));
-    out
 }
 
 #[cfg(test)]
@@ -375,7 +303,7 @@ mod tests {
     #[test]
     fn else_chains_todos_helpers_and_broken_files_are_left_alone() {
         let src = "package t\ntest_e = 1 if { false } else = 2 if { true }\ntodo_test_a if true\ntodo_test_a if false\nhelper if true\nhelper if false\n";
-        assert!(parse("t.rego", src, true).is_some());
+        assert!(parse_module("t.rego", src, true).is_ok());
         let (texts, split) = run(
             &[("t.rego", src), ("bad.rego", "package t\ntest_e if {")],
             true,
@@ -396,27 +324,5 @@ mod tests {
             split,
             vec![("t.rego:test_x__01_".to_owned(), "test_x#01".to_owned(), 4)]
         );
-    }
-
-    #[test]
-    fn edits_that_do_not_fit_are_dropped() {
-        let edits = vec![
-            Edit {
-                start: 2,
-                end: 4,
-                text: "X".to_owned(),
-            },
-            Edit {
-                start: 3,
-                end: 5,
-                text: "Y".to_owned(),
-            },
-            Edit {
-                start: 9,
-                end: 12,
-                text: "Z".to_owned(),
-            },
-        ];
-        assert_eq!(apply("abcdefg", edits), "abXefg");
     }
 }

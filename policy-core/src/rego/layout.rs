@@ -1,0 +1,68 @@
+//! Pass `layout`: a newline before `(` or `[` ends the statement.
+//!
+//! In OPA a call or a ref must touch the term before it, so
+//! `input.a⏎(input.b - 1) >= 1` is two statements; regorus continues the
+//! term and reads a call. A `;` is inserted where OPA sees the break.
+
+use regorus::unstable::TokenKind;
+
+use super::text::{Edit, Tok, TokenTable};
+
+const KEYWORDS: &[&str] = &[
+    "not", "with", "as", "in", "if", "else", "some", "every", "contains", "default", "import",
+    "package",
+];
+
+/// Whether a token can end a term, so that a following `(` or `[` would
+/// continue it.
+fn ends_term(t: &Tok) -> bool {
+    match t.kind {
+        TokenKind::Ident => !KEYWORDS.contains(&t.text.as_str()),
+        TokenKind::Number | TokenKind::String | TokenKind::RawString => true,
+        TokenKind::Symbol => matches!(t.text.as_str(), ")" | "]" | "}"),
+        TokenKind::Eof => false,
+    }
+}
+
+pub(crate) fn edits(table: &TokenTable) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    for i in 1..table.len() {
+        let (Some(prev), Some(tok)) = (table.tok(i - 1), table.tok(i)) else {
+            continue;
+        };
+        if tok.kind == TokenKind::Symbol
+            && matches!(tok.text.as_str(), "(" | "[")
+            && tok.line > prev.end_line
+            && ends_term(prev)
+            && table.innermost(i) == Some('{')
+        {
+            edits.push(Edit::insert(prev.end, ";"));
+        }
+    }
+    edits
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rego::tests::{eval, prepare_v0};
+    use regorus::Value;
+
+    #[test]
+    fn newline_before_paren_ends_the_statement() {
+        let src = "package t\np {\n  input.a\n  (input.b - 1) >= 1\n}\n";
+        assert_eq!(
+            prepare_v0(src),
+            "package t\np {\n  input.a;\n  (input.b - 1) >= 1\n}\n"
+        );
+        assert_eq!(eval(src, r#"{"a": true, "b": 5}"#), Value::from(true));
+        assert_eq!(eval(src, r#"{"a": true, "b": 1}"#), Value::Undefined);
+    }
+
+    #[test]
+    fn call_on_the_same_line_is_untouched() {
+        let src = "package t\np { x := count([1])\n y := [1][0] }\n";
+        assert_eq!(prepare_v0(src), src);
+        let args = "package t\np { f(\n 1) }\nf(x) { x }\n";
+        assert_eq!(prepare_v0(args), args);
+    }
+}

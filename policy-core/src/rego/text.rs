@@ -1,0 +1,169 @@
+//! Text edits and the token table the layout passes read.
+//!
+//! Every pass of the compile stage rewrites Rego *source*: regorus compiles
+//! only text, and an edited text keeps regorus' own error messages, coverage
+//! and line numbers meaningful. A pass returns [`Edit`]s against the text it
+//! was given; [`apply_edits`] applies them all at once.
+
+use regorus::unstable::{Lexer, TokenKind};
+
+/// One textual edit: replace `start..end` with `text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Edit {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+impl Edit {
+    /// Inserts `text` at `at`.
+    pub(crate) fn insert(at: usize, text: impl Into<String>) -> Edit {
+        Edit {
+            start: at,
+            end: at,
+            text: text.into(),
+        }
+    }
+
+    /// Replaces `start..end` with `text`.
+    pub(crate) fn replace(start: usize, end: usize, text: impl Into<String>) -> Edit {
+        Edit {
+            start,
+            end,
+            text: text.into(),
+        }
+    }
+}
+
+/// Applies non-overlapping edits. Insertions at one offset keep the order
+/// they were made in; an edit overlapping an earlier one is dropped whole,
+/// never half-applied.
+pub(crate) fn apply_edits(src: &str, mut edits: Vec<Edit>) -> String {
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out = String::with_capacity(src.len() + 64);
+    let mut pos = 0;
+    for e in edits {
+        let (Some(keep), true) = (src.get(pos..e.start), e.start <= e.end) else {
+            continue;
+        };
+        if src.get(e.start..e.end).is_none() {
+            continue;
+        }
+        out.push_str(keep);
+        out.push_str(&e.text);
+        pos = e.end;
+    }
+    out.push_str(src.get(pos..).unwrap_or(""));
+    out
+}
+
+/// One token with its byte range and lines.
+#[derive(Debug)]
+pub(crate) struct Tok {
+    pub kind: TokenKind,
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
+    pub line: u32,
+    pub end_line: u32,
+}
+
+/// The tokens of a module with their bracket structure.
+#[derive(Debug)]
+pub(crate) struct TokenTable {
+    pub toks: Vec<Tok>,
+    /// The innermost open bracket before each token.
+    pub innermost: Vec<Option<char>>,
+    /// The nesting level each token sits at (a bracket pair shares one level).
+    pub level: Vec<usize>,
+    /// Each bracket's partner.
+    pub partner: Vec<Option<usize>>,
+}
+
+impl TokenTable {
+    /// Lexes `src`; `None` when it does not lex (the compiler reports why).
+    pub(crate) fn new(src: &str) -> Option<TokenTable> {
+        let source = super::ast::source("policy.rego", src).ok()?;
+        let mut lexer = Lexer::new(&source);
+        lexer.set_max_col(super::ast::MAX_COL);
+        let mut toks = Vec::new();
+        loop {
+            let tok = lexer.next_token().ok()?;
+            if tok.0 == TokenKind::Eof {
+                break;
+            }
+            let text = tok.1.text().to_owned();
+            let newlines = u32::try_from(text.matches('\n').count()).unwrap_or(0);
+            toks.push(Tok {
+                kind: tok.0,
+                start: tok.1.start as usize,
+                end: tok.1.end as usize,
+                line: tok.1.line,
+                end_line: tok.1.line.saturating_add(newlines),
+                text,
+            });
+        }
+        let n = toks.len();
+        let mut innermost: Vec<Option<char>> = vec![None; n];
+        let mut level: Vec<usize> = vec![0; n];
+        let mut partner: Vec<Option<usize>> = vec![None; n];
+        let mut stack: Vec<(char, usize)> = Vec::new();
+        for (i, t) in toks.iter().enumerate() {
+            let (Some(inner), Some(lvl)) = (innermost.get_mut(i), level.get_mut(i)) else {
+                break;
+            };
+            *inner = stack.last().map(|(c, _)| *c);
+            let symbol = t.kind == TokenKind::Symbol;
+            match t.text.as_str() {
+                "{" | "[" | "(" if symbol => {
+                    *lvl = stack.len();
+                    stack.push((t.text.chars().next().unwrap_or('{'), i));
+                }
+                "}" | "]" | ")" if symbol => {
+                    if let Some((_, open)) = stack.pop() {
+                        if let Some(p) = partner.get_mut(i) {
+                            *p = Some(open);
+                        }
+                        if let Some(p) = partner.get_mut(open) {
+                            *p = Some(i);
+                        }
+                    }
+                    *lvl = stack.len();
+                }
+                _ => *lvl = stack.len(),
+            }
+        }
+        Some(TokenTable {
+            toks,
+            innermost,
+            level,
+            partner,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.toks.len()
+    }
+
+    /// Token `i` (callers index below [`TokenTable::len`]).
+    pub(crate) fn tok(&self, i: usize) -> Option<&Tok> {
+        self.toks.get(i)
+    }
+
+    pub(crate) fn level(&self, i: usize) -> usize {
+        self.level.get(i).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn partner(&self, i: usize) -> Option<usize> {
+        self.partner.get(i).copied().flatten()
+    }
+
+    pub(crate) fn innermost(&self, i: usize) -> Option<char> {
+        self.innermost.get(i).copied().flatten()
+    }
+
+    /// Whether token `i` has this text.
+    pub(crate) fn is(&self, i: usize, text: &str) -> bool {
+        self.tok(i).is_some_and(|t| t.text == text)
+    }
+}
