@@ -563,3 +563,25 @@ fn rule_errors_in_structured_formats() {
         out.stdout
     );
 }
+
+#[test]
+fn an_object_that_cannot_be_reviewed_hides_no_other_object() {
+    let out = regard(
+        "conftest/bundle-errors",
+        &[
+            "test",
+            "--no-color",
+            "--bundle",
+            "bundle",
+            "bad.yaml",
+            "good.yaml",
+        ],
+    );
+    assert_eq!(out.code, 1);
+    assert_text(
+        "FAIL - good.yaml - no-team - good has no team\n\
+         ERROR - bad.yaml -  - reviewing ConfigMap bad: K8sNumberMsg number-msg: extracting message binding: msg is a number, not a string\n\
+         \n3 tests, 1 passed, 0 warnings, 1 failure, 0 exceptions, 1 error\n",
+        &out.stdout,
+    );
+}
