@@ -201,7 +201,11 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
             junit_hide_message: settings.junit_hide_message,
             github_hide_passed: settings.github_hide_passed,
             show_skipped: false,
-            exit_code: u8::from(results.iter().any(|r| !r.failures.is_empty())),
+            exit_code: u8::from(
+                results
+                    .iter()
+                    .any(|r| !r.failures.is_empty() || !r.errors.is_empty()),
+            ),
         };
         let text = output::render(settings.output, &results, &options);
         let mut stdout = std::io::stdout().lock();
@@ -217,8 +221,12 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
     Ok(code)
 }
 
-/// conftest's exit code rules.
+/// conftest's exit code rules. An evaluation error exits 1, as any error
+/// does in conftest (where it stops the run), whatever the other flags say.
 fn exit_code(results: &[CheckResult], settings: &Settings) -> u8 {
+    if results.iter().any(|r| !r.errors.is_empty()) {
+        return 1;
+    }
     if settings.no_fail {
         return 0;
     }

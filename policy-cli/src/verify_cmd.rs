@@ -12,7 +12,7 @@ use policy_core::conftest::{
 };
 use policy_core::gatekeeper::ConstraintTemplate;
 use policy_core::input;
-use policy_core::policy::{LoadOptions, PolicySet, find_policy_files};
+use policy_core::policy::{ExcludedFile, LoadOptions, PolicySet, find_policy_files};
 use serde::Serialize;
 
 use crate::cli::VerifyArgs;
@@ -64,7 +64,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
     let namespaces = layers.list("namespace", args.namespace)?;
 
     let policies = if args.template.is_empty() {
-        PolicySet::load(&load)?
+        PolicySet::load_tests(&load)?
     } else {
         template_policies(&args.template, &load)?
     };
@@ -82,14 +82,12 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
                 .as_ref()
                 .is_none_or(|re| re.is_match(&case.path()))
     };
-    let result = verifier
-        .run(Some(&select), coverage || args.trace)
-        .context("running verification")?;
+    let result = verifier.run(Some(&select), coverage || args.trace);
     if args.trace {
         eprint!("{}", trace(&result.runs));
     }
     let results = result.check_results();
-    let failed = results.iter().any(|r| !r.failures.is_empty());
+    let failed = result.failed();
     let mut code = u8::from(failed);
     let mut below_min = None;
     if let (Some(min), Some(cov)) = (coverage_min, &result.coverage)
@@ -106,7 +104,7 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
         let color =
             !layers.flag("no-color", args.output.no_color)? && std::io::stdout().is_terminal();
         let text = match (report, format) {
-            (Some(kind), _) => pretty_report(&result.runs, kind),
+            (Some(kind), _) => pretty_report(&result.excluded, &result.runs, kind),
             (None, OutputFormat::Json) if coverage => {
                 let doc = CoveredJson {
                     results: output::json_report(&results),
@@ -173,7 +171,7 @@ fn template_policies(templates: &[String], load: &LoadOptions) -> Result<PolicyS
     extra.extend(PolicySet::read_sources(&find_policy_files(
         &load.policy_paths,
     )?)?);
-    let mut set = first.policy_set_with(extra)?;
+    let mut set = first.test_policy_set_with(extra)?;
     set.set_strict_builtin_errors(load.strict_builtin_errors);
     set.add_data_paths(&load.data_paths)?;
     Ok(set)
@@ -315,6 +313,7 @@ fn status_word(run: &TestRun) -> &'static str {
         TestStatus::Pass => "PASS",
         TestStatus::Fail => "FAIL",
         TestStatus::Skip => "SKIPPED",
+        TestStatus::Error(_) => "ERROR",
     }
 }
 
@@ -331,9 +330,11 @@ fn test_line(run: &TestRun) -> String {
 }
 
 /// The `--report` layout of `opa test -v`: failures first, then every test
-/// grouped by file, then counts. regorus has no evaluation trace, so the
-/// notes shown are `print()` output.
-fn pretty_report(runs: &[TestRun], kind: Report) -> String {
+/// grouped by file (an erroring test followed by its error, indented), then
+/// counts. Files left out because they do not compile come first in the
+/// summary, as `<file>: ERROR` with the compiler's message. regorus has no
+/// evaluation trace, so the notes shown are `print()` output.
+fn pretty_report(excluded: &[ExcludedFile], runs: &[TestRun], kind: Report) -> String {
     let mut out = String::new();
     let failures: Vec<&TestRun> = runs
         .iter()
@@ -354,16 +355,27 @@ fn pretty_report(runs: &[TestRun], kind: Report) -> String {
         }
     }
     let _ = writeln!(out, "SUMMARY\n{}", dashes());
-    let mut current: Option<&str> = None;
-    for run in runs {
-        if current != Some(run.case.file.as_str()) {
+    // A `<file>:` line before the first result of each file.
+    fn header<'a>(out: &mut String, current: &mut Option<&'a str>, file: &'a str) {
+        if *current != Some(file) {
             if current.is_some() {
                 out.push('\n');
             }
-            let _ = writeln!(out, "{}:", run.case.file);
-            current = Some(run.case.file.as_str());
+            let _ = writeln!(out, "{file}:");
+            *current = Some(file);
         }
+    }
+    let mut current: Option<&str> = None;
+    for e in excluded {
+        header(&mut out, &mut current, &e.file);
+        let _ = writeln!(out, "{}: ERROR\n  {}", e.file, e.message);
+    }
+    for run in runs {
+        header(&mut out, &mut current, &run.case.file);
         let _ = writeln!(out, "{}", test_line(run));
+        if let TestStatus::Error(e) = &run.status {
+            let _ = writeln!(out, "  {e}");
+        }
         if kind == Report::Full {
             for p in &run.prints {
                 let _ = writeln!(out, "  {p}");
@@ -371,13 +383,17 @@ fn pretty_report(runs: &[TestRun], kind: Report) -> String {
         }
     }
     let _ = writeln!(out, "{}", dashes());
-    let total = runs.len();
-    for (word, status) in [
-        ("PASS", TestStatus::Pass),
-        ("FAIL", TestStatus::Fail),
-        ("SKIPPED", TestStatus::Skip),
+    let total = runs.len() + excluded.len();
+    let count = |want: fn(&TestStatus) -> bool| runs.iter().filter(|r| want(&r.status)).count();
+    for (word, n) in [
+        ("PASS", count(|s| *s == TestStatus::Pass)),
+        ("FAIL", count(|s| *s == TestStatus::Fail)),
+        ("SKIPPED", count(|s| *s == TestStatus::Skip)),
+        (
+            "ERROR",
+            count(|s| matches!(s, TestStatus::Error(_))) + excluded.len(),
+        ),
     ] {
-        let n = runs.iter().filter(|r| r.status == status).count();
         if n > 0 {
             let _ = writeln!(out, "{word}: {n}/{total}");
         }
@@ -396,10 +412,10 @@ fn trace(runs: &[TestRun]) -> String {
             run.case.path(),
             run.case.file,
             run.case.line,
-            if run.status == TestStatus::Skip {
-                "SKIPPED".to_owned()
-            } else {
-                format!("{} in {}", status_word(run), go_duration(run.duration))
+            match &run.status {
+                TestStatus::Skip => "SKIPPED".to_owned(),
+                TestStatus::Error(e) => format!("ERROR in {}: {e}", go_duration(run.duration)),
+                _ => format!("{} in {}", status_word(run), go_duration(run.duration)),
             }
         );
         for p in &run.prints {

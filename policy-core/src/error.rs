@@ -115,6 +115,17 @@ pub enum Error {
         /// The evaluator's message.
         message: String,
     },
+    /// Evaluating a rule or test panicked inside the engine or a builtin.
+    /// The panic was caught: only this evaluation's results are lost.
+    #[error("evaluating {query} for {file}: evaluation panicked: {message}")]
+    Panic {
+        /// The input file (or test file) being evaluated.
+        file: String,
+        /// The rule, test or query being evaluated.
+        query: String,
+        /// The panic's message and where it happened.
+        message: String,
+    },
     /// A policy returned a result conftest cannot interpret (for example an object without `msg`).
     #[error("{query} for {file}: {message}")]
     InvalidResult {
@@ -224,6 +235,44 @@ fn location_suffix(line: Option<usize>, column: Option<usize>) -> String {
     }
 }
 
+/// regorus' multi-line error (`--> file:line:col`, a source excerpt, then
+/// `error: message`) as one line: `file:line:col: message`. Other text is
+/// returned trimmed.
+pub(crate) fn condense(message: &str) -> String {
+    let location = message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("--> "))
+        .map(str::trim);
+    let text = message
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .map(str::trim);
+    match (location, text) {
+        // A message ending in `:` introduces nested locations (a recursion
+        // chain); its last line says what they amount to.
+        (Some(loc), Some(msg)) if msg.ends_with(':') => {
+            let last = message.lines().next_back().unwrap_or_default();
+            let last = last.trim().trim_start_matches("depends on:").trim();
+            format!("{loc}: {msg} {last}")
+        }
+        (Some(loc), Some(msg)) => format!("{loc}: {msg}"),
+        _ => message.trim().to_owned(),
+    }
+}
+
+/// The `file`, line and column a regorus error points at (its `--> file:line:col` line).
+pub(crate) fn location(message: &str) -> Option<(&str, u32, u32)> {
+    let at = message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("--> "))?
+        .trim();
+    let mut parts = at.rsplitn(3, ':');
+    let col = parts.next()?.parse().ok()?;
+    let line = parts.next()?.parse().ok()?;
+    Some((parts.next()?, line, col))
+}
+
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
@@ -232,5 +281,32 @@ impl Error {
         } else {
             Error::Io { path, source }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REGORUS: &str = "\n--> policy/a.rego:4:20\n  |\n4 | \tx := to_number(input.r)\n  |                    ^\nerror: could not parse string as number";
+
+    #[test]
+    fn condensed_errors_and_locations() {
+        assert_eq!(
+            condense(REGORUS),
+            "policy/a.rego:4:20: could not parse string as number"
+        );
+        assert_eq!(condense("  plain text\n"), "plain text");
+        let recursion = "\n--> a.rego:3:1\n  |\nerror: recursion detected when evaluating rule:\n--> a.rego:4:1\ndepends on: cyclic evaluation";
+        assert_eq!(
+            condense(recursion),
+            "a.rego:3:1: recursion detected when evaluating rule: cyclic evaluation"
+        );
+        assert_eq!(location(REGORUS), Some(("policy/a.rego", 4, 20)));
+        assert_eq!(
+            location("\n--> C:\\p\\a.rego:7:1\nerror: x"),
+            Some(("C:\\p\\a.rego", 7, 1))
+        );
+        assert_eq!(location("no location"), None);
     }
 }

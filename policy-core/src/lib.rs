@@ -44,6 +44,7 @@
 pub mod conftest;
 mod error;
 pub mod gatekeeper;
+pub mod guard;
 pub mod input;
 pub mod library;
 pub mod policy;

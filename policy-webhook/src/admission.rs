@@ -508,7 +508,10 @@ async fn decide(
         let result = if remaining.is_zero() {
             Err(ReviewError::Timeout(budget))
         } else {
-            reviewer.review(&raw, remaining)
+            // policy-core contains panics inside evaluation; this also
+            // covers everything around it, and keeps the thread alive.
+            policy_core::guard::catch(|| reviewer.review(&raw, remaining))
+                .unwrap_or_else(|panic| Err(ReviewError::Failed(panic.to_string())))
         };
         let _ = tx.send(result);
     };

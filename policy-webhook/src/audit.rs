@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::metrics::{ActionLabels, Metrics};
 use crate::namespaces::NamespaceCache;
 use crate::policy::PolicyStore;
-use crate::review::Finding;
+use crate::review::{Finding, ReviewError};
 use crate::sync::SyncedObjects;
 
 /// One audited violation, as Gatekeeper lists it in a constraint's `status.violations`.
@@ -193,7 +193,12 @@ fn audit(
         }
         reviewed += 1;
         let ns = namespace_of(&namespace, &synced_namespaces, cache);
-        let findings: Vec<Finding> = match reviewer.audit(object, ns.as_ref()) {
+        // One object whose review panics is an audit error of that object.
+        let findings: Vec<Finding> = match policy_core::guard::catch(|| {
+            reviewer.audit(object, ns.as_ref())
+        })
+        .unwrap_or_else(|panic| Err(ReviewError::Failed(panic.to_string())))
+        {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(resource_kind = %kind, resource_namespace = %namespace, resource_name = %name, error = %e, "auditing an object failed");

@@ -90,6 +90,22 @@ impl Reviewer for Failing {
     }
 }
 
+/// Panics on every review, as a bug in the engine would.
+#[derive(Debug)]
+struct Panicking;
+
+impl Reviewer for Panicking {
+    fn review(&self, _: &regorus::Value, _: Duration) -> Result<Review, ReviewError> {
+        panic!("engine bug")
+    }
+    fn template_count(&self) -> usize {
+        0
+    }
+    fn constraint_count(&self) -> usize {
+        0
+    }
+}
+
 fn finding(name: &str, msg: &str, action: Action) -> Finding {
     Finding {
         constraint_kind: "K8sThing".into(),
@@ -194,6 +210,30 @@ async fn review_failure_is_an_error_not_an_allow() {
             "status": {"code": 500, "reason": "InternalError", "message": "policy evaluation failed: template k8sx: boom"}
         })
     );
+}
+
+#[tokio::test]
+async fn a_panicking_review_is_an_error_and_the_server_goes_on() {
+    let (app, _) = app(
+        Arc::new(Panicking),
+        AdmissionSettings {
+            max_concurrent_evals: 1,
+            ..AdmissionSettings::default()
+        },
+    );
+    // Twice on the one evaluation thread: it survives the first panic.
+    for _ in 0..2 {
+        let (status, body) = post(app.clone(), ALLOW).await;
+        assert_eq!(status, StatusCode::OK);
+        let r = response(&body);
+        assert_eq!(r["allowed"], false);
+        assert_eq!(r["status"]["code"], 500);
+        let message = r["status"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("policy evaluation failed: evaluation panicked: engine bug at policy-webhook/tests/router.rs:"),
+            "{message}"
+        );
+    }
 }
 
 #[tokio::test]

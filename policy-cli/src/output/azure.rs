@@ -17,7 +17,7 @@ pub(super) fn render(results: &[CheckResult]) -> String {
             r.namespace
         );
         out.push_str("##[group]See conftest results\n");
-        for o in &r.failures {
+        for o in r.failures.iter().chain(&r.errors) {
             let _ = writeln!(
                 out,
                 "##vso[task.logissue type=error] file={f} --> {}",

@@ -69,6 +69,7 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
     let mut out = String::new();
     for r in results {
         let only_passed = r.failures.is_empty()
+            && r.errors.is_empty()
             && r.warnings.is_empty()
             && r.exceptions.is_empty()
             && r.skipped.is_empty();
@@ -84,6 +85,9 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
         );
         for o in &r.failures {
             annotate(&mut out, "error", &r.filename, o, "");
+        }
+        for o in &r.errors {
+            annotate(&mut out, "error", &r.filename, o, "Evaluation error: ");
         }
         for o in &r.warnings {
             annotate(&mut out, "warning", &r.filename, o, "");

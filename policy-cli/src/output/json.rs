@@ -1,6 +1,7 @@
 //! conftest's JSON report: tab-indented, keys in conftest's order, `<`, `>`
 //! and `&` escaped as Go's encoder does. Each result also names the `rule`
-//! that produced it (conftest only has `metadata.query`).
+//! that produced it (conftest only has `metadata.query`), and evaluation
+//! errors, which stop conftest's run, are listed under `errors`.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,8 @@ pub(crate) struct JsonResult<'a> {
     failures: Vec<JsonOutcome<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     exceptions: Vec<JsonOutcome<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<JsonOutcome<'a>>,
 }
 
 #[derive(Serialize)]
@@ -65,6 +68,7 @@ pub(crate) fn report(results: &[CheckResult]) -> Vec<JsonResult<'_>> {
             warnings: outcomes(&r.warnings),
             failures: outcomes(&r.failures),
             exceptions: outcomes(&r.exceptions),
+            errors: outcomes(&r.errors),
         })
         .collect()
 }

@@ -11,6 +11,7 @@ use super::RenderOptions;
 
 enum Case {
     Failed(String),
+    Errored(String),
     Skipped(String),
     Passed,
 }
@@ -49,6 +50,9 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
         for o in r.warnings.iter().chain(&r.failures) {
             cases.push((name(&r.filename, &o.msg), Case::Failed(o.msg.clone())));
         }
+        for o in &r.errors {
+            cases.push((name(&r.filename, &o.msg), Case::Errored(o.msg.clone())));
+        }
         for o in r.skipped.iter().chain(&r.exceptions) {
             cases.push((name(&r.filename, &o.msg), Case::Skipped(o.msg.clone())));
         }
@@ -75,9 +79,20 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
             .iter()
             .filter(|(_, c)| matches!(c, Case::Failed(_)))
             .count();
+        let errors = cases
+            .iter()
+            .filter(|(_, c)| matches!(c, Case::Errored(_)))
+            .count();
+        // The attribute only when there are errors, so reports without
+        // them stay byte-identical to conftest's.
+        let errors = if errors > 0 {
+            format!(" errors=\"{errors}\"")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "\t<testsuite tests=\"{}\" failures=\"{failures}\" time=\"0.000\" name=\"{class}\">",
+            "\t<testsuite tests=\"{}\" failures=\"{failures}\"{errors} time=\"0.000\" name=\"{class}\">",
             cases.len()
         );
         let _ = writeln!(
@@ -96,6 +111,13 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
                     let _ = write!(
                         out,
                         "\n\t\t\t<failure message=\"Failed\" type=\"\">{}</failure>\n\t\t",
+                        escape(&msg)
+                    );
+                }
+                Case::Errored(msg) => {
+                    let _ = write!(
+                        out,
+                        "\n\t\t\t<error message=\"Error\" type=\"\">{}</error>\n\t\t",
                         escape(&msg)
                     );
                 }

@@ -91,6 +91,7 @@ pub(crate) struct Totals {
     pub(crate) failures: usize,
     pub(crate) exceptions: usize,
     pub(crate) skipped: usize,
+    pub(crate) errors: usize,
 }
 
 impl Totals {
@@ -102,12 +103,15 @@ impl Totals {
             t.failures += r.failures.len();
             t.exceptions += r.exceptions.len();
             t.skipped += r.skipped.len();
+            t.errors += r.errors.len();
         }
-        t.tests = t.passed + t.warnings + t.failures + t.exceptions + t.skipped;
+        t.tests = t.passed + t.warnings + t.failures + t.exceptions + t.skipped + t.errors;
         t
     }
 
-    /// `N tests, N passed, N warnings, N failures, N exceptions[, N skipped]`.
+    /// `N tests, N passed, N warnings, N failures, N exceptions[, N skipped][, N errors]`;
+    /// errors are counted only when there are some, so reports without
+    /// errors read exactly as conftest's.
     pub(crate) fn summary(&self, show_skipped: bool) -> String {
         let s = |n: usize| if n == 1 { "" } else { "s" };
         let mut line = format!(
@@ -124,6 +128,9 @@ impl Totals {
         );
         if show_skipped {
             line.push_str(&format!(", {} skipped", self.skipped));
+        }
+        if self.errors > 0 {
+            line.push_str(&format!(", {} error{}", self.errors, s(self.errors)));
         }
         line
     }

@@ -1,7 +1,9 @@
 //! SARIF 2.1.0. Rule ids name the rule that produced each result
 //! (`main/deny_root`), not conftest's catch-all `main/deny`, so code-scanning
 //! tools can tell findings apart. Status results (`success`, `skip`) follow
-//! conftest.
+//! conftest. An evaluation error is an `error`-level result under
+//! `<rule id>/error` (`main/deny_root/error`), and marks the run as not
+//! executed successfully.
 
 use serde_json::{Value, json};
 
@@ -87,6 +89,18 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
                 Some(o),
             );
         }
+        for o in &r.errors {
+            // Its own rule id, so the rule's findings keep their description.
+            push(
+                &mut rules,
+                format!("{}/error", rule_id(&r.namespace, o, "eval")),
+                "Evaluation error",
+                "error",
+                &o.msg,
+                r,
+                Some(o),
+            );
+        }
         for o in &r.warnings {
             push(
                 &mut rules,
@@ -109,7 +123,7 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
                 Some(o),
             );
         }
-        if !r.failures.is_empty() || !r.warnings.is_empty() {
+        if !r.failures.is_empty() || !r.warnings.is_empty() || !r.errors.is_empty() {
             continue;
         }
         if r.successes > 0 || !r.exceptions.is_empty() {
@@ -138,7 +152,10 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
     }
     let failures = results.iter().any(|r| !r.failures.is_empty());
     let warnings = results.iter().any(|r| !r.warnings.is_empty());
-    let description = if failures {
+    let errors = results.iter().any(|r| !r.errors.is_empty());
+    let description = if errors {
+        "Policy evaluation errors found"
+    } else if failures {
         "Policy violations found"
     } else if warnings {
         "Policy warnings found"
@@ -155,7 +172,7 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
                 "rules": rules.defs,
             }},
             "invocations": [{
-                "executionSuccessful": true,
+                "executionSuccessful": !errors,
                 "exitCode": options.exit_code,
                 "exitCodeDescription": description,
             }],

@@ -43,9 +43,12 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
                 let _ = writeln!(out, "{} {file} {ns} {}", paint("EXCP", CYAN, on), e.msg);
             }
         }
+        for e in &r.errors {
+            let _ = writeln!(out, "{} {file} {ns} {}", paint("ERROR", RED, on), e.msg);
+        }
     }
     let totals = Totals::of(results);
-    let color = if totals.failures > 0 {
+    let color = if totals.failures > 0 || totals.errors > 0 {
         RED
     } else if totals.warnings > 0 {
         YELLOW

@@ -23,6 +23,7 @@ pub(super) fn render(results: &[CheckResult]) -> String {
         rows.extend(r.warnings.iter().map(|o| row("warning", &o.msg)));
         rows.extend(r.skipped.iter().map(|o| row("skipped", &o.msg)));
         rows.extend(r.failures.iter().map(|o| row("failure", &o.msg)));
+        rows.extend(r.errors.iter().map(|o| row("error", &o.msg)));
     }
     if rows.is_empty() {
         return String::new();

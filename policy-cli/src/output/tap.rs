@@ -27,6 +27,12 @@ pub(super) fn render(results: &[CheckResult]) -> String {
         for f in &r.failures {
             line(&mut out, false, &f.msg);
         }
+        if !r.errors.is_empty() {
+            out.push_str("# errors\n");
+            for e in &r.errors {
+                line(&mut out, false, &e.msg);
+            }
+        }
         if !r.warnings.is_empty() {
             out.push_str("# warnings\n");
             for w in &r.warnings {

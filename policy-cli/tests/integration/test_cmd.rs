@@ -474,18 +474,114 @@ fn builtin_errors_are_undefined_unless_shown() {
         "conftest/builtin-errors",
         &["test", "--no-color", "--show-builtin-errors", "deploy.yaml"],
     );
+    // The error is `deny`'s alone: `deny_bad_number` still reports.
     assert_eq!(out.code, 1);
-    assert_eq!(out.stdout, "");
-    assert!(
-        out.stderr.starts_with(
-            "Error: evaluating data.main for deploy.yaml: --> policy/numbers.rego:4:20"
-        ),
-        "{}",
-        out.stderr
+    assert_text(
+        "FAIL - deploy.yaml - main - replicas many is not a number\n\
+         ERROR - deploy.yaml - main - data.main.deny: policy/numbers.rego:4:20: could not parse string as number\n\
+         \n2 tests, 0 passed, 0 warnings, 1 failure, 0 exceptions, 1 error\n",
+        &out.stdout,
+    );
+    assert_eq!(out.stderr, "");
+}
+
+/// `tests/conftest/eval-errors`: in `app.yaml`, document 1 gives `team` two
+/// values (an error of `deny_team`) and document 3 makes `warn_pattern`
+/// panic regorus (`strings.count` with an empty substring).
+#[test]
+fn a_rule_erroring_for_one_document_hides_no_other_result() {
+    let out = regard(
+        "conftest/eval-errors",
+        &["test", "--no-color", "app.yaml", "other.yaml"],
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stderr, "");
+    assert_text(
+        "WARN - app.yaml - main - settings repeats t\n\
+         FAIL - app.yaml - main - web: pods are not allowed\n\
+         FAIL - app.yaml - main - nobody owns this\n\
+         ERROR - app.yaml - main - data.main.deny_team (document 1): policy/rules.rego:12:1: rule conflicts with rule at policy/rules.rego:10:1\n\
+         ERROR - app.yaml - main - data.main.warn_pattern (document 3): evaluation panicked: window size must be non-zero at regorus-0.14.1/src/builtins/strings.rs:629\n\
+         FAIL - other.yaml - main - db: pods are not allowed\n\
+         \n12 tests, 6 passed, 1 warning, 3 failures, 0 exceptions, 2 errors\n",
+        &out.stdout,
+    );
+    // An error exits 1 whatever --no-fail and --fail-on-warn say.
+    for flag in ["--no-fail", "--fail-on-warn"] {
+        let out = regard("conftest/eval-errors", &["test", flag, "app.yaml"]);
+        assert_eq!(out.code, 1, "{flag}");
+    }
+}
+
+#[test]
+fn rule_errors_in_structured_formats() {
+    let out = regard("conftest/eval-errors", &["test", "-o", "json", "app.yaml"]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(
+        doc[0]["errors"],
+        serde_json::json!([
+            {
+                "msg": "data.main.deny_team (document 1): policy/rules.rego:12:1: rule conflicts with rule at policy/rules.rego:10:1",
+                "metadata": {"query": "data.main.deny_team"},
+                "rule": "deny_team"
+            },
+            {
+                "msg": "data.main.warn_pattern (document 3): evaluation panicked: window size must be non-zero at regorus-0.14.1/src/builtins/strings.rs:629",
+                "metadata": {"query": "data.main.warn_pattern"},
+                "rule": "warn_pattern"
+            }
+        ])
+    );
+    let out = regard("conftest/eval-errors", &["test", "-o", "sarif", "app.yaml"]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("sarif");
+    let run = &doc["runs"][0];
+    assert_eq!(run["invocations"][0]["executionSuccessful"], false);
+    assert_eq!(
+        run["invocations"][0]["exitCodeDescription"],
+        "Policy evaluation errors found"
+    );
+    let errors: Vec<&serde_json::Value> = run["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| {
+            r["ruleId"]
+                .as_str()
+                .is_some_and(|id| id.ends_with("/error"))
+        })
+        .map(|r| &r["ruleId"])
+        .collect();
+    assert_eq!(errors, ["main/deny_team/error", "main/warn_pattern/error"]);
+    let out = regard(
+        "conftest/eval-errors",
+        &["test", "-o", "tap", "other.yaml", "app.yaml"],
     );
     assert!(
-        out.stderr.contains("could not parse string as number"),
+        out.stdout
+            .contains("# errors\nnot ok 3 - app.yaml - main - data.main.deny_team (document 1): "),
         "{}",
-        out.stderr
+        out.stdout
+    );
+}
+
+#[test]
+fn an_object_that_cannot_be_reviewed_hides_no_other_object() {
+    let out = regard(
+        "conftest/bundle-errors",
+        &[
+            "test",
+            "--no-color",
+            "--bundle",
+            "bundle",
+            "bad.yaml",
+            "good.yaml",
+        ],
+    );
+    assert_eq!(out.code, 1);
+    assert_text(
+        "FAIL - good.yaml - no-team - good has no team\n\
+         ERROR - bad.yaml -  - reviewing ConfigMap bad: K8sNumberMsg number-msg: extracting message binding: msg is a number, not a string\n\
+         \n3 tests, 1 passed, 0 warnings, 1 failure, 0 exceptions, 1 error\n",
+        &out.stdout,
     );
 }

@@ -233,3 +233,156 @@ fn tests_run_against_a_constraint_template() {
         "Error: tests/owner_test.rego: unknown file type \"rego\"; use --parser to choose one\n"
     );
 }
+
+/// `tests/verify-errors`: `broken.rego` does not parse, `lib.rego` has a rule
+/// whose two definitions conflict, `main_test.rego` has a test erroring on
+/// that conflict and one that panics regorus (`strings.count` with an empty
+/// substring), `dup_test.rego` defines `test_violation` three times.
+fn verify_errors(args: &[&str]) -> crate::util::Output {
+    let mut full = vec!["verify", "--no-color"];
+    full.extend_from_slice(args);
+    regard("verify-errors", &full)
+}
+
+#[test]
+fn an_erroring_test_or_broken_file_hides_no_other_result() {
+    let out = verify_errors(&[]);
+    assert_eq!(out.code, 1);
+    // The panic is reported as that test's error, not printed by a hook.
+    assert_eq!(out.stderr, "");
+    assert_text(
+        "ERROR - policy/broken.rego -  - policy/broken.rego:4:7: expecting `}` while parsing set\n\
+         FAIL - policy/dup_test.rego -  - data.dup.test_violation#01\n\
+         ERROR - policy/main_test.rego -  - data.main.test_level_conflict: policy/lib.rego:9:1: rule conflicts with rule at policy/lib.rego:7:1\n\
+         ERROR - policy/main_test.rego -  - data.main.test_count_panics: evaluation panicked: window size must be non-zero at regorus-0.14.1/src/builtins/strings.rs:629\n\
+         FAIL - policy/main_test.rego -  - data.main.test_double_fails\n\
+         \n9 tests, 4 passed, 0 warnings, 2 failures, 0 exceptions, 0 skipped, 3 errors\n",
+        &out.stdout,
+    );
+}
+
+#[test]
+fn pretty_report_lists_errors_as_opa_does() {
+    let out = verify_errors(&["--report", "fails"]);
+    assert_eq!((out.code, out.stderr.as_str()), (1, ""));
+    assert_text(
+        "FAILURES\n\
+         --------------------------------------------------------------------------------\n\
+         data.dup.test_violation#01: FAIL (T)\n\n\
+         data.main.test_double_fails: FAIL (T)\n\n\
+         SUMMARY\n\
+         --------------------------------------------------------------------------------\n\
+         policy/broken.rego:\n\
+         policy/broken.rego: ERROR\n\
+         \x20 policy/broken.rego:4:7: expecting `}` while parsing set\n\n\
+         policy/dup_test.rego:\n\
+         data.dup.test_violation: PASS (T)\n\
+         data.dup.test_violation#01: FAIL (T)\n\
+         data.dup.test_violation#02: PASS (T)\n\n\
+         policy/main_test.rego:\n\
+         data.main.test_double: PASS (T)\n\
+         data.main.test_level_conflict: ERROR (T)\n\
+         \x20 policy/lib.rego:9:1: rule conflicts with rule at policy/lib.rego:7:1\n\
+         data.main.test_level_low: PASS (T)\n\
+         data.main.test_count_panics: ERROR (T)\n\
+         \x20 evaluation panicked: window size must be non-zero at regorus-0.14.1/src/builtins/strings.rs:629\n\
+         data.main.test_double_fails: FAIL (T)\n\
+         --------------------------------------------------------------------------------\n\
+         PASS: 4/9\nFAIL: 2/9\nERROR: 3/9\n",
+        &without_durations(&out.stdout),
+    );
+}
+
+#[test]
+fn errors_in_structured_formats() {
+    let out = verify_errors(&[
+        "-p",
+        "policy/lib.rego",
+        "-p",
+        "policy/main_test.rego",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(
+        doc[1],
+        serde_json::json!({
+            "filename": "policy/main_test.rego",
+            "namespace": "",
+            "successes": 0,
+            "errors": [{
+                "msg": "data.main.test_level_conflict: policy/lib.rego:9:1: rule conflicts with rule at policy/lib.rego:7:1",
+                "rule": "test_level_conflict"
+            }]
+        })
+    );
+    let out = verify_errors(&[
+        "-p",
+        "policy/main_test.rego",
+        "-p",
+        "policy/lib.rego",
+        "--run",
+        "panics",
+        "-o",
+        "junit",
+    ]);
+    assert_text(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n\
+         \t<testsuite tests=\"1\" failures=\"0\" errors=\"1\" time=\"0.000\" name=\"conftest.\">\n\
+         \t\t<properties>\n\t\t\t<property name=\"regard.version\" value=\"0.1.0\"></property>\n\t\t</properties>\n\
+         \t\t<testcase classname=\"conftest.\" name=\"policy/main_test.rego - data.main.test_count_panics: evaluation panicked: window size must be non-zero at regorus-0.14.1/src/builtins/strings.rs:629\" time=\"0.000\">\n\
+         \t\t\t<error message=\"Error\" type=\"\">data.main.test_count_panics: evaluation panicked: window size must be non-zero at regorus-0.14.1/src/builtins/strings.rs:629</error>\n\
+         \t\t</testcase>\n\t</testsuite>\n</testsuites>\n",
+        &out.stdout,
+    );
+    let out = verify_errors(&[
+        "-p",
+        "policy/lib.rego",
+        "-p",
+        "policy/main_test.rego",
+        "--trace",
+        "--run",
+        "conflict",
+    ]);
+    let re = regex::Regex::new(r" in [0-9.]+(ns|µs|ms|s)").expect("regex");
+    assert_text(
+        "TRAC   data.main.test_level_conflict (policy/main_test.rego:5): ERROR in T: policy/lib.rego:9:1: rule conflicts with rule at policy/lib.rego:7:1\n\
+         TRAC     evaluated policy/lib.rego: lines 7, 9\n\
+         TRAC     evaluated policy/main_test.rego: lines 6\n",
+        &re.replace_all(&out.stderr, " in T"),
+    );
+}
+
+#[test]
+fn each_duplicate_test_definition_is_its_own_test() {
+    let out = verify_errors(&["-p", "policy/dup_test.rego", "--report", "full"]);
+    assert_eq!(out.code, 1);
+    assert_text(
+        "FAILURES\n\
+         --------------------------------------------------------------------------------\n\
+         data.dup.test_violation#01: FAIL (T)\n\n\
+         SUMMARY\n\
+         --------------------------------------------------------------------------------\n\
+         policy/dup_test.rego:\n\
+         data.dup.test_violation: PASS (T)\n\
+         data.dup.test_violation#01: FAIL (T)\n\
+         data.dup.test_violation#02: PASS (T)\n\
+         --------------------------------------------------------------------------------\n\
+         PASS: 2/3\nFAIL: 1/3\n",
+        &without_durations(&out.stdout),
+    );
+    // `--run` matches the reported name; the trace gives each its own line.
+    let out = verify_errors(&["-p", "policy/dup_test.rego", "--run", "#02$", "--trace"]);
+    assert_eq!(out.code, 0);
+    assert_text(
+        "\n1 test, 1 passed, 0 warnings, 0 failures, 0 exceptions, 0 skipped\n",
+        &out.stdout,
+    );
+    assert!(
+        out.stderr
+            .starts_with("TRAC   data.dup.test_violation#02 (policy/dup_test.rego:11): PASS in "),
+        "{}",
+        out.stderr
+    );
+}

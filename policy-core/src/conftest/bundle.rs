@@ -2,14 +2,16 @@
 //! `regard test --bundle`: each object a constraint matched counts one test;
 //! `deny` violations are failures, `warn` violations warnings, `dryrun`
 //! violations are not reported. Objects are reviewed as `gator test`
-//! reviews them, with every checked document in `data.inventory`.
+//! reviews them, with every checked document in `data.inventory`. An object
+//! that cannot be reviewed is an error result of its file; the other
+//! objects still report.
 
 use std::collections::BTreeMap;
 
 use regorus::Value;
 
 use super::{CheckResult, Outcome};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gatekeeper::{
     EnforcementAction, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, Violation,
 };
@@ -47,10 +49,19 @@ pub fn check_bundle(bundle: &PolicyBundle, files: &[ParsedFile]) -> Result<Vec<C
         let Some(file) = files.get(file_index) else {
             continue;
         };
-        let outcome = outcome.map_err(|e| Error::Review {
-            object: file.name.clone(),
-            message: e.to_string(),
-        })?;
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                // One object that cannot be reviewed is an error of its
+                // file, listed after the constraints' results.
+                results
+                    .entry((usize::MAX, file_index))
+                    .or_insert_with(|| CheckResult::new(&file.name, ""))
+                    .errors
+                    .push(Outcome::message_only(&e.to_string(), ""));
+                continue;
+            }
+        };
         for evaluation in &outcome.evaluations {
             let key = (evaluation.kind.clone(), evaluation.name.clone());
             let Some(&position) = order.get(&key) else {

@@ -7,6 +7,11 @@
 //! evaluation, so helper rules are evaluated once per document rather than
 //! once per rule. [`Checker::check_files`] evaluates documents in parallel
 //! and returns results in input order.
+//!
+//! When that combined evaluation fails (an error or a panic in one rule),
+//! the document's rules are evaluated again one by one, so the failing
+//! rule is reported as an error for that document and every other rule
+//! still reports; nothing changes on the fast path.
 
 mod bundle;
 mod namespaces;
@@ -189,7 +194,13 @@ impl Checker {
                 })?;
         }
         // Compile now so every clone starts prepared.
-        let _ = engine.eval_rule(format!("data.{GENERATED_PACKAGE}.__prepare__"));
+        if let Err(message) = crate::policy::compile(&mut engine) {
+            let path = crate::error::location(&message).map_or("<policies>", |(file, _, _)| file);
+            return Err(Error::Policy {
+                path: path.into(),
+                message,
+            });
+        }
         Ok(Checker {
             engine,
             plans,
@@ -212,7 +223,9 @@ impl Checker {
 
     /// Checks files: one result per namespace and file, namespace-major
     /// (all files for the first namespace, then the second, …), files in the
-    /// order given. Documents are evaluated in parallel.
+    /// order given. Documents are evaluated in parallel. A rule whose
+    /// evaluation fails for a document is an error in that file's result;
+    /// the `Err` case is left for internal failures.
     pub fn check_files(&self, files: &[ParsedFile]) -> Result<Vec<CheckResult>> {
         let jobs: Vec<(usize, usize)> = (0..self.plans.len())
             .flat_map(|p| (0..files.len()).map(move |f| (p, f)))
@@ -242,7 +255,12 @@ impl Checker {
             .iter()
             .map(|plan| {
                 let mut result = CheckResult::new(&file.name, &plan.namespace);
-                self.check_document(&mut engine, plan, &file, combined.clone(), &mut result)?;
+                let doc = Document {
+                    file: &file,
+                    value: combined.clone(),
+                    number: None,
+                };
+                self.check_document(&mut engine, plan, &doc, &mut result)?;
                 Ok(result)
             })
             .collect()
@@ -255,62 +273,115 @@ impl Checker {
         file: &ParsedFile,
     ) -> Result<CheckResult> {
         let mut result = CheckResult::new(&file.name, &plan.namespace);
-        for doc in file.documents() {
-            self.check_document(engine, plan, file, doc, &mut result)?;
+        let documents = file.documents();
+        let several = documents.len() > 1;
+        for (i, value) in documents.into_iter().enumerate() {
+            let doc = Document {
+                file,
+                value,
+                number: several.then_some(i + 1),
+            };
+            self.check_document(engine, plan, &doc, &mut result)?;
         }
         Ok(result)
+    }
+
+    /// Evaluates `query` for the document; an error or panic comes back as
+    /// its message on one line. After a panic the engine is replaced by a
+    /// fresh clone, since it may have been left half-updated.
+    fn eval(&self, engine: &mut Engine, doc: &Document<'_>, query: &str) -> Result<Value, String> {
+        match crate::guard::catch(|| engine.eval_query(query.to_owned(), false)) {
+            Ok(Ok(results)) => Ok(results
+                .result
+                .into_iter()
+                .next()
+                .and_then(|r| r.expressions.into_iter().next())
+                .map(|e| e.value)
+                .unwrap_or(Value::Undefined)),
+            Ok(Err(e)) => Err(crate::error::condense(&e.to_string())),
+            Err(panic) => {
+                *engine = self.engine.clone();
+                engine.set_input(doc.value.clone());
+                Err(panic.to_string())
+            }
+        }
     }
 
     fn check_document(
         &self,
         engine: &mut Engine,
         plan: &Plan,
-        file: &ParsedFile,
-        doc: Value,
+        doc: &Document<'_>,
         result: &mut CheckResult,
     ) -> Result<()> {
         let Some(entry) = &plan.entry else {
             return Ok(());
         };
-        engine.set_input(doc);
+        let file = doc.file;
+        engine.set_input(doc.value.clone());
         if self.trace {
             engine.clear_coverage_data();
         }
-        let eval_err = |message: String| Error::Eval {
-            file: file.name.clone(),
-            query: format!("data.{}", plan.namespace),
-            message,
-        };
         // `data.conftest.file` differs per document; `with` provides it
         // without touching the shared data (measured: no slower than
         // evaluating the rule directly).
-        let info = serde_json::to_string(&file.file_info.to_value())
-            .map_err(|e| eval_err(e.to_string()))?;
-        let query = format!("{entry} with data.conftest.file as {info}");
-        let value = engine
-            .eval_query(query, false)
-            .map_err(|e| eval_err(e.to_string()))?
-            .result
-            .into_iter()
-            .next()
-            .and_then(|r| r.expressions.into_iter().next())
-            .map(|e| e.value)
-            .unwrap_or(Value::Undefined);
+        let info = serde_json::to_string(&file.file_info.to_value()).map_err(|e| Error::Eval {
+            file: file.name.clone(),
+            query: format!("data.{}", plan.namespace),
+            message: e.to_string(),
+        })?;
+        let with = format!(" with data.conftest.file as {info}");
+        let values: Vec<RuleValue> = match self.eval(engine, doc, &format!("{entry}{with}")) {
+            Ok(value) => (0..plan.rules.len())
+                .map(|i| RuleValue::Found {
+                    values: value[&Value::from(format!("r{i}"))].clone(),
+                    exceptions: count(&value[&Value::from(format!("e{i}"))]),
+                })
+                .collect(),
+            Err(_) => {
+                // Drop what the failed evaluation printed; each rule's own
+                // evaluation prints again.
+                let _ = engine.take_prints();
+                let base = rego_ref(&plan.namespace);
+                plan.rules
+                    .iter()
+                    .map(|rule| {
+                        let query = format!(
+                            "{{\"r\": [x | x := {base}[{name}]], \"e\": count([1 | {base}[\"exception\"][_][_] == {exc}])}}{with}",
+                            name = json_string(&rule.name),
+                            exc = json_string(exception_name(&rule.name)),
+                        );
+                        match self.eval(engine, doc, &query) {
+                            Ok(v) => RuleValue::Found {
+                                values: v[&Value::from("r")].clone(),
+                                exceptions: count(&v[&Value::from("e")]),
+                            },
+                            Err(message) => RuleValue::Failed(message),
+                        }
+                    })
+                    .collect()
+            }
+        };
         result
             .prints
-            .extend(engine.take_prints().map_err(|e| eval_err(e.to_string()))?);
+            .extend(engine.take_prints().unwrap_or_default());
 
         if self.trace {
-            self.record_trace(engine, plan, file, &value, result);
+            self.record_trace(engine, plan, file, &values, result);
         }
         let mut doc_counts = Counts::default();
-        for (i, rule) in plan.rules.iter().enumerate() {
+        for (rule, value) in plan.rules.iter().zip(values) {
             let query = format!("data.{}.{}", plan.namespace, rule.name);
-            let exceptions = value[&Value::from(format!("e{i}"))]
-                .as_number()
-                .ok()
-                .and_then(|n| n.as_u64())
-                .unwrap_or(0);
+            let error =
+                |message: &str| Outcome::error(&doc.label(&query), message, &rule.name, &query);
+            let (found, exceptions) = match value {
+                RuleValue::Found { values, exceptions } => (values, exceptions),
+                RuleValue::Failed(message) => {
+                    result.errors.push(error(&message));
+                    doc_counts.errors += 1;
+                    continue;
+                }
+            };
             if exceptions > 0 {
                 let msg = format!(
                     "data.{}.exception[_][_] == {}",
@@ -325,7 +396,6 @@ impl Checker {
                 }
                 continue;
             }
-            let found = &value[&Value::from(format!("r{i}"))];
             let Ok(found) = found.as_array() else {
                 continue;
             };
@@ -338,20 +408,18 @@ impl Checker {
                 Value::Array(a) => a.iter().cloned().collect(),
                 _ => Vec::new(),
             };
-            let mut messages = Vec::new();
-            for element in &elements {
-                if let Some(outcome) =
-                    Outcome::from_value(element, &rule.name, &query).map_err(|message| {
-                        Error::InvalidResult {
-                            file: file.name.clone(),
-                            query: query.clone(),
-                            message,
-                        }
-                    })?
-                {
-                    messages.push(outcome);
+            let messages: std::result::Result<Vec<Outcome>, String> = elements
+                .iter()
+                .filter_map(|element| Outcome::from_value(element, &rule.name, &query).transpose())
+                .collect();
+            let messages = match messages {
+                Ok(m) => m,
+                Err(message) => {
+                    result.errors.push(error(&message));
+                    doc_counts.errors += 1;
+                    continue;
                 }
-            }
+            };
             if messages.is_empty() {
                 doc_counts.successes += 1;
                 continue;
@@ -368,7 +436,8 @@ impl Checker {
             }
         }
         // Conftest's padding: every queried rule definition counts as a test.
-        let counted = doc_counts.failures + doc_counts.warnings + doc_counts.exceptions;
+        let counted =
+            doc_counts.failures + doc_counts.warnings + doc_counts.exceptions + doc_counts.errors;
         let padding = plan
             .rule_count
             .saturating_sub(counted.saturating_add(doc_counts.successes));
@@ -377,13 +446,44 @@ impl Checker {
     }
 }
 
+/// One document being checked.
+struct Document<'a> {
+    file: &'a ParsedFile,
+    value: Value,
+    /// 1-based position in its file, when the file has several documents.
+    number: Option<usize>,
+}
+
+impl Document<'_> {
+    /// `data.main.deny`, or `data.main.deny (document 2)` in a multi-document file.
+    fn label(&self, query: &str) -> String {
+        match self.number {
+            Some(n) => format!("{query} (document {n})"),
+            None => query.to_owned(),
+        }
+    }
+}
+
+/// What one queried rule gave for one document.
+enum RuleValue {
+    /// `[value]`, or `[]` when the rule is undefined, and how many
+    /// exceptions name the rule.
+    Found { values: Value, exceptions: u64 },
+    /// Evaluating the rule failed or panicked: the message.
+    Failed(String),
+}
+
+fn count(v: &Value) -> u64 {
+    v.as_number().ok().and_then(|n| n.as_u64()).unwrap_or(0)
+}
+
 impl Checker {
     fn record_trace(
         &self,
         engine: &Engine,
         plan: &Plan,
         file: &ParsedFile,
-        value: &Value,
+        values: &[RuleValue],
         result: &mut CheckResult,
     ) {
         let trace = &mut result.trace;
@@ -391,21 +491,21 @@ impl Checker {
             "file: {} | query: data.{}",
             file.name, plan.namespace
         ));
-        for (i, rule) in plan.rules.iter().enumerate() {
-            let found = &value[&Value::from(format!("r{i}"))];
+        for (rule, value) in plan.rules.iter().zip(values) {
+            let path = format!("data.{}.{}", plan.namespace, rule.name);
+            let (found, exceptions) = match value {
+                RuleValue::Found { values, exceptions } => (values, *exceptions),
+                RuleValue::Failed(message) => {
+                    trace.push(format!("{path} failed: {message}"));
+                    continue;
+                }
+            };
             let shown = match found.as_array().ok().and_then(|a| a.first()) {
                 Some(v) => serde_json::to_string(v).unwrap_or_default(),
                 None => "undefined".to_owned(),
             };
-            trace.push(format!("data.{}.{} = {shown}", plan.namespace, rule.name));
-            let exceptions = &value[&Value::from(format!("e{i}"))];
-            if exceptions
-                .as_number()
-                .ok()
-                .and_then(|n| n.as_u64())
-                .unwrap_or(0)
-                > 0
-            {
+            trace.push(format!("{path} = {shown}"));
+            if exceptions > 0 {
                 trace.push(format!(
                     "data.{}.exception[_][_] == {} matched {exceptions} time(s)",
                     plan.namespace,
@@ -432,6 +532,7 @@ struct Counts {
     failures: usize,
     warnings: usize,
     exceptions: usize,
+    errors: usize,
 }
 
 /// Builds the `--combine` input: `[{"path", "contents"}]`, one entry per

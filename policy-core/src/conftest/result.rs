@@ -21,6 +21,11 @@ pub struct CheckResult {
     pub exceptions: Vec<Outcome>,
     /// Skipped tests (`verify` only).
     pub skipped: Vec<Outcome>,
+    /// Evaluations that failed or panicked: for `test`, one per rule and
+    /// document (the rule's other documents and the other rules still
+    /// report); for `verify`, one per erroring test or uncompilable file.
+    /// The message names the rule or test and carries the error.
+    pub errors: Vec<Outcome>,
     /// `print()` output gathered while evaluating, as `file:line: text`.
     pub prints: Vec<String>,
     /// With tracing on: what each rule evaluated to and which policy lines ran.
@@ -43,6 +48,7 @@ impl CheckResult {
             + self.failures.len()
             + self.exceptions.len()
             + self.skipped.len()
+            + self.errors.len()
     }
 }
 
@@ -125,6 +131,23 @@ impl Outcome {
             loc: None,
             rule: rule.to_owned(),
             metadata: BTreeMap::new(),
+        }
+    }
+
+    /// An evaluation error of `rule` (its query `data.main.deny`): the
+    /// message is `label: message`, the label naming the rule and, in a
+    /// multi-document file, the document.
+    pub(crate) fn error(label: &str, message: &str, rule: &str, query: &str) -> Outcome {
+        let mut metadata = BTreeMap::new();
+        metadata.insert(
+            "query".to_owned(),
+            serde_json::Value::String(query.to_owned()),
+        );
+        Outcome {
+            msg: format!("{label}: {message}"),
+            loc: None,
+            rule: rule.to_owned(),
+            metadata,
         }
     }
 

@@ -2,10 +2,15 @@
 //!
 //! Flow: [`Verifier::new`] lists every rule named `test_*` (to run) or
 //! `todo_test_*` (reported as skipped) across the loaded modules, in file
-//! and source order. [`Verifier::run`] evaluates each test in its own clone
-//! of the prepared engine, in parallel, and returns results in that order.
-//! With coverage on, each clone records the lines it evaluated and the
-//! reports are merged; test files themselves are left out of the figures.
+//! and source order; a test definition that [`PolicySet::load_tests`] split
+//! off under an internal name is listed under the name OPA reports
+//! (`test_x#01`). [`Verifier::run`] evaluates each test in its own clone of
+//! the prepared engine, in parallel, and returns results in that order. A
+//! test whose evaluation fails (or panics) is an error of that test only;
+//! files the policy set left out because they do not compile are reported
+//! as errors before the tests. With coverage on, each clone records the
+//! lines it evaluated and the reports are merged; test files themselves are
+//! left out of the figures.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -13,16 +18,19 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use regorus::Value;
 
-use crate::error::{Error, Result};
-use crate::policy::PolicySet;
+use crate::policy::{ExcludedFile, PolicySet};
 
 /// One test rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestCase {
     /// Package without `data.` (`main`).
     pub package: String,
-    /// Rule name (`test_deny_root`).
+    /// Test name as OPA reports it (`test_deny_root`; `test_deny_root#01`
+    /// for the second definition of that name in the package).
     pub name: String,
+    /// The rule evaluated: `name`, or the internal name a further
+    /// definition was compiled under (`test_deny_root__01`).
+    pub rule: String,
     /// File of its first definition.
     pub file: String,
     /// Line of its first definition.
@@ -32,9 +40,14 @@ pub struct TestCase {
 }
 
 impl TestCase {
-    /// `data.<package>.<name>`.
+    /// `data.<package>.<name>`, the name reports show.
     pub fn path(&self) -> String {
         format!("data.{}.{}", self.package, self.name)
+    }
+
+    /// `data.<package>.<rule>`, the rule evaluated.
+    fn rule_path(&self) -> String {
+        format!("data.{}.{}", self.package, self.rule)
     }
 }
 
@@ -47,6 +60,9 @@ pub enum TestStatus {
     Fail,
     /// A `todo_test_*` rule.
     Skip,
+    /// Evaluating the rule failed or panicked; the message, on one line
+    /// (`policy/x_test.rego:7:3: rules must not produce multiple outputs`).
+    Error(String),
 }
 
 /// The result of one test.
@@ -117,6 +133,8 @@ fn percent(part: usize, total: usize) -> f64 {
 /// Results of a verify run.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyReport {
+    /// Policy files left out because they do not compile; their tests did not run.
+    pub excluded: Vec<ExcludedFile>,
     /// One entry per selected test, in discovery order.
     pub runs: Vec<TestRun>,
     /// Present when coverage was requested.
@@ -131,7 +149,8 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Discovers `test_*` and `todo_test_*` rules.
+    /// Discovers `test_*` and `todo_test_*` rules. As in OPA, every
+    /// definition of a `todo_test_*` rule is reported as skipped.
     pub fn new(policies: &PolicySet) -> Verifier {
         let mut cases: Vec<TestCase> = Vec::new();
         for module in policies.modules() {
@@ -140,17 +159,29 @@ impl Verifier {
                 if !(skip || rule.name.starts_with("test_")) {
                     continue;
                 }
+                let split = policies
+                    .split_tests()
+                    .iter()
+                    .find(|s| s.file == module.file && s.rule == rule.name);
+                let case = TestCase {
+                    package: module.package.clone(),
+                    name: split.map_or_else(|| rule.name.clone(), |s| s.name.clone()),
+                    rule: rule.name.clone(),
+                    file: module.file.clone(),
+                    line: rule.line,
+                    skip,
+                };
+                if skip {
+                    cases.extend(std::iter::repeat_n(case, rule.definitions.max(1)));
+                    continue;
+                }
+                // Definitions regorus merges into one rule (partial sets,
+                // defaults) run once.
                 let known = cases
                     .iter()
-                    .any(|c| c.package == module.package && c.name == rule.name);
+                    .any(|c| c.package == case.package && c.rule == case.rule);
                 if !known {
-                    cases.push(TestCase {
-                        package: module.package.clone(),
-                        name: rule.name.clone(),
-                        file: module.file.clone(),
-                        line: rule.line,
-                        skip,
-                    });
+                    cases.push(case);
                 }
             }
         }
@@ -165,13 +196,10 @@ impl Verifier {
         &self.cases
     }
 
-    /// Runs the tests `select` accepts (all when `None`), in parallel.
-    /// A runtime error in a test (as opposed to a failure) aborts the run.
-    pub fn run(
-        &self,
-        select: Option<&dyn Fn(&TestCase) -> bool>,
-        coverage: bool,
-    ) -> Result<VerifyReport> {
+    /// Runs the tests `select` accepts (all when `None`), in parallel. A
+    /// test whose evaluation fails or panics ends as [`TestStatus::Error`];
+    /// the other tests run regardless.
+    pub fn run(&self, select: Option<&dyn Fn(&TestCase) -> bool>, coverage: bool) -> VerifyReport {
         let chosen: Vec<&TestCase> = self
             .cases
             .iter()
@@ -181,66 +209,25 @@ impl Verifier {
         if coverage {
             base.set_enable_coverage(true);
         }
-        let outcomes: Vec<Result<(TestRun, Option<regorus::coverage::Report>)>> = chosen
+        // Compile once rather than in every clone; a failure here shows up
+        // again, as each test's error, when the tests run.
+        let _ = crate::policy::compile(&mut base);
+        let outcomes: Vec<(TestRun, Option<regorus::coverage::Report>)> = chosen
             .par_iter()
-            .map(|case| {
-                if case.skip {
-                    return Ok((
-                        TestRun {
-                            case: (*case).clone(),
-                            status: TestStatus::Skip,
-                            duration: Duration::ZERO,
-                            prints: Vec::new(),
-                            evaluated: BTreeMap::new(),
-                        },
-                        None,
-                    ));
-                }
-                let mut engine = base.clone();
-                let started = Instant::now();
-                let value = engine.eval_rule(case.path()).map_err(|e| Error::Eval {
-                    file: case.file.clone(),
-                    query: case.path(),
-                    message: e.to_string(),
-                })?;
-                let duration = started.elapsed();
-                let status = match value {
-                    Value::Undefined | Value::Bool(false) => TestStatus::Fail,
-                    _ => TestStatus::Pass,
-                };
-                let prints = engine.take_prints().unwrap_or_default();
-                let report = if coverage {
-                    engine.get_coverage_report().ok()
-                } else {
-                    None
-                };
-                let evaluated = report
-                    .iter()
-                    .flat_map(|r| r.files.iter())
-                    .filter(|f| !f.covered.is_empty())
-                    .map(|f| (f.path.clone(), f.covered.iter().copied().collect()))
-                    .collect();
-                Ok((
-                    TestRun {
-                        case: (*case).clone(),
-                        status,
-                        duration,
-                        prints,
-                        evaluated,
-                    },
-                    report,
-                ))
-            })
+            .map(|case| run_one(&base, case, coverage))
             .collect();
         let mut runs = Vec::with_capacity(outcomes.len());
         let mut reports = Vec::new();
-        for outcome in outcomes {
-            let (run, report) = outcome?;
+        for (run, report) in outcomes {
             runs.push(run);
             reports.extend(report);
         }
         let coverage = coverage.then(|| self.merge_coverage(&reports));
-        Ok(VerifyReport { runs, coverage })
+        VerifyReport {
+            excluded: self.policies.excluded().to_vec(),
+            runs,
+            coverage,
+        }
     }
 
     /// Unions per-test coverage; files defining tests are left out.
@@ -289,24 +276,93 @@ impl Verifier {
     }
 }
 
+/// Evaluates one test in its own clone of `base`.
+fn run_one(
+    base: &regorus::Engine,
+    case: &TestCase,
+    coverage: bool,
+) -> (TestRun, Option<regorus::coverage::Report>) {
+    let mut run = TestRun {
+        case: case.clone(),
+        status: TestStatus::Skip,
+        duration: Duration::ZERO,
+        prints: Vec::new(),
+        evaluated: BTreeMap::new(),
+    };
+    if case.skip {
+        return (run, None);
+    }
+    let mut engine = base.clone();
+    let started = Instant::now();
+    let value = crate::guard::catch(|| engine.eval_rule(case.rule_path()));
+    run.duration = started.elapsed();
+    run.status = match value {
+        Ok(Ok(Value::Undefined | Value::Bool(false))) => TestStatus::Fail,
+        Ok(Ok(_)) => TestStatus::Pass,
+        Ok(Err(e)) => TestStatus::Error(crate::error::condense(&e.to_string())),
+        // The engine may be half-updated: nothing more is read from it.
+        Err(panic) => {
+            return (
+                TestRun {
+                    status: TestStatus::Error(panic.to_string()),
+                    ..run
+                },
+                None,
+            );
+        }
+    };
+    run.prints = engine.take_prints().unwrap_or_default();
+    let report = if coverage {
+        engine.get_coverage_report().ok()
+    } else {
+        None
+    };
+    run.evaluated = report
+        .iter()
+        .flat_map(|r| r.files.iter())
+        .filter(|f| !f.covered.is_empty())
+        .map(|f| (f.path.clone(), f.covered.iter().copied().collect()))
+        .collect();
+    (run, report)
+}
+
 impl VerifyReport {
-    /// The runs as conftest reports them: one result per test, named by its
-    /// file, with an empty namespace; a failing or skipped test's message
-    /// is its path (`data.main.test_x`).
+    /// The results as conftest reports them: one result per test, named by
+    /// its file, with an empty namespace; a failing or skipped test's
+    /// message is its path (`data.main.test_x`), an erroring test's is its
+    /// path and the error (`data.main.test_x: <message>`). Files left out
+    /// come first, each one error with the compiler's message.
     pub fn check_results(&self) -> Vec<super::CheckResult> {
-        self.runs
-            .iter()
-            .map(|run| {
-                let mut result = super::CheckResult::new(&run.case.file, "");
-                let outcome = || super::Outcome::message_only(&run.case.path(), &run.case.name);
-                match run.status {
-                    TestStatus::Pass => result.successes = 1,
-                    TestStatus::Fail => result.failures.push(outcome()),
-                    TestStatus::Skip => result.skipped.push(outcome()),
-                }
-                result.prints.clone_from(&run.prints);
-                result
-            })
-            .collect()
+        let excluded = self.excluded.iter().map(|e| {
+            let mut result = super::CheckResult::new(&e.file, "");
+            result
+                .errors
+                .push(super::Outcome::message_only(&e.message, ""));
+            result
+        });
+        let runs = self.runs.iter().map(|run| {
+            let mut result = super::CheckResult::new(&run.case.file, "");
+            let outcome = |msg: &str| super::Outcome::message_only(msg, &run.case.name);
+            match &run.status {
+                TestStatus::Pass => result.successes = 1,
+                TestStatus::Fail => result.failures.push(outcome(&run.case.path())),
+                TestStatus::Skip => result.skipped.push(outcome(&run.case.path())),
+                TestStatus::Error(e) => result
+                    .errors
+                    .push(outcome(&format!("{}: {e}", run.case.path()))),
+            }
+            result.prints.clone_from(&run.prints);
+            result
+        });
+        excluded.chain(runs).collect()
+    }
+
+    /// Whether any test failed or erred, or any file was left out.
+    pub fn failed(&self) -> bool {
+        !self.excluded.is_empty()
+            || self
+                .runs
+                .iter()
+                .any(|r| matches!(r.status, TestStatus::Fail | TestStatus::Error(_)))
     }
 }

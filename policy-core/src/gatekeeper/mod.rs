@@ -277,7 +277,16 @@ impl PolicyBundle {
         template_docs.sort_by(|a, b| a.kind.cmp(&b.kind));
         let templates: Vec<CompiledTemplate> = template_docs
             .into_par_iter()
-            .map(|t| t.compile(None))
+            .map(|t| {
+                let (file, name) = (t.file.clone(), t.name.clone());
+                crate::guard::catch(|| t.compile(None)).unwrap_or_else(|panic| {
+                    Err(Error::Template {
+                        file,
+                        name,
+                        message: format!("invalid rego: {panic}"),
+                    })
+                })
+            })
             .collect::<Result<_, _>>()?;
         let mut constraints: Vec<(usize, Constraint)> = Vec::new();
         for (source, doc) in constraint_docs {
@@ -665,12 +674,20 @@ impl PolicyBundle {
                     Some(v) => Ok(v),
                     None => {
                         check_time()?;
-                        let engine = engine.get_or_insert_with(|| template.engine.clone());
+                        let clone = engine.get_or_insert_with(|| template.engine.clone());
                         if let Some(t) = timer {
-                            engine.set_execution_timer_config(t);
+                            clone.set_execution_timer_config(t);
                         }
-                        engine.set_input(input);
-                        engine.eval_rule(template.rule.clone())
+                        clone.set_input(input);
+                        match crate::guard::catch(|| clone.eval_rule(template.rule.clone())) {
+                            Ok(r) => r.map_err(|e| e.to_string()),
+                            Err(panic) => {
+                                // The clone may be half-updated: the next
+                                // constraint gets a fresh one.
+                                engine = None;
+                                Err(panic.to_string())
+                            }
+                        }
                     }
                 };
                 let elapsed = t0.elapsed();
@@ -686,7 +703,7 @@ impl PolicyBundle {
                     },
                     Err(e) => {
                         check_time()?;
-                        failure = Some(condense_error(&e.to_string()));
+                        failure = Some(crate::error::condense(&e));
                         per_constraint.push((BTreeSet::new(), elapsed));
                         break;
                     }
@@ -795,24 +812,6 @@ fn collect_results(v: &Value) -> Result<BTreeSet<(String, Value)>, String> {
         out.insert((msg, details));
     }
     Ok(out)
-}
-
-/// regorus' multi-line error (`--> file:line:col`, source excerpt,
-/// `error: message`) on one line, as OPA reports errors: `file:line:col: message`.
-fn condense_error(e: &str) -> String {
-    let location = e
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix("--> "))
-        .map(str::trim);
-    let message = e
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("error: "))
-        .map(str::trim);
-    match (location, message) {
-        (Some(loc), Some(msg)) => format!("{loc}: {msg}"),
-        _ => e.trim().to_owned(),
-    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -968,5 +967,40 @@ mod tests {
             err.to_string(),
             "c.yaml: K8sDemo \"demo\": schema validation failed: spec.parameters/word: 3 is not of type \"string\""
         );
+    }
+
+    #[test]
+    fn a_panicking_builtin_is_a_violation_on_either_evaluator() {
+        // regorus 0.14.1 panics in strings.count with an empty substring.
+        let template = r#"{
+          "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+          "metadata": {"name": "k8spanic"},
+          "spec": {"crd": {"spec": {"names": {"kind": "K8sPanic"}}},
+                   "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego":
+                     "package k8spanic\nviolation[{\"msg\": \"counted\"}] {\n  strings.count(input.review.object.metadata.name, \"\") > 0\n}"}]}}"#;
+        let constraint = r#"{"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sPanic", "metadata": {"name": "panics"}, "spec": {}}"#;
+        let b = PolicyBundle::from_documents(vec![
+            ("t".into(), v(template)),
+            ("c".into(), v(constraint)),
+        ])
+        .unwrap();
+        for evaluator in [Evaluator::Interpreter, Evaluator::Rvm] {
+            let options = ReviewOptions {
+                evaluator,
+                ..ReviewOptions::default()
+            };
+            let out = b.review_object(&v(POD), &options).unwrap();
+            let msgs: Vec<&str> = out.violations.iter().map(|x| x.msg.as_str()).collect();
+            assert_eq!(
+                msgs,
+                [
+                    "evaluation panicked: window size must be non-zero at regorus-0.14.1/src/builtins/strings.rs:629"
+                ],
+                "{evaluator:?}"
+            );
+            // The next review runs on a sound engine.
+            let again = b.review_object(&v(POD), &options).unwrap();
+            assert_eq!(again.violations.len(), 1);
+        }
     }
 }

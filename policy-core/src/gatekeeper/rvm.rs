@@ -124,12 +124,16 @@ impl RvmProgram {
         }
         self.program
             .get_or_init(|| {
-                let mut engine = engine.clone();
-                let policy = engine
-                    .compile_with_entrypoint(&rule.into())
-                    .map_err(|e| one_line(&e.to_string()))?;
-                Compiler::compile_from_policy(&policy, &[rule])
-                    .map_err(|e| one_line(&e.to_string()))
+                // A compiler panic blocks the template from the RVM for good.
+                crate::guard::catch(|| {
+                    let mut engine = engine.clone();
+                    let policy = engine
+                        .compile_with_entrypoint(&rule.into())
+                        .map_err(|e| one_line(&e.to_string()))?;
+                    Compiler::compile_from_policy(&policy, &[rule])
+                        .map_err(|e| one_line(&e.to_string()))
+                })
+                .unwrap_or_else(|panic| Err(panic.to_string()))
             })
             .as_ref()
             .map_err(String::as_str)
@@ -280,18 +284,27 @@ pub(crate) fn execute(
             Some(slot) => slot.get_or_insert_with(new_vm),
             None => fresh.get_or_insert_with(new_vm),
         };
-        vm.load_program(program.clone());
-        vm.set_execution_timer_config(timer);
-        let out = vm
-            .set_data(data.clone())
-            .and_then(|()| {
-                vm.set_input(input);
-                vm.execute()
-            })
-            .map_err(|e| e.to_string());
-        // Do not keep the request alive in the thread's VM.
-        vm.set_input(Value::Null);
-        out
+        let out = crate::guard::catch(|| {
+            vm.load_program(program.clone());
+            vm.set_execution_timer_config(timer);
+            let out = vm
+                .set_data(data.clone())
+                .and_then(|()| {
+                    vm.set_input(input);
+                    vm.execute()
+                })
+                .map_err(|e| e.to_string());
+            // Do not keep the request alive in the thread's VM.
+            vm.set_input(Value::Null);
+            out
+        });
+        out.unwrap_or_else(|panic| {
+            // The VM may be half-updated: the thread starts a fresh one.
+            if let Some(slot) = guard.as_deref_mut() {
+                *slot = None;
+            }
+            Err(panic.to_string())
+        })
     })
 }
 

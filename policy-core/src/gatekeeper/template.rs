@@ -276,6 +276,18 @@ impl ConstraintTemplate {
         crate::policy::PolicySet::from_sources_with(sources, self.version, register_go_sprintf)
     }
 
+    /// Like [`ConstraintTemplate::policy_set_with`], loaded as
+    /// [`crate::policy::PolicySet::load_tests`] loads policies: duplicate
+    /// test definitions split apart, uncompilable files left out and listed.
+    pub fn test_policy_set_with(
+        &self,
+        extra: Vec<(String, String)>,
+    ) -> Result<crate::policy::PolicySet, Error> {
+        let mut sources = self.rego_modules();
+        sources.extend(extra);
+        crate::policy::PolicySet::from_test_sources_with(sources, self.version, register_go_sprintf)
+    }
+
     /// Compiles the template: OPA-parity rewrites, Gatekeeper's checks, and
     /// a prepared engine with `data` (`inventory` when given).
     pub(crate) fn compile(self, data: Option<&Value>) -> Result<CompiledTemplate, Error> {
@@ -361,7 +373,8 @@ impl ConstraintTemplate {
 
 /// Runs regorus' one-time analysis now, so every clone starts prepared.
 pub(crate) fn prepare(engine: &mut Engine) -> anyhow::Result<()> {
-    engine.eval_query("data.__regard_prepare__".to_owned(), false)?;
+    crate::guard::catch(|| engine.eval_query("data.__regard_prepare__".to_owned(), false))
+        .map_err(|panic| anyhow::anyhow!("{panic}"))??;
     Ok(())
 }
 

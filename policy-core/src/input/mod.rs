@@ -253,7 +253,20 @@ impl Format {
     /// Parses `text` in this format. `path` is used in error messages, and by
     /// Jsonnet to resolve imports; `options` carries what some formats need
     /// beyond the text (the `.proto` directories for textproto).
+    /// A panic in a parser (most are third-party crates) is a parse error
+    /// of this file, not a crash.
     pub fn parse_with(self, text: &str, path: &Path, options: &ParseOptions) -> Result<Value> {
+        crate::guard::catch(|| self.parse_unguarded(text, path, options)).unwrap_or_else(|panic| {
+            Err(Error::Parse {
+                path: path.to_path_buf(),
+                line: None,
+                column: None,
+                message: panic.to_string(),
+            })
+        })
+    }
+
+    fn parse_unguarded(self, text: &str, path: &Path, options: &ParseOptions) -> Result<Value> {
         match self {
             Format::Cue => cue::parse(text, path),
             Format::CycloneDx => cyclonedx::parse(text, path),

@@ -66,15 +66,21 @@ pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> 
 }
 
 /// Wraps a builtin so its errors give `undefined` unless `strict` is set.
+/// A panic in a parser is such an error too, rather than the failure of the
+/// whole evaluation.
 fn lenient(
     strict: &Arc<AtomicBool>,
     f: fn(&[Value]) -> AnyResult<Value>,
 ) -> Box<dyn regorus::Extension> {
     let strict = Arc::clone(strict);
-    Box::new(move |args: Vec<Value>| match f(&args) {
-        Ok(v) => Ok(v),
-        Err(e) if strict.load(Ordering::Relaxed) => Err(e),
-        Err(_) => Ok(Value::Undefined),
+    Box::new(move |args: Vec<Value>| {
+        let result = crate::guard::catch(|| f(&args))
+            .unwrap_or_else(|panic| Err(anyhow::anyhow!("{panic}")));
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) if strict.load(Ordering::Relaxed) => Err(e),
+            Err(_) => Ok(Value::Undefined),
+        }
     })
 }
 

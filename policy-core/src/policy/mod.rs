@@ -5,6 +5,13 @@
 //! prepared regorus [`Engine`]. Evaluators clone that engine per worker (a
 //! clone shares the compiled modules and costs well under a microsecond).
 //! [`ModuleInfo`] describes what each module defines, for rule discovery.
+//!
+//! [`PolicySet::load_tests`] loads policies for running their unit tests: it
+//! splits duplicate test definitions apart (as OPA runs them), and a file
+//! that does not parse or compile is left out and listed as an
+//! [`ExcludedFile`] rather than failing the load, so the tests of the other
+//! files still run. When everything compiles this costs one parse per file;
+//! each failing file costs one more compilation of the rest.
 
 mod builtins;
 mod data;
@@ -17,6 +24,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use regorus::{Engine, Value};
 
 use crate::error::{Error, Result};
+use crate::rego::split_tests;
+pub use crate::rego::split_tests::SplitTest;
 
 pub(crate) use builtins::sprintf_is_plain;
 pub use builtins::{
@@ -67,6 +76,51 @@ pub struct PolicySet {
     /// Whether errors of regard's own builtins abort evaluation (shared
     /// with the extensions registered in `engine`).
     strict_builtins: Arc<AtomicBool>,
+    /// Files left out because they do not compile ([`PolicySet::load_tests`] only).
+    excluded: Vec<ExcludedFile>,
+    /// Test definitions compiled under internal names ([`PolicySet::load_tests`] only).
+    split_tests: Vec<SplitTest>,
+}
+
+/// A policy file left out of a test run because it does not parse or compile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExcludedFile {
+    /// The file.
+    pub file: String,
+    /// 1-based line the compiler points at in this file, when it does.
+    pub line: Option<u32>,
+    /// The compiler's message on one line, with its location
+    /// (`policy/bad.rego:4:8: unexpected token`).
+    pub message: String,
+}
+
+impl ExcludedFile {
+    fn new(file: &str, compiler_message: &str) -> ExcludedFile {
+        let line = crate::error::location(compiler_message)
+            .filter(|(f, _, _)| *f == file)
+            .map(|(_, line, _)| line);
+        let text = crate::error::condense(compiler_message);
+        let message = if text.starts_with(file) {
+            text
+        } else {
+            format!("{file}: {text}")
+        };
+        ExcludedFile {
+            file: file.to_owned(),
+            line,
+            message,
+        }
+    }
+}
+
+/// Prepares (compiles) an engine's modules. A panic in the compiler is an
+/// error too.
+pub(crate) fn compile(engine: &mut Engine) -> std::result::Result<(), String> {
+    match crate::guard::catch(|| engine.eval_query("true".to_owned(), false)) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => Err(panic.to_string()),
+    }
 }
 
 impl PolicySet {
@@ -136,7 +190,169 @@ impl PolicySet {
             engine,
             modules,
             strict_builtins,
+            excluded: Vec::new(),
+            split_tests: Vec::new(),
         })
+    }
+
+    /// Loads policies to run their unit tests, as `verify` does: like
+    /// [`PolicySet::load`], but each further definition of a `test_*` rule
+    /// becomes a test of its own (see [`crate::rego::split_tests`]), and a
+    /// file that does not parse or compile is left out and listed in
+    /// [`PolicySet::excluded`] instead of failing the load.
+    pub fn load_tests(options: &LoadOptions) -> Result<PolicySet> {
+        let files = find_policy_files(&options.policy_paths)?;
+        let sources = PolicySet::read_sources(&files)?;
+        let mut set = PolicySet::from_test_sources_with(sources, options.rego_version, |_| Ok(()))?;
+        set.set_strict_builtin_errors(options.strict_builtin_errors);
+        set.add_data_paths(&options.data_paths)?;
+        Ok(set)
+    }
+
+    /// Compiles sources as [`PolicySet::load_tests`] does; `configure` runs
+    /// on each engine built (extra builtins, for example).
+    ///
+    /// ```
+    /// use policy_core::policy::{PolicySet, RegoVersion};
+    /// let set = PolicySet::from_test_sources_with(
+    ///     vec![
+    ///         ("bad.rego".into(), "package main\ntest_a if {\n".into()),
+    ///         ("good.rego".into(), "package main\ntest_b if true\n".into()),
+    ///     ],
+    ///     RegoVersion::V1,
+    ///     |_| Ok(()),
+    /// ).unwrap();
+    /// assert_eq!(set.excluded()[0].file, "bad.rego");
+    /// assert_eq!(set.modules().len(), 1);
+    /// ```
+    pub fn from_test_sources_with(
+        sources: Vec<(String, String)>,
+        version: RegoVersion,
+        configure: impl Fn(&mut Engine) -> Result<()>,
+    ) -> Result<PolicySet> {
+        let rego_v1 = version == RegoVersion::V1;
+        let order: Vec<String> = sources.iter().map(|(file, _)| file.clone()).collect();
+        let mut excluded: Vec<ExcludedFile> = Vec::new();
+        // The OPA-compatibility stage first, file by file; then the split,
+        // which needs every module of a package.
+        let mut kept = Vec::with_capacity(sources.len());
+        for (path, text) in sources {
+            match crate::rego::compile(&bind_policy_dir(&text, &path), rego_v1) {
+                Ok(text) => kept.push((path, text)),
+                Err(e) => excluded.push(ExcludedFile {
+                    message: format!("{path}:{e}"),
+                    line: Some(e.line),
+                    file: path,
+                }),
+            }
+        }
+        let mut split = split_tests::split(&mut kept, rego_v1);
+        let mut set = loop {
+            let (mut set, unparsed) = PolicySet::build(&kept, version, &configure)?;
+            for (file, message) in &unparsed {
+                excluded.push(ExcludedFile::new(file, message));
+            }
+            kept.retain(|(file, _)| !unparsed.iter().any(|(f, _)| f == file));
+            let Err(message) = compile(&mut set.engine) else {
+                break set;
+            };
+            // The file the message points at, else the first file whose
+            // absence lets the rest compile.
+            let named = crate::error::location(&message)
+                .map(|(file, _, _)| file)
+                .filter(|file| kept.iter().any(|(k, _)| k == file))
+                .map(str::to_owned);
+            let culprit = match named {
+                Some(file) => file,
+                None => {
+                    PolicySet::first_breaking(&kept, version, &configure)?.ok_or_else(|| {
+                        Error::Policy {
+                            path: kept
+                                .first()
+                                .map(|(f, _)| f.clone())
+                                .unwrap_or_default()
+                                .into(),
+                            message: message.clone(),
+                        }
+                    })?
+                }
+            };
+            excluded.push(ExcludedFile::new(&culprit, &message));
+            kept.retain(|(file, _)| *file != culprit);
+        };
+        split.retain(|s| kept.iter().any(|(file, _)| *file == s.file));
+        // Excluded files in load order, whichever round found them.
+        excluded.sort_by_key(|e| order.iter().position(|f| *f == e.file));
+        set.excluded = excluded;
+        set.split_tests = split;
+        Ok(set)
+    }
+
+    /// Adds each source (already through the compatibility stage) to a
+    /// fresh engine; files that do not parse are returned with the parser's
+    /// message instead.
+    fn build(
+        sources: &[(String, String)],
+        version: RegoVersion,
+        configure: &impl Fn(&mut Engine) -> Result<()>,
+    ) -> Result<(PolicySet, Vec<(String, String)>)> {
+        let strict_builtins = Arc::new(AtomicBool::new(false));
+        let mut engine = engine_with_flag(version, &strict_builtins)?;
+        configure(&mut engine)?;
+        let mut unparsed = Vec::new();
+        for (path, text) in sources {
+            let added = crate::guard::catch(|| engine.add_policy(path.clone(), text.clone()));
+            match added {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => unparsed.push((path.clone(), e.to_string())),
+                Err(panic) => unparsed.push((path.clone(), panic.to_string())),
+            }
+        }
+        let modules = discovery::describe(engine.get_modules());
+        Ok((
+            PolicySet {
+                engine,
+                modules,
+                strict_builtins,
+                excluded: Vec::new(),
+                split_tests: Vec::new(),
+            },
+            unparsed,
+        ))
+    }
+
+    /// The first file without which the others compile, when the compiler's
+    /// message names none of them.
+    fn first_breaking(
+        sources: &[(String, String)],
+        version: RegoVersion,
+        configure: &impl Fn(&mut Engine) -> Result<()>,
+    ) -> Result<Option<String>> {
+        for (i, (file, _)) in sources.iter().enumerate() {
+            let rest: Vec<(String, String)> = sources
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, s)| s.clone())
+                .collect();
+            let (mut set, _) = PolicySet::build(&rest, version, configure)?;
+            if compile(&mut set.engine).is_ok() {
+                return Ok(Some(file.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Files left out because they do not parse or compile, in load order
+    /// ([`PolicySet::load_tests`] only; empty otherwise).
+    pub fn excluded(&self) -> &[ExcludedFile] {
+        &self.excluded
+    }
+
+    /// Test definitions compiled under internal names because their package
+    /// already had a test of that name ([`PolicySet::load_tests`] only).
+    pub fn split_tests(&self) -> &[SplitTest] {
+        &self.split_tests
     }
 
     /// Whether a builtin error aborts evaluation (conftest's
@@ -248,4 +464,122 @@ pub fn find_policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(files: &[(&str, &str)]) -> Vec<(String, String)> {
+        files
+            .iter()
+            .map(|(f, t)| ((*f).to_owned(), (*t).to_owned()))
+            .collect()
+    }
+
+    fn files(set: &PolicySet) -> Vec<&str> {
+        set.modules().iter().map(|m| m.file.as_str()).collect()
+    }
+
+    #[test]
+    fn test_sources_leave_out_what_does_not_parse_or_compile() {
+        // In load order: a parse error, regorus' compile error, and an error
+        // OPA reports that the compatibility stage finds.
+        let set = PolicySet::from_test_sources_with(
+            sources(&[
+                ("a.rego", "package a\ntest_a if true\n"),
+                ("parse.rego", "package b\ntest_b if {\n  x :=\n}\n"),
+                ("unsafe.rego", "package c\np if {\n  x > 1\n}\n"),
+                (
+                    "opa.rego",
+                    "package e\np if {\n  some i\n  input.a[i]\n  some i\n}\n",
+                ),
+                ("d.rego", "package a\ntest_a if false\n"),
+            ]),
+            RegoVersion::V1,
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(
+            set.excluded(),
+            &[
+                ExcludedFile {
+                    file: "parse.rego".to_owned(),
+                    line: Some(3),
+                    message: "parse.rego:3:5: expecting `}` while parsing set".to_owned(),
+                },
+                ExcludedFile {
+                    file: "unsafe.rego".to_owned(),
+                    line: Some(3),
+                    message: "unsafe.rego:3:3: use of undefined variable `x` is unsafe".to_owned(),
+                },
+                ExcludedFile {
+                    file: "opa.rego".to_owned(),
+                    line: Some(5),
+                    message: "opa.rego:5:8: rego_compile_error: var i declared above".to_owned(),
+                },
+            ]
+        );
+        assert_eq!(files(&set), ["a.rego", "d.rego"]);
+        assert_eq!(
+            set.split_tests(),
+            &[SplitTest {
+                file: "d.rego".to_owned(),
+                package: "a".to_owned(),
+                rule: "test_a__01".to_owned(),
+                name: "test_a#01".to_owned(),
+                line: 2,
+            }]
+        );
+    }
+
+    #[test]
+    fn test_sources_that_compile_are_all_kept() {
+        let set = PolicySet::from_test_sources_with(
+            sources(&[
+                ("a.rego", "package a\ntest_a if true\n"),
+                ("b.rego", "package b\ntest_b if data.a.test_a\n"),
+            ]),
+            RegoVersion::V1,
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert!(set.excluded().is_empty());
+        assert!(set.split_tests().is_empty());
+        assert_eq!(files(&set), ["a.rego", "b.rego"]);
+    }
+
+    #[test]
+    fn the_file_whose_absence_lets_the_rest_compile() {
+        let files = sources(&[
+            ("a.rego", "package a\ntest_a if true\n"),
+            ("b.rego", "package b\np if {\n  y > 1\n}\n"),
+            ("c.rego", "package c\ntest_c if true\n"),
+        ]);
+        let found = PolicySet::first_breaking(&files, RegoVersion::V1, &|_| Ok(())).unwrap();
+        assert_eq!(found.as_deref(), Some("b.rego"));
+        // Two broken files: leaving out any one is not enough.
+        let mut two = files;
+        two.push((
+            "e.rego".to_owned(),
+            "package e\nq if {\n  w > 1\n}\n".to_owned(),
+        ));
+        assert_eq!(
+            PolicySet::first_breaking(&two, RegoVersion::V1, &|_| Ok(())).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn compiling_a_set_that_does_not_compile_names_the_file() {
+        let set = PolicySet::from_sources(
+            sources(&[("u.rego", "package u\np if {\n  z > 1\n}\n")]),
+            RegoVersion::V1,
+        )
+        .unwrap();
+        let err = crate::conftest::Checker::new(&set, &crate::conftest::NamespaceSelection::All)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("u.rego: \n--> u.rego:3:3"), "{err}");
+    }
 }

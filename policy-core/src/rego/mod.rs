@@ -23,6 +23,10 @@
 //!
 //! A module that does not lex or parse is returned with the edits that could
 //! be made, and regorus reports the error against the author's text.
+//!
+//! [`split_tests`] is not one of these passes: it runs only when policies are
+//! loaded to run their unit tests (`verify`), over the prepared modules of a
+//! whole set, since it numbers each package's test definitions across files.
 
 mod ast;
 mod head_iteration;
@@ -34,6 +38,7 @@ mod scoping;
 mod self_unification;
 mod some_decls;
 mod some_in;
+pub(crate) mod split_tests;
 mod text;
 
 use regorus::unstable::Module;

@@ -1,0 +1,5 @@
+package broken
+
+test_never_runs if {
+	x :=
+}
