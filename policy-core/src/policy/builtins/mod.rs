@@ -13,6 +13,27 @@
 //! `__regard_parse_config_file("/dir", p)`). The rewrite skips strings,
 //! raw strings and comments, touches only whole identifiers followed by
 //! `(`, and adds no line, so line numbers in messages are unchanged.
+//!
+//! The submodules close the gap between OPA's builtin table and regorus':
+//! each exports a table of `(name, arity, function)` that
+//! [`register_builtins_with`] adds as lenient extensions, so their errors
+//! make the call undefined unless builtin errors are strict, as in OPA.
+//! regorus looks extensions up before its own builtins, which is how
+//! `object.subset` and `http.send` replace regorus' versions.
+
+mod aws;
+mod cast;
+mod crypto;
+mod der;
+mod globs;
+mod goshape;
+mod jwt;
+mod keys;
+mod net;
+mod object;
+mod pem;
+mod template;
+mod x509;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,6 +69,21 @@ pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> 
         Box::new(|a: Vec<Value>| re_match(&a)),
     )?;
     add(engine, "any", 1, Box::new(|a: Vec<Value>| any(&a)))?;
+    for table in [
+        aws::BUILTINS,
+        cast::BUILTINS,
+        crypto::BUILTINS,
+        globs::BUILTINS,
+        jwt::BUILTINS,
+        net::BUILTINS,
+        object::BUILTINS,
+        template::BUILTINS,
+        x509::BUILTINS,
+    ] {
+        for &(name, nargs, f) in table {
+            add(engine, name, nargs, lenient(strict, f))?;
+        }
+    }
     add(engine, "all", 1, Box::new(|a: Vec<Value>| all(&a)))?;
     add(engine, "parse_config", 2, lenient(strict, parse_config))?;
     add(
@@ -65,11 +101,11 @@ pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> 
     Ok(())
 }
 
+/// A builtin as the submodules define it.
+type Builtin = fn(&[Value]) -> AnyResult<Value>;
+
 /// Wraps a builtin so its errors give `undefined` unless `strict` is set.
-fn lenient(
-    strict: &Arc<AtomicBool>,
-    f: fn(&[Value]) -> AnyResult<Value>,
-) -> Box<dyn regorus::Extension> {
+fn lenient(strict: &Arc<AtomicBool>, f: Builtin) -> Box<dyn regorus::Extension> {
     let strict = Arc::clone(strict);
     Box::new(move |args: Vec<Value>| match f(&args) {
         Ok(v) => Ok(v),
@@ -185,6 +221,143 @@ pub fn bind_policy_dir(source: &str, policy_path: &str) -> String {
         }
     }
     out
+}
+
+/// OPA's name for a value's type, as its error messages print it.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Set(_) => "set",
+        Value::Object(_) => "object",
+        Value::Undefined => "undefined",
+    }
+}
+
+/// The only argument of a one-argument builtin.
+fn unary<'a>(name: &str, args: &'a [Value]) -> AnyResult<&'a Value> {
+    match args {
+        [v] => Ok(v),
+        _ => bail!("{name}: expects 1 argument"),
+    }
+}
+
+/// Operand `pos` (1-based) as a string, with OPA's message otherwise.
+fn str_operand<'a>(name: &str, pos: usize, v: &'a Value) -> AnyResult<&'a str> {
+    match v {
+        Value::String(s) => Ok(s.as_ref()),
+        other => bail!(
+            "{name}: operand {pos} must be string but got {}",
+            type_name(other)
+        ),
+    }
+}
+
+/// Operand `pos` (1-based) as an object, with OPA's message otherwise.
+fn object_operand<'a>(
+    name: &str,
+    pos: usize,
+    v: &'a Value,
+) -> AnyResult<&'a regorus::value::Object> {
+    match v {
+        Value::Object(o) => Ok(o.as_ref()),
+        other => bail!(
+            "{name}: operand {pos} must be object but got {}",
+            type_name(other)
+        ),
+    }
+}
+
+/// An object value from string keys.
+fn object_of<K: Into<String>>(entries: impl IntoIterator<Item = (K, Value)>) -> Value {
+    Value::from(
+        entries
+            .into_iter()
+            .map(|(k, v)| (Value::from(k.into()), v))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    )
+}
+
+/// A value as Go's `json.Marshal` prints OPA's JSON form of it: object
+/// keys sorted, sets as arrays, `<`, `>`, `&`, U+2028 and U+2029 escaped.
+/// OPA signs and hashes these bytes (JWT headers, AWS request bodies).
+fn go_json(v: &Value) -> AnyResult<String> {
+    let mut out = String::new();
+    write_go_json(v, &mut out)?;
+    Ok(out)
+}
+
+fn write_go_json(v: &Value, out: &mut String) -> AnyResult<()> {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(_) => out.push_str(&v.to_json_str()?),
+        Value::String(s) => write_go_string(s, out),
+        Value::Array(a) => write_go_list(a.iter(), out)?,
+        Value::Set(s) => write_go_list(s.iter(), out)?,
+        Value::Object(o) => {
+            let mut entries: Vec<(String, &Value)> = Vec::with_capacity(o.len());
+            for (k, v) in o.iter() {
+                let key = match k {
+                    Value::String(s) => s.to_string(),
+                    other => go_json(other)?,
+                };
+                entries.push((key, v));
+            }
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_string(k, out);
+                out.push(':');
+                write_go_json(v, out)?;
+            }
+            out.push('}');
+        }
+        Value::Undefined => bail!("cannot marshal an undefined value"),
+    }
+    Ok(())
+}
+
+fn write_go_list<'a>(items: impl Iterator<Item = &'a Value>, out: &mut String) -> AnyResult<()> {
+    out.push('[');
+    for (i, v) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_go_json(v, out)?;
+    }
+    out.push(']');
+    Ok(())
+}
+
+fn write_go_string(s: &str, out: &mut String) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 fn string_arg<'a>(name: &str, v: &'a Value) -> AnyResult<&'a str> {
