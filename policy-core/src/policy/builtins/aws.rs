@@ -378,3 +378,61 @@ fn sign_v4(input: &SigningInput<'_>) -> Signed {
         aws_headers,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(v: &str) -> Value {
+        Value::from_json_str(v).unwrap()
+    }
+
+    #[test]
+    fn matches_the_aws_documentation_example() {
+        // The IAM ListUsers example of AWS's Signature Version 4 guide:
+        // 2015-08-30T12:36:00Z is 1440938160 s after the epoch.
+        let request = json(
+            r#"{"method": "GET", "url": "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08",
+                "headers": {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}}"#,
+        );
+        let config = json(
+            r#"{"aws_access_key": "AKIDEXAMPLE", "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                "aws_service": "iam", "aws_region": "us-east-1"}"#,
+        );
+        let signed =
+            sign_req(&[request, config, Value::from(1_440_938_160_000_000_000i64)]).unwrap();
+        assert_eq!(
+            signed["headers"],
+            json(
+                r#"{"content-type": "application/x-www-form-urlencoded; charset=utf-8",
+                    "host": "iam.amazonaws.com", "x-amz-date": "20150830T123600Z",
+                    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request,SignedHeaders=content-type;host;x-amz-date,Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"}"#
+            )
+        );
+        assert_eq!(signed["method"], Value::from("GET"));
+    }
+
+    #[test]
+    fn s3_signs_the_payload_hash_and_checks_the_config() {
+        let request =
+            json(r#"{"method": "PUT", "url": "https://b.s3.amazonaws.com/k", "raw_body": "hi"}"#);
+        let config = json(
+            r#"{"aws_access_key": "A", "aws_secret_access_key": "S", "aws_service": "s3", "aws_region": "eu-west-1"}"#,
+        );
+        let signed = sign_req(&[request.clone(), config, Value::from(0)]).unwrap();
+        assert_eq!(
+            signed["headers"]["x-amz-content-sha256"],
+            Value::from("8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4")
+        );
+        assert_eq!(
+            signed["headers"]["x-amz-date"],
+            Value::from("19700101T000000Z")
+        );
+        let err =
+            sign_req(&[request, json(r#"{"aws_service": "s3"}"#), Value::from(0)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"providers.aws.sign_req: operand 2 missing required AWS config parameters(s): {"aws_access_key", "aws_region", "aws_secret_access_key"}"#
+        );
+    }
+}

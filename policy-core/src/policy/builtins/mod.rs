@@ -718,6 +718,102 @@ mod tests {
         );
     }
 
+    /// Evaluates `data.t.x` of a one-module policy set, as regard loads it.
+    fn eval_set(src: &str, version: crate::policy::RegoVersion, strict: bool) -> regorus::Value {
+        let mut set =
+            crate::policy::PolicySet::from_sources(vec![("t.rego".into(), src.into())], version)
+                .unwrap();
+        set.set_strict_builtin_errors(strict);
+        set.engine().clone().eval_rule("data.t.x".into()).unwrap()
+    }
+
+    fn eval_v1(body: &str) -> regorus::Value {
+        eval_set(
+            &format!("package t\n{body}\n"),
+            crate::policy::RegoVersion::V1,
+            false,
+        )
+    }
+
+    #[test]
+    fn builtins_through_a_policy_set() {
+        let json = |s: &str| regorus::Value::from_json_str(s).unwrap();
+        assert_eq!(eval_v1("x := object.subset([1, 2], [])"), Value::from(true));
+        assert_eq!(
+            eval_v1(r#"x := object.subset({"a": {"b": [1, 2, 3]}}, {"a": {"b": [2, 3]}})"#),
+            Value::from(true)
+        );
+        assert_eq!(
+            eval_v1(r#"x := crypto.sha256("abc")"#),
+            Value::from("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert_eq!(
+            eval_v1(
+                r#"x := crypto.hmac.equal(crypto.hmac.sha1("m", "k"), crypto.hmac.sha1("m", "k"))"#
+            ),
+            Value::from(true)
+        );
+        assert_eq!(
+            eval_v1(
+                r#"x := strings.render_template("{{range .xs}}<{{.}}>{{end}} {{.who}}", {"xs": [1, 2], "who": "me"})"#
+            ),
+            Value::from("<1><2> me")
+        );
+        assert_eq!(
+            eval_v1(r#"x := regex.globs_match("a.b*", "ab+")"#),
+            Value::from(true)
+        );
+        assert_eq!(
+            eval_v1(r#"x := net.cidr_merge(["10.0.0.0/25", "10.0.0.128/25"])"#),
+            regorus::Value::from(std::collections::BTreeSet::from([Value::from(
+                "10.0.0.0/24"
+            )]))
+        );
+        let token = r#"io.jwt.encode_sign({"alg": "HS256"}, {"sub": "a"}, {"kty": "oct", "k": "c2VjcmV0"})"#;
+        assert_eq!(
+            eval_v1(&format!(
+                r#"x := io.jwt.decode_verify({token}, {{"secret": "secret"}})"#
+            )),
+            json(r#"[true, {"alg": "HS256"}, {"sub": "a"}]"#)
+        );
+        assert_eq!(
+            eval_set(
+                "package t\nx = cast_set([1, 1, 2])\n",
+                crate::policy::RegoVersion::V0,
+                false
+            ),
+            regorus::Value::from(std::collections::BTreeSet::from([
+                Value::from(1),
+                Value::from(2)
+            ]))
+        );
+    }
+
+    #[test]
+    fn builtin_errors_are_undefined_unless_strict() {
+        let src = "package t\nx := net.lookup_ip_addr(\"example.com\")\n";
+        assert_eq!(
+            eval_set(src, crate::policy::RegoVersion::V1, false),
+            Value::Undefined
+        );
+        let mut set = crate::policy::PolicySet::from_sources(
+            vec![("t.rego".into(), src.into())],
+            crate::policy::RegoVersion::V1,
+        )
+        .unwrap();
+        set.set_strict_builtin_errors(true);
+        let err = set
+            .engine()
+            .clone()
+            .eval_rule("data.t.x".into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("net.lookup_ip_addr: example.com: DNS lookups are disabled in regard"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn combined_entries() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;

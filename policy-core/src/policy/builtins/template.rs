@@ -381,7 +381,10 @@ fn lex(s: &str, line: usize) -> Result<Vec<Tok>> {
                                 Some('"') => out.push('"'),
                                 Some('\'') => out.push('\''),
                                 _ => {
-                                    return Err(err_at(line, "unsupported escape in quoted string"));
+                                    return Err(err_at(
+                                        line,
+                                        "unsupported escape in quoted string",
+                                    ));
                                 }
                             }
                         }

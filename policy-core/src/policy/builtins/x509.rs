@@ -1473,3 +1473,356 @@ fn keypair_value(cert: &str, key: &str) -> Result<Value> {
         ("Leaf", leaf.to_value(false)?),
     ]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose, SanType, SerialNumber, date_time_ymd,
+    };
+
+    fn call(name: &str, args: &[Value]) -> Result<Value> {
+        let f = BUILTINS
+            .iter()
+            .find(|(n, ..)| *n == name)
+            .map(|(_, _, f)| *f)
+            .unwrap();
+        f(args)
+    }
+
+    fn json(v: &str) -> Value {
+        Value::from_json_str(v).unwrap()
+    }
+
+    struct Chain {
+        root: String,
+        intermediate: String,
+        leaf: String,
+        leaf_der: Vec<u8>,
+        leaf_key: String,
+    }
+
+    fn ca_params(cn: &str) -> CertificateParams {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p.not_before = date_time_ymd(2020, 1, 1);
+        p.not_after = date_time_ymd(2100, 1, 1);
+        p
+    }
+
+    fn chain() -> Chain {
+        let root = CertifiedIssuer::self_signed(
+            ca_params("Regard Test Root"),
+            KeyPair::generate().unwrap(),
+        )
+        .unwrap();
+        let intermediate = CertifiedIssuer::signed_by(
+            ca_params("Regard Test Intermediate"),
+            KeyPair::generate().unwrap(),
+            &root,
+        )
+        .unwrap();
+        let mut p = CertificateParams::new(vec!["example.com".to_owned()]).unwrap();
+        p.subject_alt_names
+            .push(SanType::IpAddress("10.0.0.1".parse().unwrap()));
+        p.subject_alt_names.push(SanType::URI(
+            "spiffe://example.org/ns/default".try_into().unwrap(),
+        ));
+        p.subject_alt_names
+            .push(SanType::Rfc822Name("ops@example.com".try_into().unwrap()));
+        p.distinguished_name
+            .push(DnType::CommonName, "leaf.example.com");
+        p.distinguished_name
+            .push(DnType::OrganizationName, "Regard");
+        p.distinguished_name.push(DnType::CountryName, "NL");
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        p.serial_number = Some(SerialNumber::from(vec![0x01, 0x02, 0x03]));
+        p.not_before = date_time_ymd(2024, 1, 2);
+        p.not_after = date_time_ymd(2099, 12, 31);
+        let key = KeyPair::generate().unwrap();
+        let leaf = p.signed_by(&key, &intermediate).unwrap();
+        Chain {
+            root: root.pem(),
+            intermediate: intermediate.pem(),
+            leaf: leaf.pem(),
+            leaf_der: leaf.der().to_vec(),
+            leaf_key: key.serialize_pem(),
+        }
+    }
+
+    #[test]
+    fn certificate_fields_have_go_shapes() {
+        let c = chain();
+        let certs = call(
+            "crypto.x509.parse_certificates",
+            &[Value::from(c.leaf.as_str())],
+        )
+        .unwrap();
+        let leaf = &certs[0];
+        assert_eq!(leaf["Raw"], Value::from(STANDARD.encode(&c.leaf_der)));
+        assert_eq!(leaf["Version"], Value::from(3));
+        assert_eq!(leaf["SerialNumber"], Value::from(66051));
+        assert_eq!(leaf["SignatureAlgorithm"], Value::from(10));
+        assert_eq!(leaf["PublicKeyAlgorithm"], Value::from(3));
+        assert_eq!(leaf["NotBefore"], Value::from("2024-01-02T00:00:00Z"));
+        assert_eq!(leaf["NotAfter"], Value::from("2099-12-31T00:00:00Z"));
+        assert_eq!(
+            leaf["Subject"]["CommonName"],
+            Value::from("leaf.example.com")
+        );
+        assert_eq!(leaf["Subject"]["Organization"], json(r#"["Regard"]"#));
+        assert_eq!(leaf["Subject"]["Country"], json(r#"["NL"]"#));
+        assert_eq!(leaf["Subject"]["Locality"], Value::Null);
+        assert_eq!(
+            leaf["Issuer"]["CommonName"],
+            Value::from("Regard Test Intermediate")
+        );
+        assert_eq!(leaf["DNSNames"], json(r#"["example.com"]"#));
+        assert_eq!(leaf["IPAddresses"], json(r#"["10.0.0.1"]"#));
+        assert_eq!(leaf["EmailAddresses"], json(r#"["ops@example.com"]"#));
+        assert_eq!(
+            leaf["URIStrings"],
+            json(r#"["spiffe://example.org/ns/default"]"#)
+        );
+        assert_eq!(leaf["URIs"][0]["Host"], Value::from("example.org"));
+        assert_eq!(leaf["URIs"][0]["Path"], Value::from("/ns/default"));
+        assert_eq!(leaf["KeyUsage"], Value::from(1));
+        assert_eq!(leaf["ExtKeyUsage"], json("[1]"));
+        assert_eq!(leaf["IsCA"], Value::from(false));
+        assert_eq!(leaf["BasicConstraintsValid"], Value::from(false));
+        assert_eq!(leaf["PublicKey"]["Curve"], json("{}"));
+        assert_eq!(leaf["UnhandledCriticalExtensions"], Value::Null);
+        let keys: Vec<String> = leaf
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_string().unwrap().to_string())
+            .collect();
+        // Go 1.24's exported x509.Certificate fields, and OPA's URIStrings.
+        let go_fields = "AuthorityKeyId BasicConstraintsValid CRLDistributionPoints DNSNames EmailAddresses \
+            ExcludedDNSDomains ExcludedEmailAddresses ExcludedIPRanges ExcludedURIDomains ExtKeyUsage Extensions \
+            ExtraExtensions IPAddresses InhibitAnyPolicy InhibitAnyPolicyZero InhibitPolicyMapping \
+            InhibitPolicyMappingZero IsCA Issuer IssuingCertificateURL KeyUsage MaxPathLen MaxPathLenZero NotAfter \
+            NotBefore OCSPServer PermittedDNSDomains PermittedDNSDomainsCritical PermittedEmailAddresses \
+            PermittedIPRanges PermittedURIDomains Policies PolicyIdentifiers PolicyMappings PublicKey \
+            PublicKeyAlgorithm Raw RawIssuer RawSubject RawSubjectPublicKeyInfo RawTBSCertificate \
+            RequireExplicitPolicy RequireExplicitPolicyZero SerialNumber Signature SignatureAlgorithm Subject \
+            SubjectKeyId URIStrings URIs UnhandledCriticalExtensions UnknownExtKeyUsage Version";
+        assert_eq!(keys, go_fields.split_whitespace().collect::<Vec<_>>());
+        // Base64 of DER and base64 of PEM are accepted too.
+        let b64 = Value::from(STANDARD.encode(&c.leaf_der));
+        assert_eq!(
+            call("crypto.x509.parse_certificates", &[b64]).unwrap(),
+            certs
+        );
+        let b64_pem = Value::from(STANDARD.encode(c.leaf.as_bytes()));
+        assert_eq!(
+            call("crypto.x509.parse_certificates", &[b64_pem]).unwrap(),
+            certs
+        );
+    }
+
+    #[test]
+    fn chains_verify_root_first() {
+        let c = chain();
+        let input = format!("{}{}{}", c.root, c.intermediate, c.leaf);
+        let out = call(
+            "crypto.x509.parse_and_verify_certificates",
+            &[Value::from(input.as_str())],
+        )
+        .unwrap();
+        assert_eq!(out[0], Value::from(true));
+        let names: Vec<Value> = (0..3)
+            .map(|i| out[1][i]["Subject"]["CommonName"].clone())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                Value::from("leaf.example.com"),
+                Value::from("Regard Test Intermediate"),
+                Value::from("Regard Test Root"),
+            ]
+        );
+        let unverified = json("[false, []]");
+        let skipped = format!("{}{}", c.root, c.leaf);
+        assert_eq!(
+            call(
+                "crypto.x509.parse_and_verify_certificates",
+                &[Value::from(skipped.as_str())]
+            )
+            .unwrap(),
+            unverified
+        );
+        let reversed = format!("{}{}{}", c.leaf, c.intermediate, c.root);
+        assert_eq!(
+            call(
+                "crypto.x509.parse_and_verify_certificates",
+                &[Value::from(reversed.as_str())]
+            )
+            .unwrap(),
+            unverified
+        );
+
+        let with = |opts: &str| {
+            call(
+                "crypto.x509.parse_and_verify_certificates_with_options",
+                &[Value::from(input.as_str()), json(opts)],
+            )
+        };
+        assert_eq!(
+            with(r#"{"DNSName": "example.com"}"#).unwrap()[0],
+            Value::from(true)
+        );
+        assert_eq!(
+            with(r#"{"DNSName": "example.com"}"#).unwrap()[1][0]["URIStrings"],
+            Value::Undefined
+        );
+        assert_eq!(with(r#"{"DNSName": "other.com"}"#).unwrap(), unverified);
+        assert_eq!(
+            with(r#"{"KeyUsages": ["KeyUsageClientAuth"]}"#).unwrap(),
+            unverified
+        );
+        assert_eq!(
+            with(r#"{"KeyUsages": ["KeyUsageServerAuth"]}"#).unwrap()[0],
+            Value::from(true)
+        );
+        // 2100-01-02, after every certificate expired.
+        assert_eq!(
+            with(r#"{"CurrentTime": 4102531200000000000}"#).unwrap(),
+            unverified
+        );
+        assert_eq!(
+            with(r#"{"Bogus": 1}"#).unwrap_err().to_string(),
+            "crypto.x509.parse_and_verify_certificates_with_options: invalid key option"
+        );
+    }
+
+    #[test]
+    fn keypairs_and_requests() {
+        let c = chain();
+        let pair = call(
+            "crypto.x509.parse_keypair",
+            &[
+                Value::from(c.leaf.as_str()),
+                Value::from(c.leaf_key.as_str()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            pair["Certificate"],
+            Value::from(vec![Value::from(STANDARD.encode(&c.leaf_der))])
+        );
+        assert_eq!(
+            pair["Leaf"]["Subject"]["CommonName"],
+            Value::from("leaf.example.com")
+        );
+        assert_eq!(pair["PrivateKey"]["Curve"], json("{}"));
+        assert_eq!(pair["PrivateKey"]["X"], pair["Leaf"]["PublicKey"]["X"]);
+        let other_key = KeyPair::generate().unwrap().serialize_pem();
+        assert_eq!(
+            call(
+                "crypto.x509.parse_keypair",
+                &[
+                    Value::from(c.leaf.as_str()),
+                    Value::from(other_key.as_str())
+                ]
+            )
+            .unwrap_err()
+            .to_string(),
+            "crypto.x509.parse_keypair: tls: private key does not match public key"
+        );
+
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["csr.example.com".to_owned()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, "csr");
+        let csr = p.serialize_request(&key).unwrap().pem().unwrap();
+        let req = call(
+            "crypto.x509.parse_certificate_request",
+            &[Value::from(csr.as_str())],
+        )
+        .unwrap();
+        assert_eq!(req["Subject"]["CommonName"], Value::from("csr"));
+        assert_eq!(req["DNSNames"], json(r#"["csr.example.com"]"#));
+        assert_eq!(req["Version"], Value::from(0));
+        assert_eq!(req["SignatureAlgorithm"], Value::from(10));
+        assert_eq!(req["Extensions"][0]["Id"], json("[2, 5, 29, 17]"));
+    }
+
+    #[test]
+    fn private_keys_as_go_and_jwk() {
+        let rsa_jwk = json(include_str!("testdata/rsa.jwk.json"));
+        for pem_text in [
+            include_str!("testdata/rsa_pkcs1.pem"),
+            include_str!("testdata/rsa_pkcs8.pem"),
+        ] {
+            assert_eq!(
+                call(
+                    "crypto.x509.parse_rsa_private_key",
+                    &[Value::from(pem_text)]
+                )
+                .unwrap(),
+                rsa_jwk
+            );
+            let b64 = Value::from(STANDARD.encode(pem_text));
+            assert_eq!(
+                call("crypto.x509.parse_rsa_private_key", &[b64]).unwrap(),
+                rsa_jwk
+            );
+        }
+        let ec_jwk = json(include_str!("testdata/ec.jwk.json"));
+        for pem_text in [
+            include_str!("testdata/ec_sec1.pem"),
+            include_str!("testdata/ec_pkcs8.pem"),
+        ] {
+            assert_eq!(
+                call(
+                    "crypto.x509.parse_rsa_private_key",
+                    &[Value::from(pem_text)]
+                )
+                .unwrap(),
+                ec_jwk
+            );
+        }
+        let ed = call(
+            "crypto.x509.parse_rsa_private_key",
+            &[Value::from(include_str!("testdata/ed25519.pem"))],
+        )
+        .unwrap();
+        assert_eq!(ed, json(include_str!("testdata/ed25519.jwk.json")));
+
+        let all = format!(
+            "{}{}{}",
+            include_str!("testdata/rsa_pkcs1.pem"),
+            include_str!("testdata/ec_sec1.pem"),
+            include_str!("testdata/ed25519.pem")
+        );
+        let keys = call("crypto.parse_private_keys", &[Value::from(all.as_str())]).unwrap();
+        assert_eq!(keys[0]["E"], Value::from(65537));
+        assert_eq!(keys[0]["Precomputed"]["CRTValues"], json("[]"));
+        assert_eq!(
+            keys[1]["D"],
+            Value::from_numeric_string(
+                "29486439584736341514735322721632484796055507621568960292682169117883014961395"
+            )
+            .unwrap()
+        );
+        assert_eq!(
+            keys[2],
+            Value::from(
+                "wfQbBAr7kmnrUEtmQvWepCqrz6a+iSgCXvQS0UwDAYwHpYquL0XZjOJgx39lTTuyxJXzAvjpdEQm/cH2H+F5/A=="
+            )
+        );
+        assert_eq!(
+            call("crypto.parse_private_keys", &[Value::from("")]).unwrap(),
+            Value::Null
+        );
+        assert_eq!(
+            call("crypto.parse_private_keys", &[Value::from("no keys")]).unwrap(),
+            json("[]")
+        );
+    }
+}
