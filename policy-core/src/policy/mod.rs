@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 
 pub(crate) use builtins::sprintf_is_plain;
 pub use builtins::{
-    bind_policy_dir, register_builtins, register_builtins_with, register_go_sprintf,
+    bind_policy_dir, is_extension, register_builtins, register_builtins_with, register_go_sprintf,
 };
 pub use discovery::{ModuleInfo, RuleInfo};
 

@@ -81,9 +81,8 @@ fn url_parts(url: &str) -> Result<UrlParts> {
         Some((a, q)) => (a, q.to_owned()),
         None => (without_fragment, String::new()),
     };
-    let rest = match before_query.split_once("://") {
-        Some((_, r)) => r,
-        None => bail!("{NAME}: parse {url:?}: missing scheme or host"),
+    let Some((_, rest)) = before_query.split_once("://") else {
+        bail!("{NAME}: parse {url:?}: missing scheme or host");
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or("")),

@@ -1243,7 +1243,7 @@ mod tests {
             dv(r#"{"time": 1}"#).unwrap_err().to_string(),
             "io.jwt.decode_verify: no key constraint"
         );
-        let rs = dv(&format!(r#"{{"cert": {:?}}}"#, RSA_PUBLIC_PEM)).unwrap();
+        let rs = dv(&format!(r#"{{"cert": {RSA_PUBLIC_PEM:?}}}"#)).unwrap();
         assert_eq!(rs, no);
     }
 

@@ -69,18 +69,8 @@ pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> 
         Box::new(|a: Vec<Value>| re_match(&a)),
     )?;
     add(engine, "any", 1, Box::new(|a: Vec<Value>| any(&a)))?;
-    for table in [
-        aws::BUILTINS,
-        cast::BUILTINS,
-        crypto::BUILTINS,
-        globs::BUILTINS,
-        jwt::BUILTINS,
-        net::BUILTINS,
-        object::BUILTINS,
-        template::BUILTINS,
-        x509::BUILTINS,
-    ] {
-        for &(name, nargs, f) in table {
+    for table in TABLES {
+        for &(name, nargs, f) in *table {
             add(engine, name, nargs, lenient(strict, f))?;
         }
     }
@@ -103,6 +93,40 @@ pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> 
 
 /// A builtin as the submodules define it.
 type Builtin = fn(&[Value]) -> AnyResult<Value>;
+
+/// The tables of the submodules, in registration order.
+const TABLES: &[&[(&str, u8, Builtin)]] = &[
+    aws::BUILTINS,
+    cast::BUILTINS,
+    crypto::BUILTINS,
+    globs::BUILTINS,
+    jwt::BUILTINS,
+    net::BUILTINS,
+    object::BUILTINS,
+    template::BUILTINS,
+    x509::BUILTINS,
+];
+
+/// Whether `name` is a builtin [`register_builtins`] adds as a regorus
+/// extension, which regorus' RVM cannot call. (`sprintf`, replaced by
+/// [`register_go_sprintf`], is left out: where Go and regorus print alike
+/// the RVM's own is used.)
+///
+/// ```
+/// assert!(policy_core::policy::is_extension("io.jwt.decode"));
+/// assert!(!policy_core::policy::is_extension("count"));
+/// ```
+pub fn is_extension(name: &str) -> bool {
+    matches!(
+        name,
+        "re_match"
+            | "any"
+            | "all"
+            | "parse_config"
+            | HIDDEN_PARSE_CONFIG_FILE
+            | HIDDEN_PARSE_COMBINED
+    ) || TABLES.iter().any(|t| t.iter().any(|(n, ..)| *n == name))
+}
 
 /// Wraps a builtin so its errors give `undefined` unless `strict` is set.
 fn lenient(strict: &Arc<AtomicBool>, f: Builtin) -> Box<dyn regorus::Extension> {

@@ -1131,10 +1131,7 @@ impl Exec {
         if items.is_empty() {
             let flow = self.run(els, dot)?;
             self.vars.truncate(mark);
-            return Ok(match flow {
-                Flow::Normal => Flow::Normal,
-                other => other,
-            });
+            return Ok(flow);
         }
         for (key, elem) in items {
             let iter_mark = self.vars.len();
@@ -1147,8 +1144,7 @@ impl Exec {
                 }
             }
             let flow = self.run(body, &elem)?;
-            self.vars
-                .truncate(iter_mark.max(mark + if p.declare { 0 } else { 0 }));
+            self.vars.truncate(iter_mark);
             if matches!(flow, Flow::Break) {
                 break;
             }

@@ -141,7 +141,7 @@ fn asn1_string(tag: u8, b: &[u8]) -> Result<String> {
         0x14 => Ok(b.iter().map(|c| char::from(*c)).collect()),
         // BMPString: UTF-16BE.
         0x1e => {
-            if b.len() % 2 != 0 {
+            if !b.len().is_multiple_of(2) {
                 bail!("invalid BMPString");
             }
             let units: Vec<u16> = b
@@ -1052,7 +1052,7 @@ fn matches_host(cert: &Certificate, host: &str) -> bool {
                 .to_ipv4_mapped()
                 .map_or(v6.to_string(), |v4| v4.to_string()),
         };
-        return cert.sans.ips.iter().any(|i| *i == want);
+        return cert.sans.ips.contains(&want);
     }
     cert.sans.dns.iter().any(|pattern| {
         let pattern = pattern.to_ascii_lowercase();
