@@ -9,6 +9,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use regorus::Value;
 
+/// Go's `base64.StdEncoding.DecodeString`, which skips `\r` and `\n`.
+pub(super) fn decode_base64(s: &str) -> Result<Vec<u8>> {
+    let text: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    STANDARD
+        .decode(text)
+        .map_err(|e| anyhow::anyhow!("illegal base64 data: {e}"))
+}
+
 /// `[]byte`: standard base64.
 pub(super) fn bytes(b: &[u8]) -> Value {
     Value::from(STANDARD.encode(b))

@@ -6,7 +6,7 @@
 
 use anyhow::{Result, anyhow, bail};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use regorus::Value;
 
 use super::der::{self, Der};
@@ -262,8 +262,7 @@ impl PrivateKey {
 /// decodes; then every `RSA PRIVATE KEY`, `PRIVATE KEY` and
 /// `EC PRIVATE KEY` block is parsed, other blocks skipped.
 pub(super) fn keys_from_pem_data(input: &str) -> Result<Vec<PrivateKey>> {
-    let decoded = STANDARD
-        .decode(input)
+    let decoded = super::goshape::decode_base64(input)
         .ok()
         .and_then(|b| String::from_utf8(b).ok());
     let mut text = decoded.as_deref().unwrap_or(input);

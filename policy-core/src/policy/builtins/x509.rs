@@ -843,9 +843,7 @@ fn certificate_der(input: &str) -> Result<Vec<u8>> {
     if input.starts_with("-----BEGIN") {
         return certificates_from_pem(input);
     }
-    let decoded = STANDARD
-        .decode(input)
-        .map_err(|e| anyhow!("illegal base64 data: {e}"))?;
+    let decoded = goshape::decode_base64(input)?;
     if decoded.starts_with(b"-----BEGIN") {
         let text = String::from_utf8(decoded).map_err(|_| anyhow!("PEM is not UTF-8"))?;
         return certificates_from_pem(&text);
@@ -1230,9 +1228,7 @@ fn csr_value(input: &str) -> Result<Value> {
     let mut der: Vec<u8> = if input.starts_with("-----BEGIN CERTIFICATE REQUEST-----") {
         input.as_bytes().to_vec()
     } else {
-        STANDARD
-            .decode(input)
-            .map_err(|e| anyhow!("illegal base64 data: {e}"))?
+        goshape::decode_base64(input)?
     };
     if let Some((block, _)) = std::str::from_utf8(&der).ok().and_then(pem::decode) {
         if block.label != "CERTIFICATE REQUEST" {
@@ -1365,9 +1361,7 @@ fn parse_rsa_private_key(args: &[Value]) -> Result<Value> {
     let text = if input.starts_with("-----BEGIN") {
         input.to_owned()
     } else {
-        let b = STANDARD
-            .decode(input)
-            .map_err(|e| anyhow!("{name}: illegal base64 data: {e}"))?;
+        let b = goshape::decode_base64(input).map_err(|e| anyhow!("{name}: {e}"))?;
         String::from_utf8(b).map_err(|_| anyhow!("{name}: PEM is not UTF-8"))?
     };
     let keys = keys::keys_from_pem_data(&text).map_err(|e| anyhow!("{name}: {e}"))?;
@@ -1394,9 +1388,7 @@ fn keypair_pem(input: &str, label: &str) -> Result<String> {
     if input.starts_with("-----BEGIN ") {
         return Ok(input.to_owned());
     }
-    let decoded = STANDARD
-        .decode(input)
-        .map_err(|e| anyhow!("illegal base64 data: {e}"))?;
+    let decoded = goshape::decode_base64(input)?;
     if decoded.starts_with(b"-----BEGIN") {
         return String::from_utf8(decoded).map_err(|_| anyhow!("PEM is not UTF-8"));
     }
@@ -1617,6 +1609,18 @@ mod tests {
         let b64 = Value::from(STANDARD.encode(&c.leaf_der));
         assert_eq!(
             call("crypto.x509.parse_certificates", &[b64]).unwrap(),
+            certs
+        );
+        // Go's base64 decoder skips line breaks.
+        let wrapped = STANDARD
+            .encode(&c.leaf_der)
+            .as_bytes()
+            .chunks(64)
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(
+            call("crypto.x509.parse_certificates", &[Value::from(wrapped)]).unwrap(),
             certs
         );
         let b64_pem = Value::from(STANDARD.encode(c.leaf.as_bytes()));
