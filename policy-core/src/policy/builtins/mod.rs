@@ -32,6 +32,7 @@ mod keys;
 mod net;
 mod object;
 mod pem;
+mod purl;
 mod template;
 mod x509;
 
@@ -103,6 +104,7 @@ const TABLES: &[&[(&str, u8, Builtin)]] = &[
     jwt::BUILTINS,
     net::BUILTINS,
     object::BUILTINS,
+    purl::BUILTINS,
     template::BUILTINS,
     x509::BUILTINS,
 ];
