@@ -20,7 +20,8 @@ use crate::error::{Error, Result};
 
 pub(crate) use builtins::sprintf_is_plain;
 pub use builtins::{
-    bind_policy_dir, is_extension, register_builtins, register_builtins_with, register_go_sprintf,
+    bind_policy_dir, is_extension, register_builtins, register_builtins_for,
+    register_builtins_with, register_go_sprintf,
 };
 pub use discovery::{ModuleInfo, RuleInfo};
 
@@ -113,7 +114,8 @@ impl PolicySet {
         configure: impl FnOnce(&mut Engine) -> Result<()>,
     ) -> Result<PolicySet> {
         let strict_builtins = Arc::new(AtomicBool::new(false));
-        let mut engine = engine_with_flag(version, &strict_builtins)?;
+        let texts: Vec<&str> = sources.iter().map(|(_, t)| t.as_str()).collect();
+        let mut engine = engine_with_flag(version, &strict_builtins, Some(&texts))?;
         configure(&mut engine)?;
         for (path, text) in sources {
             let text = bind_policy_dir(&text, &path);
@@ -192,15 +194,28 @@ impl PolicySet {
 /// OPA's non-strict builtin errors, gathered `print()` output, and the
 /// builtins regorus lacks.
 pub fn new_engine(version: RegoVersion) -> Result<Engine> {
-    engine_with_flag(version, &Arc::new(AtomicBool::new(false)))
+    engine_with_flag(version, &Arc::new(AtomicBool::new(false)), None)
 }
 
-fn engine_with_flag(version: RegoVersion, strict_builtins: &Arc<AtomicBool>) -> Result<Engine> {
+/// Like [`new_engine`], with only the builtins that `sources`, the
+/// policies about to be added, call (see [`register_builtins_for`]).
+pub fn new_engine_for(version: RegoVersion, sources: &[&str]) -> Result<Engine> {
+    engine_with_flag(version, &Arc::new(AtomicBool::new(false)), Some(sources))
+}
+
+fn engine_with_flag(
+    version: RegoVersion,
+    strict_builtins: &Arc<AtomicBool>,
+    sources: Option<&[&str]>,
+) -> Result<Engine> {
     let mut engine = Engine::new();
     engine.set_rego_v0(version == RegoVersion::V0);
     engine.set_strict_builtin_errors(false);
     engine.set_gather_prints(true);
-    register_builtins_with(&mut engine, strict_builtins)?;
+    match sources {
+        Some(sources) => register_builtins_for(&mut engine, strict_builtins, sources)?,
+        None => register_builtins_with(&mut engine, strict_builtins)?,
+    }
     Ok(engine)
 }
 

@@ -53,11 +53,33 @@ pub fn register_builtins(engine: &mut Engine) -> Result<()> {
     register_builtins_with(engine, &Arc::new(AtomicBool::new(false)))
 }
 
-/// Adds the extra builtins; while `strict` is true, an error of the
-/// `parse_config*` builtins aborts evaluation (`--show-builtin-errors`),
-/// otherwise the call is undefined. regorus applies its own strictness
-/// setting to builtins but not to extensions, hence the shared flag.
+/// Adds the extra builtins; while `strict` is true, an error of regard's
+/// builtins aborts evaluation (`--show-builtin-errors`), otherwise the call
+/// is undefined. regorus applies its own strictness setting to builtins but
+/// not to extensions, hence the shared flag.
 pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> Result<()> {
+    register(engine, strict, |_| true)
+}
+
+/// Like [`register_builtins_with`], but of the OPA builtins in the
+/// submodules only those whose name occurs in one of `sources` (a call
+/// always spells the name out). Every extension is copied on each engine
+/// clone, and evaluators clone per file or review, so unused ones cost.
+pub fn register_builtins_for(
+    engine: &mut Engine,
+    strict: &Arc<AtomicBool>,
+    sources: &[&str],
+) -> Result<()> {
+    register(engine, strict, |name| {
+        sources.iter().any(|s| s.contains(name))
+    })
+}
+
+fn register(
+    engine: &mut Engine,
+    strict: &Arc<AtomicBool>,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<()> {
     let add = |engine: &mut Engine, name: &str, nargs: u8, f: Box<dyn regorus::Extension>| {
         engine
             .add_extension(name.to_owned(), nargs, f)
@@ -72,7 +94,9 @@ pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> 
     add(engine, "any", 1, Box::new(|a: Vec<Value>| any(&a)))?;
     for table in TABLES {
         for &(name, nargs, f) in *table {
-            add(engine, name, nargs, lenient(strict, f))?;
+            if wanted(name) {
+                add(engine, name, nargs, lenient(strict, f))?;
+            }
         }
     }
     add(engine, "all", 1, Box::new(|a: Vec<Value>| all(&a)))?;
