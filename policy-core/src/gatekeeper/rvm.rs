@@ -14,7 +14,9 @@
 //! needs it:
 //!
 //! * calls of the builtins regard adds as regorus extensions (`re_match`,
-//!   `any`, `all`, the `parse_config*` family): the RVM cannot call them;
+//!   `any`, `all`, the `parse_config*` family, `crypto.*`, `io.jwt.*` and
+//!   the rest of [`crate::policy::is_extension`]): the RVM cannot call
+//!   them, and would call regorus' own `object.subset` and `http.send`;
 //! * a `sprintf` whose output could differ from Go's `fmt.Sprintf` (see
 //!   [`crate::policy::sprintf_is_plain`]): regard's Go-compatible `sprintf`
 //!   is an extension too;
@@ -41,12 +43,9 @@ use regorus::{Engine, Value};
 use crate::policy::sprintf_is_plain;
 use crate::rego::{AstVisitor, rule_name, walk_module};
 
-/// Builtins that only exist as extensions of the interpreter.
+/// Builtins the interpreter handles itself; every builtin regard adds as
+/// an extension is interpreter-only too (see [`crate::policy::is_extension`]).
 const INTERPRETER_ONLY: &[&str] = &[
-    "re_match",
-    "any",
-    "all",
-    "parse_config",
     "parse_config_file",
     "parse_combined_config_files",
     "print",
@@ -223,7 +222,7 @@ impl AstVisitor for Blocker {
         } = e
         {
             let name = dotted(fcn).unwrap_or_default();
-            if INTERPRETER_ONLY.contains(&name.as_str()) {
+            if INTERPRETER_ONLY.contains(&name.as_str()) || crate::policy::is_extension(&name) {
                 self.0 = Some(format!("line {}: calls {name}", span.line));
             } else if name == "sprintf" && !plain_sprintf(params) {
                 self.0 = Some(format!(

@@ -17,7 +17,7 @@ use super::object::{str_at, value_at};
 use super::rvm;
 use super::schema::ParametersSchema;
 use crate::error::Error;
-use crate::policy::{RegoVersion, new_engine, register_go_sprintf};
+use crate::policy::{RegoVersion, new_engine_for, register_go_sprintf};
 use crate::rego::{package_components, parse_module, prepare as rewrite, rule_name};
 
 /// The only target Gatekeeper's Kubernetes admission uses.
@@ -295,7 +295,10 @@ impl ConstraintTemplate {
         let name = self.name.clone();
         let err = |m: String| template_error(&file, &name, m);
         let v1 = self.version == RegoVersion::V1;
-        let mut engine = new_engine(self.version)?;
+        let sources: Vec<&str> = std::iter::once(self.rego.as_str())
+            .chain(self.libs.iter().map(String::as_str))
+            .collect();
+        let mut engine = new_engine_for(self.version, &sources)?;
         register_go_sprintf(&mut engine)?;
         let mut access = DataAccess::default();
 

@@ -29,7 +29,8 @@ pub use crate::rego::split_tests::SplitTest;
 
 pub(crate) use builtins::sprintf_is_plain;
 pub use builtins::{
-    bind_policy_dir, register_builtins, register_builtins_with, register_go_sprintf,
+    bind_policy_dir, is_extension, register_builtins, register_builtins_for,
+    register_builtins_with, register_go_sprintf,
 };
 pub use discovery::{ModuleInfo, RuleInfo};
 
@@ -167,7 +168,8 @@ impl PolicySet {
         configure: impl FnOnce(&mut Engine) -> Result<()>,
     ) -> Result<PolicySet> {
         let strict_builtins = Arc::new(AtomicBool::new(false));
-        let mut engine = engine_with_flag(version, &strict_builtins)?;
+        let texts: Vec<&str> = sources.iter().map(|(_, t)| t.as_str()).collect();
+        let mut engine = engine_with_flag(version, &strict_builtins, Some(&texts))?;
         configure(&mut engine)?;
         let rego_v1 = version == RegoVersion::V1;
         for (path, text) in sources {
@@ -297,7 +299,8 @@ impl PolicySet {
         configure: &impl Fn(&mut Engine) -> Result<()>,
     ) -> Result<(PolicySet, Vec<(String, String)>)> {
         let strict_builtins = Arc::new(AtomicBool::new(false));
-        let mut engine = engine_with_flag(version, &strict_builtins)?;
+        let texts: Vec<&str> = sources.iter().map(|(_, t)| t.as_str()).collect();
+        let mut engine = engine_with_flag(version, &strict_builtins, Some(&texts))?;
         configure(&mut engine)?;
         let mut unparsed = Vec::new();
         for (path, text) in sources {
@@ -432,16 +435,29 @@ pub fn opa_compatible_source(src: &str, version: RegoVersion) -> Result<String> 
 /// OPA's non-strict builtin errors, gathered `print()` output, and the
 /// builtins regorus lacks.
 pub fn new_engine(version: RegoVersion) -> Result<Engine> {
-    engine_with_flag(version, &Arc::new(AtomicBool::new(false)))
+    engine_with_flag(version, &Arc::new(AtomicBool::new(false)), None)
 }
 
-fn engine_with_flag(version: RegoVersion, strict_builtins: &Arc<AtomicBool>) -> Result<Engine> {
+/// Like [`new_engine`], with only the builtins that `sources`, the
+/// policies about to be added, call (see [`register_builtins_for`]).
+pub fn new_engine_for(version: RegoVersion, sources: &[&str]) -> Result<Engine> {
+    engine_with_flag(version, &Arc::new(AtomicBool::new(false)), Some(sources))
+}
+
+fn engine_with_flag(
+    version: RegoVersion,
+    strict_builtins: &Arc<AtomicBool>,
+    sources: Option<&[&str]>,
+) -> Result<Engine> {
     let mut engine = Engine::new();
     engine.set_rego_v0(version == RegoVersion::V0);
     engine.set_policy_length_config(crate::rego::length_limits());
     engine.set_strict_builtin_errors(false);
     engine.set_gather_prints(true);
-    register_builtins_with(&mut engine, strict_builtins)?;
+    match sources {
+        Some(sources) => register_builtins_for(&mut engine, strict_builtins, sources)?,
+        None => register_builtins_with(&mut engine, strict_builtins)?,
+    }
     Ok(engine)
 }
 

@@ -13,6 +13,28 @@
 //! `__regard_parse_config_file("/dir", p)`). The rewrite skips strings,
 //! raw strings and comments, touches only whole identifiers followed by
 //! `(`, and adds no line, so line numbers in messages are unchanged.
+//!
+//! The submodules close the gap between OPA's builtin table and regorus':
+//! each exports a table of `(name, arity, function)` that
+//! [`register_builtins_with`] adds as lenient extensions, so their errors
+//! make the call undefined unless builtin errors are strict, as in OPA.
+//! regorus looks extensions up before its own builtins, which is how
+//! `object.subset` and `http.send` replace regorus' versions.
+
+mod aws;
+mod cast;
+mod crypto;
+mod der;
+mod globs;
+mod goshape;
+mod jwt;
+mod keys;
+mod net;
+mod object;
+mod pem;
+mod purl;
+mod template;
+mod x509;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,11 +53,33 @@ pub fn register_builtins(engine: &mut Engine) -> Result<()> {
     register_builtins_with(engine, &Arc::new(AtomicBool::new(false)))
 }
 
-/// Adds the extra builtins; while `strict` is true, an error of the
-/// `parse_config*` builtins aborts evaluation (`--show-builtin-errors`),
-/// otherwise the call is undefined. regorus applies its own strictness
-/// setting to builtins but not to extensions, hence the shared flag.
+/// Adds the extra builtins; while `strict` is true, an error of regard's
+/// builtins aborts evaluation (`--show-builtin-errors`), otherwise the call
+/// is undefined. regorus applies its own strictness setting to builtins but
+/// not to extensions, hence the shared flag.
 pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> Result<()> {
+    register(engine, strict, |_| true)
+}
+
+/// Like [`register_builtins_with`], but of the OPA builtins in the
+/// submodules only those whose name occurs in one of `sources` (a call
+/// always spells the name out). Every extension is copied on each engine
+/// clone, and evaluators clone per file or review, so unused ones cost.
+pub fn register_builtins_for(
+    engine: &mut Engine,
+    strict: &Arc<AtomicBool>,
+    sources: &[&str],
+) -> Result<()> {
+    register(engine, strict, |name| {
+        sources.iter().any(|s| s.contains(name))
+    })
+}
+
+fn register(
+    engine: &mut Engine,
+    strict: &Arc<AtomicBool>,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<()> {
     let add = |engine: &mut Engine, name: &str, nargs: u8, f: Box<dyn regorus::Extension>| {
         engine
             .add_extension(name.to_owned(), nargs, f)
@@ -48,6 +92,13 @@ pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> 
         Box::new(|a: Vec<Value>| re_match(&a)),
     )?;
     add(engine, "any", 1, Box::new(|a: Vec<Value>| any(&a)))?;
+    for table in TABLES {
+        for &(name, nargs, f) in *table {
+            if wanted(name) {
+                add(engine, name, nargs, lenient(strict, f))?;
+            }
+        }
+    }
     add(engine, "all", 1, Box::new(|a: Vec<Value>| all(&a)))?;
     add(engine, "parse_config", 2, lenient(strict, parse_config))?;
     add(
@@ -65,13 +116,48 @@ pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> 
     Ok(())
 }
 
+/// A builtin as the submodules define it.
+type Builtin = fn(&[Value]) -> AnyResult<Value>;
+
+/// The tables of the submodules, in registration order.
+const TABLES: &[&[(&str, u8, Builtin)]] = &[
+    aws::BUILTINS,
+    cast::BUILTINS,
+    crypto::BUILTINS,
+    globs::BUILTINS,
+    jwt::BUILTINS,
+    net::BUILTINS,
+    object::BUILTINS,
+    purl::BUILTINS,
+    template::BUILTINS,
+    x509::BUILTINS,
+];
+
+/// Whether `name` is a builtin [`register_builtins`] adds as a regorus
+/// extension, which regorus' RVM cannot call. (`sprintf`, replaced by
+/// [`register_go_sprintf`], is left out: where Go and regorus print alike
+/// the RVM's own is used.)
+///
+/// ```
+/// assert!(policy_core::policy::is_extension("io.jwt.decode"));
+/// assert!(!policy_core::policy::is_extension("count"));
+/// ```
+pub fn is_extension(name: &str) -> bool {
+    matches!(
+        name,
+        "re_match"
+            | "any"
+            | "all"
+            | "parse_config"
+            | HIDDEN_PARSE_CONFIG_FILE
+            | HIDDEN_PARSE_COMBINED
+    ) || TABLES.iter().any(|t| t.iter().any(|(n, ..)| *n == name))
+}
+
 /// Wraps a builtin so its errors give `undefined` unless `strict` is set.
 /// A panic in a parser is such an error too, rather than the failure of the
 /// whole evaluation.
-fn lenient(
-    strict: &Arc<AtomicBool>,
-    f: fn(&[Value]) -> AnyResult<Value>,
-) -> Box<dyn regorus::Extension> {
+fn lenient(strict: &Arc<AtomicBool>, f: Builtin) -> Box<dyn regorus::Extension> {
     let strict = Arc::clone(strict);
     Box::new(move |args: Vec<Value>| {
         let result = crate::guard::catch(|| f(&args))
@@ -191,6 +277,143 @@ pub fn bind_policy_dir(source: &str, policy_path: &str) -> String {
         }
     }
     out
+}
+
+/// OPA's name for a value's type, as its error messages print it.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Set(_) => "set",
+        Value::Object(_) => "object",
+        Value::Undefined => "undefined",
+    }
+}
+
+/// The only argument of a one-argument builtin.
+fn unary<'a>(name: &str, args: &'a [Value]) -> AnyResult<&'a Value> {
+    match args {
+        [v] => Ok(v),
+        _ => bail!("{name}: expects 1 argument"),
+    }
+}
+
+/// Operand `pos` (1-based) as a string, with OPA's message otherwise.
+fn str_operand<'a>(name: &str, pos: usize, v: &'a Value) -> AnyResult<&'a str> {
+    match v {
+        Value::String(s) => Ok(s.as_ref()),
+        other => bail!(
+            "{name}: operand {pos} must be string but got {}",
+            type_name(other)
+        ),
+    }
+}
+
+/// Operand `pos` (1-based) as an object, with OPA's message otherwise.
+fn object_operand<'a>(
+    name: &str,
+    pos: usize,
+    v: &'a Value,
+) -> AnyResult<&'a regorus::value::Object> {
+    match v {
+        Value::Object(o) => Ok(o.as_ref()),
+        other => bail!(
+            "{name}: operand {pos} must be object but got {}",
+            type_name(other)
+        ),
+    }
+}
+
+/// An object value from string keys.
+fn object_of<K: Into<String>>(entries: impl IntoIterator<Item = (K, Value)>) -> Value {
+    Value::from(
+        entries
+            .into_iter()
+            .map(|(k, v)| (Value::from(k.into()), v))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    )
+}
+
+/// A value as Go's `json.Marshal` prints OPA's JSON form of it: object
+/// keys sorted, sets as arrays, `<`, `>`, `&`, U+2028 and U+2029 escaped.
+/// OPA signs and hashes these bytes (JWT headers, AWS request bodies).
+fn go_json(v: &Value) -> AnyResult<String> {
+    let mut out = String::new();
+    write_go_json(v, &mut out)?;
+    Ok(out)
+}
+
+fn write_go_json(v: &Value, out: &mut String) -> AnyResult<()> {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(_) => out.push_str(&v.to_json_str()?),
+        Value::String(s) => write_go_string(s, out),
+        Value::Array(a) => write_go_list(a.iter(), out)?,
+        Value::Set(s) => write_go_list(s.iter(), out)?,
+        Value::Object(o) => {
+            let mut entries: Vec<(String, &Value)> = Vec::with_capacity(o.len());
+            for (k, v) in o.iter() {
+                let key = match k {
+                    Value::String(s) => s.to_string(),
+                    other => go_json(other)?,
+                };
+                entries.push((key, v));
+            }
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_string(k, out);
+                out.push(':');
+                write_go_json(v, out)?;
+            }
+            out.push('}');
+        }
+        Value::Undefined => bail!("cannot marshal an undefined value"),
+    }
+    Ok(())
+}
+
+fn write_go_list<'a>(items: impl Iterator<Item = &'a Value>, out: &mut String) -> AnyResult<()> {
+    out.push('[');
+    for (i, v) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_go_json(v, out)?;
+    }
+    out.push(']');
+    Ok(())
+}
+
+fn write_go_string(s: &str, out: &mut String) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 fn string_arg<'a>(name: &str, v: &'a Value) -> AnyResult<&'a str> {
@@ -548,6 +771,102 @@ mod tests {
                 FormatPiece::Text("b%%c"),
                 FormatPiece::Verb("%v", 'v'),
             ]
+        );
+    }
+
+    /// Evaluates `data.t.x` of a one-module policy set, as regard loads it.
+    fn eval_set(src: &str, version: crate::policy::RegoVersion, strict: bool) -> regorus::Value {
+        let mut set =
+            crate::policy::PolicySet::from_sources(vec![("t.rego".into(), src.into())], version)
+                .unwrap();
+        set.set_strict_builtin_errors(strict);
+        set.engine().clone().eval_rule("data.t.x".into()).unwrap()
+    }
+
+    fn eval_v1(body: &str) -> regorus::Value {
+        eval_set(
+            &format!("package t\n{body}\n"),
+            crate::policy::RegoVersion::V1,
+            false,
+        )
+    }
+
+    #[test]
+    fn builtins_through_a_policy_set() {
+        let json = |s: &str| regorus::Value::from_json_str(s).unwrap();
+        assert_eq!(eval_v1("x := object.subset([1, 2], [])"), Value::from(true));
+        assert_eq!(
+            eval_v1(r#"x := object.subset({"a": {"b": [1, 2, 3]}}, {"a": {"b": [2, 3]}})"#),
+            Value::from(true)
+        );
+        assert_eq!(
+            eval_v1(r#"x := crypto.sha256("abc")"#),
+            Value::from("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
+        assert_eq!(
+            eval_v1(
+                r#"x := crypto.hmac.equal(crypto.hmac.sha1("m", "k"), crypto.hmac.sha1("m", "k"))"#
+            ),
+            Value::from(true)
+        );
+        assert_eq!(
+            eval_v1(
+                r#"x := strings.render_template("{{range .xs}}<{{.}}>{{end}} {{.who}}", {"xs": [1, 2], "who": "me"})"#
+            ),
+            Value::from("<1><2> me")
+        );
+        assert_eq!(
+            eval_v1(r#"x := regex.globs_match("a.b*", "ab+")"#),
+            Value::from(true)
+        );
+        assert_eq!(
+            eval_v1(r#"x := net.cidr_merge(["10.0.0.0/25", "10.0.0.128/25"])"#),
+            regorus::Value::from(std::collections::BTreeSet::from([Value::from(
+                "10.0.0.0/24"
+            )]))
+        );
+        let token = r#"io.jwt.encode_sign({"alg": "HS256"}, {"sub": "a"}, {"kty": "oct", "k": "c2VjcmV0"})"#;
+        assert_eq!(
+            eval_v1(&format!(
+                r#"x := io.jwt.decode_verify({token}, {{"secret": "secret"}})"#
+            )),
+            json(r#"[true, {"alg": "HS256"}, {"sub": "a"}]"#)
+        );
+        assert_eq!(
+            eval_set(
+                "package t\nx = cast_set([1, 1, 2])\n",
+                crate::policy::RegoVersion::V0,
+                false
+            ),
+            regorus::Value::from(std::collections::BTreeSet::from([
+                Value::from(1),
+                Value::from(2)
+            ]))
+        );
+    }
+
+    #[test]
+    fn builtin_errors_are_undefined_unless_strict() {
+        let src = "package t\nx := net.lookup_ip_addr(\"example.com\")\n";
+        assert_eq!(
+            eval_set(src, crate::policy::RegoVersion::V1, false),
+            Value::Undefined
+        );
+        let mut set = crate::policy::PolicySet::from_sources(
+            vec![("t.rego".into(), src.into())],
+            crate::policy::RegoVersion::V1,
+        )
+        .unwrap();
+        set.set_strict_builtin_errors(true);
+        let err = set
+            .engine()
+            .clone()
+            .eval_rule("data.t.x".into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("net.lookup_ip_addr: example.com: DNS lookups are disabled in regard"),
+            "{err}"
         );
     }
 
