@@ -47,6 +47,7 @@ pub mod gatekeeper;
 pub mod input;
 pub mod library;
 pub mod policy;
+pub mod rego;
 
 pub use error::{Error, Result};
 pub use regorus::Value;

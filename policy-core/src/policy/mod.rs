@@ -20,7 +20,8 @@ use crate::error::{Error, Result};
 
 pub(crate) use builtins::sprintf_is_plain;
 pub use builtins::{
-    bind_policy_dir, register_builtins, register_builtins_with, register_go_sprintf,
+    bind_policy_dir, record_trace_notes, register_builtins, register_builtins_with,
+    register_go_sprintf, take_trace_notes,
 };
 pub use discovery::{ModuleInfo, RuleInfo};
 
@@ -57,6 +58,12 @@ pub struct LoadOptions {
     /// When true a builtin error aborts evaluation (conftest's
     /// `--show-builtin-errors`); otherwise it makes the expression undefined, as OPA does.
     pub strict_builtin_errors: bool,
+    /// OPA's strict mode (`--strict`): refuse policies with the errors
+    /// [`crate::rego::strict`] finds.
+    pub strict: bool,
+    /// An OPA capabilities file (`--capabilities`): refuse policies calling
+    /// builtins it does not list.
+    pub capabilities: Option<PathBuf>,
 }
 
 /// Compiled policies and data, ready to evaluate.
@@ -86,6 +93,7 @@ impl PolicySet {
         }
         let sources = PolicySet::read_sources(&files)?;
         let mut set = PolicySet::from_sources(sources, options.rego_version)?;
+        set.check_compat(options)?;
         set.set_strict_builtin_errors(options.strict_builtin_errors);
         set.add_data_paths(&options.data_paths)?;
         Ok(set)
@@ -130,6 +138,25 @@ impl PolicySet {
             modules,
             strict_builtins,
         })
+    }
+
+    /// Runs the OPA-compatibility checks `options` asks for (strict mode,
+    /// capabilities) and fails with all their errors together, as OPA does.
+    pub fn check_compat(&mut self, options: &LoadOptions) -> Result<()> {
+        let modules = self.engine.get_modules();
+        let mut errors = Vec::new();
+        if options.strict {
+            errors.extend(crate::rego::strict::check(modules));
+        }
+        if let Some(path) = &options.capabilities {
+            let caps = crate::rego::capabilities::Capabilities::from_file(path)?;
+            errors.extend(caps.check(modules));
+        }
+        if errors.is_empty() {
+            return Ok(());
+        }
+        errors.sort();
+        Err(Error::Compile { errors })
     }
 
     /// Whether a builtin error aborts evaluation (conftest's
