@@ -279,7 +279,8 @@ impl RuleTracer {
                 package: package.clone(),
             };
             let mut copies = String::new();
-            for rule in &m.policy {
+            let ends = rule_ends(m);
+            for (index, rule) in m.policy.iter().enumerate() {
                 let Rule::Spec { span, head, bodies } = rule.as_ref() else {
                     continue;
                 };
@@ -323,7 +324,8 @@ impl RuleTracer {
                     functions.entry(path).or_default().extend(refs);
                     continue;
                 }
-                let copy = copy_rule(span, refr).map(|text| {
+                let end = ends.get(index).copied().unwrap_or(span.end as usize);
+                let copy = copy_rule(span, refr, end).map(|text| {
                     counter += 1;
                     let name = format!("__regard_def_{counter}");
                     let _ = writeln!(copies, "{}", text.replacen("\u{0}", &name, 1));
@@ -555,15 +557,32 @@ fn head_ref(rule: &Rule) -> (&Expr, bool) {
 }
 
 /// The rule's source with its name replaced by a NUL placeholder, for a
-/// copy under another name; `None` when the head is not a plain name.
-fn copy_rule(span: &regorus::unstable::Span, refr: &Expr) -> Option<String> {
+/// copy under another name; `None` when the head is not a plain name. The
+/// text runs to where the next rule starts (`end`): regorus' rule spans stop
+/// short of a closing string quote.
+fn copy_rule(span: &regorus::unstable::Span, refr: &Expr, end: usize) -> Option<String> {
     let Expr::Var { span: name, .. } = refr else {
         return None;
     };
     let source = span.source.contents();
     let before = source.get(span.start as usize..name.start as usize)?;
-    let after = source.get(name.end as usize..span.end as usize)?;
+    let after = source.get(name.end as usize..end)?;
     Some(format!("{before}\u{0}{after}"))
+}
+
+/// Where each rule's text ends: at the start of the next rule, or at the
+/// end of the source.
+fn rule_ends(m: &Module) -> Vec<usize> {
+    let mut starts: Vec<usize> = m.policy.iter().map(|r| r.span().start as usize).collect();
+    starts.sort_unstable();
+    let len = m.package.span.source.contents().len();
+    m.policy
+        .iter()
+        .map(|r| {
+            let start = r.span().start as usize;
+            starts.iter().copied().find(|s| *s > start).unwrap_or(len)
+        })
+        .collect()
 }
 
 fn imports(m: &Module) -> BTreeMap<String, Vec<String>> {

@@ -596,14 +596,13 @@ mod tests {
 
     #[test]
     fn imports_shadowing_and_deprecated_calls() {
-        let src = "package p\n\nimport data.lib.x\nimport data.other.x\nimport data.unused\n\ndata := 1\n\nq if {\n  any([input.a])\n  x.y\n}\n";
+        let src = "package p\n\nimport data.lib.x\nimport data.other.x\nimport data.unused\n\nq if {\n  any([input.a])\n  x.y\n}\n";
         assert_eq!(
             errors(src),
             vec![
                 "p.rego:4: rego_compile_error: import must not shadow import data.lib.x",
                 "p.rego:5: rego_compile_error: import data.unused unused",
-                "p.rego:7: rego_compile_error: rules must not shadow data (use a different rule name)",
-                "p.rego:10: rego_type_error: deprecated built-in function calls in expression: any",
+                "p.rego:8: rego_type_error: deprecated built-in function calls in expression: any",
             ]
         );
     }
