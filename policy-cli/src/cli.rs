@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "regard", version, about, propagate_version = true)]
 pub(crate) struct Cli {
+    /// Config file with flag defaults for test and verify (conftest's global `-c`, given before the command)
+    #[arg(short = 'c', long = "config-file", value_name = "FILE")]
+    pub(crate) config_file: Option<String>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -44,6 +47,13 @@ pub(crate) struct PolicyArgs {
     /// Config file with flag defaults [default: conftest.toml or regard.toml in the working directory]
     #[arg(short = 'c', long = "config-file")]
     pub(crate) config_file: Option<String>,
+    /// OPA strict mode: refuse unused assignments, arguments and imports, duplicate imports,
+    /// input/data shadowing and deprecated builtins
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// OPA capabilities file (JSON): refuse policies calling builtins it does not list
+    #[arg(long, value_name = "FILE")]
+    pub(crate) capabilities: Option<String>,
 }
 
 /// Flags that choose and shape the report.
@@ -113,12 +123,6 @@ pub(crate) struct TestArgs {
     /// Print each rule's value and the policy lines evaluated, per document, to standard error
     #[arg(long)]
     pub(crate) trace: bool,
-    /// Not supported: OPA strict compilation (regorus has no strict mode)
-    #[arg(long, hide = true)]
-    pub(crate) strict: bool,
-    /// Not supported: OPA capabilities files
-    #[arg(long, hide = true)]
-    pub(crate) capabilities: Option<String>,
     /// Not supported: downloading policies before the run (use a separate fetch step)
     #[arg(short = 'u', long, hide = true)]
     pub(crate) update: Vec<String>,

@@ -149,6 +149,11 @@ impl Layers {
                 .collect(),
             rego_version,
             strict_builtin_errors: self.flag("show-builtin-errors", args.show_builtin_errors)?,
+            strict: self.flag("strict", args.strict)?,
+            capabilities: self
+                .string("capabilities", args.capabilities)?
+                .filter(|s| !s.is_empty())
+                .map(Into::into),
         })
     }
 

@@ -37,18 +37,21 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let result = match cli.command {
-        Command::Test(args) => test_cmd::run(*args),
-        Command::Verify(args) => verify_cmd::run(*args),
-        Command::Parse(args) => parse_cmd::run(&args, &mut std::io::stdout().lock()).map(|()| 0),
-        Command::Gk(args) => {
+    let result = match with_global_config(cli.config_file, cli.command) {
+        Err(err) => Err(err),
+        Ok(Command::Test(args)) => test_cmd::run(*args),
+        Ok(Command::Verify(args)) => verify_cmd::run(*args),
+        Ok(Command::Parse(args)) => {
+            parse_cmd::run(&args, &mut std::io::stdout().lock()).map(|()| 0)
+        }
+        Ok(Command::Gk(args)) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             gk_cmd::run(&args, &mut out).and_then(|code| {
                 out.flush()?;
                 Ok(code)
             })
         }
-        Command::Policies(args) => {
+        Ok(Command::Policies(args)) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             policies_cmd::run(&args, &mut out).and_then(|code| {
                 out.flush()?;
@@ -71,4 +74,33 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Hands a `-c FILE` given before the command (conftest's persistent flag)
+/// to the command, which also accepts it after its name.
+fn with_global_config(config: Option<String>, command: Command) -> anyhow::Result<Command> {
+    let Some(file) = config else {
+        return Ok(command);
+    };
+    let own = match &command {
+        Command::Test(args) => &args.policy.config_file,
+        Command::Verify(args) => &args.policy.config_file,
+        Command::Parse(_) | Command::Gk(_) | Command::Policies(_) => {
+            anyhow::bail!("--config-file applies to the test and verify commands only")
+        }
+    };
+    if own.is_some() {
+        anyhow::bail!("--config-file is given twice, before and after the command");
+    }
+    Ok(match command {
+        Command::Test(mut args) => {
+            args.policy.config_file = Some(file);
+            Command::Test(args)
+        }
+        Command::Verify(mut args) => {
+            args.policy.config_file = Some(file);
+            Command::Verify(args)
+        }
+        other => other,
+    })
 }

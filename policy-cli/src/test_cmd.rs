@@ -39,12 +39,6 @@ struct Settings {
 impl Settings {
     fn resolve(args: TestArgs) -> Result<Settings> {
         let layers = Layers::load(args.policy.config_file.as_deref())?;
-        if args.strict || layers.flag("strict", false)? {
-            bail!("--strict is not supported: regorus has no strict compilation mode");
-        }
-        if args.capabilities.is_some() {
-            bail!("--capabilities is not supported: regorus has no OPA capabilities files");
-        }
         if !args.update.is_empty() {
             bail!(
                 "--update is not supported: download policies in a separate step before `regard test`"
@@ -156,7 +150,9 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
         None => {
             let policies = PolicySet::load(&settings.load)?;
             let mut checker = Checker::new(&policies, &settings.namespaces)?;
-            checker.set_tracing(settings.trace);
+            if settings.trace {
+                checker.enable_tracing(&policies)?;
+            }
             Engine::Conftest(Box::new(checker))
         }
     };
@@ -190,7 +186,7 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
     if settings.trace {
         let mut stderr = std::io::stderr().lock();
         for line in results.iter().flat_map(|r| &r.trace) {
-            writeln!(stderr, "TRAC   {line}")?;
+            writeln!(stderr, "{line}")?;
         }
     }
     let code = exit_code(&results, &settings);

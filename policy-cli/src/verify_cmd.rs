@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use policy_core::Value;
 use policy_core::conftest::{
-    Coverage, NamespaceSelection, TestCase, TestRun, TestStatus, Verifier, select_namespaces,
+    Coverage, NamespaceSelection, RuleTracer, TestCase, TestRun, TestStatus, TraceFilter, Verifier,
+    select_namespaces,
 };
 use policy_core::gatekeeper::ConstraintTemplate;
 use policy_core::input;
@@ -82,9 +83,14 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
                 .as_ref()
                 .is_none_or(|re| re.is_match(&case.path()))
     };
-    let result = verifier.run(Some(&select), coverage || args.trace);
-    if args.trace {
-        eprint!("{}", trace(&result.runs));
+    let result = verifier.run(Some(&select), coverage);
+    let tracer = if args.trace || report.is_some() {
+        Some(RuleTracer::new(&policies)?)
+    } else {
+        None
+    };
+    if let (true, Some(tracer)) = (args.trace, &tracer) {
+        eprint!("{}", trace(tracer, &result.runs)?);
     }
     let results = result.check_results();
     let failed = result.failed();
@@ -104,7 +110,10 @@ pub(crate) fn run(args: VerifyArgs) -> Result<u8> {
         let color =
             !layers.flag("no-color", args.output.no_color)? && std::io::stdout().is_terminal();
         let text = match (report, format) {
-            (Some(kind), _) => pretty_report(&result.excluded, &result.runs, kind),
+            (Some(kind), _) => match &tracer {
+                Some(tracer) => pretty_report(&result.excluded, tracer, &result.runs, kind)?,
+                None => String::new(),
+            },
             (None, OutputFormat::Json) if coverage => {
                 let doc = CoveredJson {
                     results: output::json_report(&results),
@@ -172,6 +181,7 @@ fn template_policies(templates: &[String], load: &LoadOptions) -> Result<PolicyS
         &load.policy_paths,
     )?)?);
     let mut set = first.test_policy_set_with(extra)?;
+    set.check_compat(load)?;
     set.set_strict_builtin_errors(load.strict_builtin_errors);
     set.add_data_paths(&load.data_paths)?;
     Ok(set)
@@ -329,12 +339,22 @@ fn test_line(run: &TestRun) -> String {
     }
 }
 
-/// The `--report` layout of `opa test -v`: failures first, then every test
-/// grouped by file (an erroring test followed by its error, indented), then
-/// counts. Files left out because they do not compile come first in the
-/// summary, as `<file>: ERROR` with the compiler's message. regorus has no
-/// evaluation trace, so the notes shown are `print()` output.
-fn pretty_report(excluded: &[ExcludedFile], runs: &[TestRun], kind: Report) -> String {
+/// The `--report` layout of `opa test -v`: failures first with their rule
+/// trace (filtered by the report kind), then every test grouped by file
+/// (an erroring test followed by its error, indented) with its `print()`
+/// output, then counts. Files left out because they do not compile come
+/// first in the summary, as `<file>: ERROR` with the compiler's message.
+fn pretty_report(
+    excluded: &[ExcludedFile],
+    tracer: &RuleTracer,
+    runs: &[TestRun],
+    kind: Report,
+) -> Result<String> {
+    let filter = match kind {
+        Report::Full => TraceFilter::All,
+        Report::Fails => TraceFilter::Fails,
+        Report::Notes => TraceFilter::Notes,
+    };
     let mut out = String::new();
     let failures: Vec<&TestRun> = runs
         .iter()
@@ -344,14 +364,11 @@ fn pretty_report(excluded: &[ExcludedFile], runs: &[TestRun], kind: Report) -> S
         let _ = writeln!(out, "FAILURES\n{}", dashes());
         for run in &failures {
             let _ = writeln!(out, "{}\n", test_line(run));
-            if kind != Report::Fails {
-                for p in &run.prints {
-                    let _ = writeln!(out, "  {p}");
-                }
-                if !run.prints.is_empty() {
-                    out.push('\n');
-                }
+            let node = tracer.trace(&run.case.path(), None, "")?;
+            for line in node.render(filter, true) {
+                let _ = writeln!(out, "  {line}");
             }
+            out.push('\n');
         }
     }
     let _ = writeln!(out, "SUMMARY\n{}", dashes());
@@ -376,10 +393,12 @@ fn pretty_report(excluded: &[ExcludedFile], runs: &[TestRun], kind: Report) -> S
         if let TestStatus::Error(e) = &run.status {
             let _ = writeln!(out, "  {e}");
         }
-        if kind == Report::Full {
+        if !run.prints.is_empty() {
+            out.push('\n');
             for p in &run.prints {
                 let _ = writeln!(out, "  {p}");
             }
+            out.push('\n');
         }
     }
     let _ = writeln!(out, "{}", dashes());
@@ -398,32 +417,19 @@ fn pretty_report(excluded: &[ExcludedFile], runs: &[TestRun], kind: Report) -> S
             let _ = writeln!(out, "{word}: {n}/{total}");
         }
     }
-    out
+    Ok(out)
 }
 
-/// `--trace`: what regorus can tell about each test: its outcome and time,
-/// its `print()` output, and the policy lines it evaluated.
-fn trace(runs: &[TestRun]) -> String {
+/// `--trace`: each test's rule trace, as conftest prints OPA's
+/// (`file: … | query: …`, then `TRAC` lines).
+fn trace(tracer: &RuleTracer, runs: &[TestRun]) -> Result<String> {
     let mut out = String::new();
-    for run in runs {
-        let _ = writeln!(
-            out,
-            "TRAC   {} ({}:{}): {}",
-            run.case.path(),
-            run.case.file,
-            run.case.line,
-            match &run.status {
-                TestStatus::Skip => "SKIPPED".to_owned(),
-                TestStatus::Error(e) => format!("ERROR in {}: {e}", go_duration(run.duration)),
-                _ => format!("{} in {}", status_word(run), go_duration(run.duration)),
-            }
-        );
-        for p in &run.prints {
-            let _ = writeln!(out, "TRAC     print {p}");
-        }
-        for (file, lines) in &run.evaluated {
-            let _ = writeln!(out, "TRAC     evaluated {file}: lines {}", ranges(lines));
+    for run in runs.iter().filter(|r| r.status != TestStatus::Skip) {
+        let _ = writeln!(out, "file: {} | query: {}", run.case.file, run.case.name);
+        let node = tracer.trace(&run.case.path(), None, "")?;
+        for line in node.render(TraceFilter::All, false) {
+            let _ = writeln!(out, "TRAC   {line}");
         }
     }
-    out
+    Ok(out)
 }

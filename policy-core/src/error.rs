@@ -97,6 +97,13 @@ pub enum Error {
         /// The compiler's message (it includes line and column).
         message: String,
     },
+    /// OPA-compatibility checks (strict mode, capabilities) refused the
+    /// policies; printed as OPA prints compile errors.
+    #[error("{}", compile_errors(errors))]
+    Compile {
+        /// Every error found, sorted by file and line.
+        errors: Vec<crate::rego::strict::CompileError>,
+    },
     /// A data file could not be merged into `data`.
     #[error("{path}: data: {message}")]
     Data {
@@ -280,6 +287,21 @@ impl Error {
             Error::NotFound { path }
         } else {
             Error::Io { path, source }
+        }
+    }
+}
+
+/// OPA's layout: `1 error occurred: E` or `N errors occurred:` and one per line.
+fn compile_errors(errors: &[crate::rego::strict::CompileError]) -> String {
+    match errors {
+        [one] => format!("1 error occurred: {one}"),
+        many => {
+            let mut out = format!("{} errors occurred:", many.len());
+            for e in many {
+                out.push('\n');
+                out.push_str(&e.to_string());
+            }
+            out
         }
     }
 }

@@ -48,7 +48,7 @@ pub mod guard;
 pub mod input;
 pub mod library;
 pub mod policy;
-mod rego;
+pub mod rego;
 
 pub use error::{Error, Result};
 pub use regorus::Value;

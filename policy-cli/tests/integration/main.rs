@@ -1,6 +1,7 @@
 //! Integration tests: the real `regard` binary on real fixture files under
 //! `tests/` at the repository root. One test binary, one module per area.
 
+mod compat;
 mod gk;
 mod parse;
 mod policies;

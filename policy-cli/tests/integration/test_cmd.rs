@@ -430,23 +430,29 @@ fn output_is_identical_across_runs() {
 }
 
 #[test]
-fn trace_reports_rule_values_and_evaluated_lines() {
+fn trace_reports_each_rule_definition() {
     let out = regard(
         "conftest/report",
         &["test", "--trace", "--no-color", "app.yaml"],
     );
     assert_eq!(out.code, 1);
     assert_text(&read("conftest/report/expected/stdout.txt"), &out.stdout);
-    assert_text(
-        "TRAC   file: app.yaml | query: data.main\n\
-         TRAC   data.main.deny_root = [\"legacy runs as root\"]\n\
-         TRAC   data.main.warn_latest = [\"image uses latest tag\"]\n\
-         TRAC   data.main.deny_replicas = [\"too few replicas\"]\n\
-         TRAC   data.main.exception[_][_] == \"replicas\" matched 1 time(s)\n\
-         TRAC   data.main.deny_ports = []\n\
-         TRAC   evaluated policy/policy.rego: lines 3, 4, 5, 8, 9, 10, 13, 14, 15, 19, 23, 24, 25\n",
-        &out.stderr,
-    );
+    let mut expected = String::new();
+    for (rule, outcome) in [
+        ("deny_root", "Exit"),
+        ("warn_latest", "Exit"),
+        ("deny_replicas", "Exit"),
+        ("deny_ports", "Fail"),
+    ] {
+        expected.push_str(&format!(
+            "file: app.yaml | query: data.main.{rule}\n\
+             TRAC   Enter data.main.{rule} = _\n\
+             TRAC   | Enter data.main.{rule}\n\
+             TRAC   | | {outcome} data.main.{rule}\n\
+             TRAC   | Exit data.main.{rule} = _\n"
+        ));
+    }
+    assert_text(&expected, &out.stderr);
 }
 
 #[test]

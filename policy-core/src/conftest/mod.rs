@@ -16,6 +16,7 @@
 mod bundle;
 mod namespaces;
 mod result;
+mod trace;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use crate::policy::PolicySet;
 pub use bundle::check_bundle;
 pub use namespaces::{NamespaceSelection, select_namespaces};
 pub use result::{CheckResult, Location, Outcome};
+pub use trace::{RuleTracer, TraceFilter, TraceNode, TraceOp};
 pub use verify::{Coverage, FileCoverage, TestCase, TestRun, TestStatus, Verifier, VerifyReport};
 
 /// Package holding the generated per-namespace evaluation rules.
@@ -111,8 +113,8 @@ struct Plan {
 pub struct Checker {
     engine: Engine,
     plans: Vec<Plan>,
-    /// Record per-document traces (rule values and evaluated lines).
-    trace: bool,
+    /// Records per-document rule traces when set.
+    tracer: Option<RuleTracer>,
 }
 
 impl Checker {
@@ -204,16 +206,16 @@ impl Checker {
         Ok(Checker {
             engine,
             plans,
-            trace: false,
+            tracer: None,
         })
     }
 
-    /// Turns tracing on: each result then carries, per document, the value
-    /// every queried rule had and the policy lines evaluated (regorus has no
-    /// step-by-step evaluation trace; this is what it can report).
-    pub fn set_tracing(&mut self, on: bool) {
-        self.trace = on;
-        self.engine.set_enable_coverage(on);
+    /// Turns tracing on: each result then carries, per document and queried
+    /// rule, a `file: … | query: …` line and the rule trace (see
+    /// [`RuleTracer`]) as conftest prints it.
+    pub fn enable_tracing(&mut self, policies: &PolicySet) -> Result<()> {
+        self.tracer = Some(RuleTracer::new(policies)?);
+        Ok(())
     }
 
     /// The namespaces that will be evaluated, in order.
@@ -318,10 +320,10 @@ impl Checker {
             return Ok(());
         };
         let file = doc.file;
-        engine.set_input(doc.value.clone());
-        if self.trace {
-            engine.clear_coverage_data();
+        if let Some(tracer) = &self.tracer {
+            self.record_trace(tracer, plan, file, &doc.value, result)?;
         }
+        engine.set_input(doc.value.clone());
         // `data.conftest.file` differs per document; `with` provides it
         // without touching the shared data (measured: no slower than
         // evaluating the rule directly).
@@ -366,9 +368,6 @@ impl Checker {
             .prints
             .extend(engine.take_prints().unwrap_or_default());
 
-        if self.trace {
-            self.record_trace(engine, plan, file, &values, result);
-        }
         let mut doc_counts = Counts::default();
         for (rule, value) in plan.rules.iter().zip(values) {
             let query = format!("data.{}.{}", plan.namespace, rule.name);
@@ -480,49 +479,29 @@ fn count(v: &Value) -> u64 {
 impl Checker {
     fn record_trace(
         &self,
-        engine: &Engine,
+        tracer: &RuleTracer,
         plan: &Plan,
         file: &ParsedFile,
-        values: &[RuleValue],
+        doc: &Value,
         result: &mut CheckResult,
-    ) {
-        let trace = &mut result.trace;
-        trace.push(format!(
-            "file: {} | query: data.{}",
-            file.name, plan.namespace
-        ));
-        for (rule, value) in plan.rules.iter().zip(values) {
-            let path = format!("data.{}.{}", plan.namespace, rule.name);
-            let (found, exceptions) = match value {
-                RuleValue::Found { values, exceptions } => (values, *exceptions),
-                RuleValue::Failed(message) => {
-                    trace.push(format!("{path} failed: {message}"));
-                    continue;
-                }
-            };
-            let shown = match found.as_array().ok().and_then(|a| a.first()) {
-                Some(v) => serde_json::to_string(v).unwrap_or_default(),
-                None => "undefined".to_owned(),
-            };
-            trace.push(format!("{path} = {shown}"));
-            if exceptions > 0 {
-                trace.push(format!(
-                    "data.{}.exception[_][_] == {} matched {exceptions} time(s)",
-                    plan.namespace,
-                    json_string(exception_name(&rule.name))
-                ));
+    ) -> Result<()> {
+        let info = serde_json::to_string(&file.file_info.to_value()).map_err(|e| Error::Eval {
+            file: file.name.clone(),
+            query: format!("data.{}", plan.namespace),
+            message: e.to_string(),
+        })?;
+        let with = format!(" with data.conftest.file as {info}");
+        for rule in &plan.rules {
+            let query = format!("data.{}.{}", plan.namespace, rule.name);
+            result
+                .trace
+                .push(format!("file: {} | query: {query}", file.name));
+            let node = tracer.trace(&query, Some(doc.clone()), &with)?;
+            for line in node.render(TraceFilter::All, false) {
+                result.trace.push(format!("TRAC   {line}"));
             }
         }
-        if let Ok(report) = engine.get_coverage_report() {
-            for f in report
-                .files
-                .iter()
-                .filter(|f| f.path != "<regard>" && !f.covered.is_empty())
-            {
-                let lines: Vec<String> = f.covered.iter().map(u32::to_string).collect();
-                trace.push(format!("evaluated {}: lines {}", f.path, lines.join(", ")));
-            }
-        }
+        Ok(())
     }
 }
 

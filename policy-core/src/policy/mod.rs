@@ -29,8 +29,8 @@ pub use crate::rego::split_tests::SplitTest;
 
 pub(crate) use builtins::sprintf_is_plain;
 pub use builtins::{
-    bind_policy_dir, is_extension, register_builtins, register_builtins_for,
-    register_builtins_with, register_go_sprintf,
+    bind_policy_dir, is_extension, record_trace_notes, register_builtins, register_builtins_for,
+    register_builtins_with, register_go_sprintf, take_trace_notes,
 };
 pub use discovery::{ModuleInfo, RuleInfo};
 
@@ -67,6 +67,12 @@ pub struct LoadOptions {
     /// When true a builtin error aborts evaluation (conftest's
     /// `--show-builtin-errors`); otherwise it makes the expression undefined, as OPA does.
     pub strict_builtin_errors: bool,
+    /// OPA's strict mode (`--strict`): refuse policies with the errors
+    /// [`crate::rego::strict`] finds.
+    pub strict: bool,
+    /// An OPA capabilities file (`--capabilities`): refuse policies calling
+    /// builtins it does not list.
+    pub capabilities: Option<PathBuf>,
 }
 
 /// Compiled policies and data, ready to evaluate.
@@ -141,6 +147,7 @@ impl PolicySet {
         }
         let sources = PolicySet::read_sources(&files)?;
         let mut set = PolicySet::from_sources(sources, options.rego_version)?;
+        set.check_compat(options)?;
         set.set_strict_builtin_errors(options.strict_builtin_errors);
         set.add_data_paths(&options.data_paths)?;
         Ok(set)
@@ -206,6 +213,7 @@ impl PolicySet {
         let files = find_policy_files(&options.policy_paths)?;
         let sources = PolicySet::read_sources(&files)?;
         let mut set = PolicySet::from_test_sources_with(sources, options.rego_version, |_| Ok(()))?;
+        set.check_compat(options)?;
         set.set_strict_builtin_errors(options.strict_builtin_errors);
         set.add_data_paths(&options.data_paths)?;
         Ok(set)
@@ -356,6 +364,25 @@ impl PolicySet {
     /// already had a test of that name ([`PolicySet::load_tests`] only).
     pub fn split_tests(&self) -> &[SplitTest] {
         &self.split_tests
+    }
+
+    /// Runs the OPA-compatibility checks `options` asks for (strict mode,
+    /// capabilities) and fails with all their errors together, as OPA does.
+    pub fn check_compat(&mut self, options: &LoadOptions) -> Result<()> {
+        let modules = self.engine.get_modules();
+        let mut errors = Vec::new();
+        if options.strict {
+            errors.extend(crate::rego::strict::check(modules));
+        }
+        if let Some(path) = &options.capabilities {
+            let caps = crate::rego::capabilities::Capabilities::from_file(path)?;
+            errors.extend(caps.check(modules));
+        }
+        if errors.is_empty() {
+            return Ok(());
+        }
+        errors.sort();
+        Err(Error::Compile { errors })
     }
 
     /// Whether a builtin error aborts evaluation (conftest's

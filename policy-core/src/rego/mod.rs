@@ -24,6 +24,9 @@
 //! A module that does not lex or parse is returned with the edits that could
 //! be made, and regorus reports the error against the author's text.
 //!
+//! [`strict`] (OPA's `--strict` checks) and [`capabilities`] (`--capabilities`)
+//! check the prepared modules of a whole set when asked for.
+//!
 //! [`split_tests`] is not one of these passes: it runs only when policies are
 //! loaded to run their unit tests (`verify`), over the prepared modules of a
 //! whole set, since it numbers each package's test definitions across files.
@@ -38,7 +41,9 @@ mod scoping;
 mod self_unification;
 mod some_decls;
 mod some_in;
+pub mod capabilities;
 pub(crate) mod split_tests;
+pub mod strict;
 mod text;
 
 use regorus::unstable::Module;

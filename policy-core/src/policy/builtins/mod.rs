@@ -113,6 +113,7 @@ fn register(
         2,
         lenient(strict, parse_combined_config_files),
     )?;
+    register_trace(engine)?;
     Ok(())
 }
 
@@ -152,6 +153,49 @@ pub fn is_extension(name: &str) -> bool {
             | HIDDEN_PARSE_CONFIG_FILE
             | HIDDEN_PARSE_COMBINED
     ) || TABLES.iter().any(|t| t.iter().any(|(n, ..)| *n == name))
+}
+
+thread_local! {
+    /// Notes of `trace()` calls made on this thread while recording is on.
+    static TRACE_NOTES: std::cell::RefCell<Option<Vec<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// OPA's `trace(note)`: always true. While [`record_trace_notes`] is on for
+/// the evaluating thread the note is kept for that evaluation's trace;
+/// otherwise nothing is kept. (regorus' own `trace` returns the note string
+/// and keeps notes where callers cannot read them.)
+fn register_trace(engine: &mut Engine) -> Result<()> {
+    engine
+        .add_extension(
+            "trace".to_owned(),
+            1,
+            Box::new(|args: Vec<Value>| {
+                let note = match args.first() {
+                    Some(v) => string_arg("trace", v)?,
+                    None => bail!("trace: expects one argument"),
+                };
+                TRACE_NOTES.with(|notes| {
+                    if let Some(list) = notes.borrow_mut().as_mut() {
+                        list.push(note.to_owned());
+                    }
+                });
+                Ok(Value::from(true))
+            }),
+        )
+        .map_err(|e| Error::Config(format!("registering builtin trace: {e}")))
+}
+
+/// Starts keeping the notes of `trace()` calls evaluated on this thread,
+/// dropping any kept before.
+pub fn record_trace_notes() {
+    TRACE_NOTES.with(|notes| *notes.borrow_mut() = Some(Vec::new()));
+}
+
+/// Stops keeping `trace()` notes on this thread and returns those kept since
+/// [`record_trace_notes`], in call order.
+pub fn take_trace_notes() -> Vec<String> {
+    TRACE_NOTES.with(|notes| notes.borrow_mut().take().unwrap_or_default())
 }
 
 /// Wraps a builtin so its errors give `undefined` unless `strict` is set.

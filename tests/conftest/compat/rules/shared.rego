@@ -1,0 +1,3 @@
+package shared
+
+is_job if input.kind == "Job"

@@ -1,0 +1,5 @@
+package kinds
+
+is_job if input.kind == "Job"
+
+is_cron if input.kind == "CronJob"
