@@ -364,9 +364,16 @@ fn pretty_report(
         let _ = writeln!(out, "FAILURES\n{}", dashes());
         for run in &failures {
             let _ = writeln!(out, "{}\n", test_line(run));
-            let node = tracer.trace(&run.case.path(), None, "")?;
-            for line in node.render(filter, true) {
-                let _ = writeln!(out, "  {line}");
+            match tracer.trace(&rule_path(&run.case), None, "") {
+                Ok(node) => {
+                    let (internal, shown) = (rule_path(&run.case), run.case.path());
+                    for line in node.render(filter, true) {
+                        let _ = writeln!(out, "  {}", line.replace(&internal, &shown));
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "  {}", one_line(&e.to_string()));
+                }
             }
             out.push('\n');
         }
@@ -426,10 +433,37 @@ fn trace(tracer: &RuleTracer, runs: &[TestRun]) -> Result<String> {
     let mut out = String::new();
     for run in runs.iter().filter(|r| r.status != TestStatus::Skip) {
         let _ = writeln!(out, "file: {} | query: {}", run.case.file, run.case.name);
-        let node = tracer.trace(&run.case.path(), None, "")?;
-        for line in node.render(TraceFilter::All, false) {
-            let _ = writeln!(out, "TRAC   {line}");
+        // An erroring test would err again when traced: its trace is the error.
+        if let TestStatus::Error(e) = &run.status {
+            let _ = writeln!(out, "TRAC   ERROR: {e}");
+            continue;
+        }
+        match tracer.trace(&rule_path(&run.case), None, "") {
+            Ok(node) => {
+                let (internal, shown) = (rule_path(&run.case), run.case.path());
+                for line in node.render(TraceFilter::All, false) {
+                    let _ = writeln!(out, "TRAC   {}", line.replace(&internal, &shown));
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "TRAC   {}", one_line(&e.to_string()));
+            }
         }
     }
     Ok(out)
+}
+
+/// The rule a test runs under (a split duplicate has an internal name).
+fn rule_path(case: &policy_core::conftest::TestCase) -> String {
+    format!("data.{}.{}", case.package, case.rule)
+}
+
+/// A multi-line engine message on one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^'))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -32,6 +32,7 @@
 //! whole set, since it numbers each package's test definitions across files.
 
 mod ast;
+pub mod capabilities;
 mod head_iteration;
 mod imports;
 mod layout;
@@ -41,10 +42,10 @@ mod scoping;
 mod self_unification;
 mod some_decls;
 mod some_in;
-pub mod capabilities;
 pub(crate) mod split_tests;
 pub mod strict;
 mod text;
+mod triggers;
 
 use regorus::unstable::Module;
 
@@ -87,6 +88,9 @@ macro_rules! infallible {
     }};
 }
 
+/// The index of [`some_in`] in [`AST_PASSES`].
+const SOME_IN: usize = 1;
+
 const AST_PASSES: &[AstPass] = &[
     infallible!(negation::edits),
     infallible!(some_in::edits),
@@ -106,39 +110,57 @@ pub(crate) fn prepare(src: &str, rego_v1: bool) -> String {
 /// Rewrites one module's source so regorus evaluates it as OPA does, or
 /// returns the compile error OPA reports for it.
 pub(crate) fn compile(src: &str, rego_v1: bool) -> Result<String, CompileError> {
-    let mut out = match TokenTable::new(src) {
-        Some(table) => {
-            let mut edits = layout::edits(&table);
-            edits.extend(multi_body::edits(src, &table, rego_v1));
-            edits.extend(imports::edits(src, &table));
-            if edits.is_empty() {
-                src.to_owned()
-            } else {
-                apply_edits(src, edits)
+    let mut out = if triggers::token_passes(src, rego_v1) {
+        match TokenTable::new(src) {
+            Some(table) => {
+                let mut edits = layout::edits(&table);
+                edits.extend(multi_body::edits(src, &table, rego_v1));
+                edits.extend(imports::edits(src, &table));
+                if edits.is_empty() {
+                    src.to_owned()
+                } else {
+                    apply_edits(src, edits)
+                }
             }
+            None => return Ok(src.to_owned()),
         }
-        None => return Ok(src.to_owned()),
+    } else {
+        src.to_owned()
     };
-    let mut next = 0;
-    while next < AST_PASSES.len() {
+    if !triggers::ast_passes(&out) {
+        return Ok(out);
+    }
+    // One parse serves every pass, and their edits are applied together
+    // when they do not overlap. When they do, only the first pass's edits
+    // are applied and the passes after it run again on the result; so do
+    // the passes after `some_in`, whose lowering creates `some`
+    // declarations that `some_decls` must see.
+    let mut first = 0;
+    while first < AST_PASSES.len() {
         let Ok(module) = parse_module("policy.rego", &out, rego_v1) else {
             return Ok(out);
         };
-        let mut changed = None;
-        for (i, pass) in AST_PASSES.iter().enumerate().skip(next) {
+        let mut all: Vec<(usize, Vec<Edit>)> = Vec::new();
+        for (i, pass) in AST_PASSES.iter().enumerate().skip(first) {
             let edits = pass(&out, &module)?;
             if !edits.is_empty() {
-                changed = Some((i, edits));
-                break;
+                all.push((i, edits));
             }
         }
-        match changed {
-            Some((i, edits)) => {
-                out = apply_edits(&out, edits);
-                next = i + 1;
-            }
-            None => break,
+        let Some(&(first_changed, _)) = all.first() else {
+            break;
+        };
+        let together = text::disjoint(all.iter().flat_map(|(_, e)| e));
+        if !together {
+            all.truncate(1);
         }
+        let lowered = all.iter().any(|(i, _)| *i == SOME_IN);
+        out = apply_edits(&out, all.into_iter().flat_map(|(_, e)| e).collect());
+        first = match (together, lowered) {
+            (false, _) => first_changed + 1,
+            (true, true) => SOME_IN + 1,
+            (true, false) => break,
+        };
     }
     Ok(out)
 }

@@ -167,3 +167,17 @@ impl TokenTable {
         self.tok(i).is_some_and(|t| t.text == text)
     }
 }
+
+/// Whether no two edits touch the same text: replaced ranges do not
+/// overlap, and no insertion falls strictly inside a replaced range.
+pub(crate) fn disjoint<'a>(edits: impl Iterator<Item = &'a Edit>) -> bool {
+    let mut spans: Vec<(usize, usize)> = edits.map(|e| (e.start, e.end)).collect();
+    spans.sort_unstable();
+    spans.windows(2).all(|w| match w {
+        [(s1, e1), (s2, e2)] => {
+            // Two insertions at one point, or ranges that only touch, are fine.
+            e1 <= s2 && !(s1 == s2 && s1 != e1 && s2 != e2)
+        }
+        _ => true,
+    })
+}

@@ -1,0 +1,117 @@
+//! Cheap text checks that tell whether a pass could apply to a module, so
+//! that the stage lexes and parses only the modules that need it. Each
+//! check is conservative: it may say yes where no pass changes anything,
+//! never no where one would.
+
+/// Whether a token pass could apply: a line starting with `(` or `[` (a
+/// statement break OPA sees), `} {` (v0 rule bodies, v0 only), or an
+/// `import` after the first rule.
+pub(crate) fn token_passes(src: &str, rego_v1: bool) -> bool {
+    let mut in_header = true;
+    for line in src.lines() {
+        let t = line.trim_start();
+        if t.starts_with('(') || t.starts_with('[') {
+            return true;
+        }
+        if !rego_v1 && has_body_pair(line) {
+            return true;
+        }
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let is_header = t.starts_with("package") || t.starts_with("import");
+        if in_header && !is_header {
+            in_header = false;
+        } else if !in_header && t.starts_with("import") && t[6..].starts_with([' ', '\t']) {
+            return true;
+        }
+    }
+    // `}` and `{` on consecutive lines.
+    !rego_v1 && src.contains("}\n{") || !rego_v1 && src.contains("}\r\n{")
+}
+
+/// `}` followed by optional blanks and `{` on one line.
+fn has_body_pair(line: &str) -> bool {
+    line.match_indices('}')
+        .any(|(i, _)| line[i + 1..].trim_start().starts_with('{'))
+}
+
+/// Whether an AST pass could apply: `not`, `some`, a comprehension (`|`),
+/// a wildcard in brackets, or a variable unified with a ref indexed by it.
+pub(crate) fn ast_passes(src: &str) -> bool {
+    has_word(src, "not")
+        || has_word(src, "some")
+        || src.contains('|')
+        || src.contains("[_]")
+        || src.contains("[ _")
+        || self_unification(src)
+}
+
+fn has_word(src: &str, word: &str) -> bool {
+    src.match_indices(word).any(|(i, _)| {
+        let before = src[..i].chars().next_back();
+        let after = src[i + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// `x = ...[x]...` on one line, for a plain `=`.
+fn self_unification(src: &str) -> bool {
+    src.lines().any(|line| {
+        line.match_indices('=').any(|(i, _)| {
+            let prev = line[..i].chars().next_back();
+            let next = line[i + 1..].chars().next();
+            if matches!(prev, Some(':' | '!' | '<' | '>' | '=')) || next == Some('=') {
+                return false;
+            }
+            let lhs: String = line[..i]
+                .trim_end()
+                .chars()
+                .rev()
+                .take_while(|c| is_ident(*c))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let rhs_first: String = line[i + 1..]
+                .trim_start()
+                .chars()
+                .take_while(|c| is_ident(*c))
+                .collect();
+            [lhs, rhs_first].iter().any(|v| {
+                !v.is_empty() && line[i + 1..].contains(&format!("[{v}]"))
+                    || !v.is_empty() && line[..i].contains(&format!("[{v}]"))
+            })
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers() {
+        assert!(!token_passes(
+            "package p\nimport rego.v1\np if input.x\n",
+            true
+        ));
+        assert!(token_passes(
+            "package p\np if input.x\nimport rego.v1\n",
+            true
+        ));
+        assert!(token_passes("package p\np {\n  x\n  (1)\n}\n", false));
+        assert!(token_passes(
+            "package p\np[x] { x := 1 } { x := 2 }\n",
+            false
+        ));
+        assert!(!ast_passes("package p\np if input.x == 1\n"));
+        assert!(ast_passes("package p\np if not input.x\n"));
+        assert!(ast_passes("package p\np[c] { c = cs[c] }\n"));
+        assert!(!ast_passes("package p\nnothing := 1\n"));
+    }
+}
