@@ -161,9 +161,9 @@ impl TraceNode {
     /// assert_eq!(
     ///     node.render(TraceFilter::Notes, true),
     ///     vec![
-    ///         "query:1     Enter data.p.allow = _",
-    ///         "p.rego:3    | Enter data.p.allow",
-    ///         "p.rego:4    | | Note \"hi\"",
+    ///         "query:1      Enter data.p.allow = _",
+    ///         "p.rego:3     | Enter data.p.allow",
+    ///         "p.rego:4     | | Note \"hi\"",
     ///     ]
     /// );
     /// ```

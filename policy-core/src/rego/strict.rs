@@ -213,37 +213,34 @@ fn check_scope(
         walk_expr(e, &mut |x| counter.expr(x));
     }
     for stmt in &query.stmts {
-        if let Literal::Expr { expr, .. } = &stmt.literal {
-            if let Expr::AssignExpr {
+        if let Literal::Expr { expr, .. } = &stmt.literal
+            && let Expr::AssignExpr {
                 op: AssignOp::ColEq,
                 lhs,
                 ..
             } = expr.as_ref()
-            {
-                let mut assigned = Vec::new();
-                walk_expr(lhs, &mut |x| {
-                    if let Some(n) = var_name(x)
-                        && n != "_"
-                    {
-                        assigned.push(n);
-                    }
-                });
-                for name in assigned {
-                    if name == "input" || name == "data" {
-                        errors.push(err(
-                            stmt.span.line,
-                            COMPILE_ERROR,
-                            format!(
-                                "variables must not shadow {name} (use a different variable name)"
-                            ),
-                        ));
-                    } else if counter.count(&name) <= 1 {
-                        errors.push(err(
-                            stmt.span.line,
-                            COMPILE_ERROR,
-                            format!("assigned var {name} unused"),
-                        ));
-                    }
+        {
+            let mut assigned = Vec::new();
+            walk_expr(lhs, &mut |x| {
+                if let Some(n) = var_name(x)
+                    && n != "_"
+                {
+                    assigned.push(n);
+                }
+            });
+            for name in assigned {
+                if name == "input" || name == "data" {
+                    errors.push(err(
+                        stmt.span.line,
+                        COMPILE_ERROR,
+                        format!("variables must not shadow {name} (use a different variable name)"),
+                    ));
+                } else if counter.count(&name) <= 1 {
+                    errors.push(err(
+                        stmt.span.line,
+                        COMPILE_ERROR,
+                        format!("assigned var {name} unused"),
+                    ));
                 }
             }
         }

@@ -27,7 +27,7 @@ pub(crate) fn token_passes(src: &str, rego_v1: bool) -> bool {
         }
     }
     // `}` and `{` on consecutive lines.
-    !rego_v1 && src.contains("}\n{") || !rego_v1 && src.contains("}\r\n{")
+    !rego_v1 && (src.contains("}\n{") || src.contains("}\r\n{"))
 }
 
 /// `}` followed by optional blanks and `{` on one line.
