@@ -6,6 +6,11 @@
 //! after the body and fails with "item cannot be indexed", and its compiled
 //! path cannot iterate in a head at all. The key is bound at the end of the
 //! body instead: `vols[__regard_key0] { __regard_key0 = input.spec.volumes[_].name }`.
+//!
+//! Keys that are object, array or set literals move the same way: regorus
+//! reports two such definitions (`allowed[{"ns": "a"}]`, `allowed[{"ns": "b"}]`)
+//! as conflicting rules when one is looked up by key, while OPA, for a set,
+//! simply has both elements.
 
 use regorus::unstable::{Expr, LiteralStmt, Module, Rule, RuleHead};
 
@@ -17,35 +22,71 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
     let mut edits = Vec::new();
     let mut n = 0;
     for rule in &module.policy {
-        let Rule::Spec {
-            span,
-            head: RuleHead::Set { key: Some(key), .. },
-            bodies,
-        } = rule.as_ref()
-        else {
+        // regorus reads a later body-less `p[{...}]` of a set rule as a
+        // rule with a ref head (`p[{...}] = true`); both are set elements.
+        let (refr, key, bodies) = match rule.as_ref() {
+            Rule::Spec {
+                head:
+                    RuleHead::Set {
+                        refr,
+                        key: Some(key),
+                        ..
+                    },
+                bodies,
+                ..
+            } => (refr, key, bodies),
+            Rule::Spec {
+                head: RuleHead::Compr {
+                    refr, assign: None, ..
+                },
+                bodies,
+                ..
+            } if bodies.is_empty() && !module.rego_v1 => match refr.as_ref() {
+                Expr::RefBrack { refr, index, .. } if matches!(refr.as_ref(), Expr::Var { .. }) => {
+                    (refr, index, bodies)
+                }
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let composite = matches!(
+            key.as_ref(),
+            Expr::Object { .. } | Expr::Array { .. } | Expr::Set { .. }
+        );
+        let range = if iterates(key) && !composite {
+            Some((key.span().start as usize, key.span().end as usize))
+        } else if composite && bodies.is_empty() {
+            // regorus' spans of object literals do not cover the whole
+            // literal: the key is found from the rule's own text instead.
+            bodyless_key(src, refr.span().end as usize)
+        } else {
+            None
+        };
+        let Some((key_start, key_end)) = range else {
             continue;
         };
-        if !iterates(key) {
+        let Some(key_text) = src.get(key_start..key_end) else {
             continue;
-        }
-        let key_text = key.span().text().replace(['\n', '\r'], " ");
+        };
+        let key_text = key_text.replace(['\n', '\r'], " ");
         if key_text.contains('`') {
             continue;
         }
         let var = fresh("key", n);
         n += 1;
         let binding = format!("{var} = {key_text}");
-        let mut rule_edits = vec![Edit::replace(
-            key.span().start as usize,
-            key.span().end as usize,
-            var.clone(),
-        )];
+        let mut rule_edits = vec![Edit::replace(key_start, key_end, var.clone())];
         if bodies.is_empty() {
             let open = if module.rego_v1 { " if {" } else { " {" };
-            rule_edits.push(Edit::insert(
-                span.end as usize,
-                format!("{open} {binding} }}"),
-            ));
+            // After the key's `]` (v0) or the key itself (v1); a rule's own
+            // span may run on over the comments after it.
+            let rest = src.get(key_end..).unwrap_or("");
+            let trimmed = rest.trim_start();
+            let at = match trimmed.strip_prefix(']') {
+                Some(_) => key_end + (rest.len() - trimmed.len()) + 1,
+                None => key_end,
+            };
+            rule_edits.push(Edit::insert(at, format!("{open} {binding} }}")));
         } else {
             for body in bodies {
                 let q = &body.query;
@@ -64,6 +105,56 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
         edits.extend(rule_edits);
     }
     edits
+}
+
+/// The key of a body-less set rule whose key is a composite literal: the
+/// literal after the rule's name, in `[KEY]` (v0) or `contains KEY` (v1).
+fn bodyless_key(src: &str, after_name: usize) -> Option<(usize, usize)> {
+    let text = src.get(after_name..)?;
+    let rest = text.trim_start();
+    let mut at = after_name + (text.len() - rest.len());
+    let rest = if let Some(r) = rest.strip_prefix('[') {
+        at += 1;
+        r
+    } else {
+        let r = rest.strip_prefix("contains")?;
+        at += "contains".len();
+        r
+    };
+    let literal = rest.trim_start();
+    let start = at + (rest.len() - literal.len());
+    Some((start, start + literal_len(literal)?))
+}
+
+/// The length of the bracketed literal `text` starts with (strings skipped).
+fn literal_len(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if let Some(q) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if q == '"' => escaped = true,
+                _ if c == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' | '`' => quote = Some(c),
+            '{' | '[' | '(' => depth += 1,
+            '}' | ']' | ')' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ if depth == 0 => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Where a statement ends, with its `with` modifiers.
@@ -116,6 +207,15 @@ mod tests {
             "package t\np contains __regard_key0 if { __regard_key0 = input.a[_] }\n"
         );
         assert_eq!(eval_with(v1, true, r#"{"a": 3}"#), Value::new_set());
+    }
+
+    #[test]
+    fn object_keys_move_into_a_body() {
+        let src = "package t\nallowed[{\"ns\": \"a]\"}]\n\n# comment\nallowed[{\"ns\": \"b\"}]\n";
+        assert_eq!(
+            prepare(src, false),
+            "package t\nallowed[__regard_key0] { __regard_key0 = {\"ns\": \"a]\"} }\n\n# comment\nallowed[__regard_key1] { __regard_key1 = {\"ns\": \"b\"} }\n"
+        );
     }
 
     #[test]

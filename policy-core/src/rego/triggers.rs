@@ -37,13 +37,18 @@ fn has_body_pair(line: &str) -> bool {
 }
 
 /// Whether an AST pass could apply: `not`, `some`, a comprehension (`|`),
-/// a wildcard in brackets, or a variable unified with a ref indexed by it.
+/// a wildcard in brackets, a composite rule key, or a variable unified
+/// with a ref indexed by it.
 pub(crate) fn ast_passes(src: &str) -> bool {
     has_word(src, "not")
         || has_word(src, "some")
         || src.contains('|')
         || src.contains("[_]")
         || src.contains("[ _")
+        || src.contains("[{")
+        || src.contains("[[")
+        || src.contains("contains {")
+        || src.contains("contains [")
         || self_unification(src)
 }
 
