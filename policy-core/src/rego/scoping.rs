@@ -22,12 +22,11 @@ struct Occurrence {
     end: usize,
 }
 
-/// A comprehension: its range, the ranges of its head terms, where its body
-/// starts, and what its body declares (name, declaration offset).
+/// A comprehension: its range, where its body starts (its head is all
+/// before), and what its body declares (name, declaration offset).
 struct Comprehension {
     start: usize,
     end: usize,
-    terms: Vec<(usize, usize)>,
     body_start: usize,
     declared: Vec<(String, usize)>,
 }
@@ -46,28 +45,17 @@ impl AstVisitor for Collector {
                 start: span.start as usize,
                 end: span.end as usize,
             }),
-            Expr::ArrayCompr {
-                span, term, query, ..
+            Expr::ArrayCompr { span, query, .. } | Expr::SetCompr { span, query, .. } => {
+                self.comprehensions.push(Comprehension {
+                    start: span.start as usize,
+                    end: span.end as usize,
+                    body_start: query.span.start as usize,
+                    declared: declared(query),
+                })
             }
-            | Expr::SetCompr {
-                span, term, query, ..
-            } => self.comprehensions.push(Comprehension {
+            Expr::ObjectCompr { span, query, .. } => self.comprehensions.push(Comprehension {
                 start: span.start as usize,
                 end: span.end as usize,
-                terms: vec![range(term)],
-                body_start: query.span.start as usize,
-                declared: declared(query),
-            }),
-            Expr::ObjectCompr {
-                span,
-                key,
-                value,
-                query,
-                ..
-            } => self.comprehensions.push(Comprehension {
-                start: span.start as usize,
-                end: span.end as usize,
-                terms: vec![range(key), range(value)],
                 body_start: query.span.start as usize,
                 declared: declared(query),
             }),
@@ -87,10 +75,6 @@ impl AstVisitor for Collector {
             }
         }
     }
-}
-
-fn range(e: &Expr) -> (usize, usize) {
-    (e.span().start as usize, e.span().end as usize)
 }
 
 /// What a comprehension body's own statements declare: `some` variables,
@@ -161,7 +145,9 @@ pub(crate) fn edits(_src: &str, module: &Module) -> Vec<Edit> {
                 let new_name = fresh(&format!("{name}_"), n);
                 n += 1;
                 for o in c.vars.iter().filter(|o| o.name == *name && inside(o)) {
-                    let in_term = comp.terms.iter().any(|(s, e)| o.start >= *s && o.end <= *e);
+                    // The head: everything before the body (regorus' spans of
+                    // object literals do not cover the whole literal).
+                    let in_term = o.start >= comp.start && o.end <= comp.body_start;
                     let after_decl = o.start >= comp.body_start && o.start >= *at;
                     let shadowed = nested.iter().any(|(s, e)| o.start >= *s && o.end <= *e);
                     if (in_term || after_decl) && !shadowed {
