@@ -26,8 +26,8 @@ pub(crate) fn token_passes(src: &str, rego_v1: bool) -> bool {
             return true;
         }
     }
-    // `}` and `{` on consecutive lines.
-    !rego_v1 && (src.contains("}\n{") || src.contains("}\r\n{"))
+    // A v0 body opened at the start of a line, after a body on an earlier one.
+    !rego_v1 && src.lines().any(|l| l.trim_start().starts_with('{'))
 }
 
 /// `}` followed by optional blanks and `{` on one line.
