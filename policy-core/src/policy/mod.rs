@@ -13,7 +13,7 @@
 //! files still run. When everything compiles this costs one parse per file;
 //! each failing file costs one more compilation of the rest.
 
-mod builtins;
+pub(crate) mod builtins;
 mod data;
 mod discovery;
 
@@ -135,16 +135,7 @@ impl PolicySet {
     /// file under `options.data_paths`.
     pub fn load(options: &LoadOptions) -> Result<PolicySet> {
         let files = find_policy_files(&options.policy_paths)?;
-        if files.is_empty() {
-            return Err(Error::NoPolicies {
-                paths: options
-                    .policy_paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            });
-        }
+        no_policies_check(&files, options)?;
         let sources = PolicySet::read_sources(&files)?;
         let mut set = PolicySet::from_sources(sources, options.rego_version)?;
         set.check_compat(options)?;
@@ -179,14 +170,24 @@ impl PolicySet {
         let mut engine = engine_with_flag(version, &strict_builtins, Some(&texts))?;
         configure(&mut engine)?;
         let rego_v1 = version == RegoVersion::V1;
-        for (path, text) in sources {
-            let text =
-                crate::rego::compile(&bind_policy_dir(&text, &path), rego_v1).map_err(|e| {
-                    Error::Policy {
-                        path: PathBuf::from(&path),
-                        message: e.to_string(),
-                    }
-                })?;
+        let mut compiled = Vec::with_capacity(sources.len());
+        for (path, text) in compile_all(sources, rego_v1) {
+            let text = text.map_err(|e| Error::Policy {
+                path: PathBuf::from(&path),
+                message: e.to_string(),
+            })?;
+            compiled.push((path, text));
+        }
+        let annotation_errors = crate::rego::annotate(&mut compiled, rego_v1);
+        for ((path, _), e) in compiled.iter().zip(annotation_errors) {
+            if let Some(e) = e {
+                return Err(Error::Policy {
+                    path: PathBuf::from(path),
+                    message: e.to_string(),
+                });
+            }
+        }
+        for (path, text) in compiled {
             engine
                 .add_policy(path.clone(), text)
                 .map_err(|e| Error::Policy {
@@ -211,6 +212,7 @@ impl PolicySet {
     /// [`PolicySet::excluded`] instead of failing the load.
     pub fn load_tests(options: &LoadOptions) -> Result<PolicySet> {
         let files = find_policy_files(&options.policy_paths)?;
+        no_policies_check(&files, options)?;
         let sources = PolicySet::read_sources(&files)?;
         let mut set = PolicySet::from_test_sources_with(sources, options.rego_version, |_| Ok(()))?;
         set.check_compat(options)?;
@@ -246,8 +248,8 @@ impl PolicySet {
         // The OPA-compatibility stage first, file by file; then the split,
         // which needs every module of a package.
         let mut kept = Vec::with_capacity(sources.len());
-        for (path, text) in sources {
-            match crate::rego::compile(&bind_policy_dir(&text, &path), rego_v1) {
+        for (path, text) in compile_all(sources, rego_v1) {
+            match text {
                 Ok(text) => kept.push((path, text)),
                 Err(e) => excluded.push(ExcludedFile {
                     message: format!("{path}:{e}"),
@@ -256,6 +258,23 @@ impl PolicySet {
                 }),
             }
         }
+        let annotation_errors = crate::rego::annotate(&mut kept, rego_v1);
+        let mut index = 0;
+        kept.retain(|(path, _)| {
+            let error = annotation_errors.get(index).cloned().flatten();
+            index += 1;
+            match error {
+                Some(e) => {
+                    excluded.push(ExcludedFile {
+                        message: format!("{path}:{e}"),
+                        line: Some(e.line),
+                        file: path.clone(),
+                    });
+                    false
+                }
+                None => true,
+            }
+        });
         let mut split = split_tests::split(&mut kept, rego_v1);
         let mut set = loop {
             let (mut set, unparsed) = PolicySet::build(&kept, version, &configure)?;
@@ -439,6 +458,40 @@ impl PolicySet {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+}
+
+/// conftest refuses to run without a policy file (`no policies found in …`).
+fn no_policies_check(files: &[PathBuf], options: &LoadOptions) -> Result<()> {
+    if !files.is_empty() {
+        return Ok(());
+    }
+    Err(Error::NoPolicies {
+        paths: options
+            .policy_paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+    })
+}
+
+/// Runs every module through the compile stage, in parallel (each module
+/// is independent; the stage is mostly parsing), keeping the order.
+fn compile_all(
+    sources: Vec<(String, String)>,
+    rego_v1: bool,
+) -> Vec<(
+    String,
+    std::result::Result<String, crate::rego::CompileError>,
+)> {
+    use rayon::prelude::*;
+    sources
+        .into_par_iter()
+        .map(|(path, text)| {
+            let out = crate::rego::compile(&bind_policy_dir(&text, &path), rego_v1);
+            (path, out)
+        })
+        .collect()
 }
 
 /// The source regard compiles for a policy module: the module rewritten by

@@ -13,13 +13,16 @@
 //! * token passes, applied together: [`layout`] (a newline before `(` or `[`
 //!   ends a statement), [`multi_body`] (v0 rules with several bodies),
 //!   [`imports`] (imports after rules);
-//! * AST passes, in order, each on a fresh parse of the previous result and
-//!   only when an earlier one changed something: [`negation`] (operands of
+//! * AST passes, all on one parse, their edits applied together (when two
+//!   passes' edits overlap, the later passes run again on a fresh parse of
+//!   the result): [`negation`] (operands of
 //!   `not` bound first), [`some_in`] (`some x in C` lowered as OPA lowers
 //!   it), [`head_iteration`] (iteration in rule heads),
 //!   [`self_unification`] (`c = cs[c]`), [`scoping`] (declarations in
 //!   comprehensions shadow), [`some_decls`] (`some x` declared once, at the
 //!   start of its query).
+//! * one pass over the whole set: [`metadata`] (`# METADATA` annotations
+//!   and `rego.metadata.rule()` / `chain()`).
 //!
 //! A module that does not lex or parse is returned with the edits that could
 //! be made, and regorus reports the error against the author's text.
@@ -36,6 +39,7 @@ pub mod capabilities;
 mod head_iteration;
 mod imports;
 mod layout;
+mod metadata;
 mod multi_body;
 mod negation;
 mod scoping;
@@ -61,10 +65,12 @@ type AstPass = fn(&str, &Module) -> Result<Vec<Edit>, CompileError>;
 /// A compile error OPA reports that regorus would not (or would word
 /// differently): the module is refused with OPA's message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{line}:{col}: rego_compile_error: {message}")]
+#[error("{line}:{col}: {kind}: {message}")]
 pub(crate) struct CompileError {
     pub line: u32,
     pub col: u32,
+    /// OPA's error kind: `rego_compile_error` or `rego_parse_error`.
+    pub kind: &'static str,
     pub message: String,
 }
 
@@ -73,6 +79,7 @@ impl CompileError {
         CompileError {
             line: span.line,
             col: span.col,
+            kind: "rego_compile_error",
             message,
         }
     }
@@ -87,9 +94,6 @@ macro_rules! infallible {
         run as AstPass
     }};
 }
-
-/// The index of [`some_in`] in [`AST_PASSES`].
-const SOME_IN: usize = 1;
 
 const AST_PASSES: &[AstPass] = &[
     infallible!(negation::edits),
@@ -132,9 +136,7 @@ pub(crate) fn compile(src: &str, rego_v1: bool) -> Result<String, CompileError> 
     }
     // One parse serves every pass, and their edits are applied together
     // when they do not overlap. When they do, only the first pass's edits
-    // are applied and the passes after it run again on the result; so do
-    // the passes after `some_in`, whose lowering creates `some`
-    // declarations that `some_decls` must see.
+    // are applied and the passes after it run again on the result.
     let mut first = 0;
     while first < AST_PASSES.len() {
         let Ok(module) = parse_module("policy.rego", &out, rego_v1) else {
@@ -154,15 +156,23 @@ pub(crate) fn compile(src: &str, rego_v1: bool) -> Result<String, CompileError> 
         if !together {
             all.truncate(1);
         }
-        let lowered = all.iter().any(|(i, _)| *i == SOME_IN);
         out = apply_edits(&out, all.into_iter().flat_map(|(_, e)| e).collect());
-        first = match (together, lowered) {
-            (false, _) => first_changed + 1,
-            (true, true) => SOME_IN + 1,
-            (true, false) => break,
-        };
+        if together {
+            break;
+        }
+        first = first_changed + 1;
     }
     Ok(out)
+}
+
+/// Reads the METADATA annotations of a whole set and replaces
+/// `rego.metadata.rule()` / `chain()` calls with their values (see
+/// [`metadata`]); returns each module's annotation error, if any.
+pub(crate) fn annotate(
+    sources: &mut [(String, String)],
+    rego_v1: bool,
+) -> Vec<Option<CompileError>> {
+    metadata::rewrite(sources, rego_v1)
 }
 
 /// A fresh name no policy uses: regard's generated locals start with `__regard_`.
