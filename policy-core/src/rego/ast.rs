@@ -47,6 +47,9 @@ pub(crate) trait AstVisitor {
     }
     /// Called for every statement of every query, before its parts.
     fn stmt(&mut self, _s: &LiteralStmt) {}
+    /// Called for every query (rule body, comprehension, `every`), before
+    /// its statements.
+    fn query(&mut self, _q: &Query) {}
 }
 
 pub(crate) fn walk_module(m: &Module, v: &mut impl AstVisitor) {
@@ -101,6 +104,7 @@ pub(crate) fn walk_rule(rule: &Rule, v: &mut impl AstVisitor) {
 }
 
 pub(crate) fn walk_query(q: &Query, v: &mut impl AstVisitor) {
+    v.query(q);
     for s in &q.stmts {
         v.stmt(s);
         match &s.literal {

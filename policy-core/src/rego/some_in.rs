@@ -5,8 +5,16 @@
 //! undefined. regorus evaluates `some .. in` itself and fails the whole query
 //! with "`some .. in collection` expects array/set/object". The statement is
 //! written in OPA's lowered form: `some k, v; v = C[k]` (`C[_]` without a key).
+//!
+//! regorus runs a `some` declaration as a statement, so a declaration after
+//! an iteration would run once per value and fail (see [`super::some_decls`]).
+//! When the statement is not at the start of a braced query, the
+//! declaration goes to the query's start (`{ some k, v; … true; v = C[k]`),
+//! so the stage needs no second parse to move it there.
 
-use regorus::unstable::{Expr, Literal, LiteralStmt, Module};
+use std::collections::BTreeSet;
+
+use regorus::unstable::{Expr, Literal, LiteralStmt, Module, Query};
 
 use super::ast::{AstVisitor, var_name, walk_module};
 use super::text::Edit;
@@ -15,6 +23,7 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
     let mut finder = Finder {
         src,
         edits: Vec::new(),
+        late: BTreeSet::new(),
     };
     walk_module(module, &mut finder);
     finder.edits
@@ -23,9 +32,30 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
 struct Finder<'a> {
     src: &'a str,
     edits: Vec<Edit>,
+    /// Start offsets of `some .. in` statements that follow another kind
+    /// of statement in a braced query, each with its query's start offset.
+    late: BTreeSet<(usize, usize)>,
 }
 
 impl AstVisitor for Finder<'_> {
+    fn query(&mut self, q: &Query) {
+        let start = q.span.start as usize;
+        if !self.src.get(start..).is_some_and(|t| t.starts_with('{')) {
+            return;
+        }
+        let mut leading = true;
+        for s in &q.stmts {
+            match s.literal {
+                Literal::SomeVars { .. } => {}
+                Literal::SomeIn { .. } if leading => leading = false,
+                Literal::SomeIn { .. } => {
+                    self.late.insert((s.span.start as usize, start));
+                }
+                _ => leading = false,
+            }
+        }
+    }
+
     fn stmt(&mut self, stmt: &LiteralStmt) {
         let Literal::SomeIn {
             key,
@@ -69,10 +99,22 @@ impl AstVisitor for Finder<'_> {
         }
         let declared: Vec<&str> = k.into_iter().chain([v]).filter(|n| *n != "_").collect();
         let index = k.unwrap_or("_");
-        let lowered = if declared.is_empty() {
-            format!("{coll}[{index}]")
-        } else {
-            format!("some {}; {v} = {coll}[{index}]", declared.join(", "))
+        let start = stmt.span.start as usize;
+        let hoist_to = self
+            .late
+            .range((start, 0)..=(start, usize::MAX))
+            .next()
+            .map(|&(_, q)| q);
+        let lowered = match (declared.is_empty(), hoist_to) {
+            (true, _) => format!("{coll}[{index}]"),
+            (false, Some(q)) => {
+                self.edits.push(Edit::insert(
+                    q + 1,
+                    format!(" some {};", declared.join(", ")),
+                ));
+                format!("true; {v} = {coll}[{index}]")
+            }
+            (false, None) => format!("some {}; {v} = {coll}[{index}]", declared.join(", ")),
         };
         // `p if some x in xs` has no braces; two statements need them.
         let lowered = if braceless(self.src, stmt.span.start as usize) {
