@@ -1,7 +1,9 @@
 //! `--data`: JSON and YAML files merged into `data`, as conftest (the OPA
 //! loader) does: a file directly under a given directory merges at the root
 //! of `data`, a file in sub-directory `a/b/` merges under `data.a.b`, and a
-//! file named explicitly merges at the root.
+//! file named explicitly merges at the root. Only `.json`, `.yaml` and
+//! `.yml` files are data, also when named explicitly: conftest's loader
+//! filter drops every other file, so `--data lib.rego` loads nothing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,15 +19,13 @@ pub(crate) fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>> {
     for root in paths {
         let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
         if meta.is_file() {
-            out.push((root.clone(), read(root)?));
+            if is_data(root) {
+                out.push((root.clone(), read(root)?));
+            }
             continue;
         }
         for path in crate::input::walk_files(root)? {
-            let is_data = path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e, "json" | "yaml" | "yml"));
-            if !is_data {
+            if !is_data(&path) {
                 continue;
             }
             let path = path.as_path();
@@ -45,6 +45,12 @@ pub(crate) fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>> {
     Ok(out)
 }
 
+fn is_data(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e, "json" | "yaml" | "yml"))
+}
+
 fn read(path: &Path) -> Result<Value> {
     let parsed = crate::input::read_file(path, Format::detect(path).or(Some(Format::Json)))?;
     if parsed.value.as_object().is_err() {
@@ -62,4 +68,23 @@ fn nest(prefix: Vec<String>, value: Value) -> Value {
         map.insert(Value::from(key), inner);
         Value::from(map)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_json_and_yaml_files_are_data_even_when_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let rego = dir.path().join("lib.rego");
+        let yaml = dir.path().join("d.yaml");
+        std::fs::write(&rego, "package lib\nx := 1\n").unwrap();
+        std::fs::write(&yaml, "a: 1\n").unwrap();
+        let loaded = load(&[rego, yaml.clone()]).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].0, yaml);
+        let all = load(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(all.len(), 1);
+    }
 }
