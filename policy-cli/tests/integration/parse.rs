@@ -612,13 +612,15 @@ fn builtins_resolve_paths_against_the_calling_policy() {
         ])
     );
     // With strict builtin errors (--show-builtin-errors), the missing file is
-    // an error of the rule that reads it: every message here comes from
-    // `data.main.deny`, so that one error is all there is.
+    // an error of the rule that reads it, worded as conftest words builtin
+    // errors: every message here comes from `data.main.deny`, so that one
+    // error is all there is.
     let msgs = builtin_messages(true).unwrap_or_default();
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     assert!(
-        msgs[0].starts_with("ERROR data.main.deny: ")
-            && msgs[0].ends_with("missing.yaml: no such file or directory"),
+        msgs[0].starts_with("ERROR data.main.deny: built-in error: [")
+            && msgs[0].contains(": eval_builtin_error: parse_config_file: ")
+            && msgs[0].ends_with("missing.yaml: no such file or directory]"),
         "{msgs:?}"
     );
 }

@@ -300,7 +300,16 @@ impl Checker {
                 .and_then(|r| r.expressions.into_iter().next())
                 .map(|e| e.value)
                 .unwrap_or(Value::Undefined)),
-            Ok(Err(e)) => Err(crate::error::condense(&e.to_string())),
+            Ok(Err(e)) => {
+                let message = crate::error::condense(&e.to_string());
+                // conftest's wording for a builtin's error (`--show-builtin-errors`).
+                let builtin = format!("{}: ", crate::policy::builtins::BUILTIN_ERROR);
+                if message.contains(&builtin) {
+                    Err(format!("built-in error: [{message}]"))
+                } else {
+                    Err(message)
+                }
+            }
             Err(panic) => {
                 *engine = self.engine.clone();
                 engine.set_input(doc.value.clone());

@@ -95,23 +95,32 @@ fn register(
     for table in TABLES {
         for &(name, nargs, f) in *table {
             if wanted(name) {
-                add(engine, name, nargs, lenient(strict, f))?;
+                add(engine, name, nargs, lenient(strict, name, f))?;
             }
         }
     }
     add(engine, "all", 1, Box::new(|a: Vec<Value>| all(&a)))?;
-    add(engine, "parse_config", 2, lenient(strict, parse_config))?;
+    add(
+        engine,
+        "parse_config",
+        2,
+        lenient(strict, "parse_config", parse_config),
+    )?;
     add(
         engine,
         HIDDEN_PARSE_CONFIG_FILE,
         2,
-        lenient(strict, parse_config_file),
+        lenient(strict, "parse_config_file", parse_config_file),
     )?;
     add(
         engine,
         HIDDEN_PARSE_COMBINED,
         2,
-        lenient(strict, parse_combined_config_files),
+        lenient(
+            strict,
+            "parse_combined_config_files",
+            parse_combined_config_files,
+        ),
     )?;
     register_trace(engine)?;
     Ok(())
@@ -198,17 +207,36 @@ pub fn take_trace_notes() -> Vec<String> {
     TRACE_NOTES.with(|notes| notes.borrow_mut().take().unwrap_or_default())
 }
 
-/// Wraps a builtin so its errors give `undefined` unless `strict` is set.
+/// The kind OPA gives a builtin's error (`eval_builtin_error: name: …`);
+/// conftest reports such errors as `built-in error: […]`.
+pub(crate) const BUILTIN_ERROR: &str = "eval_builtin_error";
+
+/// Wraps a builtin so its errors give `undefined` unless `strict` is set;
+/// a strict error reads as OPA's (`eval_builtin_error: name: message`).
 /// A panic in a parser is such an error too, rather than the failure of the
 /// whole evaluation.
-fn lenient(strict: &Arc<AtomicBool>, f: Builtin) -> Box<dyn regorus::Extension> {
+fn lenient(
+    strict: &Arc<AtomicBool>,
+    name: &'static str,
+    f: Builtin,
+) -> Box<dyn regorus::Extension> {
     let strict = Arc::clone(strict);
     Box::new(move |args: Vec<Value>| {
         let result = crate::guard::catch(|| f(&args))
             .unwrap_or_else(|panic| Err(anyhow::anyhow!("{panic}")));
         match result {
             Ok(v) => Ok(v),
-            Err(e) if strict.load(Ordering::Relaxed) => Err(e),
+            Err(e) if strict.load(Ordering::Relaxed) => {
+                let message = e.to_string();
+                let named = message
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(':'));
+                if named {
+                    Err(anyhow::anyhow!("{BUILTIN_ERROR}: {message}"))
+                } else {
+                    Err(anyhow::anyhow!("{BUILTIN_ERROR}: {name}: {message}"))
+                }
+            }
             Err(_) => Ok(Value::Undefined),
         }
     })
