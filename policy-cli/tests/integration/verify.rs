@@ -412,3 +412,16 @@ fn each_duplicate_test_definition_is_its_own_test() {
         &out.stderr,
     );
 }
+
+#[test]
+fn a_policy_path_without_rego_files_is_an_error() {
+    // conftest: `no policies found in [...]`, exit 1.
+    let out = regard("verify", &["verify", "-p", "data", "--no-color"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.contains("no policies found in [data]"),
+        "{}",
+        out.stderr
+    );
+}
