@@ -27,6 +27,7 @@ use cli::{Cli, Command};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    policy_core::backtrace::disable_for_errors();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -41,6 +41,7 @@
     )
 )]
 
+pub mod backtrace;
 pub mod conftest;
 mod error;
 pub mod gatekeeper;

@@ -12,6 +12,7 @@ use tracing_subscriber::EnvFilter;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    policy_core::backtrace::disable_for_errors();
     let args = Args::parse();
     if let Err(e) = init_logging(args.log_format, &args.log_level) {
         eprintln!("regard-webhook: {e:#}");
