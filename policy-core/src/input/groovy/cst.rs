@@ -1,0 +1,33 @@
+//! The concrete syntax tree the parser builds: interior nodes with a kind
+//! and children, token leaves with a kind and a source range. Converting it
+//! to the Rego envelope (and the size checks) happens in the parent module.
+
+/// A node of the concrete syntax tree.
+#[derive(Debug)]
+pub(super) enum Node {
+    /// An interior node (`CallExpr`, `ClosureExpr`, …).
+    Tree {
+        kind: &'static str,
+        children: Vec<Node>,
+    },
+    /// A token (`Identifier`, `StringLiteral`, `LBrace`, …) covering
+    /// `start..end` of the source.
+    Token {
+        kind: &'static str,
+        start: usize,
+        end: usize,
+    },
+}
+
+impl Node {
+    pub(super) fn tree(kind: &'static str, children: Vec<Node>) -> Node {
+        Node::Tree { kind, children }
+    }
+}
+
+/// The first syntax error: a byte offset and what was expected there.
+#[derive(Debug)]
+pub(super) struct ParseError {
+    pub(super) offset: usize,
+    pub(super) message: String,
+}
