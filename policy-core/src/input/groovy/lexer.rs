@@ -443,6 +443,10 @@ impl Lexer<'_> {
                     at = self.pos;
                     first = false;
                 }
+                // Groovy refuses a `$` that starts neither `${` nor a name.
+                Some(b'$') => {
+                    return Err(self.error(at, "illegal string body character after dollar sign"));
+                }
                 Some(_) => at += 1,
             }
         }

@@ -52,3 +52,247 @@ fn nesting_is_bounded_without_exhausting_the_stack() {
         }
     }
 }
+
+/// The fixtures under `tests/formats/groovy/cases/`: each source file next
+/// to the exact tree expected for it (`NAME.json`).
+#[test]
+fn fixtures_match_their_snapshots() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/formats/groovy/cases");
+    let mut checked = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_none_or(|x| x != "json"))
+        .collect();
+    entries.sort();
+    for source in entries {
+        let text = std::fs::read_to_string(&source).unwrap_or_else(|e| panic!("{e}"));
+        let expected = std::fs::read_to_string(source.with_file_name(format!(
+            "{}.json",
+            source.file_name().and_then(|n| n.to_str()).unwrap_or("")
+        )))
+        .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        assert_eq!(tree(&text), json(&expected), "{}", source.display());
+        checked.push(
+            source
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("")
+                .to_owned(),
+        );
+    }
+    assert_eq!(
+        checked,
+        [
+            "Jenkinsfile.declarative",
+            "Jenkinsfile.scripted",
+            "strings.groovy"
+        ]
+    );
+}
+
+/// A compact rendering for the construct tests below: one line per node,
+/// `Kind line:col` for interior nodes and `Kind "text" line:col` for tokens.
+fn outline(text: &str) -> String {
+    fn walk(v: &serde_json::Value, indent: usize, out: &mut String) {
+        let pad = "  ".repeat(indent);
+        let kind = v["kind"].as_str().unwrap_or("?");
+        let at = format!("{}:{}", v["line"], v["column"]);
+        match v["children"].as_array() {
+            Some(children) => {
+                out.push_str(&format!("{pad}{kind} {at}\n"));
+                for c in children {
+                    walk(c, indent + 1, out);
+                }
+            }
+            None => match v["text"].as_str() {
+                Some(t) => out.push_str(&format!("{pad}{kind} {t:?} {at}\n")),
+                None => out.push_str(&format!("{pad}{kind} {at}\n")),
+            },
+        }
+    }
+    let mut out = String::new();
+    walk(&tree(text), 0, &mut out);
+    out
+}
+
+#[test]
+fn empty_file_is_a_bare_file_node() {
+    assert_eq!(
+        tree("// nothing but a comment\n/* and another */\n"),
+        json(r#"{"kind":"FileNode","line":1,"column":1}"#)
+    );
+}
+
+#[test]
+fn closure_call_after_parenthesised_arguments() {
+    assert_eq!(
+        outline("stage('Build') {\n  sh 'make'\n}"),
+        r#"FileNode 1:1
+  ExpressionStmt 1:1
+    CallExpr 1:1
+      IdentExpr 1:1
+        Identifier "stage" 1:1
+      LParen "(" 1:6
+      LiteralExpr 1:7
+        StringLiteral "'Build'" 1:7
+      RParen ")" 1:14
+      ClosureExpr 1:16
+        LBrace "{" 1:16
+        ExpressionStmt 2:3
+          CallExpr 2:3
+            IdentExpr 2:3
+              Identifier "sh" 2:3
+            LiteralExpr 2:6
+              StringLiteral "'make'" 2:6
+        RBrace "}" 3:1
+"#
+    );
+}
+
+#[test]
+fn command_call_with_named_arguments() {
+    assert_eq!(
+        outline("git url: u, branch: 'main'"),
+        r#"FileNode 1:1
+  ExpressionStmt 1:1
+    CallExpr 1:1
+      IdentExpr 1:1
+        Identifier "git" 1:1
+      NamedArg 1:5
+        Identifier "url" 1:5
+        Colon ":" 1:8
+        IdentExpr 1:10
+          Identifier "u" 1:10
+      Comma "," 1:11
+      NamedArg 1:13
+        Identifier "branch" 1:13
+        Colon ":" 1:19
+        LiteralExpr 1:21
+          StringLiteral "'main'" 1:21
+"#
+    );
+}
+
+#[test]
+fn gstring_splits_around_interpolations() {
+    assert_eq!(
+        outline(r#"echo "a ${b} c $d.e f""#),
+        r#"FileNode 1:1
+  ExpressionStmt 1:1
+    CallExpr 1:1
+      IdentExpr 1:1
+        Identifier "echo" 1:1
+      GStringExpr 1:6
+        GStringBegin "\"a $" 1:6
+        LBrace "{" 1:10
+        IdentExpr 1:11
+          Identifier "b" 1:11
+        RBrace "}" 1:12
+        GStringPart " c $" 1:13
+        PropertyExpr 1:17
+          IdentExpr 1:17
+            Identifier "d" 1:17
+          Dot "." 1:18
+          Identifier "e" 1:19
+        GStringEnd " f\"" 1:20
+"#
+    );
+}
+
+#[test]
+fn statements_end_at_line_breaks_but_method_chains_continue() {
+    assert_eq!(
+        outline("x = 1\n-2\nfoo\n  .bar()"),
+        r#"FileNode 1:1
+  ExpressionStmt 1:1
+    AssignExpr 1:1
+      IdentExpr 1:1
+        Identifier "x" 1:1
+      Assign "=" 1:3
+      LiteralExpr 1:5
+        IntLiteral "1" 1:5
+  ExpressionStmt 2:1
+    UnaryExpr 2:1
+      Minus "-" 2:1
+      LiteralExpr 2:2
+        IntLiteral "2" 2:2
+  ExpressionStmt 3:1
+    CallExpr 3:1
+      PropertyExpr 3:1
+        IdentExpr 3:1
+          Identifier "foo" 3:1
+        Dot "." 4:3
+        Identifier "bar" 4:4
+      LParen "(" 4:7
+      RParen ")" 4:8
+"#
+    );
+}
+
+#[test]
+fn syntax_errors_name_their_position() {
+    for (text, expected) in [
+        (
+            "pipeline {",
+            "parse groovy at 1:11: unexpected end of file, expected `}`",
+        ),
+        (
+            "pipeline {\n  stage('x' {\n",
+            "parse groovy at 2:13: unexpected \"{\", expected `)`",
+        ),
+        (
+            "echo \"cost $5\"",
+            "parse groovy at 1:12: illegal string body character after dollar sign",
+        ),
+        (
+            "sh 'open",
+            "parse groovy at 1:4: unterminated string literal",
+        ),
+        (
+            "x = (1",
+            "parse groovy at 1:7: unexpected end of file, expected `)`",
+        ),
+        (
+            "x = 1 2",
+            "parse groovy at 1:7: unexpected \"2\", expected end of statement",
+        ),
+        (
+            "class A {}",
+            "parse groovy at 1:1: class declarations are not supported",
+        ),
+    ] {
+        assert_eq!(
+            parse_error(text),
+            format!("Jenkinsfile: {expected}"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn node_count_is_bounded() {
+    let text = format!("x = [{}]", vec!["1"; 50_000].join(","));
+    assert_eq!(
+        parse_error(&text),
+        "Jenkinsfile: parse groovy: syntax tree exceeds maximum node count of 100000"
+    );
+}
+
+/// Every prefix of every fixture parses or fails with a positioned
+/// message; none panics.
+#[test]
+fn truncated_input_fails_cleanly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/formats/groovy/cases");
+    let text =
+        std::fs::read_to_string(dir.join("Jenkinsfile.scripted")).unwrap_or_else(|e| panic!("{e}"));
+    let mut failures = 0;
+    for end in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
+        if let Err(e) = parse(&text[..end], Path::new("J")) {
+            let message = e.to_string();
+            assert!(message.starts_with("J: parse groovy at "), "{message}");
+            failures += 1;
+        }
+    }
+    assert!(failures > text.len() / 2, "{failures}");
+}
