@@ -241,7 +241,7 @@ impl Parser<'_> {
                         annotations.extend(children);
                         Node::tree(kind, annotations)
                     }
-                    token => {
+                    token @ Node::Token { .. } => {
                         annotations.push(token);
                         Node::tree("ExpressionStmt", annotations)
                     }
@@ -376,10 +376,10 @@ impl Parser<'_> {
             let mut lookahead = 0;
             if p.at("Def") {
                 lookahead = 1;
-            } else if let Some(end) = p.type_end(0) {
-                if p.kind(end) == "Identifier" {
-                    lookahead = end;
-                }
+            } else if let Some(end) = p.type_end(0)
+                && p.kind(end) == "Identifier"
+            {
+                lookahead = end;
             }
             let is_in = p.kind(lookahead) == "Identifier"
                 && matches!(p.kind(lookahead + 1), "In" | "Colon");
@@ -1078,10 +1078,10 @@ impl Parser<'_> {
             }
             if self.kind(i) == "Def" || self.kind(i) == "Final" {
                 i += 1;
-            } else if let Some(end) = self.type_end(i) {
-                if self.kind(end) == "Identifier" {
-                    i = end;
-                }
+            } else if let Some(end) = self.type_end(i)
+                && self.kind(end) == "Identifier"
+            {
+                i = end;
             }
             if self.kind(i) != "Identifier" {
                 return false;
