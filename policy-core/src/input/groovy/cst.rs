@@ -25,9 +25,12 @@ impl Node {
     }
 }
 
-/// The first syntax error: a byte offset and what was expected there.
+/// Why parsing stopped.
 #[derive(Debug)]
-pub(super) struct ParseError {
-    pub(super) offset: usize,
-    pub(super) message: String,
+pub(super) enum ParseError {
+    /// The first syntax error: a byte offset and what is wrong there.
+    Syntax { offset: usize, message: String },
+    /// Nesting deeper than the tree may be (reported without a position,
+    /// as the size checks on the finished tree are).
+    TooDeep,
 }

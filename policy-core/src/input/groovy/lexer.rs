@@ -195,7 +195,7 @@ impl Lexer<'_> {
     }
 
     fn error(&self, at: usize, message: impl Into<String>) -> ParseError {
-        ParseError {
+        ParseError::Syntax {
             offset: at,
             message: message.into(),
         }

@@ -31,7 +31,7 @@ use std::path::Path;
 
 use regorus::Value;
 
-use self::cst::Node;
+use self::cst::{Node, ParseError};
 use super::support::{error, object};
 use crate::error::Result;
 
@@ -65,15 +65,15 @@ fn parse_here(text: &str, path: &Path) -> Result<Value> {
     let positions = Positions::new(text);
     let tree = lexer::tokenize(text)
         .and_then(|tokens| parser::parse(text, tokens))
-        .map_err(|e| {
-            if e.message.starts_with("syntax tree exceeds") {
-                return error(path, format!("parse groovy: {}", e.message));
-            }
-            let (line, column) = positions.at(e.offset);
-            error(
+        .map_err(|e| match e {
+            ParseError::TooDeep => error(
                 path,
-                format!("parse groovy at {line}:{column}: {}", e.message),
-            )
+                format!("parse groovy: syntax tree exceeds maximum depth of {MAX_DEPTH}"),
+            ),
+            ParseError::Syntax { offset, message } => {
+                let (line, column) = positions.at(offset);
+                error(path, format!("parse groovy at {line}:{column}: {message}"))
+            }
         })?;
     check_size(&tree).map_err(|m| error(path, format!("parse groovy: {m}")))?;
     Ok(convert(&tree, text, &positions))

@@ -154,7 +154,7 @@ impl Parser<'_> {
             Some(t) => format!("unexpected {:?}", self.token_text(t)),
             None => "unexpected end of file".to_owned(),
         };
-        ParseError {
+        ParseError::Syntax {
             offset,
             message: format!("{found}, expected {expected}"),
         }
@@ -174,10 +174,7 @@ impl Parser<'_> {
     fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH * NESTING_PER_LEVEL {
-            return Err(ParseError {
-                offset: self.offset(),
-                message: format!("syntax tree exceeds maximum depth of {MAX_DEPTH}"),
-            });
+            return Err(ParseError::TooDeep);
         }
         Ok(())
     }
@@ -280,7 +277,7 @@ impl Parser<'_> {
                 Ok(Node::tree("AssertStmt", c))
             }
             "LBrace" => self.block(),
-            "Class" => Err(ParseError {
+            "Class" => Err(ParseError::Syntax {
                 offset: self.offset(),
                 message: "class declarations are not supported".to_owned(),
             }),
