@@ -548,6 +548,9 @@ impl Parser<'_> {
         }
         if self.at("Def") {
             c.push(self.bump());
+            if self.at_same_line("LParen") {
+                return self.multiple_assignment(c);
+            }
             if self.declaration_ahead() {
                 c.push(self.type_ref()?);
             }
@@ -583,6 +586,27 @@ impl Parser<'_> {
             c.push(self.bump());
             c.push(self.expect("Identifier", "a name")?);
         }
+        Ok(Node::tree("VarDeclStmt", c))
+    }
+
+    /// `def (a, String b) = value`: the names in parentheses, then `=`.
+    fn multiple_assignment(&mut self, mut c: Vec<Node>) -> Parsed {
+        c.push(self.bump());
+        self.with_newlines(true, |p| {
+            loop {
+                if p.declaration_ahead() {
+                    c.push(p.type_ref()?);
+                }
+                c.push(p.expect("Identifier", "a name")?);
+                if !p.at("Comma") {
+                    return Ok(());
+                }
+                c.push(p.bump());
+            }
+        })?;
+        c.push(self.expect("RParen", "`)`")?);
+        c.push(self.expect("Assign", "`=`")?);
+        c.push(self.assignment(true)?);
         Ok(Node::tree("VarDeclStmt", c))
     }
 

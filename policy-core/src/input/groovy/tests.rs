@@ -296,3 +296,22 @@ fn truncated_input_fails_cleanly() {
     }
     assert!(failures > text.len() / 2, "{failures}");
 }
+
+#[test]
+fn multiple_assignment_declares_each_name() {
+    assert_eq!(
+        outline("def (os, jdk) = it"),
+        r#"FileNode 1:1
+  VarDeclStmt 1:1
+    Def "def" 1:1
+    LParen "(" 1:5
+    Identifier "os" 1:6
+    Comma "," 1:8
+    Identifier "jdk" 1:10
+    RParen ")" 1:13
+    Assign "=" 1:15
+    IdentExpr 1:17
+      Identifier "it" 1:17
+"#
+    );
+}
