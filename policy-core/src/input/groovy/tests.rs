@@ -315,3 +315,58 @@ fn multiple_assignment_declares_each_name() {
 "#
     );
 }
+
+/// Fixture text with characters that matter to the grammar inserted,
+/// deleted or replaced at pseudo-random places: every result is a tree or
+/// a positioned error, never a panic (which would surface as "the parser
+/// panicked").
+#[test]
+fn mutated_input_never_panics() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/formats/groovy/cases");
+    let mut seed = 0x2545_f491_u64;
+    let mut next = move |bound: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        usize::try_from(seed >> 33).unwrap_or(0) % bound.max(1)
+    };
+    let pieces = [
+        "{", "}", "(", ")", "[", "]", "\"", "'", "$", "${", "/", "$/", "/$", "\n", ",", ":", "->",
+        "?", ">", "<", "\\", "'''", "\"\"\"", "def ", "@", ".", "é",
+    ];
+    for name in [
+        "Jenkinsfile.declarative",
+        "Jenkinsfile.scripted",
+        "strings.groovy",
+    ] {
+        let original = std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..300 {
+            let mut text = original.clone();
+            for _ in 0..=next(3) {
+                let mut at = next(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                match next(3) {
+                    0 => text.insert_str(at, pieces[next(pieces.len())]),
+                    1 => {
+                        if let Some(c) = text[at..].chars().next() {
+                            text.replace_range(at..at + c.len_utf8(), "");
+                        }
+                    }
+                    _ => {
+                        let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+                        text.replace_range(at..end, pieces[next(pieces.len())]);
+                    }
+                }
+            }
+            if let Err(e) = parse(&text, Path::new("J")) {
+                let message = e.to_string();
+                assert!(
+                    message.starts_with("J: parse groovy at "),
+                    "{message}\n{text}"
+                );
+            }
+        }
+    }
+}
