@@ -27,6 +27,7 @@ pub(super) fn parse(text: &str, tokens: Vec<Token>) -> Result<Node, ParseError> 
         pos: 0,
         depth: 0,
         ignore_newlines: vec![false],
+        classes: Vec::new(),
     };
     let mut children = Vec::new();
     parser.statements(&mut children, &[])?;
@@ -79,7 +80,14 @@ const ASSIGNMENTS: &[&str] = &[
     "PowerAssign",
 ];
 
-const MODIFIERS: &[&str] = &["Final", "Static", "Private", "Public", "Protected"];
+const MODIFIERS: &[&str] = &[
+    "Final",
+    "Static",
+    "Private",
+    "Public",
+    "Protected",
+    "Abstract",
+];
 
 /// Tokens that can be a named-argument or map key before `:`.
 const KEY_TOKENS: &[&str] = &[
@@ -98,6 +106,9 @@ struct Parser<'a> {
     /// Inside `(…)`, `[…]` and `${…}` line breaks do not end anything;
     /// a closure or block body makes them significant again.
     ignore_newlines: Vec<bool>,
+    /// Names of the classes being declared, innermost last: a member
+    /// named like its class is a constructor.
+    classes: Vec<String>,
 }
 
 impl Parser<'_> {
@@ -277,12 +288,10 @@ impl Parser<'_> {
                 Ok(Node::tree("AssertStmt", c))
             }
             "LBrace" => self.block(),
-            "Class" => Err(ParseError::Syntax {
-                offset: self.offset(),
-                message: "class declarations are not supported".to_owned(),
-            }),
+            "Class" | "Interface" | "Enum" | "Trait" => self.class_declaration(Vec::new()),
             "Def" => self.declaration(),
             k if MODIFIERS.contains(&k) => self.declaration(),
+            "Identifier" if self.constructor_ahead() => self.declaration(),
             "Identifier" if self.declaration_ahead() => self.declaration(),
             _ => {
                 let expression = self.assignment(true)?;
@@ -540,11 +549,69 @@ impl Parser<'_> {
         Ok(Node::tree("TypeRef", c))
     }
 
-    /// `def x = 1`, `final String a, b`, `def name(args) { … }`.
+    /// A member named like the class it is in, followed by `(`.
+    fn constructor_ahead(&self) -> bool {
+        self.kind(1) == "LParen"
+            && self.peek(0).is_some_and(|t| {
+                self.classes
+                    .last()
+                    .is_some_and(|name| name == self.token_text(t))
+            })
+    }
+
+    /// `class Name extends Base implements A, B { members }` (also
+    /// `interface`, `enum` with its constants first, and `trait`).
+    fn class_declaration(&mut self, mut c: Vec<Node>) -> Parsed {
+        let is_enum = self.at("Enum");
+        c.push(self.bump());
+        let name = self.expect("Identifier", "a class name")?;
+        let class_name = match &name {
+            Node::Token { start, end, .. } => self.text.get(*start..*end).unwrap_or(""),
+            Node::Tree { .. } => "",
+        }
+        .to_owned();
+        c.push(name);
+        while self.at("Extends") || self.at("Implements") {
+            c.push(self.bump());
+            c.push(self.type_ref()?);
+            while self.at("Comma") {
+                c.push(self.bump());
+                c.push(self.type_ref()?);
+            }
+        }
+        c.push(self.expect("LBrace", "`{`")?);
+        self.classes.push(class_name);
+        let body = self.with_newlines(false, |p| {
+            if is_enum {
+                while p.at("Identifier") && !p.declaration_ahead() {
+                    let mut constant = vec![p.bump()];
+                    if p.at_same_line("LParen") {
+                        p.arguments(&mut constant)?;
+                    }
+                    c.push(Node::tree("EnumConstant", constant));
+                    if !p.at("Comma") {
+                        break;
+                    }
+                    c.push(p.bump());
+                }
+            }
+            p.statements(&mut c, &[])
+        });
+        self.classes.pop();
+        body?;
+        c.push(self.expect("RBrace", "`}`")?);
+        Ok(Node::tree("ClassDecl", c))
+    }
+
+    /// `def x = 1`, `final String a, b`, `def name(args) { … }`; an
+    /// abstract method has no body.
     fn declaration(&mut self) -> Parsed {
         let mut c = Vec::new();
         while MODIFIERS.contains(&self.kind(0)) {
             c.push(self.bump());
+        }
+        if matches!(self.kind(0), "Class" | "Interface" | "Enum" | "Trait") {
+            return self.class_declaration(c);
         }
         if self.at("Def") {
             c.push(self.bump());
@@ -572,7 +639,9 @@ impl Parser<'_> {
                 Ok(())
             })?;
             c.push(self.expect("RParen", "`)`")?);
-            c.push(self.block()?);
+            if self.at("LBrace") {
+                c.push(self.block()?);
+            }
             return Ok(Node::tree("MethodDecl", c));
         }
         loop {

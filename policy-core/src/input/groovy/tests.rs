@@ -258,8 +258,8 @@ fn syntax_errors_name_their_position() {
             "parse groovy at 1:7: unexpected \"2\", expected end of statement",
         ),
         (
-            "class A {}",
-            "parse groovy at 1:1: class declarations are not supported",
+            "do { x() } while (y)",
+            "parse groovy at 1:1: unexpected \"do\", expected an expression",
         ),
     ] {
         assert_eq!(
@@ -369,4 +369,50 @@ fn mutated_input_never_panics() {
             }
         }
     }
+}
+
+#[test]
+fn classes_with_fields_constructors_and_methods() {
+    assert_eq!(
+        outline("class A extends B {\n  def x\n  A(x) { this.x = x }\n  abstract int n()\n}"),
+        r#"FileNode 1:1
+  ClassDecl 1:1
+    Class "class" 1:1
+    Identifier "A" 1:7
+    Extends "extends" 1:9
+    TypeRef 1:17
+      Identifier "B" 1:17
+    LBrace "{" 1:19
+    VarDeclStmt 2:3
+      Def "def" 2:3
+      Identifier "x" 2:7
+    MethodDecl 3:3
+      Identifier "A" 3:3
+      LParen "(" 3:4
+      Param 3:5
+        Identifier "x" 3:5
+      RParen ")" 3:6
+      BlockStmt 3:8
+        LBrace "{" 3:8
+        ExpressionStmt 3:10
+          AssignExpr 3:10
+            PropertyExpr 3:10
+              ThisExpr 3:10
+                This "this" 3:10
+              Dot "." 3:14
+              Identifier "x" 3:15
+            Assign "=" 3:17
+            IdentExpr 3:19
+              Identifier "x" 3:19
+        RBrace "}" 3:21
+    MethodDecl 4:3
+      Abstract "abstract" 4:3
+      TypeRef 4:12
+        Identifier "int" 4:12
+      Identifier "n" 4:16
+      LParen "(" 4:17
+      RParen ")" 4:18
+    RBrace "}" 5:1
+"#
+    );
 }
