@@ -186,7 +186,7 @@ const MALFORMED: &[(&str, Option<&str>, &str)] = &[
     (
         "groovy/malformed.groovy",
         None,
-        "groovy/malformed.groovy:1:1: parse groovy: syntax error",
+        "groovy/malformed.groovy: parse groovy at 3:23: unexpected \"{\", expected `)`",
     ),
     (
         "yaml/malformed.yaml",
@@ -655,4 +655,71 @@ fn builtins_use_absolute_paths_as_given_and_combine_sorted()
         vec![format!("2 [[\"{a}\", 0], [\"{z}\", 1], [\"{z}\", 2]]")]
     );
     Ok(())
+}
+
+/// A Jenkinsfile policy that matches conftest's Groovy node kinds
+/// (`CallExpr`, `IdentExpr`, `Identifier`, the string token kinds) finds the
+/// piped download, passes the safe pipeline, and its own unit tests (which
+/// parse Groovy with `parse_config`) pass under `verify`.
+#[test]
+fn jenkinsfile_policy_on_conftest_node_kinds() {
+    let policy = "groovy/jenkins/policy";
+    let out = regard(&[
+        "test",
+        "-o",
+        "json",
+        "-p",
+        policy,
+        "groovy/jenkins/Jenkinsfile.piped",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    assert_eq!(
+        report[0]["failures"],
+        serde_json::json!([{
+            "msg": "line 7 pipes a download into a shell",
+            "metadata": {"query": "data.main.deny"},
+            "rule": "deny"
+        }])
+    );
+
+    let out = regard(&["test", "-p", policy, "groovy/jenkins/Jenkinsfile.safe"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = regard(&["verify", "-p", policy]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("5 tests, 5 passed, 0 warnings, 0 failures, 0 exceptions"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// `regard parse --parser groovy -` reads a Jenkinsfile from standard input.
+#[test]
+fn groovy_from_stdin() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regard"))
+        .args(["parse", "--parser", "groovy", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin
+            .write_all(b"sh 'make'\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let tree: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tree["kind"], "FileNode");
+    assert_eq!(tree["children"][0]["children"][0]["kind"], "CallExpr");
 }
