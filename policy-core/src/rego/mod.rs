@@ -33,6 +33,7 @@
 
 mod ast;
 pub mod capabilities;
+pub(crate) mod conflicts;
 mod head_iteration;
 mod imports;
 mod layout;
