@@ -22,8 +22,16 @@
 //!   and `p[k]` is appended, taking for each key the one value its pairs
 //!   give;
 //! * function definition `f(A) = V { B }` number `i` becomes
-//!   `__regard_f_i(A) = {V | B}`, and `f` is appended, calling every
-//!   definition and taking the one value of their union.
+//!   `__regard_def{i}_f(A) = {V | B}`, and `f` is appended, calling every
+//!   definition and taking the one value of their union;
+//! * object comprehension `{K: V | B}` (`V` not a constant) becomes
+//!   `__regard_object({[K, V] | B})`, which stops when two pairs share a key.
+//!
+//! Definitions of one function or complete rule also count as one value
+//! when no two can hold for the same input: different constant arguments
+//! (`mem_multiple("Ki")`, `mem_multiple("Mi")`), or one body stating what
+//! the other negates about the same arguments (`is_number(x)`,
+//! `not is_number(x)`).
 //!
 //! `__regard_one(s)` is the element of a one-element set, undefined for the
 //! empty set, and a fatal error otherwise. regorus' RVM turns every error
@@ -76,12 +84,117 @@ struct Def<'a> {
 }
 
 /// Rewrites the modules of one policy set (`(source, parsed module)`) so
-/// that the RVM stops where a rule conflicts. Returns the new sources in
-/// order, or why a rule cannot be rewritten.
+/// that the RVM stops where a rule or an object comprehension conflicts.
+/// Returns the new sources in order, or why a rule cannot be rewritten.
 pub(crate) fn rewrite(
     modules: &[(&str, &Module)],
     rego_v1: bool,
 ) -> Result<Vec<String>, Unsupported> {
+    // Object comprehensions first: the rule rewrite copies bodies, and
+    // edits inside a copied range would be lost.
+    let mut texts = Vec::with_capacity(modules.len());
+    let mut changed = false;
+    for (src, m) in modules {
+        let edits = object_comprehensions(src, m);
+        if edits.is_empty() {
+            texts.push((*src).to_owned());
+        } else {
+            changed = true;
+            let mut out = apply_edits(src, edits);
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&object_helper(rego_v1));
+            texts.push(out);
+        }
+    }
+    if !changed {
+        return rules(modules, rego_v1);
+    }
+    let mut parsed = Vec::with_capacity(texts.len());
+    for t in &texts {
+        parsed.push(
+            super::parse_module("policy.rego", t, rego_v1)
+                .map_err(|e| format!("object comprehension checks: {e}"))?,
+        );
+    }
+    let pairs: Vec<(&str, &Module)> = texts.iter().map(String::as_str).zip(&parsed).collect();
+    rules(&pairs, rego_v1)
+}
+
+/// The edits turning `{K: V | B}` into `__regard_object({[K, V] | B})`
+/// where `V` is not a constant (with a constant value, keys cannot
+/// conflict). Only delimiters change, so nested comprehensions compose.
+fn object_comprehensions(src: &str, m: &Module) -> Vec<Edit> {
+    struct Finder<'s> {
+        src: &'s str,
+        edits: Vec<Edit>,
+    }
+    impl AstVisitor for Finder<'_> {
+        fn expr(&mut self, e: &Expr) -> bool {
+            let Expr::ObjectCompr {
+                span,
+                key,
+                value,
+                query,
+                ..
+            } = e
+            else {
+                return true;
+            };
+            if is_constant(value) {
+                return true;
+            }
+            let (start, end) = (span.start as usize, span.end as usize);
+            let colon = self
+                .src
+                .get(key.span().end as usize..value.span().start as usize)
+                .and_then(|t| t.find(':'))
+                .map(|i| i.saturating_add(key.span().end as usize));
+            let bar = self
+                .src
+                // The query's span starts at the bar.
+                .get(value.span().end as usize..(query.span.start as usize).saturating_add(1))
+                .and_then(|t| t.rfind('|'))
+                .map(|i| i.saturating_add(value.span().end as usize));
+            let (Some(colon), Some(bar)) = (colon, bar) else {
+                return true;
+            };
+            let (Some("{"), Some("}")) = (
+                self.src.get(start..start.saturating_add(1)),
+                self.src.get(end.saturating_sub(1)..end),
+            ) else {
+                return true;
+            };
+            self.edits.extend([
+                Edit::replace(start, start.saturating_add(1), "__regard_object({["),
+                Edit::replace(colon, colon.saturating_add(1), ","),
+                Edit::replace(bar, bar, "] "),
+                Edit::replace(end.saturating_sub(1), end, "})"),
+            ]);
+            true
+        }
+    }
+    let mut f = Finder {
+        src,
+        edits: Vec::new(),
+    };
+    super::walk_module(m, &mut f);
+    f.edits
+}
+
+/// `__regard_object`: the object of a set of `[key, value]` pairs, and a
+/// fatal error when two pairs share a key.
+fn object_helper(rego_v1: bool) -> String {
+    let (op, kw) = if rego_v1 { (":=", " if") } else { ("=", "") };
+    format!(
+        "__regard_object(s) {op} o{kw} {{ o := {{k: v | _ = [0][_]; [k, v] := s[_]}}; count(o) == count(s) }}\n\
+         __regard_object(s) {op} o{kw} {{ o := {{k: v | _ = [0][_]; [k, v] := s[_]}}; count(o) != count(s); o = regex.is_valid(\"{OVERSIZED_REGEX}\") }}\n"
+    )
+}
+
+/// The rule stage of [`rewrite`].
+fn rules(modules: &[(&str, &Module)], rego_v1: bool) -> Result<Vec<String>, Unsupported> {
     let mut rules: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
     for (_, m) in modules {
         rules
@@ -178,6 +291,10 @@ fn classify(rule: &Rule) -> Option<(String, Kind)> {
     let Rule::Spec { head, .. } = rule else {
         return None;
     };
+    if rule_name(rule).is_some_and(|n| n.starts_with("__regard_")) {
+        // This pass's own helpers.
+        return None;
+    }
     match head {
         RuleHead::Compr { refr, assign, .. } => match refr.as_ref() {
             Expr::Var { .. } => Some((var_text(refr)?, Kind::Complete)),
@@ -956,6 +1073,35 @@ mod tests {
             agree(negated, false, r#"{"xs": [1]}"#),
             Ok(Value::Bool(true))
         );
+    }
+
+    #[test]
+    fn object_comprehensions_check_their_keys() {
+        let src = "package t\np = {k: v | x := input.xs[_]; k := x.name; v := x.v}";
+        assert_eq!(
+            rewritten(src),
+            "package t\np = __regard_object({[k, v ] | x := input.xs[_]; k := x.name; v := x.v})\n\
+             __regard_object(s) = o { o := {k: v | _ = [0][_]; [k, v] := s[_]}; count(o) == count(s) }\n\
+             __regard_object(s) = o { o := {k: v | _ = [0][_]; [k, v] := s[_]}; count(o) != count(s); o = regex.is_valid(\"((((a{64}){64}){64}){64})\") }\n"
+        );
+        let two = r#"{"xs": [{"name": "a", "v": 1}, {"name": "a", "v": 2}]}"#;
+        assert_eq!(agree(src, false, two), Err(()));
+        let same =
+            r#"{"xs": [{"name": "a", "v": 1}, {"name": "a", "v": 1}, {"name": "b", "v": 2}]}"#;
+        let ok = agree(src, false, same).unwrap();
+        assert_eq!(ok.to_json_str().unwrap(), "{\n  \"a\": 1,\n  \"b\": 2\n}");
+        // Nested in a rule that is rewritten too, and with string keys.
+        let nested = "package t\nf(x) = o { o := {\"k\": v | v := x[_]} }\nf(x) = 1 { x == [] }\np = f(input.xs)";
+        assert_eq!(agree(nested, false, r#"{"xs": [1, 2]}"#), Err(()));
+        assert_eq!(
+            agree(nested, false, r#"{"xs": [1, 1]}"#)
+                .unwrap()
+                .to_json_str()
+                .unwrap(),
+            "{\n  \"k\": 1\n}"
+        );
+        let constant = "package t\np = {k: true | k := input.xs[_]}";
+        assert_eq!(rewritten(constant), constant);
     }
 
     #[test]
