@@ -47,7 +47,9 @@ use regorus::unstable::{Expr, LiteralStmt, Module, Rule, RuleHead};
 use regorus::utils::limits::ExecutionTimerConfig;
 
 use crate::policy::{RegoVersion, new_engine_for, register_go_sprintf, sprintf_is_plain};
-use crate::rego::{AstVisitor, conflicts, parse_module, rule_name, walk_module};
+use crate::rego::{
+    AstVisitor, conflicts, parse_module, rule_name, rvm_comprehensions, walk_module,
+};
 
 /// Builtins the interpreter handles itself; every builtin regard adds as
 /// an extension is interpreter-only too (see [`crate::policy::is_extension`]).
@@ -146,7 +148,9 @@ impl RvmProgram {
             .map_err(String::as_str)
     }
 
-    /// Compiles the modules with conflict checks ([`crate::rego::conflicts`]).
+    /// Compiles the modules with conflict checks ([`crate::rego::conflicts`])
+    /// and a loop opening every comprehension
+    /// ([`crate::rego::rvm_comprehensions`]).
     fn compile(&self, rule: &str) -> Result<Arc<Program>, String> {
         let v1 = self.version == RegoVersion::V1;
         let mut parsed = Vec::with_capacity(self.sources.len());
@@ -159,7 +163,15 @@ impl RvmProgram {
             .zip(&parsed)
             .map(|((_, src), m)| (src.as_str(), m))
             .collect();
-        let checked = conflicts::rewrite(&pairs, v1)?;
+        let mut checked = conflicts::rewrite(&pairs, v1)?;
+        for (i, text) in checked.iter_mut().enumerate() {
+            let name = self
+                .sources
+                .get(i)
+                .map_or("policy.rego", |(n, _)| n.as_str());
+            let m = parse_module(name, text, v1).map_err(|e| one_line(&e.to_string()))?;
+            *text = rvm_comprehensions::rewrite(text, &m);
+        }
         let texts: Vec<&str> = checked.iter().map(String::as_str).collect();
         let mut engine = new_engine_for(self.version, &texts).map_err(|e| e.to_string())?;
         register_go_sprintf(&mut engine).map_err(|e| e.to_string())?;

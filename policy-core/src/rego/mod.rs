@@ -39,6 +39,7 @@ mod imports;
 mod layout;
 mod multi_body;
 mod negation;
+pub(crate) mod rvm_comprehensions;
 mod scoping;
 mod self_unification;
 mod some_decls;
