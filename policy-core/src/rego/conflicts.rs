@@ -528,7 +528,12 @@ fn may_vary(def: &Def<'_>) -> bool {
     let Rule::Spec { head, bodies, .. } = def.rule else {
         return false;
     };
-    let (args, key, value): (&[Ref<Expr>], Option<&Ref<Expr>>, Option<&Ref<Expr>>) = match head {
+    type Parts<'r> = (
+        &'r [Ref<Expr>],
+        Option<&'r Ref<Expr>>,
+        Option<&'r Ref<Expr>>,
+    );
+    let (args, key, value): Parts<'_> = match head {
         RuleHead::Func { args, assign, .. } => (args, None, assign.as_ref().map(|a| &a.value)),
         RuleHead::Compr { refr, assign, .. } => {
             let key = match refr.as_ref() {

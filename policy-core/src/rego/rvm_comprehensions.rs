@@ -27,11 +27,11 @@ pub(crate) fn rewrite(src: &str, m: &Module) -> String {
     }
     impl AstVisitor for Finder<'_> {
         fn expr(&mut self, e: &Expr) -> bool {
-            let query = match e {
-                Expr::ArrayCompr { query, .. }
-                | Expr::SetCompr { query, .. }
-                | Expr::ObjectCompr { query, .. } => query,
-                _ => return true,
+            let (Expr::ArrayCompr { query, .. }
+            | Expr::SetCompr { query, .. }
+            | Expr::ObjectCompr { query, .. }) = e
+            else {
+                return true;
             };
             // regorus' span of a comprehension's query starts at its bar.
             let at = query.span.start as usize;
