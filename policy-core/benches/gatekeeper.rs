@@ -126,7 +126,8 @@ fn synced_data(c: &mut Criterion) {
     };
     let webhook = ReviewOptions {
         enforcement_point: WEBHOOK_ENFORCEMENT_POINT.to_owned(),
-        ..options.clone()
+        evaluator: Evaluator::Interpreter,
+        ..ReviewOptions::default()
     };
     let outcome = synced.review_request(&request, &webhook).unwrap();
     assert!(
