@@ -28,7 +28,7 @@ cp "$here/bench/gk/constraints.yaml" "$work/policy/constraints.yaml"
 regard=${CARGO_TARGET_DIR:-$here/target}/release/regard
 
 echo "objects: $(cat "$work"/corpus/*.yaml | grep -c '^kind:')  templates: $(ls "$work/policy" | grep -vc constraints)"
-"$regard" gk test -f "$work/policy" -f "$work/corpus" -o json > "$work/out.json" || true
+"$regard" gk test --evaluator interpreter -f "$work/policy" -f "$work/corpus" -o json > "$work/out.json" || true
 python3 - "$work/out.json" <<'PY'
 import collections, json, sys
 res = json.load(open(sys.argv[1]))
@@ -38,9 +38,9 @@ for name, n in sorted(by.items()):
     print(f"  {name}: {n}")
 PY
 hyperfine --warmup 1 --runs "$runs" \
-  -n "regard gk test (json)" "$regard gk test -f $work/policy -f $work/corpus -o json > /dev/null || true" \
+  -n "regard gk test --evaluator interpreter (json)" "$regard gk test --evaluator interpreter -f $work/policy -f $work/corpus -o json > /dev/null || true" \
   -n "regard gk test (text)" "$regard gk test -f $work/policy -f $work/corpus > /dev/null || true" \
-  -n "regard gk test --evaluator rvm (json)" "$regard gk test --evaluator rvm -f $work/policy -f $work/corpus -o json > /dev/null || true"
+  -n "regard gk test (json, rvm: the default)" "$regard gk test -f $work/policy -f $work/corpus -o json > /dev/null || true"
 # Same results on both evaluators for this corpus?
 "$regard" gk test --evaluator rvm -f "$work/policy" -f "$work/corpus" -o json > "$work/out-rvm.json" || true
 cmp -s "$work/out.json" "$work/out-rvm.json" && echo "rvm output: identical" || echo "rvm output: DIFFERS"

@@ -101,8 +101,9 @@ pub struct TestArgs {
 /// `--evaluator`, shared by `gk test` and `gk verify`.
 #[derive(Debug, Args)]
 pub struct EvaluatorArg {
-    /// Rego evaluator: `interpreter` (OPA's semantics) or `rvm` (regorus' compiled VM, 2-3x faster;
-    /// conflicting rule values are not errors there, see the README).
+    /// Rego evaluator: `rvm` (regorus' compiled VM, 2-3x faster; templates it cannot run, and
+    /// reviews where a rule produces conflicting values, fall back to the interpreter) or
+    /// `interpreter` (every template on regorus' interpreter); same results either way
     #[arg(
         long = "evaluator",
         default_value = Evaluator::NAMES[0],

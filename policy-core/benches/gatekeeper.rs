@@ -46,13 +46,18 @@ fn bench(c: &mut Criterion) {
         m.insert(Value::from("object"), pod.clone());
         r
     };
-    let options = ReviewOptions::default();
+    // The interpreter, as these two benchmarks measured before the RVM
+    // became the default.
+    let options = ReviewOptions {
+        evaluator: Evaluator::Interpreter,
+        ..ReviewOptions::default()
+    };
     c.bench_function("review_object: Pod, fixture constraints", |b| {
         b.iter(|| bundle.review_object(black_box(&pod), &options).unwrap())
     });
     let webhook = ReviewOptions {
         enforcement_point: WEBHOOK_ENFORCEMENT_POINT.to_owned(),
-        ..ReviewOptions::default()
+        ..options.clone()
     };
     c.bench_function("review_request: Pod CREATE", |b| {
         b.iter(|| {
@@ -121,6 +126,7 @@ fn synced_data(c: &mut Criterion) {
     };
     let webhook = ReviewOptions {
         enforcement_point: WEBHOOK_ENFORCEMENT_POINT.to_owned(),
+        evaluator: Evaluator::Interpreter,
         ..ReviewOptions::default()
     };
     let outcome = synced.review_request(&request, &webhook).unwrap();

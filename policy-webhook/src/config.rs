@@ -122,9 +122,9 @@ pub struct Args {
     )]
     pub timeout_policy: TimeoutPolicy,
 
-    /// Rego evaluator: `interpreter` (OPA's semantics) or `rvm` (regorus' compiled VM, 2-3x faster;
-    /// a rule producing conflicting values is not an error there, so the policy may admit what
-    /// Gatekeeper would deny with an error; see the README).
+    /// Rego evaluator: `rvm` (regorus' compiled VM, 2-3x faster; templates it cannot run, and
+    /// reviews where a rule produces conflicting values, fall back to the interpreter) or
+    /// `interpreter` (every template on regorus' interpreter); same results either way
     #[arg(
         long,
         env = "REGARD_WEBHOOK_EVALUATOR",

@@ -547,10 +547,28 @@ fn gk_verify_gatekeeper_library_conformance() {
     }
 }
 
+/// One result of `gk test -o json`: (constraint kind, constraint name,
+/// reviewed object, message, action), counted.
+pub(crate) fn result_counts(json: &str) -> std::collections::BTreeMap<[String; 5], usize> {
+    let results: Vec<serde_json::Value> = serde_json::from_str(json).unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for r in &results {
+        let key = [
+            r["constraint"]["kind"].to_string(),
+            r["constraint"]["metadata"]["name"].to_string(),
+            r["violatingObject"].to_string(),
+            r["msg"].as_str().unwrap().to_owned(),
+            r["enforcementAction"].to_string(),
+        ];
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    counts
+}
+
 /// Every gatekeeper-library constraint against every library sample object,
-/// on both evaluators: the results are the same except where a rule produces
-/// conflicting values, an error on the interpreter (as in OPA) and not on the
-/// RVM — the documented reason `--evaluator rvm` is opt-in.
+/// on both evaluators: identical violations, messages and errors, including
+/// the library's conflict errors (the RVM program detects them and the
+/// interpreter reports them).
 #[test]
 fn gk_test_rvm_matches_the_interpreter_on_the_library() {
     let root = std::env::var("REGARD_GATEKEEPER_LIBRARY").unwrap_or_else(|_| LIBRARY.to_owned());
@@ -560,7 +578,7 @@ fn gk_test_rvm_matches_the_interpreter_on_the_library() {
         return;
     }
     let lib = library.to_str().unwrap();
-    let results = |evaluator: &str| -> Vec<serde_json::Value> {
+    let results = |evaluator: &str| {
         let r = regard(&[
             "gk",
             "test",
@@ -572,50 +590,59 @@ fn gk_test_rvm_matches_the_interpreter_on_the_library() {
             evaluator,
         ]);
         assert_eq!(r.code, 1, "{evaluator}: {}", r.stderr);
-        serde_json::from_str(&r.stdout).unwrap()
+        result_counts(&r.stdout)
     };
     let (interpreted, compiled) = (results("interpreter"), results("rvm"));
-    // One result: (constraint, reviewed object, message).
-    let key = |r: &serde_json::Value| {
-        (
-            r["constraint"]["metadata"]["name"].to_string(),
-            r["resource"].to_string(),
-            r["msg"].as_str().unwrap().to_owned(),
-        )
+    assert!(
+        interpreted.values().sum::<usize>() > 4000,
+        "{}",
+        interpreted.len()
+    );
+    let conflicts = |counts: &std::collections::BTreeMap<[String; 5], usize>| {
+        counts
+            .iter()
+            .filter(|(k, _)| {
+                k[3].ends_with("must not produce multiple outputs for same inputs")
+                    || k[3].contains(": rule conflicts with rule at ")
+            })
+            .map(|(_, n)| n)
+            .sum::<usize>()
     };
-    let interpreted: Vec<_> = interpreted.iter().map(key).collect();
-    let compiled: Vec<_> = compiled.iter().map(key).collect();
-    assert!(interpreted.len() > 4000, "{}", interpreted.len());
-    let conflict = |m: &str| {
-        m.ends_with("must not produce multiple outputs for same inputs")
-            || m.contains(": rule conflicts with rule at ")
-            || m.ends_with("rules must not produce multiple outputs")
-    };
+    assert_eq!(conflicts(&interpreted), 5);
     let only_interpreted: Vec<_> = interpreted
         .iter()
-        .filter(|k| !compiled.contains(k))
+        .filter(|(k, n)| compiled.get(*k) != Some(*n))
         .collect();
     let only_compiled: Vec<_> = compiled
         .iter()
-        .filter(|k| !interpreted.contains(k))
+        .filter(|(k, n)| interpreted.get(*k) != Some(*n))
         .collect();
-    // Every difference is a conflict error on the interpreter...
-    for k in &only_interpreted {
-        assert!(conflict(&k.2), "only on the interpreter: {k:?}");
-    }
-    // ...and what the RVM reports instead concerns the same constraint and object.
-    for k in &only_compiled {
-        assert!(
-            only_interpreted
-                .iter()
-                .any(|i| (&i.0, &i.1) == (&k.0, &k.1)),
-            "only on the RVM: {k:?}"
+    assert_eq!(
+        (only_interpreted, only_compiled),
+        (Vec::new(), Vec::new()),
+        "results differ between the evaluators"
+    );
+}
+
+/// A complete rule, two definitions, a function, an object rule and an
+/// object comprehension that each take two values for one ConfigMap: the
+/// same conflict errors on both evaluators, and the same values where there
+/// is one.
+#[test]
+fn gk_test_conflicts_are_errors_on_both_evaluators() {
+    let expected = "v1/ConfigMap default/one-value (conflicts/conflicts.yaml)\n  [deny] complete: value x\n  [deny] comprehension: lengths 1\n  [deny] definitions: which a\n  [deny] function: first x\n  [deny] objectrule: key a\n\nv1/ConfigMap default/conflicting (conflicts/conflicts.yaml)\n  [deny] complete: k8sconflictcomplete/template.rego:2:1: rules must not produce multiple outputs\n  [deny] comprehension: k8sconflictcomprehension/template.rego:3:14: value for key `1` generated multiple times: `\"x\"` and `\"z\"`\n  [deny] definitions: k8sconflictdefinitions/template.rego:3:1: rule conflicts with rule at k8sconflictdefinitions/template.rego:2:1\n  [deny] function: k8sconflictfunction/template.rego:4:36: function produced multiple outputs Set({String(\"x\"), String(\"yy\"), String(\"z\")})\n  [deny] objectrule: k8sconflictobjectrule/template.rego:2:1: rules must not produce multiple outputs\n\n10 violations (10 deny, 0 warn, 0 dryrun) in 2 of 12 objects, 5 constraints\n";
+    for evaluator in [None, Some("rvm"), Some("interpreter")] {
+        let mut args = vec!["gk", "test", "-f", "conflicts/conflicts.yaml"];
+        if let Some(e) = evaluator {
+            args.extend(["--evaluator", e]);
+        }
+        let r = regard(&args);
+        assert_eq!(
+            (r.code, r.stdout.as_str(), r.stderr.as_str()),
+            (1, expected, ""),
+            "{evaluator:?}"
         );
     }
-    assert!(
-        only_interpreted.len() <= 10,
-        "conflicts: {only_interpreted:?}"
-    );
 }
 
 const FORCE_OMIT_NOTE: &str = "ignoring absence of supported GVK manifest due to --force-omit-gvk-manifest flag; will assume all synced GVKs are supported by cluster\n";

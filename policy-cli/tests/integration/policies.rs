@@ -499,6 +499,37 @@ fn gk_verify_passes_every_library_suite() {
     }
 }
 
+/// Every built-in template against every sample of the library, on both
+/// evaluators: identical violations and messages.
+#[test]
+fn gk_test_rvm_matches_the_interpreter_on_the_samples() {
+    let results = |evaluator: &str| {
+        let out = Run::in_dir(
+            &repo(),
+            &[
+                "gk",
+                "test",
+                "-f",
+                "policies",
+                "-o",
+                "json",
+                "--evaluator",
+                evaluator,
+            ],
+        )
+        .output();
+        assert_eq!(out.code, 1, "{evaluator}: {}", out.stderr);
+        crate::gk::result_counts(&out.stdout)
+    };
+    let (interpreted, compiled) = (results("interpreter"), results("rvm"));
+    assert!(
+        interpreted.values().sum::<usize>() > 3000,
+        "{}",
+        interpreted.len()
+    );
+    assert_eq!(interpreted, compiled);
+}
+
 #[test]
 fn readme_is_generated_from_the_templates() {
     let out = Run::in_dir(&repo(), &["policies", "doc"]).output();

@@ -12,8 +12,9 @@
 //! as a set of `{msg, details}` per constraint; a Rego error becomes one
 //! violation per matched constraint carrying the error text, as in
 //! Gatekeeper, so a broken template never passes silently. With
-//! [`Evaluator::Rvm`] (opt-in) templates run as programs for regorus' register
-//! VM instead, compiled on first use; see that variant for how it differs.
+//! [`Evaluator::Rvm`] (the default) templates run as programs for regorus'
+//! register VM, compiled on first use, with the interpreter as the fallback;
+//! [`Evaluator::Interpreter`] runs every template on the interpreter.
 //!
 //! ```
 //! use policy_core::gatekeeper::{PolicyBundle, ReviewOptions};
@@ -129,7 +130,7 @@ pub struct ReviewOptions {
     pub inventory: Vec<Value>,
     /// Optional wall-clock budget for the whole review; exceeding it returns `Err(Error::Timeout{..})`.
     pub timeout: Option<Duration>,
-    /// Which evaluator runs the templates (the interpreter by default).
+    /// Which evaluator runs the templates (the RVM by default).
     pub evaluator: Evaluator,
 }
 
@@ -409,7 +410,7 @@ impl PolicyBundle {
     pub fn interpreted_templates(&self) -> impl Iterator<Item = (&ConstraintTemplate, &str)> {
         self.inner.templates.iter().filter_map(|t| {
             t.program
-                .get(&t.engine, &t.rule)
+                .get(&t.rule)
                 .err()
                 .map(|why| (t.meta.as_ref(), why))
         })
@@ -660,14 +661,13 @@ impl PolicyBundle {
                     ("review", input_review.clone()),
                     ("parameters", c.parameters.clone()),
                 ]);
-                let compiled = match options.evaluator {
-                    Evaluator::Rvm => template
-                        .program
-                        .get(&template.engine, &template.rule)
-                        .ok()
-                        .and_then(|p| rvm::execute(p, &template.data, input.clone(), timer).ok()),
-                    Evaluator::Interpreter => None,
-                };
+                let compiled =
+                    match options.evaluator {
+                        Evaluator::Rvm => template.program.get(&template.rule).ok().and_then(|p| {
+                            rvm::execute(p, &template.data, input.clone(), timer).ok()
+                        }),
+                        Evaluator::Interpreter => None,
+                    };
                 // The interpreter runs what the RVM cannot, and re-runs what
                 // failed on it, so errors read the same on either engine.
                 let result = match compiled {

@@ -1,14 +1,17 @@
-//! The opt-in fast path: regorus' register VM (RVM).
+//! The default evaluator: regorus' register VM (RVM).
 //!
 //! With [`Evaluator::Rvm`], a template's `violation` rule runs as an RVM
-//! program compiled once at load time, which evaluates the same Rego two to
-//! three times faster than the tree-walking interpreter. It is opt-in
-//! because the RVM differs from OPA (and from the interpreter) in one way
-//! that matters to an admission controller: a complete rule, function or
-//! object key that produces **conflicting values** is an evaluation error in
-//! OPA, which Gatekeeper reports as a violation; on the RVM the rule
-//! silently takes one of the values or is undefined, so a buggy template can
-//! let an object through.
+//! program compiled once, on first use, which evaluates the same Rego two to
+//! three times faster than the tree-walking interpreter. The RVM differs
+//! from OPA in one way that matters to an admission controller: a complete
+//! rule, function or object key that produces **conflicting values** is an
+//! evaluation error in OPA (which Gatekeeper reports as a violation), while
+//! the RVM silently takes one of the values or leaves the rule undefined. So
+//! the program is compiled from modules that [`crate::rego::conflicts`] has
+//! given conflict checks: every rule that can take several values collects
+//! them first and stops the program when there is more than one. The review
+//! then falls back to the interpreter for that template (below), which
+//! reports the conflict with OPA's semantics and the interpreter's text.
 //!
 //! A template also stays on the interpreter when something in its modules
 //! needs it:
@@ -25,6 +28,9 @@
 //! * rule heads with constant keys or several key levels (`p["k"] = v`,
 //!   `p[a][b]`, `a.b.c := v`), where the RVM's code generation is known to
 //!   be incomplete (regorus issue #719);
+//! * a rule that may take conflicting values in a shape the conflict
+//!   checks do not rewrite (an `else` chain, iteration written in a rule
+//!   head's value or key);
 //! * anything else the RVM compiler rejects.
 //!
 //! At review time, an RVM error other than a timeout makes the review fall
@@ -34,14 +40,16 @@
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 
+use regorus::Value;
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::{Program, RegoVM};
 use regorus::unstable::{Expr, LiteralStmt, Module, Rule, RuleHead};
 use regorus::utils::limits::ExecutionTimerConfig;
-use regorus::{Engine, Value};
 
-use crate::policy::sprintf_is_plain;
-use crate::rego::{AstVisitor, rule_name, walk_module};
+use crate::policy::{RegoVersion, new_engine_for, register_go_sprintf, sprintf_is_plain};
+use crate::rego::{
+    AstVisitor, conflicts, parse_module, rule_name, rvm_comprehensions, walk_module,
+};
 
 /// Builtins the interpreter handles itself; every builtin regard adds as
 /// an extension is interpreter-only too (see [`crate::policy::is_extension`]).
@@ -55,23 +63,20 @@ const INTERPRETER_ONLY: &[&str] = &[
 /// Which evaluator reviews use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Evaluator {
-    /// regorus' interpreter for every template: OPA's semantics, including
-    /// conflict errors.
-    #[default]
-    Interpreter,
     /// regorus' register VM for every template it can run (see
     /// [`PolicyBundle::interpreted_templates`](super::PolicyBundle::interpreted_templates)
-    /// for the others), about 2.4 times faster on function-heavy templates.
-    /// Unlike OPA, a complete rule, function or object key that produces
-    /// conflicting values is not an error there: the rule takes one of the
-    /// values or is undefined, so a template with that bug may pass an object
-    /// Gatekeeper would report.
+    /// for the others), about 2.4 times faster on function-heavy templates,
+    /// with the same results as the interpreter: conflicting rule values
+    /// are detected by the compiled program and reported by the interpreter.
+    #[default]
     Rvm,
+    /// regorus' interpreter for every template.
+    Interpreter,
 }
 
 impl Evaluator {
     /// The names [`Evaluator::as_str`] gives and `parse` reads, default first.
-    pub const NAMES: [&'static str; 2] = ["interpreter", "rvm"];
+    pub const NAMES: [&'static str; 2] = ["rvm", "interpreter"];
 
     /// `interpreter` or `rvm`.
     pub fn as_str(self) -> &'static str {
@@ -103,39 +108,85 @@ impl std::str::FromStr for Evaluator {
 pub(crate) struct RvmProgram {
     /// Why the template cannot run on the RVM, found from its source.
     blocked: Option<String>,
+    /// The modules as the compile stage prepared them: `(file name, source)`.
+    sources: Vec<(String, String)>,
+    version: RegoVersion,
+    /// `data` the engine holds (the inventory), if any.
+    data: Option<Value>,
     program: OnceLock<Result<Arc<Program>, String>>,
 }
 
 impl RvmProgram {
     /// Checks the template's modules for what the RVM cannot run.
-    pub(crate) fn new(modules: &[Module]) -> RvmProgram {
+    pub(crate) fn new(
+        modules: &[Module],
+        sources: Vec<(String, String)>,
+        version: RegoVersion,
+        data: Option<Value>,
+    ) -> RvmProgram {
         RvmProgram {
             blocked: modules.iter().find_map(blocker),
+            sources,
+            version,
+            data,
             program: OnceLock::new(),
         }
     }
 
-    /// The program for `rule` of the prepared `engine`, or why the template
-    /// stays on the interpreter.
-    pub(crate) fn get(&self, engine: &Engine, rule: &str) -> Result<&Arc<Program>, &str> {
+    /// The program for `rule`, or why the template stays on the interpreter.
+    pub(crate) fn get(&self, rule: &str) -> Result<&Arc<Program>, &str> {
         if let Some(why) = &self.blocked {
             return Err(why);
         }
         self.program
             .get_or_init(|| {
                 // A compiler panic blocks the template from the RVM for good.
-                crate::guard::catch(|| {
-                    let mut engine = engine.clone();
-                    let policy = engine
-                        .compile_with_entrypoint(&rule.into())
-                        .map_err(|e| one_line(&e.to_string()))?;
-                    Compiler::compile_from_policy(&policy, &[rule])
-                        .map_err(|e| one_line(&e.to_string()))
-                })
-                .unwrap_or_else(|panic| Err(panic.to_string()))
+                crate::guard::catch(|| self.compile(rule))
+                    .unwrap_or_else(|panic| Err(panic.to_string()))
             })
             .as_ref()
             .map_err(String::as_str)
+    }
+
+    /// Compiles the modules with conflict checks ([`crate::rego::conflicts`])
+    /// and a loop opening every comprehension
+    /// ([`crate::rego::rvm_comprehensions`]).
+    fn compile(&self, rule: &str) -> Result<Arc<Program>, String> {
+        let v1 = self.version == RegoVersion::V1;
+        let mut parsed = Vec::with_capacity(self.sources.len());
+        for (name, src) in &self.sources {
+            parsed.push(parse_module(name, src, v1).map_err(|e| one_line(&e.to_string()))?);
+        }
+        let pairs: Vec<(&str, &Module)> = self
+            .sources
+            .iter()
+            .zip(&parsed)
+            .map(|((_, src), m)| (src.as_str(), m))
+            .collect();
+        let mut checked = conflicts::rewrite(&pairs, v1)?;
+        for (i, text) in checked.iter_mut().enumerate() {
+            let name = self
+                .sources
+                .get(i)
+                .map_or("policy.rego", |(n, _)| n.as_str());
+            let m = parse_module(name, text, v1).map_err(|e| one_line(&e.to_string()))?;
+            *text = rvm_comprehensions::rewrite(text, &m);
+        }
+        let texts: Vec<&str> = checked.iter().map(String::as_str).collect();
+        let mut engine = new_engine_for(self.version, &texts).map_err(|e| e.to_string())?;
+        register_go_sprintf(&mut engine).map_err(|e| e.to_string())?;
+        for ((name, _), src) in self.sources.iter().zip(checked) {
+            engine
+                .add_policy(name.clone(), src)
+                .map_err(|e| one_line(&e.to_string()))?;
+        }
+        if let Some(data) = &self.data {
+            engine.add_data(data.clone()).map_err(|e| e.to_string())?;
+        }
+        let policy = engine
+            .compile_with_entrypoint(&rule.into())
+            .map_err(|e| one_line(&e.to_string()))?;
+        Compiler::compile_from_policy(&policy, &[rule]).map_err(|e| one_line(&e.to_string()))
     }
 }
 
@@ -450,9 +501,9 @@ violation[{"msg": msg}] {
     }
 
     #[test]
-    fn conflicting_values_are_errors_only_on_the_interpreter() {
-        // The documented reason the RVM is opt-in: two labels give the
-        // complete rule `label` two values.
+    fn conflicting_values_are_errors_on_both_evaluators() {
+        // Two labels give the complete rule `label` two values: the
+        // compiled program stops, and the interpreter reports the conflict.
         let b = bundle(&[(
             "K8sConflict",
             "package k\nlabel = v {\n  v := input.review.object.metadata.labels[_]\n}\nviolation[{\"msg\": msg}] {\n  msg := sprintf(\"label %v\", [label])\n}",
@@ -464,7 +515,13 @@ violation[{"msg": msg}] {
             messages(&b, pod, Evaluator::Interpreter),
             ["k8sconflict/template.rego:2:1: rules must not produce multiple outputs"]
         );
-        assert_eq!(messages(&b, pod, Evaluator::Rvm), ["label two"]);
+        assert_eq!(
+            messages(&b, pod, Evaluator::Rvm),
+            ["k8sconflict/template.rego:2:1: rules must not produce multiple outputs"]
+        );
+        let one = r#"{"kind": "Pod", "metadata": {"name": "p", "labels": {"a": "one"}}}"#;
+        assert_eq!(messages(&b, one, Evaluator::Rvm), ["label one"]);
+        assert_eq!(messages(&b, one, Evaluator::Interpreter), ["label one"]);
     }
 
     #[test]
@@ -474,7 +531,7 @@ violation[{"msg": msg}] {
         }
         assert_eq!(
             "fast".parse::<Evaluator>(),
-            Err("unknown evaluator \"fast\"; expected one of interpreter, rvm".to_owned())
+            Err("unknown evaluator \"fast\"; expected one of rvm, interpreter".to_owned())
         );
     }
 

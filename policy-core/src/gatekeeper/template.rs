@@ -316,6 +316,7 @@ impl ConstraintTemplate {
         }
         access.check_module(&main_mod);
         let mut modules = vec![main_mod];
+        let mut prepared = vec![(format!("{name}/template.rego"), main_src.clone())];
         let package = engine
             .add_policy(format!("{name}/template.rego"), main_src)
             .map_err(|e| err(format!("invalid rego: {e}")))?;
@@ -334,6 +335,7 @@ impl ConstraintTemplate {
             }
             access.check_module(&module);
             modules.push(module);
+            prepared.push((lib_name.clone(), src.clone()));
             engine
                 .add_policy(lib_name, src)
                 .map_err(|e| err(format!("invalid lib {i}: {e}")))?;
@@ -361,7 +363,12 @@ impl ConstraintTemplate {
         }
         let rule = format!("{package}.violation");
         prepare(&mut engine).map_err(|e| err(format!("invalid rego: {e}")))?;
-        let program = Arc::new(rvm::RvmProgram::new(&modules));
+        let program = Arc::new(rvm::RvmProgram::new(
+            &modules,
+            prepared,
+            self.version,
+            access.inventory.then(|| rvm_data.clone()),
+        ));
         Ok(CompiledTemplate {
             meta: Arc::new(self),
             engine,

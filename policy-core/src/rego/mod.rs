@@ -36,12 +36,14 @@
 
 mod ast;
 pub mod capabilities;
+pub(crate) mod conflicts;
 mod head_iteration;
 mod imports;
 mod layout;
 mod metadata;
 mod multi_body;
 mod negation;
+pub(crate) mod rvm_comprehensions;
 mod scoping;
 mod self_unification;
 mod some_decls;

@@ -1,0 +1,1147 @@
+//! Conflict checks for the compiled evaluator (regorus' RVM).
+//!
+//! OPA (and regorus' interpreter) raise an evaluation error when a complete
+//! rule, a function or a key of an object rule takes two different values
+//! for one input. The RVM does not: it takes one of the values or leaves the
+//! rule undefined. This pass rewrites, for RVM compilation only, every rule
+//! that *can* take several values so that its values are first collected
+//! into a set, and a set of more than one value stops the program with a
+//! fatal error. The review then reruns the template on the interpreter
+//! (`gatekeeper/rvm.rs`), which reports the conflict with its own text, so
+//! the error reads exactly as it does without the RVM.
+//!
+//! A group of definitions (one package, one name) is left as written when
+//! it provably has one value: a single definition whose value does not
+//! depend on iteration in its body, or definitions that all give the same
+//! constant (`p { A }`, `p { B }`). Otherwise:
+//!
+//! * complete rule `p = V { B }` (each definition) becomes the set rule
+//!   `__regard_vals_p[V] { B }`, and `p = __regard_one(__regard_vals_p)`
+//!   is appended;
+//! * object rule `p[K] = V { B }` becomes `__regard_pairs_p[[K, V]] { B }`,
+//!   and `p[k]` is appended, taking for each key the one value its pairs
+//!   give;
+//! * function definition `f(A) = V { B }` number `i` becomes
+//!   `__regard_def{i}_f(A) = {V | B}`, and `f` is appended, calling every
+//!   definition and taking the one value of their union;
+//! * object comprehension `{K: V | B}` (`V` not a constant) becomes
+//!   `__regard_object({[K, V] | B})`, which stops when two pairs share a key.
+//!
+//! Definitions of one function or complete rule also count as one value
+//! when no two can hold for the same input: different constant arguments
+//! (`mem_multiple("Ki")`, `mem_multiple("Mi")`), or one body stating what
+//! the other negates about the same arguments (`is_number(x)`,
+//! `not is_number(x)`).
+//!
+//! `__regard_one(s)` is the element of a one-element set, undefined for the
+//! empty set, and a fatal error otherwise. regorus' RVM turns every error
+//! inside a rule body into "undefined" except resource-limit errors, so the
+//! check compiles a pattern over regorus' regex size limit: the one error a
+//! Rego expression can raise that reaches the caller.
+//!
+//! Comprehensions generated here start with a one-element loop
+//! (`_ = [0][_]`): in a loop-free comprehension body the RVM reports a failed
+//! condition to the enclosing rule's loop instead of the comprehension.
+//!
+//! What the pass cannot rewrite (an `else` chain whose values can differ,
+//! iteration written in a rule's value or key itself) is
+//! reported, and the template stays on the interpreter. Edits replace text
+//! within lines and append rules after the last line, so line numbers stay
+//! the author's.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regorus::unstable::{Expr, Literal, LiteralStmt, Module, Query, Ref, Rule, RuleBody, RuleHead};
+
+use super::ast::{AstVisitor, package_components, rule_name, walk_expr};
+use super::text::{Edit, apply_edits};
+
+/// A pattern regorus refuses to compile (its compiled size exceeds
+/// regorus' 100 KiB regex limit), so `regex.is_valid` raises the fatal
+/// `RegexSizeLimitExceeded`.
+const OVERSIZED_REGEX: &str = "((((a{64}){64}){64}){64})";
+
+/// Why a template cannot be given conflict checks.
+pub(crate) type Unsupported = String;
+
+/// What kind of rule a group of definitions is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Complete,
+    Object,
+    Function(usize),
+}
+
+/// One definition of a rule.
+struct Def<'a> {
+    module: usize,
+    src: &'a str,
+    /// Names that are not local variables in the module: its package's
+    /// rules and its imports.
+    globals: &'a BTreeSet<String>,
+    rule: &'a Rule,
+    kind: Kind,
+}
+
+/// Rewrites the modules of one policy set (`(source, parsed module)`) so
+/// that the RVM stops where a rule or an object comprehension conflicts.
+/// Returns the new sources in order, or why a rule cannot be rewritten.
+pub(crate) fn rewrite(
+    modules: &[(&str, &Module)],
+    rego_v1: bool,
+) -> Result<Vec<String>, Unsupported> {
+    // Object comprehensions first: the rule rewrite copies bodies, and
+    // edits inside a copied range would be lost.
+    let mut texts = Vec::with_capacity(modules.len());
+    let mut changed = false;
+    for (src, m) in modules {
+        let edits = object_comprehensions(src, m);
+        if edits.is_empty() {
+            texts.push((*src).to_owned());
+        } else {
+            changed = true;
+            let mut out = apply_edits(src, edits);
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&object_helper(rego_v1));
+            texts.push(out);
+        }
+    }
+    if !changed {
+        return rules(modules, rego_v1);
+    }
+    let mut parsed = Vec::with_capacity(texts.len());
+    for t in &texts {
+        parsed.push(
+            super::parse_module("policy.rego", t, rego_v1)
+                .map_err(|e| format!("object comprehension checks: {e}"))?,
+        );
+    }
+    let pairs: Vec<(&str, &Module)> = texts.iter().map(String::as_str).zip(&parsed).collect();
+    rules(&pairs, rego_v1)
+}
+
+/// The edits turning `{K: V | B}` into `__regard_object({[K, V] | B})`
+/// where `V` is not a constant (with a constant value, keys cannot
+/// conflict). Only delimiters change, so nested comprehensions compose.
+fn object_comprehensions(src: &str, m: &Module) -> Vec<Edit> {
+    struct Finder<'s> {
+        src: &'s str,
+        edits: Vec<Edit>,
+    }
+    impl AstVisitor for Finder<'_> {
+        fn expr(&mut self, e: &Expr) -> bool {
+            let Expr::ObjectCompr {
+                span,
+                key,
+                value,
+                query,
+                ..
+            } = e
+            else {
+                return true;
+            };
+            if is_constant(value) {
+                return true;
+            }
+            let (start, end) = (span.start as usize, span.end as usize);
+            let colon = self
+                .src
+                .get(key.span().end as usize..value.span().start as usize)
+                .and_then(|t| t.find(':'))
+                .map(|i| i.saturating_add(key.span().end as usize));
+            let bar = self
+                .src
+                // The query's span starts at the bar.
+                .get(value.span().end as usize..(query.span.start as usize).saturating_add(1))
+                .and_then(|t| t.rfind('|'))
+                .map(|i| i.saturating_add(value.span().end as usize));
+            let (Some(colon), Some(bar)) = (colon, bar) else {
+                return true;
+            };
+            let (Some("{"), Some("}")) = (
+                self.src.get(start..start.saturating_add(1)),
+                self.src.get(end.saturating_sub(1)..end),
+            ) else {
+                return true;
+            };
+            self.edits.extend([
+                Edit::replace(start, start.saturating_add(1), "__regard_object({["),
+                Edit::replace(colon, colon.saturating_add(1), ","),
+                Edit::replace(bar, bar, "] "),
+                Edit::replace(end.saturating_sub(1), end, "})"),
+            ]);
+            true
+        }
+    }
+    let mut f = Finder {
+        src,
+        edits: Vec::new(),
+    };
+    super::walk_module(m, &mut f);
+    f.edits
+}
+
+/// `__regard_object`: the object of a set of `[key, value]` pairs, and a
+/// fatal error when two pairs share a key.
+fn object_helper(rego_v1: bool) -> String {
+    let (op, kw) = if rego_v1 { (":=", " if") } else { ("=", "") };
+    format!(
+        "__regard_object(s) {op} o{kw} {{ o := {{k: v | _ = [0][_]; [k, v] := s[_]}}; count(o) == count(s) }}\n\
+         __regard_object(s) {op} o{kw} {{ o := {{k: v | _ = [0][_]; [k, v] := s[_]}}; count(o) != count(s); o = regex.is_valid(\"{OVERSIZED_REGEX}\") }}\n"
+    )
+}
+
+/// The rule stage of [`rewrite`].
+fn rules(modules: &[(&str, &Module)], rego_v1: bool) -> Result<Vec<String>, Unsupported> {
+    let mut rules: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
+    for (_, m) in modules {
+        rules
+            .entry(package_components(m))
+            .or_default()
+            .extend(m.policy.iter().filter_map(|r| rule_name(r)));
+    }
+    let globals: Vec<BTreeSet<String>> = modules
+        .iter()
+        .map(|(_, m)| {
+            let mut names = rules
+                .get(&package_components(m))
+                .cloned()
+                .unwrap_or_default();
+            for import in &m.imports {
+                let name = match &import.r#as {
+                    Some(alias) => alias.text().to_owned(),
+                    None => import
+                        .refr
+                        .span()
+                        .text()
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                };
+                names.insert(name);
+            }
+            names
+        })
+        .collect();
+    // Definitions grouped by package and name, in source order.
+    let mut groups: BTreeMap<(Vec<String>, String), Vec<Def<'_>>> = BTreeMap::new();
+    for (i, ((src, m), globals)) in modules.iter().zip(&globals).enumerate() {
+        let pkg = package_components(m);
+        for rule in &m.policy {
+            let Some((name, kind)) = classify(rule) else {
+                continue;
+            };
+            groups.entry((pkg.clone(), name)).or_default().push(Def {
+                module: i,
+                src,
+                globals,
+                rule,
+                kind,
+            });
+        }
+    }
+    let mut edits: Vec<Vec<Edit>> = vec![Vec::new(); modules.len()];
+    let mut appended: Vec<String> = vec![String::new(); modules.len()];
+    for ((_, name), defs) in &groups {
+        let kinds: BTreeSet<_> = defs.iter().map(|d| d.kind).collect();
+        let [kind] = kinds.into_iter().collect::<Vec<_>>()[..] else {
+            // Mixed heads are a compile error regorus reports itself.
+            continue;
+        };
+        if single_valued(defs) {
+            continue;
+        }
+        let Some(first) = defs.first() else {
+            continue;
+        };
+        for (n, def) in defs.iter().enumerate() {
+            let Some(list) = edits.get_mut(def.module) else {
+                continue;
+            };
+            list.extend(rewrite_def(def, name, n, rego_v1)?);
+        }
+        if let Some(text) = appended.get_mut(first.module) {
+            text.push_str(&wrapper(name, kind, defs.len(), rego_v1));
+        }
+    }
+    Ok(modules
+        .iter()
+        .zip(edits.into_iter().zip(appended))
+        .map(|((src, _), (edits, tail))| {
+            if edits.is_empty() {
+                return (*src).to_owned();
+            }
+            let mut out = apply_edits(src, edits);
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&tail);
+            out.push_str(&one_helper(rego_v1));
+            out
+        })
+        .collect())
+}
+
+/// The name and kind of a rule that could conflict; `None` for set rules,
+/// defaults and heads the RVM path refuses anyway.
+fn classify(rule: &Rule) -> Option<(String, Kind)> {
+    let Rule::Spec { head, .. } = rule else {
+        return None;
+    };
+    if rule_name(rule).is_some_and(|n| n.starts_with("__regard_")) {
+        // This pass's own helpers.
+        return None;
+    }
+    match head {
+        RuleHead::Compr { refr, assign, .. } => match refr.as_ref() {
+            Expr::Var { .. } => Some((var_text(refr)?, Kind::Complete)),
+            Expr::RefBrack { refr, .. } if assign.is_some() => match refr.as_ref() {
+                Expr::Var { .. } => Some((var_text(refr)?, Kind::Object)),
+                _ => None,
+            },
+            _ => None,
+        },
+        RuleHead::Func { refr, args, .. } => match refr.as_ref() {
+            Expr::Var { .. } => Some((var_text(refr)?, Kind::Function(args.len()))),
+            _ => None,
+        },
+        RuleHead::Set { .. } => None,
+    }
+}
+
+fn var_text(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Var { span, .. } => Some(span.text().to_owned()),
+        _ => None,
+    }
+}
+
+/// The value expression of a head (`None`: the value is `true`).
+fn head_value(rule: &Rule) -> Option<&Ref<Expr>> {
+    match rule {
+        Rule::Spec {
+            head: RuleHead::Compr { assign, .. } | RuleHead::Func { assign, .. },
+            ..
+        } => assign.as_ref().map(|a| &a.value),
+        _ => None,
+    }
+}
+
+/// The source text of a head's value (`None`: the value is `true`).
+///
+/// regorus' spans of string literals and bracketed references stop before
+/// the closing quote or bracket, so the text runs from the assignment to
+/// the body, or for a rule without a body, to the head's end and the
+/// closing characters right after it.
+fn value_text<'s>(src: &'s str, rule: &Rule) -> Option<&'s str> {
+    let Rule::Spec { head, bodies, .. } = rule else {
+        return None;
+    };
+    let (RuleHead::Compr { span, assign, .. } | RuleHead::Func { span, assign, .. }) = head else {
+        return None;
+    };
+    let a = assign.as_ref()?;
+    let end = match bodies.first() {
+        Some(b) => b.span.start as usize,
+        None => closing_end(src, span.end as usize),
+    };
+    let text = src.get(a.span.start as usize..end)?.trim_start();
+    let text = text
+        .strip_prefix(":=")
+        .or_else(|| text.strip_prefix('='))
+        .unwrap_or(text);
+    Some(text.trim())
+}
+
+/// `end` moved past the quotes and brackets that close an expression
+/// there (regorus' spans leave them out).
+fn closing_end(src: &str, end: usize) -> usize {
+    let tail = src.get(end..).unwrap_or_default();
+    let closing = tail
+        .chars()
+        .take_while(|c| matches!(c, '"' | '`' | ']' | ')'))
+        .map(char::len_utf8)
+        .sum::<usize>();
+    end.saturating_add(closing)
+}
+
+/// The source text of an else clause's value.
+fn else_value_text<'s>(src: &'s str, b: &RuleBody) -> Option<&'s str> {
+    let a = b.assign.as_ref()?;
+    let text = src.get(a.span.start as usize..b.query.span.start as usize)?;
+    let text = text.trim_start();
+    let text = text
+        .strip_prefix(":=")
+        .or_else(|| text.strip_prefix('='))
+        .unwrap_or(text);
+    Some(text.trim())
+}
+
+/// Whether a group of definitions can only ever have one value.
+fn single_valued(defs: &[Def<'_>]) -> bool {
+    // Every clause gives one constant, the same for all: no conflict.
+    let mut constants = BTreeSet::new();
+    let mut all_constant = true;
+    for d in defs {
+        let Rule::Spec { bodies, .. } = d.rule else {
+            continue;
+        };
+        let values = std::iter::once((head_value(d.rule), value_text(d.src, d.rule))).chain(
+            bodies.iter().filter(|b| b.is_else).map(|b| {
+                (
+                    b.assign.as_ref().map(|a| &a.value),
+                    else_value_text(d.src, b),
+                )
+            }),
+        );
+        for v in values {
+            match v {
+                (None, _) => {
+                    constants.insert("true".to_owned());
+                }
+                (Some(e), Some(text)) if is_constant(e) => {
+                    constants.insert(text.to_owned());
+                }
+                _ => all_constant = false,
+            }
+        }
+    }
+    if all_constant && constants.len() <= 1 {
+        return true;
+    }
+    // Otherwise each definition must have one value, and no two may hold
+    // for the same input.
+    if defs.iter().any(may_vary) {
+        return false;
+    }
+    defs.iter().enumerate().all(|(i, a)| {
+        defs.iter()
+            .skip(i.saturating_add(1))
+            .all(|b| a.kind != Kind::Object && exclusive(a, b))
+    })
+}
+
+/// Whether two definitions can never both hold for one input: their
+/// arguments are different constants at one position (`f("Ki")`,
+/// `f("Mi")`), or one body states what the other negates (`is_number(x)`,
+/// `not is_number(x)`) about the same arguments.
+fn exclusive(a: &Def<'_>, b: &Def<'_>) -> bool {
+    let (
+        Rule::Spec {
+            head: ha,
+            bodies: ba,
+            ..
+        },
+        Rule::Spec {
+            head: hb,
+            bodies: bb,
+            ..
+        },
+    ) = (a.rule, b.rule)
+    else {
+        return false;
+    };
+    if ba.len() > 1 || bb.len() > 1 {
+        return false;
+    }
+    let (args_a, args_b): (&[Ref<Expr>], &[Ref<Expr>]) = match (ha, hb) {
+        (RuleHead::Func { args: x, .. }, RuleHead::Func { args: y, .. }) => (x, y),
+        _ => (&[], &[]),
+    };
+    let differs = args_a
+        .iter()
+        .zip(args_b)
+        .any(|(x, y)| matches!((constant_key(x), constant_key(y)), (Some(x), Some(y)) if x != y));
+    if differs {
+        return true;
+    }
+    // Statements about the arguments mean the same in both only when the
+    // arguments are written alike.
+    let texts = |args: &[Ref<Expr>]| -> Vec<String> {
+        args.iter().map(|e| e.span().text().to_owned()).collect()
+    };
+    if texts(args_a) != texts(args_b) {
+        return false;
+    }
+    let (Some(qa), Some(qb)) = (ba.first(), bb.first()) else {
+        return false;
+    };
+    let (pos_a, neg_a) = conditions(a, args_a, &qa.query);
+    let (pos_b, neg_b) = conditions(b, args_b, &qb.query);
+    !pos_a.is_disjoint(&neg_b) || !neg_a.is_disjoint(&pos_b)
+}
+
+/// A constant argument as (kind, text): `"1"` and `1` differ.
+fn constant_key(e: &Expr) -> Option<(u8, String)> {
+    let kind = match e {
+        Expr::String { .. } | Expr::RawString { .. } => 0,
+        Expr::Number { .. } => 1,
+        Expr::Bool { .. } => 2,
+        Expr::Null { .. } => 3,
+        _ => return None,
+    };
+    Some((kind, e.span().text().to_owned()))
+}
+
+/// A body's statements that mention only arguments and package names,
+/// as whitespace-normalised texts: (stated, negated).
+fn conditions(
+    def: &Def<'_>,
+    args: &[Ref<Expr>],
+    query: &Query,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut allowed: BTreeSet<String> = def.globals.clone();
+    allowed.insert("input".to_owned());
+    allowed.insert("data".to_owned());
+    for a in args {
+        allowed.extend(mentions(a));
+    }
+    let mut pos = BTreeSet::new();
+    let mut neg = BTreeSet::new();
+    for s in &query.stmts {
+        if !s.with_mods.is_empty() {
+            continue;
+        }
+        let (expr, set) = match &s.literal {
+            Literal::Expr { expr, .. } => (expr, &mut pos),
+            Literal::NotExpr { expr, .. } => (expr, &mut neg),
+            _ => continue,
+        };
+        if matches!(expr.as_ref(), Expr::AssignExpr { .. }) || !mentions(expr).is_subset(&allowed) {
+            continue;
+        }
+        let text = def
+            .src
+            .get(expr.span().start as usize..closing_end(def.src, s.span.end as usize))
+            .unwrap_or_default();
+        set.insert(text.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    (pos, neg)
+}
+
+/// Whether one definition's value (or key) may take several values: some
+/// clause's value depends on iteration in its body.
+fn may_vary(def: &Def<'_>) -> bool {
+    let Rule::Spec { head, bodies, .. } = def.rule else {
+        return false;
+    };
+    type Parts<'r> = (
+        &'r [Ref<Expr>],
+        Option<&'r Ref<Expr>>,
+        Option<&'r Ref<Expr>>,
+    );
+    let (args, key, value): Parts<'_> = match head {
+        RuleHead::Func { args, assign, .. } => (args, None, assign.as_ref().map(|a| &a.value)),
+        RuleHead::Compr { refr, assign, .. } => {
+            let key = match refr.as_ref() {
+                Expr::RefBrack { index, .. } => Some(index),
+                _ => None,
+            };
+            (&[], key, assign.as_ref().map(|a| &a.value))
+        }
+        RuleHead::Set { .. } => return false,
+    };
+    if bodies.is_empty() {
+        let taint = Taint::of_head(def.globals, args);
+        return value.is_some_and(|v| taint.varies(v)) || key.is_some_and(|k| taint.varies(k));
+    }
+    bodies.iter().any(|b| {
+        let value = if b.is_else {
+            b.assign.as_ref().map(|a| &a.value)
+        } else {
+            value
+        };
+        let taint = Taint::of_body(def.globals, args, &b.query);
+        value.is_some_and(|v| taint.varies(v)) || key.is_some_and(|k| taint.varies(k))
+    })
+}
+
+/// Literal scalars and collections of them.
+fn is_constant(e: &Expr) -> bool {
+    match e {
+        Expr::String { .. }
+        | Expr::RawString { .. }
+        | Expr::Number { .. }
+        | Expr::Bool { .. }
+        | Expr::Null { .. } => true,
+        Expr::Array { items, .. } | Expr::Set { items, .. } => items.iter().all(|i| is_constant(i)),
+        Expr::Object { fields, .. } => fields
+            .iter()
+            .all(|(_, k, v)| is_constant(k) && is_constant(v)),
+        _ => false,
+    }
+}
+
+/// The variables of one body whose values may vary between its solutions.
+#[derive(Default)]
+struct Taint {
+    /// Variables bound once (function arguments, `x := e`, `x = e`).
+    bound: BTreeSet<String>,
+    /// Variables that may take several values.
+    varying: BTreeSet<String>,
+}
+
+impl Taint {
+    /// Before any body: the package's names and the function's arguments
+    /// are bound.
+    fn of_head(globals: &BTreeSet<String>, args: &[Ref<Expr>]) -> Taint {
+        let mut t = Taint {
+            bound: globals.clone(),
+            varying: BTreeSet::new(),
+        };
+        for a in args {
+            t.bound.extend(mentions(a));
+        }
+        t
+    }
+
+    fn of_body(globals: &BTreeSet<String>, args: &[Ref<Expr>], query: &Query) -> Taint {
+        let mut t = Taint::of_head(globals, args);
+        for s in &query.stmts {
+            if let Literal::Expr { expr, .. } = &s.literal
+                && let Expr::AssignExpr { lhs, .. } = expr.as_ref()
+                && let Expr::Var { span, .. } = lhs.as_ref()
+                && span.text() != "_"
+            {
+                t.bound.insert(span.text().to_owned());
+            }
+        }
+        // Statements that iterate, or read a varying variable, make every
+        // variable they mention vary; repeat until nothing changes.
+        loop {
+            let before = t.varying.len();
+            for s in &query.stmts {
+                let (iterates, vars) = match &s.literal {
+                    Literal::Expr { expr, .. } => (t.iterates(expr), mentions(expr)),
+                    Literal::SomeIn {
+                        key,
+                        value,
+                        collection,
+                        ..
+                    } => {
+                        let mut vars = mentions(value);
+                        if let Some(k) = key {
+                            vars.extend(mentions(k));
+                        }
+                        vars.extend(mentions(collection));
+                        (true, vars)
+                    }
+                    // `not` and `every` bind nothing outside; `some x`
+                    // only declares.
+                    _ => continue,
+                };
+                if iterates || vars.iter().any(|v| t.varying.contains(v)) {
+                    t.varying.extend(vars);
+                }
+            }
+            if t.varying.len() == before {
+                break;
+            }
+        }
+        t
+    }
+
+    /// Whether an expression iterates or reads a varying variable.
+    fn varies(&self, e: &Expr) -> bool {
+        self.iterates(e) || mentions(e).iter().any(|v| self.varying.contains(v))
+    }
+
+    /// Whether an expression iterates outside comprehensions: `x[_]`,
+    /// `x[i]` with `i` not bound once, `walk`.
+    fn iterates(&self, e: &Expr) -> bool {
+        struct Finder<'t>(&'t Taint, bool);
+        impl AstVisitor for Finder<'_> {
+            fn expr(&mut self, e: &Expr) -> bool {
+                match e {
+                    Expr::ArrayCompr { .. } | Expr::SetCompr { .. } | Expr::ObjectCompr { .. } => {
+                        return false;
+                    }
+                    Expr::RefBrack { index, .. } => {
+                        if let Expr::Var { span, .. } = index.as_ref()
+                            && (span.text() == "_" || !self.0.bound.contains(span.text()))
+                        {
+                            self.1 = true;
+                        }
+                    }
+                    Expr::Call { fcn, .. } if fcn.span().text() == "walk" => self.1 = true,
+                    _ => {}
+                }
+                true
+            }
+        }
+        let mut f = Finder(self, false);
+        walk_expr(e, &mut f);
+        f.1
+    }
+}
+
+/// Every variable an expression mentions, comprehensions included
+/// (function names are not variables).
+fn mentions(e: &Expr) -> BTreeSet<String> {
+    struct Vars(BTreeSet<String>);
+    impl AstVisitor for Vars {
+        fn expr(&mut self, e: &Expr) -> bool {
+            match e {
+                Expr::Var { span, .. } => {
+                    self.0.insert(span.text().to_owned());
+                }
+                Expr::Call { params, .. } => {
+                    for p in params {
+                        walk_expr(p, self);
+                    }
+                    return false;
+                }
+                _ => {}
+            }
+            true
+        }
+        fn stmt(&mut self, s: &LiteralStmt) {
+            if let Literal::SomeVars { vars, .. } = &s.literal {
+                self.0.extend(vars.iter().map(|v| v.text().to_owned()));
+            }
+        }
+    }
+    let mut v = Vars(BTreeSet::new());
+    walk_expr(e, &mut v);
+    v.0.remove("_");
+    v.0
+}
+
+/// `_` in a name is kept; other characters a rule name cannot have do not occur.
+fn vals(name: &str) -> String {
+    format!("__regard_vals_{name}")
+}
+
+fn pairs(name: &str) -> String {
+    format!("__regard_pairs_{name}")
+}
+
+fn def_fn(name: &str, n: usize) -> String {
+    format!("__regard_def{n}_{name}")
+}
+
+/// A set rule head: `s[e]` (v0) or `s contains e` (v1).
+fn set_head(set: &str, elem: &str, rego_v1: bool) -> String {
+    if rego_v1 {
+        format!("{set} contains {elem}")
+    } else {
+        format!("{set}[{elem}]")
+    }
+}
+
+/// The edit turning one definition into its contribution to the group's set.
+fn rewrite_def(
+    def: &Def<'_>,
+    name: &str,
+    n: usize,
+    rego_v1: bool,
+) -> Result<Vec<Edit>, Unsupported> {
+    let Rule::Spec { head, bodies, span } = def.rule else {
+        return Err(format!("rule `{name}`: unexpected default rule"));
+    };
+    let line = span.line;
+    if bodies.iter().any(|b| b.is_else) {
+        return Err(format!(
+            "line {line}: the values of `{name}`'s else chain may conflict"
+        ));
+    }
+    if bodies.len() > 1 {
+        return Err(format!("line {line}: `{name}` has several bodies"));
+    }
+    let value = match head_value(def.rule) {
+        None => "true",
+        Some(_) => value_text(def.src, def.rule)
+            .ok_or_else(|| format!("line {line}: the value of `{name}` has no text"))?,
+    };
+    // A complete or object rule's value (and key) become a set element
+    // written in a rule head, where iteration would change its meaning;
+    // a function's value moves into a comprehension, where it cannot.
+    let args: &[Ref<Expr>] = match head {
+        RuleHead::Func { args, .. } => args,
+        _ => &[],
+    };
+    let taint = match bodies.first() {
+        Some(b) => Taint::of_body(def.globals, args, &b.query),
+        None => Taint::of_head(def.globals, args),
+    };
+    if !matches!(def.kind, Kind::Function(_))
+        && head_value(def.rule).is_some_and(|v| taint.iterates(v))
+    {
+        return Err(format!(
+            "line {line}: the value of `{name}` iterates in the rule head"
+        ));
+    }
+    // Where the head ends: at the body, or past the closing characters
+    // regorus' span leaves out.
+    let (head_end, gap) = match (bodies.first(), head) {
+        (Some(b), _) => (b.span.start as usize, " "),
+        (
+            None,
+            RuleHead::Compr { span, .. } | RuleHead::Func { span, .. } | RuleHead::Set { span, .. },
+        ) => (closing_end(def.src, span.end as usize), ""),
+    };
+    match (head, def.kind) {
+        (RuleHead::Compr { span, .. }, Kind::Complete) => Ok(vec![Edit::replace(
+            span.start as usize,
+            head_end,
+            format!("{}{gap}", set_head(&vals(name), value, rego_v1)),
+        )]),
+        (RuleHead::Compr { span, refr, .. }, Kind::Object) => {
+            let Expr::RefBrack { index, .. } = refr.as_ref() else {
+                return Err(format!("line {line}: `{name}` has an unexpected key"));
+            };
+            if taint.iterates(index) {
+                return Err(format!(
+                    "line {line}: the key of `{name}` iterates in the rule head"
+                ));
+            }
+            // The key's text: from the bracket after the name to the
+            // assignment (regorus' spans leave out the closing bracket).
+            let (
+                Expr::RefBrack { refr: base, .. },
+                RuleHead::Compr {
+                    assign: Some(a), ..
+                },
+            ) = (refr.as_ref(), head)
+            else {
+                return Err(format!("line {line}: `{name}` has an unexpected key"));
+            };
+            let key = def
+                .src
+                .get(base.span().end as usize..a.span.start as usize)
+                .map(str::trim)
+                .and_then(|t| t.strip_prefix('['))
+                .and_then(|t| t.strip_suffix(']'))
+                .map(str::trim)
+                .ok_or_else(|| format!("line {line}: the key of `{name}` has no text"))?;
+            let pair = format!("[{key}, {value}]");
+            Ok(vec![Edit::replace(
+                span.start as usize,
+                head_end,
+                format!("{}{gap}", set_head(&pairs(name), &pair, rego_v1)),
+            )])
+        }
+        (
+            RuleHead::Func {
+                span, refr, assign, ..
+            },
+            Kind::Function(_),
+        ) => {
+            // The arguments keep their text; the name and everything after
+            // the closing parenthesis are replaced.
+            let tail_start = assign.as_ref().map_or(span.end, |a| a.span.start);
+            let (inner, end) = match bodies.first() {
+                Some(b) => (body_inner(b), b.query.span.end as usize),
+                None => ("true", head_end),
+            };
+            let op = if rego_v1 { ":=" } else { "=" };
+            let kw = if rego_v1 { " if" } else { "" };
+            let sep = if inner.contains('\n') { "\n" } else { " " };
+            Ok(vec![
+                Edit::replace(
+                    refr.span().start as usize,
+                    refr.span().end as usize,
+                    def_fn(name, n),
+                ),
+                Edit::replace(
+                    tail_start as usize,
+                    end,
+                    format!(
+                        " {op} __regard_s{kw} {{ __regard_s := {{__regard_x | _ = [0][_]; {inner}{sep}; __regard_x := {value}}} }}"
+                    ),
+                ),
+            ])
+        }
+        _ => Err(format!("line {line}: `{name}` has an unexpected head")),
+    }
+}
+
+/// The statements of a body without its braces (v1 bodies may have none).
+fn body_inner(b: &RuleBody) -> &str {
+    let text = b.query.span.text();
+    text.strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .unwrap_or(text)
+}
+
+/// The rule appended for a rewritten group.
+fn wrapper(name: &str, kind: Kind, defs: usize, rego_v1: bool) -> String {
+    let (op, kw) = if rego_v1 { (":=", " if") } else { ("=", "") };
+    match kind {
+        Kind::Complete => format!(
+            "{name} {op} __regard_v{kw} {{ __regard_v := __regard_one({}) }}\n",
+            vals(name)
+        ),
+        Kind::Object => {
+            let p = pairs(name);
+            format!(
+                "{name}[__regard_k] {op} __regard_v{kw} {{ __regard_p := {p}[_]; __regard_k := __regard_p[0]; \
+                 __regard_v := __regard_one({{__regard_y | _ = [0][_]; __regard_q := {p}[_]; __regard_q[0] == __regard_k; __regard_y := __regard_q[1]}}) }}\n"
+            )
+        }
+        Kind::Function(arity) => {
+            let args: Vec<String> = (0..arity).map(|i| format!("__regard_a{i}")).collect();
+            let args = args.join(", ");
+            let parts: Vec<String> = (0..defs)
+                .map(|n| {
+                    format!(
+                        "{{__regard_y | _ = [0][_]; __regard_y := {}({args})[_]}}",
+                        def_fn(name, n)
+                    )
+                })
+                .collect();
+            format!(
+                "{name}({args}) {op} __regard_v{kw} {{ __regard_v := __regard_one({}) }}\n",
+                parts.join(" | ")
+            )
+        }
+    }
+}
+
+/// `__regard_one`, appended once to every rewritten module.
+fn one_helper(rego_v1: bool) -> String {
+    let (op, kw) = if rego_v1 { (":=", " if") } else { ("=", "") };
+    format!(
+        "__regard_one(s) {op} x{kw} {{ count(s) < 2; x := s[_] }}\n\
+         __regard_one(s) {op} x{kw} {{ count(s) > 1; x := regex.is_valid(\"{OVERSIZED_REGEX}\") }}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use regorus::languages::rego::compiler::Compiler;
+    use regorus::rvm::RegoVM;
+    use regorus::{Engine, Value};
+
+    use super::super::parse_module;
+
+    /// The rewritten text of one v0 module.
+    fn rewritten(src: &str) -> String {
+        let m = parse_module("t.rego", src, false).unwrap();
+        super::rewrite(&[(src, &m)], false).unwrap().remove(0)
+    }
+
+    /// `data.t.p` on the RVM after the rewrite (errors as `Err`).
+    fn rvm(src: &str, rego_v1: bool, input: &str) -> Result<Value, String> {
+        let m = parse_module("t.rego", src, rego_v1).unwrap();
+        let text = super::rewrite(&[(src, &m)], rego_v1)?.remove(0);
+        let mut e = Engine::new();
+        e.set_rego_v0(!rego_v1);
+        e.add_policy("t.rego".into(), text.clone())
+            .map_err(|e| format!("{e}\n{text}"))?;
+        let policy = e
+            .compile_with_entrypoint(&"data.t.p".into())
+            .map_err(|e| e.to_string())?;
+        let program =
+            Compiler::compile_from_policy(&policy, &["data.t.p"]).map_err(|e| e.to_string())?;
+        let mut vm = RegoVM::new();
+        vm.load_program(program);
+        vm.set_data(Value::new_object())
+            .map_err(|e| e.to_string())?;
+        vm.set_input(Value::from_json_str(input).unwrap());
+        vm.execute().map_err(|e| e.to_string())
+    }
+
+    fn interpreter(src: &str, rego_v1: bool, input: &str) -> Result<Value, String> {
+        let mut e = Engine::new();
+        e.set_rego_v0(!rego_v1);
+        e.add_policy("t.rego".into(), src.into()).unwrap();
+        e.set_input(Value::from_json_str(input).unwrap());
+        e.eval_rule("data.t.p".into()).map_err(|e| e.to_string())
+    }
+
+    const FATAL: &str = "Compiled regex exceeded size limit (102400 bytes, pc=0)";
+
+    /// Same value on both engines, or an error on both.
+    fn agree(src: &str, rego_v1: bool, input: &str) -> Result<Value, ()> {
+        let i = interpreter(src, rego_v1, input);
+        let r = rvm(src, rego_v1, input);
+        match (&i, &r) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a, b, "{src} / {input}");
+                Ok(a.clone())
+            }
+            (Err(_), Err(e)) => {
+                assert_eq!(e, FATAL, "{src} / {input}");
+                Err(())
+            }
+            _ => panic!("{src} / {input}: interpreter {i:?}, rvm {r:?}"),
+        }
+    }
+
+    fn num(n: i64) -> Result<Value, ()> {
+        Ok(Value::from(n))
+    }
+
+    #[test]
+    fn rules_that_cannot_conflict_are_untouched() {
+        for src in [
+            "package t\np = v { v := input.a }",
+            "package t\np { input.xs[_] == 1 }\np { input.y }",
+            "package t\np = 1 { input.xs[_] }\np = 1 { input.y }",
+            "package t\nf(x) = y { y := x.a[x.i] }",
+            "package t\nq[k] = true { k := input.xs[_] }",
+            "package t\nq[k] = true { k := input.xs[_] }\nq[k] = true { k := input.ys[_] }",
+            "package t\np = v { s := {x | x := input.xs[_]}; v := count(s) }",
+            "package t\np[x] { x := input.xs[_] }",
+            "package t\nf(x) = 1 { x > 1 } else = 2 { true }",
+        ] {
+            assert_eq!(rewritten(src), src);
+        }
+    }
+
+    #[test]
+    fn exclusive_definitions_are_untouched() {
+        for src in [
+            "package t\nm(\"Ki\") = 1024 { true }\nm(\"Mi\") = 1048576 { true }\nm(1) = 1",
+            "package t\nc(o) = n { is_number(o); n := o * 1000 }\nc(o) = n { not is_number(o); n := to_number(o) }",
+            "package t\nc(o) = n { is_number(o)\n  n := o }\nc(o) = 2 {\n  not is_number(o) }",
+        ] {
+            assert_eq!(rewritten(src), src);
+        }
+        // Conditions that are not each other's negation, or that read body
+        // variables, or arguments written differently, prove nothing.
+        for src in [
+            "package t\nf(x) = 1 { endswith(x, \"m\") }\nf(x) = 2 { not endswith(x, \"n\") }",
+            "package t\nf(x) = 1 { x[\"a\"] }\nf(x) = 2 { not x[\"b\"] }",
+            "package t\nf(x) = 1 { x.a[\"k\"] == 1 }\nf(x) = 2 { not x.a[\"k\"] == 2 }",
+            "package t\nf(x) = 1 { y := x.a; y }\nf(x) = 2 { y := x.b; not y }",
+            "package t\nf(x) = 1 { x }\nf(z) = 2 { not x }",
+            "package t\nm(\"1\") = 1\nm(1) = 2\nm(\"1\") = 3",
+        ] {
+            assert_ne!(rewritten(src), src, "{src}");
+        }
+        let src = "package t\nf(x) = 1 { x[\"a\"] }\nf(x) = 2 { not x[\"b\"] }\np = f(input)";
+        assert_eq!(agree(src, false, r#"{"a": true}"#), Err(()));
+        assert_eq!(agree(src, false, r#"{"a": true, "b": 1}"#), num(1));
+    }
+
+    #[test]
+    fn complete_rules_collect_their_values() {
+        let src = "package t\np = v { v := input.xs[_] }";
+        assert_eq!(
+            rewritten(src),
+            "package t\n__regard_vals_p[v] { v := input.xs[_] }\n\
+             p = __regard_v { __regard_v := __regard_one(__regard_vals_p) }\n\
+             __regard_one(s) = x { count(s) < 2; x := s[_] }\n\
+             __regard_one(s) = x { count(s) > 1; x := regex.is_valid(\"((((a{64}){64}){64}){64})\") }\n"
+        );
+        assert_eq!(agree(src, false, r#"{"xs": [1, 2]}"#), Err(()));
+        assert_eq!(agree(src, false, r#"{"xs": [1, 1]}"#), num(1));
+        assert_eq!(agree(src, false, r#"{"xs": []}"#), Ok(Value::Undefined));
+        let two = "package t\ndefault p = 0\np = 1 { input.a }\np = 2 { input.b }";
+        assert_eq!(agree(two, false, r#"{"a": true, "b": true}"#), Err(()));
+        assert_eq!(agree(two, false, r#"{"a": true}"#), num(1));
+        assert_eq!(agree(two, false, r#"{}"#), num(0));
+        let strings = "package t\np = \"1\" { input.a }\np = 1 { input.b }\nq = x[\"k\"] { x := input }\nq = \"k\"";
+        assert_eq!(agree(strings, false, r#"{"a": true, "b": true}"#), Err(()));
+        assert_eq!(
+            agree(strings, false, r#"{"a": true}"#),
+            Ok(Value::from("1"))
+        );
+        assert_eq!(
+            rewritten(strings).lines().nth(3),
+            Some("__regard_vals_q[x[\"k\"]] { x := input }")
+        );
+        let rv1 = "package t\np := v if { some v in input.xs }";
+        assert_eq!(agree(rv1, true, r#"{"xs": [3, 4]}"#), Err(()));
+        assert_eq!(agree(rv1, true, r#"{"xs": [3]}"#), num(3));
+    }
+
+    #[test]
+    fn functions_collect_the_values_of_every_definition() {
+        let src = "package t\nf(x) = y { y := x[_] }\np = f(input.xs)";
+        assert_eq!(agree(src, false, r#"{"xs": [1, 2]}"#), Err(()));
+        assert_eq!(agree(src, false, r#"{"xs": [2]}"#), num(2));
+        let table = "package t\nm(\"Ki\") = 1024\nm(\"Mi\") = 1048576\nm(u) = 1 { u == \"\" }\n\
+                     p = m(input.u)";
+        assert_eq!(agree(table, false, r#"{"u": "Mi"}"#), num(1_048_576));
+        assert_eq!(agree(table, false, r#"{"u": ""}"#), num(1));
+        assert_eq!(agree(table, false, r#"{"u": "x"}"#), Ok(Value::Undefined));
+        let overlap = "package t\ng(o, k, d) = v { v := o[k] }\ng(o, k, d) = d { true }\n\
+                       p = g(input.o, \"a\", 0)";
+        assert_eq!(agree(overlap, false, r#"{"o": {"a": 5}}"#), Err(()));
+        assert_eq!(agree(overlap, false, r#"{"o": {"a": 0}}"#), num(0));
+        assert_eq!(agree(overlap, false, r#"{"o": {}}"#), num(0));
+        let v1 = "package t\nf(x) := 1 if x > 0\nf(x) := 2 if { x > 1 }\np := f(input.n)";
+        assert_eq!(agree(v1, true, r#"{"n": 2}"#), Err(()));
+        assert_eq!(agree(v1, true, r#"{"n": 1}"#), num(1));
+        let v1 = "package t\nf(x) := 1 if { x > 0 }\nf(x) := 2 if { x > 1 }\np := f(input.n)";
+        assert_eq!(agree(v1, true, r#"{"n": 2}"#), Err(()));
+        assert_eq!(agree(v1, true, r#"{"n": 1}"#), num(1));
+        let negated = "package t\nf(x) = y { y := x[_] }\np { not f(input.xs) == 7 }";
+        assert_eq!(agree(negated, false, r#"{"xs": [1, 2]}"#), Err(()));
+        assert_eq!(
+            agree(negated, false, r#"{"xs": [1]}"#),
+            Ok(Value::Bool(true))
+        );
+    }
+
+    #[test]
+    fn object_comprehensions_check_their_keys() {
+        let src = "package t\np = {k: v | x := input.xs[_]; k := x.name; v := x.v}";
+        assert_eq!(
+            rewritten(src),
+            "package t\np = __regard_object({[k, v ] | x := input.xs[_]; k := x.name; v := x.v})\n\
+             __regard_object(s) = o { o := {k: v | _ = [0][_]; [k, v] := s[_]}; count(o) == count(s) }\n\
+             __regard_object(s) = o { o := {k: v | _ = [0][_]; [k, v] := s[_]}; count(o) != count(s); o = regex.is_valid(\"((((a{64}){64}){64}){64})\") }\n"
+        );
+        let two = r#"{"xs": [{"name": "a", "v": 1}, {"name": "a", "v": 2}]}"#;
+        assert_eq!(agree(src, false, two), Err(()));
+        let same =
+            r#"{"xs": [{"name": "a", "v": 1}, {"name": "a", "v": 1}, {"name": "b", "v": 2}]}"#;
+        let ok = agree(src, false, same).unwrap();
+        assert_eq!(ok.to_json_str().unwrap(), "{\n  \"a\": 1,\n  \"b\": 2\n}");
+        // Nested in a rule that is rewritten too, and with string keys.
+        let nested = "package t\nf(x) = o { o := {\"k\": v | v := x[_]} }\nf(x) = 1 { x == [] }\np = f(input.xs)";
+        assert_eq!(agree(nested, false, r#"{"xs": [1, 2]}"#), Err(()));
+        assert_eq!(
+            agree(nested, false, r#"{"xs": [1, 1]}"#)
+                .unwrap()
+                .to_json_str()
+                .unwrap(),
+            "{\n  \"k\": 1\n}"
+        );
+        let constant = "package t\np = {k: true | k := input.xs[_]}";
+        assert_eq!(rewritten(constant), constant);
+    }
+
+    #[test]
+    fn object_rules_check_each_key() {
+        let src = "package t\nq[k] = v { x := input.xs[_]; k := x.name; v := x.v }\np = q";
+        assert_eq!(
+            agree(
+                src,
+                false,
+                r#"{"xs": [{"name": "a", "v": 1}, {"name": "a", "v": 2}]}"#
+            ),
+            Err(())
+        );
+        let ok = agree(
+            src,
+            false,
+            r#"{"xs": [{"name": "a", "v": 1}, {"name": "b", "v": 2}, {"name": "a", "v": 1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.to_json_str().unwrap(), "{\n  \"a\": 1,\n  \"b\": 2\n}");
+    }
+
+    #[test]
+    fn what_cannot_be_rewritten_is_reported() {
+        let src = "package t\nf(x) = y { y := x[_] } else = 2 { true }";
+        let m = parse_module("t.rego", src, false).unwrap();
+        assert_eq!(
+            super::rewrite(&[(src, &m)], false),
+            Err("line 2: the values of `f`'s else chain may conflict".to_owned())
+        );
+        let src = "package t\np = input.xs[_]";
+        let m = parse_module("t.rego", src, false).unwrap();
+        assert_eq!(
+            super::rewrite(&[(src, &m)], false),
+            Err("line 2: the value of `p` iterates in the rule head".to_owned())
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! A one-element loop at the start of every comprehension, for the RVM.
+//!
+//! In regorus' register VM a condition that fails inside a comprehension
+//! body is reported to the innermost *loop* of the rule being evaluated;
+//! when the comprehension has not started a loop of its own yet, that is
+//! the enclosing rule's loop, so the whole iteration of the rule is skipped
+//! instead of the comprehension being empty (`q[x] { x := xs[_]; n :=
+//! count([1 | x > 1]) }` loses every `x <= 1` on the RVM, not on the
+//! interpreter or OPA). Starting each comprehension body with `_ = [0][_]`
+//! gives it its own loop first, which changes nothing else: the loop runs
+//! its body once. Used for RVM compilation only, after
+//! [`super::conflicts`]; edits insert text within a line.
+
+use regorus::unstable::{Expr, Module};
+
+use super::ast::{AstVisitor, walk_module};
+use super::text::{Edit, apply_edits};
+
+/// What is inserted after a comprehension's `|`.
+const LOOP: &str = " _ = [0][_];";
+
+/// `src` with every comprehension body starting with a one-element loop.
+pub(crate) fn rewrite(src: &str, m: &Module) -> String {
+    struct Finder<'s> {
+        src: &'s str,
+        edits: Vec<Edit>,
+    }
+    impl AstVisitor for Finder<'_> {
+        fn expr(&mut self, e: &Expr) -> bool {
+            let (Expr::ArrayCompr { query, .. }
+            | Expr::SetCompr { query, .. }
+            | Expr::ObjectCompr { query, .. }) = e
+            else {
+                return true;
+            };
+            // regorus' span of a comprehension's query starts at its bar.
+            let at = query.span.start as usize;
+            if self.src.get(at..at.saturating_add(1)) == Some("|") {
+                self.edits.push(Edit::insert(at.saturating_add(1), LOOP));
+            }
+            true
+        }
+    }
+    let mut f = Finder {
+        src,
+        edits: Vec::new(),
+    };
+    walk_module(m, &mut f);
+    if f.edits.is_empty() {
+        return src.to_owned();
+    }
+    apply_edits(src, f.edits)
+}
+
+#[cfg(test)]
+mod tests {
+    use regorus::languages::rego::compiler::Compiler;
+    use regorus::rvm::RegoVM;
+    use regorus::{Engine, Value};
+
+    use super::super::parse_module;
+
+    /// `data.t.p` on the RVM, with or without the rewrite.
+    fn rvm(src: &str, input: &str, rewrite: bool) -> Value {
+        let text = if rewrite {
+            let m = parse_module("t.rego", src, false).unwrap();
+            super::rewrite(src, &m)
+        } else {
+            src.to_owned()
+        };
+        let mut e = Engine::new();
+        e.set_rego_v0(true);
+        e.add_policy("t.rego".into(), text).unwrap();
+        let policy = e.compile_with_entrypoint(&"data.t.p".into()).unwrap();
+        let program = Compiler::compile_from_policy(&policy, &["data.t.p"]).unwrap();
+        let mut vm = RegoVM::new();
+        vm.load_program(program);
+        vm.set_data(Value::new_object()).unwrap();
+        vm.set_input(Value::from_json_str(input).unwrap());
+        vm.execute().unwrap()
+    }
+
+    fn interpreter(src: &str, input: &str) -> Value {
+        let mut e = Engine::new();
+        e.set_rego_v0(true);
+        e.add_policy("t.rego".into(), src.into()).unwrap();
+        e.set_input(Value::from_json_str(input).unwrap());
+        e.eval_rule("data.t.p".into()).unwrap()
+    }
+
+    #[test]
+    fn a_failed_condition_empties_the_comprehension_not_the_rule() {
+        let input = r#"{"xs": [1, 2, 3]}"#;
+        for src in [
+            "package t\np[x] { x := input.xs[_]; n := count([1 | x > 1]) }",
+            "package t\np[[x, n]] { x := input.xs[_]; n := count({y | y := 1; not x > 1}) }",
+            "package t\np = {x | x := input.xs[_]; w := {k: 1 | k := \"a\"; x > 2}}",
+            "package t\np = [x | x := input.xs[_]; w := [z | x > 1; z := input.xs[_]]]",
+        ] {
+            let want = interpreter(src, input);
+            assert_eq!(rvm(src, input, true), want, "{src}");
+            // The reason for the pass: without it the RVM loses results.
+            assert_ne!(rvm(src, input, false), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn the_loop_goes_after_each_bar() {
+        let src = "package t\np = {k: [v | v := 1] | k := \"|\"}";
+        let m = parse_module("t.rego", src, false).unwrap();
+        assert_eq!(
+            super::rewrite(src, &m),
+            "package t\np = {k: [v | _ = [0][_]; v := 1] | _ = [0][_]; k := \"|\"}"
+        );
+    }
+}
