@@ -579,8 +579,9 @@ mod tests {
 
     #[test]
     fn test_sources_leave_out_what_does_not_parse_or_compile() {
-        // In load order: a parse error, regorus' compile error, and an error
-        // OPA reports that the compatibility stage finds.
+        // In load order: a parse error, regorus' compile error, an error
+        // OPA reports that the compatibility stage finds, and a METADATA
+        // block OPA rejects.
         let set = PolicySet::from_test_sources_with(
             sources(&[
                 ("a.rego", "package a\ntest_a if true\n"),
@@ -589,6 +590,10 @@ mod tests {
                 (
                     "opa.rego",
                     "package e\np if {\n  some i\n  input.a[i]\n  some i\n}\n",
+                ),
+                (
+                    "meta.rego",
+                    "package m\n\n# METADATA\n# scope: package\ntest_m if true\n",
                 ),
                 ("d.rego", "package a\ntest_a if false\n"),
             ]),
@@ -613,6 +618,11 @@ mod tests {
                     file: "opa.rego".to_owned(),
                     line: Some(5),
                     message: "opa.rego:5:8: rego_compile_error: var i declared above".to_owned(),
+                },
+                ExcludedFile {
+                    file: "meta.rego".to_owned(),
+                    line: Some(3),
+                    message: "meta.rego:3:1: rego_parse_error: annotation scope 'package' must be applied to package (have rule)".to_owned(),
                 },
             ]
         );
