@@ -49,17 +49,19 @@ pub(crate) fn rewrite(
     sources: &mut [(String, String)],
     rego_v1: bool,
 ) -> Vec<Option<CompileError>> {
-    let mut errors = vec![None; sources.len()];
-    let mut blocks: Vec<Vec<Block>> = vec![Vec::new(); sources.len()];
-    for (i, (_, text)) in sources.iter().enumerate() {
-        if !text.contains("METADATA") {
-            continue;
-        }
-        match read_blocks(text) {
-            Ok(b) => blocks[i] = b,
-            Err(e) => errors[i] = Some(e),
-        }
-    }
+    let read: Vec<(Vec<Block>, Option<CompileError>)> = sources
+        .iter()
+        .map(|(_, text)| {
+            if !text.contains("METADATA") {
+                return (Vec::new(), None);
+            }
+            match read_blocks(text) {
+                Ok(b) => (b, None),
+                Err(e) => (Vec::new(), Some(e)),
+            }
+        })
+        .collect();
+    let (blocks, errors): (Vec<Vec<Block>>, Vec<Option<CompileError>>) = read.into_iter().unzip();
     if !sources.iter().any(|(_, t)| t.contains("rego.metadata.")) {
         return errors;
     }
@@ -67,10 +69,10 @@ pub(crate) fn rewrite(
     // Parse what takes part: modules with blocks or with calls.
     let modules: Vec<Option<Module>> = sources
         .iter()
-        .enumerate()
-        .map(|(i, (file, text))| {
-            let wanted = !blocks[i].is_empty() || text.contains("rego.metadata.");
-            if wanted && errors[i].is_none() {
+        .zip(blocks.iter().zip(&errors))
+        .map(|((file, text), (blocks, error))| {
+            let wanted = !blocks.is_empty() || text.contains("rego.metadata.");
+            if wanted && error.is_none() {
                 parse_module(file, text, rego_v1).ok()
             } else {
                 None
@@ -79,14 +81,14 @@ pub(crate) fn rewrite(
         .collect();
 
     let set = AnnotationSet::build(&modules, &blocks);
-    for (i, module) in modules.iter().enumerate() {
+    for ((module, blocks), (_, text)) in modules.iter().zip(&blocks).zip(sources.iter_mut()) {
         let Some(module) = module else { continue };
-        if !sources[i].1.contains("rego.metadata.") {
+        if !text.contains("rego.metadata.") {
             continue;
         }
-        let edits = call_edits(module, &blocks[i], &set);
+        let edits = call_edits(module, blocks, &set);
         if !edits.is_empty() {
-            sources[i].1 = apply_edits(&sources[i].1, edits);
+            *text = apply_edits(text, edits);
         }
     }
     errors
@@ -98,8 +100,8 @@ fn read_blocks(text: &str) -> Result<Vec<Block>, CompileError> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     let mut i = 0;
-    while i < lines.len() {
-        let is_start = lines[i]
+    while let Some(line) = lines.get(i) {
+        let is_start = line
             .strip_prefix('#')
             .is_some_and(|rest| rest.trim() == "METADATA");
         if !is_start {
@@ -258,10 +260,12 @@ fn to_object(raw: &Map<String, Value>, scope: &str, entrypoint: bool) -> Result<
                         return Err("invalid related-resource definition: ref must be set".into());
                     }
                     rr.insert("ref".to_owned(), Value::from(r));
-                    if let Some(d) = o.get("description").and_then(Value::as_str) {
-                        if !d.is_empty() {
-                            rr.insert("description".to_owned(), Value::from(d));
-                        }
+                    if let Some(d) = o
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .filter(|d| !d.is_empty())
+                    {
+                        rr.insert("description".to_owned(), Value::from(d));
                     }
                 }
                 other => {
@@ -324,10 +328,11 @@ fn to_object(raw: &Map<String, Value>, scope: &str, entrypoint: bool) -> Result<
         }
         obj.insert("schemas".to_owned(), Value::Array(out));
     }
-    if let Some(Value::Object(custom)) = raw.get("custom") {
-        if !custom.is_empty() {
-            obj.insert("custom".to_owned(), Value::Object(custom.clone()));
-        }
+    if let Some(Value::Object(custom)) = raw
+        .get("custom")
+        .filter(|c| c.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        obj.insert("custom".to_owned(), Value::Object(custom.clone()));
     }
     Ok(Value::Object(obj))
 }
@@ -448,8 +453,11 @@ impl AnnotationSet {
             out.push(entry(Some(a), package));
         }
         for n in (1..=package.len()).rev() {
-            if let Some(a) = self.subpackages.get(&package[..n]) {
-                out.push(entry(Some(a), &package[..n]));
+            let Some(prefix) = package.get(..n) else {
+                continue;
+            };
+            if let Some(a) = self.subpackages.get(prefix) {
+                out.push(entry(Some(a), prefix));
             }
         }
         Value::Array(out)
