@@ -41,6 +41,7 @@
     )
 )]
 
+pub(crate) mod cel;
 pub mod conftest;
 mod error;
 pub mod gatekeeper;

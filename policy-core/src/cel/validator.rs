@@ -1,0 +1,583 @@
+//! A compiled set of CEL validations evaluated as the API server's
+//! validating admission policy plugin evaluates them.
+//!
+//! [`Validator::compile`] checks and compiles match conditions, variables,
+//! validations and message expressions once. [`Validator::validate`] runs
+//! them against an [`Activation`] (the request, converted once per review):
+//! match conditions first (any `false` → no decision), then the variables in
+//! order, then every validation; each validation that is not `true` gives a
+//! [`Decision`] whose message is the message expression's result, else the
+//! static message, else `failed expression: <expression>`, exactly as the
+//! API server forms it. Evaluation errors become decisions too (under
+//! `failurePolicy: Fail`) or are dropped (`Ignore`); a panic inside the CEL
+//! crate is caught and reported the same way, so one constraint's expression
+//! can never fail another's.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use cel::common::ast::{EntryExpr, Expr};
+use cel::common::types::{CelBool, CelMap, CelMapKey, CelNull, CelString};
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
+use cel::{Context, IdedExpr};
+use regorus::Value;
+
+use super::{environment, value::to_val};
+
+/// Longest message a message expression may produce (the API server's
+/// `MaxEvaluatedMessageExpressionSizeBytes`); longer ones fall back.
+const MAX_MESSAGE_BYTES: usize = 5 * 1024;
+
+/// The root names an expression may read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// `object`, `oldObject`, `request`, `namespaceObject`, `variables`.
+    Admission,
+    /// The same plus `params`.
+    WithParams,
+}
+
+impl Scope {
+    fn declares(self, name: &str) -> bool {
+        matches!(
+            name,
+            "object" | "oldObject" | "request" | "namespaceObject" | "variables"
+        ) || (self == Scope::WithParams && name == "params")
+    }
+}
+
+/// What an expression was compiled from.
+#[derive(Debug)]
+pub(crate) struct Expression {
+    /// The source text.
+    pub source: String,
+    /// The parsed expression, macros expanded.
+    ast: IdedExpr,
+    /// The `variables.<name>` it reads.
+    reads: BTreeSet<String>,
+}
+
+/// One `validations[]` entry.
+#[derive(Debug)]
+pub(crate) struct Validation {
+    /// `expression`.
+    pub expression: Expression,
+    /// `message`.
+    pub message: Option<String>,
+    /// `messageExpression`.
+    pub message_expression: Option<Expression>,
+}
+
+/// A named expression (`variables[]`, `matchConditions[]`).
+#[derive(Debug)]
+pub(crate) struct Named {
+    /// `name`.
+    pub name: String,
+    /// `expression`.
+    pub expression: Expression,
+}
+
+/// `failurePolicy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum FailurePolicy {
+    /// Errors deny (the default).
+    #[default]
+    Fail,
+    /// Errors are ignored.
+    Ignore,
+}
+
+/// The source of a validator, as written in a template or policy.
+#[derive(Debug, Default)]
+pub(crate) struct ValidatorSource {
+    /// `(name, expression)` of each match condition.
+    pub match_conditions: Vec<(String, String)>,
+    /// `(name, expression)` of each variable after the built-in ones.
+    pub variables: Vec<(String, String)>,
+    /// `(expression, message, messageExpression)` of each validation.
+    pub validations: Vec<(String, Option<String>, Option<String>)>,
+    /// `failurePolicy`.
+    pub failure_policy: FailurePolicy,
+}
+
+/// A compile error: the field it concerns (`validations[2].messageExpression`)
+/// and the CEL error with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CompileError {
+    /// The field path.
+    pub field: String,
+    /// The message (`ERROR: <input>:1:5: ...`).
+    pub message: String,
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// The compiled validator.
+#[derive(Debug)]
+pub(crate) struct Validator {
+    match_conditions: Vec<Named>,
+    /// Built-in variables, computed by the caller, come first.
+    builtins: Vec<String>,
+    variables: Vec<Named>,
+    validations: Vec<Validation>,
+    failure_policy: FailurePolicy,
+    /// Whether `params` is visible outside variables.
+    params_everywhere: bool,
+}
+
+/// A deny decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Decision {
+    /// The message, formed as the API server forms it.
+    pub message: String,
+    /// Index of the validation (`None` for match-condition and variable errors).
+    pub expression_index: Option<usize>,
+}
+
+/// The request as CEL sees it, converted once per review.
+#[derive(Debug)]
+pub(crate) struct Activation {
+    object: Box<dyn Val>,
+    old_object: Box<dyn Val>,
+    request: Box<dyn Val>,
+    namespace_object: Box<dyn Val>,
+}
+
+impl Activation {
+    /// `object`, `oldObject` (`null` when absent), `request`, `namespaceObject`.
+    pub(crate) fn new(
+        object: &Value,
+        old_object: &Value,
+        request: &Value,
+        namespace_object: Option<&Value>,
+    ) -> Activation {
+        Activation {
+            object: to_val(object),
+            old_object: to_val(old_object),
+            request: to_val(request),
+            namespace_object: namespace_object.map_or_else(|| Box::new(CelNull) as _, to_val),
+        }
+    }
+}
+
+/// What expressions resolve their root names against.
+struct Bindings<'a> {
+    activation: &'a Activation,
+    params: Option<&'a dyn Val>,
+    variables: &'a CelMap<'static>,
+}
+
+impl VariableResolver for Bindings<'_> {
+    fn resolve<'b>(&'b self, name: &str) -> Option<CowVal<'b, 'b>> {
+        let v: &'b dyn Val = match name {
+            "object" => self.activation.object.as_ref(),
+            "oldObject" => self.activation.old_object.as_ref(),
+            "request" => self.activation.request.as_ref(),
+            "namespaceObject" => self.activation.namespace_object.as_ref(),
+            "variables" => self.variables,
+            "params" => self.params?,
+            _ => return None,
+        };
+        Some(CowVal::Borrowed(v))
+    }
+}
+
+fn line_col(source: &str, offset: u32) -> (usize, usize) {
+    let offset = usize::try_from(offset).unwrap_or(0).min(source.len());
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Root names and `variables.<name>` selections an expression reads, with
+/// comprehension variables in scope where the macro binds them.
+struct Reads<'s> {
+    source: &'s str,
+    info: cel::common::ast::SourceInfo,
+    undeclared: Option<String>,
+    variables: BTreeSet<String>,
+}
+
+impl Reads<'_> {
+    fn walk(&mut self, e: &IdedExpr, bound: &mut Vec<String>, scope: Scope) {
+        match &e.expr {
+            Expr::Ident(name) => {
+                if !name.starts_with('@')
+                    && !bound.iter().any(|b| b == name)
+                    && !scope.declares(name)
+                    && self.undeclared.is_none()
+                {
+                    let (line, col) = self
+                        .info
+                        .offset_for(e.id)
+                        .map_or((1, 1), |(start, _)| line_col(self.source, start));
+                    self.undeclared = Some(format!(
+                        "ERROR: <input>:{line}:{col}: undeclared reference to '{name}'"
+                    ));
+                }
+            }
+            Expr::Select(s) => {
+                if let Expr::Ident(root) = &s.operand.expr
+                    && root == "variables"
+                    && !bound.iter().any(|b| b == root)
+                {
+                    self.variables.insert(s.field.clone());
+                }
+                self.walk(&s.operand, bound, scope);
+            }
+            Expr::Call(c) => {
+                if let Some(t) = &c.target {
+                    self.walk(t, bound, scope);
+                }
+                for a in &c.args {
+                    self.walk(a, bound, scope);
+                }
+            }
+            Expr::Comprehension(c) => {
+                self.walk(&c.iter_range, bound, scope);
+                self.walk(&c.accu_init, bound, scope);
+                let depth = bound.len();
+                bound.push(c.accu_var.clone());
+                bound.push(c.iter_var.clone());
+                if let Some(v2) = &c.iter_var2 {
+                    bound.push(v2.clone());
+                }
+                self.walk(&c.loop_cond, bound, scope);
+                self.walk(&c.loop_step, bound, scope);
+                bound.truncate(depth);
+                bound.push(c.accu_var.clone());
+                self.walk(&c.result, bound, scope);
+                bound.truncate(depth);
+            }
+            Expr::List(l) => {
+                for x in &l.elements {
+                    self.walk(x, bound, scope);
+                }
+            }
+            Expr::Map(m) => {
+                for entry in &m.entries {
+                    match &entry.expr {
+                        EntryExpr::StructField(f) => self.walk(&f.value, bound, scope),
+                        EntryExpr::MapEntry(me) => {
+                            self.walk(&me.key, bound, scope);
+                            self.walk(&me.value, bound, scope);
+                        }
+                    }
+                }
+            }
+            Expr::Struct(s) => {
+                for entry in &s.entries {
+                    match &entry.expr {
+                        EntryExpr::StructField(f) => self.walk(&f.value, bound, scope),
+                        EntryExpr::MapEntry(me) => {
+                            self.walk(&me.key, bound, scope);
+                            self.walk(&me.value, bound, scope);
+                        }
+                    }
+                }
+            }
+            Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+}
+
+/// Compiles one expression: syntax, undeclared root names, and
+/// `variables.<name>` against the variables declared before it.
+fn compile(
+    field: &str,
+    source: &str,
+    scope: Scope,
+    declared: &[String],
+) -> Result<Expression, CompileError> {
+    let err = |message: String| CompileError {
+        field: field.to_owned(),
+        message,
+    };
+    let env = environment();
+    let (ast, info) = crate::guard::catch(|| env.parser().parse_with_source_info(source))
+        .map_err(|p| err(p.to_string()))?
+        .map_err(|e| err(e.to_string()))?;
+    let mut reads = Reads {
+        source,
+        info,
+        undeclared: None,
+        variables: BTreeSet::new(),
+    };
+    reads.walk(&ast, &mut Vec::new(), scope);
+    if let Some(m) = reads.undeclared {
+        return Err(err(m));
+    }
+    if let Some(unknown) = reads.variables.iter().find(|v| !declared.contains(v)) {
+        return Err(err(format!("undefined field '{unknown}' of variables")));
+    }
+    Ok(Expression {
+        source: source.to_owned(),
+        ast,
+        reads: reads.variables,
+    })
+}
+
+/// What the caller needs of a result that is not a bool.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Its type name (validations, match conditions).
+    Type,
+    /// The string (message expressions).
+    String,
+    /// The whole value (variables).
+    Value,
+}
+
+/// The outcome of one expression.
+enum Outcome {
+    True,
+    False,
+    /// A result of another type: its type name.
+    Other(String),
+    /// A string result, when asked for.
+    Str(String),
+    /// The result, when asked for.
+    Value(Box<dyn Val>),
+    Error(String),
+}
+
+impl Expression {
+    fn evaluate(&self, bindings: &Bindings<'_>, keep: Keep) -> Outcome {
+        let run = || {
+            let mut ctx = Context::with_env(Arc::clone(environment()));
+            ctx.set_variable_resolver(bindings);
+            let v = cel::Value::resolve_val(&self.ast, &ctx)?;
+            let v = v.as_ref();
+            if keep == Keep::Value {
+                // The result borrows from the bindings; the crate has no
+                // deep 'static copy of a `Val`, so it goes through `Value`.
+                let owned = cel::Value::try_from(v)?;
+                return Ok(Outcome::Value(Box::<dyn Val>::try_from(owned)?));
+            }
+            Ok(match v.downcast_ref::<CelBool>().map(|b| *b.inner()) {
+                Some(true) => Outcome::True,
+                Some(false) => Outcome::False,
+                None => match v.downcast_ref::<CelString<'_>>() {
+                    Some(s) if keep == Keep::String => Outcome::Str(s.inner().to_owned()),
+                    _ => Outcome::Other(v.get_type().name().to_owned()),
+                },
+            })
+        };
+        match crate::guard::catch(run) {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => Outcome::Error(cel_error(&e)),
+            Err(panic) => Outcome::Error(panic.to_string()),
+        }
+    }
+
+    /// `expression '<source>' resulted in error: <err>`, the API server's wording.
+    fn error(&self, err: &str) -> String {
+        format!("expression '{}' resulted in error: {err}", self.source)
+    }
+}
+
+impl Validator {
+    /// Compiles `source`. `builtins` names the variables the caller computes
+    /// before the user's (`anyObject`, `params` in Gatekeeper); `params` is
+    /// visible to variables always, and to the rest when `params_everywhere`.
+    pub(crate) fn compile(
+        source: &ValidatorSource,
+        builtins: &[&str],
+        params_everywhere: bool,
+    ) -> Result<Validator, CompileError> {
+        let rest = if params_everywhere {
+            Scope::WithParams
+        } else {
+            Scope::Admission
+        };
+        let mut declared: Vec<String> = builtins.iter().map(|b| (*b).to_owned()).collect();
+        let mut variables = Vec::new();
+        for (i, (name, expr)) in source.variables.iter().enumerate() {
+            let field = format!("variables[{i}].expression");
+            variables.push(Named {
+                name: name.clone(),
+                expression: compile(&field, expr, Scope::WithParams, &declared)?,
+            });
+            declared.push(name.clone());
+        }
+        let match_conditions = source
+            .match_conditions
+            .iter()
+            .enumerate()
+            .map(|(i, (name, expr))| {
+                let field = format!("matchConditions[{i}].expression");
+                Ok(Named {
+                    name: name.clone(),
+                    expression: compile(&field, expr, rest, &declared)?,
+                })
+            })
+            .collect::<Result<Vec<_>, CompileError>>()?;
+        let validations = source
+            .validations
+            .iter()
+            .enumerate()
+            .map(|(i, (expr, message, message_expr))| {
+                let expression = compile(&format!("validations[{i}].expression"), expr, rest, &declared)?;
+                let message_expression = match message_expr {
+                    Some(m) if !m.trim().is_empty() => Some(compile(
+                        &format!("validations[{i}].messageExpression"),
+                        m,
+                        rest,
+                        &declared,
+                    )?),
+                    _ => None,
+                };
+                Ok(Validation {
+                    expression,
+                    message: message.clone(),
+                    message_expression,
+                })
+            })
+            .collect::<Result<Vec<_>, CompileError>>()?;
+        Ok(Validator {
+            match_conditions,
+            builtins: builtins.iter().map(|b| (*b).to_owned()).collect(),
+            variables,
+            validations,
+            failure_policy: source.failure_policy,
+            params_everywhere,
+        })
+    }
+
+    /// Number of validations.
+    pub(crate) fn validation_count(&self) -> usize {
+        self.validations.len()
+    }
+
+    /// Evaluates every validation. `params` is the `params` binding;
+    /// `builtins` the values of the built-in variables, in the order given to
+    /// [`Validator::compile`]. Returns the deny decisions.
+    pub(crate) fn validate(
+        &self,
+        activation: &Activation,
+        params: &dyn Val,
+        builtins: Vec<Box<dyn Val>>,
+    ) -> Vec<Decision> {
+        let fail = |message: String, expression_index: Option<usize>| match self.failure_policy {
+            FailurePolicy::Fail => vec![Decision {
+                message,
+                expression_index,
+            }],
+            FailurePolicy::Ignore => Vec::new(),
+        };
+        let mut values: HashMap<CelMapKey<'static>, Box<dyn Val>> = HashMap::new();
+        for (name, value) in self.builtins.iter().zip(builtins) {
+            values.insert(CelMapKey::from(name.clone()), value);
+        }
+        // Variables are lazy in the API server: one that fails only matters
+        // to the expressions that read it, which then fail with its error.
+        let mut failed: HashMap<&str, String> = HashMap::new();
+        let mut map = CelMap::from(values);
+        for v in &self.variables {
+            if let Some(e) = v.expression.reads.iter().find_map(|r| failed.get(r.as_str())) {
+                let e = e.clone();
+                failed.insert(&v.name, e);
+                continue;
+            }
+            let bindings = Bindings {
+                activation,
+                params: Some(params),
+                variables: &map,
+            };
+            let outcome = v.expression.evaluate(&bindings, Keep::Value);
+            let value: Box<dyn Val> = match outcome {
+                Outcome::Value(b) => b,
+                Outcome::True => Box::new(CelBool::from(true)),
+                Outcome::False => Box::new(CelBool::from(false)),
+                Outcome::Other(t) | Outcome::Str(t) => {
+                    failed.insert(&v.name, format!("composited variable \"{}\" fails to evaluate: unexpected {t}", v.name));
+                    continue;
+                }
+                Outcome::Error(e) => {
+                    failed.insert(
+                        &v.name,
+                        format!("composited variable \"{}\" fails to evaluate: {e}", v.name),
+                    );
+                    continue;
+                }
+            };
+            let mut inner = map.into_inner();
+            inner.insert(CelMapKey::from(v.name.clone()), value);
+            map = CelMap::from(inner);
+        }
+        let bindings = Bindings {
+            activation,
+            params: self.params_everywhere.then_some(params),
+            variables: &map,
+        };
+        let run = |e: &Expression, keep: Keep| -> Outcome {
+            match e.reads.iter().find_map(|r| failed.get(r.as_str())) {
+                Some(err) => Outcome::Error(err.clone()),
+                None => e.evaluate(&bindings, keep),
+            }
+        };
+        let mut errors = Vec::new();
+        for c in &self.match_conditions {
+            match run(&c.expression, Keep::Type) {
+                Outcome::False => return Vec::new(),
+                Outcome::True => {}
+                Outcome::Other(t) | Outcome::Str(t) => errors.push(
+                    c.expression
+                        .error(&format!("must evaluate to bool but got {t}")),
+                ),
+                Outcome::Value(_) => {}
+                Outcome::Error(e) => errors.push(c.expression.error(&e)),
+            }
+        }
+        if !errors.is_empty() {
+            let message = if let [one] = errors.as_slice() {
+                one.clone()
+            } else {
+                format!("[{}]", errors.join(", "))
+            };
+            return fail(message, None);
+        }
+        let mut decisions = Vec::new();
+        for (i, v) in self.validations.iter().enumerate() {
+            match run(&v.expression, Keep::Type) {
+                Outcome::True => {}
+                Outcome::False | Outcome::Other(_) | Outcome::Str(_) | Outcome::Value(_) => decisions.push(Decision {
+                    message: self.message(v, &run),
+                    expression_index: Some(i),
+                }),
+                Outcome::Error(e) => decisions.extend(fail(v.expression.error(&e), Some(i))),
+            }
+        }
+        decisions
+    }
+
+    fn message(&self, v: &Validation, run: &dyn Fn(&Expression, Keep) -> Outcome) -> String {
+        if let Some(m) = &v.message_expression
+            && let Outcome::Str(s) = run(m, Keep::String)
+        {
+            let s = s.trim();
+            if !s.is_empty() && s.len() <= MAX_MESSAGE_BYTES && !s.contains('\n') {
+                return s.to_owned();
+            }
+        }
+        match v.message.as_deref().map(str::trim) {
+            Some(m) if !m.is_empty() => m.to_owned(),
+            _ => format!("failed expression: {}", v.expression.source.trim()),
+        }
+    }
+}
+
+/// An evaluation error as text, without the crate's debug formatting of values.
+fn cel_error(e: &cel::ExecutionError) -> String {
+    match e {
+        cel::ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
+        cel::ExecutionError::UndeclaredReference(n) => format!("undeclared reference to '{n}'"),
+        other => other.to_string(),
+    }
+}
