@@ -23,8 +23,18 @@ use cel::common::types::{CelBool, CelInt, CelList, CelString, LIST_TYPE, STRING_
 use cel::common::value::{CowVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
+/// The function `has(x.f)` is rewritten into (see [`super::validator`]): an
+/// `@` name, which CEL source cannot call.
+pub(crate) const PRESENCE_TEST: &str = "@has";
+
 /// Registers the Kubernetes functions on `env`.
 pub(crate) fn register(env: &mut Env) -> Result<(), DeclarationError> {
+    env.add_overload(
+        PRESENCE_TEST,
+        "@has_dyn_list",
+        vec![cel::common::types::DYN_TYPE, LIST_TYPE],
+        presence_test,
+    )?;
     env.add_member_overload("isSorted", "list_is_sorted", LIST_TYPE, vec![], is_sorted)?;
     env.add_member_overload("sum", "list_sum", LIST_TYPE, vec![], sum)?;
     env.add_member_overload("min", "list_min", LIST_TYPE, vec![], min)?;
@@ -77,6 +87,35 @@ pub(crate) fn register(env: &mut Env) -> Result<(), DeclarationError> {
         sets_intersects,
     )?;
     Ok(())
+}
+
+/// `has(x.a.b.f)` as cel-go evaluates it by default (and so the API
+/// server): the path is followed from `x` and the answer is `false` as soon
+/// as a field is missing or a value on the way is not a map, where the `cel`
+/// crate follows cel-go's stricter conformance mode and fails.
+/// Gatekeeper-library templates rely on it
+/// (`has(variables.anyObject.spec.securityContext.seccompProfile.type)` on a
+/// Pod without a security context, `has(variables.params.x)` with no
+/// parameters). The arguments are `x` and the list of field names.
+fn presence_test<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+    let [root, path] = take(PRESENCE_TEST, args)?;
+    let fields = elements(PRESENCE_TEST, path.as_ref())?;
+    let mut current: CowVal<'_, '_> = CowVal::Borrowed(root.as_ref());
+    for field in fields {
+        let is_map = current.get_type().kind() == cel::common::types::Kind::Map;
+        let Some(indexer) = current.as_indexer().filter(|_| is_map) else {
+            return Ok(CowVal::owned(CelBool::from(false)));
+        };
+        match indexer.get(field) {
+            Ok(v) => {
+                let next = v.into_owned();
+                current = CowVal::Owned(next);
+            }
+            Err(ExecutionError::NoSuchKey(_)) => return Ok(CowVal::owned(CelBool::from(false))),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(CowVal::owned(CelBool::from(true)))
 }
 
 fn take<'b, 'v, const N: usize>(

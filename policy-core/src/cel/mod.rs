@@ -18,6 +18,9 @@
 
 mod library;
 mod value;
+
+pub(crate) use cel::common::value::Val;
+pub(crate) use value::to_val;
 pub(crate) mod validator;
 
 use std::sync::{Arc, OnceLock};

@@ -12,17 +12,25 @@
 //! `failurePolicy: Fail`) or are dropped (`Ignore`); a panic inside the CEL
 //! crate is caught and reported the same way, so one constraint's expression
 //! can never fail another's.
+//!
+//! `variables.<name>` is resolved without building a `variables` map: at
+//! compile time each such selection is rewritten into an internal identifier
+//! (`@var.<name>`, a name the CEL parser cannot produce) that the bindings
+//! resolve directly, so built-in variables such as Gatekeeper's `anyObject`
+//! borrow the request instead of copying it for every constraint.
 
 use std::collections::{BTreeSet, HashMap};
+
 use std::sync::Arc;
 
-use cel::common::ast::{EntryExpr, Expr};
-use cel::common::types::{CelBool, CelMap, CelMapKey, CelNull, CelString};
+use cel::common::ast::{CallExpr, EntryExpr, Expr, ListExpr, LiteralValue};
+use cel::common::types::{CelBool, CelNull, CelString};
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
 use cel::{Context, IdedExpr};
 use regorus::Value;
 
+use super::library::PRESENCE_TEST;
 use super::{environment, value::to_val};
 
 /// Longest message a message expression may produce (the API server's
@@ -56,7 +64,12 @@ pub(crate) struct Expression {
     ast: IdedExpr,
     /// The `variables.<name>` it reads.
     reads: BTreeSet<String>,
+    /// Whether it reads `params`.
+    reads_params: bool,
 }
+
+/// The prefix of the identifiers `variables.<name>` is rewritten into.
+const VARIABLE_PREFIX: &str = "@var.";
 
 /// One `validations[]` entry.
 #[derive(Debug)]
@@ -89,7 +102,7 @@ pub(crate) enum FailurePolicy {
 }
 
 /// The source of a validator, as written in a template or policy.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct ValidatorSource {
     /// `(name, expression)` of each match condition.
     pub match_conditions: Vec<(String, String)>,
@@ -121,13 +134,13 @@ impl std::fmt::Display for CompileError {
 #[derive(Debug)]
 pub(crate) struct Validator {
     match_conditions: Vec<Named>,
-    /// Built-in variables, computed by the caller, come first.
-    builtins: Vec<String>,
     variables: Vec<Named>,
     validations: Vec<Validation>,
     failure_policy: FailurePolicy,
     /// Whether `params` is visible outside variables.
     params_everywhere: bool,
+    /// Whether any expression reads `params`.
+    reads_params: bool,
 }
 
 /// A deny decision.
@@ -169,7 +182,8 @@ impl Activation {
 struct Bindings<'a> {
     activation: &'a Activation,
     params: Option<&'a dyn Val>,
-    variables: &'a CelMap<'static>,
+    builtins: &'a [(&'a str, &'a dyn Val)],
+    variables: &'a [(String, Box<dyn Val>)],
 }
 
 impl VariableResolver for Bindings<'_> {
@@ -179,11 +193,28 @@ impl VariableResolver for Bindings<'_> {
             "oldObject" => self.activation.old_object.as_ref(),
             "request" => self.activation.request.as_ref(),
             "namespaceObject" => self.activation.namespace_object.as_ref(),
-            "variables" => self.variables,
             "params" => self.params?,
-            _ => return None,
+            _ => {
+                let var = name.strip_prefix(VARIABLE_PREFIX)?;
+                match self.builtins.iter().find(|(n, _)| *n == var) {
+                    Some((_, v)) => *v,
+                    None => self.variables.iter().find(|(n, _)| n == var)?.1.as_ref(),
+                }
+            }
         };
         Some(CowVal::Borrowed(v))
+    }
+}
+
+impl Activation {
+    /// `object`, or `oldObject` when `object` is null (a DELETE): Gatekeeper's
+    /// `variables.anyObject`.
+    pub(crate) fn any_object(&self, operation: &str) -> &dyn Val {
+        if operation == "DELETE" && self.object.downcast_ref::<CelNull>().is_some() {
+            self.old_object.as_ref()
+        } else {
+            self.object.as_ref()
+        }
     }
 }
 
@@ -195,94 +226,153 @@ fn line_col(source: &str, offset: u32) -> (usize, usize) {
     (line, col)
 }
 
-/// Root names and `variables.<name>` selections an expression reads, with
-/// comprehension variables in scope where the macro binds them.
+/// Checks the root names an expression reads and rewrites its
+/// `variables.<name>` selections (comprehension variables are in scope where
+/// the macro binds them, and shadow the root names).
 struct Reads<'s> {
     source: &'s str,
+    /// The variables declared before the expression.
+    declared: &'s [String],
     info: cel::common::ast::SourceInfo,
-    undeclared: Option<String>,
+    error: Option<String>,
     variables: BTreeSet<String>,
+    params: bool,
 }
 
 impl Reads<'_> {
-    fn walk(&mut self, e: &IdedExpr, bound: &mut Vec<String>, scope: Scope) {
-        match &e.expr {
+    fn error_at(&mut self, id: u64, message: String) {
+        if self.error.is_none() {
+            let (line, col) = self
+                .info
+                .offset_for(id)
+                .map_or((1, 1), |(start, _)| line_col(self.source, start));
+            self.error = Some(format!("ERROR: <input>:{line}:{col}: {message}"));
+        }
+    }
+
+    fn walk(&mut self, e: &mut IdedExpr, bound: &mut Vec<String>, scope: Scope) {
+        let id = e.id;
+        match &mut e.expr {
             Expr::Ident(name) => {
-                if !name.starts_with('@')
-                    && !bound.iter().any(|b| b == name)
-                    && !scope.declares(name)
-                    && self.undeclared.is_none()
-                {
-                    let (line, col) = self
-                        .info
-                        .offset_for(e.id)
-                        .map_or((1, 1), |(start, _)| line_col(self.source, start));
-                    self.undeclared = Some(format!(
-                        "ERROR: <input>:{line}:{col}: undeclared reference to '{name}'"
-                    ));
+                if name.starts_with('@') || bound.iter().any(|b| b == name) {
+                    return;
+                }
+                if name == "variables" {
+                    self.error_at(id, "variables can only be read one by one (variables.<name>)".to_owned());
+                } else if !scope.declares(name) {
+                    let m = format!("undeclared reference to '{name}'");
+                    self.error_at(id, m);
+                } else if name == "params" {
+                    self.params = true;
                 }
             }
             Expr::Select(s) => {
-                if let Expr::Ident(root) = &s.operand.expr
-                    && root == "variables"
-                    && !bound.iter().any(|b| b == root)
-                {
+                let is_variables = matches!(&s.operand.expr, Expr::Ident(root)
+                    if root == "variables" && !bound.iter().any(|b| b == root));
+                if is_variables {
+                    if !self.declared.contains(&s.field) {
+                        let m = format!("undefined field '{}' of variables", s.field);
+                        self.error_at(id, m);
+                    }
                     self.variables.insert(s.field.clone());
+                    // `has(variables.x)`: declared variables are always present.
+                    e.expr = if s.test {
+                        Expr::Literal(LiteralValue::Boolean(CelBool::from(true)))
+                    } else {
+                        Expr::Ident(format!("{VARIABLE_PREFIX}{}", s.field))
+                    };
+                    return;
                 }
-                self.walk(&s.operand, bound, scope);
+                if !s.test {
+                    self.walk(&mut s.operand, bound, scope);
+                    return;
+                }
+                // `has(x.a.b.f)`: false, not an error, when a field on the
+                // way is missing or `x` has no fields (see
+                // `library::presence_test`). The plain selections under the
+                // test become a path.
+                let mut path = vec![s.field.clone()];
+                let mut root = std::mem::take(s.operand.as_mut());
+                loop {
+                    let next = match &mut root.expr {
+                        Expr::Select(inner)
+                            if !inner.test
+                                && !matches!(&inner.operand.expr, Expr::Ident(r)
+                                    if r == "variables" && !bound.iter().any(|b| b == r)) =>
+                        {
+                            path.push(inner.field.clone());
+                            std::mem::take(inner.operand.as_mut())
+                        }
+                        _ => break,
+                    };
+                    root = next;
+                }
+                path.reverse();
+                self.walk(&mut root, bound, scope);
+                let literal = |f: String| IdedExpr {
+                    id: 0,
+                    expr: Expr::Literal(LiteralValue::String(CelString::from(f))),
+                };
+                let list = IdedExpr {
+                    id: 0,
+                    expr: Expr::List(ListExpr::new(path.into_iter().map(literal).collect())),
+                };
+                e.expr = Expr::Call(CallExpr {
+                    func_name: PRESENCE_TEST.to_owned(),
+                    target: None,
+                    args: vec![root, list],
+                });
             }
             Expr::Call(c) => {
-                if let Some(t) = &c.target {
+                if let Some(t) = &mut c.target {
                     self.walk(t, bound, scope);
                 }
-                for a in &c.args {
+                for a in &mut c.args {
                     self.walk(a, bound, scope);
                 }
             }
             Expr::Comprehension(c) => {
-                self.walk(&c.iter_range, bound, scope);
-                self.walk(&c.accu_init, bound, scope);
+                self.walk(&mut c.iter_range, bound, scope);
+                self.walk(&mut c.accu_init, bound, scope);
                 let depth = bound.len();
                 bound.push(c.accu_var.clone());
                 bound.push(c.iter_var.clone());
                 if let Some(v2) = &c.iter_var2 {
                     bound.push(v2.clone());
                 }
-                self.walk(&c.loop_cond, bound, scope);
-                self.walk(&c.loop_step, bound, scope);
+                self.walk(&mut c.loop_cond, bound, scope);
+                self.walk(&mut c.loop_step, bound, scope);
                 bound.truncate(depth);
                 bound.push(c.accu_var.clone());
-                self.walk(&c.result, bound, scope);
+                self.walk(&mut c.result, bound, scope);
                 bound.truncate(depth);
             }
             Expr::List(l) => {
-                for x in &l.elements {
+                for x in &mut l.elements {
                     self.walk(x, bound, scope);
                 }
             }
             Expr::Map(m) => {
-                for entry in &m.entries {
-                    match &entry.expr {
-                        EntryExpr::StructField(f) => self.walk(&f.value, bound, scope),
-                        EntryExpr::MapEntry(me) => {
-                            self.walk(&me.key, bound, scope);
-                            self.walk(&me.value, bound, scope);
-                        }
-                    }
+                for entry in &mut m.entries {
+                    self.walk_entry(&mut entry.expr, bound, scope);
                 }
             }
             Expr::Struct(s) => {
-                for entry in &s.entries {
-                    match &entry.expr {
-                        EntryExpr::StructField(f) => self.walk(&f.value, bound, scope),
-                        EntryExpr::MapEntry(me) => {
-                            self.walk(&me.key, bound, scope);
-                            self.walk(&me.value, bound, scope);
-                        }
-                    }
+                for entry in &mut s.entries {
+                    self.walk_entry(&mut entry.expr, bound, scope);
                 }
             }
             Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+
+    fn walk_entry(&mut self, entry: &mut EntryExpr, bound: &mut Vec<String>, scope: Scope) {
+        match entry {
+            EntryExpr::StructField(f) => self.walk(&mut f.value, bound, scope),
+            EntryExpr::MapEntry(me) => {
+                self.walk(&mut me.key, bound, scope);
+                self.walk(&mut me.value, bound, scope);
+            }
         }
     }
 }
@@ -300,26 +390,26 @@ fn compile(
         message,
     };
     let env = environment();
-    let (ast, info) = crate::guard::catch(|| env.parser().parse_with_source_info(source))
+    let (mut ast, info) = crate::guard::catch(|| env.parser().parse_with_source_info(source))
         .map_err(|p| err(p.to_string()))?
         .map_err(|e| err(e.to_string()))?;
     let mut reads = Reads {
         source,
+        declared,
         info,
-        undeclared: None,
+        error: None,
         variables: BTreeSet::new(),
+        params: false,
     };
-    reads.walk(&ast, &mut Vec::new(), scope);
-    if let Some(m) = reads.undeclared {
+    reads.walk(&mut ast, &mut Vec::new(), scope);
+    if let Some(m) = reads.error {
         return Err(err(m));
-    }
-    if let Some(unknown) = reads.variables.iter().find(|v| !declared.contains(v)) {
-        return Err(err(format!("undefined field '{unknown}' of variables")));
     }
     Ok(Expression {
         source: source.to_owned(),
         ast,
         reads: reads.variables,
+        reads_params: reads.params,
     })
 }
 
@@ -440,9 +530,17 @@ impl Validator {
                 })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
+        let reads_params = variables
+            .iter()
+            .chain(&match_conditions)
+            .map(|n| &n.expression)
+            .chain(validations.iter().flat_map(|v| {
+                std::iter::once(&v.expression).chain(v.message_expression.as_ref())
+            }))
+            .any(|e| e.reads_params);
         Ok(Validator {
+            reads_params,
             match_conditions,
-            builtins: builtins.iter().map(|b| (*b).to_owned()).collect(),
             variables,
             validations,
             failure_policy: source.failure_policy,
@@ -450,19 +548,20 @@ impl Validator {
         })
     }
 
-    /// Number of validations.
-    pub(crate) fn validation_count(&self) -> usize {
-        self.validations.len()
+    /// Whether an expression reads `params` (the caller may then skip
+    /// converting it).
+    pub(crate) fn reads_params(&self) -> bool {
+        self.reads_params
     }
 
     /// Evaluates every validation. `params` is the `params` binding;
-    /// `builtins` the values of the built-in variables, in the order given to
+    /// `builtins` the values of the built-in variables named at
     /// [`Validator::compile`]. Returns the deny decisions.
     pub(crate) fn validate(
         &self,
         activation: &Activation,
         params: &dyn Val,
-        builtins: Vec<Box<dyn Val>>,
+        builtins: &[(&str, &dyn Val)],
     ) -> Vec<Decision> {
         let fail = |message: String, expression_index: Option<usize>| match self.failure_policy {
             FailurePolicy::Fail => vec![Decision {
@@ -471,14 +570,10 @@ impl Validator {
             }],
             FailurePolicy::Ignore => Vec::new(),
         };
-        let mut values: HashMap<CelMapKey<'static>, Box<dyn Val>> = HashMap::new();
-        for (name, value) in self.builtins.iter().zip(builtins) {
-            values.insert(CelMapKey::from(name.clone()), value);
-        }
         // Variables are lazy in the API server: one that fails only matters
         // to the expressions that read it, which then fail with its error.
         let mut failed: HashMap<&str, String> = HashMap::new();
-        let mut map = CelMap::from(values);
+        let mut values: Vec<(String, Box<dyn Val>)> = Vec::with_capacity(self.variables.len());
         for v in &self.variables {
             if let Some(e) = v.expression.reads.iter().find_map(|r| failed.get(r.as_str())) {
                 let e = e.clone();
@@ -488,33 +583,31 @@ impl Validator {
             let bindings = Bindings {
                 activation,
                 params: Some(params),
-                variables: &map,
+                builtins,
+                variables: &values,
             };
-            let outcome = v.expression.evaluate(&bindings, Keep::Value);
-            let value: Box<dyn Val> = match outcome {
+            let value: Box<dyn Val> = match v.expression.evaluate(&bindings, Keep::Value) {
                 Outcome::Value(b) => b,
                 Outcome::True => Box::new(CelBool::from(true)),
                 Outcome::False => Box::new(CelBool::from(false)),
                 Outcome::Other(t) | Outcome::Str(t) => {
-                    failed.insert(&v.name, format!("composited variable \"{}\" fails to evaluate: unexpected {t}", v.name));
+                    let e = format!("composited variable \"{}\" fails to evaluate: unexpected {t}", v.name);
+                    failed.insert(&v.name, e);
                     continue;
                 }
                 Outcome::Error(e) => {
-                    failed.insert(
-                        &v.name,
-                        format!("composited variable \"{}\" fails to evaluate: {e}", v.name),
-                    );
+                    let e = format!("composited variable \"{}\" fails to evaluate: {e}", v.name);
+                    failed.insert(&v.name, e);
                     continue;
                 }
             };
-            let mut inner = map.into_inner();
-            inner.insert(CelMapKey::from(v.name.clone()), value);
-            map = CelMap::from(inner);
+            values.push((v.name.clone(), value));
         }
         let bindings = Bindings {
             activation,
             params: self.params_everywhere.then_some(params),
-            variables: &map,
+            builtins,
+            variables: &values,
         };
         let run = |e: &Expression, keep: Keep| -> Outcome {
             match e.reads.iter().find_map(|r| failed.get(r.as_str())) {

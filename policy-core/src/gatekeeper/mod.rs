@@ -74,10 +74,13 @@ pub use matching::{
     KindSelector, LabelRequirement, LabelSelector, MatchCriteria, SourceType, Wildcard,
 };
 pub use rvm::Evaluator;
-pub use template::{ConstraintTemplate, TARGET};
+pub use template::{ConstraintTemplate, Engine, TARGET};
 
 use review::Review;
 use template::CompiledTemplate;
+
+use crate::cel::validator::{Activation, Validator};
+use crate::cel::{self, to_val};
 
 use crate::error::Error;
 
@@ -131,6 +134,31 @@ pub struct ReviewOptions {
     pub timeout: Option<Duration>,
     /// Which evaluator runs the templates (the interpreter by default).
     pub evaluator: Evaluator,
+    /// Run templates' Rego even when they have K8sNativeValidation (CEL)
+    /// code, as Gatekeeper's `--enable-k8s-native-validation=false` does
+    /// (CEL runs first by default). CEL-only templates then cannot run: each
+    /// of their matched constraints reports that as a violation.
+    pub disable_k8s_native_validation: bool,
+}
+
+/// The engines that evaluate templates: the Rego evaluator, and whether
+/// K8sNativeValidation (CEL) code runs before the Rego (Gatekeeper's
+/// `--enable-k8s-native-validation`, on by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Engines {
+    /// The Rego evaluator.
+    pub evaluator: Evaluator,
+    /// Whether CEL runs when a template has it.
+    pub k8s_native_validation: bool,
+}
+
+impl Default for Engines {
+    fn default() -> Engines {
+        Engines {
+            evaluator: Evaluator::default(),
+            k8s_native_validation: true,
+        }
+    }
 }
 
 /// What a review found.
@@ -408,8 +436,9 @@ impl PolicyBundle {
     /// after loading moves that cost out of the first review.
     pub fn interpreted_templates(&self) -> impl Iterator<Item = (&ConstraintTemplate, &str)> {
         self.inner.templates.iter().filter_map(|t| {
-            t.program
-                .get(&t.engine, &t.rule)
+            let rego = t.rego.as_ref()?;
+            rego.program
+                .get(&rego.engine, &rego.rule)
                 .err()
                 .map(|why| (t.meta.as_ref(), why))
         })
@@ -598,6 +627,8 @@ impl PolicyBundle {
             _ => Ok(()),
         };
         let constraints = &self.inner.constraints;
+        // The CEL view of the request, converted on first use.
+        let mut activation: Option<Activation> = None;
         for group in constraints.chunk_by(|a, b| a.0 == b.0) {
             let Some(ti) = group.first().map(|(ti, _)| *ti) else {
                 continue;
@@ -639,97 +670,35 @@ impl PolicyBundle {
             if matched.is_empty() {
                 continue;
             }
-            let mut engine: Option<regorus::Engine> = None;
-            let mut per_constraint: Vec<(BTreeSet<(String, Value)>, Duration)> =
-                Vec::with_capacity(matched.len());
-            let mut failure: Option<String> = None;
-            for (c, _) in &matched {
-                check_time()?;
-                let timer = options.timeout.map(|limit| {
-                    let remaining = limit.saturating_sub(start.elapsed());
-                    regorus::utils::limits::ExecutionTimerConfig {
-                        limit: remaining.max(Duration::from_millis(1)),
-                        // Reading the clock every step cost ~6% of the
-                        // webhook's CPU; every 128 steps keeps the
-                        // deadline within microseconds of its mark.
-                        check_interval: NonZeroU32::new(128).unwrap_or(NonZeroU32::MIN),
+            let per_constraint = match template.engine(!options.disable_k8s_native_validation) {
+                Some(Engine::Rego) => match &template.rego {
+                    Some(rego) => evaluate_rego(
+                        rego,
+                        &matched,
+                        review,
+                        input_review,
+                        options,
+                        start,
+                        &check_time,
+                    )?,
+                    None => Vec::new(),
+                },
+                Some(Engine::Cel) => match &template.cel {
+                    Some(validator) => {
+                        let activation = activation
+                            .get_or_insert_with(|| cel_activation(review, input_review));
+                        evaluate_cel(validator, &matched, activation, operation_of(review))
                     }
-                });
-                let t0 = Instant::now();
-                let input = object::object(vec![
-                    ("review", input_review.clone()),
-                    ("parameters", c.parameters.clone()),
-                ]);
-                let compiled = match options.evaluator {
-                    Evaluator::Rvm => template
-                        .program
-                        .get(&template.engine, &template.rule)
-                        .ok()
-                        .and_then(|p| rvm::execute(p, &template.data, input.clone(), timer).ok()),
-                    Evaluator::Interpreter => None,
-                };
-                // The interpreter runs what the RVM cannot, and re-runs what
-                // failed on it, so errors read the same on either engine.
-                let result = match compiled {
-                    Some(v) => Ok(v),
-                    None => {
-                        check_time()?;
-                        let clone = engine.get_or_insert_with(|| template.engine.clone());
-                        if let Some(t) = timer {
-                            clone.set_execution_timer_config(t);
-                        }
-                        clone.set_input(input);
-                        match crate::guard::catch(|| clone.eval_rule(template.rule.clone())) {
-                            Ok(r) => r.map_err(|e| e.to_string()),
-                            Err(panic) => {
-                                // The clone may be half-updated: the next
-                                // constraint gets a fresh one.
-                                engine = None;
-                                Err(panic.to_string())
-                            }
-                        }
-                    }
-                };
-                let elapsed = t0.elapsed();
-                match result {
-                    Ok(v) => match collect_results(&v) {
-                        Ok(set) => per_constraint.push((set, elapsed)),
-                        Err(m) => {
-                            return Err(Error::Review {
-                                object: review.describe(),
-                                message: format!("{} {}: {m}", c.kind, c.name),
-                            });
-                        }
-                    },
-                    Err(e) => {
-                        check_time()?;
-                        failure = Some(crate::error::condense(&e));
-                        per_constraint.push((BTreeSet::new(), elapsed));
-                        break;
-                    }
-                }
-            }
-            if let Some(msg) = failure {
-                // Gatekeeper evaluates a template's constraints in one query:
-                // an error fails them all, each reporting the error.
-                for (k, (c, actions)) in matched.iter().enumerate() {
-                    outcome.violations.push(violation(
-                        template,
-                        c,
-                        actions,
-                        msg.clone(),
-                        Value::Null,
-                        &review.object,
-                    ));
-                    outcome.evaluations.push(ConstraintEvaluation {
-                        kind: c.kind.clone(),
-                        name: c.name.clone(),
-                        duration: per_constraint.get(k).map(|p| p.1).unwrap_or_default(),
-                        violations: 1,
-                    });
-                }
-                continue;
-            }
+                    None => Vec::new(),
+                },
+                None => matched
+                    .iter()
+                    .map(|_| {
+                        let msg = "No language driver is installed that handles this constraint template (its only code is K8sNativeValidation and CEL is disabled)".to_owned();
+                        (vec![(msg, Value::Null)], Duration::ZERO)
+                    })
+                    .collect(),
+            };
             for ((c, actions), (set, duration)) in matched.iter().zip(per_constraint) {
                 outcome.evaluations.push(ConstraintEvaluation {
                     kind: c.kind.clone(),
@@ -755,6 +724,193 @@ impl PolicyBundle {
         });
         Ok(outcome)
     }
+}
+
+/// A template's results per matched constraint: `(msg, details)` pairs and
+/// the time the constraint took. Both engines produce this shape, so
+/// everything after evaluation is engine-neutral.
+type PerConstraint = Vec<(Vec<(String, Value)>, Duration)>;
+
+/// Evaluates a template's Rego for its matched constraints.
+fn evaluate_rego(
+    rego: &template::RegoCode,
+    matched: &[(&Constraint, Vec<EnforcementAction>)],
+    review: &Review,
+    input_review: &Value,
+    options: &ReviewOptions,
+    start: Instant,
+    check_time: &dyn Fn() -> Result<(), Error>,
+) -> Result<PerConstraint, Error> {
+    let mut engine: Option<regorus::Engine> = None;
+    let mut per_constraint: Vec<(BTreeSet<(String, Value)>, Duration)> =
+        Vec::with_capacity(matched.len());
+    let mut failure: Option<String> = None;
+    for (c, _) in matched {
+        check_time()?;
+        let timer = options.timeout.map(|limit| {
+            let remaining = limit.saturating_sub(start.elapsed());
+            regorus::utils::limits::ExecutionTimerConfig {
+                limit: remaining.max(Duration::from_millis(1)),
+                // Reading the clock every step cost ~6% of the
+                // webhook's CPU; every 128 steps keeps the
+                // deadline within microseconds of its mark.
+                check_interval: NonZeroU32::new(128).unwrap_or(NonZeroU32::MIN),
+            }
+        });
+        let t0 = Instant::now();
+        let input = object::object(vec![
+            ("review", input_review.clone()),
+            ("parameters", c.parameters.clone()),
+        ]);
+        let compiled = match options.evaluator {
+            Evaluator::Rvm => rego
+                .program
+                .get(&rego.engine, &rego.rule)
+                .ok()
+                .and_then(|p| rvm::execute(p, &rego.data, input.clone(), timer).ok()),
+            Evaluator::Interpreter => None,
+        };
+        // The interpreter runs what the RVM cannot, and re-runs what
+        // failed on it, so errors read the same on either engine.
+        let result = match compiled {
+            Some(v) => Ok(v),
+            None => {
+                check_time()?;
+                let clone = engine.get_or_insert_with(|| rego.engine.clone());
+                if let Some(t) = timer {
+                    clone.set_execution_timer_config(t);
+                }
+                clone.set_input(input);
+                match crate::guard::catch(|| clone.eval_rule(rego.rule.clone())) {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(panic) => {
+                        // The clone may be half-updated: the next
+                        // constraint gets a fresh one.
+                        engine = None;
+                        Err(panic.to_string())
+                    }
+                }
+            }
+        };
+        let elapsed = t0.elapsed();
+        match result {
+            Ok(v) => match collect_results(&v) {
+                Ok(set) => per_constraint.push((set, elapsed)),
+                Err(m) => {
+                    return Err(Error::Review {
+                        object: review.describe(),
+                        message: format!("{} {}: {m}", c.kind, c.name),
+                    });
+                }
+            },
+            Err(e) => {
+                check_time()?;
+                failure = Some(crate::error::condense(&e));
+                per_constraint.push((BTreeSet::new(), elapsed));
+                break;
+            }
+        }
+    }
+    if let Some(msg) = failure {
+        // Gatekeeper evaluates a template's constraints in one query:
+        // an error fails them all, each reporting the error.
+        return Ok(matched
+            .iter()
+            .enumerate()
+            .map(|(k, _)| {
+                let duration = per_constraint.get(k).map(|p| p.1).unwrap_or_default();
+                (vec![(msg.clone(), Value::Null)], duration)
+            })
+            .collect());
+    }
+    Ok(per_constraint
+        .into_iter()
+        .map(|(set, d)| (set.into_iter().collect(), d))
+        .collect())
+}
+
+/// The operation of a review (`""` for a plain object).
+fn operation_of(review: &Review) -> &str {
+    object::str_at(&review.value, &["operation"]).unwrap_or("")
+}
+
+/// The request as Gatekeeper's CEL driver hands it to the validator: on
+/// DELETE `object` is null and the deleted object is `oldObject` (the Rego
+/// input keeps `object = oldObject`; each engine gets its own input, so
+/// neither sees the other's).
+fn cel_activation(review: &Review, input_review: &Value) -> Activation {
+    let operation = operation_of(review);
+    let object = if operation == "DELETE" {
+        &Value::Null
+    } else {
+        &review.object
+    };
+    let mut request = Vec::new();
+    for key in [
+        "kind",
+        "resource",
+        "subResource",
+        "requestKind",
+        "requestResource",
+        "requestSubResource",
+        "name",
+        "namespace",
+        "operation",
+        "userInfo",
+        "dryRun",
+        "options",
+    ] {
+        let v = &review.value[key];
+        if !matches!(v, Value::Undefined) {
+            request.push((key, v.clone()));
+        }
+    }
+    let namespace = match &input_review["namespaceObject"] {
+        v @ Value::Object(_) => Some(v),
+        _ => None,
+    };
+    Activation::new(
+        object,
+        &review.old_object,
+        &object::object(request),
+        namespace,
+    )
+}
+
+/// Evaluates a template's K8sNativeValidation code for its matched
+/// constraints: every deny decision is one violation carrying its message,
+/// with no details, as Gatekeeper reports them.
+fn evaluate_cel(
+    validator: &Validator,
+    matched: &[(&Constraint, Vec<EnforcementAction>)],
+    activation: &Activation,
+    operation: &str,
+) -> PerConstraint {
+    matched
+        .iter()
+        .map(|(c, _)| {
+            let t0 = Instant::now();
+            // `variables.params` is the constraint's `spec.parameters` (null
+            // when absent); `params`, the whole constraint, is converted
+            // only when an expression reads it.
+            let parameters = to_val(&c.resource["spec"]["parameters"]);
+            let whole = if validator.reads_params() {
+                to_val(&c.resource)
+            } else {
+                to_val(&Value::Null)
+            };
+            let builtins: [(&str, &dyn cel::Val); 2] = [
+                ("anyObject", activation.any_object(operation)),
+                ("params", parameters.as_ref()),
+            ];
+            let results = validator
+                .validate(activation, whole.as_ref(), &builtins)
+                .into_iter()
+                .map(|d| (d.message, Value::Undefined))
+                .collect();
+            (results, t0.elapsed())
+        })
+        .collect()
 }
 
 fn violation(
