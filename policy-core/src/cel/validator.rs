@@ -674,3 +674,153 @@ fn cel_error(e: &cel::ExecutionError) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(json: &str) -> Value {
+        Value::from_json_str(json).unwrap()
+    }
+
+    fn source(validations: &[(&str, Option<&str>, Option<&str>)]) -> ValidatorSource {
+        ValidatorSource {
+            validations: validations
+                .iter()
+                .map(|(e, m, me)| ((*e).to_owned(), m.map(str::to_owned), me.map(str::to_owned)))
+                .collect(),
+            ..ValidatorSource::default()
+        }
+    }
+
+    fn activation(object: &str) -> Activation {
+        Activation::new(&v(object), &Value::Null, &v(r#"{"operation": "CREATE"}"#), None)
+    }
+
+    fn messages(validator: &Validator, object: &str) -> Vec<String> {
+        let params = to_val(&v(r#"{"limit": 2}"#));
+        let builtins = [("params", params.as_ref())];
+        validator
+            .validate(&activation(object), &CelNull, &builtins)
+            .into_iter()
+            .map(|d| d.message)
+            .collect()
+    }
+
+    #[test]
+    fn messages_are_formed_as_the_api_server_forms_them() {
+        let src = source(&[
+            ("object.n < variables.params.limit", None, Some("'n is ' + string(object.n)")),
+            ("object.n < 1", Some("  static message  "), None),
+            (" object.n < 0 ", None, None),
+            ("object.n < 1", Some("fallback"), Some("'two\\nlines'")),
+            ("object.n < 1", Some("fallback"), Some("object.missing")),
+            ("object.n < 1", Some("fallback"), Some("'  '")),
+            ("object.n > 0", None, None),
+        ]);
+        let validator = Validator::compile(&src, &["params"], false).unwrap();
+        assert_eq!(
+            messages(&validator, r#"{"n": 3}"#),
+            [
+                "n is 3",
+                "static message",
+                "failed expression: object.n < 0",
+                "fallback",
+                "fallback",
+                "fallback",
+            ]
+        );
+        assert_eq!(messages(&validator, r#"{"n": 1}"#).len(), 5);
+    }
+
+    #[test]
+    fn errors_follow_the_failure_policy() {
+        let mut src = source(&[("object.missing == 1", None, None), ("true", None, None)]);
+        let validator = Validator::compile(&src, &[], false).unwrap();
+        assert_eq!(
+            messages(&validator, "{}"),
+            ["expression 'object.missing == 1' resulted in error: no such key: missing"]
+        );
+        src.failure_policy = FailurePolicy::Ignore;
+        let ignoring = Validator::compile(&src, &[], false).unwrap();
+        assert_eq!(messages(&ignoring, "{}"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn variables_are_lazy_about_errors() {
+        let mut src = source(&[
+            ("variables.bad == 1", None, None),
+            ("variables.good == 2", None, None),
+            ("variables.double == 1", None, None),
+        ]);
+        src.variables = vec![
+            ("bad".to_owned(), "object.missing".to_owned()),
+            ("good".to_owned(), "object.n * 2".to_owned()),
+            ("double".to_owned(), "variables.good + variables.good".to_owned()),
+        ];
+        let validator = Validator::compile(&src, &[], false).unwrap();
+        assert_eq!(
+            messages(&validator, r#"{"n": 1}"#),
+            [
+                "expression 'variables.bad == 1' resulted in error: composited variable \"bad\" fails to evaluate: no such key: missing",
+                "failed expression: variables.double == 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn match_conditions_gate_the_validations() {
+        let mut src = source(&[("false", Some("denied"), None)]);
+        src.match_conditions = vec![("is-pod".to_owned(), "object.kind == 'Pod'".to_owned())];
+        let validator = Validator::compile(&src, &[], false).unwrap();
+        assert_eq!(messages(&validator, r#"{"kind": "Pod"}"#), ["denied"]);
+        assert_eq!(messages(&validator, r#"{"kind": "Service"}"#), Vec::<String>::new());
+        assert_eq!(
+            messages(&validator, "{}"),
+            ["expression 'object.kind == 'Pod'' resulted in error: no such key: kind"]
+        );
+    }
+
+    #[test]
+    fn presence_tests_are_false_on_missing_paths_and_non_maps() {
+        let src = source(&[
+            ("!has(object.a.b.c)", Some("a.b.c present"), None),
+            ("!has(variables.params.x)", Some("params.x present"), None),
+            ("has(variables.params)", Some("params absent"), None),
+        ]);
+        let validator = Validator::compile(&src, &["params"], false).unwrap();
+        let run = |object: &str, params: &str| -> Vec<String> {
+            let p = to_val(&v(params));
+            validator
+                .validate(&activation(object), &CelNull, &[("params", p.as_ref())])
+                .into_iter()
+                .map(|d| d.message)
+                .collect()
+        };
+        assert_eq!(run("{}", "null"), Vec::<String>::new());
+        assert_eq!(run(r#"{"a": 1}"#, "null"), Vec::<String>::new());
+        assert_eq!(run(r#"{"a": {"b": {"c": 0}}}"#, r#"{"x": 1}"#), ["a.b.c present", "params.x present"]);
+    }
+
+    #[test]
+    fn compile_errors_name_the_field_and_position() {
+        let err = |src: ValidatorSource| Validator::compile(&src, &["params"], false).unwrap_err().to_string();
+        assert_eq!(
+            err(source(&[("true", None, None), ("object.x ==", None, None)])).lines().next(),
+            Some("validations[1].expression: ERROR: <input>:1:12: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}")
+        );
+        assert_eq!(
+            err(source(&[("true", None, Some("'x' + params.y"))])),
+            "validations[0].messageExpression: ERROR: <input>:1:7: undeclared reference to 'params'"
+        );
+        assert_eq!(
+            err(source(&[("object.items.all(i, i > variables.nope)", None, None)])),
+            "validations[0].expression: ERROR: <input>:1:34: undefined field 'nope' of variables"
+        );
+        // Comprehension variables are declared inside the macro only.
+        assert_eq!(
+            err(source(&[("object.items.all(i, i > 0) && i > 0", None, None)])),
+            "validations[0].expression: ERROR: <input>:1:31: undeclared reference to 'i'"
+        );
+    }
+}
