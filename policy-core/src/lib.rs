@@ -50,6 +50,7 @@ pub mod input;
 pub mod library;
 pub mod policy;
 pub mod rego;
+pub mod vap;
 
 pub use error::{Error, Result};
 pub use regorus::Value;

@@ -76,11 +76,13 @@ pub use matching::{
 pub use rvm::Evaluator;
 pub use template::{ConstraintTemplate, Engine, TARGET};
 
+pub(crate) use object::labels as labels_of;
 use review::Review;
 use template::CompiledTemplate;
 
 use crate::cel::validator::{Activation, Validator};
 use crate::cel::{self, to_val};
+use crate::vap::{self, VapSet, ValidationAction};
 
 use crate::error::Error;
 
@@ -107,6 +109,8 @@ struct BundleInner {
     inventory: Inventory,
     ignored: Vec<IgnoredDocument>,
     sync: SyncConfig,
+    /// ValidatingAdmissionPolicies and their bindings.
+    vap: VapSet,
 }
 
 /// A document given to [`PolicyBundle::from_documents`] that is not a
@@ -286,6 +290,7 @@ impl PolicyBundle {
         let mut constraint_docs = Vec::new();
         let mut expansions: Vec<ExpansionTemplate> = Vec::new();
         let mut ignored = Vec::new();
+        let mut vap = VapSet::default();
         for (source, doc) in docs {
             if template::is_template(&doc) {
                 let t = ConstraintTemplate::from_value(&source, &doc)?;
@@ -293,6 +298,8 @@ impl PolicyBundle {
                 template_docs.push(t);
             } else if constraint::is_constraint(&doc) {
                 constraint_docs.push((source, doc));
+            } else if vap::is_vap_document(&doc) {
+                vap.add(&source, &doc)?;
             } else if expansion::is_expansion_template(&doc) {
                 let e = ExpansionTemplate::from_value(&source, &doc)?;
                 expansions.retain(|x| x.name != e.name);
@@ -341,6 +348,7 @@ impl PolicyBundle {
         }
         constraints.sort_by(|a, b| (&a.1.kind, &a.1.name).cmp(&(&b.1.kind, &b.1.name)));
         expansions.sort_by(|a, b| a.name.cmp(&b.name));
+        let vap = vap.with_params(ignored.iter().map(|d| &d.value));
         Ok(PolicyBundle {
             inner: Arc::new(BundleInner {
                 templates,
@@ -349,6 +357,7 @@ impl PolicyBundle {
                 inventory: Inventory::default(),
                 ignored,
                 sync,
+                vap,
             }),
         })
     }
@@ -411,6 +420,10 @@ impl PolicyBundle {
                 inventory,
                 ignored: self.inner.ignored.clone(),
                 sync: self.inner.sync.clone(),
+                vap: self
+                    .inner
+                    .vap
+                    .with_params(self.inner.ignored.iter().map(|d| &d.value).chain(objects)),
             }),
         })
     }
@@ -568,6 +581,11 @@ impl PolicyBundle {
             operation,
         )?;
 
+        if !self.inner.vap.is_empty() {
+            outcome
+                .violations
+                .extend(self.vap_violations(review, match_ns));
+        }
         if !self.inner.expansions.is_empty() {
             let resultants = expand(&self.inner.expansions, &review.object, match_ns)?;
             for r in resultants {
@@ -605,6 +623,72 @@ impl PolicyBundle {
             }
         }
         Ok(outcome)
+    }
+
+    /// The ValidatingAdmissionPolicy findings for a review, as violations
+    /// of their bindings.
+    fn vap_violations(&self, review: &Review, match_ns: Option<&Value>) -> Vec<Violation> {
+        let operation = match operation_of(review) {
+            "" => "CREATE",
+            op => op,
+        };
+        let object = if operation == "DELETE" {
+            &Value::Null
+        } else {
+            &review.object
+        };
+        let at = |path: &[&str]| object::str_at(&review.value, path).unwrap_or("");
+        let kind = at(&["kind", "kind"]);
+        let resource = match at(&["resource", "resource"]) {
+            "" => vap::resource_of_kind(kind),
+            r => r.to_owned(),
+        };
+        let request = vap::Request {
+            group: at(&["kind", "group"]),
+            version: at(&["kind", "version"]),
+            kind,
+            resource,
+            sub_resource: at(&["subResource"]),
+            name: at(&["name"]),
+            namespace: &review.namespace,
+            operation,
+            object,
+            old_object: &review.old_object,
+            namespace_object: match_ns,
+        };
+        let mut request_value = cel_request(review);
+        if let Ok(o) = request_value.as_object_mut() {
+            o.insert(Value::from("operation"), Value::from(operation));
+        }
+        self.inner
+            .vap
+            .evaluate(&request, &request_value)
+            .into_iter()
+            .map(|f| {
+                let actions: Vec<EnforcementAction> = f
+                    .actions
+                    .iter()
+                    .map(|a| match a {
+                        ValidationAction::Deny => EnforcementAction::Deny,
+                        ValidationAction::Warn => EnforcementAction::Warn,
+                        ValidationAction::Audit => EnforcementAction::Dryrun,
+                    })
+                    .collect();
+                let first = actions.first().copied().unwrap_or(EnforcementAction::Deny);
+                Violation {
+                    constraint_kind: "ValidatingAdmissionPolicyBinding".to_owned(),
+                    constraint_name: f.binding,
+                    msg: f.message,
+                    details: Value::Undefined,
+                    enforcement_action: first,
+                    object: review.object.clone(),
+                    template: f.policy,
+                    actions,
+                    constraint_action: first.as_str().to_owned(),
+                    constraint: f.resource,
+                }
+            })
+            .collect()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -839,12 +923,21 @@ fn operation_of(review: &Review) -> &str {
 /// input keeps `object = oldObject`; each engine gets its own input, so
 /// neither sees the other's).
 fn cel_activation(review: &Review, input_review: &Value) -> Activation {
-    let operation = operation_of(review);
-    let object = if operation == "DELETE" {
+    let object = if operation_of(review) == "DELETE" {
         &Value::Null
     } else {
         &review.object
     };
+    let namespace = match &input_review["namespaceObject"] {
+        v @ Value::Object(_) => Some(v),
+        _ => None,
+    };
+    Activation::new(object, &review.old_object, &cel_request(review), namespace)
+}
+
+/// The `request` CEL expressions see: the admission request's fields
+/// without the objects.
+fn cel_request(review: &Review) -> Value {
     let mut request = Vec::new();
     for key in [
         "kind",
@@ -865,16 +958,7 @@ fn cel_activation(review: &Review, input_review: &Value) -> Activation {
             request.push((key, v.clone()));
         }
     }
-    let namespace = match &input_review["namespaceObject"] {
-        v @ Value::Object(_) => Some(v),
-        _ => None,
-    };
-    Activation::new(
-        object,
-        &review.old_object,
-        &object::object(request),
-        namespace,
-    )
+    object::object(request)
 }
 
 /// Evaluates a template's K8sNativeValidation code for its matched
