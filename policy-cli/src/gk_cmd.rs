@@ -19,8 +19,8 @@ use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Subcommand, ValueEnum};
 use policy_core::Value;
 use policy_core::gatekeeper::{
-    Engines, EnforcementAction, Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, SyncKind,
-    TARGET, Violation, expand, read_document_files,
+    EnforcementAction, Engines, Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions,
+    SyncKind, TARGET, Violation, expand, read_document_files,
     suite::{self, Filter, SuiteResult},
     sync_test,
 };

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use policy_core::gatekeeper::{
     AUDIT_ENFORCEMENT_POINT, EnforcementAction, Engines, Evaluator, PolicyBundle, Process,
-    ReviewOptions,
-    SyncKind, Violation,
+    ReviewOptions, SyncKind, Violation,
 };
 
 use crate::review::{Action, ConstraintRun, Finding, Review, ReviewError, Reviewer};

@@ -1425,7 +1425,9 @@ async fn cel_templates_and_validating_admission_policies() {
     let create = hook.admit(&fixture("reviews/pod-create-deny.json")).await;
     assert_eq!(
         create.json()["response"]["status"]["message"],
-        json!("[protected-name] cel: CREATE of web-bad, object set\n[needs-owner-everywhere] ValidatingAdmissionPolicy 'needs-owner' with binding 'needs-owner-everywhere' denied request: an owner label is required")
+        json!(
+            "[protected-name] cel: CREATE of web-bad, object set\n[needs-owner-everywhere] ValidatingAdmissionPolicy 'needs-owner' with binding 'needs-owner-everywhere' denied request: an owner label is required"
+        )
     );
     for _ in 0..50 {
         let delete = hook.admit(&fixture("reviews/pod-delete.json")).await;

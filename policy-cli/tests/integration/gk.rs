@@ -523,9 +523,21 @@ fn gk_verify_gatekeeper_library_conformance() {
     let lib = library.to_str().unwrap();
     // CEL runs the 16 templates that carry K8sNativeValidation code by
     // default; `=false` runs their Rego.
-    for (evaluator, cel) in [("interpreter", "true"), ("rvm", "true"), ("interpreter", "false")] {
+    for (evaluator, cel) in [
+        ("interpreter", "true"),
+        ("rvm", "true"),
+        ("interpreter", "false"),
+    ] {
         let cel_flag = format!("--enable-k8s-native-validation={cel}");
-        let r = regard(&["gk", "verify", "-v", lib, "--evaluator", evaluator, &cel_flag]);
+        let r = regard(&[
+            "gk",
+            "verify",
+            "-v",
+            lib,
+            "--evaluator",
+            evaluator,
+            &cel_flag,
+        ]);
         let suites = r.stdout.lines().filter(|l| l.starts_with("ok\t")).count();
         let failed_suites = r.stdout.lines().filter(|l| l.starts_with("FAIL\t")).count();
         let cases = r
@@ -538,7 +550,12 @@ fn gk_verify_gatekeeper_library_conformance() {
             .lines()
             .filter(|l| l.contains("--- FAIL"))
             .collect();
-        assert_eq!(failed, Vec::<&str>::new(), "{evaluator} {cel_flag}: {}", r.stdout);
+        assert_eq!(
+            failed,
+            Vec::<&str>::new(),
+            "{evaluator} {cel_flag}: {}",
+            r.stdout
+        );
         assert_eq!(
             (suites, failed_suites),
             (49, 0),
@@ -785,15 +802,31 @@ fn gk_test_runs_cel_templates() {
             )
         })
         .collect();
-    let keys = vec!["constraint", "enforcementAction", "msg", "target", "trace", "violatingObject"];
+    let keys = vec![
+        "constraint",
+        "enforcementAction",
+        "msg",
+        "target",
+        "trace",
+        "violatingObject",
+    ];
     assert_eq!(
         shapes,
         [
-            (keys.clone(), "failed expression: variables.containers.all(c, has(c.resources))"),
+            (
+                keys.clone(),
+                "failed expression: variables.containers.all(c, has(c.resources))"
+            ),
             (keys, "too many containers: a, b, c (max 2)"),
         ]
     );
-    let rego = regard(&["gk", "test", "-f", "cel", "--enable-k8s-native-validation=false"]);
+    let rego = regard(&[
+        "gk",
+        "test",
+        "-f",
+        "cel",
+        "--enable-k8s-native-validation=false",
+    ]);
     assert!(
         rego.stdout.contains("[warn] at-most-two: No language driver is installed that handles this constraint template"),
         "{}",

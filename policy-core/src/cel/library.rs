@@ -19,7 +19,7 @@
 
 use std::cmp::Ordering;
 
-use cel::common::types::{CelBool, CelInt, CelList, CelString, LIST_TYPE, STRING_TYPE, INT_TYPE};
+use cel::common::types::{CelBool, CelInt, CelList, CelString, INT_TYPE, LIST_TYPE, STRING_TYPE};
 use cel::common::value::{CowVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
@@ -372,9 +372,9 @@ mod tests {
             Err("Error executing function 'min': min called on empty list".to_owned())
         );
         assert_eq!(
-            eval("'a'.find('(')").map_err(|e| e.starts_with(
-                "Error executing function 'find': invalid regular expression"
-            )),
+            eval("'a'.find('(')")
+                .map_err(|e| e
+                    .starts_with("Error executing function 'find': invalid regular expression")),
             Err(true)
         );
     }

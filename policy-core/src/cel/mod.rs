@@ -54,10 +54,7 @@ pub(crate) fn evaluate_standalone(source: &str) -> Result<String, String> {
 #[cfg(test)]
 fn render(v: &cel::Value) -> String {
     match v {
-        cel::Value::List(l) => format!(
-            "[{}]",
-            l.iter().map(render).collect::<Vec<_>>().join(",")
-        ),
+        cel::Value::List(l) => format!("[{}]", l.iter().map(render).collect::<Vec<_>>().join(",")),
         cel::Value::Int(i) => i.to_string(),
         cel::Value::UInt(u) => format!("{u}u"),
         cel::Value::Float(f) => f.to_string(),

@@ -258,7 +258,10 @@ impl Reads<'_> {
                     return;
                 }
                 if name == "variables" {
-                    self.error_at(id, "variables can only be read one by one (variables.<name>)".to_owned());
+                    self.error_at(
+                        id,
+                        "variables can only be read one by one (variables.<name>)".to_owned(),
+                    );
                 } else if !scope.declares(name) {
                     let m = format!("undeclared reference to '{name}'");
                     self.error_at(id, m);
@@ -513,7 +516,12 @@ impl Validator {
             .iter()
             .enumerate()
             .map(|(i, (expr, message, message_expr))| {
-                let expression = compile(&format!("validations[{i}].expression"), expr, rest, &declared)?;
+                let expression = compile(
+                    &format!("validations[{i}].expression"),
+                    expr,
+                    rest,
+                    &declared,
+                )?;
                 let message_expression = match message_expr {
                     Some(m) if !m.trim().is_empty() => Some(compile(
                         &format!("validations[{i}].messageExpression"),
@@ -530,14 +538,15 @@ impl Validator {
                 })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
-        let reads_params = variables
-            .iter()
-            .chain(&match_conditions)
-            .map(|n| &n.expression)
-            .chain(validations.iter().flat_map(|v| {
-                std::iter::once(&v.expression).chain(v.message_expression.as_ref())
-            }))
-            .any(|e| e.reads_params);
+        let reads_params =
+            variables
+                .iter()
+                .chain(&match_conditions)
+                .map(|n| &n.expression)
+                .chain(validations.iter().flat_map(|v| {
+                    std::iter::once(&v.expression).chain(v.message_expression.as_ref())
+                }))
+                .any(|e| e.reads_params);
         Ok(Validator {
             reads_params,
             match_conditions,
@@ -575,7 +584,12 @@ impl Validator {
         let mut failed: HashMap<&str, String> = HashMap::new();
         let mut values: Vec<(String, Box<dyn Val>)> = Vec::with_capacity(self.variables.len());
         for v in &self.variables {
-            if let Some(e) = v.expression.reads.iter().find_map(|r| failed.get(r.as_str())) {
+            if let Some(e) = v
+                .expression
+                .reads
+                .iter()
+                .find_map(|r| failed.get(r.as_str()))
+            {
                 let e = e.clone();
                 failed.insert(&v.name, e);
                 continue;
@@ -591,7 +605,10 @@ impl Validator {
                 Outcome::True => Box::new(CelBool::from(true)),
                 Outcome::False => Box::new(CelBool::from(false)),
                 Outcome::Other(t) | Outcome::Str(t) => {
-                    let e = format!("composited variable \"{}\" fails to evaluate: unexpected {t}", v.name);
+                    let e = format!(
+                        "composited variable \"{}\" fails to evaluate: unexpected {t}",
+                        v.name
+                    );
                     failed.insert(&v.name, e);
                     continue;
                 }
@@ -640,10 +657,12 @@ impl Validator {
         for (i, v) in self.validations.iter().enumerate() {
             match run(&v.expression, Keep::Type) {
                 Outcome::True => {}
-                Outcome::False | Outcome::Other(_) | Outcome::Str(_) | Outcome::Value(_) => decisions.push(Decision {
-                    message: self.message(v, &run),
-                    expression_index: Some(i),
-                }),
+                Outcome::False | Outcome::Other(_) | Outcome::Str(_) | Outcome::Value(_) => {
+                    decisions.push(Decision {
+                        message: self.message(v, &run),
+                        expression_index: Some(i),
+                    })
+                }
                 Outcome::Error(e) => decisions.extend(fail(v.expression.error(&e), Some(i))),
             }
         }
@@ -694,7 +713,12 @@ mod tests {
     }
 
     fn activation(object: &str) -> Activation {
-        Activation::new(&v(object), &Value::Null, &v(r#"{"operation": "CREATE"}"#), None)
+        Activation::new(
+            &v(object),
+            &Value::Null,
+            &v(r#"{"operation": "CREATE"}"#),
+            None,
+        )
     }
 
     fn messages(validator: &Validator, object: &str) -> Vec<String> {
@@ -710,7 +734,11 @@ mod tests {
     #[test]
     fn messages_are_formed_as_the_api_server_forms_them() {
         let src = source(&[
-            ("object.n < variables.params.limit", None, Some("'n is ' + string(object.n)")),
+            (
+                "object.n < variables.params.limit",
+                None,
+                Some("'n is ' + string(object.n)"),
+            ),
             ("object.n < 1", Some("  static message  "), None),
             (" object.n < 0 ", None, None),
             ("object.n < 1", Some("fallback"), Some("'two\\nlines'")),
@@ -756,7 +784,10 @@ mod tests {
         src.variables = vec![
             ("bad".to_owned(), "object.missing".to_owned()),
             ("good".to_owned(), "object.n * 2".to_owned()),
-            ("double".to_owned(), "variables.good + variables.good".to_owned()),
+            (
+                "double".to_owned(),
+                "variables.good + variables.good".to_owned(),
+            ),
         ];
         let validator = Validator::compile(&src, &[], false).unwrap();
         assert_eq!(
@@ -774,7 +805,10 @@ mod tests {
         src.match_conditions = vec![("is-pod".to_owned(), "object.kind == 'Pod'".to_owned())];
         let validator = Validator::compile(&src, &[], false).unwrap();
         assert_eq!(messages(&validator, r#"{"kind": "Pod"}"#), ["denied"]);
-        assert_eq!(messages(&validator, r#"{"kind": "Service"}"#), Vec::<String>::new());
+        assert_eq!(
+            messages(&validator, r#"{"kind": "Service"}"#),
+            Vec::<String>::new()
+        );
         assert_eq!(
             messages(&validator, "{}"),
             ["expression 'object.kind == 'Pod'' resulted in error: no such key: kind"]
@@ -799,27 +833,46 @@ mod tests {
         };
         assert_eq!(run("{}", "null"), Vec::<String>::new());
         assert_eq!(run(r#"{"a": 1}"#, "null"), Vec::<String>::new());
-        assert_eq!(run(r#"{"a": {"b": {"c": 0}}}"#, r#"{"x": 1}"#), ["a.b.c present", "params.x present"]);
+        assert_eq!(
+            run(r#"{"a": {"b": {"c": 0}}}"#, r#"{"x": 1}"#),
+            ["a.b.c present", "params.x present"]
+        );
     }
 
     #[test]
     fn compile_errors_name_the_field_and_position() {
-        let err = |src: ValidatorSource| Validator::compile(&src, &["params"], false).unwrap_err().to_string();
+        let err = |src: ValidatorSource| {
+            Validator::compile(&src, &["params"], false)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
-            err(source(&[("true", None, None), ("object.x ==", None, None)])).lines().next(),
-            Some("validations[1].expression: ERROR: <input>:1:12: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}")
+            err(source(&[("true", None, None), ("object.x ==", None, None)]))
+                .lines()
+                .next(),
+            Some(
+                "validations[1].expression: ERROR: <input>:1:12: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}"
+            )
         );
         assert_eq!(
             err(source(&[("true", None, Some("'x' + params.y"))])),
             "validations[0].messageExpression: ERROR: <input>:1:7: undeclared reference to 'params'"
         );
         assert_eq!(
-            err(source(&[("object.items.all(i, i > variables.nope)", None, None)])),
+            err(source(&[(
+                "object.items.all(i, i > variables.nope)",
+                None,
+                None
+            )])),
             "validations[0].expression: ERROR: <input>:1:34: undefined field 'nope' of variables"
         );
         // Comprehension variables are declared inside the macro only.
         assert_eq!(
-            err(source(&[("object.items.all(i, i > 0) && i > 0", None, None)])),
+            err(source(&[(
+                "object.items.all(i, i > 0) && i > 0",
+                None,
+                None
+            )])),
             "validations[0].expression: ERROR: <input>:1:31: undeclared reference to 'i'"
         );
     }

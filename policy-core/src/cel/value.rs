@@ -6,7 +6,9 @@
 //! every expression (see [`super::validator`]), so its cost does not grow
 //! with the number of constraints.
 
-use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString};
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString,
+};
 use cel::common::value::Val;
 use regorus::Value;
 
@@ -43,7 +45,8 @@ mod tests {
 
     #[test]
     fn numbers_strings_and_nesting_convert() {
-        let v = Value::from_json_str(r#"{"a": [1, 2.5, "x", null, true], "b": {"c": -3}}"#).unwrap();
+        let v =
+            Value::from_json_str(r#"{"a": [1, 2.5, "x", null, true], "b": {"c": -3}}"#).unwrap();
         let converted: cel::Value = to_val(&v).as_ref().try_into().unwrap();
         let cel::Value::Map(m) = converted else {
             panic!("not a map")

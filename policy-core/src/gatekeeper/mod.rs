@@ -82,7 +82,7 @@ use template::CompiledTemplate;
 
 use crate::cel::validator::{Activation, Validator};
 use crate::cel::{self, to_val};
-use crate::vap::{self, VapSet, ValidationAction};
+use crate::vap::{self, ValidationAction, VapSet};
 
 use crate::error::Error;
 
@@ -1279,9 +1279,22 @@ mod tests {
     #[test]
     fn cel_runs_before_rego_and_cel_only_templates_work() {
         let b = PolicyBundle::from_documents(vec![
-            ("t".into(), cel_template("K8sCelLabels", CEL_LABELS, Some(REGO_LABELS))),
-            ("c".into(), cel_constraint("K8sCelLabels", r#"{"labels": ["owner", "team"]}"#)),
-            ("t2".into(), cel_template("K8sCelOnly", r#"{"validations": [{"expression": "object.metadata.name != 'p'"}]}"#, None)),
+            (
+                "t".into(),
+                cel_template("K8sCelLabels", CEL_LABELS, Some(REGO_LABELS)),
+            ),
+            (
+                "c".into(),
+                cel_constraint("K8sCelLabels", r#"{"labels": ["owner", "team"]}"#),
+            ),
+            (
+                "t2".into(),
+                cel_template(
+                    "K8sCelOnly",
+                    r#"{"validations": [{"expression": "object.metadata.name != 'p'"}]}"#,
+                    None,
+                ),
+            ),
             ("c2".into(), cel_constraint("K8sCelOnly", "{}")),
         ])
         .unwrap();
@@ -1296,8 +1309,16 @@ mod tests {
         assert_eq!(
             msgs(&ReviewOptions::default()),
             [
-                ("c-k8scellabels".to_owned(), "missing labels: owner, team".to_owned(), Value::Undefined),
-                ("c-k8scelonly".to_owned(), "failed expression: object.metadata.name != 'p'".to_owned(), Value::Undefined),
+                (
+                    "c-k8scellabels".to_owned(),
+                    "missing labels: owner, team".to_owned(),
+                    Value::Undefined
+                ),
+                (
+                    "c-k8scelonly".to_owned(),
+                    "failed expression: object.metadata.name != 'p'".to_owned(),
+                    Value::Undefined
+                ),
             ]
         );
         let rego = ReviewOptions {
@@ -1354,7 +1375,10 @@ mod tests {
             })
             .collect();
         for a in answers {
-            assert_eq!(a, ["cel: object is null, oldObject is p", "rego: object is p"]);
+            assert_eq!(
+                a,
+                ["cel: object is null, oldObject is p", "rego: object is p"]
+            );
         }
     }
 

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use regorus::{Engine as RegoEngine, Value};
 
 use super::data_access::DataAccess;
-use crate::cel::validator::{FailurePolicy, Validator, ValidatorSource};
 use super::object::{str_at, value_at};
 use super::rvm;
 use super::schema::ParametersSchema;
+use crate::cel::validator::{FailurePolicy, Validator, ValidatorSource};
 use crate::error::Error;
 use crate::policy::{RegoVersion, new_engine_for, register_go_sprintf};
 use crate::rego::{package_components, parse_module, prepare as rewrite, rule_name};
@@ -217,37 +217,36 @@ impl ConstraintTemplate {
         let has_cel = code
             .iter()
             .any(|c| str_at(c, &["engine"]) == Some("K8sNativeValidation"));
-        let (rego, libs, version) = if let Some(rego) =
-            str_at(&target, &["rego"]).filter(|r| !r.trim().is_empty())
-        {
-            (
-                rego.to_owned(),
-                strings(&target["libs"], "libs")?,
-                RegoVersion::V0,
-            )
-        } else if let Some(c) = code.iter().find(|c| str_at(c, &["engine"]) == Some("Rego")) {
-            let src = &c["source"];
-            let rego = str_at(src, &["rego"]).ok_or_else(|| {
-                template_error(file, name, "code[engine=Rego].source.rego is required")
-            })?;
-            let version = match str_at(src, &["version"]) {
-                Some("v1") => RegoVersion::V1,
-                _ => RegoVersion::V0,
+        let (rego, libs, version) =
+            if let Some(rego) = str_at(&target, &["rego"]).filter(|r| !r.trim().is_empty()) {
+                (
+                    rego.to_owned(),
+                    strings(&target["libs"], "libs")?,
+                    RegoVersion::V0,
+                )
+            } else if let Some(c) = code.iter().find(|c| str_at(c, &["engine"]) == Some("Rego")) {
+                let src = &c["source"];
+                let rego = str_at(src, &["rego"]).ok_or_else(|| {
+                    template_error(file, name, "code[engine=Rego].source.rego is required")
+                })?;
+                let version = match str_at(src, &["version"]) {
+                    Some("v1") => RegoVersion::V1,
+                    _ => RegoVersion::V0,
+                };
+                (
+                    rego.to_owned(),
+                    strings(&src["libs"], "code[engine=Rego].source.libs")?,
+                    version,
+                )
+            } else if has_cel {
+                (String::new(), Vec::new(), RegoVersion::V0)
+            } else {
+                return Err(template_error(
+                    file,
+                    name,
+                    "could not extract Rego from the constraint template",
+                ));
             };
-            (
-                rego.to_owned(),
-                strings(&src["libs"], "code[engine=Rego].source.libs")?,
-                version,
-            )
-        } else if has_cel {
-            (String::new(), Vec::new(), RegoVersion::V0)
-        } else {
-            return Err(template_error(
-                file,
-                name,
-                "could not extract Rego from the constraint template",
-            ));
-        };
         let cel = match code
             .iter()
             .find(|c| str_at(c, &["engine"]) == Some("K8sNativeValidation"))

@@ -122,7 +122,8 @@ impl Rule {
             _ => true,
         };
         let operation_ok = !with_operation || any(&self.operations, r.operation);
-        let name_ok = self.resource_names.is_empty() || self.resource_names.iter().any(|n| n == r.name);
+        let name_ok =
+            self.resource_names.is_empty() || self.resource_names.iter().any(|n| n == r.name);
         any(&self.api_groups, r.group)
             && any(&self.api_versions, r.version)
             && resource_ok
@@ -146,7 +147,10 @@ impl MatchResources {
         Ok(MatchResources {
             namespace_selector: selector(&v["namespaceSelector"], "namespaceSelector")?,
             object_selector: selector(&v["objectSelector"], "objectSelector")?,
-            resource_rules: list(&v["resourceRules"]).iter().map(Rule::from_value).collect(),
+            resource_rules: list(&v["resourceRules"])
+                .iter()
+                .map(Rule::from_value)
+                .collect(),
             exclude: list(&v["excludeResourceRules"])
                 .iter()
                 .map(Rule::from_value)
@@ -166,7 +170,11 @@ impl MatchResources {
             } else if r.namespace.is_empty() {
                 None
             } else {
-                Some(r.namespace_object.map(crate::gatekeeper::labels_of).unwrap_or_default())
+                Some(
+                    r.namespace_object
+                        .map(crate::gatekeeper::labels_of)
+                        .unwrap_or_default(),
+                )
             };
             if let Some(labels) = labels
                 && !sel.matches(&labels)
@@ -178,7 +186,9 @@ impl MatchResources {
             let new = crate::gatekeeper::labels_of(r.object);
             let old = crate::gatekeeper::labels_of(r.old_object);
             let absent = |v: &Value| matches!(v, Value::Null | Value::Undefined);
-            if !((!absent(r.object) && sel.matches(&new)) || (!absent(r.old_object) && sel.matches(&old))) {
+            if !((!absent(r.object) && sel.matches(&new))
+                || (!absent(r.old_object) && sel.matches(&old)))
+            {
                 return false;
             }
         }
@@ -286,7 +296,11 @@ impl Request<'_> {
 /// The resource name discovery gives a built-in kind: lower case, plural.
 pub(crate) fn resource_of_kind(kind: &str) -> String {
     let lower = kind.to_lowercase();
-    if lower.ends_with("ss") || lower.ends_with('x') || lower.ends_with("ch") || lower.ends_with("sh") {
+    if lower.ends_with("ss")
+        || lower.ends_with('x')
+        || lower.ends_with("ch")
+        || lower.ends_with("sh")
+    {
         format!("{lower}es")
     } else if let Some(stem) = lower.strip_suffix('y')
         && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
@@ -324,7 +338,9 @@ impl VapSet {
                 None | Some("Fail") => FailurePolicy::Fail,
                 Some("Ignore") => FailurePolicy::Ignore,
                 Some(other) => {
-                    return Err(err(format!("spec.failurePolicy: Unsupported value: {other:?}")));
+                    return Err(err(format!(
+                        "spec.failurePolicy: Unsupported value: {other:?}"
+                    )));
                 }
             };
             let named = |key: &str| -> Vec<(String, String)> {
@@ -353,8 +369,8 @@ impl VapSet {
                     .collect(),
                 failure_policy,
             };
-            let validator = Validator::compile(&source, &[], true)
-                .map_err(|e| err(format!("spec.{e}")))?;
+            let validator =
+                Validator::compile(&source, &[], true).map_err(|e| err(format!("spec.{e}")))?;
             let match_constraints =
                 MatchResources::from_value(&spec["matchConstraints"]).map_err(&err)?;
             if match_constraints.resource_rules.is_empty() {
@@ -395,7 +411,9 @@ impl VapSet {
             if actions.is_empty() {
                 return Err(err("spec.validationActions: Required value".to_owned()));
             }
-            if actions.contains(&ValidationAction::Deny) && actions.contains(&ValidationAction::Warn) {
+            if actions.contains(&ValidationAction::Deny)
+                && actions.contains(&ValidationAction::Warn)
+            {
                 return Err(err(
                     "spec.validationActions: Invalid value: Deny and Warn may not be used together"
                         .to_owned(),
@@ -429,11 +447,17 @@ impl VapSet {
     }
 
     /// Keeps, for each binding, the documents of its policy's `paramKind`.
-    pub(crate) fn with_params<'a>(&self, objects: impl Iterator<Item = &'a Value> + Clone) -> VapSet {
+    pub(crate) fn with_params<'a>(
+        &self,
+        objects: impl Iterator<Item = &'a Value> + Clone,
+    ) -> VapSet {
         let mut set = self.clone();
         set.bindings.sort_by(|a, b| a.name.cmp(&b.name));
         for b in &mut set.bindings {
-            let Some((api, kind)) = self.policies.get(&b.policy).and_then(|p| p.param_kind.clone())
+            let Some((api, kind)) = self
+                .policies
+                .get(&b.policy)
+                .and_then(|p| p.param_kind.clone())
             else {
                 continue;
             };
@@ -441,7 +465,9 @@ impl VapSet {
             // is also in the inventory) is one param.
             let found: BTreeMap<(String, String), Value> = objects
                 .clone()
-                .filter(|o| str_at(o, &["apiVersion"]) == Some(&api) && str_at(o, &["kind"]) == Some(&kind))
+                .filter(|o| {
+                    str_at(o, &["apiVersion"]) == Some(&api) && str_at(o, &["kind"]) == Some(&kind)
+                })
                 .map(|o| {
                     let at = |k: &str| str_at(o, &["metadata", k]).unwrap_or("").to_owned();
                     ((at("namespace"), at("name")), o.clone())
@@ -461,7 +487,9 @@ impl VapSet {
                 continue;
             };
             if !policy.match_constraints.matches(r, true)
-                || b.match_resources.as_ref().is_some_and(|m| !m.matches(r, false))
+                || b.match_resources
+                    .as_ref()
+                    .is_some_and(|m| !m.matches(r, false))
             {
                 continue;
             }
@@ -518,7 +546,10 @@ impl VapSet {
         };
         // Cluster-scoped param kinds are found without a namespace; for
         // namespaced ones the binding's namespace or the request's.
-        let namespaced = b.params.iter().any(|p| str_at(p, &["metadata", "namespace"]).is_some());
+        let namespaced = b
+            .params
+            .iter()
+            .any(|p| str_at(p, &["metadata", "namespace"]).is_some());
         let namespace = param_ref.namespace.as_deref().unwrap_or(r.namespace);
         if namespaced && namespace.is_empty() {
             return Err(format!(
@@ -539,7 +570,9 @@ impl VapSet {
             .cloned()
             .collect();
         if found.is_empty() && param_ref.deny_when_missing {
-            return Err("no params found for policy binding with `Deny` parameterNotFoundAction".to_owned());
+            return Err(
+                "no params found for policy binding with `Deny` parameterNotFoundAction".to_owned(),
+            );
         }
         Ok(found)
     }
@@ -551,10 +584,27 @@ mod tests {
 
     #[test]
     fn resources_of_kinds() {
-        let got: Vec<String> = ["Pod", "Ingress", "NetworkPolicy", "Deployment", "Endpoints", "Gateway"]
-            .iter()
-            .map(|k| resource_of_kind(k))
-            .collect();
-        assert_eq!(got, ["pods", "ingresses", "networkpolicies", "deployments", "endpoints", "gateways"]);
+        let got: Vec<String> = [
+            "Pod",
+            "Ingress",
+            "NetworkPolicy",
+            "Deployment",
+            "Endpoints",
+            "Gateway",
+        ]
+        .iter()
+        .map(|k| resource_of_kind(k))
+        .collect();
+        assert_eq!(
+            got,
+            [
+                "pods",
+                "ingresses",
+                "networkpolicies",
+                "deployments",
+                "endpoints",
+                "gateways"
+            ]
+        );
     }
 }
