@@ -186,9 +186,9 @@ impl MatchResources {
             let new = crate::gatekeeper::labels_of(r.object);
             let old = crate::gatekeeper::labels_of(r.old_object);
             let absent = |v: &Value| matches!(v, Value::Null | Value::Undefined);
-            if !((!absent(r.object) && sel.matches(&new))
-                || (!absent(r.old_object) && sel.matches(&old)))
-            {
+            let new_matches = !absent(r.object) && sel.matches(&new);
+            let old_matches = !absent(r.old_object) && sel.matches(&old);
+            if !new_matches && !old_matches {
                 return false;
             }
         }
