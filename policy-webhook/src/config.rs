@@ -146,7 +146,7 @@ pub struct Args {
         default_missing_value = "true",
         action = clap::ArgAction::Set
     )]
-    pub k8s_native_validation: bool,
+    pub enable_k8s_native_validation: bool,
 
     /// Watch the cluster's Namespaces (needs get/list/watch on namespaces) so that
     /// `namespaceSelector` and `input.review.namespaceObject` see the request's Namespace, as in
@@ -409,7 +409,7 @@ impl Args {
             policy_dir: self.policy_dir,
             bundles: self.bundle,
             evaluator: self.evaluator,
-            k8s_native_validation: self.k8s_native_validation,
+            k8s_native_validation: self.enable_k8s_native_validation,
             tls: TlsFiles {
                 cert_file: self.tls_cert_file,
                 key_file: self.tls_key_file,
