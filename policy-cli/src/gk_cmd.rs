@@ -19,8 +19,8 @@ use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Subcommand, ValueEnum};
 use policy_core::Value;
 use policy_core::gatekeeper::{
-    EnforcementAction, Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, SyncKind,
-    TARGET, Violation, expand, read_document_files,
+    EnforcementAction, Engines, Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions,
+    SyncKind, TARGET, Violation, expand, read_document_files,
     suite::{self, Filter, SuiteResult},
     sync_test,
 };
@@ -110,6 +110,28 @@ pub struct EvaluatorArg {
         value_parser = PossibleValuesParser::new(Evaluator::NAMES).try_map(|s| s.parse::<Evaluator>())
     )]
     pub evaluator: Evaluator,
+    /// Run a template's K8sNativeValidation (CEL) code when it has some, before its Rego, as
+    /// Gatekeeper and gator do by default; `=false` runs the Rego (CEL-only templates then fail).
+    #[arg(
+        long = "enable-k8s-native-validation",
+        value_name = "BOOL",
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub k8s_native_validation: bool,
+}
+
+impl EvaluatorArg {
+    /// The engines these flags select.
+    pub fn engines(&self) -> Engines {
+        Engines {
+            evaluator: self.evaluator,
+            k8s_native_validation: self.k8s_native_validation,
+        }
+    }
 }
 
 /// `regard gk verify`
@@ -245,6 +267,7 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
     let options = ReviewOptions {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
         evaluator: args.evaluator.evaluator,
+        disable_k8s_native_validation: !args.evaluator.k8s_native_validation,
         ..ReviewOptions::default()
     };
     let outcomes = bundle.review_objects(&objects, &options);
@@ -302,7 +325,8 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
 struct GatorResult<'a> {
     target: &'static str,
     msg: &'a str,
-    metadata: Metadata<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Metadata<'a>>,
     constraint: &'a Value,
     #[serde(rename = "enforcementAction")]
     enforcement_action: &'static str,
@@ -324,9 +348,10 @@ impl<'a> GatorResult<'a> {
         GatorResult {
             target: TARGET,
             msg: &v.msg,
-            metadata: Metadata {
+            // CEL results carry no details, and gator prints no metadata for them.
+            metadata: (!matches!(v.details, Value::Undefined)).then_some(Metadata {
                 details: &v.details,
-            },
+            }),
             constraint: &v.constraint,
             enforcement_action: if scoped {
                 "scoped"
@@ -510,7 +535,7 @@ fn plural(n: usize) -> &'static str {
 fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8> {
     let filter = Filter::new(&args.run)?;
     let files = suite::find_suite_files(&args.paths)?;
-    let results = suite::run_files(&files, &filter, args.evaluator.evaluator);
+    let results = suite::run_files(&files, &filter, args.evaluator.engines());
     if results.is_empty() {
         bail!("no test suites found in {}", args.paths.join(", "));
     }

@@ -18,6 +18,8 @@ struct Settings {
     paths: Vec<String>,
     /// ConstraintTemplate bundles to run instead of Rego policies.
     bundles: Option<Selection>,
+    /// Whether bundles' K8sNativeValidation (CEL) code runs before their Rego.
+    k8s_native_validation: bool,
     load: LoadOptions,
     namespaces: NamespaceSelection,
     output: OutputFormat,
@@ -103,6 +105,7 @@ impl Settings {
         Ok(Settings {
             paths: args.paths,
             bundles,
+            k8s_native_validation: args.k8s_native_validation,
             load,
             namespaces,
             output,
@@ -173,7 +176,13 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
         }
     }
     let results = match &engine {
-        Engine::Bundle(bundle) => policy_core::conftest::check_bundle(bundle, &files)?,
+        Engine::Bundle(bundle) => {
+            let engines = policy_core::gatekeeper::Engines {
+                k8s_native_validation: settings.k8s_native_validation,
+                ..Default::default()
+            };
+            policy_core::conftest::check_bundle(bundle, &files, engines)?
+        }
         Engine::Conftest(checker) if settings.combine => {
             if errors.is_empty() {
                 checker.check_combined(&files)?

@@ -170,5 +170,98 @@ fn synced_data(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, synced_data);
+/// The 16 gatekeeper-library templates that carry K8sNativeValidation code
+/// with the first sample constraint of each, per review on CEL (the default)
+/// and on their Rego, for each library sample object of those templates.
+fn cel_vs_rego(c: &mut Criterion) {
+    let library =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/gatekeeper-library/library");
+    if !library.is_dir() {
+        eprintln!(
+            "{} is absent; skipping the CEL benchmark",
+            library.display()
+        );
+        return;
+    }
+    let mut docs = Vec::new();
+    let mut objects = Vec::new();
+    for entry in walkdir(&library) {
+        if !entry.ends_with("template.yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&entry).unwrap();
+        if !text.contains("K8sNativeValidation") {
+            continue;
+        }
+        let dir = entry.parent().unwrap();
+        let files = read_document_files(&[dir.display().to_string()]).unwrap();
+        let mut constraint_taken = false;
+        for (file, ds) in files {
+            for d in ds {
+                let is_template = file.ends_with("template.yaml");
+                let is_constraint = file.ends_with("constraint.yaml");
+                if is_template || (is_constraint && !constraint_taken) {
+                    constraint_taken |= is_constraint;
+                    docs.push((file.clone(), d));
+                } else if !is_constraint
+                    && !file.ends_with("suite.yaml")
+                    && d["kind"] != Value::from("AdmissionReview")
+                    && file.contains("/samples/")
+                {
+                    objects.push(d);
+                }
+            }
+        }
+    }
+    let bundle = PolicyBundle::from_documents(docs).unwrap();
+    assert_eq!(bundle.templates().filter(|t| t.has_cel).count(), 16);
+    let cel = ReviewOptions::default();
+    let rego = ReviewOptions {
+        disable_k8s_native_validation: true,
+        ..ReviewOptions::default()
+    };
+    let mut group = c.benchmark_group("library CEL templates");
+    let n = objects.len();
+    group.bench_function(
+        format!("CEL: {n} sample objects, 16 templates, one thread"),
+        |b| {
+            b.iter(|| {
+                for o in &objects {
+                    black_box(bundle.review_object(o, &cel).unwrap());
+                }
+            })
+        },
+    );
+    group.bench_function(
+        format!("Rego: {n} sample objects, 16 templates, one thread"),
+        |b| {
+            b.iter(|| {
+                for o in &objects {
+                    black_box(bundle.review_object(o, &rego).unwrap());
+                }
+            })
+        },
+    );
+    group.finish();
+}
+
+/// Every file under `dir`, sorted.
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+criterion_group!(benches, bench, synced_data, cel_vs_rego);
 criterion_main!(benches);

@@ -42,6 +42,7 @@
 )]
 
 pub mod backtrace;
+pub(crate) mod cel;
 pub mod conftest;
 mod error;
 pub mod gatekeeper;
@@ -50,6 +51,7 @@ pub mod input;
 pub mod library;
 pub mod policy;
 pub mod rego;
+pub mod vap;
 
 pub use error::{Error, Result};
 pub use regorus::Value;

@@ -133,6 +133,21 @@ pub struct Args {
     )]
     pub evaluator: Evaluator,
 
+    /// Run a ConstraintTemplate's K8sNativeValidation (CEL) code when it has some, before its
+    /// Rego, as Gatekeeper does by default; `=false` runs the Rego (CEL-only templates then
+    /// report that no engine can run them).
+    #[arg(
+        long = "enable-k8s-native-validation",
+        env = "REGARD_WEBHOOK_ENABLE_K8S_NATIVE_VALIDATION",
+        value_name = "BOOL",
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub enable_k8s_native_validation: bool,
+
     /// Watch the cluster's Namespaces (needs get/list/watch on namespaces) so that
     /// `namespaceSelector` and `input.review.namespaceObject` see the request's Namespace, as in
     /// Gatekeeper. Without it, a namespaced object checked by a constraint with a
@@ -262,6 +277,8 @@ pub struct Config {
     pub bundles: Vec<String>,
     /// Rego evaluator.
     pub evaluator: Evaluator,
+    /// Whether K8sNativeValidation (CEL) code runs before Rego.
+    pub k8s_native_validation: bool,
     /// TLS material and settings.
     pub tls: TlsFiles,
     /// HTTPS address.
@@ -392,6 +409,7 @@ impl Args {
             policy_dir: self.policy_dir,
             bundles: self.bundle,
             evaluator: self.evaluator,
+            k8s_native_validation: self.enable_k8s_native_validation,
             tls: TlsFiles {
                 cert_file: self.tls_cert_file,
                 key_file: self.tls_key_file,

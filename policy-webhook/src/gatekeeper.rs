@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use policy_core::gatekeeper::{
-    AUDIT_ENFORCEMENT_POINT, EnforcementAction, Evaluator, PolicyBundle, Process, ReviewOptions,
-    SyncKind, Violation,
+    AUDIT_ENFORCEMENT_POINT, EnforcementAction, Engines, Evaluator, PolicyBundle, Process,
+    ReviewOptions, SyncKind, Violation,
 };
 
 use crate::review::{Action, ConstraintRun, Finding, Review, ReviewError, Reviewer};
@@ -18,15 +18,15 @@ pub const ENFORCEMENT_POINT: &str = "validation.gatekeeper.sh";
 #[derive(Debug, Clone)]
 pub struct GatekeeperPolicies {
     bundle: PolicyBundle,
-    evaluator: Evaluator,
+    engines: Engines,
 }
 
 impl GatekeeperPolicies {
-    /// Serves `bundle` with `evaluator`. For the RVM, every template's
+    /// Serves `bundle` with `engines`. For the RVM, every template's
     /// program is compiled now (not on the first request), and the
     /// templates that stay on the interpreter are logged with the reason.
-    pub fn new(bundle: PolicyBundle, evaluator: Evaluator) -> Self {
-        if evaluator == Evaluator::Rvm {
+    pub fn new(bundle: PolicyBundle, engines: Engines) -> Self {
+        if engines.evaluator == Evaluator::Rvm {
             for (template, reason) in bundle.interpreted_templates() {
                 tracing::info!(
                     template = %template.name,
@@ -35,13 +35,13 @@ impl GatekeeperPolicies {
                 );
             }
         }
-        GatekeeperPolicies { bundle, evaluator }
+        GatekeeperPolicies { bundle, engines }
     }
 }
 
 /// Compiles every ConstraintTemplate, Constraint and ExpansionTemplate under `dir`.
 pub fn load_dir(dir: &Path) -> Result<Arc<dyn Reviewer>, String> {
-    load(Some(dir), &[], Evaluator::default())
+    load(Some(dir), &[], Engines::default())
 }
 
 /// Compiles the built-in `bundles` together with the policies under `dir`
@@ -49,7 +49,7 @@ pub fn load_dir(dir: &Path) -> Result<Arc<dyn Reviewer>, String> {
 pub fn load(
     dir: Option<&Path>,
     bundles: &[String],
-    evaluator: Evaluator,
+    engines: Engines,
 ) -> Result<Arc<dyn Reviewer>, String> {
     let bundle = match (dir, bundles.is_empty()) {
         (Some(dir), true) => PolicyBundle::load_dir(dir),
@@ -62,12 +62,12 @@ pub fn load(
         }
     }
     .map_err(|e| e.to_string())?;
-    Ok(Arc::new(GatekeeperPolicies::new(bundle, evaluator)))
+    Ok(Arc::new(GatekeeperPolicies::new(bundle, engines)))
 }
 
 /// The [`crate::policy::Loader`] for a directory and built-in bundles.
-pub fn loader(bundles: Vec<String>, evaluator: Evaluator) -> crate::policy::Loader {
-    Arc::new(move |dir: Option<&Path>| load(dir, &bundles, evaluator))
+pub fn loader(bundles: Vec<String>, engines: Engines) -> crate::policy::Loader {
+    Arc::new(move |dir: Option<&Path>| load(dir, &bundles, engines))
 }
 
 /// One finding per violation and action at the enforcement point: a scoped constraint can carry
@@ -105,7 +105,8 @@ impl Reviewer for GatekeeperPolicies {
         let options = ReviewOptions {
             enforcement_point: ENFORCEMENT_POINT.to_owned(),
             timeout: Some(budget),
-            evaluator: self.evaluator,
+            evaluator: self.engines.evaluator,
+            disable_k8s_native_validation: !self.engines.k8s_native_validation,
             ..ReviewOptions::default()
         };
         let outcome = self
@@ -144,7 +145,8 @@ impl Reviewer for GatekeeperPolicies {
     ) -> Result<Vec<Finding>, ReviewError> {
         let options = ReviewOptions {
             enforcement_point: AUDIT_ENFORCEMENT_POINT.to_owned(),
-            evaluator: self.evaluator,
+            evaluator: self.engines.evaluator,
+            disable_k8s_native_validation: !self.engines.k8s_native_validation,
             ..ReviewOptions::default()
         };
         let outcome = self
@@ -169,7 +171,7 @@ impl Reviewer for GatekeeperPolicies {
             .map_err(|e| e.to_string())?;
         Ok(Arc::new(GatekeeperPolicies {
             bundle,
-            evaluator: self.evaluator,
+            engines: self.engines,
         }))
     }
 }

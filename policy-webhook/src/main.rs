@@ -35,7 +35,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let loader = policy_webhook::gatekeeper::loader(config.bundles.clone(), config.evaluator);
+    let engines = policy_core::gatekeeper::Engines {
+        evaluator: config.evaluator,
+        k8s_native_validation: config.k8s_native_validation,
+    };
+    let loader = policy_webhook::gatekeeper::loader(config.bundles.clone(), engines);
     match runtime.block_on(policy_webhook::server::run(config, loader)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

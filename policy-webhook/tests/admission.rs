@@ -1411,3 +1411,39 @@ async fn audit_reviews_the_synced_objects() {
     );
     hook.wait_log("violation_audited").await;
 }
+
+/// CEL templates, ValidatingAdmissionPolicies and the engine flag through
+/// the real webhook. A DELETE gives each engine its own input (CEL: `object`
+/// null, the deleted object as `oldObject`), and the answer never changes
+/// between identical requests.
+#[tokio::test]
+async fn cel_templates_and_validating_admission_policies() {
+    let setup = Setup::new("policies-cel");
+    let hook = setup.start(&[]);
+    hook.wait_ready().await;
+
+    let create = hook.admit(&fixture("reviews/pod-create-deny.json")).await;
+    assert_eq!(
+        create.json()["response"]["status"]["message"],
+        json!(
+            "[protected-name] cel: CREATE of web-bad, object set\n[needs-owner-everywhere] ValidatingAdmissionPolicy 'needs-owner' with binding 'needs-owner-everywhere' denied request: an owner label is required"
+        )
+    );
+    for _ in 0..50 {
+        let delete = hook.admit(&fixture("reviews/pod-delete.json")).await;
+        assert_eq!(
+            delete.json()["response"]["status"]["message"],
+            json!("[protected-name] cel: DELETE of web-bad, object null")
+        );
+    }
+    drop(hook);
+
+    let rego = setup.start(&["--enable-k8s-native-validation=false"]);
+    rego.wait_ready().await;
+    let delete = rego.admit(&fixture("reviews/pod-delete.json")).await;
+    assert_eq!(
+        delete.json()["response"]["status"]["message"],
+        json!("[protected-name] rego: DELETE of web-bad")
+    );
+    drop(rego);
+}

@@ -521,8 +521,23 @@ fn gk_verify_gatekeeper_library_conformance() {
         return;
     }
     let lib = library.to_str().unwrap();
-    for evaluator in ["interpreter", "rvm"] {
-        let r = regard(&["gk", "verify", "-v", lib, "--evaluator", evaluator]);
+    // CEL runs the 16 templates that carry K8sNativeValidation code by
+    // default; `=false` runs their Rego.
+    for (evaluator, cel) in [
+        ("interpreter", "true"),
+        ("rvm", "true"),
+        ("interpreter", "false"),
+    ] {
+        let cel_flag = format!("--enable-k8s-native-validation={cel}");
+        let r = regard(&[
+            "gk",
+            "verify",
+            "-v",
+            lib,
+            "--evaluator",
+            evaluator,
+            &cel_flag,
+        ]);
         let suites = r.stdout.lines().filter(|l| l.starts_with("ok\t")).count();
         let failed_suites = r.stdout.lines().filter(|l| l.starts_with("FAIL\t")).count();
         let cases = r
@@ -535,7 +550,12 @@ fn gk_verify_gatekeeper_library_conformance() {
             .lines()
             .filter(|l| l.contains("--- FAIL"))
             .collect();
-        assert_eq!(failed, Vec::<&str>::new(), "{evaluator}: {}", r.stdout);
+        assert_eq!(
+            failed,
+            Vec::<&str>::new(),
+            "{evaluator} {cel_flag}: {}",
+            r.stdout
+        );
         assert_eq!(
             (suites, failed_suites),
             (49, 0),
@@ -780,4 +800,94 @@ fn gk_sync_test_on_the_library_referential_templates() {
         "{}",
         r.stderr
     );
+}
+
+/// A CEL-only template runs on the K8sNativeValidation engine; its results
+/// carry the CEL messages and, as gator prints them, no metadata.
+#[test]
+fn gk_test_runs_cel_templates() {
+    let r = regard(&["gk", "test", "-f", "cel"]);
+    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stdout,
+        "v1/Pod default/crowded (cel/objects.yaml)
+  [warn] at-most-two: too many containers: a, b, c (max 2)
+  [warn] at-most-two: failed expression: variables.containers.all(c, has(c.resources))
+
+2 violations (0 deny, 2 warn, 0 dryrun) in 1 of 4 objects, 1 constraint
+"
+    );
+    assert_eq!(r.code, 0);
+    let json = regard(&["gk", "test", "-f", "cel", "-o", "json"]);
+    let results: Vec<serde_json::Value> = serde_json::from_str(&json.stdout).unwrap();
+    let shapes: Vec<(Vec<&str>, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r.as_object().unwrap().keys().map(String::as_str).collect(),
+                r["msg"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let keys = vec![
+        "constraint",
+        "enforcementAction",
+        "msg",
+        "target",
+        "trace",
+        "violatingObject",
+    ];
+    assert_eq!(
+        shapes,
+        [
+            (
+                keys.clone(),
+                "failed expression: variables.containers.all(c, has(c.resources))"
+            ),
+            (keys, "too many containers: a, b, c (max 2)"),
+        ]
+    );
+    let rego = regard(&[
+        "gk",
+        "test",
+        "-f",
+        "cel",
+        "--enable-k8s-native-validation=false",
+    ]);
+    assert!(
+        rego.stdout.contains("[warn] at-most-two: No language driver is installed that handles this constraint template"),
+        "{}",
+        rego.stdout
+    );
+}
+
+/// ValidatingAdmissionPolicies and bindings among the inputs: params from a
+/// ConfigMap, namespace and object selectors, exclusions, match conditions,
+/// the three validation actions and a missing param with `Deny`.
+#[test]
+fn gk_test_runs_validating_admission_policies() {
+    let r = regard(&["gk", "test", "-f", "vap"]);
+    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stdout,
+        "apps/v1/Deployment prod/big (vap/objects.yaml)
+  [deny] replica-limit-prod: ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit-prod' denied request: replicas 5 exceed 3
+
+apps/v1/Deployment prod/unlabelled (vap/objects.yaml)
+  [deny] replica-limit-prod: ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit-prod' denied request: a team label is required
+
+apps/v1/Deployment dev/big-in-dev (vap/objects.yaml)
+  [warn] replica-limit-dev: Validation failed for ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit-dev': replicas 9 exceed 4
+  [warn] replica-limit-dev: Validation failed for ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit-dev': a team label is required
+
+v1/Pod dev/latest (vap/objects.yaml)
+  [dryrun] no-latest-audit: ValidatingAdmissionPolicy 'no-latest' with binding 'no-latest-audit' denied request: failed expression: object.spec.containers.all(c, !c.image.endsWith(':latest'))
+
+apps/v1/Deployment staging/ns-missing-params (vap/objects.yaml)
+  [deny] replica-limit-staging: ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit-staging' denied request: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction
+
+6 violations (3 deny, 2 warn, 1 dryrun) in 5 of 19 objects, 0 constraints
+"
+    );
+    assert_eq!(r.code, 1);
 }

@@ -13,14 +13,19 @@ use regorus::Value;
 use super::{CheckResult, Outcome};
 use crate::error::Result;
 use crate::gatekeeper::{
-    EnforcementAction, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, Violation,
+    EnforcementAction, Engines, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, Violation,
 };
 use crate::input::ParsedFile;
 
 /// Reviews every document of `files` and returns conftest-shaped results,
 /// constraint-major (all files for the first constraint, then the next),
-/// files in the order given.
-pub fn check_bundle(bundle: &PolicyBundle, files: &[ParsedFile]) -> Result<Vec<CheckResult>> {
+/// files in the order given. `engines` picks the Rego evaluator and whether
+/// K8sNativeValidation (CEL) code runs first.
+pub fn check_bundle(
+    bundle: &PolicyBundle,
+    files: &[ParsedFile],
+    engines: Engines,
+) -> Result<Vec<CheckResult>> {
     let mut owners = Vec::new();
     let mut objects = Vec::new();
     for (index, file) in files.iter().enumerate() {
@@ -34,6 +39,8 @@ pub fn check_bundle(bundle: &PolicyBundle, files: &[ParsedFile]) -> Result<Vec<C
     let bundle = bundle.with_inventory(&objects)?;
     let options = ReviewOptions {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
+        evaluator: engines.evaluator,
+        disable_k8s_native_validation: !engines.k8s_native_validation,
         ..ReviewOptions::default()
     };
     let outcomes = bundle.review_objects(&objects, &options);

@@ -75,10 +75,15 @@ pub use matching::{
     KindSelector, LabelRequirement, LabelSelector, MatchCriteria, SourceType, Wildcard,
 };
 pub use rvm::Evaluator;
-pub use template::{ConstraintTemplate, TARGET};
+pub use template::{ConstraintTemplate, Engine, TARGET};
 
+pub(crate) use object::labels as labels_of;
 use review::Review;
 use template::CompiledTemplate;
+
+use crate::cel::validator::{Activation, Validator};
+use crate::cel::{self, to_val};
+use crate::vap::{self, ValidationAction, VapSet};
 
 use crate::error::Error;
 
@@ -105,6 +110,8 @@ struct BundleInner {
     inventory: Inventory,
     ignored: Vec<IgnoredDocument>,
     sync: SyncConfig,
+    /// ValidatingAdmissionPolicies and their bindings.
+    vap: VapSet,
 }
 
 /// A document given to [`PolicyBundle::from_documents`] that is not a
@@ -132,6 +139,31 @@ pub struct ReviewOptions {
     pub timeout: Option<Duration>,
     /// Which evaluator runs the templates (the RVM by default).
     pub evaluator: Evaluator,
+    /// Run templates' Rego even when they have K8sNativeValidation (CEL)
+    /// code, as Gatekeeper's `--enable-k8s-native-validation=false` does
+    /// (CEL runs first by default). CEL-only templates then cannot run: each
+    /// of their matched constraints reports that as a violation.
+    pub disable_k8s_native_validation: bool,
+}
+
+/// The engines that evaluate templates: the Rego evaluator, and whether
+/// K8sNativeValidation (CEL) code runs before the Rego (Gatekeeper's
+/// `--enable-k8s-native-validation`, on by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Engines {
+    /// The Rego evaluator.
+    pub evaluator: Evaluator,
+    /// Whether CEL runs when a template has it.
+    pub k8s_native_validation: bool,
+}
+
+impl Default for Engines {
+    fn default() -> Engines {
+        Engines {
+            evaluator: Evaluator::default(),
+            k8s_native_validation: true,
+        }
+    }
 }
 
 /// What a review found.
@@ -259,6 +291,7 @@ impl PolicyBundle {
         let mut constraint_docs = Vec::new();
         let mut expansions: Vec<ExpansionTemplate> = Vec::new();
         let mut ignored = Vec::new();
+        let mut vap = VapSet::default();
         for (source, doc) in docs {
             if template::is_template(&doc) {
                 let t = ConstraintTemplate::from_value(&source, &doc)?;
@@ -266,6 +299,8 @@ impl PolicyBundle {
                 template_docs.push(t);
             } else if constraint::is_constraint(&doc) {
                 constraint_docs.push((source, doc));
+            } else if vap::is_vap_document(&doc) {
+                vap.add(&source, &doc)?;
             } else if expansion::is_expansion_template(&doc) {
                 let e = ExpansionTemplate::from_value(&source, &doc)?;
                 expansions.retain(|x| x.name != e.name);
@@ -314,6 +349,7 @@ impl PolicyBundle {
         }
         constraints.sort_by(|a, b| (&a.1.kind, &a.1.name).cmp(&(&b.1.kind, &b.1.name)));
         expansions.sort_by(|a, b| a.name.cmp(&b.name));
+        let vap = vap.with_params(ignored.iter().map(|d| &d.value));
         Ok(PolicyBundle {
             inner: Arc::new(BundleInner {
                 templates,
@@ -322,6 +358,7 @@ impl PolicyBundle {
                 inventory: Inventory::default(),
                 ignored,
                 sync,
+                vap,
             }),
         })
     }
@@ -384,6 +421,10 @@ impl PolicyBundle {
                 inventory,
                 ignored: self.inner.ignored.clone(),
                 sync: self.inner.sync.clone(),
+                vap: self
+                    .inner
+                    .vap
+                    .with_params(self.inner.ignored.iter().map(|d| &d.value).chain(objects)),
             }),
         })
     }
@@ -409,8 +450,9 @@ impl PolicyBundle {
     /// after loading moves that cost out of the first review.
     pub fn interpreted_templates(&self) -> impl Iterator<Item = (&ConstraintTemplate, &str)> {
         self.inner.templates.iter().filter_map(|t| {
-            t.program
-                .get(&t.rule)
+            let rego = t.rego.as_ref()?;
+            rego.program
+                .get(&rego.rule)
                 .err()
                 .map(|why| (t.meta.as_ref(), why))
         })
@@ -540,6 +582,11 @@ impl PolicyBundle {
             operation,
         )?;
 
+        if !self.inner.vap.is_empty() {
+            outcome
+                .violations
+                .extend(self.vap_violations(review, match_ns));
+        }
         if !self.inner.expansions.is_empty() {
             let resultants = expand(&self.inner.expansions, &review.object, match_ns)?;
             for r in resultants {
@@ -579,6 +626,72 @@ impl PolicyBundle {
         Ok(outcome)
     }
 
+    /// The ValidatingAdmissionPolicy findings for a review, as violations
+    /// of their bindings.
+    fn vap_violations(&self, review: &Review, match_ns: Option<&Value>) -> Vec<Violation> {
+        let operation = match operation_of(review) {
+            "" => "CREATE",
+            op => op,
+        };
+        let object = if operation == "DELETE" {
+            &Value::Null
+        } else {
+            &review.object
+        };
+        let at = |path: &[&str]| object::str_at(&review.value, path).unwrap_or("");
+        let kind = at(&["kind", "kind"]);
+        let resource = match at(&["resource", "resource"]) {
+            "" => vap::resource_of_kind(kind),
+            r => r.to_owned(),
+        };
+        let request = vap::Request {
+            group: at(&["kind", "group"]),
+            version: at(&["kind", "version"]),
+            kind,
+            resource,
+            sub_resource: at(&["subResource"]),
+            name: at(&["name"]),
+            namespace: &review.namespace,
+            operation,
+            object,
+            old_object: &review.old_object,
+            namespace_object: match_ns,
+        };
+        let mut request_value = cel_request(review);
+        if let Ok(o) = request_value.as_object_mut() {
+            o.insert(Value::from("operation"), Value::from(operation));
+        }
+        self.inner
+            .vap
+            .evaluate(&request, &request_value)
+            .into_iter()
+            .map(|f| {
+                let actions: Vec<EnforcementAction> = f
+                    .actions
+                    .iter()
+                    .map(|a| match a {
+                        ValidationAction::Deny => EnforcementAction::Deny,
+                        ValidationAction::Warn => EnforcementAction::Warn,
+                        ValidationAction::Audit => EnforcementAction::Dryrun,
+                    })
+                    .collect();
+                let first = actions.first().copied().unwrap_or(EnforcementAction::Deny);
+                Violation {
+                    constraint_kind: "ValidatingAdmissionPolicyBinding".to_owned(),
+                    constraint_name: f.binding,
+                    msg: f.message,
+                    details: Value::Undefined,
+                    enforcement_action: first,
+                    object: review.object.clone(),
+                    template: f.policy,
+                    actions,
+                    constraint_action: first.as_str().to_owned(),
+                    constraint: f.resource,
+                }
+            })
+            .collect()
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn evaluate(
         &self,
@@ -599,6 +712,8 @@ impl PolicyBundle {
             _ => Ok(()),
         };
         let constraints = &self.inner.constraints;
+        // The CEL view of the request, converted on first use.
+        let mut activation: Option<Activation> = None;
         for group in constraints.chunk_by(|a, b| a.0 == b.0) {
             let Some(ti) = group.first().map(|(ti, _)| *ti) else {
                 continue;
@@ -640,96 +755,35 @@ impl PolicyBundle {
             if matched.is_empty() {
                 continue;
             }
-            let mut engine: Option<regorus::Engine> = None;
-            let mut per_constraint: Vec<(BTreeSet<(String, Value)>, Duration)> =
-                Vec::with_capacity(matched.len());
-            let mut failure: Option<String> = None;
-            for (c, _) in &matched {
-                check_time()?;
-                let timer = options.timeout.map(|limit| {
-                    let remaining = limit.saturating_sub(start.elapsed());
-                    regorus::utils::limits::ExecutionTimerConfig {
-                        limit: remaining.max(Duration::from_millis(1)),
-                        // Reading the clock every step cost ~6% of the
-                        // webhook's CPU; every 128 steps keeps the
-                        // deadline within microseconds of its mark.
-                        check_interval: NonZeroU32::new(128).unwrap_or(NonZeroU32::MIN),
+            let per_constraint = match template.engine(!options.disable_k8s_native_validation) {
+                Some(Engine::Rego) => match &template.rego {
+                    Some(rego) => evaluate_rego(
+                        rego,
+                        &matched,
+                        review,
+                        input_review,
+                        options,
+                        start,
+                        &check_time,
+                    )?,
+                    None => Vec::new(),
+                },
+                Some(Engine::Cel) => match &template.cel {
+                    Some(validator) => {
+                        let activation = activation
+                            .get_or_insert_with(|| cel_activation(review, input_review));
+                        evaluate_cel(validator, &matched, activation, operation_of(review))
                     }
-                });
-                let t0 = Instant::now();
-                let input = object::object(vec![
-                    ("review", input_review.clone()),
-                    ("parameters", c.parameters.clone()),
-                ]);
-                let compiled =
-                    match options.evaluator {
-                        Evaluator::Rvm => template.program.get(&template.rule).ok().and_then(|p| {
-                            rvm::execute(p, &template.data, input.clone(), timer).ok()
-                        }),
-                        Evaluator::Interpreter => None,
-                    };
-                // The interpreter runs what the RVM cannot, and re-runs what
-                // failed on it, so errors read the same on either engine.
-                let result = match compiled {
-                    Some(v) => Ok(v),
-                    None => {
-                        check_time()?;
-                        let clone = engine.get_or_insert_with(|| template.engine.clone());
-                        if let Some(t) = timer {
-                            clone.set_execution_timer_config(t);
-                        }
-                        clone.set_input(input);
-                        match crate::guard::catch(|| clone.eval_rule(template.rule.clone())) {
-                            Ok(r) => r.map_err(|e| e.to_string()),
-                            Err(panic) => {
-                                // The clone may be half-updated: the next
-                                // constraint gets a fresh one.
-                                engine = None;
-                                Err(panic.to_string())
-                            }
-                        }
-                    }
-                };
-                let elapsed = t0.elapsed();
-                match result {
-                    Ok(v) => match collect_results(&v) {
-                        Ok(set) => per_constraint.push((set, elapsed)),
-                        Err(m) => {
-                            return Err(Error::Review {
-                                object: review.describe(),
-                                message: format!("{} {}: {m}", c.kind, c.name),
-                            });
-                        }
-                    },
-                    Err(e) => {
-                        check_time()?;
-                        failure = Some(crate::error::condense(&e));
-                        per_constraint.push((BTreeSet::new(), elapsed));
-                        break;
-                    }
-                }
-            }
-            if let Some(msg) = failure {
-                // Gatekeeper evaluates a template's constraints in one query:
-                // an error fails them all, each reporting the error.
-                for (k, (c, actions)) in matched.iter().enumerate() {
-                    outcome.violations.push(violation(
-                        template,
-                        c,
-                        actions,
-                        msg.clone(),
-                        Value::Null,
-                        &review.object,
-                    ));
-                    outcome.evaluations.push(ConstraintEvaluation {
-                        kind: c.kind.clone(),
-                        name: c.name.clone(),
-                        duration: per_constraint.get(k).map(|p| p.1).unwrap_or_default(),
-                        violations: 1,
-                    });
-                }
-                continue;
-            }
+                    None => Vec::new(),
+                },
+                None => matched
+                    .iter()
+                    .map(|_| {
+                        let msg = "No language driver is installed that handles this constraint template (its only code is K8sNativeValidation and CEL is disabled)".to_owned();
+                        (vec![(msg, Value::Null)], Duration::ZERO)
+                    })
+                    .collect(),
+            };
             for ((c, actions), (set, duration)) in matched.iter().zip(per_constraint) {
                 outcome.evaluations.push(ConstraintEvaluation {
                     kind: c.kind.clone(),
@@ -755,6 +809,193 @@ impl PolicyBundle {
         });
         Ok(outcome)
     }
+}
+
+/// A template's results per matched constraint: `(msg, details)` pairs and
+/// the time the constraint took. Both engines produce this shape, so
+/// everything after evaluation is engine-neutral.
+type PerConstraint = Vec<(Vec<(String, Value)>, Duration)>;
+
+/// Evaluates a template's Rego for its matched constraints.
+fn evaluate_rego(
+    rego: &template::RegoCode,
+    matched: &[(&Constraint, Vec<EnforcementAction>)],
+    review: &Review,
+    input_review: &Value,
+    options: &ReviewOptions,
+    start: Instant,
+    check_time: &dyn Fn() -> Result<(), Error>,
+) -> Result<PerConstraint, Error> {
+    let mut engine: Option<regorus::Engine> = None;
+    let mut per_constraint: Vec<(BTreeSet<(String, Value)>, Duration)> =
+        Vec::with_capacity(matched.len());
+    let mut failure: Option<String> = None;
+    for (c, _) in matched {
+        check_time()?;
+        let timer = options.timeout.map(|limit| {
+            let remaining = limit.saturating_sub(start.elapsed());
+            regorus::utils::limits::ExecutionTimerConfig {
+                limit: remaining.max(Duration::from_millis(1)),
+                // Reading the clock every step cost ~6% of the
+                // webhook's CPU; every 128 steps keeps the
+                // deadline within microseconds of its mark.
+                check_interval: NonZeroU32::new(128).unwrap_or(NonZeroU32::MIN),
+            }
+        });
+        let t0 = Instant::now();
+        let input = object::object(vec![
+            ("review", input_review.clone()),
+            ("parameters", c.parameters.clone()),
+        ]);
+        let compiled = match options.evaluator {
+            Evaluator::Rvm => rego
+                .program
+                .get(&rego.rule)
+                .ok()
+                .and_then(|p| rvm::execute(p, &rego.data, input.clone(), timer).ok()),
+            Evaluator::Interpreter => None,
+        };
+        // The interpreter runs what the RVM cannot, and re-runs what
+        // failed on it, so errors read the same on either engine.
+        let result = match compiled {
+            Some(v) => Ok(v),
+            None => {
+                check_time()?;
+                let clone = engine.get_or_insert_with(|| rego.engine.clone());
+                if let Some(t) = timer {
+                    clone.set_execution_timer_config(t);
+                }
+                clone.set_input(input);
+                match crate::guard::catch(|| clone.eval_rule(rego.rule.clone())) {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(panic) => {
+                        // The clone may be half-updated: the next
+                        // constraint gets a fresh one.
+                        engine = None;
+                        Err(panic.to_string())
+                    }
+                }
+            }
+        };
+        let elapsed = t0.elapsed();
+        match result {
+            Ok(v) => match collect_results(&v) {
+                Ok(set) => per_constraint.push((set, elapsed)),
+                Err(m) => {
+                    return Err(Error::Review {
+                        object: review.describe(),
+                        message: format!("{} {}: {m}", c.kind, c.name),
+                    });
+                }
+            },
+            Err(e) => {
+                check_time()?;
+                failure = Some(crate::error::condense(&e));
+                per_constraint.push((BTreeSet::new(), elapsed));
+                break;
+            }
+        }
+    }
+    if let Some(msg) = failure {
+        // Gatekeeper evaluates a template's constraints in one query:
+        // an error fails them all, each reporting the error.
+        return Ok(matched
+            .iter()
+            .enumerate()
+            .map(|(k, _)| {
+                let duration = per_constraint.get(k).map(|p| p.1).unwrap_or_default();
+                (vec![(msg.clone(), Value::Null)], duration)
+            })
+            .collect());
+    }
+    Ok(per_constraint
+        .into_iter()
+        .map(|(set, d)| (set.into_iter().collect(), d))
+        .collect())
+}
+
+/// The operation of a review (`""` for a plain object).
+fn operation_of(review: &Review) -> &str {
+    object::str_at(&review.value, &["operation"]).unwrap_or("")
+}
+
+/// The request as Gatekeeper's CEL driver hands it to the validator: on
+/// DELETE `object` is null and the deleted object is `oldObject` (the Rego
+/// input keeps `object = oldObject`; each engine gets its own input, so
+/// neither sees the other's).
+fn cel_activation(review: &Review, input_review: &Value) -> Activation {
+    let object = if operation_of(review) == "DELETE" {
+        &Value::Null
+    } else {
+        &review.object
+    };
+    let namespace = match &input_review["namespaceObject"] {
+        v @ Value::Object(_) => Some(v),
+        _ => None,
+    };
+    Activation::new(object, &review.old_object, &cel_request(review), namespace)
+}
+
+/// The `request` CEL expressions see: the admission request's fields
+/// without the objects.
+fn cel_request(review: &Review) -> Value {
+    let mut request = Vec::new();
+    for key in [
+        "kind",
+        "resource",
+        "subResource",
+        "requestKind",
+        "requestResource",
+        "requestSubResource",
+        "name",
+        "namespace",
+        "operation",
+        "userInfo",
+        "dryRun",
+        "options",
+    ] {
+        let v = &review.value[key];
+        if !matches!(v, Value::Undefined) {
+            request.push((key, v.clone()));
+        }
+    }
+    object::object(request)
+}
+
+/// Evaluates a template's K8sNativeValidation code for its matched
+/// constraints: every deny decision is one violation carrying its message,
+/// with no details, as Gatekeeper reports them.
+fn evaluate_cel(
+    validator: &Validator,
+    matched: &[(&Constraint, Vec<EnforcementAction>)],
+    activation: &Activation,
+    operation: &str,
+) -> PerConstraint {
+    matched
+        .iter()
+        .map(|(c, _)| {
+            let t0 = Instant::now();
+            // `variables.params` is the constraint's `spec.parameters` (null
+            // when absent); `params`, the whole constraint, is converted
+            // only when an expression reads it.
+            let parameters = to_val(&c.resource["spec"]["parameters"]);
+            let whole = if validator.reads_params() {
+                to_val(&c.resource)
+            } else {
+                to_val(&Value::Null)
+            };
+            let builtins: [(&str, &dyn cel::Val); 2] = [
+                ("anyObject", activation.any_object(operation)),
+                ("params", parameters.as_ref()),
+            ];
+            let results = validator
+                .validate(activation, whole.as_ref(), &builtins)
+                .into_iter()
+                .map(|d| (d.message, Value::Undefined))
+                .collect();
+            (results, t0.elapsed())
+        })
+        .collect()
 }
 
 fn violation(
@@ -1002,5 +1243,167 @@ mod tests {
             let again = b.review_object(&v(POD), &options).unwrap();
             assert_eq!(again.violations.len(), 1);
         }
+    }
+
+    /// A template with K8sNativeValidation code, and Rego beside it when `rego` is given.
+    fn cel_template(kind: &str, cel: &str, rego: Option<&str>) -> Value {
+        let mut code = vec![serde_json::json!({
+            "engine": "K8sNativeValidation",
+            "source": serde_json::from_str::<serde_json::Value>(cel).unwrap(),
+        })];
+        if let Some(r) = rego {
+            code.push(serde_json::json!({"engine": "Rego", "source": {"rego": r}}));
+        }
+        let doc = serde_json::json!({
+            "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+            "metadata": {"name": kind.to_lowercase()},
+            "spec": {"crd": {"spec": {"names": {"kind": kind}}},
+                     "targets": [{"target": TARGET, "code": code}]}
+        });
+        v(&doc.to_string())
+    }
+
+    fn cel_constraint(kind: &str, params: &str) -> Value {
+        v(&format!(
+            r#"{{"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "{kind}", "metadata": {{"name": "c-{}"}}, "spec": {{"parameters": {params}}}}}"#,
+            kind.to_lowercase()
+        ))
+    }
+
+    const CEL_LABELS: &str = r#"{
+        "variables": [{"name": "missing", "expression": "variables.params.labels.filter(l, !has(variables.anyObject.metadata.labels) || !(l in variables.anyObject.metadata.labels))"}],
+        "validations": [{"expression": "size(variables.missing) == 0",
+                         "messageExpression": "'missing labels: ' + variables.missing.join(', ')",
+                         "message": "labels are missing"}]}"#;
+    const REGO_LABELS: &str = "package k8scellabels\nviolation[{\"msg\": \"rego: labels are missing\"}] {\n  not input.review.object.metadata.labels.owner\n}";
+
+    #[test]
+    fn cel_runs_before_rego_and_cel_only_templates_work() {
+        let b = PolicyBundle::from_documents(vec![
+            (
+                "t".into(),
+                cel_template("K8sCelLabels", CEL_LABELS, Some(REGO_LABELS)),
+            ),
+            (
+                "c".into(),
+                cel_constraint("K8sCelLabels", r#"{"labels": ["owner", "team"]}"#),
+            ),
+            (
+                "t2".into(),
+                cel_template(
+                    "K8sCelOnly",
+                    r#"{"validations": [{"expression": "object.metadata.name != 'p'"}]}"#,
+                    None,
+                ),
+            ),
+            ("c2".into(), cel_constraint("K8sCelOnly", "{}")),
+        ])
+        .unwrap();
+        let msgs = |options: &ReviewOptions| -> Vec<(String, String, Value)> {
+            b.review_object(&v(POD), options)
+                .unwrap()
+                .violations
+                .into_iter()
+                .map(|x| (x.constraint_name, x.msg, x.details))
+                .collect()
+        };
+        assert_eq!(
+            msgs(&ReviewOptions::default()),
+            [
+                (
+                    "c-k8scellabels".to_owned(),
+                    "missing labels: owner, team".to_owned(),
+                    Value::Undefined
+                ),
+                (
+                    "c-k8scelonly".to_owned(),
+                    "failed expression: object.metadata.name != 'p'".to_owned(),
+                    Value::Undefined
+                ),
+            ]
+        );
+        let rego = ReviewOptions {
+            disable_k8s_native_validation: true,
+            ..ReviewOptions::default()
+        };
+        assert_eq!(
+            msgs(&rego),
+            [
+                ("c-k8scellabels".to_owned(), "rego: labels are missing".to_owned(), v("{}")),
+                ("c-k8scelonly".to_owned(), "No language driver is installed that handles this constraint template (its only code is K8sNativeValidation and CEL is disabled)".to_owned(), Value::Null),
+            ]
+        );
+    }
+
+    /// Each engine gets its own view of a DELETE: CEL sees `object: null` and
+    /// the deleted object as `oldObject`, Rego keeps `object = oldObject`.
+    /// The answer is the same every time (Gatekeeper 3.21.1 shares one review
+    /// between its drivers and sometimes lets such DELETEs through).
+    #[test]
+    fn delete_requests_give_each_engine_its_own_input_every_time() {
+        let cel = r#"{"validations": [{"expression": "variables.anyObject.metadata.name != 'p'",
+            "messageExpression": "'cel: object is ' + (object == null ? 'null' : 'set') + ', oldObject is ' + oldObject.metadata.name"}]}"#;
+        let rego_only = v(r#"{
+          "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+          "metadata": {"name": "k8sregodelete"},
+          "spec": {"crd": {"spec": {"names": {"kind": "K8sRegoDelete"}}},
+                   "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego":
+                     "package k8sregodelete\nviolation[{\"msg\": msg}] {\n  input.review.object.metadata.name == \"p\"\n  msg := sprintf(\"rego: object is %v\", [input.review.object.metadata.name])\n}"}]}}"#);
+        let b = PolicyBundle::from_documents(vec![
+            ("t".into(), cel_template("K8sCelDelete", cel, Some("package k8sceldelete\nviolation[{\"msg\": \"rego of the CEL template\"}] { true }"))),
+            ("c".into(), cel_constraint("K8sCelDelete", "{}")),
+            ("t2".into(), rego_only),
+            ("c2".into(), cel_constraint("K8sRegoDelete", "{}")),
+        ])
+        .unwrap();
+        let req = v(&format!(
+            r#"{{"uid": "1", "operation": "DELETE", "kind": {{"group": "", "version": "v1", "kind": "Pod"}}, "namespace": "dev", "name": "p", "object": null, "oldObject": {POD}}}"#
+        ));
+        let options = ReviewOptions {
+            enforcement_point: WEBHOOK_ENFORCEMENT_POINT.into(),
+            ..ReviewOptions::default()
+        };
+        let requests: Vec<Value> = (0..200).map(|_| req.clone()).collect();
+        let answers: Vec<Vec<String>> = requests
+            .par_iter()
+            .map(|r| {
+                b.review_request(r, &options)
+                    .unwrap()
+                    .violations
+                    .into_iter()
+                    .map(|x| x.msg)
+                    .collect()
+            })
+            .collect();
+        for a in answers {
+            assert_eq!(
+                a,
+                ["cel: object is null, oldObject is p", "rego: object is p"]
+            );
+        }
+    }
+
+    #[test]
+    fn cel_compile_errors_refuse_the_template() {
+        let bad = r#"{"validations": [{"expression": "true"}, {"expression": "true", "messageExpression": "'x' + params.y"}]}"#;
+        let err = PolicyBundle::from_documents(vec![(
+            "t.yaml".into(),
+            cel_template("K8sBadCel", bad, None),
+        )])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.yaml: ConstraintTemplate \"k8sbadcel\": invalid K8sNativeValidation code: validations[1].messageExpression: ERROR: <input>:1:7: undeclared reference to 'params'"
+        );
+        let policy = r#"{"failurePolicy": "Sometimes", "validations": []}"#;
+        let err = PolicyBundle::from_documents(vec![(
+            "t.yaml".into(),
+            cel_template("K8sBadPolicy", policy, None),
+        )])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.yaml: ConstraintTemplate \"k8sbadpolicy\": invalid failure policy: unrecognized failure policy: Sometimes"
+        );
     }
 }

@@ -18,7 +18,7 @@ use regorus::Value;
 use serde::Deserialize;
 
 use super::object::str_at;
-use super::{Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions};
+use super::{Engines, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions};
 use crate::error::Error;
 
 /// A parsed Suite file.
@@ -298,7 +298,7 @@ pub fn read_suite(path: &Path) -> Result<Option<Suite>, Error> {
 }
 
 /// Runs every test of a suite.
-pub fn run_suite(suite: &Suite, filter: &Filter, evaluator: Evaluator) -> SuiteResult {
+pub fn run_suite(suite: &Suite, filter: &Filter, engines: Engines) -> SuiteResult {
     let start = Instant::now();
     if suite.skip {
         return SuiteResult {
@@ -323,7 +323,7 @@ pub fn run_suite(suite: &Suite, filter: &Filter, evaluator: Evaluator) -> SuiteR
                     cases: Vec::new(),
                 };
             }
-            run_test(&dir, t, filter, evaluator)
+            run_test(&dir, t, filter, engines)
         })
         .collect();
     SuiteResult {
@@ -338,12 +338,12 @@ pub fn run_suite(suite: &Suite, filter: &Filter, evaluator: Evaluator) -> SuiteR
 /// Reads and runs every suite file on all cores. Files that are not suites
 /// are skipped; a suite that cannot be read is a failed result, and the other
 /// suites still run. Results are in file order.
-pub fn run_files(files: &[PathBuf], filter: &Filter, evaluator: Evaluator) -> Vec<SuiteResult> {
+pub fn run_files(files: &[PathBuf], filter: &Filter, engines: Engines) -> Vec<SuiteResult> {
     use rayon::prelude::*;
     files
         .par_iter()
         .filter_map(|f| match read_suite(f) {
-            Ok(Some(suite)) => Some(run_suite(&suite, filter, evaluator)),
+            Ok(Some(suite)) => Some(run_suite(&suite, filter, engines)),
             Ok(None) => None,
             Err(e) => Some(SuiteResult {
                 path: f.clone(),
@@ -368,7 +368,7 @@ fn read_objects(dir: &Path, rel: &str) -> Result<Vec<Value>, String> {
     Ok(docs)
 }
 
-fn run_test(dir: &Path, t: &SuiteTest, filter: &Filter, evaluator: Evaluator) -> TestResult {
+fn run_test(dir: &Path, t: &SuiteTest, filter: &Filter, engines: Engines) -> TestResult {
     let start = Instant::now();
     let fail = |m: String| TestResult {
         name: t.name.clone(),
@@ -473,7 +473,7 @@ fn run_test(dir: &Path, t: &SuiteTest, filter: &Filter, evaluator: Evaluator) ->
                 };
             }
             let case_start = Instant::now();
-            let error = run_case(dir, &bundle, c, evaluator).err();
+            let error = run_case(dir, &bundle, c, engines).err();
             CaseResult {
                 name: c.name.clone(),
                 skipped: false,
@@ -495,7 +495,7 @@ fn run_case(
     dir: &Path,
     bundle: &PolicyBundle,
     c: &SuiteCase,
-    evaluator: Evaluator,
+    engines: Engines,
 ) -> Result<(), String> {
     if c.object.is_empty() {
         return Err("invalid Case: must define object".to_owned());
@@ -524,7 +524,8 @@ fn run_case(
     };
     let options = ReviewOptions {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
-        evaluator,
+        evaluator: engines.evaluator,
+        disable_k8s_native_validation: !engines.k8s_native_validation,
         ..ReviewOptions::default()
     };
     let is_admission_review = str_at(object, &["kind"]) == Some("AdmissionReview")

@@ -1,21 +1,27 @@
 //! ConstraintTemplates: parsing, Gatekeeper's checks, and compiling the Rego
-//! once into a prepared regorus engine that reviews clone.
+//! once into a prepared regorus engine that reviews clone, and the
+//! `K8sNativeValidation` (CEL) code once into a [`Validator`].
 //!
 //! Flow: [`ConstraintTemplate::from_value`] reads the resource (v1, v1beta1
-//! or v1alpha1) and picks the Rego source (legacy `targets[].rego` first,
-//! then a `code[]` entry with `engine: Rego`); [`ConstraintTemplate::compile`]
-//! rewrites each module for OPA parity ([`crate::rego`]), checks the
-//! `violation` rule, the `lib.*` packages and the `data` references, and
-//! prepares the engine.
+//! or v1alpha1), picks the Rego source (legacy `targets[].rego` first,
+//! then a `code[]` entry with `engine: Rego`) and the first `code[]` entry
+//! with `engine: K8sNativeValidation`; a template needs one of them.
+//! [`ConstraintTemplate::compile`] rewrites each Rego module for OPA parity
+//! ([`crate::rego`]), checks the `violation` rule, the `lib.*` packages and
+//! the `data` references, and prepares the engine; it compiles the CEL
+//! validations, variables and match conditions, refusing the template on a
+//! compile error as it does for Rego. Which of the two runs is chosen per
+//! review ([`CompiledTemplate::engine`]).
 
 use std::sync::Arc;
 
-use regorus::{Engine, Value};
+use regorus::{Engine as RegoEngine, Value};
 
 use super::data_access::DataAccess;
 use super::object::{str_at, value_at};
 use super::rvm;
 use super::schema::ParametersSchema;
+use crate::cel::validator::{FailurePolicy, Validator, ValidatorSource};
 use crate::error::Error;
 use crate::policy::{RegoVersion, new_engine_for, register_go_sprintf};
 use crate::rego::{package_components, parse_module, prepare as rewrite, rule_name};
@@ -32,7 +38,7 @@ pub struct ConstraintTemplate {
     pub kind: String,
     /// Where it came from.
     pub file: String,
-    /// The main Rego module.
+    /// The main Rego module (empty for a CEL-only template).
     pub rego: String,
     /// Library modules (`package lib.…`).
     pub libs: Vec<String>,
@@ -42,21 +48,45 @@ pub struct ConstraintTemplate {
     pub parameters_schema: Option<Value>,
     /// `targets[0].operations` (empty = all).
     pub operations: Vec<String>,
-    /// Whether a K8sNativeValidation (CEL) block is present too; the Rego is what runs.
+    /// Whether a K8sNativeValidation (CEL) block is present; it runs before
+    /// the Rego unless CEL is disabled (`--enable-k8s-native-validation=false`).
     pub has_cel: bool,
+    /// The K8sNativeValidation source.
+    pub(crate) cel: Option<ValidatorSource>,
 }
+
+/// The policy language a template is evaluated with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The `Rego` code (or legacy `rego`), run by regorus.
+    Rego,
+    /// The `K8sNativeValidation` code, run by the CEL engine.
+    Cel,
+}
+
+/// The built-in variables Gatekeeper declares before a template's own.
+pub(crate) const CEL_BUILTINS: [&str; 2] = ["anyObject", "params"];
 
 /// A compiled template. Cloning is cheap.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledTemplate {
     pub meta: Arc<ConstraintTemplate>,
+    /// The compiled Rego, when the template has some.
+    pub rego: Option<RegoCode>,
+    /// The compiled K8sNativeValidation code, when the template has some.
+    pub cel: Option<Arc<Validator>>,
+    pub schema: Option<Arc<ParametersSchema>>,
+}
+
+/// A template's Rego, compiled.
+#[derive(Debug, Clone)]
+pub(crate) struct RegoCode {
     /// Prepared engine; clone it per evaluation.
-    pub engine: Engine,
+    pub engine: RegoEngine,
     /// `data.<package>.violation`.
     pub rule: String,
     /// Whether the Rego reads `data.inventory`.
     pub uses_inventory: bool,
-    pub schema: Option<Arc<ParametersSchema>>,
     /// `violation` compiled for the RVM on first use.
     pub program: Arc<rvm::RvmProgram>,
     /// `data` for the RVM: the inventory, when the template reads it.
@@ -187,40 +217,42 @@ impl ConstraintTemplate {
         let has_cel = code
             .iter()
             .any(|c| str_at(c, &["engine"]) == Some("K8sNativeValidation"));
-        let (rego, libs, version) = if let Some(rego) =
-            str_at(&target, &["rego"]).filter(|r| !r.trim().is_empty())
-        {
-            (
-                rego.to_owned(),
-                strings(&target["libs"], "libs")?,
-                RegoVersion::V0,
-            )
-        } else if let Some(c) = code.iter().find(|c| str_at(c, &["engine"]) == Some("Rego")) {
-            let src = &c["source"];
-            let rego = str_at(src, &["rego"]).ok_or_else(|| {
-                template_error(file, name, "code[engine=Rego].source.rego is required")
-            })?;
-            let version = match str_at(src, &["version"]) {
-                Some("v1") => RegoVersion::V1,
-                _ => RegoVersion::V0,
+        let (rego, libs, version) =
+            if let Some(rego) = str_at(&target, &["rego"]).filter(|r| !r.trim().is_empty()) {
+                (
+                    rego.to_owned(),
+                    strings(&target["libs"], "libs")?,
+                    RegoVersion::V0,
+                )
+            } else if let Some(c) = code.iter().find(|c| str_at(c, &["engine"]) == Some("Rego")) {
+                let src = &c["source"];
+                let rego = str_at(src, &["rego"]).ok_or_else(|| {
+                    template_error(file, name, "code[engine=Rego].source.rego is required")
+                })?;
+                let version = match str_at(src, &["version"]) {
+                    Some("v1") => RegoVersion::V1,
+                    _ => RegoVersion::V0,
+                };
+                (
+                    rego.to_owned(),
+                    strings(&src["libs"], "code[engine=Rego].source.libs")?,
+                    version,
+                )
+            } else if has_cel {
+                (String::new(), Vec::new(), RegoVersion::V0)
+            } else {
+                return Err(template_error(
+                    file,
+                    name,
+                    "could not extract Rego from the constraint template",
+                ));
             };
-            (
-                rego.to_owned(),
-                strings(&src["libs"], "code[engine=Rego].source.libs")?,
-                version,
-            )
-        } else if has_cel {
-            return Err(template_error(
-                file,
-                name,
-                "template has only a K8sNativeValidation (CEL) block; regard evaluates Rego templates only",
-            ));
-        } else {
-            return Err(template_error(
-                file,
-                name,
-                "could not extract Rego from the constraint template",
-            ));
+        let cel = match code
+            .iter()
+            .find(|c| str_at(c, &["engine"]) == Some("K8sNativeValidation"))
+        {
+            Some(c) => Some(cel_source(&c["source"]).map_err(|m| template_error(file, name, m))?),
+            None => None,
         };
         let operations = strings(&target["operations"], "operations")?;
         if operations.len() > 1 && operations.iter().any(|o| o == "*") {
@@ -247,7 +279,13 @@ impl ConstraintTemplate {
             parameters_schema,
             operations,
             has_cel,
+            cel,
         })
+    }
+
+    /// Whether the template has Rego code.
+    pub fn has_rego(&self) -> bool {
+        !self.rego.is_empty()
     }
 
     /// The template's Rego and libs as `(file name, source)` pairs, rewritten
@@ -291,6 +329,35 @@ impl ConstraintTemplate {
     /// Compiles the template: OPA-parity rewrites, Gatekeeper's checks, and
     /// a prepared engine with `data` (`inventory` when given).
     pub(crate) fn compile(self, data: Option<&Value>) -> Result<CompiledTemplate, Error> {
+        let err = |m: String| template_error(&self.file, &self.name, m);
+        let schema = match &self.parameters_schema {
+            Some(s) => Some(Arc::new(
+                ParametersSchema::new(s)
+                    .map_err(|e| err(format!("invalid openAPIV3Schema: {e}")))?,
+            )),
+            None => None,
+        };
+        let cel = match &self.cel {
+            Some(source) => Some(Arc::new(
+                Validator::compile(source, &CEL_BUILTINS, false)
+                    .map_err(|e| err(format!("invalid K8sNativeValidation code: {e}")))?,
+            )),
+            None => None,
+        };
+        let rego = if self.has_rego() {
+            Some(self.compile_rego(data)?)
+        } else {
+            None
+        };
+        Ok(CompiledTemplate {
+            meta: Arc::new(self),
+            rego,
+            cel,
+            schema,
+        })
+    }
+
+    fn compile_rego(&self, data: Option<&Value>) -> Result<RegoCode, Error> {
         let file = self.file.clone();
         let name = self.name.clone();
         let err = |m: String| template_error(&file, &name, m);
@@ -345,13 +412,6 @@ impl ConstraintTemplate {
                 "invalid rego: disallowed ref {bad}: templates may only read data.inventory and data.lib"
             )));
         }
-        let schema = match &self.parameters_schema {
-            Some(s) => Some(Arc::new(
-                ParametersSchema::new(s)
-                    .map_err(|e| err(format!("invalid openAPIV3Schema: {e}")))?,
-            )),
-            None => None,
-        };
         let mut rvm_data = Value::new_object();
         if access.inventory
             && let Some(d) = data
@@ -369,12 +429,10 @@ impl ConstraintTemplate {
             self.version,
             access.inventory.then(|| rvm_data.clone()),
         ));
-        Ok(CompiledTemplate {
-            meta: Arc::new(self),
+        Ok(RegoCode {
             engine,
             rule,
             uses_inventory: access.inventory,
-            schema,
             program,
             data: rvm_data,
         })
@@ -382,7 +440,7 @@ impl ConstraintTemplate {
 }
 
 /// Runs regorus' one-time analysis now, so every clone starts prepared.
-pub(crate) fn prepare(engine: &mut Engine) -> anyhow::Result<()> {
+pub(crate) fn prepare(engine: &mut RegoEngine) -> anyhow::Result<()> {
     crate::guard::catch(|| engine.eval_query("data.__regard_prepare__".to_owned(), false))
         .map_err(|panic| anyhow::anyhow!("{panic}"))??;
     Ok(())
@@ -392,17 +450,86 @@ impl CompiledTemplate {
     /// The same template with a different `data.inventory` (only templates
     /// that read the inventory are re-prepared).
     pub(crate) fn with_inventory(&self, data: &Value) -> Result<CompiledTemplate, Error> {
-        if !self.uses_inventory {
+        let Some(rego) = self.rego.as_ref().filter(|r| r.uses_inventory) else {
             return Ok(self.clone());
-        }
-        let mut t = self.clone();
-        t.engine.clear_data();
+        };
+        let mut r = rego.clone();
+        r.engine.clear_data();
         let err = |m: String| template_error(&self.meta.file, &self.meta.name, m);
-        t.engine
+        r.engine
             .add_data(data.clone())
             .map_err(|e| err(format!("inventory: {e}")))?;
-        prepare(&mut t.engine).map_err(|e| err(e.to_string()))?;
-        t.data = data.clone();
-        Ok(t)
+        prepare(&mut r.engine).map_err(|e| err(e.to_string()))?;
+        r.data = data.clone();
+        Ok(CompiledTemplate {
+            rego: Some(r),
+            ..self.clone()
+        })
     }
+
+    /// The engine a review uses: Gatekeeper registers its CEL driver before
+    /// the Rego one, so the CEL code runs whenever the template has it and
+    /// CEL is enabled. `None`: no engine can run the template.
+    pub(crate) fn engine(&self, cel_enabled: bool) -> Option<Engine> {
+        if cel_enabled && self.cel.is_some() {
+            Some(Engine::Cel)
+        } else if self.rego.is_some() {
+            Some(Engine::Rego)
+        } else {
+            None
+        }
+    }
+}
+
+/// Reads a `K8sNativeValidation` source as Gatekeeper's schema does.
+fn cel_source(source: &Value) -> Result<ValidatorSource, String> {
+    if !matches!(source, Value::Object(_)) {
+        return Err("K8sNativeValidation: could not recognize the type".to_owned());
+    }
+    let list = |key: &str| -> Result<Vec<Value>, String> {
+        match &source[key] {
+            Value::Undefined | Value::Null => Ok(Vec::new()),
+            Value::Array(a) => Ok(a.iter().cloned().collect()),
+            _ => Err(format!("K8sNativeValidation: {key} must be a list")),
+        }
+    };
+    let text = |v: &Value, key: &str| str_at(v, &[key]).map(str::to_owned);
+    let mut out = ValidatorSource::default();
+    for (i, v) in list("variables")?.iter().enumerate() {
+        let name = text(v, "name").unwrap_or_default();
+        if name.starts_with("gatekeeper_internal_") || CEL_BUILTINS.contains(&name.as_str()) {
+            return Err(format!(
+                "invalid variable definition: variables[{i}]: {name:?} is reserved"
+            ));
+        }
+        out.variables
+            .push((name, text(v, "expression").unwrap_or_default()));
+    }
+    for (i, v) in list("matchCondition")?.iter().enumerate() {
+        let name = text(v, "name").unwrap_or_default();
+        if name.starts_with("gatekeeper_internal_") {
+            return Err(format!(
+                "invalid match condition: matchCondition[{i}]: {name:?} is reserved"
+            ));
+        }
+        out.match_conditions
+            .push((name, text(v, "expression").unwrap_or_default()));
+    }
+    for v in list("validations")? {
+        out.validations.push((
+            text(&v, "expression").unwrap_or_default(),
+            text(&v, "message"),
+            text(&v, "messageExpression"),
+        ));
+    }
+    out.failure_policy = match str_at(source, &["failurePolicy"]) {
+        None | Some("Fail") => FailurePolicy::Fail,
+        Some("Ignore") => FailurePolicy::Ignore,
+        Some(other) => {
+            return Err(format!(
+                "invalid failure policy: unrecognized failure policy: {other}"
+            ));
+        }
+    };
+    Ok(out)
 }

@@ -1,0 +1,879 @@
+//! A compiled set of CEL validations evaluated as the API server's
+//! validating admission policy plugin evaluates them.
+//!
+//! [`Validator::compile`] checks and compiles match conditions, variables,
+//! validations and message expressions once. [`Validator::validate`] runs
+//! them against an [`Activation`] (the request, converted once per review):
+//! match conditions first (any `false` → no decision), then the variables in
+//! order, then every validation; each validation that is not `true` gives a
+//! [`Decision`] whose message is the message expression's result, else the
+//! static message, else `failed expression: <expression>`, exactly as the
+//! API server forms it. Evaluation errors become decisions too (under
+//! `failurePolicy: Fail`) or are dropped (`Ignore`); a panic inside the CEL
+//! crate is caught and reported the same way, so one constraint's expression
+//! can never fail another's.
+//!
+//! `variables.<name>` is resolved without building a `variables` map: at
+//! compile time each such selection is rewritten into an internal identifier
+//! (`@var.<name>`, a name the CEL parser cannot produce) that the bindings
+//! resolve directly, so built-in variables such as Gatekeeper's `anyObject`
+//! borrow the request instead of copying it for every constraint.
+
+use std::collections::{BTreeSet, HashMap};
+
+use std::sync::Arc;
+
+use cel::common::ast::{CallExpr, EntryExpr, Expr, ListExpr, LiteralValue};
+use cel::common::types::{CelBool, CelNull, CelString};
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
+use cel::{Context, IdedExpr};
+use regorus::Value;
+
+use super::library::PRESENCE_TEST;
+use super::{environment, value::to_val};
+
+/// Longest message a message expression may produce (the API server's
+/// `MaxEvaluatedMessageExpressionSizeBytes`); longer ones fall back.
+const MAX_MESSAGE_BYTES: usize = 5 * 1024;
+
+/// The root names an expression may read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// `object`, `oldObject`, `request`, `namespaceObject`, `variables`.
+    Admission,
+    /// The same plus `params`.
+    WithParams,
+}
+
+impl Scope {
+    fn declares(self, name: &str) -> bool {
+        matches!(
+            name,
+            "object" | "oldObject" | "request" | "namespaceObject" | "variables"
+        ) || (self == Scope::WithParams && name == "params")
+    }
+}
+
+/// What an expression was compiled from.
+#[derive(Debug)]
+pub(crate) struct Expression {
+    /// The source text.
+    pub source: String,
+    /// The parsed expression, macros expanded.
+    ast: IdedExpr,
+    /// The `variables.<name>` it reads.
+    reads: BTreeSet<String>,
+    /// Whether it reads `params`.
+    reads_params: bool,
+}
+
+/// The prefix of the identifiers `variables.<name>` is rewritten into.
+const VARIABLE_PREFIX: &str = "@var.";
+
+/// One `validations[]` entry.
+#[derive(Debug)]
+pub(crate) struct Validation {
+    /// `expression`.
+    pub expression: Expression,
+    /// `message`.
+    pub message: Option<String>,
+    /// `messageExpression`.
+    pub message_expression: Option<Expression>,
+}
+
+/// A named expression (`variables[]`, `matchConditions[]`).
+#[derive(Debug)]
+pub(crate) struct Named {
+    /// `name`.
+    pub name: String,
+    /// `expression`.
+    pub expression: Expression,
+}
+
+/// `failurePolicy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum FailurePolicy {
+    /// Errors deny (the default).
+    #[default]
+    Fail,
+    /// Errors are ignored.
+    Ignore,
+}
+
+/// The source of a validator, as written in a template or policy.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ValidatorSource {
+    /// `(name, expression)` of each match condition.
+    pub match_conditions: Vec<(String, String)>,
+    /// `(name, expression)` of each variable after the built-in ones.
+    pub variables: Vec<(String, String)>,
+    /// `(expression, message, messageExpression)` of each validation.
+    pub validations: Vec<(String, Option<String>, Option<String>)>,
+    /// `failurePolicy`.
+    pub failure_policy: FailurePolicy,
+}
+
+/// A compile error: the field it concerns (`validations[2].messageExpression`)
+/// and the CEL error with its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CompileError {
+    /// The field path.
+    pub field: String,
+    /// The message (`ERROR: <input>:1:5: ...`).
+    pub message: String,
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// The compiled validator.
+#[derive(Debug)]
+pub(crate) struct Validator {
+    match_conditions: Vec<Named>,
+    variables: Vec<Named>,
+    validations: Vec<Validation>,
+    failure_policy: FailurePolicy,
+    /// Whether `params` is visible outside variables.
+    params_everywhere: bool,
+    /// Whether any expression reads `params`.
+    reads_params: bool,
+}
+
+/// A deny decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Decision {
+    /// The message, formed as the API server forms it.
+    pub message: String,
+    /// Index of the validation (`None` for match-condition and variable errors).
+    pub expression_index: Option<usize>,
+}
+
+/// The request as CEL sees it, converted once per review.
+#[derive(Debug)]
+pub(crate) struct Activation {
+    object: Box<dyn Val>,
+    old_object: Box<dyn Val>,
+    request: Box<dyn Val>,
+    namespace_object: Box<dyn Val>,
+}
+
+impl Activation {
+    /// `object`, `oldObject` (`null` when absent), `request`, `namespaceObject`.
+    pub(crate) fn new(
+        object: &Value,
+        old_object: &Value,
+        request: &Value,
+        namespace_object: Option<&Value>,
+    ) -> Activation {
+        Activation {
+            object: to_val(object),
+            old_object: to_val(old_object),
+            request: to_val(request),
+            namespace_object: namespace_object.map_or_else(|| Box::new(CelNull) as _, to_val),
+        }
+    }
+}
+
+/// What expressions resolve their root names against.
+struct Bindings<'a> {
+    activation: &'a Activation,
+    params: Option<&'a dyn Val>,
+    builtins: &'a [(&'a str, &'a dyn Val)],
+    variables: &'a [(String, Box<dyn Val>)],
+}
+
+impl VariableResolver for Bindings<'_> {
+    fn resolve<'b>(&'b self, name: &str) -> Option<CowVal<'b, 'b>> {
+        let v: &'b dyn Val = match name {
+            "object" => self.activation.object.as_ref(),
+            "oldObject" => self.activation.old_object.as_ref(),
+            "request" => self.activation.request.as_ref(),
+            "namespaceObject" => self.activation.namespace_object.as_ref(),
+            "params" => self.params?,
+            _ => {
+                let var = name.strip_prefix(VARIABLE_PREFIX)?;
+                match self.builtins.iter().find(|(n, _)| *n == var) {
+                    Some((_, v)) => *v,
+                    None => self.variables.iter().find(|(n, _)| n == var)?.1.as_ref(),
+                }
+            }
+        };
+        Some(CowVal::Borrowed(v))
+    }
+}
+
+impl Activation {
+    /// `object`, or `oldObject` when `object` is null (a DELETE): Gatekeeper's
+    /// `variables.anyObject`.
+    pub(crate) fn any_object(&self, operation: &str) -> &dyn Val {
+        if operation == "DELETE" && self.object.downcast_ref::<CelNull>().is_some() {
+            self.old_object.as_ref()
+        } else {
+            self.object.as_ref()
+        }
+    }
+}
+
+fn line_col(source: &str, offset: u32) -> (usize, usize) {
+    let offset = usize::try_from(offset).unwrap_or(0).min(source.len());
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Checks the root names an expression reads and rewrites its
+/// `variables.<name>` selections (comprehension variables are in scope where
+/// the macro binds them, and shadow the root names).
+struct Reads<'s> {
+    source: &'s str,
+    /// The variables declared before the expression.
+    declared: &'s [String],
+    info: cel::common::ast::SourceInfo,
+    error: Option<String>,
+    variables: BTreeSet<String>,
+    params: bool,
+}
+
+impl Reads<'_> {
+    fn error_at(&mut self, id: u64, message: String) {
+        if self.error.is_none() {
+            let (line, col) = self
+                .info
+                .offset_for(id)
+                .map_or((1, 1), |(start, _)| line_col(self.source, start));
+            self.error = Some(format!("ERROR: <input>:{line}:{col}: {message}"));
+        }
+    }
+
+    fn walk(&mut self, e: &mut IdedExpr, bound: &mut Vec<String>, scope: Scope) {
+        let id = e.id;
+        match &mut e.expr {
+            Expr::Ident(name) => {
+                if name.starts_with('@') || bound.iter().any(|b| b == name) {
+                    return;
+                }
+                if name == "variables" {
+                    self.error_at(
+                        id,
+                        "variables can only be read one by one (variables.<name>)".to_owned(),
+                    );
+                } else if !scope.declares(name) {
+                    let m = format!("undeclared reference to '{name}'");
+                    self.error_at(id, m);
+                } else if name == "params" {
+                    self.params = true;
+                }
+            }
+            Expr::Select(s) => {
+                let is_variables = matches!(&s.operand.expr, Expr::Ident(root)
+                    if root == "variables" && !bound.iter().any(|b| b == root));
+                if is_variables {
+                    if !self.declared.contains(&s.field) {
+                        let m = format!("undefined field '{}' of variables", s.field);
+                        self.error_at(id, m);
+                    }
+                    self.variables.insert(s.field.clone());
+                    // `has(variables.x)`: declared variables are always present.
+                    e.expr = if s.test {
+                        Expr::Literal(LiteralValue::Boolean(CelBool::from(true)))
+                    } else {
+                        Expr::Ident(format!("{VARIABLE_PREFIX}{}", s.field))
+                    };
+                    return;
+                }
+                if !s.test {
+                    self.walk(&mut s.operand, bound, scope);
+                    return;
+                }
+                // `has(x.a.b.f)`: false, not an error, when a field on the
+                // way is missing or `x` has no fields (see
+                // `library::presence_test`). The plain selections under the
+                // test become a path.
+                let mut path = vec![s.field.clone()];
+                let mut root = std::mem::take(s.operand.as_mut());
+                loop {
+                    let next = match &mut root.expr {
+                        Expr::Select(inner)
+                            if !inner.test
+                                && !matches!(&inner.operand.expr, Expr::Ident(r)
+                                    if r == "variables" && !bound.iter().any(|b| b == r)) =>
+                        {
+                            path.push(inner.field.clone());
+                            std::mem::take(inner.operand.as_mut())
+                        }
+                        _ => break,
+                    };
+                    root = next;
+                }
+                path.reverse();
+                self.walk(&mut root, bound, scope);
+                let literal = |f: String| IdedExpr {
+                    id: 0,
+                    expr: Expr::Literal(LiteralValue::String(CelString::from(f))),
+                };
+                let list = IdedExpr {
+                    id: 0,
+                    expr: Expr::List(ListExpr::new(path.into_iter().map(literal).collect())),
+                };
+                e.expr = Expr::Call(CallExpr {
+                    func_name: PRESENCE_TEST.to_owned(),
+                    target: None,
+                    args: vec![root, list],
+                });
+            }
+            Expr::Call(c) => {
+                if let Some(t) = &mut c.target {
+                    self.walk(t, bound, scope);
+                }
+                for a in &mut c.args {
+                    self.walk(a, bound, scope);
+                }
+            }
+            Expr::Comprehension(c) => {
+                self.walk(&mut c.iter_range, bound, scope);
+                self.walk(&mut c.accu_init, bound, scope);
+                let depth = bound.len();
+                bound.push(c.accu_var.clone());
+                bound.push(c.iter_var.clone());
+                if let Some(v2) = &c.iter_var2 {
+                    bound.push(v2.clone());
+                }
+                self.walk(&mut c.loop_cond, bound, scope);
+                self.walk(&mut c.loop_step, bound, scope);
+                bound.truncate(depth);
+                bound.push(c.accu_var.clone());
+                self.walk(&mut c.result, bound, scope);
+                bound.truncate(depth);
+            }
+            Expr::List(l) => {
+                for x in &mut l.elements {
+                    self.walk(x, bound, scope);
+                }
+            }
+            Expr::Map(m) => {
+                for entry in &mut m.entries {
+                    self.walk_entry(&mut entry.expr, bound, scope);
+                }
+            }
+            Expr::Struct(s) => {
+                for entry in &mut s.entries {
+                    self.walk_entry(&mut entry.expr, bound, scope);
+                }
+            }
+            Expr::Literal(_) | Expr::Unspecified => {}
+        }
+    }
+
+    fn walk_entry(&mut self, entry: &mut EntryExpr, bound: &mut Vec<String>, scope: Scope) {
+        match entry {
+            EntryExpr::StructField(f) => self.walk(&mut f.value, bound, scope),
+            EntryExpr::MapEntry(me) => {
+                self.walk(&mut me.key, bound, scope);
+                self.walk(&mut me.value, bound, scope);
+            }
+        }
+    }
+}
+
+/// Compiles one expression: syntax, undeclared root names, and
+/// `variables.<name>` against the variables declared before it.
+fn compile(
+    field: &str,
+    source: &str,
+    scope: Scope,
+    declared: &[String],
+) -> Result<Expression, CompileError> {
+    let err = |message: String| CompileError {
+        field: field.to_owned(),
+        message,
+    };
+    let env = environment();
+    let (mut ast, info) = crate::guard::catch(|| env.parser().parse_with_source_info(source))
+        .map_err(|p| err(p.to_string()))?
+        .map_err(|e| err(e.to_string()))?;
+    let mut reads = Reads {
+        source,
+        declared,
+        info,
+        error: None,
+        variables: BTreeSet::new(),
+        params: false,
+    };
+    reads.walk(&mut ast, &mut Vec::new(), scope);
+    if let Some(m) = reads.error {
+        return Err(err(m));
+    }
+    Ok(Expression {
+        source: source.to_owned(),
+        ast,
+        reads: reads.variables,
+        reads_params: reads.params,
+    })
+}
+
+/// What the caller needs of a result that is not a bool.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Its type name (validations, match conditions).
+    Type,
+    /// The string (message expressions).
+    String,
+    /// The whole value (variables).
+    Value,
+}
+
+/// The outcome of one expression.
+enum Outcome {
+    True,
+    False,
+    /// A result of another type: its type name.
+    Other(String),
+    /// A string result, when asked for.
+    Str(String),
+    /// The result, when asked for.
+    Value(Box<dyn Val>),
+    Error(String),
+}
+
+impl Expression {
+    fn evaluate(&self, bindings: &Bindings<'_>, keep: Keep) -> Outcome {
+        let run = || {
+            let mut ctx = Context::with_env(Arc::clone(environment()));
+            ctx.set_variable_resolver(bindings);
+            let v = cel::Value::resolve_val(&self.ast, &ctx)?;
+            let v = v.as_ref();
+            if keep == Keep::Value {
+                // The result borrows from the bindings; the crate has no
+                // deep 'static copy of a `Val`, so it goes through `Value`.
+                let owned = cel::Value::try_from(v)?;
+                return Ok(Outcome::Value(Box::<dyn Val>::try_from(owned)?));
+            }
+            Ok(match v.downcast_ref::<CelBool>().map(|b| *b.inner()) {
+                Some(true) => Outcome::True,
+                Some(false) => Outcome::False,
+                None => match v.downcast_ref::<CelString<'_>>() {
+                    Some(s) if keep == Keep::String => Outcome::Str(s.inner().to_owned()),
+                    _ => Outcome::Other(v.get_type().name().to_owned()),
+                },
+            })
+        };
+        match crate::guard::catch(run) {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => Outcome::Error(cel_error(&e)),
+            Err(panic) => Outcome::Error(panic.to_string()),
+        }
+    }
+
+    /// `expression '<source>' resulted in error: <err>`, the API server's wording.
+    fn error(&self, err: &str) -> String {
+        format!("expression '{}' resulted in error: {err}", self.source)
+    }
+}
+
+impl Validator {
+    /// Compiles `source`. `builtins` names the variables the caller computes
+    /// before the user's (`anyObject`, `params` in Gatekeeper); `params` is
+    /// visible to variables always, and to the rest when `params_everywhere`.
+    pub(crate) fn compile(
+        source: &ValidatorSource,
+        builtins: &[&str],
+        params_everywhere: bool,
+    ) -> Result<Validator, CompileError> {
+        let rest = if params_everywhere {
+            Scope::WithParams
+        } else {
+            Scope::Admission
+        };
+        let mut declared: Vec<String> = builtins.iter().map(|b| (*b).to_owned()).collect();
+        let mut variables = Vec::new();
+        for (i, (name, expr)) in source.variables.iter().enumerate() {
+            let field = format!("variables[{i}].expression");
+            variables.push(Named {
+                name: name.clone(),
+                expression: compile(&field, expr, Scope::WithParams, &declared)?,
+            });
+            declared.push(name.clone());
+        }
+        let match_conditions = source
+            .match_conditions
+            .iter()
+            .enumerate()
+            .map(|(i, (name, expr))| {
+                let field = format!("matchConditions[{i}].expression");
+                Ok(Named {
+                    name: name.clone(),
+                    expression: compile(&field, expr, rest, &declared)?,
+                })
+            })
+            .collect::<Result<Vec<_>, CompileError>>()?;
+        let validations = source
+            .validations
+            .iter()
+            .enumerate()
+            .map(|(i, (expr, message, message_expr))| {
+                let expression = compile(
+                    &format!("validations[{i}].expression"),
+                    expr,
+                    rest,
+                    &declared,
+                )?;
+                let message_expression = match message_expr {
+                    Some(m) if !m.trim().is_empty() => Some(compile(
+                        &format!("validations[{i}].messageExpression"),
+                        m,
+                        rest,
+                        &declared,
+                    )?),
+                    _ => None,
+                };
+                Ok(Validation {
+                    expression,
+                    message: message.clone(),
+                    message_expression,
+                })
+            })
+            .collect::<Result<Vec<_>, CompileError>>()?;
+        let reads_params =
+            variables
+                .iter()
+                .chain(&match_conditions)
+                .map(|n| &n.expression)
+                .chain(validations.iter().flat_map(|v| {
+                    std::iter::once(&v.expression).chain(v.message_expression.as_ref())
+                }))
+                .any(|e| e.reads_params);
+        Ok(Validator {
+            reads_params,
+            match_conditions,
+            variables,
+            validations,
+            failure_policy: source.failure_policy,
+            params_everywhere,
+        })
+    }
+
+    /// Whether an expression reads `params` (the caller may then skip
+    /// converting it).
+    pub(crate) fn reads_params(&self) -> bool {
+        self.reads_params
+    }
+
+    /// Evaluates every validation. `params` is the `params` binding;
+    /// `builtins` the values of the built-in variables named at
+    /// [`Validator::compile`]. Returns the deny decisions.
+    pub(crate) fn validate(
+        &self,
+        activation: &Activation,
+        params: &dyn Val,
+        builtins: &[(&str, &dyn Val)],
+    ) -> Vec<Decision> {
+        let fail = |message: String, expression_index: Option<usize>| match self.failure_policy {
+            FailurePolicy::Fail => vec![Decision {
+                message,
+                expression_index,
+            }],
+            FailurePolicy::Ignore => Vec::new(),
+        };
+        // Variables are lazy in the API server: one that fails only matters
+        // to the expressions that read it, which then fail with its error.
+        let mut failed: HashMap<&str, String> = HashMap::new();
+        let mut values: Vec<(String, Box<dyn Val>)> = Vec::with_capacity(self.variables.len());
+        for v in &self.variables {
+            if let Some(e) = v
+                .expression
+                .reads
+                .iter()
+                .find_map(|r| failed.get(r.as_str()))
+            {
+                let e = e.clone();
+                failed.insert(&v.name, e);
+                continue;
+            }
+            let bindings = Bindings {
+                activation,
+                params: Some(params),
+                builtins,
+                variables: &values,
+            };
+            let value: Box<dyn Val> = match v.expression.evaluate(&bindings, Keep::Value) {
+                Outcome::Value(b) => b,
+                Outcome::True => Box::new(CelBool::from(true)),
+                Outcome::False => Box::new(CelBool::from(false)),
+                Outcome::Other(t) | Outcome::Str(t) => {
+                    let e = format!(
+                        "composited variable \"{}\" fails to evaluate: unexpected {t}",
+                        v.name
+                    );
+                    failed.insert(&v.name, e);
+                    continue;
+                }
+                Outcome::Error(e) => {
+                    let e = format!("composited variable \"{}\" fails to evaluate: {e}", v.name);
+                    failed.insert(&v.name, e);
+                    continue;
+                }
+            };
+            values.push((v.name.clone(), value));
+        }
+        let bindings = Bindings {
+            activation,
+            params: self.params_everywhere.then_some(params),
+            builtins,
+            variables: &values,
+        };
+        let run = |e: &Expression, keep: Keep| -> Outcome {
+            match e.reads.iter().find_map(|r| failed.get(r.as_str())) {
+                Some(err) => Outcome::Error(err.clone()),
+                None => e.evaluate(&bindings, keep),
+            }
+        };
+        let mut errors = Vec::new();
+        for c in &self.match_conditions {
+            match run(&c.expression, Keep::Type) {
+                Outcome::False => return Vec::new(),
+                Outcome::True => {}
+                Outcome::Other(t) | Outcome::Str(t) => errors.push(
+                    c.expression
+                        .error(&format!("must evaluate to bool but got {t}")),
+                ),
+                Outcome::Value(_) => {}
+                Outcome::Error(e) => errors.push(c.expression.error(&e)),
+            }
+        }
+        if !errors.is_empty() {
+            let message = if let [one] = errors.as_slice() {
+                one.clone()
+            } else {
+                format!("[{}]", errors.join(", "))
+            };
+            return fail(message, None);
+        }
+        let mut decisions = Vec::new();
+        for (i, v) in self.validations.iter().enumerate() {
+            match run(&v.expression, Keep::Type) {
+                Outcome::True => {}
+                Outcome::False | Outcome::Other(_) | Outcome::Str(_) | Outcome::Value(_) => {
+                    decisions.push(Decision {
+                        message: self.message(v, &run),
+                        expression_index: Some(i),
+                    })
+                }
+                Outcome::Error(e) => decisions.extend(fail(v.expression.error(&e), Some(i))),
+            }
+        }
+        decisions
+    }
+
+    fn message(&self, v: &Validation, run: &dyn Fn(&Expression, Keep) -> Outcome) -> String {
+        if let Some(m) = &v.message_expression
+            && let Outcome::Str(s) = run(m, Keep::String)
+        {
+            let s = s.trim();
+            if !s.is_empty() && s.len() <= MAX_MESSAGE_BYTES && !s.contains('\n') {
+                return s.to_owned();
+            }
+        }
+        match v.message.as_deref().map(str::trim) {
+            Some(m) if !m.is_empty() => m.to_owned(),
+            _ => format!("failed expression: {}", v.expression.source.trim()),
+        }
+    }
+}
+
+/// An evaluation error as text, without the crate's debug formatting of values.
+fn cel_error(e: &cel::ExecutionError) -> String {
+    match e {
+        cel::ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
+        cel::ExecutionError::UndeclaredReference(n) => format!("undeclared reference to '{n}'"),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(json: &str) -> Value {
+        Value::from_json_str(json).unwrap()
+    }
+
+    fn source(validations: &[(&str, Option<&str>, Option<&str>)]) -> ValidatorSource {
+        ValidatorSource {
+            validations: validations
+                .iter()
+                .map(|(e, m, me)| ((*e).to_owned(), m.map(str::to_owned), me.map(str::to_owned)))
+                .collect(),
+            ..ValidatorSource::default()
+        }
+    }
+
+    fn activation(object: &str) -> Activation {
+        Activation::new(
+            &v(object),
+            &Value::Null,
+            &v(r#"{"operation": "CREATE"}"#),
+            None,
+        )
+    }
+
+    fn messages(validator: &Validator, object: &str) -> Vec<String> {
+        let params = to_val(&v(r#"{"limit": 2}"#));
+        let builtins = [("params", params.as_ref())];
+        validator
+            .validate(&activation(object), &CelNull, &builtins)
+            .into_iter()
+            .map(|d| d.message)
+            .collect()
+    }
+
+    #[test]
+    fn messages_are_formed_as_the_api_server_forms_them() {
+        let src = source(&[
+            (
+                "object.n < variables.params.limit",
+                None,
+                Some("'n is ' + string(object.n)"),
+            ),
+            ("object.n < 1", Some("  static message  "), None),
+            (" object.n < 0 ", None, None),
+            ("object.n < 1", Some("fallback"), Some("'two\\nlines'")),
+            ("object.n < 1", Some("fallback"), Some("object.missing")),
+            ("object.n < 1", Some("fallback"), Some("'  '")),
+            ("object.n > 0", None, None),
+        ]);
+        let validator = Validator::compile(&src, &["params"], false).unwrap();
+        assert_eq!(
+            messages(&validator, r#"{"n": 3}"#),
+            [
+                "n is 3",
+                "static message",
+                "failed expression: object.n < 0",
+                "fallback",
+                "fallback",
+                "fallback",
+            ]
+        );
+        assert_eq!(messages(&validator, r#"{"n": 1}"#).len(), 5);
+    }
+
+    #[test]
+    fn errors_follow_the_failure_policy() {
+        let mut src = source(&[("object.missing == 1", None, None), ("true", None, None)]);
+        let validator = Validator::compile(&src, &[], false).unwrap();
+        assert_eq!(
+            messages(&validator, "{}"),
+            ["expression 'object.missing == 1' resulted in error: no such key: missing"]
+        );
+        src.failure_policy = FailurePolicy::Ignore;
+        let ignoring = Validator::compile(&src, &[], false).unwrap();
+        assert_eq!(messages(&ignoring, "{}"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn variables_are_lazy_about_errors() {
+        let mut src = source(&[
+            ("variables.bad == 1", None, None),
+            ("variables.good == 2", None, None),
+            ("variables.double == 1", None, None),
+        ]);
+        src.variables = vec![
+            ("bad".to_owned(), "object.missing".to_owned()),
+            ("good".to_owned(), "object.n * 2".to_owned()),
+            (
+                "double".to_owned(),
+                "variables.good + variables.good".to_owned(),
+            ),
+        ];
+        let validator = Validator::compile(&src, &[], false).unwrap();
+        assert_eq!(
+            messages(&validator, r#"{"n": 1}"#),
+            [
+                "expression 'variables.bad == 1' resulted in error: composited variable \"bad\" fails to evaluate: no such key: missing",
+                "failed expression: variables.double == 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn match_conditions_gate_the_validations() {
+        let mut src = source(&[("false", Some("denied"), None)]);
+        src.match_conditions = vec![("is-pod".to_owned(), "object.kind == 'Pod'".to_owned())];
+        let validator = Validator::compile(&src, &[], false).unwrap();
+        assert_eq!(messages(&validator, r#"{"kind": "Pod"}"#), ["denied"]);
+        assert_eq!(
+            messages(&validator, r#"{"kind": "Service"}"#),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            messages(&validator, "{}"),
+            ["expression 'object.kind == 'Pod'' resulted in error: no such key: kind"]
+        );
+    }
+
+    #[test]
+    fn presence_tests_are_false_on_missing_paths_and_non_maps() {
+        let src = source(&[
+            ("!has(object.a.b.c)", Some("a.b.c present"), None),
+            ("!has(variables.params.x)", Some("params.x present"), None),
+            ("has(variables.params)", Some("params absent"), None),
+        ]);
+        let validator = Validator::compile(&src, &["params"], false).unwrap();
+        let run = |object: &str, params: &str| -> Vec<String> {
+            let p = to_val(&v(params));
+            validator
+                .validate(&activation(object), &CelNull, &[("params", p.as_ref())])
+                .into_iter()
+                .map(|d| d.message)
+                .collect()
+        };
+        assert_eq!(run("{}", "null"), Vec::<String>::new());
+        assert_eq!(run(r#"{"a": 1}"#, "null"), Vec::<String>::new());
+        assert_eq!(
+            run(r#"{"a": {"b": {"c": 0}}}"#, r#"{"x": 1}"#),
+            ["a.b.c present", "params.x present"]
+        );
+    }
+
+    #[test]
+    fn compile_errors_name_the_field_and_position() {
+        let err = |src: ValidatorSource| {
+            Validator::compile(&src, &["params"], false)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(source(&[("true", None, None), ("object.x ==", None, None)]))
+                .lines()
+                .next(),
+            Some(
+                "validations[1].expression: ERROR: <input>:1:12: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}"
+            )
+        );
+        assert_eq!(
+            err(source(&[("true", None, Some("'x' + params.y"))])),
+            "validations[0].messageExpression: ERROR: <input>:1:7: undeclared reference to 'params'"
+        );
+        assert_eq!(
+            err(source(&[(
+                "object.items.all(i, i > variables.nope)",
+                None,
+                None
+            )])),
+            "validations[0].expression: ERROR: <input>:1:34: undefined field 'nope' of variables"
+        );
+        // Comprehension variables are declared inside the macro only.
+        assert_eq!(
+            err(source(&[(
+                "object.items.all(i, i > 0) && i > 0",
+                None,
+                None
+            )])),
+            "validations[0].expression: ERROR: <input>:1:31: undeclared reference to 'i'"
+        );
+    }
+}
