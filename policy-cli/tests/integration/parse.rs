@@ -53,6 +53,10 @@ const PARSE_CASES: &[(&str, &[&str])] = &[
     ("ignore/expected.json", &["ignore/.dockerignore"]),
     ("jsonnet/expected.json", &["jsonnet/app.jsonnet"]),
     ("hocon/expected.json", &["hocon/application.hocon"]),
+    (
+        "hocon/expected-substitutions.json",
+        &["hocon/substitutions.hocon"],
+    ),
     ("edn/expected.json", &["edn/config.edn"]),
     ("vcl/expected.json", &["vcl/varnish.vcl"]),
     ("nginx/expected.json", &["nginx/nginx.conf"]),
@@ -151,7 +155,7 @@ const MALFORMED: &[(&str, Option<&str>, &str)] = &[
     (
         "hocon/malformed.hocon",
         None,
-        "hocon/malformed.hocon:1:6: '{' is not closed",
+        "hocon/malformed.hocon:3:17: unresolved substitution ${play.server.https.port}",
     ),
     (
         "edn/malformed.edn",
@@ -478,6 +482,14 @@ fn a_conftest_style_policy_per_format() {
             None,
             &none,
             &["Play http server bind address should be 0.0.0.0"],
+            &[],
+        ),
+        (
+            "hocon",
+            "hocon/substitutions.hocon",
+            None,
+            &none,
+            &["Play http server port should be 9000"],
             &[],
         ),
         (
