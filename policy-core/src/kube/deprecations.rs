@@ -244,4 +244,33 @@ mod tests {
             "policy/v1beta1 PodSecurityPolicy is deprecated since Kubernetes 1.21 and removed in 1.25 (target 1.24); no replacement API: use Pod Security Admission or an admission webhook"
         );
     }
+
+    /// The built-in `deprecated-apis` ConstraintTemplate carries the same table in Rego.
+    #[test]
+    fn the_constraint_template_table_matches() {
+        let template =
+            include_str!("../../../policies/best-practices/deprecated-apis/template.yaml");
+        let mut rows: Vec<&DeprecatedApi> = DEPRECATED_APIS.iter().collect();
+        rows.sort_by_key(|r| r.removed_in);
+        let mut want = String::from("              deprecations := [\n");
+        for (i, r) in rows.iter().enumerate() {
+            let kinds: Vec<String> = r.kinds.iter().map(|k| format!("\"{k}\"")).collect();
+            let deprecated = r
+                .deprecated_in
+                .map_or("null".to_owned(), |d| format!("\"{d}\""));
+            let advice = match r.replacement {
+                Replacement::ApiVersion(api) => format!("use {api}"),
+                Replacement::None(text) => text.to_owned(),
+            };
+            let comma = if i + 1 == rows.len() { "" } else { "," };
+            want.push_str(&format!(
+                "              \t{{\"apiVersion\": \"{}\", \"kinds\": [{}], \"deprecatedIn\": {deprecated}, \"removedIn\": \"{}\", \"advice\": \"{advice}\"}}{comma}\n",
+                r.api_version,
+                kinds.join(", "),
+                r.removed_in
+            ));
+        }
+        want.push_str("              ]\n");
+        assert!(template.contains(&want), "template table differs; expected:\n{want}");
+    }
 }

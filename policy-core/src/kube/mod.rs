@@ -20,10 +20,11 @@
 //! let checker = KubeChecker::new(KubeOptions::new(KubeVersion::new(1, 37)))?;
 //! let results = checker.check(&[KubeFile::with_text(&file, text)]);
 //! assert_eq!(results[0].namespace, "schema");
-//! assert_eq!(
-//!     results[0].failures[0].msg,
-//!     "web.yaml:6:3: Deployment/web: spec.replicas: expected integer, got string \"two\""
-//! );
+//! let messages: Vec<&str> = results[0].failures.iter().map(|f| f.msg.as_str()).collect();
+//! assert_eq!(messages, [
+//!     "web.yaml:5:1: Deployment/web: spec.selector: required field is missing",
+//!     "web.yaml:6:3: Deployment/web: spec.replicas: expected integer, got string \"two\"",
+//! ]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
