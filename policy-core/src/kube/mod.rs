@@ -23,6 +23,7 @@
 //! let messages: Vec<&str> = results[0].failures.iter().map(|f| f.msg.as_str()).collect();
 //! assert_eq!(messages, [
 //!     "web.yaml:5:1: Deployment/web: spec.selector: required field is missing",
+//!     "web.yaml:5:1: Deployment/web: spec.template: required field is missing",
 //!     "web.yaml:6:3: Deployment/web: spec.replicas: expected integer, got string \"two\"",
 //! ]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
