@@ -184,7 +184,10 @@ impl Layers {
             None if default_on => KubeVersion::newest()?,
             None => return Ok(None),
         };
-        let unknown = match self.string("schema-unknown", args.schema_unknown)?.as_deref() {
+        let unknown = match self
+            .string("schema-unknown", args.schema_unknown)?
+            .as_deref()
+        {
             None | Some("skip") => UnknownSchema::Skip,
             Some("fail") => UnknownSchema::Fail,
             Some(other) => bail!("--schema-unknown must be fail or skip, got {other:?}"),

@@ -18,13 +18,13 @@ use anyhow::{Context, Result, bail};
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Subcommand, ValueEnum};
 use policy_core::Value;
+use policy_core::conftest::CheckResult;
 use policy_core::gatekeeper::{
     EnforcementAction, Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, SyncKind,
     TARGET, Violation, expand, read_document_files,
     suite::{self, Filter, SuiteResult},
     sync_test,
 };
-use policy_core::conftest::CheckResult;
 use policy_core::kube::KubeFile;
 use serde::Serialize;
 
@@ -299,8 +299,14 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
         TestOutput::Json | TestOutput::Yaml if !kube_results.is_empty() => {
             let mut sorted: Vec<&Reported<'_>> = reported.iter().collect();
             sorted.sort_by(|a, b| {
-                (a.violation.constraint_action.as_str(), a.violation.msg.as_str())
-                    .cmp(&(b.violation.constraint_action.as_str(), b.violation.msg.as_str()))
+                (
+                    a.violation.constraint_action.as_str(),
+                    a.violation.msg.as_str(),
+                )
+                    .cmp(&(
+                        b.violation.constraint_action.as_str(),
+                        b.violation.msg.as_str(),
+                    ))
             });
             let mut all: Vec<serde_json::Value> = sorted
                 .iter()
@@ -310,7 +316,11 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
             if args.output == TestOutput::Json {
                 writeln!(out, "{}", go_json(&all)?)?;
             } else {
-                write!(out, "{}", serde_saphyr::to_string(&serde_json::Value::Array(all))?)?;
+                write!(
+                    out,
+                    "{}",
+                    serde_saphyr::to_string(&serde_json::Value::Array(all))?
+                )?;
             }
         }
         TestOutput::Json | TestOutput::Yaml => {

@@ -5,7 +5,15 @@ use crate::util::{assert_text, read, regard};
 
 /// `regard test FILE --kube-version V -p policy` plus `extra`, in tests/kube.
 fn kube(file: &str, version: &str, extra: &[&str]) -> crate::util::Output {
-    let mut args = vec!["test", file, "--kube-version", version, "-p", "policy", "--no-color"];
+    let mut args = vec![
+        "test",
+        file,
+        "--kube-version",
+        version,
+        "-p",
+        "policy",
+        "--no-color",
+    ];
     args.extend_from_slice(extra);
     regard("kube", &args)
 }
@@ -54,11 +62,21 @@ fn positions_inside_a_json_array_of_objects() {
 fn no_schema_and_none_turn_checks_off() {
     let out = kube("schema/wrong-type.yaml", "1.37", &["--no-schema"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_text("\n2 tests, 2 passed, 0 warnings, 0 failures, 0 exceptions\n", &out.stdout);
+    assert_text(
+        "\n2 tests, 2 passed, 0 warnings, 0 failures, 0 exceptions\n",
+        &out.stdout,
+    );
     let out = kube("schema/wrong-type.yaml", "none", &[]);
     assert_eq!(out.code, 0);
-    assert_text("\n1 test, 1 passed, 0 warnings, 0 failures, 0 exceptions\n", &out.stdout);
-    let out = kube("removed/1.22-ingress.yaml", "1.22", &["--no-deprecations", "--no-schema"]);
+    assert_text(
+        "\n1 test, 1 passed, 0 warnings, 0 failures, 0 exceptions\n",
+        &out.stdout,
+    );
+    let out = kube(
+        "removed/1.22-ingress.yaml",
+        "1.22",
+        &["--no-deprecations", "--no-schema"],
+    );
     assert_eq!(out.code, 0);
 }
 
@@ -96,8 +114,16 @@ fn removed_apis_at_their_boundary_versions() {
             .expect("1.N- prefix");
         let file = format!("removed/{name}");
         let doc = read(&format!("kube/{file}"));
-        let api = doc.lines().next().and_then(|l| l.strip_prefix("apiVersion: ")).expect("apiVersion");
-        let kind = doc.lines().nth(1).and_then(|l| l.strip_prefix("kind: ")).expect("kind");
+        let api = doc
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("apiVersion: "))
+            .expect("apiVersion");
+        let kind = doc
+            .lines()
+            .nth(1)
+            .and_then(|l| l.strip_prefix("kind: "))
+            .expect("kind");
         let before = kube(&file, &format!("1.{}", minor - 1), &["--no-schema"]);
         assert_eq!(before.code, 0, "{file}");
         let warn = format!("WARN - {file} - deprecated-api - {file}:1:1: ");
@@ -108,16 +134,17 @@ fn removed_apis_at_their_boundary_versions() {
             "{first}"
         );
         assert!(
-            first.contains(&format!(" and removed in 1.{minor} (target 1.{}); ", minor - 1)),
+            first.contains(&format!(
+                " and removed in 1.{minor} (target 1.{}); ",
+                minor - 1
+            )),
             "{first}"
         );
         let at = kube(&file, &format!("1.{minor}"), &["--no-schema"]);
         assert_eq!(at.code, 1, "{file}");
         let first = at.stdout.lines().next().unwrap_or_default();
         assert!(
-            first.starts_with(&format!(
-                "FAIL - {file} - deprecated-api - {file}:1:1: "
-            )),
+            first.starts_with(&format!("FAIL - {file} - deprecated-api - {file}:1:1: ")),
             "{first}"
         );
         assert!(
@@ -147,7 +174,11 @@ fn custom_resources_are_validated_against_their_crd() {
 FAIL - crd/widgets.yaml - schema - crd/widgets.yaml:15:3: Widget/bad: spec.colour: \"blue\" is not one of red, green\n\
 FAIL - crd/widgets.yaml - schema - crd/widgets.yaml:16:3: Widget/bad: spec.shape: unknown field\n";
     // From --crd-dir ...
-    let out = kube("crd/widgets.yaml", "1.37", &["--crd-dir", "crd/crds", "--no-deprecations"]);
+    let out = kube(
+        "crd/widgets.yaml",
+        "1.37",
+        &["--crd-dir", "crd/crds", "--no-deprecations"],
+    );
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert_text(
         &format!("{expected}\n6 tests, 3 passed, 0 warnings, 3 failures, 0 exceptions\n"),
@@ -156,7 +187,16 @@ FAIL - crd/widgets.yaml - schema - crd/widgets.yaml:16:3: Widget/bad: spec.shape
     // ... or among the inputs.
     let out = regard(
         "kube",
-        &["test", "crd/crds/widget-crd.yaml", "crd/widgets.yaml", "--kube-version", "1.35", "-p", "policy", "--no-deprecations"],
+        &[
+            "test",
+            "crd/crds/widget-crd.yaml",
+            "crd/widgets.yaml",
+            "--kube-version",
+            "1.35",
+            "-p",
+            "policy",
+            "--no-deprecations",
+        ],
     );
     assert_eq!(out.code, 1);
     assert_text(
@@ -174,21 +214,56 @@ fn unknown_kinds_are_skipped_once_or_fail_each() {
 \n5 tests, 4 passed, 0 warnings, 0 failures, 0 exceptions, 1 skipped\n",
         &out.stdout,
     );
-    let out = kube("unknown/mixed.yaml", "1.37", &["--no-deprecations", "--schema-unknown", "fail"]);
+    let out = kube(
+        "unknown/mixed.yaml",
+        "1.37",
+        &["--no-deprecations", "--schema-unknown", "fail"],
+    );
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("FAIL - unknown/mixed.yaml - schema - unknown/mixed.yaml:7:1: Gadget/two: no schema"), "{}", out.stdout);
-    assert!(out.stdout.ends_with("\n6 tests, 4 passed, 0 warnings, 2 failures, 0 exceptions\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "FAIL - unknown/mixed.yaml - schema - unknown/mixed.yaml:7:1: Gadget/two: no schema"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .ends_with("\n6 tests, 4 passed, 0 warnings, 2 failures, 0 exceptions\n"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
 fn every_output_format_reports_schema_and_deprecated_api() {
-    for format in ["stdout", "json", "tap", "table", "junit", "github", "azuredevops", "sarif"] {
+    for format in [
+        "stdout",
+        "json",
+        "tap",
+        "table",
+        "junit",
+        "github",
+        "azuredevops",
+        "sarif",
+    ] {
         let out = regard(
             "kube/formats",
-            &["test", "app.yaml", "--kube-version", "1.36", "--no-color", "-o", format],
+            &[
+                "test",
+                "app.yaml",
+                "--kube-version",
+                "1.36",
+                "--no-color",
+                "-o",
+                format,
+            ],
         );
         assert_eq!(out.code, 1, "{format}: {}", out.stderr);
-        assert_text(&read(&format!("kube/formats/expected/{format}.txt")), &out.stdout);
+        assert_text(
+            &read(&format!("kube/formats/expected/{format}.txt")),
+            &out.stdout,
+        );
     }
 }
 
@@ -204,12 +279,25 @@ fn kube_version_from_regard_toml_and_default_with_builtin_bundles() {
     let out = crate::util::Run::in_dir(dir.path(), &["test", "app.yaml", "--no-color"]).output();
     assert!(out.stderr.contains("regard: checking Kubernetes schemas and deprecated APIs for 1.37 (--kube-version none turns this off)\n"), "{}", out.stderr);
     assert!(out.stdout.contains("FAIL - app.yaml - schema - app.yaml:6:3: Deployment/web: spec.replicas: expected integer, got string \"3\"\n"), "{}", out.stdout);
-    std::fs::write(dir.path().join("regard.toml"), "kube_version = \"1.32\"\nno-deprecations = true\n").expect("write");
+    std::fs::write(
+        dir.path().join("regard.toml"),
+        "kube_version = \"1.32\"\nno-deprecations = true\n",
+    )
+    .expect("write");
     let out = crate::util::Run::in_dir(dir.path(), &["test", "app.yaml", "--no-color"]).output();
-    assert!(!out.stderr.contains("checking Kubernetes"), "{}", out.stderr);
-    assert!(out.stdout.contains("- schema - app.yaml:6:3:"), "{}", out.stdout);
+    assert!(
+        !out.stderr.contains("checking Kubernetes"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("- schema - app.yaml:6:3:"),
+        "{}",
+        out.stdout
+    );
     assert!(!out.stdout.contains("deprecated-api"), "{}", out.stdout);
-    let out = crate::util::Run::in_dir(dir.path(), &["test", "app.yaml", "--kube-version", "none"]).output();
+    let out = crate::util::Run::in_dir(dir.path(), &["test", "app.yaml", "--kube-version", "none"])
+        .output();
     assert!(!out.stdout.contains("- schema -"), "{}", out.stdout);
 }
 
@@ -217,7 +305,16 @@ fn kube_version_from_regard_toml_and_default_with_builtin_bundles() {
 fn gk_test_reports_the_checks_after_the_violations() {
     let out = regard(
         "kube",
-        &["gk", "test", "-f", "schema/bad-enum.yaml", "-f", "removed/1.25-cronjob.yaml", "--kube-version", "1.37"],
+        &[
+            "gk",
+            "test",
+            "-f",
+            "schema/bad-enum.yaml",
+            "-f",
+            "removed/1.25-cronjob.yaml",
+            "--kube-version",
+            "1.37",
+        ],
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
     let expected = [
@@ -233,7 +330,17 @@ fn gk_test_reports_the_checks_after_the_violations() {
     assert_text(&expected.join("\n"), &out.stdout);
     let out = regard(
         "kube",
-        &["gk", "test", "-f", "removed/1.25-cronjob.yaml", "--kube-version", "1.24", "--no-schema", "-o", "json"],
+        &[
+            "gk",
+            "test",
+            "-f",
+            "removed/1.25-cronjob.yaml",
+            "--kube-version",
+            "1.24",
+            "--no-schema",
+            "-o",
+            "json",
+        ],
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_text(

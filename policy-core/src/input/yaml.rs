@@ -219,7 +219,10 @@ pub fn stream_shape(text: &str) -> Option<(usize, bool)> {
             {
                 at_root = false;
             }
-            Event::SequenceStart(..) | Event::MappingStart(..) | Event::Scalar(..) | Event::Alias(..)
+            Event::SequenceStart(..)
+            | Event::MappingStart(..)
+            | Event::Scalar(..)
+            | Event::Alias(..)
                 if at_root =>
             {
                 at_root = false;

@@ -127,7 +127,10 @@ mod tests {
             .collect();
         assert_eq!(versions, ["1.32", "1.33", "1.34", "1.35", "1.36", "1.37"]);
         let catalog = Catalog::load(KubeVersion::new(1, 37)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(catalog.source, "kubernetes-validate-1.37.0 (PyPI), Apache-2.0");
+        assert_eq!(
+            catalog.source,
+            "kubernetes-validate-1.37.0 (PyPI), Apache-2.0"
+        );
         assert_eq!(
             catalog.kind("apps/v1", "Deployment"),
             Some("io.k8s.api.apps.v1.Deployment")

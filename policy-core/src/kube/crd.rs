@@ -32,30 +32,30 @@ pub(crate) fn custom_resources(doc: &Json) -> Vec<CustomResource> {
     {
         return Vec::new();
     }
-    let spec = &doc["spec"];
-    let (Some(group), Some(kind)) = (
-        spec["group"].as_str(),
-        spec["names"]["kind"].as_str(),
-    ) else {
+    let Some(spec) = doc.get("spec") else {
+        return Vec::new();
+    };
+    let text = |path: &[&str]| at(spec, path).and_then(Json::as_str);
+    let (Some(group), Some(kind)) = (text(&["group"]), text(&["names", "kind"])) else {
         return Vec::new();
     };
     // v1beta1 may give one schema for every version under spec.validation.
-    let shared = spec["validation"].get("openAPIV3Schema");
-    let mut versions: Vec<(&str, Option<&Json>)> = spec["versions"]
-        .as_array()
+    let shared = at(spec, &["validation", "openAPIV3Schema"]);
+    let mut versions: Vec<(&str, Option<&Json>)> = at(spec, &["versions"])
+        .and_then(Json::as_array)
         .map(|items| {
             items
                 .iter()
                 .filter_map(|v| {
-                    let name = v["name"].as_str()?;
-                    let schema = v["schema"].get("openAPIV3Schema").or(shared);
+                    let name = v.get("name").and_then(Json::as_str)?;
+                    let schema = at(v, &["schema", "openAPIV3Schema"]).or(shared);
                     Some((name, schema))
                 })
                 .collect()
         })
         .unwrap_or_default();
     if versions.is_empty()
-        && let Some(name) = spec["version"].as_str()
+        && let Some(name) = text(&["version"])
     {
         versions.push((name, shared));
     }
@@ -69,6 +69,11 @@ pub(crate) fn custom_resources(doc: &Json) -> Vec<CustomResource> {
             })
         })
         .collect()
+}
+
+/// The value at `path` of nested objects.
+fn at<'a>(value: &'a Json, path: &[&str]) -> Option<&'a Json> {
+    path.iter().try_fold(value, |v, key| v.get(key))
 }
 
 fn root_schema(schema: &Json) -> Json {
@@ -122,7 +127,10 @@ fn convert(schema: &Json) -> Json {
         };
         out.insert(key.clone(), converted);
     }
-    for (flag, bound) in [("exclusiveMaximum", "maximum"), ("exclusiveMinimum", "minimum")] {
+    for (flag, bound) in [
+        ("exclusiveMaximum", "maximum"),
+        ("exclusiveMinimum", "minimum"),
+    ] {
         if input.get(flag) == Some(&Json::Bool(true))
             && let Some(limit) = out.remove(bound)
         {
@@ -180,18 +188,21 @@ mod tests {
         let resources = custom_resources(&crd);
         assert_eq!(resources.len(), 1);
         let r = &resources[0];
-        assert_eq!((r.api_version.as_str(), r.kind.as_str()), ("example.com/v1", "Widget"));
+        assert_eq!(
+            (r.api_version.as_str(), r.kind.as_str()),
+            ("example.com/v1", "Widget")
+        );
         assert_eq!(
             r.schema,
             json!({"type": "object", "additionalProperties": false, "properties": {
-                "apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                "metadata": {"type": ["object", "null"]},
-                "spec": {"type": "object", "required": ["size"], "additionalProperties": false, "properties": {
-                    "size": {"type": ["integer", "string"], "x-kubernetes-int-or-string": true},
-                    "note": {"type": ["string", "null"]},
-                    "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"a": {"type": "string"}}},
-                    "ratio": {"type": "number", "exclusiveMaximum": 1}
-                }}}})
+            "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+            "metadata": {"type": ["object", "null"]},
+            "spec": {"type": "object", "required": ["size"], "additionalProperties": false, "properties": {
+                "size": {"type": ["integer", "string"], "x-kubernetes-int-or-string": true},
+                "note": {"type": ["string", "null"]},
+                "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"a": {"type": "string"}}},
+                "ratio": {"type": "number", "exclusiveMaximum": 1}
+            }}}})
         );
     }
 

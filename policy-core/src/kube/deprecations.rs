@@ -71,34 +71,197 @@ const fn row(
 /// Every row, by removal release.
 pub static DEPRECATED_APIS: &[DeprecatedApi] = &[
     // 1.16
-    row("extensions/v1beta1", &["NetworkPolicy"], some(9), v(16), "networking.k8s.io/v1"),
-    row("extensions/v1beta1", &["PodSecurityPolicy"], None, v(16), "policy/v1beta1"),
-    row("extensions/v1beta1", &["DaemonSet", "Deployment", "ReplicaSet"], some(8), v(16), "apps/v1"),
-    row("apps/v1beta1", &["Deployment", "StatefulSet", "ReplicaSet", "ControllerRevision"], some(8), v(16), "apps/v1"),
-    row("apps/v1beta2", &["DaemonSet", "Deployment", "StatefulSet", "ReplicaSet", "ControllerRevision"], some(9), v(16), "apps/v1"),
+    row(
+        "extensions/v1beta1",
+        &["NetworkPolicy"],
+        some(9),
+        v(16),
+        "networking.k8s.io/v1",
+    ),
+    row(
+        "extensions/v1beta1",
+        &["PodSecurityPolicy"],
+        None,
+        v(16),
+        "policy/v1beta1",
+    ),
+    row(
+        "extensions/v1beta1",
+        &["DaemonSet", "Deployment", "ReplicaSet"],
+        some(8),
+        v(16),
+        "apps/v1",
+    ),
+    row(
+        "apps/v1beta1",
+        &[
+            "Deployment",
+            "StatefulSet",
+            "ReplicaSet",
+            "ControllerRevision",
+        ],
+        some(8),
+        v(16),
+        "apps/v1",
+    ),
+    row(
+        "apps/v1beta2",
+        &[
+            "DaemonSet",
+            "Deployment",
+            "StatefulSet",
+            "ReplicaSet",
+            "ControllerRevision",
+        ],
+        some(9),
+        v(16),
+        "apps/v1",
+    ),
     // 1.22
-    row("admissionregistration.k8s.io/v1beta1", &["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"], some(16), v(22), "admissionregistration.k8s.io/v1"),
-    row("apiextensions.k8s.io/v1beta1", &["CustomResourceDefinition"], some(16), v(22), "apiextensions.k8s.io/v1"),
-    row("apiregistration.k8s.io/v1beta1", &["APIService"], some(19), v(22), "apiregistration.k8s.io/v1"),
-    row("authentication.k8s.io/v1beta1", &["TokenReview"], some(19), v(22), "authentication.k8s.io/v1"),
-    row("authorization.k8s.io/v1beta1", &["SubjectAccessReview", "LocalSubjectAccessReview", "SelfSubjectAccessReview", "SelfSubjectRulesReview"], some(19), v(22), "authorization.k8s.io/v1"),
-    row("certificates.k8s.io/v1beta1", &["CertificateSigningRequest"], some(19), v(22), "certificates.k8s.io/v1"),
-    row("coordination.k8s.io/v1beta1", &["Lease"], some(19), v(22), "coordination.k8s.io/v1"),
-    row("extensions/v1beta1", &["Ingress"], some(14), v(22), "networking.k8s.io/v1"),
-    row("networking.k8s.io/v1beta1", &["Ingress", "IngressClass"], some(19), v(22), "networking.k8s.io/v1"),
-    row("rbac.authorization.k8s.io/v1beta1", &["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"], some(17), v(22), "rbac.authorization.k8s.io/v1"),
-    row("scheduling.k8s.io/v1beta1", &["PriorityClass"], some(14), v(22), "scheduling.k8s.io/v1"),
-    row("storage.k8s.io/v1beta1", &["CSIDriver", "StorageClass", "VolumeAttachment"], some(19), v(22), "storage.k8s.io/v1"),
-    row("storage.k8s.io/v1beta1", &["CSINode"], some(17), v(22), "storage.k8s.io/v1"),
-    row("admission.k8s.io/v1beta1", &["AdmissionReview"], some(19), v(22), "admission.k8s.io/v1"),
+    row(
+        "admissionregistration.k8s.io/v1beta1",
+        &[
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+        ],
+        some(16),
+        v(22),
+        "admissionregistration.k8s.io/v1",
+    ),
+    row(
+        "apiextensions.k8s.io/v1beta1",
+        &["CustomResourceDefinition"],
+        some(16),
+        v(22),
+        "apiextensions.k8s.io/v1",
+    ),
+    row(
+        "apiregistration.k8s.io/v1beta1",
+        &["APIService"],
+        some(19),
+        v(22),
+        "apiregistration.k8s.io/v1",
+    ),
+    row(
+        "authentication.k8s.io/v1beta1",
+        &["TokenReview"],
+        some(19),
+        v(22),
+        "authentication.k8s.io/v1",
+    ),
+    row(
+        "authorization.k8s.io/v1beta1",
+        &[
+            "SubjectAccessReview",
+            "LocalSubjectAccessReview",
+            "SelfSubjectAccessReview",
+            "SelfSubjectRulesReview",
+        ],
+        some(19),
+        v(22),
+        "authorization.k8s.io/v1",
+    ),
+    row(
+        "certificates.k8s.io/v1beta1",
+        &["CertificateSigningRequest"],
+        some(19),
+        v(22),
+        "certificates.k8s.io/v1",
+    ),
+    row(
+        "coordination.k8s.io/v1beta1",
+        &["Lease"],
+        some(19),
+        v(22),
+        "coordination.k8s.io/v1",
+    ),
+    row(
+        "extensions/v1beta1",
+        &["Ingress"],
+        some(14),
+        v(22),
+        "networking.k8s.io/v1",
+    ),
+    row(
+        "networking.k8s.io/v1beta1",
+        &["Ingress", "IngressClass"],
+        some(19),
+        v(22),
+        "networking.k8s.io/v1",
+    ),
+    row(
+        "rbac.authorization.k8s.io/v1beta1",
+        &["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"],
+        some(17),
+        v(22),
+        "rbac.authorization.k8s.io/v1",
+    ),
+    row(
+        "scheduling.k8s.io/v1beta1",
+        &["PriorityClass"],
+        some(14),
+        v(22),
+        "scheduling.k8s.io/v1",
+    ),
+    row(
+        "storage.k8s.io/v1beta1",
+        &["CSIDriver", "StorageClass", "VolumeAttachment"],
+        some(19),
+        v(22),
+        "storage.k8s.io/v1",
+    ),
+    row(
+        "storage.k8s.io/v1beta1",
+        &["CSINode"],
+        some(17),
+        v(22),
+        "storage.k8s.io/v1",
+    ),
+    row(
+        "admission.k8s.io/v1beta1",
+        &["AdmissionReview"],
+        some(19),
+        v(22),
+        "admission.k8s.io/v1",
+    ),
     // 1.24 (alpha, lifecycle schedule)
-    row("storage.k8s.io/v1alpha1", &["CSIStorageCapacity", "VolumeAttachment"], some(21), v(24), "storage.k8s.io/v1"),
+    row(
+        "storage.k8s.io/v1alpha1",
+        &["CSIStorageCapacity", "VolumeAttachment"],
+        some(21),
+        v(24),
+        "storage.k8s.io/v1",
+    ),
     // 1.25
     row("batch/v1beta1", &["CronJob"], some(21), v(25), "batch/v1"),
-    row("discovery.k8s.io/v1beta1", &["EndpointSlice"], some(21), v(25), "discovery.k8s.io/v1"),
-    row("events.k8s.io/v1beta1", &["Event"], some(22), v(25), "events.k8s.io/v1"),
-    row("autoscaling/v2beta1", &["HorizontalPodAutoscaler"], some(22), v(25), "autoscaling/v2"),
-    row("policy/v1beta1", &["PodDisruptionBudget", "Eviction"], some(21), v(25), "policy/v1"),
+    row(
+        "discovery.k8s.io/v1beta1",
+        &["EndpointSlice"],
+        some(21),
+        v(25),
+        "discovery.k8s.io/v1",
+    ),
+    row(
+        "events.k8s.io/v1beta1",
+        &["Event"],
+        some(22),
+        v(25),
+        "events.k8s.io/v1",
+    ),
+    row(
+        "autoscaling/v2beta1",
+        &["HorizontalPodAutoscaler"],
+        some(22),
+        v(25),
+        "autoscaling/v2",
+    ),
+    row(
+        "policy/v1beta1",
+        &["PodDisruptionBudget", "Eviction"],
+        some(21),
+        v(25),
+        "policy/v1",
+    ),
     DeprecatedApi {
         api_version: "policy/v1beta1",
         kinds: &["PodSecurityPolicy"],
@@ -108,26 +271,122 @@ pub static DEPRECATED_APIS: &[DeprecatedApi] = &[
             "no replacement API: use Pod Security Admission or an admission webhook",
         ),
     },
-    row("node.k8s.io/v1beta1", &["RuntimeClass"], some(22), v(25), "node.k8s.io/v1"),
+    row(
+        "node.k8s.io/v1beta1",
+        &["RuntimeClass"],
+        some(22),
+        v(25),
+        "node.k8s.io/v1",
+    ),
     // 1.26
-    row("flowcontrol.apiserver.k8s.io/v1beta1", &["FlowSchema", "PriorityLevelConfiguration"], some(23), v(26), "flowcontrol.apiserver.k8s.io/v1"),
-    row("autoscaling/v2beta2", &["HorizontalPodAutoscaler"], some(23), v(26), "autoscaling/v2"),
+    row(
+        "flowcontrol.apiserver.k8s.io/v1beta1",
+        &["FlowSchema", "PriorityLevelConfiguration"],
+        some(23),
+        v(26),
+        "flowcontrol.apiserver.k8s.io/v1",
+    ),
+    row(
+        "autoscaling/v2beta2",
+        &["HorizontalPodAutoscaler"],
+        some(23),
+        v(26),
+        "autoscaling/v2",
+    ),
     // 1.27
-    row("storage.k8s.io/v1beta1", &["CSIStorageCapacity"], some(24), v(27), "storage.k8s.io/v1"),
+    row(
+        "storage.k8s.io/v1beta1",
+        &["CSIStorageCapacity"],
+        some(24),
+        v(27),
+        "storage.k8s.io/v1",
+    ),
     // 1.29
-    row("flowcontrol.apiserver.k8s.io/v1beta2", &["FlowSchema", "PriorityLevelConfiguration"], some(26), v(29), "flowcontrol.apiserver.k8s.io/v1"),
+    row(
+        "flowcontrol.apiserver.k8s.io/v1beta2",
+        &["FlowSchema", "PriorityLevelConfiguration"],
+        some(26),
+        v(29),
+        "flowcontrol.apiserver.k8s.io/v1",
+    ),
     // 1.32
-    row("flowcontrol.apiserver.k8s.io/v1beta3", &["FlowSchema", "PriorityLevelConfiguration"], some(29), v(32), "flowcontrol.apiserver.k8s.io/v1"),
-    row("admissionregistration.k8s.io/v1alpha1", &["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], some(29), v(32), "admissionregistration.k8s.io/v1"),
-    row("authentication.k8s.io/v1alpha1", &["SelfSubjectReview"], some(29), v(32), "authentication.k8s.io/v1"),
+    row(
+        "flowcontrol.apiserver.k8s.io/v1beta3",
+        &["FlowSchema", "PriorityLevelConfiguration"],
+        some(29),
+        v(32),
+        "flowcontrol.apiserver.k8s.io/v1",
+    ),
+    row(
+        "admissionregistration.k8s.io/v1alpha1",
+        &[
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ],
+        some(29),
+        v(32),
+        "admissionregistration.k8s.io/v1",
+    ),
+    row(
+        "authentication.k8s.io/v1alpha1",
+        &["SelfSubjectReview"],
+        some(29),
+        v(32),
+        "authentication.k8s.io/v1",
+    ),
     // 1.33–1.37 (prerelease-lifecycle schedule, confirmed by the embedded schemas)
-    row("authentication.k8s.io/v1beta1", &["SelfSubjectReview"], some(30), v(33), "authentication.k8s.io/v1"),
-    row("admissionregistration.k8s.io/v1beta1", &["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], some(31), v(34), "admissionregistration.k8s.io/v1"),
-    row("storage.k8s.io/v1alpha1", &["VolumeAttributesClass"], some(32), v(35), "storage.k8s.io/v1"),
-    row("storagemigration.k8s.io/v1alpha1", &["StorageVersionMigration"], some(33), v(35), "storagemigration.k8s.io/v1beta1"),
-    row("storage.k8s.io/v1beta1", &["VolumeAttributesClass"], some(34), v(37), "storage.k8s.io/v1"),
-    row("networking.k8s.io/v1beta1", &["IPAddress", "ServiceCIDR"], some(34), v(37), "networking.k8s.io/v1"),
-    row("certificates.k8s.io/v1alpha1", &["ClusterTrustBundle"], some(34), v(37), "certificates.k8s.io/v1beta1"),
+    row(
+        "authentication.k8s.io/v1beta1",
+        &["SelfSubjectReview"],
+        some(30),
+        v(33),
+        "authentication.k8s.io/v1",
+    ),
+    row(
+        "admissionregistration.k8s.io/v1beta1",
+        &[
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ],
+        some(31),
+        v(34),
+        "admissionregistration.k8s.io/v1",
+    ),
+    row(
+        "storage.k8s.io/v1alpha1",
+        &["VolumeAttributesClass"],
+        some(32),
+        v(35),
+        "storage.k8s.io/v1",
+    ),
+    row(
+        "storagemigration.k8s.io/v1alpha1",
+        &["StorageVersionMigration"],
+        some(33),
+        v(35),
+        "storagemigration.k8s.io/v1beta1",
+    ),
+    row(
+        "storage.k8s.io/v1beta1",
+        &["VolumeAttributesClass"],
+        some(34),
+        v(37),
+        "storage.k8s.io/v1",
+    ),
+    row(
+        "networking.k8s.io/v1beta1",
+        &["IPAddress", "ServiceCIDR"],
+        some(34),
+        v(37),
+        "networking.k8s.io/v1",
+    ),
+    row(
+        "certificates.k8s.io/v1alpha1",
+        &["ClusterTrustBundle"],
+        some(34),
+        v(37),
+        "certificates.k8s.io/v1beta1",
+    ),
 ];
 
 /// What `target` makes of `api_version`/`kind`: `None` when it is neither
@@ -202,8 +461,16 @@ mod tests {
             ("autoscaling/v2beta2", "HorizontalPodAutoscaler", 26),
             ("storage.k8s.io/v1beta1", "CSIStorageCapacity", 27),
             ("flowcontrol.apiserver.k8s.io/v1beta2", "FlowSchema", 29),
-            ("flowcontrol.apiserver.k8s.io/v1beta3", "PriorityLevelConfiguration", 32),
-            ("admissionregistration.k8s.io/v1beta1", "ValidatingAdmissionPolicy", 34),
+            (
+                "flowcontrol.apiserver.k8s.io/v1beta3",
+                "PriorityLevelConfiguration",
+                32,
+            ),
+            (
+                "admissionregistration.k8s.io/v1beta1",
+                "ValidatingAdmissionPolicy",
+                34,
+            ),
             ("storage.k8s.io/v1beta1", "VolumeAttributesClass", 37),
         ];
         for (api, kind, removed) in cases {
@@ -214,14 +481,23 @@ mod tests {
                 removed - 1
             );
             let at = lookup(api, kind, KubeVersion::new(1, removed));
-            assert!(matches!(at, Some(Status::Removed(_))), "{api} {kind} at 1.{removed}");
+            assert!(
+                matches!(at, Some(Status::Removed(_))),
+                "{api} {kind} at 1.{removed}"
+            );
         }
     }
 
     #[test]
     fn not_yet_deprecated_and_current_versions_pass() {
-        assert_eq!(lookup("batch/v1beta1", "CronJob", KubeVersion::new(1, 20)), None);
-        assert_eq!(lookup("apps/v1", "Deployment", KubeVersion::new(1, 37)), None);
+        assert_eq!(
+            lookup("batch/v1beta1", "CronJob", KubeVersion::new(1, 20)),
+            None
+        );
+        assert_eq!(
+            lookup("apps/v1", "Deployment", KubeVersion::new(1, 37)),
+            None
+        );
         // The kind matters: extensions/v1beta1 Ingress lived on after Deployment left.
         assert!(matches!(
             lookup("extensions/v1beta1", "Ingress", KubeVersion::new(1, 16)),
@@ -234,13 +510,17 @@ mod tests {
         let target = KubeVersion::new(1, 37);
         let removed = lookup("extensions/v1beta1", "Ingress", target);
         assert_eq!(
-            removed.map(|s| s.message("Ingress", target)).unwrap_or_default(),
+            removed
+                .map(|s| s.message("Ingress", target))
+                .unwrap_or_default(),
             "extensions/v1beta1 Ingress is no longer served since Kubernetes 1.22 (target 1.37); use networking.k8s.io/v1"
         );
         let target = KubeVersion::new(1, 24);
         let deprecated = lookup("policy/v1beta1", "PodSecurityPolicy", target);
         assert_eq!(
-            deprecated.map(|s| s.message("PodSecurityPolicy", target)).unwrap_or_default(),
+            deprecated
+                .map(|s| s.message("PodSecurityPolicy", target))
+                .unwrap_or_default(),
             "policy/v1beta1 PodSecurityPolicy is deprecated since Kubernetes 1.21 and removed in 1.25 (target 1.24); no replacement API: use Pod Security Admission or an admission webhook"
         );
     }
@@ -271,6 +551,9 @@ mod tests {
             ));
         }
         want.push_str("              ]\n");
-        assert!(template.contains(&want), "template table differs; expected:\n{want}");
+        assert!(
+            template.contains(&want),
+            "template table differs; expected:\n{want}"
+        );
     }
 }

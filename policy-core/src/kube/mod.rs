@@ -217,7 +217,11 @@ impl<'a> KubeFile<'a> {
     }
 
     /// Documents read from `path` (named `name` in results), e.g. by the Gatekeeper reader.
-    pub fn from_documents(name: &'a str, path: Option<&Path>, documents: Vec<Value>) -> KubeFile<'a> {
+    pub fn from_documents(
+        name: &'a str,
+        path: Option<&Path>,
+        documents: Vec<Value>,
+    ) -> KubeFile<'a> {
         KubeFile {
             name,
             documents,
@@ -333,7 +337,8 @@ impl KubeChecker {
             }
             let this = index;
             index += 1;
-            let (Some(api_version), Some(kind)) = (string_field(doc, "apiVersion"), string_field(doc, "kind"))
+            let (Some(api_version), Some(kind)) =
+                (string_field(doc, "apiVersion"), string_field(doc, "kind"))
             else {
                 continue;
             };
@@ -380,8 +385,11 @@ impl KubeChecker {
                         ));
                     }
                     Validation::BadSchema(e) => {
-                        let text = format!("the schema of {api_version} {kind} does not compile: {e}");
-                        result.errors.push(object.outcome(None, &text, SCHEMA_NAMESPACE));
+                        let text =
+                            format!("the schema of {api_version} {kind} does not compile: {e}");
+                        result
+                            .errors
+                            .push(object.outcome(None, &text, SCHEMA_NAMESPACE));
                     }
                 }
             }
@@ -433,7 +441,10 @@ impl ObjectRef<'_> {
             Some(p) => {
                 metadata.insert("column".to_owned(), Json::from(p.column));
                 (
-                    format!("{}:{}:{}: {}: {text}", self.file, p.line, p.column, self.label),
+                    format!(
+                        "{}:{}:{}: {}: {text}",
+                        self.file, p.line, p.column, self.label
+                    ),
                     Some(Location {
                         file: self.file.to_owned(),
                         line: i64::try_from(p.line).unwrap_or(i64::MAX),
@@ -519,7 +530,11 @@ mod tests {
 
     #[test]
     fn versions_parse() {
-        let parse = |s: &str| s.parse::<KubeVersion>().map(|v| v.to_string()).map_err(|e| e.to_string());
+        let parse = |s: &str| {
+            s.parse::<KubeVersion>()
+                .map(|v| v.to_string())
+                .map_err(|e| e.to_string())
+        };
         assert_eq!(parse("1.33"), Ok("1.33".to_owned()));
         assert_eq!(parse("v1.29.4"), Ok("1.29".to_owned()));
         assert_eq!(

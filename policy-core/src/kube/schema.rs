@@ -213,11 +213,7 @@ fn describe(error: jsonschema::ValidationError<'_>) -> Vec<SchemaError> {
             vec![SchemaError {
                 path: at.clone(),
                 at,
-                message: format!(
-                    "{} is not one of {}",
-                    error.instance(),
-                    allowed.join(", ")
-                ),
+                message: format!("{} is not one of {}", error.instance(), allowed.join(", ")),
             }]
         }
         _ => vec![SchemaError {
