@@ -348,3 +348,34 @@ fn gk_test_reports_the_checks_after_the_violations() {
         &out.stdout,
     );
 }
+
+/// The library's `deprecated-apis` template with a `kubernetesVersion` parameter.
+#[test]
+fn deprecated_apis_template_follows_its_kubernetes_version_parameter() {
+    let out = regard(
+        "kube",
+        &[
+            "gk",
+            "test",
+            "-f",
+            "template/",
+            "-f",
+            "../../policies/best-practices/deprecated-apis/template.yaml",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let expected = [
+        "extensions/v1beta1/Ingress shop/web (template/objects.yaml)",
+        "  [warn] deprecated-apis-1-21: Ingress/web in namespace shop: extensions/v1beta1 Ingress is deprecated since Kubernetes 1.14 and removed in 1.22 (target 1.21); use networking.k8s.io/v1",
+        "",
+        "apps/v1beta1/Deployment old (template/objects.yaml)",
+        "  [warn] deprecated-apis-1-21: Deployment/old: apps/v1beta1 Deployment is no longer served since Kubernetes 1.16 (target 1.21); use apps/v1",
+        "",
+        "batch/v1beta1/CronJob nightly (template/objects.yaml)",
+        "  [warn] deprecated-apis-1-21: CronJob/nightly: batch/v1beta1 CronJob is deprecated since Kubernetes 1.21 and removed in 1.25 (target 1.21); use batch/v1",
+        "",
+        "3 violations (0 deny, 3 warn, 0 dryrun) in 3 of 6 objects, 1 constraint",
+        "",
+    ];
+    assert_text(&expected.join("\n"), &out.stdout);
+}
