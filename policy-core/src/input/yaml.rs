@@ -486,6 +486,38 @@ mod tests {
     }
 
     #[test]
+    fn locate_finds_keys_and_items_of_the_nth_non_null_document() {
+        let text = "a: 1\n---\n---\nspec:\n  list:\n    - x: 1\n    - {y: 2, z: [3, 4]}\n  base: &b {k: v}\n  m:\n    <<: *b\n";
+        let key = |k: &str| PathStep::Key(k.to_owned());
+        let at = |doc, path: &[PathStep]| locate(text, doc, path).map(|p| (p.line, p.column));
+        assert_eq!(at(0, &[key("a")]), Some((1, 1)));
+        // The null document between the two is not counted.
+        assert_eq!(at(1, &[]), Some((4, 1)));
+        assert_eq!(
+            at(1, &[key("spec"), key("list"), PathStep::Index(1)]),
+            Some((7, 7))
+        );
+        assert_eq!(
+            at(
+                1,
+                &[
+                    key("spec"),
+                    key("list"),
+                    PathStep::Index(1),
+                    key("z"),
+                    PathStep::Index(1)
+                ]
+            ),
+            Some((7, 21))
+        );
+        // A key brought in by a merge: the deepest node found.
+        assert_eq!(at(1, &[key("spec"), key("m"), key("k")]), Some((9, 3)));
+        assert_eq!(at(2, &[]), None);
+        assert_eq!(stream_shape(text), Some((2, false)));
+        assert_eq!(stream_shape("- a\n- b\n"), Some((1, true)));
+    }
+
+    #[test]
     fn alias_bombs_fail_fast() {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
