@@ -85,7 +85,7 @@ pub(crate) struct TestArgs {
     pub(crate) policy: PolicyArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
-    /// Built-in bundle (baseline, restricted, best-practices) or directory of Gatekeeper
+    /// Built-in bundle (baseline, restricted, best-practices, deprecated-apis) or directory of Gatekeeper
     /// ConstraintTemplates and Constraints to run instead of Rego policies; repeatable
     /// [default when no policy is given and ./policy does not exist: baseline, best-practices]
     #[arg(long = "bundle", value_delimiter = ',', value_name = "NAME|DIR")]
@@ -135,6 +135,8 @@ pub(crate) struct TestArgs {
     /// Print each rule's value and the policy lines evaluated, per document, to standard error
     #[arg(long)]
     pub(crate) trace: bool,
+    #[command(flatten)]
+    pub(crate) kube: KubeArgs,
     /// Not supported: downloading policies before the run (use a separate fetch step)
     #[arg(short = 'u', long, hide = true)]
     pub(crate) update: Vec<String>,
@@ -170,4 +172,25 @@ pub(crate) struct VerifyArgs {
     /// Paths are ignored (conftest accepts and ignores them)
     #[arg(hide = true)]
     pub(crate) ignored: Vec<String>,
+}
+
+/// Kubernetes schema and deprecated-API checks (`regard test`, `regard gk test`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct KubeArgs {
+    /// Check Kubernetes objects against the schemas and API deprecations of this version (X.Y),
+    /// or `none` [default: the newest embedded version when the default bundles run, else none]
+    #[arg(long = "kube-version", value_name = "X.Y|none")]
+    pub kube_version: Option<String>,
+    /// Skip schema validation (deprecated-API checks still run)
+    #[arg(long = "no-schema")]
+    pub no_schema: bool,
+    /// Skip deprecated-API checks (schema validation still runs)
+    #[arg(long = "no-deprecations")]
+    pub no_deprecations: bool,
+    /// Directory of CustomResourceDefinitions whose objects are validated too; repeatable
+    #[arg(long = "crd-dir", value_name = "DIR")]
+    pub crd_dir: Vec<String>,
+    /// Objects of kinds without a schema: `skip` (reported once per kind) or `fail` [default: skip]
+    #[arg(long = "schema-unknown", value_name = "fail|skip")]
+    pub schema_unknown: Option<String>,
 }

@@ -7,9 +7,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use policy_core::kube::{KubeOptions, KubeVersion, UnknownSchema};
 use policy_core::policy::{LoadOptions, RegoVersion};
 
-use crate::cli::PolicyArgs;
+use crate::cli::{KubeArgs, PolicyArgs};
 use crate::output::OutputFormat;
 
 /// The environment and config-file layers below the command line.
@@ -160,5 +161,48 @@ impl Layers {
     /// `-o`, defaulting to stdout.
     pub(crate) fn output_format(&self, flag: Option<String>) -> Result<OutputFormat> {
         OutputFormat::parse(self.string("output", flag)?.as_deref().unwrap_or("stdout"))
+    }
+}
+
+impl Layers {
+    /// The Kubernetes checks to run, if any. `default_on`: run them at the
+    /// newest embedded version when no version is configured.
+    pub(crate) fn kube_options(
+        &self,
+        args: KubeArgs,
+        default_on: bool,
+    ) -> Result<Option<crate::kube_run::KubeSettings>> {
+        // regard.toml may spell the key either way.
+        let version = match self.string("kube-version", args.kube_version)? {
+            Some(v) => Some(v),
+            None => self.string("kube_version", None)?,
+        };
+        let defaulted = version.is_none();
+        let version = match version.as_deref().map(str::trim) {
+            Some("none") | Some("") => return Ok(None),
+            Some(v) => v.parse::<KubeVersion>()?,
+            None if default_on => KubeVersion::newest()?,
+            None => return Ok(None),
+        };
+        let unknown = match self
+            .string("schema-unknown", args.schema_unknown)?
+            .as_deref()
+        {
+            None | Some("skip") => UnknownSchema::Skip,
+            Some("fail") => UnknownSchema::Fail,
+            Some(other) => bail!("--schema-unknown must be fail or skip, got {other:?}"),
+        };
+        let mut options = KubeOptions::new(version);
+        options.schema = !self.flag("no-schema", args.no_schema)?;
+        options.deprecations = !self.flag("no-deprecations", args.no_deprecations)?;
+        options.unknown_schema = unknown;
+        if !options.schema && !options.deprecations {
+            return Ok(None);
+        }
+        Ok(Some(crate::kube_run::KubeSettings {
+            options,
+            crd_dirs: self.list("crd-dir", args.crd_dir)?,
+            announce: defaulted,
+        }))
     }
 }

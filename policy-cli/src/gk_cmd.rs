@@ -18,12 +18,14 @@ use anyhow::{Context, Result, bail};
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Subcommand, ValueEnum};
 use policy_core::Value;
+use policy_core::conftest::CheckResult;
 use policy_core::gatekeeper::{
     EnforcementAction, Engines, Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions,
     SyncKind, TARGET, Violation, expand, read_document_files,
     suite::{self, Filter, SuiteResult},
     sync_test,
 };
+use policy_core::kube::KubeFile;
 use serde::Serialize;
 
 /// `regard gk ...`
@@ -96,6 +98,8 @@ pub struct TestArgs {
     pub deny_only: bool,
     #[command(flatten)]
     pub evaluator: EvaluatorArg,
+    #[command(flatten)]
+    pub kube: crate::cli::KubeArgs,
 }
 
 /// `--evaluator`, shared by `gk test` and `gk verify`.
@@ -256,7 +260,25 @@ fn is_deny(v: &Violation) -> bool {
 }
 
 fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
-    let docs = load_inputs(&args.filenames)?;
+    let kube = crate::config::Layers::load(None)?.kube_options(args.kube.clone(), false)?;
+    let files = read_document_files(&args.filenames)?;
+    let kube_results = match &kube {
+        Some(settings) => {
+            let kube_files: Vec<KubeFile<'_>> = files
+                .iter()
+                .map(|(name, docs)| {
+                    let path = (name != "-").then(|| std::path::Path::new(name.as_str()));
+                    KubeFile::from_documents(name, path, docs.clone())
+                })
+                .collect();
+            crate::kube_run::check(settings, &kube_files)?
+        }
+        None => Vec::new(),
+    };
+    let docs: Vec<(String, Value)> = files
+        .into_iter()
+        .flat_map(|(name, docs)| docs.into_iter().map(move |d| (name.clone(), d)))
+        .collect();
     if docs.is_empty() {
         bail!("no input data identified");
     }
@@ -288,9 +310,42 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
             });
         }
     }
+    let kube_failed = kube_results
+        .iter()
+        .any(|r| !r.failures.is_empty() || !r.errors.is_empty());
     match args.output {
         TestOutput::Default => {
-            print_human(out, &reported, objects.len(), bundle.constraint_count())?
+            print_human(out, &reported, objects.len(), bundle.constraint_count())?;
+            if let Some(settings) = &kube {
+                print_kube_human(out, &kube_results, settings)?;
+            }
+        }
+        TestOutput::Json | TestOutput::Yaml if !kube_results.is_empty() => {
+            let mut sorted: Vec<&Reported<'_>> = reported.iter().collect();
+            sorted.sort_by(|a, b| {
+                (
+                    a.violation.constraint_action.as_str(),
+                    a.violation.msg.as_str(),
+                )
+                    .cmp(&(
+                        b.violation.constraint_action.as_str(),
+                        b.violation.msg.as_str(),
+                    ))
+            });
+            let mut all: Vec<serde_json::Value> = sorted
+                .iter()
+                .map(|r| serde_json::to_value(GatorResult::of(r.violation)))
+                .collect::<Result<_, _>>()?;
+            all.extend(kube_json(&kube_results));
+            if args.output == TestOutput::Json {
+                writeln!(out, "{}", go_json(&all)?)?;
+            } else {
+                write!(
+                    out,
+                    "{}",
+                    serde_saphyr::to_string(&serde_json::Value::Array(all))?
+                )?;
+            }
         }
         TestOutput::Json | TestOutput::Yaml => {
             let mut sorted: Vec<&Reported<'_>> = reported.iter().collect();
@@ -317,7 +372,70 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
             }
         }
     }
-    Ok(u8::from(reported.iter().any(|r| is_deny(r.violation))))
+    Ok(u8::from(
+        reported.iter().any(|r| is_deny(r.violation)) || kube_failed,
+    ))
+}
+
+/// The Kubernetes checks' findings after gator's report: one line per finding
+/// (`[deny]` for schema errors and removed APIs, `[warn]` for deprecated ones,
+/// `[skip]` for kinds without a schema) and a count.
+fn print_kube_human(
+    out: &mut dyn Write,
+    results: &[CheckResult],
+    settings: &crate::kube_run::KubeSettings,
+) -> Result<()> {
+    writeln!(out)?;
+    writeln!(out, "Kubernetes {} checks:", settings.options.version)?;
+    let (mut fails, mut warns, mut skips, mut passed) = (0, 0, 0, 0);
+    for r in results {
+        passed += r.successes;
+        for (tag, list) in [
+            ("deny", &r.failures),
+            ("deny", &r.errors),
+            ("warn", &r.warnings),
+            ("skip", &r.skipped),
+        ] {
+            for o in list {
+                writeln!(out, "  [{tag}] {}: {}", r.namespace, o.msg)?;
+            }
+        }
+        fails += r.failures.len() + r.errors.len();
+        warns += r.warnings.len();
+        skips += r.skipped.len();
+    }
+    writeln!(
+        out,
+        "{passed} passed, {fails} failure{}, {warns} warning{}, {skips} skipped",
+        plural(fails),
+        plural(warns)
+    )?;
+    Ok(())
+}
+
+/// The Kubernetes checks' findings as entries of the JSON/YAML result list.
+fn kube_json(results: &[CheckResult]) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for r in results {
+        for (action, list) in [
+            ("deny", &r.failures),
+            ("deny", &r.errors),
+            ("warn", &r.warnings),
+            ("skip", &r.skipped),
+        ] {
+            for o in list {
+                out.push(serde_json::json!({
+                    "target": r.namespace,
+                    "msg": o.msg,
+                    "enforcementAction": action,
+                    "file": r.filename,
+                    "line": o.loc.as_ref().map(|l| l.line),
+                    "metadata": o.metadata,
+                }));
+            }
+        }
+    }
+    out
 }
 
 /// gator's JSON result object.

@@ -8,6 +8,7 @@ mod bundle_run;
 mod cli;
 mod config;
 mod gk_cmd;
+mod kube_run;
 mod output;
 mod parse_cmd;
 mod policies_cmd;

@@ -36,6 +36,8 @@ struct Settings {
     github_hide_passed: bool,
     trace: bool,
     parse_options: input::ParseOptions,
+    /// Kubernetes schema and deprecated-API checks, when on.
+    kube: Option<crate::kube_run::KubeSettings>,
 }
 
 impl Settings {
@@ -102,6 +104,9 @@ impl Settings {
             .map(|p| Format::from_name(&p))
             .transpose()?;
         let no_color = layers.flag("no-color", args.output.no_color)?;
+        // On by default only for the default bundles: a conftest run stays a conftest run.
+        let kube_default = bundles.as_ref().is_some_and(|b| b.implicit);
+        let kube = layers.kube_options(args.kube, kube_default)?;
         Ok(Settings {
             paths: args.paths,
             bundles,
@@ -130,6 +135,7 @@ impl Settings {
                     .map(Into::into)
                     .collect(),
             ),
+            kube,
         })
     }
 }
@@ -192,6 +198,14 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
         }
         Engine::Conftest(checker) => checker.check_files(&files)?,
     };
+    let mut results = results;
+    if let Some(kube) = &settings.kube {
+        let kube_files: Vec<policy_core::kube::KubeFile<'_>> = files
+            .iter()
+            .map(policy_core::kube::KubeFile::from_parsed)
+            .collect();
+        results.extend(crate::kube_run::check(kube, &kube_files)?);
+    }
     if settings.trace {
         let mut stderr = std::io::stderr().lock();
         for line in results.iter().flat_map(|r| &r.trace) {
@@ -205,7 +219,8 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
             suppress_exceptions: settings.suppress_exceptions,
             junit_hide_message: settings.junit_hide_message,
             github_hide_passed: settings.github_hide_passed,
-            show_skipped: false,
+            show_skipped: results.iter().any(|r| !r.skipped.is_empty()),
+            skipped_lines: true,
             exit_code: u8::from(
                 results
                     .iter()

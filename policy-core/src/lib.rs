@@ -48,6 +48,7 @@ mod error;
 pub mod gatekeeper;
 pub mod guard;
 pub mod input;
+pub mod kube;
 pub mod library;
 pub mod policy;
 pub mod rego;

@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn every_listed_policy_is_embedded_and_described() {
         let all = policies().unwrap();
-        assert_eq!(all.len(), 28);
+        assert_eq!(all.len(), 29);
         for p in &all {
             assert!(
                 !p.id.is_empty() && !p.title.is_empty() && !p.description.is_empty(),
@@ -429,7 +429,7 @@ mod tests {
         let err = select(&["strict"]).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown bundle \"strict\" (built-in bundles: baseline, restricted, best-practices)"
+            "unknown bundle \"strict\" (built-in bundles: baseline, restricted, best-practices, deprecated-apis)"
         );
     }
 }

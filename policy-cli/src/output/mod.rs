@@ -60,6 +60,8 @@ pub(crate) struct RenderOptions {
     pub(crate) github_hide_passed: bool,
     /// `verify` reports: the summary line gains `, N skipped`.
     pub(crate) show_skipped: bool,
+    /// stdout: a `SKIP` line per skipped result (`regard test`'s unknown schemas).
+    pub(crate) skipped_lines: bool,
     /// conftest's exit code ignoring `--fail-on-warn` (SARIF records it).
     pub(crate) exit_code: u8,
 }

@@ -43,6 +43,11 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
                 let _ = writeln!(out, "{} {file} {ns} {}", paint("EXCP", CYAN, on), e.msg);
             }
         }
+        if options.skipped_lines {
+            for s in &r.skipped {
+                let _ = writeln!(out, "{} {file} {ns} {}", paint("SKIP", CYAN, on), s.msg);
+            }
+        }
         for e in &r.errors {
             let _ = writeln!(out, "{} {file} {ns} {}", paint("ERROR", RED, on), e.msg);
         }

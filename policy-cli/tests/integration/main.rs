@@ -3,6 +3,7 @@
 
 mod compat;
 mod gk;
+mod kube;
 mod parse;
 mod policies;
 mod test_cmd;

@@ -644,7 +644,8 @@ fn regard_test_without_policy_uses_the_default_bundles_in_every_format() {
         assert_eq!(out.code, 1, "{format}: {}", out.stderr);
         assert_eq!(
             out.stderr,
-            "regard: no policy given and no ./policy directory; using the built-in bundles baseline, best-practices\n"
+            "regard: no policy given and no ./policy directory; using the built-in bundles baseline, best-practices\n\
+             regard: checking Kubernetes schemas and deprecated APIs for 1.37 (--kube-version none turns this off)\n"
         );
         let path = dir.join(format!("examples-k8s.{format}"));
         if bless() {
@@ -679,7 +680,7 @@ fn bundles_are_selected_by_name_and_policy_flags_do_not_mix() {
     assert_eq!(out.code, 1);
     assert_eq!(
         out.stderr,
-        "Error: --bundle strict: neither a built-in bundle (baseline, restricted, best-practices) nor an existing directory\n"
+        "Error: --bundle strict: neither a built-in bundle (baseline, restricted, best-practices, deprecated-apis) nor an existing directory\n"
     );
 
     let out = Run::in_dir(

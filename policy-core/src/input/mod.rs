@@ -42,6 +42,7 @@ use crate::error::{Error, Result};
 
 pub use options::ParseOptions;
 pub use walk::{InputSource, collect, walk_files};
+pub use yaml::{PathStep, Position, locate, stream_shape};
 
 /// A configuration-file format regard can read: one per conftest parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -138,6 +138,188 @@ fn yaml_error(path: &Path, err: &serde_saphyr::Error) -> Error {
     }
 }
 
+/// One step of a path into a document: a mapping key or a sequence index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathStep {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index.
+    Index(usize),
+}
+
+/// A 1-based line and column in a source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+/// Where the node at `path` of the `doc`-th non-null document of a YAML (or
+/// JSON) stream starts: for a mapping entry the position of its key, for a
+/// sequence item the item. When the path leaves the text (keys brought in by
+/// a `<<` merge, through an alias) the deepest node found is given instead.
+/// Only reports need positions, so this second, event-level pass runs only
+/// for documents with something to report. `None` when the text does not
+/// parse or has fewer documents.
+pub fn locate(text: &str, doc: usize, path: &[PathStep]) -> Option<Position> {
+    let mut events = Parser::new_from_str(text)
+        .map_while(std::result::Result::ok)
+        // Anchor and comment events are presentation, not nodes.
+        .filter(|(event, _)| {
+            matches!(
+                event,
+                Event::DocumentStart(..)
+                    | Event::DocumentEnd
+                    | Event::Alias(..)
+                    | Event::UnresolvedAlias(..)
+                    | Event::Scalar(..)
+                    | Event::SequenceStart(..)
+                    | Event::SequenceEnd
+                    | Event::MappingStart(..)
+                    | Event::MappingEnd
+            )
+        });
+    let mut seen = 0usize;
+    loop {
+        let (event, _) = events.next()?;
+        if !matches!(event, Event::DocumentStart(..)) {
+            continue;
+        }
+        let (root, root_span) = events.next()?;
+        let is_null = matches!(root, Event::DocumentEnd)
+            || matches!(&root, Event::Scalar(v, ScalarStyle::Plain, _, None)
+                if matches!(v.as_ref(), "" | "~" | "null" | "Null" | "NULL"));
+        if is_null {
+            continue;
+        }
+        if seen == doc {
+            let mut best = position(&root_span.start);
+            descend(&mut events, root, path, &mut best);
+            return Some(best);
+        }
+        seen += 1;
+        skip(&mut events, &root);
+    }
+}
+
+/// The number of non-null documents in a YAML stream and whether the first is
+/// a sequence (a file whose documents are the items of one top-level list).
+pub fn stream_shape(text: &str) -> Option<(usize, bool)> {
+    let mut count = 0usize;
+    let mut first_is_sequence = false;
+    let mut at_root = false;
+    for event in Parser::new_from_str(text) {
+        let (event, _) = event.ok()?;
+        match event {
+            Event::DocumentStart(..) => at_root = true,
+            Event::Scalar(v, ScalarStyle::Plain, _, None)
+                if at_root && matches!(v.as_ref(), "" | "~" | "null" | "Null" | "NULL") =>
+            {
+                at_root = false;
+            }
+            Event::SequenceStart(..)
+            | Event::MappingStart(..)
+            | Event::Scalar(..)
+            | Event::Alias(..)
+                if at_root =>
+            {
+                at_root = false;
+                if count == 0 {
+                    first_is_sequence = matches!(event, Event::SequenceStart(..));
+                }
+                count += 1;
+            }
+            _ => {}
+        }
+    }
+    Some((count, first_is_sequence))
+}
+
+fn position(marker: &serde_saphyr::granit_parser::Marker) -> Position {
+    Position {
+        line: span_line(marker.line()),
+        column: marker.col().saturating_add(1),
+    }
+}
+
+/// Skips the rest of the node that `first` opened.
+fn skip<'a>(
+    events: &mut impl Iterator<Item = (Event<'a>, serde_saphyr::granit_parser::Span)>,
+    first: &Event<'a>,
+) {
+    if !matches!(first, Event::MappingStart(..) | Event::SequenceStart(..)) {
+        return;
+    }
+    let mut depth = 1usize;
+    for (event, _) in events.by_ref() {
+        match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => depth += 1,
+            Event::MappingEnd | Event::SequenceEnd => {
+                depth -= 1;
+                if depth == 0 {
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Follows `path` from the node `first` (already read), recording in `best`
+/// the position of every step found.
+fn descend<'a>(
+    events: &mut impl Iterator<Item = (Event<'a>, serde_saphyr::granit_parser::Span)>,
+    first: Event<'a>,
+    path: &[PathStep],
+    best: &mut Position,
+) {
+    let Some((step, rest)) = path.split_first() else {
+        return;
+    };
+    match (first, step) {
+        (Event::MappingStart(..), PathStep::Key(wanted)) => loop {
+            let Some((key, key_span)) = events.next() else {
+                return;
+            };
+            if matches!(key, Event::MappingEnd) {
+                return;
+            }
+            let Some((value, _)) = events.next() else {
+                return;
+            };
+            let matches = matches!(&key, Event::Scalar(k, ..) if k.as_ref() == wanted.as_str());
+            if matches {
+                *best = position(&key_span.start);
+                descend(events, value, rest, best);
+                return;
+            }
+            skip(events, &key);
+            skip(events, &value);
+        },
+        (Event::SequenceStart(..), PathStep::Index(wanted)) => {
+            let mut index = 0usize;
+            loop {
+                let Some((item, item_span)) = events.next() else {
+                    return;
+                };
+                if matches!(item, Event::SequenceEnd) {
+                    return;
+                }
+                if index == *wanted {
+                    *best = position(&item_span.start);
+                    descend(events, item, rest, best);
+                    return;
+                }
+                skip(events, &item);
+                index += 1;
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A YAML node as a Rego value. Keys are always strings, as sigs.k8s.io/yaml
 /// makes them (`on:` → `"true"`, `1:` → `"1"`), because policies index
 /// objects by string.
@@ -301,6 +483,38 @@ mod tests {
             .unwrap_or_default();
         assert!(err.starts_with("d.yaml:3:"), "{err}");
         assert!(err.contains("duplicate"), "{err}");
+    }
+
+    #[test]
+    fn locate_finds_keys_and_items_of_the_nth_non_null_document() {
+        let text = "a: 1\n---\n---\nspec:\n  list:\n    - x: 1\n    - {y: 2, z: [3, 4]}\n  base: &b {k: v}\n  m:\n    <<: *b\n";
+        let key = |k: &str| PathStep::Key(k.to_owned());
+        let at = |doc, path: &[PathStep]| locate(text, doc, path).map(|p| (p.line, p.column));
+        assert_eq!(at(0, &[key("a")]), Some((1, 1)));
+        // The null document between the two is not counted.
+        assert_eq!(at(1, &[]), Some((4, 1)));
+        assert_eq!(
+            at(1, &[key("spec"), key("list"), PathStep::Index(1)]),
+            Some((7, 7))
+        );
+        assert_eq!(
+            at(
+                1,
+                &[
+                    key("spec"),
+                    key("list"),
+                    PathStep::Index(1),
+                    key("z"),
+                    PathStep::Index(1)
+                ]
+            ),
+            Some((7, 21))
+        );
+        // A key brought in by a merge: the deepest node found.
+        assert_eq!(at(1, &[key("spec"), key("m"), key("k")]), Some((9, 3)));
+        assert_eq!(at(2, &[]), None);
+        assert_eq!(stream_shape(text), Some((2, false)));
+        assert_eq!(stream_shape("- a\n- b\n"), Some((1, true)));
     }
 
     #[test]
