@@ -2,9 +2,11 @@
 //! `tests/` at the repository root. One test binary, one module per area.
 
 mod compat;
+mod distribution;
 mod gk;
 mod parse;
 mod policies;
+mod registry;
 mod test_cmd;
 mod util;
 mod verify;
