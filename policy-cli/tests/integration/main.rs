@@ -7,6 +7,7 @@ mod gk;
 mod parse;
 mod policies;
 mod registry;
+mod sources;
 mod test_cmd;
 mod util;
 mod verify;
