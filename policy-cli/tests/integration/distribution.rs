@@ -330,3 +330,81 @@ fn test_update_pulls_then_tests_and_config_file_sources() {
     assert_text(expected, &out.stdout);
     assert_eq!(list_files(&dir.path().join("fromconfig")), ["policy/deny.rego", "policy/owner.yaml"]);
 }
+
+fn gk_fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join("gk").join(rel)).expect("gk fixture")
+}
+
+#[test]
+fn gk_test_and_verify_read_gator_images() {
+    let reg = Registry::start(None);
+    // gator's recommended build: `oras push` of directories (tar.gz layers
+    // unpacked under their title) plus plain titled files.
+    let library = tar_gz(&[
+        ("library/", b""),
+        ("library/template.yaml", &gk_fixture("basic/template.yaml")),
+        ("library/constraints.yaml", &gk_fixture("basic/constraints.yaml")),
+    ]);
+    reg.push_artifact(
+        "gk/basic",
+        "v1",
+        "application/vnd.oci.image.config.v1+json",
+        &[
+            (
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+                r#"{"org.opencontainers.image.title":"library","io.deis.oras.content.unpack":"true"}"#,
+                library,
+            ),
+            (
+                "application/vnd.oci.image.layer.v1.tar",
+                r#"{"org.opencontainers.image.title":"objects.yaml"}"#,
+                gk_fixture("basic/objects.yaml"),
+            ),
+            (
+                "application/vnd.oci.image.layer.v1.tar",
+                r#"{"org.opencontainers.image.title":"deployments.yaml"}"#,
+                gk_fixture("basic/deployments.yaml"),
+            ),
+        ],
+    );
+    let from_files = Run::in_dir(&fixtures().join("gk"), &["gk", "test", "-f", "basic", "-o", "json"]).output();
+    let image = format!("{}/gk/basic:v1", reg.addr);
+    let from_image = Run::in_dir(&fixtures().join("gk"), &["gk", "test", "-i", &image, "-o", "json"]).output();
+    assert_eq!(from_image.code, 1, "{}", from_image.stderr);
+    assert_text(&from_files.stdout, &from_image.stdout);
+
+    // The suites refer to ../../basic and ../../bad: ship those directories too.
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for sub in ["basic", "bad", "suites/pass"] {
+        for rel in list_files(&fixtures().join("gk").join(sub)) {
+            entries.push((format!("gk/{sub}/{rel}"), gk_fixture(&format!("{sub}/{rel}"))));
+        }
+    }
+    let entries: Vec<(&str, &[u8])> = entries.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    reg.push_artifact(
+        "gk/suites",
+        "v1",
+        "application/vnd.oci.image.config.v1+json",
+        &[(
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            r#"{"org.opencontainers.image.title":"gk","io.deis.oras.content.unpack":"true"}"#,
+            tar_gz(&entries),
+        )],
+    );
+    let out = Run::in_dir(
+        &fixtures().join("gk"),
+        &["gk", "verify", "-i", &format!("{}/gk/suites:v1", reg.addr)],
+    )
+    .output();
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.ends_with("PASS\n"), "{}", out.stdout);
+    let out = Run::in_dir(
+        &fixtures().join("gk"),
+        &["gk", "verify", "-i", &format!("{}/gk/none:v1", reg.addr)],
+    )
+    .output();
+    assert_text(
+        &format!("Error: pulling image {0}/gk/none:v1: oci://{0}/gk/none:v1: not found: manifest unknown\n", reg.addr),
+        &out.stderr,
+    );
+}
