@@ -86,7 +86,12 @@ pub enum TestOutput {
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// File or directory with templates, constraints and objects (repeatable; `-` = stdin).
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required_unless_present = "images")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "PATH",
+        required_unless_present = "images"
+    )]
     pub filenames: Vec<String>,
     #[command(flatten)]
     pub images: ImageArgs,
@@ -140,7 +145,11 @@ fn with_images(paths: &[String], images: &[policy_source::TempBundle]) -> Vec<St
     paths
         .iter()
         .cloned()
-        .chain(images.iter().map(|b| b.root().to_string_lossy().into_owned()))
+        .chain(
+            images
+                .iter()
+                .map(|b| b.root().to_string_lossy().into_owned()),
+        )
         .collect()
 }
 

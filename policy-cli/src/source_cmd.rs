@@ -56,7 +56,12 @@ pub(crate) struct PullArgs {
     #[arg(required = true, value_name = "URL")]
     pub(crate) urls: Vec<String>,
     /// Directory to pull into
-    #[arg(short = 'p', long = "policy", default_value = "policy", value_name = "DIR")]
+    #[arg(
+        short = 'p',
+        long = "policy",
+        default_value = "policy",
+        value_name = "DIR"
+    )]
     pub(crate) policy: String,
     #[command(flatten)]
     pub(crate) source: SourceArgs,
@@ -69,7 +74,12 @@ pub(crate) struct PushArgs {
     #[arg(value_name = "REPOSITORY")]
     pub(crate) repository: String,
     /// Policy files or directories (their .rego files are pushed)
-    #[arg(short = 'p', long = "policy", value_delimiter = ',', default_value = "policy")]
+    #[arg(
+        short = 'p',
+        long = "policy",
+        value_delimiter = ',',
+        default_value = "policy"
+    )]
     pub(crate) policy: Vec<String>,
     /// Data files or directories (.json, .yaml, .yml) [default: the policy paths]
     #[arg(short = 'd', long = "data", value_delimiter = ',')]

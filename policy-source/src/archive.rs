@@ -31,9 +31,11 @@ pub(crate) fn extract(
 ) -> Result<()> {
     let within = within.map(|w| staging.relative(w)).transpose()?;
     match kind {
-        ArchiveKind::TarGz => {
-            extract_tar(flate2::read::GzDecoder::new(bytes), staging, within.as_deref())
-        }
+        ArchiveKind::TarGz => extract_tar(
+            flate2::read::GzDecoder::new(bytes),
+            staging,
+            within.as_deref(),
+        ),
         ArchiveKind::Tar => extract_tar(bytes, staging, within.as_deref()),
         ArchiveKind::Zip => extract_zip(bytes, staging, within.as_deref()),
     }
@@ -56,7 +58,10 @@ fn check_within(staging: &Staging, name: &str, within: Option<&Path>) -> Result<
         Err(Error::UnsafePath {
             url: staging.url().to_owned(),
             entry: name.to_owned(),
-            reason: format!("outside the layer's directory {:?}", within.display().to_string()),
+            reason: format!(
+                "outside the layer's directory {:?}",
+                within.display().to_string()
+            ),
         })
     }
 }
@@ -67,7 +72,10 @@ fn link_escapes(entry: &str, target: &str) -> bool {
         return true;
     }
     let mut depth: usize = 0;
-    let parents = Path::new(entry).parent().map(Path::to_path_buf).unwrap_or_default();
+    let parents = Path::new(entry)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     for c in parents.join(target).components() {
         match c {
             Component::Normal(_) => depth += 1,
@@ -190,7 +198,10 @@ mod tests {
         let data = tar_gz(&[("p/a.rego", b"package a"), ("d.json", b"{}")], None);
         extract(ArchiveKind::TarGz, &data, &mut s, None).unwrap();
         let files: Vec<_> = s.files().cloned().collect();
-        assert_eq!(files, vec![PathBuf::from("d.json"), PathBuf::from("p/a.rego")]);
+        assert_eq!(
+            files,
+            vec![PathBuf::from("d.json"), PathBuf::from("p/a.rego")]
+        );
     }
 
     #[test]
@@ -198,27 +209,38 @@ mod tests {
         let (_p, mut s) = staging(1000);
         let data = tar_gz(&[("../evil.rego", b"x")], None);
         assert_eq!(
-            extract(ArchiveKind::TarGz, &data, &mut s, None).unwrap_err().to_string(),
+            extract(ArchiveKind::TarGz, &data, &mut s, None)
+                .unwrap_err()
+                .to_string(),
             "https://h/b.tar.gz: refusing entry \"../evil.rego\": the path leaves the destination"
         );
         let (_p, mut s) = staging(1000);
         let data = tar_gz(&[], Some(("p/passwd", "../../etc/passwd")));
         assert_eq!(
-            extract(ArchiveKind::TarGz, &data, &mut s, None).unwrap_err().to_string(),
+            extract(ArchiveKind::TarGz, &data, &mut s, None)
+                .unwrap_err()
+                .to_string(),
             "https://h/b.tar.gz: refusing entry \"p/passwd\": it is a link to \"../../etc/passwd\", outside the destination"
         );
         let (_p, mut s) = staging(1000);
         let data = tar_gz(&[], Some(("p/b.rego", "a.rego")));
         assert_eq!(
-            extract(ArchiveKind::TarGz, &data, &mut s, None).unwrap_err().to_string(),
+            extract(ArchiveKind::TarGz, &data, &mut s, None)
+                .unwrap_err()
+                .to_string(),
             "https://h/b.tar.gz: refusing entry \"p/b.rego\": it is a link to \"a.rego\"; links are not extracted"
         );
         let (_p, mut s) = staging(1000);
         let zeros = vec![0u8; 5000];
         let data = tar_gz(&[("big.json", &zeros)], None);
-        assert!(data.len() < 1000, "the compressed archive is under the limit");
+        assert!(
+            data.len() < 1000,
+            "the compressed archive is under the limit"
+        );
         assert_eq!(
-            extract(ArchiveKind::TarGz, &data, &mut s, None).unwrap_err().to_string(),
+            extract(ArchiveKind::TarGz, &data, &mut s, None)
+                .unwrap_err()
+                .to_string(),
             "https://h/b.tar.gz: bundle exceeds the size limit of 1000 bytes (--max-bundle-bytes)"
         );
     }
@@ -228,7 +250,9 @@ mod tests {
         let (_p, mut s) = staging(1000);
         let data = tar_gz(&[("other/a.yaml", b"x")], None);
         assert_eq!(
-            extract(ArchiveKind::TarGz, &data, &mut s, Some("constraints")).unwrap_err().to_string(),
+            extract(ArchiveKind::TarGz, &data, &mut s, Some("constraints"))
+                .unwrap_err()
+                .to_string(),
             "https://h/b.tar.gz: refusing entry \"other/a.yaml\": outside the layer's directory \"constraints\""
         );
     }
@@ -243,7 +267,10 @@ mod tests {
         let ok = w.finish().unwrap().into_inner();
         let (_p, mut s) = staging(1000);
         extract(ArchiveKind::Zip, &ok, &mut s, None).unwrap();
-        assert_eq!(s.files().cloned().collect::<Vec<_>>(), vec![PathBuf::from("k8s/deny.rego")]);
+        assert_eq!(
+            s.files().cloned().collect::<Vec<_>>(),
+            vec![PathBuf::from("k8s/deny.rego")]
+        );
 
         let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
         w.start_file("/abs.rego", opts).unwrap();
@@ -251,7 +278,9 @@ mod tests {
         let evil = w.finish().unwrap().into_inner();
         let (_p, mut s) = staging(1000);
         assert_eq!(
-            extract(ArchiveKind::Zip, &evil, &mut s, None).unwrap_err().to_string(),
+            extract(ArchiveKind::Zip, &evil, &mut s, None)
+                .unwrap_err()
+                .to_string(),
             "https://h/b.tar.gz: refusing entry \"/abs.rego\": absolute paths are not extracted"
         );
     }

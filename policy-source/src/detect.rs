@@ -102,7 +102,10 @@ impl Source {
             return match forced {
                 "git" => git_source(raw, rest, subdir),
                 "oci" => oci_source(raw, rest.strip_prefix("oci://").unwrap_or(rest)),
-                "file" => Ok(local_source(rest.strip_prefix("file://").unwrap_or(rest), subdir)),
+                "file" => Ok(local_source(
+                    rest.strip_prefix("file://").unwrap_or(rest),
+                    subdir,
+                )),
                 "http" | "https" => http_source(raw, rest, subdir),
                 other => Err(Error::UnknownScheme {
                     url: raw.to_owned(),
@@ -131,7 +134,11 @@ impl Source {
         if let Some(path) = rest.strip_prefix("git@") {
             // scp-style `git@host:owner/repo.git`
             if path.contains(':') {
-                return git_source(raw, &format!("ssh://git@{}", path.replacen(':', "/", 1)), subdir);
+                return git_source(
+                    raw,
+                    &format!("ssh://git@{}", path.replacen(':', "/", 1)),
+                    subdir,
+                );
             }
         }
         if rest.starts_with("github.com/") {
@@ -187,7 +194,10 @@ fn split_subdir(text: &str) -> (String, Option<String>) {
         return (text.to_owned(), None);
     };
     let cut = start + rel;
-    let (head, sub) = (main.get(..cut).unwrap_or(main), main.get(cut + 2..).unwrap_or(""));
+    let (head, sub) = (
+        main.get(..cut).unwrap_or(main),
+        main.get(cut + 2..).unwrap_or(""),
+    );
     let head = match query {
         Some(q) => format!("{head}?{q}"),
         None => head.to_owned(),
@@ -257,7 +267,9 @@ fn http_source(raw: &str, url: &str, subdir: Option<String>) -> Result<Source> {
         Some(other) => {
             return Err(Error::InvalidSource {
                 url: raw.to_owned(),
-                reason: format!("unsupported archive type {other:?} (tar.gz, tgz, tar, zip, false)"),
+                reason: format!(
+                    "unsupported archive type {other:?} (tar.gz, tgz, tar, zip, false)"
+                ),
             });
         }
     };
@@ -331,8 +343,14 @@ mod tests {
 
     #[test]
     fn oci_forms() {
-        assert_eq!(Source::detect("oci://ghcr.io/o/p:v1").ok(), Some(oci("ghcr.io/o/p:v1")));
-        assert_eq!(Source::detect("oci://ghcr.io/o/p").ok(), Some(oci("ghcr.io/o/p:latest")));
+        assert_eq!(
+            Source::detect("oci://ghcr.io/o/p:v1").ok(),
+            Some(oci("ghcr.io/o/p:v1"))
+        );
+        assert_eq!(
+            Source::detect("oci://ghcr.io/o/p").ok(),
+            Some(oci("ghcr.io/o/p:latest"))
+        );
         assert_eq!(
             Source::detect("127.0.0.1:5000/p@sha256:0123456789012345678901234567890123456789012345678901234567890123").ok(),
             Some(oci("127.0.0.1:5000/p@sha256:0123456789012345678901234567890123456789012345678901234567890123"))
@@ -414,7 +432,9 @@ mod tests {
                 reference: None
             })
         );
-        let err = Source::detect("git::https://h/r.git?ref=--upload-pack=x").map(|_| ()).unwrap_err();
+        let err = Source::detect("git::https://h/r.git?ref=--upload-pack=x")
+            .map(|_| ())
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "git::https://h/r.git?ref=--upload-pack=x: invalid source: git repository and ref must not start with '-'"
@@ -423,11 +443,17 @@ mod tests {
 
     #[test]
     fn unknown_schemes() {
-        for (src, scheme) in [("s3::https://b/k", "s3"), ("gcs://b/k", "gcs"), ("ftp://h/p", "ftp")] {
+        for (src, scheme) in [
+            ("s3::https://b/k", "s3"),
+            ("gcs://b/k", "gcs"),
+            ("ftp://h/p", "ftp"),
+        ] {
             let err = Source::detect(src).map(|_| ()).unwrap_err();
             assert_eq!(
                 err.to_string(),
-                format!("{src}: unsupported source scheme {scheme:?} (supported: oci://, https://, http://, git::, file://, local paths)")
+                format!(
+                    "{src}: unsupported source scheme {scheme:?} (supported: oci://, https://, http://, git::, file://, local paths)"
+                )
             );
         }
     }
@@ -444,7 +470,10 @@ mod tests {
         );
         assert_eq!(s.map(|s| s.basename()).as_deref(), Some("policy"));
         assert_eq!(
-            Source::detect("oci://127.0.0.1:5000/team/p:v1").map(|s| s.basename()).ok().as_deref(),
+            Source::detect("oci://127.0.0.1:5000/team/p:v1")
+                .map(|s| s.basename())
+                .ok()
+                .as_deref(),
             Some("p:v1")
         );
     }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The source string has a scheme this crate does not fetch (`s3::`, `gcs::`, `hg::` …).
-    #[error("{url}: unsupported source scheme {scheme:?} (supported: oci://, https://, http://, git::, file://, local paths)")]
+    #[error(
+        "{url}: unsupported source scheme {scheme:?} (supported: oci://, https://, http://, git::, file://, local paths)"
+    )]
     UnknownScheme {
         /// The source as given.
         url: String,

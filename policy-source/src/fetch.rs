@@ -116,11 +116,18 @@ pub(crate) fn git(
     };
     let dir_str = dir.to_string_lossy().into_owned();
     match reference {
-        None => run(&["clone", "--quiet", "--depth", "1", "--", repository, &dir_str], None)?,
+        None => run(
+            &[
+                "clone", "--quiet", "--depth", "1", "--", repository, &dir_str,
+            ],
+            None,
+        )?,
         Some(r) => {
             // A branch or tag clones shallowly; a commit needs the history.
             let shallow = run(
-                &["clone", "--quiet", "--depth", "1", "--branch", r, "--", repository, &dir_str],
+                &[
+                    "clone", "--quiet", "--depth", "1", "--branch", r, "--", repository, &dir_str,
+                ],
                 None,
             );
             if shallow.is_err() {

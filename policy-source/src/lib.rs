@@ -134,10 +134,17 @@ pub(crate) fn install_crypto() {
 }
 
 /// Fetches `source` into `staging`; returns the manifest digest for OCI.
-async fn fetch_into(raw: &str, source: &Source, opts: &Options, staging: &mut Staging) -> Result<Option<String>> {
+async fn fetch_into(
+    raw: &str,
+    source: &Source,
+    opts: &Options,
+    staging: &mut Staging,
+) -> Result<Option<String>> {
     let (digest, subdir) = match source {
         Source::Oci { reference } => {
-            let repo = oci::Repository::connect(raw, reference, opts, oci_client::RegistryOperation::Pull).await?;
+            let repo =
+                oci::Repository::connect(raw, reference, opts, oci_client::RegistryOperation::Pull)
+                    .await?;
             (Some(repo.pull(staging).await?), None)
         }
         Source::Http { url, kind, subdir } => {
@@ -204,10 +211,15 @@ pub async fn pull_temp(source: &str, opts: &Options) -> Result<TempBundle> {
 pub async fn current_digest(source: &str, opts: &Options) -> Result<String> {
     match Source::detect(source)? {
         Source::Oci { reference } => {
-            oci::Repository::connect(source, &reference, opts, oci_client::RegistryOperation::Pull)
-                .await?
-                .manifest_digest()
-                .await
+            oci::Repository::connect(
+                source,
+                &reference,
+                opts,
+                oci_client::RegistryOperation::Pull,
+            )
+            .await?
+            .manifest_digest()
+            .await
         }
         _ => Err(Error::InvalidSource {
             url: source.to_owned(),
@@ -219,7 +231,33 @@ pub async fn current_digest(source: &str, opts: &Options) -> Result<String> {
 /// Pushes the `.rego` files under `policy` and the data files under `data`
 /// to `target` (`[oci://]REGISTRY/REPOSITORY[:TAG]`) in conftest's layout.
 /// The caller compiles the policies first, as conftest does.
-pub async fn push(target: &str, policy: &[String], data: &[String], opts: &Options) -> Result<Pushed> {
+pub async fn push(
+    target: &str,
+    policy: &[String],
+    data: &[String],
+    opts: &Options,
+) -> Result<Pushed> {
+    if !target
+        .strip_prefix("oci://")
+        .unwrap_or(target)
+        .contains('/')
+    {
+        return Err(Error::InvalidSource {
+            url: target.to_owned(),
+            reason: "destination url missing repository".to_owned(),
+        });
+    }
+    let files = oci::bundle_files(policy, data)?;
+    push_files(target, files, opts).await
+}
+
+/// Pushes `files` to `target` in conftest's layout (one layer per file,
+/// titled by [`oci::BundleFile::title`], an empty `{}` config).
+pub async fn push_files(
+    target: &str,
+    mut files: Vec<oci::BundleFile>,
+    opts: &Options,
+) -> Result<Pushed> {
     let bare = target.strip_prefix("oci://").unwrap_or(target);
     let Some((_, last)) = bare.rsplit_once('/') else {
         return Err(Error::InvalidSource {
@@ -232,7 +270,6 @@ pub async fn push(target: &str, policy: &[String], data: &[String], opts: &Optio
     } else {
         format!("{bare}:latest")
     };
-    let files = oci::bundle_files(policy, data)?;
     for f in &files {
         // A title a pull refuses would make an unusable bundle.
         if f.title.starts_with('/') || f.title.split('/').any(|p| p == "..") {
@@ -243,8 +280,15 @@ pub async fn push(target: &str, policy: &[String], data: &[String], opts: &Optio
             });
         }
     }
+    files.sort_by(|a, b| a.title.cmp(&b.title));
     let titles = files.iter().map(|f| f.title.clone()).collect();
-    let repo = oci::Repository::connect(target, &reference, opts, oci_client::RegistryOperation::Push).await?;
+    let repo = oci::Repository::connect(
+        target,
+        &reference,
+        opts,
+        oci_client::RegistryOperation::Push,
+    )
+    .await?;
     let digest = repo.push(files).await?;
     Ok(Pushed {
         reference,

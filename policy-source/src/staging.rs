@@ -98,10 +98,7 @@ impl Staging {
         if out.as_os_str().is_empty() {
             return Err(refuse("empty path"));
         }
-        if out
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-        {
+        if out.components().any(|c| !matches!(c, Component::Normal(_))) {
             return Err(refuse("the path leaves the destination"));
         }
         Ok(out)
@@ -235,9 +232,15 @@ mod tests {
             ("./", "empty path"),
         ] {
             let err = s.relative(entry).unwrap_err();
-            assert_eq!(err.to_string(), format!("src: refusing entry {entry:?}: {reason}"));
+            assert_eq!(
+                err.to_string(),
+                format!("src: refusing entry {entry:?}: {reason}")
+            );
         }
-        assert_eq!(s.relative("./a//b.rego").unwrap(), PathBuf::from("a/b.rego"));
+        assert_eq!(
+            s.relative("./a//b.rego").unwrap(),
+            PathBuf::from("a/b.rego")
+        );
     }
 
     #[test]

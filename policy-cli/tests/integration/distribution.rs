@@ -75,12 +75,21 @@ fn push_then_pull_by_tag_and_digest_then_test() {
 
     let dst = tempfile::tempdir().expect("dst");
     std::fs::create_dir(dst.path().join("input")).expect("mkdir");
-    std::fs::copy(src.path().join("input/pod.yaml"), dst.path().join("input/pod.yaml"))
-        .expect("copy input");
+    std::fs::copy(
+        src.path().join("input/pod.yaml"),
+        dst.path().join("input/pod.yaml"),
+    )
+    .expect("copy input");
     // `localhost` is read as 127.0.0.1, as conftest does.
-    let by_tag = format!("oci://{}/team/policies:v1", reg.addr.replace("127.0.0.1", "localhost"));
+    let by_tag = format!(
+        "oci://{}/team/policies:v1",
+        reg.addr.replace("127.0.0.1", "localhost")
+    );
     let out = run(dst.path(), &["pull", &by_tag]);
-    assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (0, "", ""));
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "", "")
+    );
     // Titles are the pushed paths, under the destination (conftest's layout).
     assert_eq!(
         list_files(&dst.path().join("policy")),
@@ -92,7 +101,13 @@ fn push_then_pull_by_tag_and_digest_then_test() {
     );
     let out = run(
         dst.path(),
-        &["test", "-d", "policy/policy/owner.yaml", "input/pod.yaml", "--no-color"],
+        &[
+            "test",
+            "-d",
+            "policy/policy/owner.yaml",
+            "input/pod.yaml",
+            "--no-color",
+        ],
     );
     assert_text(
         "FAIL - input/pod.yaml - main - pod web has no team label (required by platform)\n\n1 test, 0 passed, 0 warnings, 1 failure, 0 exceptions\n",
@@ -137,14 +152,11 @@ fn htpasswd_registry_needs_docker_config_credentials() {
 
     let out = run(dir.path(), &["push", &target]);
     assert_eq!(out.code, 1);
-    assert_text(
-        &format!(
-            "pushing bundle to: {target}\n"
-        ),
-        &out.stdout,
-    );
+    assert_text(&format!("pushing bundle to: {target}\n"), &out.stdout);
     assert!(
-        out.stderr.starts_with(&format!("Error: push bundle: {target}: authentication failed")),
+        out.stderr.starts_with(&format!(
+            "Error: push bundle: {target}: authentication failed"
+        )),
         "{}",
         out.stderr
     );
@@ -161,7 +173,9 @@ fn htpasswd_registry_needs_docker_config_credentials() {
         .output();
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.starts_with(&format!("Error: download policies: {target}: authentication failed")),
+        out.stderr.starts_with(&format!(
+            "Error: download policies: {target}: authentication failed"
+        )),
         "{}",
         out.stderr
     );
@@ -169,7 +183,10 @@ fn htpasswd_registry_needs_docker_config_credentials() {
         .env("DOCKER_CONFIG", good.to_str().expect("utf-8"))
         .output();
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(list_files(&dir.path().join("out")), ["policy/deny.rego", "policy/owner.yaml"]);
+    assert_eq!(
+        list_files(&dir.path().join("out")),
+        ["policy/deny.rego", "policy/owner.yaml"]
+    );
 }
 
 #[test]
@@ -213,12 +230,20 @@ fn hostile_titles_and_archives_are_refused() {
     let cases: Vec<(&str, Vec<(&str, &str, Vec<u8>)>, String)> = vec![
         (
             "dotdot",
-            vec![(POLICY_MT, r#"{"org.opencontainers.image.title":"../escape.rego"}"#, b"package x".to_vec())],
+            vec![(
+                POLICY_MT,
+                r#"{"org.opencontainers.image.title":"../escape.rego"}"#,
+                b"package x".to_vec(),
+            )],
             "refusing entry \"../escape.rego\": the path leaves the destination".to_owned(),
         ),
         (
             "absolute",
-            vec![(POLICY_MT, r#"{"org.opencontainers.image.title":"/tmp/abs.rego"}"#, b"package x".to_vec())],
+            vec![(
+                POLICY_MT,
+                r#"{"org.opencontainers.image.title":"/tmp/abs.rego"}"#,
+                b"package x".to_vec(),
+            )],
             "refusing entry \"/tmp/abs.rego\": absolute paths are not extracted".to_owned(),
         ),
         (
@@ -233,19 +258,38 @@ fn hostile_titles_and_archives_are_refused() {
         (
             "duplicate",
             vec![
-                (POLICY_MT, r#"{"org.opencontainers.image.title":"a.rego"}"#, b"package a".to_vec()),
-                (POLICY_MT, r#"{"org.opencontainers.image.title":"a.rego"}"#, b"package b".to_vec()),
+                (
+                    POLICY_MT,
+                    r#"{"org.opencontainers.image.title":"a.rego"}"#,
+                    b"package a".to_vec(),
+                ),
+                (
+                    POLICY_MT,
+                    r#"{"org.opencontainers.image.title":"a.rego"}"#,
+                    b"package b".to_vec(),
+                ),
             ],
             "refusing entry \"a.rego\": two entries have this name".to_owned(),
         ),
     ];
     for (tag, layers, message) in cases {
-        reg.push_artifact("evil/bundle", tag, "application/vnd.unknown.config.v1+json", &layers);
+        reg.push_artifact(
+            "evil/bundle",
+            tag,
+            "application/vnd.unknown.config.v1+json",
+            &layers,
+        );
         let src = format!("{}/evil/bundle:{tag}", reg.addr);
         let out = run(dir.path(), &["pull", "-p", "out", &src]);
         assert_eq!(out.code, 1, "{tag}");
-        assert_text(&format!("Error: download policies: {src}: {message}\n"), &out.stderr);
-        assert!(!dir.path().join("out").exists(), "{tag}: destination created");
+        assert_text(
+            &format!("Error: download policies: {src}: {message}\n"),
+            &out.stderr,
+        );
+        assert!(
+            !dir.path().join("out").exists(),
+            "{tag}: destination created"
+        );
         assert_no_staging_left(dir.path());
     }
     assert!(!Path::new("/tmp/abs.rego").exists());
@@ -257,10 +301,15 @@ fn size_cap_refuses_large_bundles() {
     let dir = workdir();
     push(&reg, dir.path(), "v1");
     let src = format!("{}/team/policies:v1", reg.addr);
-    let out = run(dir.path(), &["pull", "-p", "out", "--max-bundle-bytes", "100", &src]);
+    let out = run(
+        dir.path(),
+        &["pull", "-p", "out", "--max-bundle-bytes", "100", &src],
+    );
     assert_eq!(out.code, 1);
     assert_text(
-        &format!("Error: download policies: {src}: bundle exceeds the size limit of 100 bytes (--max-bundle-bytes)\n"),
+        &format!(
+            "Error: download policies: {src}: bundle exceeds the size limit of 100 bytes (--max-bundle-bytes)\n"
+        ),
         &out.stderr,
     );
     assert!(!dir.path().join("out").exists());
@@ -284,9 +333,15 @@ fn gator_directory_layers_are_unpacked() {
         )],
     );
     let dir = tempfile::tempdir().expect("dir");
-    let out = run(dir.path(), &["pull", "-p", "out", &format!("{}/gk/bundle:v1", reg.addr)]);
+    let out = run(
+        dir.path(),
+        &["pull", "-p", "out", &format!("{}/gk/bundle:v1", reg.addr)],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(list_files(&dir.path().join("out")), ["constraints/labels.yaml"]);
+    assert_eq!(
+        list_files(&dir.path().join("out")),
+        ["constraints/labels.yaml"]
+    );
 }
 
 #[test]
@@ -309,16 +364,48 @@ fn test_update_pulls_then_tests_and_config_file_sources() {
 
     let dir = tempfile::tempdir().expect("dir");
     std::fs::create_dir(dir.path().join("input")).expect("mkdir");
-    std::fs::copy(src.path().join("input/pod.yaml"), dir.path().join("input/pod.yaml"))
-        .expect("copy");
+    std::fs::copy(
+        src.path().join("input/pod.yaml"),
+        dir.path().join("input/pod.yaml"),
+    )
+    .expect("copy");
     let expected = "FAIL - input/pod.yaml - main - pod web has no team label (required by platform)\n\n1 test, 0 passed, 0 warnings, 1 failure, 0 exceptions\n";
-    let out = run(dir.path(), &["test", "--update", &src_ref, "-p", "shared", "-d", "shared/policy/owner.yaml", "input/pod.yaml", "--no-color"]);
+    let out = run(
+        dir.path(),
+        &[
+            "test",
+            "--update",
+            &src_ref,
+            "-p",
+            "shared",
+            "-d",
+            "shared/policy/owner.yaml",
+            "input/pod.yaml",
+            "--no-color",
+        ],
+    );
     assert_text(expected, &out.stdout);
     assert_eq!(out.code, 1);
     // A second run overwrites (conftest HEAD's behaviour).
-    let out = run(dir.path(), &["test", "-u", &src_ref, "-p", "shared", "-d", "shared/policy/owner.yaml", "input/pod.yaml", "--no-color"]);
+    let out = run(
+        dir.path(),
+        &[
+            "test",
+            "-u",
+            &src_ref,
+            "-p",
+            "shared",
+            "-d",
+            "shared/policy/owner.yaml",
+            "input/pod.yaml",
+            "--no-color",
+        ],
+    );
     assert_text(expected, &out.stdout);
-    assert_eq!(list_files(&dir.path().join("shared")), ["policy/deny.rego", "policy/owner.yaml"]);
+    assert_eq!(
+        list_files(&dir.path().join("shared")),
+        ["policy/deny.rego", "policy/owner.yaml"]
+    );
 
     // `update` in conftest.toml, as conftest reads any flag from its config.
     std::fs::write(
@@ -328,7 +415,10 @@ fn test_update_pulls_then_tests_and_config_file_sources() {
     .expect("write config");
     let out = run(dir.path(), &["test", "input/pod.yaml", "--no-color"]);
     assert_text(expected, &out.stdout);
-    assert_eq!(list_files(&dir.path().join("fromconfig")), ["policy/deny.rego", "policy/owner.yaml"]);
+    assert_eq!(
+        list_files(&dir.path().join("fromconfig")),
+        ["policy/deny.rego", "policy/owner.yaml"]
+    );
 }
 
 fn gk_fixture(rel: &str) -> Vec<u8> {
@@ -343,7 +433,10 @@ fn gk_test_and_verify_read_gator_images() {
     let library = tar_gz(&[
         ("library/", b""),
         ("library/template.yaml", &gk_fixture("basic/template.yaml")),
-        ("library/constraints.yaml", &gk_fixture("basic/constraints.yaml")),
+        (
+            "library/constraints.yaml",
+            &gk_fixture("basic/constraints.yaml"),
+        ),
     ]);
     reg.push_artifact(
         "gk/basic",
@@ -367,9 +460,17 @@ fn gk_test_and_verify_read_gator_images() {
             ),
         ],
     );
-    let from_files = Run::in_dir(&fixtures().join("gk"), &["gk", "test", "-f", "basic", "-o", "json"]).output();
+    let from_files = Run::in_dir(
+        &fixtures().join("gk"),
+        &["gk", "test", "-f", "basic", "-o", "json"],
+    )
+    .output();
     let image = format!("{}/gk/basic:v1", reg.addr);
-    let from_image = Run::in_dir(&fixtures().join("gk"), &["gk", "test", "-i", &image, "-o", "json"]).output();
+    let from_image = Run::in_dir(
+        &fixtures().join("gk"),
+        &["gk", "test", "-i", &image, "-o", "json"],
+    )
+    .output();
     assert_eq!(from_image.code, 1, "{}", from_image.stderr);
     assert_text(&from_files.stdout, &from_image.stdout);
 
@@ -377,10 +478,16 @@ fn gk_test_and_verify_read_gator_images() {
     let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
     for sub in ["basic", "bad", "suites/pass"] {
         for rel in list_files(&fixtures().join("gk").join(sub)) {
-            entries.push((format!("gk/{sub}/{rel}"), gk_fixture(&format!("{sub}/{rel}"))));
+            entries.push((
+                format!("gk/{sub}/{rel}"),
+                gk_fixture(&format!("{sub}/{rel}")),
+            ));
         }
     }
-    let entries: Vec<(&str, &[u8])> = entries.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    let entries: Vec<(&str, &[u8])> = entries
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
     reg.push_artifact(
         "gk/suites",
         "v1",
@@ -404,7 +511,10 @@ fn gk_test_and_verify_read_gator_images() {
     )
     .output();
     assert_text(
-        &format!("Error: pulling image {0}/gk/none:v1: oci://{0}/gk/none:v1: not found: manifest unknown\n", reg.addr),
+        &format!(
+            "Error: pulling image {0}/gk/none:v1: oci://{0}/gk/none:v1: not found: manifest unknown\n",
+            reg.addr
+        ),
         &out.stderr,
     );
 }

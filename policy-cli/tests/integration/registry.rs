@@ -83,7 +83,10 @@ impl Registry {
             if Instant::now() > deadline {
                 let log = std::fs::read_to_string(registry.dir.path().join("registry.log"))
                     .unwrap_or_default();
-                panic!("the test registry did not start on {} within 15 s:\n{log}", registry.addr);
+                panic!(
+                    "the test registry did not start on {} within 15 s:\n{log}",
+                    registry.addr
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -129,7 +132,10 @@ impl Registry {
             body.len()
         );
         if let Some(basic) = &self.basic {
-            req.push_str(&format!("Authorization: Basic {}\r\n", base64_encode(basic.as_bytes())));
+            req.push_str(&format!(
+                "Authorization: Basic {}\r\n",
+                base64_encode(basic.as_bytes())
+            ));
         }
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
@@ -198,7 +204,12 @@ impl Registry {
             &[("Content-Type", "application/octet-stream")],
             data,
         );
-        assert_eq!(status, 201, "finish upload: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            201,
+            "finish upload: {}",
+            String::from_utf8_lossy(&body)
+        );
         digest
     }
 
@@ -230,7 +241,12 @@ impl Registry {
             &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
             manifest.as_bytes(),
         );
-        assert_eq!(status, 201, "push manifest: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            201,
+            "push manifest: {}",
+            String::from_utf8_lossy(&body)
+        );
         sha256(manifest.as_bytes())
     }
 }
@@ -244,7 +260,10 @@ impl Drop for Registry {
 
 pub fn sha256(data: &[u8]) -> String {
     let hash = Sha256::digest(data);
-    format!("sha256:{}", hash.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "sha256:{}",
+        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
@@ -253,7 +272,8 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
         let Some(eol) = body.windows(2).position(|w| w == b"\r\n") else {
             return out;
         };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..eol]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&body[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             return out;
         }
@@ -266,7 +286,11 @@ pub fn base64_encode(data: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -299,11 +323,7 @@ pub fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
         header.set_cksum();
         builder.append(&header, *data).expect("tar entry");
     }
-    builder
-        .into_inner()
-        .expect("tar")
-        .finish()
-        .expect("gzip")
+    builder.into_inner().expect("tar").finish().expect("gzip")
 }
 
 /// Lists the files under `root`, relative, sorted, with `/` separators.

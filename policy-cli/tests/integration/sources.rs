@@ -23,14 +23,17 @@ struct Server {
 fn serve(files: BTreeMap<&'static str, Vec<u8>>) -> Server {
     let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca");
+    let issuer =
+        CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca");
     let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
     leaf.subject_alt_names
         .push(SanType::IpAddress("127.0.0.1".parse().expect("ip")));
     let key = KeyPair::generate().expect("key");
     let cert = leaf.signed_by(&key, &issuer).expect("leaf");
     let mut ca_file = tempfile::NamedTempFile::new().expect("ca file");
-    ca_file.write_all(issuer.pem().as_bytes()).expect("write ca");
+    ca_file
+        .write_all(issuer.pem().as_bytes())
+        .expect("write ca");
 
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -73,7 +76,8 @@ fn serve(files: BTreeMap<&'static str, Vec<u8>>) -> Server {
                     r.extend_from_slice(body);
                     r
                 }
-                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec(),
             };
             let _ = tls.write_all(&response);
             let _ = tls.flush();
@@ -125,20 +129,41 @@ fn https_archives_and_files() {
                 ("README.md", b"docs\n"),
             ]),
         ),
-        ("/bundle.zip", zip_of(&[("k8s/labels.rego", b"package k8s\n")])),
+        (
+            "/bundle.zip",
+            zip_of(&[("k8s/labels.rego", b"package k8s\n")]),
+        ),
         ("/raw/deny.rego", b"package raw\n".to_vec()),
-        ("/evil.tar.gz", tar_gz_with_symlink("policy/passwd", "/etc/passwd")),
+        (
+            "/evil.tar.gz",
+            tar_gz_with_symlink("policy/passwd", "/etc/passwd"),
+        ),
         ("/big.tar.gz", tar_gz(&[("big.json", &[b' '; 4096])])),
     ]));
     let ca = server.ca_file.path().to_str().expect("utf-8").to_owned();
     let dir = tempfile::tempdir().expect("dir");
     let base = format!("https://{}", server.addr);
 
-    let out = pull(dir.path(), &["--ca-file", &ca, "-p", "a", &format!("{base}/bundle.tar.gz//policy")]);
+    let out = pull(
+        dir.path(),
+        &[
+            "--ca-file",
+            &ca,
+            "-p",
+            "a",
+            &format!("{base}/bundle.tar.gz//policy"),
+        ],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(list_files(&dir.path().join("a")), ["deny.rego", "lib/util.rego"]);
+    assert_eq!(
+        list_files(&dir.path().join("a")),
+        ["deny.rego", "lib/util.rego"]
+    );
 
-    let out = pull(dir.path(), &["--ca-file", &ca, "-p", "b", &format!("{base}/bundle.zip")]);
+    let out = pull(
+        dir.path(),
+        &["--ca-file", &ca, "-p", "b", &format!("{base}/bundle.zip")],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(list_files(&dir.path().join("b")), ["k8s/labels.rego"]);
 
@@ -146,7 +171,10 @@ fn https_archives_and_files() {
     let raw = format!("{base}/raw/deny.rego");
     let out = pull(dir.path(), &["--ca-file", &ca, "-p", "c", &raw]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(std::fs::read_to_string(dir.path().join("c/deny.rego")).expect("read"), "package raw\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("c/deny.rego")).expect("read"),
+        "package raw\n"
+    );
     let out = pull(dir.path(), &["--ca-file", &ca, "-p", "c", &raw]);
     assert_text(
         "Error: download policies: policy file already exists at c/deny.rego, refusing to overwrite\n",
@@ -157,7 +185,9 @@ fn https_archives_and_files() {
     let out = pull(dir.path(), &["-p", "d", &format!("{base}/bundle.zip")]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.starts_with(&format!("Error: download policies: {base}/bundle.zip: error sending request")),
+        out.stderr.starts_with(&format!(
+            "Error: download policies: {base}/bundle.zip: error sending request"
+        )),
         "{}",
         out.stderr
     );
@@ -166,21 +196,38 @@ fn https_archives_and_files() {
     let missing = format!("{base}/nothing.tar.gz");
     let out = pull(dir.path(), &["--ca-file", &ca, "-p", "d", &missing]);
     assert_text(
-        &format!("Error: download policies: {missing}: not found: {missing} answered 404 Not Found\n"),
+        &format!(
+            "Error: download policies: {missing}: not found: {missing} answered 404 Not Found\n"
+        ),
         &out.stderr,
     );
 
     let evil = format!("{base}/evil.tar.gz");
     let out = pull(dir.path(), &["--ca-file", &ca, "-p", "d", &evil]);
     assert_text(
-        &format!("Error: download policies: {evil}: refusing entry \"policy/passwd\": it is a link to \"/etc/passwd\", outside the destination\n"),
+        &format!(
+            "Error: download policies: {evil}: refusing entry \"policy/passwd\": it is a link to \"/etc/passwd\", outside the destination\n"
+        ),
         &out.stderr,
     );
 
     let big = format!("{base}/big.tar.gz");
-    let out = pull(dir.path(), &["--ca-file", &ca, "--max-bundle-bytes", "1024", "-p", "d", &big]);
+    let out = pull(
+        dir.path(),
+        &[
+            "--ca-file",
+            &ca,
+            "--max-bundle-bytes",
+            "1024",
+            "-p",
+            "d",
+            &big,
+        ],
+    );
     assert_text(
-        &format!("Error: download policies: {big}: bundle exceeds the size limit of 1024 bytes (--max-bundle-bytes)\n"),
+        &format!(
+            "Error: download policies: {big}: bundle exceeds the size limit of 1024 bytes (--max-bundle-bytes)\n"
+        ),
         &out.stderr,
     );
     assert!(!dir.path().join("d").exists());
@@ -196,7 +243,11 @@ fn git(dir: &Path, args: &[&str]) {
         .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
         .output()
         .expect("run git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -205,7 +256,17 @@ fn git_repository_subdir_and_ref() {
     let bare = root.path().join("policies.git");
     let work = root.path().join("work");
     std::fs::create_dir_all(work.join("policy/k8s")).expect("mkdir");
-    git(root.path(), &["init", "--quiet", "--bare", "-b", "main", bare.to_str().expect("utf-8")]);
+    git(
+        root.path(),
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "-b",
+            "main",
+            bare.to_str().expect("utf-8"),
+        ],
+    );
     git(&work, &["init", "--quiet", "-b", "main"]);
     std::fs::write(work.join("policy/k8s/labels.rego"), "package k8s\n# v1\n").expect("write");
     std::fs::write(work.join("README.md"), "docs\n").expect("write");
@@ -214,11 +275,23 @@ fn git_repository_subdir_and_ref() {
     git(&work, &["tag", "v1"]);
     std::fs::write(work.join("policy/k8s/labels.rego"), "package k8s\n# v2\n").expect("write");
     git(&work, &["commit", "--quiet", "-am", "v2"]);
-    git(&work, &["push", "--quiet", bare.to_str().expect("utf-8"), "main", "v1"]);
+    git(
+        &work,
+        &[
+            "push",
+            "--quiet",
+            bare.to_str().expect("utf-8"),
+            "main",
+            "v1",
+        ],
+    );
 
     let url = format!("file://{}", bare.display());
     let dir = tempfile::tempdir().expect("dir");
-    let out = pull(dir.path(), &["-p", "v1", &format!("git::{url}//policy?ref=v1")]);
+    let out = pull(
+        dir.path(),
+        &["-p", "v1", &format!("git::{url}//policy?ref=v1")],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(list_files(&dir.path().join("v1")), ["k8s/labels.rego"]);
     assert_eq!(
@@ -227,13 +300,17 @@ fn git_repository_subdir_and_ref() {
     );
     let out = pull(dir.path(), &["-p", "head", &format!("git::{url}")]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(list_files(&dir.path().join("head")), ["README.md", "policy/k8s/labels.rego"]);
+    assert_eq!(
+        list_files(&dir.path().join("head")),
+        ["README.md", "policy/k8s/labels.rego"]
+    );
 
     let missing = format!("git::{url}?ref=v9");
     let out = pull(dir.path(), &["-p", "none", &missing]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.starts_with(&format!("Error: download policies: {missing}: git: ")),
+        out.stderr
+            .starts_with(&format!("Error: download policies: {missing}: git: ")),
         "{}",
         out.stderr
     );

@@ -26,7 +26,8 @@ use crate::error::{Error, Result};
 use crate::staging::Staging;
 
 /// conftest's media type for a Rego layer.
-pub const POLICY_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.openpolicyagent.policy.layer.v1+rego";
+pub const POLICY_LAYER_MEDIA_TYPE: &str =
+    "application/vnd.cncf.openpolicyagent.policy.layer.v1+rego";
 /// conftest's media type for a data (JSON or YAML) layer.
 pub const DATA_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.openpolicyagent.data.layer.v1+json";
 /// The config media type oras-go v2 gives artifacts without one (conftest's push).
@@ -50,7 +51,9 @@ pub(crate) struct Repository {
 
 impl std::fmt::Debug for Repository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Repository").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Repository")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -64,7 +67,9 @@ pub(crate) fn is_loopback(registry: &str) -> bool {
         registry.split(':').next().unwrap_or(registry)
     };
     host == "localhost"
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn ca_certificates(opts: &Options) -> Result<Vec<Certificate>> {
@@ -97,12 +102,13 @@ impl Repository {
         op: RegistryOperation,
     ) -> Result<Repository> {
         crate::install_crypto();
-        let reference: Reference = reference.parse().map_err(|e: oci_client::ParseError| {
-            Error::InvalidSource {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            }
-        })?;
+        let reference: Reference =
+            reference
+                .parse()
+                .map_err(|e: oci_client::ParseError| Error::InvalidSource {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                })?;
         let registry = reference.resolve_registry().to_owned();
         let protocol = if opts.insecure {
             ClientProtocol::Http
@@ -192,10 +198,11 @@ impl Repository {
         if declared > staging.remaining() {
             return Err(staging.too_large());
         }
-        let blobs: Vec<Vec<u8>> = futures_util::stream::iter(layers.iter().map(|(l, t)| self.blob(l, t)))
-            .buffered(PARALLEL)
-            .try_collect()
-            .await?;
+        let blobs: Vec<Vec<u8>> =
+            futures_util::stream::iter(layers.iter().map(|(l, t)| self.blob(l, t)))
+                .buffered(PARALLEL)
+                .try_collect()
+                .await?;
         for ((layer, title), data) in layers.iter().zip(blobs) {
             let unpack = layer
                 .annotations
@@ -226,7 +233,9 @@ impl Repository {
             if data.len() as u64 > limit {
                 return Err(Error::Transfer {
                     url: self.url.clone(),
-                    detail: format!("layer {title:?} is larger than its descriptor's {limit} bytes"),
+                    detail: format!(
+                        "layer {title:?} is larger than its descriptor's {limit} bytes"
+                    ),
                 });
             }
         }
@@ -269,8 +278,12 @@ impl Repository {
             .iter()
             .map(|f| Descriptor::new(f.media_type, &f.data, Some(&f.title)))
             .collect();
-        let uploads = std::iter::once((config_desc.digest.clone(), config))
-            .chain(files.into_iter().zip(&layers).map(|(f, d)| (d.digest.clone(), f.data)));
+        let uploads = std::iter::once((config_desc.digest.clone(), config)).chain(
+            files
+                .into_iter()
+                .zip(&layers)
+                .map(|(f, d)| (d.digest.clone(), f.data)),
+        );
         futures_util::stream::iter(uploads.map(|(digest, data)| async move {
             self.client
                 .push_blob(&self.reference, data, &digest)
@@ -304,11 +317,14 @@ impl Repository {
 }
 
 /// One file of a bundle to push.
-#[derive(Debug)]
-pub(crate) struct BundleFile {
-    pub(crate) title: String,
-    pub(crate) media_type: &'static str,
-    pub(crate) data: Vec<u8>,
+#[derive(Debug, Clone)]
+pub struct BundleFile {
+    /// The `org.opencontainers.image.title` annotation: the file's path in the bundle.
+    pub title: String,
+    /// [`POLICY_LAYER_MEDIA_TYPE`] or [`DATA_LAYER_MEDIA_TYPE`].
+    pub media_type: &'static str,
+    /// The file's bytes.
+    pub data: Vec<u8>,
 }
 
 /// The manifest as oras-go v2 writes it for conftest: no `mediaType`
@@ -384,7 +400,11 @@ fn map_error(url: &str, e: OciDistributionError) -> Error {
         },
         OciDistributionError::AuthenticationFailure(detail) => Error::Unauthorized { url, detail },
         OciDistributionError::ImageManifestNotFoundError(detail) => Error::NotFound { url, detail },
-        OciDistributionError::ServerError { code, message, url: at } => match code {
+        OciDistributionError::ServerError {
+            code,
+            message,
+            url: at,
+        } => match code {
             404 => Error::NotFound {
                 url,
                 detail: format!("{at} answered 404"),
@@ -521,7 +541,11 @@ fn clean_title(path: &Path) -> String {
         }
     }
     let rel = parts.join("/");
-    if path.is_absolute() { format!("/{rel}") } else { rel }
+    if path.is_absolute() {
+        format!("/{rel}")
+    } else {
+        rel
+    }
 }
 
 #[cfg(test)]
@@ -530,7 +554,13 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["127.0.0.1:5000", "localhost:1", "[::1]:5000", "::1", "127.0.0.2"] {
+        for h in [
+            "127.0.0.1:5000",
+            "localhost:1",
+            "[::1]:5000",
+            "::1",
+            "127.0.0.2",
+        ] {
             assert!(is_loopback(h), "{h}");
         }
         for h in ["ghcr.io", "10.0.0.1:5000", "localhost.example.com:5000"] {
@@ -570,7 +600,13 @@ mod tests {
 
     #[test]
     fn titles_are_cleaned() {
-        assert_eq!(clean_title(Path::new("./policy//a/../deny.rego")), "policy/deny.rego");
-        assert_eq!(clean_title(Path::new("../shared/x.rego")), "../shared/x.rego");
+        assert_eq!(
+            clean_title(Path::new("./policy//a/../deny.rego")),
+            "policy/deny.rego"
+        );
+        assert_eq!(
+            clean_title(Path::new("../shared/x.rego")),
+            "../shared/x.rego"
+        );
     }
 }
