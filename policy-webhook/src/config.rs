@@ -419,7 +419,7 @@ impl Args {
         if !remote.is_empty() && self.bundle_refresh.is_zero() {
             anyhow::bail!("--bundle-refresh must be greater than zero");
         }
-        let remote = (!remote.is_empty()).then(|| RemoteSettings {
+        let remote = (!remote.is_empty()).then_some(RemoteSettings {
             sources: remote,
             refresh: self.bundle_refresh,
             options: policy_source::Options {

@@ -7,6 +7,9 @@ use std::path::Path;
 use crate::registry::{Registry, list_files, tar_gz};
 use crate::util::{Run, assert_text, fixtures};
 
+/// A layer to push: media type, annotations (JSON), bytes.
+type Layer<'a> = (&'a str, &'a str, Vec<u8>);
+
 const POLICY_MT: &str = "application/vnd.cncf.openpolicyagent.policy.layer.v1+rego";
 const DATA_MT: &str = "application/vnd.cncf.openpolicyagent.data.layer.v1+json";
 
@@ -227,7 +230,7 @@ fn assert_no_staging_left(dir: &Path) {
 fn hostile_titles_and_archives_are_refused() {
     let reg = Registry::start(None);
     let dir = tempfile::tempdir().expect("dir");
-    let cases: Vec<(&str, Vec<(&str, &str, Vec<u8>)>, String)> = vec![
+    let cases: Vec<(&str, Vec<Layer<'_>>, String)> = vec![
         (
             "dotdot",
             vec![(
