@@ -27,6 +27,10 @@ pub(crate) enum Command {
     Gk(crate::gk_cmd::GkArgs),
     /// The built-in policy library: list bundles, export them, print their README.
     Policies(crate::policies_cmd::PoliciesArgs),
+    /// Download policies from OCI registries, HTTPS archives, git or paths (conftest pull).
+    Pull(crate::source_cmd::PullArgs),
+    /// Upload policies and data to an OCI registry in conftest's layout (conftest push).
+    Push(crate::source_cmd::PushArgs),
 }
 
 /// Flags shared by commands that load policies.
@@ -137,9 +141,12 @@ pub(crate) struct TestArgs {
     pub(crate) trace: bool,
     #[command(flatten)]
     pub(crate) kube: KubeArgs,
-    /// Not supported: downloading policies before the run (use a separate fetch step)
-    #[arg(short = 'u', long, hide = true)]
+    /// Download policies from these sources into the first --policy directory before testing
+    /// (as `regard pull`, overwriting files it brings); repeatable
+    #[arg(short = 'u', long, value_delimiter = ',', value_name = "URL")]
     pub(crate) update: Vec<String>,
+    #[command(flatten)]
+    pub(crate) source: crate::source_cmd::SourceArgs,
 }
 
 #[derive(Debug, Args)]

@@ -88,8 +88,15 @@ pub enum TestOutput {
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// File or directory with templates, constraints and objects (repeatable; `-` = stdin).
-    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "PATH",
+        required_unless_present = "images"
+    )]
     pub filenames: Vec<String>,
+    #[command(flatten)]
+    pub images: ImageArgs,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = TestOutput::Default)]
     pub output: TestOutput,
@@ -100,6 +107,54 @@ pub struct TestArgs {
     pub evaluator: EvaluatorArg,
     #[command(flatten)]
     pub kube: crate::cli::KubeArgs,
+}
+
+/// `-i/--image`, shared by `gk test` and `gk verify` (gator's `--image`).
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// OCI image of templates, constraints, objects or suites, in gator's layout: titled files
+    /// and oras directory layers (repeatable; `oci://` optional)
+    #[arg(short = 'i', long = "image", value_name = "IMAGE")]
+    pub images: Vec<String>,
+    #[command(flatten)]
+    pub source: crate::source_cmd::SourceArgs,
+}
+
+impl ImageArgs {
+    /// Pulls each image into a temporary directory; the directories live
+    /// as long as the returned bundles.
+    fn pull(&self) -> Result<Vec<policy_source::TempBundle>> {
+        let opts = self.source.options();
+        crate::source_cmd::block_on(async {
+            let mut out = Vec::new();
+            for image in &self.images {
+                // gator takes plain references; any registry host is OCI here.
+                let source = if image.contains("://") {
+                    image.clone()
+                } else {
+                    format!("oci://{image}")
+                };
+                let bundle = policy_source::pull_temp(&source, &opts)
+                    .await
+                    .with_context(|| format!("pulling image {image}"))?;
+                out.push(bundle);
+            }
+            Ok::<_, anyhow::Error>(out)
+        })?
+    }
+}
+
+/// The paths given plus the roots of the pulled images.
+fn with_images(paths: &[String], images: &[policy_source::TempBundle]) -> Vec<String> {
+    paths
+        .iter()
+        .cloned()
+        .chain(
+            images
+                .iter()
+                .map(|b| b.root().to_string_lossy().into_owned()),
+        )
+        .collect()
 }
 
 /// `--evaluator`, shared by `gk test` and `gk verify`.
@@ -142,8 +197,10 @@ impl EvaluatorArg {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Suite files or directories (searched recursively; gator's `dir/...` also works).
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present = "images")]
     pub paths: Vec<String>,
+    #[command(flatten)]
+    pub images: ImageArgs,
     /// Only run tests/cases matching REGEX (`TEST//CASE` to filter both).
     #[arg(short = 'r', long = "run", value_name = "REGEX", default_value = "")]
     pub run: String,
@@ -261,7 +318,8 @@ fn is_deny(v: &Violation) -> bool {
 
 fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
     let kube = crate::config::Layers::load(None)?.kube_options(args.kube.clone(), false)?;
-    let files = read_document_files(&args.filenames)?;
+    let images = args.images.pull()?;
+    let files = read_document_files(&with_images(&args.filenames, &images))?;
     let kube_results = match &kube {
         Some(settings) => {
             let kube_files: Vec<KubeFile<'_>> = files
@@ -652,7 +710,8 @@ fn plural(n: usize) -> &'static str {
 
 fn verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8> {
     let filter = Filter::new(&args.run)?;
-    let files = suite::find_suite_files(&args.paths)?;
+    let images = args.images.pull()?;
+    let files = suite::find_suite_files(&with_images(&args.paths, &images))?;
     let results = suite::run_files(&files, &filter, args.evaluator.engines());
     if results.is_empty() {
         bail!("no test suites found in {}", args.paths.join(", "));

@@ -12,6 +12,7 @@ mod kube_run;
 mod output;
 mod parse_cmd;
 mod policies_cmd;
+mod source_cmd;
 mod test_cmd;
 mod verify_cmd;
 
@@ -53,6 +54,8 @@ fn main() -> ExitCode {
                 Ok(code)
             })
         }
+        Ok(Command::Pull(args)) => source_cmd::run_pull(&args),
+        Ok(Command::Push(args)) => source_cmd::run_push(&args, &mut std::io::stdout().lock()),
         Ok(Command::Policies(args)) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             policies_cmd::run(&args, &mut out).and_then(|code| {
@@ -87,7 +90,11 @@ fn with_global_config(config: Option<String>, command: Command) -> anyhow::Resul
     let own = match &command {
         Command::Test(args) => &args.policy.config_file,
         Command::Verify(args) => &args.policy.config_file,
-        Command::Parse(_) | Command::Gk(_) | Command::Policies(_) => {
+        Command::Parse(_)
+        | Command::Gk(_)
+        | Command::Policies(_)
+        | Command::Pull(_)
+        | Command::Push(_) => {
             anyhow::bail!("--config-file applies to the test and verify commands only")
         }
     };

@@ -43,10 +43,21 @@ struct Settings {
 impl Settings {
     fn resolve(args: TestArgs) -> Result<Settings> {
         let layers = Layers::load(args.policy.config_file.as_deref())?;
-        if !args.update.is_empty() {
-            bail!(
-                "--update is not supported: download policies in a separate step before `regard test`"
-            );
+        let update = layers.list("update", args.update)?;
+        if !update.is_empty() {
+            // conftest downloads into the first policy directory, before anything else is read.
+            let dest = layers
+                .list("policy", args.policy.policy.clone())?
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "policy".to_owned());
+            crate::source_cmd::pull_all(
+                &update,
+                std::path::Path::new(&dest),
+                policy_source::PullMode::Overwrite,
+                &args.source.options(),
+            )
+            .context("update policies")?;
         }
         let policy_flags = layers.list("policy", args.policy.policy.clone())?;
         let bundle = layers.list("bundle", args.bundle)?;

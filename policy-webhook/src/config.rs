@@ -20,8 +20,10 @@ pub struct Args {
     #[arg(long, env = "REGARD_WEBHOOK_POLICY_DIR", value_name = "DIR")]
     pub policy_dir: Option<PathBuf>,
 
-    /// Built-in policy bundle to serve (`regard policies list`), repeatable; combined with
-    /// `--policy-dir` when both are given. At least one of the two is required.
+    /// Built-in policy bundle to serve (`regard policies list`), or a remote one
+    /// (`oci://REGISTRY/REPO:TAG|@DIGEST`, an `https://` archive, `git::URL//DIR?ref=REF`) pulled at
+    /// start and every --bundle-refresh; repeatable; combined with `--policy-dir` when both are
+    /// given. At least one of the two is required.
     #[arg(
         long,
         env = "REGARD_WEBHOOK_BUNDLE",
@@ -29,6 +31,24 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub bundle: Vec<String>,
+
+    /// How often remote bundles are checked for a new digest (a digest-pinned reference never
+    /// changes); a failed pull or a bundle that does not compile keeps the last good set.
+    #[arg(long, env = "REGARD_WEBHOOK_BUNDLE_REFRESH", default_value = "5m", value_parser = parse_duration)]
+    pub bundle_refresh: Duration,
+
+    /// Plain HTTP to every registry of remote bundles (loopback registries use it without this).
+    #[arg(long, env = "REGARD_WEBHOOK_BUNDLE_INSECURE")]
+    pub bundle_insecure: bool,
+
+    /// PEM CA certificates trusted, beside the system roots, for remote bundle registries and
+    /// servers. Registry credentials come from the Docker config (`DOCKER_CONFIG`).
+    #[arg(long, env = "REGARD_WEBHOOK_BUNDLE_CA_FILE", value_name = "FILE")]
+    pub bundle_ca_file: Option<PathBuf>,
+
+    /// Largest remote bundle accepted, in bytes once unpacked.
+    #[arg(long, env = "REGARD_WEBHOOK_MAX_BUNDLE_BYTES", default_value_t = policy_source::DEFAULT_MAX_BUNDLE_BYTES)]
+    pub max_bundle_bytes: u64,
 
     /// PEM certificate chain served to clients (reloaded when it changes).
     #[arg(long, env = "REGARD_WEBHOOK_TLS_CERT_FILE", value_name = "FILE")]
@@ -275,6 +295,8 @@ pub struct Config {
     pub policy_dir: Option<PathBuf>,
     /// Built-in bundles served (with the directory's policies, if any).
     pub bundles: Vec<String>,
+    /// Remote bundles (`--bundle oci://…`), if any.
+    pub remote: Option<RemoteSettings>,
     /// Rego evaluator.
     pub evaluator: Evaluator,
     /// Whether K8sNativeValidation (CEL) code runs before Rego.
@@ -301,6 +323,17 @@ pub struct Config {
     pub shutdown_delay: Duration,
     /// Longest wait for in-flight requests after the listener closes.
     pub shutdown_grace: Duration,
+}
+
+/// Remote bundle sources and how to fetch them.
+#[derive(Debug, Clone)]
+pub struct RemoteSettings {
+    /// The sources, as given.
+    pub sources: Vec<String>,
+    /// `--bundle-refresh`.
+    pub refresh: Duration,
+    /// Registry and download settings.
+    pub options: policy_source::Options,
 }
 
 /// What is read from the cluster, and how to reach it.
@@ -390,9 +423,29 @@ impl Args {
         if self.policy_dir.is_none() && self.bundle.is_empty() {
             anyhow::bail!("give --policy-dir DIR, --bundle NAME, or both");
         }
-        if !self.bundle.is_empty() {
-            policy_core::library::select(&self.bundle)?;
+        let (remote, builtin): (Vec<String>, Vec<String>) = self
+            .bundle
+            .into_iter()
+            .partition(|b| crate::remote::is_remote(b));
+        if !builtin.is_empty() {
+            policy_core::library::select(&builtin)?;
         }
+        for source in &remote {
+            policy_source::Source::detect(source)?;
+        }
+        if !remote.is_empty() && self.bundle_refresh.is_zero() {
+            anyhow::bail!("--bundle-refresh must be greater than zero");
+        }
+        let remote = (!remote.is_empty()).then_some(RemoteSettings {
+            sources: remote,
+            refresh: self.bundle_refresh,
+            options: policy_source::Options {
+                max_bytes: self.max_bundle_bytes,
+                insecure: self.bundle_insecure,
+                ca_file: self.bundle_ca_file,
+                docker_config: None,
+            },
+        });
         if !self.audit_interval.is_zero() && !self.sync_data {
             anyhow::bail!(
                 "--audit-interval audits the objects --sync-data keeps: give --sync-data too"
@@ -407,7 +460,8 @@ impl Args {
         };
         Ok(Config {
             policy_dir: self.policy_dir,
-            bundles: self.bundle,
+            bundles: builtin,
+            remote,
             evaluator: self.evaluator,
             k8s_native_validation: self.enable_k8s_native_validation,
             tls: TlsFiles {

@@ -41,20 +41,22 @@ impl GatekeeperPolicies {
 
 /// Compiles every ConstraintTemplate, Constraint and ExpansionTemplate under `dir`.
 pub fn load_dir(dir: &Path) -> Result<Arc<dyn Reviewer>, String> {
-    load(Some(dir), &[], Engines::default())
+    load(Some(dir), &[], &[], Engines::default())
 }
 
-/// Compiles the built-in `bundles` together with the policies under `dir`
-/// (either may be absent).
+/// Compiles the built-in `bundles` and the documents of remote bundles
+/// together with the policies under `dir` (each may be absent).
 pub fn load(
     dir: Option<&Path>,
     bundles: &[String],
+    remote: &[(String, regorus::Value)],
     engines: Engines,
 ) -> Result<Arc<dyn Reviewer>, String> {
-    let bundle = match (dir, bundles.is_empty()) {
+    let bundle = match (dir, bundles.is_empty() && remote.is_empty()) {
         (Some(dir), true) => PolicyBundle::load_dir(dir),
         (dir, _) => {
             let mut docs = policy_core::library::documents(bundles).map_err(|e| e.to_string())?;
+            docs.extend(remote.iter().cloned());
             if let Some(dir) = dir {
                 docs.extend(PolicyBundle::dir_documents(dir).map_err(|e| e.to_string())?);
             }
@@ -67,7 +69,11 @@ pub fn load(
 
 /// The [`crate::policy::Loader`] for a directory and built-in bundles.
 pub fn loader(bundles: Vec<String>, engines: Engines) -> crate::policy::Loader {
-    Arc::new(move |dir: Option<&Path>| load(dir, &bundles, engines))
+    Arc::new(
+        move |dir: Option<&Path>, remote: &[(String, regorus::Value)]| {
+            load(dir, &bundles, remote, engines)
+        },
+    )
 }
 
 /// One finding per violation and action at the enforcement point: a scoped constraint can carry

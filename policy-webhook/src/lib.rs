@@ -24,6 +24,7 @@ pub mod gatekeeper;
 pub mod metrics;
 pub mod namespaces;
 pub mod policy;
+pub mod remote;
 pub mod review;
 pub mod server;
 pub mod sync;

@@ -159,6 +159,8 @@ pub struct Metrics {
     pub constraint_violations: Family<ViolationLabels, Counter>,
     /// Policy directory reloads.
     pub policy_reloads: Family<ReloadLabels, Counter>,
+    /// Pulls of remote bundles (`--bundle oci://…`), by result.
+    pub bundle_pulls: Family<ReloadLabels, Counter>,
     /// ConstraintTemplates in the serving policy set.
     pub templates: Gauge,
     /// Constraints in the serving policy set.
@@ -211,6 +213,7 @@ impl Metrics {
             constraint_duration: Family::new_with_constructor(Buckets(CONSTRAINT_BUCKETS)),
             constraint_violations: Family::default(),
             policy_reloads: Family::default(),
+            bundle_pulls: Family::default(),
             templates: Gauge::default(),
             constraints: Gauge::default(),
             tls_reloads: Family::default(),
@@ -273,6 +276,11 @@ impl Metrics {
             "policy_reloads",
             "Policy directory reloads, by result",
             m.policy_reloads.clone(),
+        );
+        r.register(
+            "bundle_pulls",
+            "Remote bundle pulls and digest checks, by result",
+            m.bundle_pulls.clone(),
         );
         r.register(
             "policy_templates",

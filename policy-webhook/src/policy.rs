@@ -18,10 +18,16 @@ use policy_core::gatekeeper::{Process, SyncKind, exclusion_namespace};
 use tokio::sync::watch;
 
 use crate::metrics::{Metrics, Outcome, ReloadLabels};
+use crate::remote::RemoteBundles;
 use crate::review::Reviewer;
 
-/// Compiles the policy set (the directory, when there is one) into a [`Reviewer`].
-pub type Loader = Arc<dyn Fn(Option<&Path>) -> Result<Arc<dyn Reviewer>, String> + Send + Sync>;
+/// Compiles the policy set (the directory, when there is one, and the documents of remote
+/// bundles) into a [`Reviewer`].
+pub type Loader = Arc<
+    dyn Fn(Option<&Path>, &[(String, regorus::Value)]) -> Result<Arc<dyn Reviewer>, String>
+        + Send
+        + Sync,
+>;
 
 /// A loaded policy set.
 #[derive(Debug)]
@@ -196,6 +202,8 @@ pub struct PolicyWatcher {
     store: Arc<PolicyStore>,
     metrics: Arc<Metrics>,
     last_attempt: Option<Result<u64, String>>,
+    /// `--bundle oci://…` and other remote sources, refreshed on their own schedule.
+    remote: Option<RemoteBundles>,
 }
 
 impl std::fmt::Debug for PolicyWatcher {
@@ -221,13 +229,28 @@ impl PolicyWatcher {
             store,
             metrics,
             last_attempt: None,
+            remote: None,
         }
+    }
+
+    /// Also serves the remote bundles of `remote`.
+    #[must_use]
+    pub fn with_remote(mut self, remote: RemoteBundles) -> Self {
+        self.remote = Some(remote);
+        self
     }
 
     /// Checks the directory once and reloads it if it changed.
     pub async fn check(&mut self) -> ReloadResult {
         let dir = self.dir.clone();
         let loader = Arc::clone(&self.loader);
+        let (remote_docs, remote_state) = match self.remote.as_mut() {
+            None => (Vec::new(), Ok(0)),
+            Some(remote) => match remote.refresh().await {
+                Ok(()) => (remote.documents(), Ok(remote.generation())),
+                Err(e) => (Vec::new(), Err(e)),
+            },
+        };
         let fp =
             match tokio::task::spawn_blocking(move || dir.as_deref().map_or(Ok(0), fingerprint))
                 .await
@@ -235,6 +258,13 @@ impl PolicyWatcher {
                 Ok(fp) => fp,
                 Err(e) => Err(e.to_string()),
             };
+        // A new remote candidate is a change as much as a new file is.
+        let fp = fp.and_then(|h| {
+            let generation = remote_state?;
+            let mut hasher = DefaultHasher::new();
+            (h, generation).hash(&mut hasher);
+            Ok(hasher.finish())
+        });
         if self.last_attempt.as_ref() == Some(&fp) {
             return ReloadResult::Unchanged;
         }
@@ -243,12 +273,21 @@ impl PolicyWatcher {
             Err(e) => Err(e),
             Ok(_) => {
                 let dir = self.dir.clone();
-                match tokio::task::spawn_blocking(move || loader(dir.as_deref())).await {
+                match tokio::task::spawn_blocking(move || loader(dir.as_deref(), &remote_docs))
+                    .await
+                {
                     Ok(r) => r,
                     Err(e) => Err(format!("policy loader failed: {e}")),
                 }
             }
         };
+        if let Some(remote) = self.remote.as_mut() {
+            if loaded.is_ok() {
+                remote.promote();
+            } else if remote.has_candidates() {
+                remote.reject();
+            }
+        }
         match loaded {
             Ok(reviewer) => {
                 let (templates, constraints) =

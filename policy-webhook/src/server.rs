@@ -33,6 +33,7 @@ use crate::fswatch;
 use crate::metrics::{self, Metrics};
 use crate::namespaces::{NamespaceCache, Namespaces};
 use crate::policy::{Loader, PolicyStore, PolicyWatcher};
+use crate::remote::RemoteBundles;
 use crate::sync::DataSync;
 use crate::tls::{self, TlsState};
 
@@ -236,15 +237,21 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         )
         .await;
     });
-    let policy_task = tokio::spawn(
-        PolicyWatcher::new(
-            config.policy_dir.clone(),
-            loader,
-            policies.clone(),
-            metrics.clone(),
-        )
-        .run(config.reload_interval, policy_wake),
+    let mut watcher = PolicyWatcher::new(
+        config.policy_dir.clone(),
+        loader,
+        policies.clone(),
+        metrics.clone(),
     );
+    if let Some(remote) = &config.remote {
+        watcher = watcher.with_remote(RemoteBundles::new(
+            remote.sources.clone(),
+            remote.options.clone(),
+            remote.refresh,
+            metrics.clone(),
+        ));
+    }
+    let policy_task = tokio::spawn(watcher.run(config.reload_interval, policy_wake));
 
     let namespace_task = namespaces.clone().map(|n| tokio::spawn(n.run()));
     let audit_task = match (&config.cluster, &data_sync, &ops.audit) {

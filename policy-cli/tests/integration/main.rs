@@ -2,10 +2,13 @@
 //! `tests/` at the repository root. One test binary, one module per area.
 
 mod compat;
+mod distribution;
 mod gk;
 mod kube;
 mod parse;
 mod policies;
+mod registry;
+mod sources;
 mod test_cmd;
 mod util;
 mod verify;

@@ -1,0 +1,255 @@
+//! Remote policy bundles: `--bundle oci://…` (or an `https://` archive or
+//! `git::` source) served beside the policy directory and the built-in
+//! bundles.
+//!
+//! The [`crate::policy::PolicyWatcher`] asks [`RemoteBundles::refresh`] on
+//! every check; a refresh is due at start, every `--bundle-refresh`, and on
+//! every check until each source has loaded once. For an OCI source the
+//! registry is asked for the tag's digest first (a HEAD request) and the
+//! bundle is pulled only when it changed; a digest-pinned reference is pulled
+//! once. A pulled bundle becomes a *candidate*: the watcher compiles it with
+//! everything else, then [`RemoteBundles::promote`]s it, or
+//! [`RemoteBundles::reject`]s it and keeps serving the last good set (the
+//! rejected digest is not retried until the tag moves). Pulls run on a
+//! blocking thread with their own small runtime, away from admission traffic.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use policy_core::gatekeeper::PolicyBundle;
+use regorus::Value;
+
+use crate::metrics::{Metrics, Outcome, ReloadLabels};
+
+/// Documents of one bundle, with the files they came from.
+type Documents = Vec<(String, Value)>;
+
+#[derive(Debug, Default)]
+struct SourceState {
+    /// Digest (OCI) or content hash of the serving bundle, and its documents.
+    good: Option<(String, Arc<Documents>)>,
+    /// A pulled bundle not yet compiled with the rest.
+    candidate: Option<(String, Arc<Documents>)>,
+    /// The last digest pulled, good or not: not pulled again.
+    attempted: Option<String>,
+}
+
+/// The remote bundle sources and what was last pulled from each.
+#[derive(Debug)]
+pub struct RemoteBundles {
+    sources: Vec<String>,
+    options: policy_source::Options,
+    refresh: Duration,
+    metrics: Arc<Metrics>,
+    states: Vec<SourceState>,
+    last_refresh: Option<Instant>,
+    generation: u64,
+}
+
+/// Whether a `--bundle` value names a remote source rather than a built-in bundle.
+pub fn is_remote(bundle: &str) -> bool {
+    bundle.contains("://") || bundle.contains("::")
+}
+
+fn pinned(source: &str) -> bool {
+    source.contains("@sha256:")
+}
+
+fn is_oci(source: &str) -> bool {
+    matches!(
+        policy_source::Source::detect(source),
+        Ok(policy_source::Source::Oci { .. })
+    )
+}
+
+/// Pulls `source` and reads its documents; returns (digest or content hash, documents).
+fn pull(source: &str, options: &policy_source::Options) -> Result<(String, Documents), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("{source}: starting a runtime: {e}"))?;
+    let bundle = runtime
+        .block_on(policy_source::pull_temp(source, options))
+        .map_err(|e| e.to_string())?;
+    let docs = PolicyBundle::dir_documents(bundle.root()).map_err(|e| format!("{source}: {e}"))?;
+    let id = match bundle.digest.clone() {
+        Some(d) => d,
+        None => {
+            let mut text = String::new();
+            for (file, doc) in &docs {
+                let rel = file
+                    .strip_prefix(&*bundle.root().to_string_lossy())
+                    .unwrap_or(file);
+                text.push_str(rel);
+                text.push('\n');
+                text.push_str(&doc.to_string());
+            }
+            format!("content:{:016x}", {
+                use std::hash::{DefaultHasher, Hash, Hasher};
+                let mut h = DefaultHasher::new();
+                text.hash(&mut h);
+                h.finish()
+            })
+        }
+    };
+    // File names point into the temporary directory, gone after this call:
+    // name them by the source instead.
+    let root = bundle.root().to_string_lossy().into_owned();
+    let docs = docs
+        .into_iter()
+        .map(|(file, doc)| {
+            let rel = file
+                .strip_prefix(&root)
+                .unwrap_or(&file)
+                .trim_start_matches('/');
+            (format!("{source}//{rel}"), doc)
+        })
+        .collect();
+    Ok((id, docs))
+}
+
+/// The current digest of an OCI source (a HEAD request).
+fn current_digest(source: &str, options: &policy_source::Options) -> Result<String, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("{source}: starting a runtime: {e}"))?;
+    runtime
+        .block_on(policy_source::current_digest(source, options))
+        .map_err(|e| e.to_string())
+}
+
+impl RemoteBundles {
+    /// Remote `sources`, refreshed every `refresh`.
+    pub fn new(
+        sources: Vec<String>,
+        options: policy_source::Options,
+        refresh: Duration,
+        metrics: Arc<Metrics>,
+    ) -> RemoteBundles {
+        let states = sources.iter().map(|_| SourceState::default()).collect();
+        RemoteBundles {
+            sources,
+            options,
+            refresh,
+            metrics,
+            states,
+            last_refresh: None,
+            generation: 0,
+        }
+    }
+
+    /// Changes whenever a new candidate was pulled (or one was rejected).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn count(&self, result: Outcome) {
+        self.metrics
+            .bundle_pulls
+            .get_or_create(&ReloadLabels { result })
+            .inc();
+    }
+
+    /// Pulls what changed, when a refresh is due. An error means some
+    /// source has never loaded: nothing can be served yet.
+    pub async fn refresh(&mut self) -> Result<(), String> {
+        let complete = self.states.iter().all(|s| s.good.is_some());
+        if complete
+            && self
+                .last_refresh
+                .is_some_and(|t| t.elapsed() < self.refresh)
+        {
+            return Ok(());
+        }
+        self.last_refresh = Some(Instant::now());
+        let mut first_error = None;
+        for i in 0..self.sources.len() {
+            let Some(source) = self.sources.get(i).cloned() else {
+                continue;
+            };
+            let outcome = self.refresh_one(i, &source).await;
+            if let Err(error) = outcome {
+                self.count(Outcome::failure);
+                let has_good = self.states.get(i).is_some_and(|s| s.good.is_some());
+                if has_good {
+                    tracing::error!(source = %source, %error, "bundle refresh failed; keeping the last good bundle");
+                } else {
+                    tracing::error!(source = %source, %error, "bundle pull failed; not ready until it loads");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn refresh_one(&mut self, i: usize, source: &str) -> Result<(), String> {
+        let Some(state) = self.states.get(i) else {
+            return Ok(());
+        };
+        if state.good.is_some() && pinned(source) {
+            return Ok(());
+        }
+        let options = self.options.clone();
+        let src = source.to_owned();
+        if is_oci(source) {
+            let digest = tokio::task::spawn_blocking(move || current_digest(&src, &options))
+                .await
+                .map_err(|e| e.to_string())??;
+            let known = state.good.as_ref().map(|(d, _)| d) == Some(&digest)
+                || state.attempted.as_ref() == Some(&digest);
+            if known {
+                return Ok(());
+            }
+        }
+        let options = self.options.clone();
+        let src = source.to_owned();
+        let (id, docs) = tokio::task::spawn_blocking(move || pull(&src, &options))
+            .await
+            .map_err(|e| e.to_string())??;
+        self.count(Outcome::success);
+        let Some(state) = self.states.get_mut(i) else {
+            return Ok(());
+        };
+        if state.good.as_ref().map(|(d, _)| d) == Some(&id) || state.attempted.as_ref() == Some(&id)
+        {
+            return Ok(());
+        }
+        tracing::info!(source = %source, digest = %id, documents = docs.len(), "bundle pulled");
+        state.attempted = Some(id.clone());
+        state.candidate = Some((id, Arc::new(docs)));
+        self.generation += 1;
+        Ok(())
+    }
+
+    /// The documents to compile: each source's candidate, else its good bundle.
+    pub fn documents(&self) -> Documents {
+        self.states
+            .iter()
+            .filter_map(|s| s.candidate.as_ref().or(s.good.as_ref()))
+            .flat_map(|(_, docs)| docs.iter().cloned())
+            .collect()
+    }
+
+    /// The candidates compiled: they serve from now on.
+    pub fn promote(&mut self) {
+        for s in &mut self.states {
+            if let Some(c) = s.candidate.take() {
+                s.good = Some(c);
+            }
+        }
+    }
+
+    /// The candidates did not compile: drop them (their digests stay
+    /// attempted, so they are not pulled again until the tag moves).
+    pub fn reject(&mut self) {
+        for s in &mut self.states {
+            s.candidate = None;
+        }
+    }
+
+    /// Whether any candidate waits for compilation.
+    pub fn has_candidates(&self) -> bool {
+        self.states.iter().any(|s| s.candidate.is_some())
+    }
+}
