@@ -94,18 +94,8 @@ pub(crate) struct TestArgs {
     /// [default when no policy is given and ./policy does not exist: baseline, best-practices]
     #[arg(long = "bundle", value_delimiter = ',', value_name = "NAME|DIR")]
     pub(crate) bundle: Vec<String>,
-    /// With --bundle: run a template's K8sNativeValidation (CEL) code when it has some, before
-    /// its Rego, as Gatekeeper does; `=false` runs the Rego
-    #[arg(
-        long = "enable-k8s-native-validation",
-        value_name = "BOOL",
-        default_value_t = true,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        action = clap::ArgAction::Set
-    )]
-    pub(crate) k8s_native_validation: bool,
+    #[command(flatten)]
+    pub(crate) cel: CelArg,
     /// Namespaces (packages) to query; comma lists and globs (`*?[`) allowed [default: main]
     #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
     pub(crate) namespace: Vec<String>,
@@ -200,4 +190,21 @@ pub struct KubeArgs {
     /// Objects of kinds without a schema: `skip` (reported once per kind) or `fail` [default: skip]
     #[arg(long = "schema-unknown", value_name = "fail|skip")]
     pub schema_unknown: Option<String>,
+}
+
+/// `--enable-k8s-native-validation`, shared by `test --bundle`, `gk test` and `gk verify`.
+#[derive(Debug, Clone, Copy, Args)]
+pub(crate) struct CelArg {
+    /// Run a template's K8sNativeValidation (CEL) code when it has some, before its Rego, as
+    /// Gatekeeper and gator do by default; `=false` runs the Rego (CEL-only templates then fail).
+    #[arg(
+        long = "enable-k8s-native-validation",
+        value_name = "BOOL",
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub(crate) k8s_native_validation: bool,
 }

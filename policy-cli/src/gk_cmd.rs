@@ -169,18 +169,8 @@ pub struct EvaluatorArg {
         value_parser = PossibleValuesParser::new(Evaluator::NAMES).try_map(|s| s.parse::<Evaluator>())
     )]
     pub evaluator: Evaluator,
-    /// Run a template's K8sNativeValidation (CEL) code when it has some, before its Rego, as
-    /// Gatekeeper and gator do by default; `=false` runs the Rego (CEL-only templates then fail).
-    #[arg(
-        long = "enable-k8s-native-validation",
-        value_name = "BOOL",
-        default_value_t = true,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        action = clap::ArgAction::Set
-    )]
-    pub k8s_native_validation: bool,
+    #[command(flatten)]
+    pub(crate) cel: crate::cli::CelArg,
 }
 
 impl EvaluatorArg {
@@ -188,7 +178,7 @@ impl EvaluatorArg {
     pub fn engines(&self) -> Engines {
         Engines {
             evaluator: self.evaluator,
-            k8s_native_validation: self.k8s_native_validation,
+            k8s_native_validation: self.cel.k8s_native_validation,
         }
     }
 }
@@ -347,7 +337,7 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
     let options = ReviewOptions {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
         evaluator: args.evaluator.evaluator,
-        disable_k8s_native_validation: !args.evaluator.k8s_native_validation,
+        disable_k8s_native_validation: !args.evaluator.cel.k8s_native_validation,
         ..ReviewOptions::default()
     };
     let outcomes = bundle.review_objects(&objects, &options);

@@ -121,7 +121,7 @@ impl Settings {
         Ok(Settings {
             paths: args.paths,
             bundles,
-            k8s_native_validation: args.k8s_native_validation,
+            k8s_native_validation: args.cel.k8s_native_validation,
             load,
             namespaces,
             output,
