@@ -42,31 +42,132 @@ DEFAULT_OUT = os.path.join(
 )
 
 # Values the API server's validation accepts for fields whose OpenAPI schema is a
-# plain string (Kubernetes' OpenAPI v2 document carries no `enum`). Kept short:
-# only fields whose set of values is closed and stable across the embedded versions.
+# plain string (Kubernetes' OpenAPI v2 document carries no `enum`). Only fields whose
+# set of values is closed and stable across the embedded versions, read from the API
+# server's validation (pkg/apis/*/validation) rather than from descriptions. A list
+# holds the values of the field itself; {"items": [...]} those of a list's items.
+# "" is listed where the API server defaults an empty value (it is accepted, then
+# replaced) or reads it as "any"; error messages leave it out.
+DEFAULTED = [""]
+PROTOCOLS = ["SCTP", "TCP", "UDP"] + DEFAULTED
+PULL = ["Always", "IfNotPresent", "Never"] + DEFAULTED
+TERMINATION = ["FallbackToLogsOnError", "File"] + DEFAULTED
+PROFILE = ["Localhost", "RuntimeDefault", "Unconfined"]
+ACCESS_MODES = {"items": ["ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod"]}
+NODE_OPERATORS = ["DoesNotExist", "Exists", "Gt", "In", "Lt", "NotIn"]
+LABEL_OPERATORS = ["DoesNotExist", "Exists", "In", "NotIn"]
+WEBHOOK = {
+    "failurePolicy": ["Fail", "Ignore"] + DEFAULTED,
+    "matchPolicy": ["Equivalent", "Exact"] + DEFAULTED,
+    "sideEffects": ["None", "NoneOnDryRun"],
+}
+RULE = {
+    "operations": {"items": ["*", "CONNECT", "CREATE", "DELETE", "UPDATE"]},
+    "scope": ["*", "Cluster", "Namespaced"] + DEFAULTED,
+}
 ENUMS = {
     "io.k8s.api.core.v1.Container": {
-        "imagePullPolicy": ["Always", "IfNotPresent", "Never"],
-        "terminationMessagePolicy": ["FallbackToLogsOnError", "File"],
+        "imagePullPolicy": PULL,
+        "terminationMessagePolicy": TERMINATION,
     },
     "io.k8s.api.core.v1.EphemeralContainer": {
-        "imagePullPolicy": ["Always", "IfNotPresent", "Never"],
-        "terminationMessagePolicy": ["FallbackToLogsOnError", "File"],
+        "imagePullPolicy": PULL,
+        "terminationMessagePolicy": TERMINATION,
     },
     "io.k8s.api.core.v1.PodSpec": {
-        "restartPolicy": ["Always", "Never", "OnFailure"],
-        "dnsPolicy": ["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"],
-        "preemptionPolicy": ["Never", "PreemptLowerPriority"],
+        "restartPolicy": ["Always", "Never", "OnFailure"] + DEFAULTED,
+        "dnsPolicy": ["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"] + DEFAULTED,
+        "preemptionPolicy": ["Never", "PreemptLowerPriority"] + DEFAULTED,
+    },
+    "io.k8s.api.core.v1.PodOS": {"name": ["linux", "windows"]},
+    "io.k8s.api.core.v1.PodSecurityContext": {
+        "fsGroupChangePolicy": ["Always", "OnRootMismatch"] + DEFAULTED,
+        "seLinuxChangePolicy": ["MountOption", "Recursive"] + DEFAULTED,
+        "supplementalGroupsPolicy": ["Merge", "Strict"] + DEFAULTED,
+    },
+    "io.k8s.api.core.v1.SecurityContext": {"procMount": ["Default", "Unmasked"] + DEFAULTED},
+    "io.k8s.api.core.v1.SeccompProfile": {"type": PROFILE},
+    "io.k8s.api.core.v1.AppArmorProfile": {"type": PROFILE},
+    "io.k8s.api.core.v1.Toleration": {
+        "operator": ["Equal", "Exists"] + DEFAULTED,
+        "effect": ["NoExecute", "NoSchedule", "PreferNoSchedule"] + DEFAULTED,
+    },
+    "io.k8s.api.core.v1.Taint": {"effect": ["NoExecute", "NoSchedule", "PreferNoSchedule"]},
+    "io.k8s.api.core.v1.NodeSelectorRequirement": {"operator": NODE_OPERATORS},
+    "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement": {"operator": LABEL_OPERATORS},
+    "io.k8s.api.core.v1.TopologySpreadConstraint": {
+        "whenUnsatisfiable": ["DoNotSchedule", "ScheduleAnyway"],
+        "nodeAffinityPolicy": ["Honor", "Ignore"] + DEFAULTED,
+        "nodeTaintsPolicy": ["Honor", "Ignore"] + DEFAULTED,
+    },
+    "io.k8s.api.core.v1.HTTPGetAction": {"scheme": ["HTTP", "HTTPS"] + DEFAULTED},
+    "io.k8s.api.core.v1.VolumeMount": {
+        "mountPropagation": ["Bidirectional", "HostToContainer", "None"] + DEFAULTED,
+        "recursiveReadOnly": ["Disabled", "Enabled", "IfPossible"] + DEFAULTED,
+    },
+    "io.k8s.api.core.v1.HostPathVolumeSource": {
+        "type": ["BlockDevice", "CharDevice", "Directory", "DirectoryOrCreate", "File",
+                 "FileOrCreate", "Socket"] + DEFAULTED,
+    },
+    "io.k8s.api.core.v1.ContainerResizePolicy": {"restartPolicy": ["NotRequired", "RestartContainer"]},
+    "io.k8s.api.core.v1.PersistentVolumeClaimSpec": {
+        "accessModes": ACCESS_MODES,
+        "volumeMode": ["Block", "Filesystem"] + DEFAULTED,
+    },
+    "io.k8s.api.core.v1.PersistentVolumeSpec": {
+        "accessModes": ACCESS_MODES,
+        "volumeMode": ["Block", "Filesystem"] + DEFAULTED,
+        "persistentVolumeReclaimPolicy": ["Delete", "Recycle", "Retain"] + DEFAULTED,
     },
     "io.k8s.api.core.v1.ServiceSpec": {
-        "type": ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
-        "sessionAffinity": ["ClientIP", "None"],
-        "externalTrafficPolicy": ["Cluster", "Local"],
+        "type": ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"] + DEFAULTED,
+        "sessionAffinity": ["ClientIP", "None"] + DEFAULTED,
+        "externalTrafficPolicy": ["Cluster", "Local"] + DEFAULTED,
+        "internalTrafficPolicy": ["Cluster", "Local"] + DEFAULTED,
+        "ipFamilyPolicy": ["PreferDualStack", "RequireDualStack", "SingleStack"] + DEFAULTED,
+        "ipFamilies": {"items": ["IPv4", "IPv6"]},
     },
-    "io.k8s.api.core.v1.ContainerPort": {"protocol": ["SCTP", "TCP", "UDP"]},
-    "io.k8s.api.core.v1.ServicePort": {"protocol": ["SCTP", "TCP", "UDP"]},
-    "io.k8s.api.apps.v1.DeploymentStrategy": {"type": ["Recreate", "RollingUpdate"]},
-    "io.k8s.api.apps.v1.StatefulSetSpec": {"podManagementPolicy": ["OrderedReady", "Parallel"]},
+    "io.k8s.api.core.v1.ContainerPort": {"protocol": PROTOCOLS},
+    "io.k8s.api.core.v1.ServicePort": {"protocol": PROTOCOLS},
+    "io.k8s.api.core.v1.EndpointPort": {"protocol": PROTOCOLS},
+    "io.k8s.api.discovery.v1.EndpointPort": {"protocol": PROTOCOLS},
+    "io.k8s.api.networking.v1.NetworkPolicyPort": {"protocol": PROTOCOLS},
+    "io.k8s.api.networking.v1.NetworkPolicySpec": {"policyTypes": {"items": ["Egress", "Ingress"]}},
+    "io.k8s.api.networking.v1.HTTPIngressPath": {"pathType": ["Exact", "ImplementationSpecific", "Prefix"]},
+    "io.k8s.api.apps.v1.DeploymentStrategy": {"type": ["Recreate", "RollingUpdate"] + DEFAULTED},
+    "io.k8s.api.apps.v1.DaemonSetUpdateStrategy": {"type": ["OnDelete", "RollingUpdate"] + DEFAULTED},
+    "io.k8s.api.apps.v1.StatefulSetUpdateStrategy": {"type": ["OnDelete", "RollingUpdate"] + DEFAULTED},
+    "io.k8s.api.apps.v1.StatefulSetSpec": {"podManagementPolicy": ["OrderedReady", "Parallel"] + DEFAULTED},
+    "io.k8s.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy": {
+        "whenDeleted": ["Delete", "Retain"] + DEFAULTED,
+        "whenScaled": ["Delete", "Retain"] + DEFAULTED,
+    },
+    "io.k8s.api.batch.v1.CronJobSpec": {"concurrencyPolicy": ["Allow", "Forbid", "Replace"] + DEFAULTED},
+    "io.k8s.api.batch.v1.JobSpec": {
+        "completionMode": ["Indexed", "NonIndexed"] + DEFAULTED,
+        "podReplacementPolicy": ["Failed", "TerminatingOrFailed"] + DEFAULTED,
+    },
+    "io.k8s.api.policy.v1.PodDisruptionBudgetSpec": {
+        "unhealthyPodEvictionPolicy": ["AlwaysAllow", "IfHealthyBudget"] + DEFAULTED,
+    },
+    "io.k8s.api.storage.v1.StorageClass": {
+        "reclaimPolicy": ["Delete", "Retain"] + DEFAULTED,
+        "volumeBindingMode": ["Immediate", "WaitForFirstConsumer"] + DEFAULTED,
+    },
+    "io.k8s.api.autoscaling.v2.MetricSpec": {
+        "type": ["ContainerResource", "External", "Object", "Pods", "Resource"],
+    },
+    "io.k8s.api.autoscaling.v2.MetricTarget": {"type": ["AverageValue", "Utilization", "Value"]},
+    "io.k8s.api.autoscaling.v2.HPAScalingRules": {"selectPolicy": ["Disabled", "Max", "Min"] + DEFAULTED},
+    "io.k8s.api.autoscaling.v2.HPAScalingPolicy": {"type": ["Percent", "Pods"]},
+    "io.k8s.api.rbac.v1.Subject": {"kind": ["Group", "ServiceAccount", "User"]},
+    "io.k8s.api.admissionregistration.v1.ValidatingWebhook": WEBHOOK,
+    "io.k8s.api.admissionregistration.v1.MutatingWebhook": {
+        **WEBHOOK,
+        "reinvocationPolicy": ["IfNeeded", "Never"] + DEFAULTED,
+    },
+    "io.k8s.api.admissionregistration.v1.RuleWithOperations": RULE,
+    "io.k8s.api.admissionregistration.v1.NamedRuleWithOperations": RULE,
 }
 
 KEPT = {"type", "properties", "additionalProperties", "items", "required", "enum", "$ref", "oneOf"}
@@ -142,6 +243,7 @@ def main():
         package = os.path.basename(dist)[: -len(".dist-info")].replace("_", "-")
         versions = version_dirs(root)[-args.keep:]
         definitions, numbers = [], {}
+        used = set()
         index, kinds = {}, {}
         for (major, minor), name in versions:
             version = f"{major}.{minor}"
@@ -150,8 +252,15 @@ def main():
             for def_name, props in ENUMS.items():
                 for prop, values in props.items():
                     target = defs.get(def_name, {}).get("properties", {}).get(prop)
-                    if target is not None:
-                        target["enum"] = values + [None]
+                    if target is None:
+                        continue
+                    if isinstance(values, dict):
+                        target = target.get("items")
+                        values = values["items"]
+                        if target is None:
+                            sys.exit(f"{def_name}.{prop} is not a list in {version}")
+                    target["enum"] = values + [None]
+                    used.add((def_name, prop))
             index[version], kinds[version] = {}, {}
             for def_name, schema in sorted(defs.items()):
                 for gvk in schema.get("x-kubernetes-group-version-kind", []):
@@ -165,6 +274,9 @@ def main():
                     numbers[text] = len(definitions)
                     definitions.append(text)
                 index[version][def_name] = numbers[text]
+        unused = [f"{d}.{p}" for d, props in ENUMS.items() for p in props if (d, p) not in used]
+        if unused:
+            sys.exit(f"enum fields found in no version: {', '.join(unused)}")
         header = {
             "source": f"{package} (PyPI), Apache-2.0",
             "versions": [f"{a}.{b}" for (a, b), _ in versions],

@@ -307,7 +307,10 @@ fn is_deny(v: &Violation) -> bool {
 }
 
 fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
-    let kube = crate::config::Layers::load(None)?.kube_options(args.kube.clone(), false)?;
+    let mut kube = crate::config::Layers::load(None)?.kube_options(args.kube.clone(), false)?;
+    if let Some(settings) = kube.as_mut() {
+        settings.options.skip_gatekeeper_kinds = true;
+    }
     let images = args.images.pull()?;
     let files = read_document_files(&with_images(&args.filenames, &images))?;
     let kube_results = match &kube {

@@ -161,7 +161,7 @@ fn removed_api_exact_report() {
     let out = kube("removed/1.22-ingress.yaml", "1.37", &[]);
     assert_eq!(out.code, 1);
     assert_text(
-        "SKIP - removed/1.22-ingress.yaml - schema - removed/1.22-ingress.yaml:2:1: Ingress/web: no schema for networking.k8s.io/v1beta1 Ingress in Kubernetes 1.37 (not a built-in kind, and no CRD among the inputs or under --crd-dir)\n\
+        "SKIP - removed/1.22-ingress.yaml - schema - removed/1.22-ingress.yaml:2:1: Ingress/web: no schema for networking.k8s.io/v1beta1 Ingress in Kubernetes 1.37 (the API is no longer served)\n\
 FAIL - removed/1.22-ingress.yaml - deprecated-api - removed/1.22-ingress.yaml:1:1: Ingress/web: networking.k8s.io/v1beta1 Ingress is no longer served since Kubernetes 1.22 (target 1.37); use networking.k8s.io/v1\n\
 \n3 tests, 1 passed, 0 warnings, 1 failure, 0 exceptions, 1 skipped\n",
         &out.stdout,
@@ -322,7 +322,7 @@ fn gk_test_reports_the_checks_after_the_violations() {
         "",
         "Kubernetes 1.37 checks:",
         "  [deny] schema: schema/bad-enum.yaml:18:11: Deployment/prod/web: spec.template.spec.containers[0].imagePullPolicy: \"always\" is not one of Always, IfNotPresent, Never",
-        "  [skip] schema: removed/1.25-cronjob.yaml:2:1: CronJob/nightly: no schema for batch/v1beta1 CronJob in Kubernetes 1.37 (not a built-in kind, and no CRD among the inputs or under --crd-dir)",
+        "  [skip] schema: removed/1.25-cronjob.yaml:2:1: CronJob/nightly: no schema for batch/v1beta1 CronJob in Kubernetes 1.37 (the API is no longer served)",
         "  [deny] deprecated-api: removed/1.25-cronjob.yaml:1:1: CronJob/nightly: batch/v1beta1 CronJob is no longer served since Kubernetes 1.25 (target 1.37); use batch/v1",
         "1 passed, 2 failures, 0 warnings, 1 skipped",
         "",
@@ -378,4 +378,68 @@ fn deprecated_apis_template_follows_its_kubernetes_version_parameter() {
         "",
     ];
     assert_text(&expected.join("\n"), &out.stdout);
+}
+
+/// Closed sets of values the API server enforces, on several kinds and on list items;
+/// an empty value, which the API server defaults, is accepted.
+#[test]
+fn enum_values_of_fields_across_kinds_and_list_items() {
+    let out = kube("schema/bad-enums-many.yaml", "1.37", &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let expected = [
+        "FAIL - schema/bad-enums-many.yaml - schema - schema/bad-enums-many.yaml:8:5: Pod/prod/api: spec.os.name: \"Linux\" is not one of linux, windows",
+        "FAIL - schema/bad-enums-many.yaml - schema - schema/bad-enums-many.yaml:11:7: Pod/prod/api: spec.tolerations[0].operator: \"Equals\" is not one of Equal, Exists",
+        "FAIL - schema/bad-enums-many.yaml - schema - schema/bad-enums-many.yaml:15:7: Pod/prod/api: spec.securityContext.seccompProfile.type: \"runtime/default\" is not one of Localhost, RuntimeDefault, Unconfined",
+        "FAIL - schema/bad-enums-many.yaml - schema - schema/bad-enums-many.yaml:22:11: Pod/prod/api: spec.containers[0].ports[0].protocol: \"tcp\" is not one of SCTP, TCP, UDP",
+        "FAIL - schema/bad-enums-many.yaml - schema - schema/bad-enums-many.yaml:30:32: PersistentVolumeClaim/prod/data: spec.accessModes[1]: \"ReadWriteOnly\" is not one of ReadOnlyMany, ReadWriteMany, ReadWriteOnce, ReadWriteOncePod",
+        "",
+        "9 tests, 4 passed, 0 warnings, 5 failures, 0 exceptions",
+        "",
+    ];
+    assert_text(&expected.join("\n"), &out.stdout);
+}
+
+/// A `kind: List` is checked item by item, each item named and located in the file.
+#[test]
+fn list_items_are_checked_one_by_one() {
+    let out = kube("schema/list.yaml", "1.37", &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let expected = [
+        "FAIL - schema/list.yaml - schema - schema/list.yaml:9:7: ConfigMap/a: data.k: expected string, got number 1",
+        "SKIP - schema/list.yaml - schema - schema/list.yaml:11:5: Ingress/old: no schema for extensions/v1beta1 Ingress in Kubernetes 1.37 (the API is no longer served)",
+        "FAIL - schema/list.yaml - deprecated-api - schema/list.yaml:10:5: Ingress/old: extensions/v1beta1 Ingress is no longer served since Kubernetes 1.22 (target 1.37); use networking.k8s.io/v1",
+        "",
+        "5 tests, 2 passed, 0 warnings, 2 failures, 0 exceptions, 1 skipped",
+        "",
+    ];
+    assert_text(&expected.join("\n"), &out.stdout);
+}
+
+/// Under `gk test`, templates and constraints are Gatekeeper's to check (compile,
+/// parameters against the template's schema): the Kubernetes checks leave them out
+/// instead of calling them kinds without a schema.
+#[test]
+fn gk_test_leaves_gatekeeper_kinds_to_gatekeeper() {
+    let out = regard(
+        "kube",
+        &[
+            "gk",
+            "test",
+            "-f",
+            "template/",
+            "-f",
+            "../../policies/best-practices/deprecated-apis/template.yaml",
+            "--kube-version",
+            "1.37",
+            "--no-deprecations",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.ends_with(
+            "Kubernetes 1.37 checks:\n  [skip] schema: template/objects.yaml:2:1: Ingress/shop/web: no schema for extensions/v1beta1 Ingress in Kubernetes 1.37 (the API is no longer served)\n  [skip] schema: template/objects.yaml:8:1: Deployment/old: no schema for apps/v1beta1 Deployment in Kubernetes 1.37 (the API is no longer served)\n  [skip] schema: template/objects.yaml:13:1: CronJob/nightly: no schema for batch/v1beta1 CronJob in Kubernetes 1.37 (the API is no longer served)\n1 passed, 0 failures, 0 warnings, 3 skipped\n"
+        ),
+        "{}",
+        out.stdout
+    );
 }

@@ -161,6 +161,11 @@ pub struct KubeOptions {
     pub deprecations: bool,
     /// Objects without a schema.
     pub unknown_schema: UnknownSchema,
+    /// Leave out objects of Gatekeeper's API groups (`*.gatekeeper.sh`): templates,
+    /// constraints, mutators, Config. `regard gk` checks those itself (a template
+    /// must compile, a constraint's parameters must fit its template's schema), so
+    /// reporting them as kinds without a schema would only be noise there.
+    pub skip_gatekeeper_kinds: bool,
 }
 
 impl KubeOptions {
@@ -171,6 +176,7 @@ impl KubeOptions {
             schema: true,
             deprecations: true,
             unknown_schema: UnknownSchema::Skip,
+            skip_gatekeeper_kinds: false,
         }
     }
 }
@@ -329,7 +335,6 @@ impl KubeChecker {
     fn check_file(&self, file: &KubeFile<'_>) -> FileReport {
         let mut report = FileReport::default();
         let locator = Locator::new(file);
-        let target = self.options.version;
         let mut index = 0usize;
         for doc in &file.documents {
             if matches!(doc, Value::Null | Value::Undefined) {
@@ -337,83 +342,144 @@ impl KubeChecker {
             }
             let this = index;
             index += 1;
-            let (Some(api_version), Some(kind)) =
-                (string_field(doc, "apiVersion"), string_field(doc, "kind"))
-            else {
-                continue;
-            };
-            let object = ObjectRef {
-                file: file.name,
-                doc: this,
-                label: object_label(doc, &kind),
-            };
-            if let Some(schemas) = &self.schemas {
-                let result = report
-                    .schema
-                    .get_or_insert_with(|| CheckResult::new(file.name, SCHEMA_NAMESPACE));
-                let json = serde_json::to_value(doc).unwrap_or(Json::Null);
-                match schemas.validate(&api_version, &kind, &json) {
-                    Validation::Valid => result.successes += 1,
-                    Validation::Invalid(mut errors) => {
-                        let mut located: Vec<(Option<Position>, schema::SchemaError)> = errors
-                            .drain(..)
-                            .map(|e| (locator.locate(this, &e.at), e))
-                            .collect();
-                        located.sort_by_key(|(p, _)| p.map(|p| (p.line, p.column)));
-                        for (position, error) in located {
-                            let path = display_path(&error.path);
-                            let text = if path.is_empty() {
-                                error.message.clone()
-                            } else {
-                                format!("{path}: {}", error.message)
-                            };
-                            let mut outcome = object.outcome(position, &text, SCHEMA_NAMESPACE);
-                            outcome
-                                .metadata
-                                .insert("path".to_owned(), Json::String(path));
-                            result.failures.push(outcome);
-                        }
-                    }
-                    Validation::Unknown => {
-                        let position = locator.locate(this, &[PathStep::Key("kind".to_owned())]);
-                        let text = format!(
-                            "no schema for {api_version} {kind} in Kubernetes {target} (not a built-in kind, and no CRD among the inputs or under --crd-dir)"
-                        );
-                        report.unknown.push((
-                            format!("{api_version} {kind}"),
-                            object.outcome(position, &text, SCHEMA_NAMESPACE),
-                        ));
-                    }
-                    Validation::BadSchema(e) => {
-                        let text =
-                            format!("the schema of {api_version} {kind} does not compile: {e}");
-                        result
-                            .errors
-                            .push(object.outcome(None, &text, SCHEMA_NAMESPACE));
+            match list_items(doc) {
+                // `kind: List` (what `kubectl get -o yaml` writes) is no kind of its own:
+                // kubectl and kubeconform check each item, and so do we.
+                Some(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let prefix = [PathStep::Key("items".to_owned()), PathStep::Index(i)];
+                        self.check_object(&mut report, &locator, file.name, this, &prefix, item);
                     }
                 }
-            }
-            if self.options.deprecations {
-                let result = report
-                    .deprecated
-                    .get_or_insert_with(|| CheckResult::new(file.name, DEPRECATION_NAMESPACE));
-                match deprecations::lookup(&api_version, &kind, target) {
-                    None => result.successes += 1,
-                    Some(status) => {
-                        let position =
-                            locator.locate(this, &[PathStep::Key("apiVersion".to_owned())]);
-                        let text = status.message(&kind, target);
-                        let outcome = object.outcome(position, &text, DEPRECATION_NAMESPACE);
-                        match status {
-                            Status::Removed(_) => result.failures.push(outcome),
-                            Status::Deprecated(_) => result.warnings.push(outcome),
-                        }
-                    }
-                }
+                None => self.check_object(&mut report, &locator, file.name, this, &[], doc),
             }
         }
         report
     }
+
+    /// Checks one object: a document, or an item of a `kind: List` document
+    /// (`prefix` is the item's path in the document).
+    fn check_object(
+        &self,
+        report: &mut FileReport,
+        locator: &Locator<'_>,
+        file: &str,
+        this: usize,
+        prefix: &[PathStep],
+        doc: &Value,
+    ) {
+        let target = self.options.version;
+        let (Some(api_version), Some(kind)) =
+            (string_field(doc, "apiVersion"), string_field(doc, "kind"))
+        else {
+            return;
+        };
+        if self.options.skip_gatekeeper_kinds && is_gatekeeper_group(&api_version) {
+            return;
+        }
+        let object = ObjectRef {
+            file,
+            doc: this,
+            label: object_label(doc, &kind),
+        };
+        if let Some(schemas) = &self.schemas {
+            let result = report
+                .schema
+                .get_or_insert_with(|| CheckResult::new(file, SCHEMA_NAMESPACE));
+            let json = serde_json::to_value(doc).unwrap_or(Json::Null);
+            match schemas.validate(&api_version, &kind, &json) {
+                Validation::Valid => result.successes += 1,
+                Validation::Invalid(mut errors) => {
+                    let mut located: Vec<(Option<Position>, schema::SchemaError)> = errors
+                        .drain(..)
+                        .map(|e| (locator.locate(this, &[prefix, &e.at[..]].concat()), e))
+                        .collect();
+                    located.sort_by_key(|(p, _)| p.map(|p| (p.line, p.column)));
+                    for (position, error) in located {
+                        let path = display_path(&error.path);
+                        let text = if path.is_empty() {
+                            error.message.clone()
+                        } else {
+                            format!("{path}: {}", error.message)
+                        };
+                        let mut outcome = object.outcome(position, &text, SCHEMA_NAMESPACE);
+                        outcome
+                            .metadata
+                            .insert("path".to_owned(), Json::String(path));
+                        result.failures.push(outcome);
+                    }
+                }
+                Validation::Unknown => {
+                    let position = locator.locate(this, &at(prefix, "kind"));
+                    let why = match deprecations::lookup(&api_version, &kind, target) {
+                        Some(Status::Removed(_)) => "the API is no longer served",
+                        _ => "not a built-in kind, and no CRD among the inputs or under --crd-dir",
+                    };
+                    let text = format!(
+                        "no schema for {api_version} {kind} in Kubernetes {target} ({why})"
+                    );
+                    report.unknown.push((
+                        format!("{api_version} {kind}"),
+                        object.outcome(position, &text, SCHEMA_NAMESPACE),
+                    ));
+                }
+                Validation::BadSchema(e) => {
+                    let text = format!("the schema of {api_version} {kind} does not compile: {e}");
+                    result
+                        .errors
+                        .push(object.outcome(None, &text, SCHEMA_NAMESPACE));
+                }
+            }
+        }
+        if self.options.deprecations {
+            let result = report
+                .deprecated
+                .get_or_insert_with(|| CheckResult::new(file, DEPRECATION_NAMESPACE));
+            match deprecations::lookup(&api_version, &kind, target) {
+                None => result.successes += 1,
+                Some(status) => {
+                    let position = locator.locate(this, &at(prefix, "apiVersion"));
+                    let text = status.message(&kind, target);
+                    let outcome = object.outcome(position, &text, DEPRECATION_NAMESPACE);
+                    match status {
+                        Status::Removed(_) => result.failures.push(outcome),
+                        Status::Deprecated(_) => result.warnings.push(outcome),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The items of a `v1 List` document.
+fn list_items(doc: &Value) -> Option<&[Value]> {
+    if string_field(doc, "apiVersion").as_deref() != Some("v1")
+        || string_field(doc, "kind").as_deref() != Some("List")
+    {
+        return None;
+    }
+    match doc {
+        Value::Object(fields) => match fields.get(&Value::from("items")) {
+            Some(Value::Array(items)) => Some(items.as_slice()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether `api_version` is in one of Gatekeeper's API groups (`templates.gatekeeper.sh`,
+/// `constraints.gatekeeper.sh`, `mutations.gatekeeper.sh`, ...).
+fn is_gatekeeper_group(api_version: &str) -> bool {
+    api_version
+        .split_once('/')
+        .is_some_and(|(group, _)| group == "gatekeeper.sh" || group.ends_with(".gatekeeper.sh"))
+}
+
+/// `prefix` then the key `key`.
+fn at(prefix: &[PathStep], key: &str) -> Vec<PathStep> {
+    let mut path = prefix.to_vec();
+    path.push(PathStep::Key(key.to_owned()));
+    path
 }
 
 #[derive(Default)]

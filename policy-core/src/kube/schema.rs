@@ -202,7 +202,9 @@ fn describe(error: jsonschema::ValidationError<'_>) -> Vec<SchemaError> {
                 .map(|items| {
                     items
                         .iter()
-                        .filter(|o| !o.is_null())
+                        // null and "" are accepted where the API server defaults the
+                        // field; naming them would not help anyone fix the value.
+                        .filter(|o| !o.is_null() && o.as_str() != Some(""))
                         .map(|o| match o {
                             Json::String(s) => s.clone(),
                             other => other.to_string(),
