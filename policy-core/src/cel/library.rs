@@ -12,10 +12,8 @@
 //! * regex: `string.find(re)`, `string.findAll(re)`, `string.findAll(re, n)`;
 //! * sets: `sets.contains(a, b)`, `sets.equivalent(a, b)`, `sets.intersects(a, b)`.
 //!
-//! Kubernetes' `quantity`, `url`, `ip`, `cidr` and `semver` libraries are not
-//! provided yet: an expression calling them fails to evaluate with
-//! "found no matching overload", which Gatekeeper's failure policy turns into
-//! a violation, so they never pass silently.
+//! The quantity, semver, IP/CIDR and URL libraries, which bring types of their
+//! own, are in their own modules beside this one.
 
 use std::cmp::Ordering;
 
@@ -118,7 +116,7 @@ fn presence_test<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Ex
     Ok(CowVal::owned(CelBool::from(true)))
 }
 
-fn take<'b, 'v, const N: usize>(
+pub(super) fn take<'b, 'v, const N: usize>(
     function: &str,
     args: Vec<CowVal<'b, 'v>>,
 ) -> Result<[CowVal<'b, 'v>; N], ExecutionError> {
@@ -244,7 +242,7 @@ fn last_index_of<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Ex
     position("lastIndexOf", args, true)
 }
 
-fn string_arg<'a>(function: &str, v: &'a dyn Val) -> Result<&'a str, ExecutionError> {
+pub(super) fn string_arg<'a>(function: &str, v: &'a dyn Val) -> Result<&'a str, ExecutionError> {
     v.downcast_ref::<CelString<'_>>()
         .map(|s| s.inner())
         .ok_or_else(|| ExecutionError::function_error(function, "argument is not a string"))

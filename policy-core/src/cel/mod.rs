@@ -4,19 +4,25 @@
 //! ValidatingAdmissionPolicy are written in the Common Expression Language.
 //! This module evaluates them on the `cel` crate (cel-rust): [`environment`]
 //! is the crate's standard library with the optional types, the strings
-//! extension and the Kubernetes libraries of [`library`];
+//! extension and the Kubernetes libraries ([`library`]: lists, regex, sets;
+//! [`quantity`], [`semver`], [`net`] (IP and CIDR), [`url`]);
 //! [`validator::Validator`] compiles a policy's match conditions, variables
 //! and validations once and evaluates them per request as the API server's
 //! validating-policy plugin does (messages, failure policy, lazy-variable
 //! errors). Objects are converted once per review by [`value`].
 //!
 //! What the `cel` crate lacks, and so regard lacks: a type checker (type
-//! errors surface at evaluation, as evaluation errors, not at load) and a
+//! errors surface at evaluation, as evaluation errors, not at load), a
 //! runtime cost budget (an expression's cost is bounded only by the size of
 //! the object it reads: CEL has no unbounded loops, and a comprehension
-//! iterates over a list of the object).
+//! iterates over a list of the object), and two-variable comprehensions (its
+//! interpreter ignores a comprehension's second variable).
 
 mod library;
+mod net;
+mod quantity;
+mod semver;
+mod url;
 mod value;
 
 pub(crate) use cel::common::value::Val;
@@ -36,6 +42,10 @@ pub(crate) fn environment() -> &'static Arc<Env> {
         // the tests below; the environment then lacks that library.
         let _ = cel::extensions::strings(&mut env);
         let _ = library::register(&mut env);
+        let _ = quantity::register(&mut env);
+        let _ = semver::register(&mut env);
+        let _ = net::register(&mut env);
+        let _ = url::register(&mut env);
         Arc::new(env)
     })
 }
@@ -74,6 +84,10 @@ mod tests {
         let mut env = Env::stdlib();
         cel::extensions::strings(&mut env).unwrap();
         library::register(&mut env).unwrap();
+        quantity::register(&mut env).unwrap();
+        semver::register(&mut env).unwrap();
+        net::register(&mut env).unwrap();
+        url::register(&mut env).unwrap();
     }
 
     /// The syntax and the cel-go extensions the gatekeeper-library templates use.
@@ -104,6 +118,9 @@ mod tests {
             ("'sys'.startsWith('s') && 'sys'.endsWith('ys')", "true"),
             ("size('abc') + size([1])", "4"),
             ("string(1) + dyn('x')", "\"1x\""),
+            // Cross-type numeric comparisons, as the Kubernetes environment enables them.
+            ("1 < 1.5 && 2u > 1 && 1.0 <= 1", "true"),
+            ("1 == 1u && 1 == 1.0", "true"),
         ];
         for (expr, want) in cases {
             assert_eq!(evaluate_standalone(expr).as_deref(), Ok(*want), "{expr}");

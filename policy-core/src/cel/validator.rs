@@ -262,6 +262,13 @@ impl Reads<'_> {
                         id,
                         "variables can only be read one by one (variables.<name>)".to_owned(),
                     );
+                } else if name == "authorizer" && !scope.declares(name) {
+                    // The API server binds `authorizer` to its RBAC authorizer; there
+                    // is nothing to ask outside it, so say that rather than "undeclared".
+                    self.error_at(
+                        id,
+                        "authorizer is not available outside the API server (it asks the cluster's authorization, e.g. RBAC)".to_owned(),
+                    );
                 } else if !scope.declares(name) {
                     let m = format!("undeclared reference to '{name}'");
                     self.error_at(id, m);
@@ -874,6 +881,14 @@ mod tests {
                 None
             )])),
             "validations[0].expression: ERROR: <input>:1:31: undeclared reference to 'i'"
+        );
+        assert_eq!(
+            err(source(&[(
+                "authorizer.group('apps').resource('deployments').check('create').allowed()",
+                None,
+                None
+            )])),
+            "validations[0].expression: ERROR: <input>:1:1: authorizer is not available outside the API server (it asks the cluster's authorization, e.g. RBAC)"
         );
     }
 }
