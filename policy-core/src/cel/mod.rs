@@ -5,7 +5,8 @@
 //! This module evaluates them on the `cel` crate (cel-rust): [`environment`]
 //! is the crate's standard library with the optional types, the strings
 //! extension and the Kubernetes libraries ([`library`]: lists, regex, sets;
-//! [`quantity`], [`semver`], [`net`] (IP and CIDR), [`url`]);
+//! [`quantity`], [`semver`], [`net`] (IP and CIDR), [`url`]; the
+//! two-variable macros of [`comprehensions`]);
 //! [`validator::Validator`] compiles a policy's match conditions, variables
 //! and validations once and evaluates them per request as the API server's
 //! validating-policy plugin does (messages, failure policy, lazy-variable
@@ -15,9 +16,10 @@
 //! errors surface at evaluation, as evaluation errors, not at load), a
 //! runtime cost budget (an expression's cost is bounded only by the size of
 //! the object it reads: CEL has no unbounded loops, and a comprehension
-//! iterates over a list of the object), and two-variable comprehensions (its
-//! interpreter ignores a comprehension's second variable).
+//! iterates over a list of the object); its interpreter ignores a
+//! comprehension's second variable, which [`comprehensions`] works around.
 
+mod comprehensions;
 mod library;
 mod net;
 mod quantity;
@@ -46,6 +48,7 @@ pub(crate) fn environment() -> &'static Arc<Env> {
         let _ = semver::register(&mut env);
         let _ = net::register(&mut env);
         let _ = url::register(&mut env);
+        let _ = comprehensions::register(&mut env);
         Arc::new(env)
     })
 }
@@ -88,6 +91,7 @@ mod tests {
         semver::register(&mut env).unwrap();
         net::register(&mut env).unwrap();
         url::register(&mut env).unwrap();
+        comprehensions::register(&mut env).unwrap();
     }
 
     /// The syntax and the cel-go extensions the gatekeeper-library templates use.
