@@ -5,6 +5,8 @@
 //!   ExpansionTemplates are given) and prints the violations.
 //! * `gk verify PATH...` runs gator Suite files.
 //! * `gk expand -f PATH...` prints the resources ExpansionTemplates imply.
+//! * `gk vap -f PATH...` prints the ValidatingAdmissionPolicy and bindings Gatekeeper would
+//!   generate for the CEL templates and constraints (module [`crate::gk_vap`]).
 //! * `gk sync test -f PATH...` checks that a `Config`/`SyncSet` syncs the kinds the templates'
 //!   `requires-sync-data` annotations ask for.
 //!
@@ -46,6 +48,8 @@ pub enum GkCommand {
     Expand(ExpandArgs),
     /// Referential data: check the kinds a Config/SyncSet syncs (like `gator sync`).
     Sync(SyncArgs),
+    /// Print the ValidatingAdmissionPolicy and bindings Gatekeeper generates for CEL templates and their constraints.
+    Vap(crate::gk_vap::VapArgs),
 }
 
 /// `regard gk sync ...`
@@ -230,6 +234,7 @@ pub fn run(args: &GkArgs, out: &mut dyn Write) -> Result<u8> {
         GkCommand::Test(a) => test(a, out),
         GkCommand::Verify(a) => verify(a, out),
         GkCommand::Expand(a) => expand_cmd(a, out),
+        GkCommand::Vap(a) => crate::gk_vap::run(a, out, &mut std::io::stderr().lock()),
         GkCommand::Sync(SyncArgs {
             command: SyncCommand::Test(a),
         }) => sync_test_cmd(a, out, &mut std::io::stderr().lock()),

@@ -8,6 +8,7 @@ mod bundle_run;
 mod cli;
 mod config;
 mod gk_cmd;
+mod gk_vap;
 mod kube_run;
 mod output;
 mod parse_cmd;

@@ -4,6 +4,7 @@
 mod compat;
 mod distribution;
 mod gk;
+mod gk_vap;
 mod kube;
 mod parse;
 mod policies;

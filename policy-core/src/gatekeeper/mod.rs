@@ -332,6 +332,14 @@ impl PolicyBundle {
                 .ok()
                 .and_then(|ti| Some((ti, templates.get(ti)?)));
             let Some((ti, template)) = found else {
+                // A constraint of a kind no template defines but a ValidatingAdmissionPolicy
+                // takes as params (what `gk vap` generates): the API server reads it as a
+                // param object, and so do we.
+                let api = object::str_at(&doc, &["apiVersion"]).unwrap_or("");
+                if vap.is_param_kind(api, kind) {
+                    ignored.push(IgnoredDocument { source, value: doc });
+                    continue;
+                }
                 return Err(Error::Constraint {
                     file: source,
                     kind: kind.to_owned(),

@@ -19,6 +19,8 @@
 //! the kind (lower case, plural), as the API server's discovery would give it
 //! for the built-in kinds.
 
+pub mod generate;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -322,7 +324,23 @@ fn vap_error(file: &str, kind: &str, name: &str, message: impl Into<String>) -> 
     }
 }
 
+/// The API group of an `apiVersion` (`""` for the core group): the API server
+/// serves a kind under every version of its group, converting as needed.
+fn group(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(g, _)| g)
+}
+
 impl VapSet {
+    /// Whether some policy takes objects of `kind` in the group of
+    /// `api_version` as params.
+    pub(crate) fn is_param_kind(&self, api_version: &str, kind: &str) -> bool {
+        self.policies.values().any(|p| {
+            p.param_kind
+                .as_ref()
+                .is_some_and(|(a, k)| k == kind && group(a) == group(api_version))
+        })
+    }
+
     /// Whether there is nothing to evaluate.
     pub(crate) fn is_empty(&self) -> bool {
         self.bindings.is_empty()
@@ -466,7 +484,8 @@ impl VapSet {
             let found: BTreeMap<(String, String), Value> = objects
                 .clone()
                 .filter(|o| {
-                    str_at(o, &["apiVersion"]) == Some(&api) && str_at(o, &["kind"]) == Some(&kind)
+                    str_at(o, &["apiVersion"]).is_some_and(|a| group(a) == group(&api))
+                        && str_at(o, &["kind"]) == Some(&kind)
                 })
                 .map(|o| {
                     let at = |k: &str| str_at(o, &["metadata", k]).unwrap_or("").to_owned();
