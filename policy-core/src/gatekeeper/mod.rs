@@ -77,6 +77,7 @@ pub use matching::{
 pub use rvm::Evaluator;
 pub use template::{ConstraintTemplate, Engine, TARGET};
 
+pub(crate) use matching::Matchable;
 pub(crate) use object::labels as labels_of;
 use review::Review;
 use template::CompiledTemplate;
