@@ -275,7 +275,7 @@ impl MutationSystem {
                 restore = Some((previous, had_metadata));
             }
         }
-        let result = self.run(obj, ctx, &group, &version, &kind);
+        let result = self.run(obj, ctx, (&group, &version, &kind), self.mutators.len() + 1);
         if let Some((previous, had_metadata)) = restore
             && let Json::Object(root) = obj
             && let Some(Json::Object(meta)) = root.get_mut("metadata")
@@ -311,15 +311,14 @@ impl MutationSystem {
         Ok(outcome)
     }
 
+    /// Passes over the mutators until the object stops changing, at most `max_iterations` times.
     fn run(
         &self,
         obj: &mut Json,
         ctx: &MutationContext,
-        group: &str,
-        version: &str,
-        kind: &str,
+        (group, version, kind): (&str, &str, &str),
+        max_iterations: usize,
     ) -> Result<MutationOutcome, MutationError> {
-        let max_iterations = self.mutators.len() + 1;
         let mut applied_all: BTreeSet<usize> = BTreeSet::new();
         let mut last_applied = Vec::new();
         let mut projection: Option<Value> = None;
@@ -591,4 +590,43 @@ fn schema_conflicts(mutators: &[Mutator]) -> (Vec<bool>, Vec<SchemaConflict>) {
         })
         .collect();
     (disabled, conflicts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Each AssignMetadata's label enables the next one, one per pass; with
+    /// fewer passes allowed than needed the error names the last pass's writer.
+    #[test]
+    fn not_converging_names_the_mutators() {
+        let meta = |name: &str, adds: &str, needs: Option<&str>| {
+            let mut doc = json!({"apiVersion": "mutations.gatekeeper.sh/v1", "kind": "AssignMetadata",
+                "metadata": {"name": name},
+                "spec": {"location": format!("metadata.labels.{adds}"), "parameters": {"assign": {"value": "y"}}}});
+            if let Some(n) = needs {
+                doc["spec"]["match"] = json!({"labelSelector": {"matchLabels": {n: "y"}}});
+            }
+            (
+                "m.yaml".to_owned(),
+                Value::from_json_str(&doc.to_string()).unwrap(),
+            )
+        };
+        let (s, errors) = MutationSystem::from_documents(&[
+            meta("z1", "a", None),
+            meta("y2", "b", Some("a")),
+            meta("x3", "c", Some("b")),
+        ]);
+        assert!(errors.is_empty());
+        let mut pod =
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n"}});
+        let err = s
+            .run(&mut pod, &MutationContext::default(), ("", "v1", "Pod"), 2)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "mutation not converging for Pod n/p after 2 iterations; still changing it: AssignMetadata/y2"
+        );
+    }
 }
