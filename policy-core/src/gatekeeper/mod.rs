@@ -69,7 +69,7 @@ pub use config::{
     exclusion_namespace, sync_requirements, sync_test,
 };
 pub use constraint::{CONSTRAINT_GROUP, Constraint, EnforcementAction, ScopedAction};
-pub use expansion::{ApplyTo, ExpansionTemplate, Resultant, expand};
+pub use expansion::{ApplyTo, ExpansionTemplate, Resultant, expand, expand_with};
 pub use inventory::Inventory;
 pub use matching::{
     KindSelector, LabelRequirement, LabelSelector, MatchCriteria, SourceType, Wildcard,

@@ -53,6 +53,49 @@ impl Default for MutationContext {
     }
 }
 
+impl MutationContext {
+    /// The context gator gives an object outside a cluster: the `Original`
+    /// source, no operation, and as Namespace the one among `namespaces`
+    /// named by the object (an empty Namespace when the object has no
+    /// namespace, a bare `default` when `default` is not among them, none
+    /// for other unknown namespaces).
+    ///
+    /// ```
+    /// use policy_core::mutation::MutationContext;
+    /// use policy_core::Value;
+    /// let pod = Value::from_json_str(r#"{"kind": "Pod", "metadata": {"name": "p", "namespace": "default"}}"#).unwrap();
+    /// let ctx = MutationContext::gator(&pod, &[]);
+    /// assert_eq!(ctx.namespace.unwrap()["metadata"]["name"], Value::from("default"));
+    /// ```
+    pub fn gator(object: &Value, namespaces: &[Value]) -> MutationContext {
+        let ns = match &object["metadata"]["namespace"] {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        let namespace = match ns {
+            None => Some(Value::new_object()),
+            Some(name) => namespaces
+                .iter()
+                .find(|n| {
+                    n["kind"] == Value::from("Namespace")
+                        && n["apiVersion"] == Value::from("v1")
+                        && n["metadata"]["name"] == Value::String(name.clone())
+                })
+                .cloned()
+                .or_else(|| {
+                    (name.as_ref() == "default").then(|| {
+                        Value::from_json_str(r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}"#)
+                            .unwrap_or(Value::Undefined)
+                    })
+                }),
+        };
+        MutationContext {
+            namespace,
+            ..MutationContext::default()
+        }
+    }
+}
+
 /// What a mutation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MutationOutcome {
