@@ -341,10 +341,14 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
         bail!("no input data identified");
     }
     // The cluster stores (and validates) objects as the mutating webhook left them.
-    let docs = if args.no_mutate {
-        docs
+    let mutators = if args.no_mutate {
+        None
     } else {
-        crate::mutate_cmd::mutate_documents(docs)?
+        Some(crate::mutate_cmd::load_mutators(&docs)?).filter(|m| !m.is_empty())
+    };
+    let docs = match &mutators {
+        Some(system) => crate::mutate_cmd::mutate_documents(system, docs)?,
+        None => docs,
     };
     let bundle = PolicyBundle::from_documents(docs.clone())?;
     let objects: Vec<Value> = docs.iter().map(|(_, d)| d.clone()).collect();
@@ -354,6 +358,7 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
         evaluator: args.evaluator.evaluator,
         disable_k8s_native_validation: !args.evaluator.cel.k8s_native_validation,
+        resultant_hook: mutators.map(|m| m.resultant_hook(crate::mutate_cmd::namespaces(&docs))),
         ..ReviewOptions::default()
     };
     let outcomes = bundle.review_objects(&objects, &options);

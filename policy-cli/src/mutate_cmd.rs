@@ -69,12 +69,11 @@ pub(crate) fn load_mutators(docs: &[(String, Value)]) -> Result<MutationSystem> 
     Ok(system)
 }
 
-/// Mutates every object among `docs` with the mutators among them (none: unchanged).
-pub(crate) fn mutate_documents(mut docs: Vec<(String, Value)>) -> Result<Vec<(String, Value)>> {
-    let system = load_mutators(&docs)?;
-    if system.is_empty() {
-        return Ok(docs);
-    }
+/// Mutates every object among `docs` (not Gatekeeper's own documents).
+pub(crate) fn mutate_documents(
+    system: &MutationSystem,
+    mut docs: Vec<(String, Value)>,
+) -> Result<Vec<(String, Value)>> {
     let namespaces = namespaces(&docs);
     for (file, doc) in &mut docs {
         if is_gatekeeper_document(doc) {

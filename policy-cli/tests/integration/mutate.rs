@@ -210,6 +210,34 @@ fn gk_test_validates_the_mutated_objects() {
 }
 
 #[test]
+fn gk_test_mutates_expansion_resultants_as_generated() {
+    let args = [
+        "gk",
+        "test",
+        "-f",
+        "policy.yaml",
+        "-f",
+        "../../gk/expansion/expansion.yaml",
+        "-f",
+        "deployment.yaml",
+        "-f",
+        "mutators.yaml",
+    ];
+    let mutated = regard(DIR, &args);
+    assert_eq!(
+        mutated.stdout,
+        "0 violations (0 deny, 0 warn, 0 dryrun) in 0 of 8 objects, 1 constraint\n"
+    );
+    let mut plain_args = args.to_vec();
+    plain_args.push("--no-mutate");
+    let plain = regard(DIR, &plain_args);
+    assert_eq!(
+        plain.stdout,
+        "apps/v1/Deployment prod/api (deployment.yaml)\n  [warn] owner-required: [Implied by expand-deployments] Pod api-pod has no owner label\n\n1 violation (0 deny, 1 warn, 0 dryrun) in 1 of 8 objects, 1 constraint\n"
+    );
+}
+
+#[test]
 fn gk_expand_mutates_the_base_and_the_resultants() {
     let out = regard(
         DIR,

@@ -51,14 +51,12 @@ pub fn check_bundle_mutated(
     }
     // An object the mutators fail on is reported as an error of its file.
     let mut mutation_errors: BTreeMap<usize, String> = BTreeMap::new();
+    let namespaces: Vec<Value> = objects
+        .iter()
+        .filter(|d| d["kind"] == Value::from("Namespace") && d["apiVersion"] == Value::from("v1"))
+        .cloned()
+        .collect();
     if let Some(system) = mutators.filter(|m| !m.is_empty()) {
-        let namespaces: Vec<Value> = objects
-            .iter()
-            .filter(|d| {
-                d["kind"] == Value::from("Namespace") && d["apiVersion"] == Value::from("v1")
-            })
-            .cloned()
-            .collect();
         for (i, object) in objects.iter_mut().enumerate() {
             if MutationSystem::is_mutator(object) {
                 continue;
@@ -74,6 +72,10 @@ pub fn check_bundle_mutated(
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
         evaluator: engines.evaluator,
         disable_k8s_native_validation: !engines.k8s_native_validation,
+        // Resultants of expansion are mutated too, as `Generated`.
+        resultant_hook: mutators
+            .filter(|m| !m.is_empty())
+            .map(|m| m.resultant_hook(namespaces.clone())),
         ..ReviewOptions::default()
     };
     let outcomes = bundle.review_objects(&objects, &options);

@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use regorus::Value;
 use serde_json::Value as Json;
@@ -23,7 +24,7 @@ use super::location::PathNode;
 use super::mutator::{
     Action, Mutator, MutatorError, MutatorId, MutatorKind, Operation, is_mutator_document,
 };
-use crate::gatekeeper::{Matchable, SourceType};
+use crate::gatekeeper::{Matchable, ResultantHook, SourceType};
 
 /// What the mutation system knows about the request besides the object.
 #[derive(Debug, Clone)]
@@ -336,6 +337,23 @@ impl MutationSystem {
             }
         }
         result
+    }
+
+    /// A [`ResultantHook`] that mutates each expansion resultant as
+    /// `Generated`, in gator's context (see [`MutationContext::gator`]), as
+    /// Gatekeeper does before reviewing it.
+    pub fn resultant_hook(&self, namespaces: Vec<Value>) -> ResultantHook {
+        let system = self.clone();
+        ResultantHook(Arc::new(move |r: &mut Value| {
+            let ctx = MutationContext {
+                source: SourceType::Generated,
+                ..MutationContext::gator(r, &namespaces)
+            };
+            system
+                .mutate_value(r, &ctx)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }))
     }
 
     /// Mutates a regorus value (converted to JSON and back when changed).
