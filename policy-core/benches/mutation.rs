@@ -78,6 +78,10 @@ fn mutators() -> Vec<(String, Value)> {
         );
     }
     push(
+        json!({"apiVersion": "mutations.gatekeeper.sh/v1", "kind": "AssignMetadata", "metadata": {"name": "stamp"},
+                "spec": {"location": "metadata.annotations.\"example.com/mutated\"", "parameters": {"assign": {"value": "yes"}}}}),
+    );
+    push(
         json!({"apiVersion": "mutations.gatekeeper.sh/v1alpha1", "kind": "AssignImage", "metadata": {"name": "mirror"},
                 "spec": {"applyTo": apply_to, "location": "spec.containers[name: *].image",
                          "parameters": {"assignDomain": "mirror.example.com"}}}),
