@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod gk_cmd;
 mod kube_run;
+mod mutate_cmd;
 mod output;
 mod parse_cmd;
 mod policies_cmd;

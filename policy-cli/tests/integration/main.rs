@@ -5,6 +5,7 @@ mod compat;
 mod distribution;
 mod gk;
 mod kube;
+mod mutate;
 mod parse;
 mod policies;
 mod registry;

@@ -219,7 +219,7 @@ mod tests {
     fn check(before: Json, after: Json, expected: Json) {
         let ops = diff(&before, &after);
         assert_eq!(serde_json::to_value(&ops).unwrap(), expected);
-        let mut patched = before.clone();
+        let mut patched = before;
         apply(&mut patched, &ops).unwrap();
         assert_eq!(patched, after);
     }

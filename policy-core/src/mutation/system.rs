@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use regorus::Value;
 use serde_json::Value as Json;
@@ -23,7 +24,7 @@ use super::location::PathNode;
 use super::mutator::{
     Action, Mutator, MutatorError, MutatorId, MutatorKind, Operation, is_mutator_document,
 };
-use crate::gatekeeper::{Matchable, SourceType};
+use crate::gatekeeper::{Matchable, ResultantHook, SourceType};
 
 /// What the mutation system knows about the request besides the object.
 #[derive(Debug, Clone)]
@@ -49,6 +50,49 @@ impl Default for MutationContext {
             operation: None,
             source: SourceType::Original,
             username: None,
+        }
+    }
+}
+
+impl MutationContext {
+    /// The context gator gives an object outside a cluster: the `Original`
+    /// source, no operation, and as Namespace the one among `namespaces`
+    /// named by the object (an empty Namespace when the object has no
+    /// namespace, a bare `default` when `default` is not among them, none
+    /// for other unknown namespaces).
+    ///
+    /// ```
+    /// use policy_core::mutation::MutationContext;
+    /// use policy_core::Value;
+    /// let pod = Value::from_json_str(r#"{"kind": "Pod", "metadata": {"name": "p", "namespace": "default"}}"#).unwrap();
+    /// let ctx = MutationContext::gator(&pod, &[]);
+    /// assert_eq!(ctx.namespace.unwrap()["metadata"]["name"], Value::from("default"));
+    /// ```
+    pub fn gator(object: &Value, namespaces: &[Value]) -> MutationContext {
+        let ns = match &object["metadata"]["namespace"] {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        let namespace = match ns {
+            None => Some(Value::new_object()),
+            Some(name) => namespaces
+                .iter()
+                .find(|n| {
+                    n["kind"] == Value::from("Namespace")
+                        && n["apiVersion"] == Value::from("v1")
+                        && n["metadata"]["name"] == Value::String(name.clone())
+                })
+                .cloned()
+                .or_else(|| {
+                    (name.as_ref() == "default").then(|| {
+                        Value::from_json_str(r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}"#)
+                            .unwrap_or(Value::Undefined)
+                    })
+                }),
+        };
+        MutationContext {
+            namespace,
+            ..MutationContext::default()
         }
     }
 }
@@ -275,7 +319,7 @@ impl MutationSystem {
                 restore = Some((previous, had_metadata));
             }
         }
-        let result = self.run(obj, ctx, &group, &version, &kind);
+        let result = self.run(obj, ctx, (&group, &version, &kind), self.mutators.len() + 1);
         if let Some((previous, had_metadata)) = restore
             && let Json::Object(root) = obj
             && let Some(Json::Object(meta)) = root.get_mut("metadata")
@@ -295,6 +339,23 @@ impl MutationSystem {
         result
     }
 
+    /// A [`ResultantHook`] that mutates each expansion resultant as
+    /// `Generated`, in gator's context (see [`MutationContext::gator`]), as
+    /// Gatekeeper does before reviewing it.
+    pub fn resultant_hook(&self, namespaces: Vec<Value>) -> ResultantHook {
+        let system = self.clone();
+        ResultantHook(Arc::new(move |r: &mut Value| {
+            let ctx = MutationContext {
+                source: SourceType::Generated,
+                ..MutationContext::gator(r, &namespaces)
+            };
+            system
+                .mutate_value(r, &ctx)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }))
+    }
+
     /// Mutates a regorus value (converted to JSON and back when changed).
     pub fn mutate_value(
         &self,
@@ -311,15 +372,14 @@ impl MutationSystem {
         Ok(outcome)
     }
 
+    /// Passes over the mutators until the object stops changing, at most `max_iterations` times.
     fn run(
         &self,
         obj: &mut Json,
         ctx: &MutationContext,
-        group: &str,
-        version: &str,
-        kind: &str,
+        (group, version, kind): (&str, &str, &str),
+        max_iterations: usize,
     ) -> Result<MutationOutcome, MutationError> {
-        let max_iterations = self.mutators.len() + 1;
         let mut applied_all: BTreeSet<usize> = BTreeSet::new();
         let mut last_applied = Vec::new();
         let mut projection: Option<Value> = None;
@@ -591,4 +651,43 @@ fn schema_conflicts(mutators: &[Mutator]) -> (Vec<bool>, Vec<SchemaConflict>) {
         })
         .collect();
     (disabled, conflicts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Each AssignMetadata's label enables the next one, one per pass; with
+    /// fewer passes allowed than needed the error names the last pass's writer.
+    #[test]
+    fn not_converging_names_the_mutators() {
+        let meta = |name: &str, adds: &str, needs: Option<&str>| {
+            let mut doc = json!({"apiVersion": "mutations.gatekeeper.sh/v1", "kind": "AssignMetadata",
+                "metadata": {"name": name},
+                "spec": {"location": format!("metadata.labels.{adds}"), "parameters": {"assign": {"value": "y"}}}});
+            if let Some(n) = needs {
+                doc["spec"]["match"] = json!({"labelSelector": {"matchLabels": {n: "y"}}});
+            }
+            (
+                "m.yaml".to_owned(),
+                Value::from_json_str(&doc.to_string()).unwrap(),
+            )
+        };
+        let (s, errors) = MutationSystem::from_documents(&[
+            meta("z1", "a", None),
+            meta("y2", "b", Some("a")),
+            meta("x3", "c", Some("b")),
+        ]);
+        assert!(errors.is_empty());
+        let mut pod =
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "n"}});
+        let err = s
+            .run(&mut pod, &MutationContext::default(), ("", "v1", "Pod"), 2)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "mutation not converging for Pod n/p after 2 iterations; still changing it: AssignMetadata/y2"
+        );
+    }
 }
