@@ -515,3 +515,81 @@ pub fn report(mutators: Option<&Mutators>, metrics: &Metrics) {
     m.mutator_errors.set(gauge(mutators.errors().len()));
     m.conflicts.set(gauge(mutators.system.conflict_count()));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn docs(yaml_generation: Option<i64>) -> Vec<(String, regorus::Value)> {
+        let mut assign = json!({
+            "apiVersion": "mutations.gatekeeper.sh/v1", "kind": "Assign",
+            "metadata": {"name": "non-root"},
+            "spec": {"applyTo": [{"groups": [""], "versions": ["v1"], "kinds": ["Pod"]}],
+                     "location": "spec.securityContext.runAsNonRoot",
+                     "parameters": {"assign": {"value": true}}}
+        });
+        if let Some(g) = yaml_generation {
+            assign["metadata"]["generation"] = json!(g);
+        }
+        let label = json!({
+            "apiVersion": "mutations.gatekeeper.sh/v1", "kind": "AssignMetadata",
+            "metadata": {"name": "team"},
+            "spec": {"location": "metadata.labels.team", "parameters": {"assign": {"value": "a"}}}
+        });
+        [assign, label]
+            .into_iter()
+            .map(|d| ("m.yaml".to_owned(), serde_json::from_value(d).unwrap()))
+            .collect()
+    }
+
+    fn mutate(mutators: &Mutators, pod: &Json) -> Mutated {
+        mutators
+            .mutate(pod, &MutationContext::default(), true)
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn annotations_name_each_mutator_with_its_generation() {
+        let mutators = Mutators::from_documents(&docs(Some(4)));
+        assert_eq!((mutators.active(), mutators.errors().len()), (2, 0));
+        for annotations in [None, Some(Json::Null), Some(json!({"keep": "me"}))] {
+            let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
+            if let Some(a) = &annotations {
+                pod["metadata"]["annotations"] = a.clone();
+            }
+            let mutated = mutate(&mutators, &pod);
+            let got = &mutated.object["metadata"]["annotations"];
+            assert_eq!(
+                got[ANNOTATION_MUTATIONS],
+                "Assign//non-root:4, AssignMetadata//team:0"
+            );
+            assert_eq!(got[ANNOTATION_MUTATION_ID], mutated.id.to_string());
+            let kept = annotations.as_ref().and_then(|a| a.get("keep"));
+            assert_eq!(got.get("keep"), kept);
+            assert_eq!(
+                got.as_object().map(serde_json::Map::len),
+                Some(2 + usize::from(kept.is_some()))
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_changed_is_none_and_not_annotated() {
+        let mutators = Mutators::from_documents(&docs(None));
+        let done = json!({"apiVersion": "v1", "kind": "Pod",
+                          "metadata": {"name": "p", "labels": {"team": "b"}},
+                          "spec": {"securityContext": {"runAsNonRoot": true}}});
+        let outcome = mutators
+            .mutate(&done, &MutationContext::default(), true)
+            .unwrap();
+        assert!(outcome.is_none());
+        // Generation 0 when the document has none.
+        let fresh = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
+        assert_eq!(
+            mutate(&mutators, &fresh).object["metadata"]["annotations"][ANNOTATION_MUTATIONS],
+            "Assign//non-root:0, AssignMetadata//team:0"
+        );
+    }
+}

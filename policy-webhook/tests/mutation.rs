@@ -558,3 +558,92 @@ async fn the_mutated_object_is_validated_as_a_cluster_would() {
     assert_eq!(line["resource_namespace"], "default");
     assert_eq!(line["resource_name"], "web");
 }
+
+#[tokio::test]
+async fn mutators_reload_with_the_policy_set() {
+    let setup = common::Setup::new(POLICIES);
+    let hook = setup.start(&[]);
+    hook.wait_ready().await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "settings", "namespace": "shop"}});
+    let m = mutate(&hook, &create("shop", &cm), &cm).await;
+    assert_eq!(m.mutated["data"], json!({"namespace": "shop"}));
+
+    // A new mutator file (atomically, as a ConfigMap update): served after the reload, and the
+    // refused one still counted.
+    common::write_atomic(
+        &setup.policy_dir.join("more.yaml"),
+        br#"
+apiVersion: mutations.gatekeeper.sh/v1
+kind: AssignMetadata
+metadata:
+  name: managed-by
+spec:
+  location: "metadata.labels.managed-by"
+  parameters:
+    assign:
+      value: regard
+"#,
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let metrics = hook.metrics_text().await;
+        if common::sample(&metrics, "regard_webhook_mutators") == Some(9.0) {
+            assert_eq!(
+                common::sample(&metrics, "regard_webhook_mutator_errors"),
+                Some(1.0)
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let m = mutate(&hook, &create("shop", &cm), &cm).await;
+    let mut expected = cm.clone();
+    expected["data"] = json!({"namespace": "shop"});
+    expected["metadata"]["labels"] = json!({"managed-by": "regard"});
+    assert_eq!(m.mutated, expected);
+
+    // A file that breaks the whole set (a template that does not compile) keeps the last good
+    // set, mutators included.
+    common::write_atomic(
+        &setup.policy_dir.join("requiredlabels-template.yaml"),
+        b"apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: broken}\nspec: {crd: {spec: {names: {kind: Broken}}}, targets: [{target: admission.k8s.gatekeeper.sh, rego: 'package x\nviolation[{' }]}\n",
+    );
+    hook.wait_log("policy reload failed; keeping the last good policy set")
+        .await;
+    let m = mutate(&hook, &create("shop", &cm), &cm).await;
+    assert_eq!(m.mutated, expected);
+}
+
+#[tokio::test]
+async fn built_in_bundles_mutate_then_validate() {
+    // restricted-defaults' mutators make a bare Pod meet restricted: denied as sent, admitted
+    // as mutated, the way the API server calls the two webhooks.
+    let setup = common::Setup::new(POLICIES);
+    let hook = setup.start_with(&["--bundle", "restricted,restricted-defaults"], &[]);
+    hook.wait_ready().await;
+    let bare = json!({"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": "bare", "namespace": "apps"},
+                      "spec": {"containers": [{"name": "app", "image": "registry.example.com/app:1"}]}});
+    let reply = hook.admit(&create("apps", &bare)).await;
+    assert_eq!(
+        reply.json()["response"]["allowed"],
+        false,
+        "{}",
+        reply.text()
+    );
+
+    let m = mutate(&hook, &create("apps", &bare), &bare).await;
+    let mut expected = bare.clone();
+    expected["spec"]["securityContext"] =
+        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
+    expected["spec"]["containers"][0]["securityContext"] =
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}});
+    assert_eq!(m.mutated, expected);
+
+    let reply = hook.admit(&create("apps", &m.mutated)).await;
+    let response = &reply.json()["response"];
+    assert_eq!(response["allowed"], true, "{response}");
+    assert_eq!(response.get("warnings"), None, "{response}");
+}
