@@ -1,5 +1,5 @@
 //! Embeds the built-in policy library (`../policies`): every bundle manifest,
-//! ConstraintTemplate, default Constraint and SyncSet becomes an `include_str!` entry
+//! ConstraintTemplate, default Constraint, SyncSet and mutator file becomes an `include_str!` entry
 //! in `$OUT_DIR/library_files.rs`, so the binary carries the library and the
 //! files stay the single source.
 
@@ -23,6 +23,7 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
             n == "template.yaml"
                 || n == "constraint.yaml"
                 || n == "syncset.yaml"
+                || n == "mutators.yaml"
                 || (n == "bundles.yaml" && dir == root)
         }) {
             out.push(path);

@@ -5,8 +5,10 @@
 //! `policy_core::conftest::check_bundle`.
 
 use anyhow::{Result, bail};
+use policy_core::Value;
 use policy_core::gatekeeper::{PolicyBundle, read_document_files};
 use policy_core::library;
+use policy_core::mutation::MutationSystem;
 
 /// Which bundles a run uses.
 #[derive(Debug, Clone)]
@@ -38,7 +40,8 @@ impl Selection {
 
     /// Compiles the selection: built-in names from the embedded library,
     /// anything else as a directory of templates and constraints.
-    pub(crate) fn load(&self) -> Result<PolicyBundle> {
+    /// The mutators among the selection's documents come back beside the bundle.
+    pub(crate) fn load(&self) -> Result<(PolicyBundle, Vec<(String, Value)>)> {
         let known: Vec<String> = library::bundles()?.into_iter().map(|b| b.name).collect();
         let (names, dirs): (Vec<&String>, Vec<&String>) =
             self.entries.iter().partition(|e| known.contains(e));
@@ -54,10 +57,15 @@ impl Selection {
                 docs.extend(values.into_iter().map(|v| (source.clone(), v)));
             }
         }
+        let mutators: Vec<(String, Value)> = docs
+            .iter()
+            .filter(|(_, d)| MutationSystem::is_mutator(d))
+            .cloned()
+            .collect();
         let bundle = PolicyBundle::from_documents(docs)?;
-        if bundle.constraint_count() == 0 {
+        if bundle.constraint_count() == 0 && mutators.is_empty() {
             bail!("--bundle {}: no Constraints found", self.entries.join(","));
         }
-        Ok(bundle)
+        Ok((bundle, mutators))
     }
 }

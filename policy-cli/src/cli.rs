@@ -96,6 +96,9 @@ pub(crate) struct TestArgs {
     pub(crate) bundle: Vec<String>,
     #[command(flatten)]
     pub(crate) cel: CelArg,
+    /// With --bundle: validate objects as given, without applying the mutators in the bundles and inputs first
+    #[arg(long = "no-mutate")]
+    pub(crate) no_mutate: bool,
     /// Namespaces (packages) to query; comma lists and globs (`*?[`) allowed [default: main]
     #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
     pub(crate) namespace: Vec<String>,

@@ -23,11 +23,12 @@ use policy_core::Value;
 use policy_core::conftest::CheckResult;
 use policy_core::gatekeeper::{
     EnforcementAction, Engines, Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions,
-    SyncKind, TARGET, Violation, expand, read_document_files,
+    SyncKind, TARGET, Violation, expand_with, read_document_files,
     suite::{self, Filter, SuiteResult},
     sync_test,
 };
 use policy_core::kube::KubeFile;
+use policy_core::mutation::{MutationContext, MutationSystem, SourceType};
 use serde::Serialize;
 
 /// `regard gk ...`
@@ -46,6 +47,8 @@ pub enum GkCommand {
     Verify(VerifyArgs),
     /// Print the resources that ExpansionTemplates derive from the inputs (like `gator expand`).
     Expand(ExpandArgs),
+    /// Apply the mutators (Assign, AssignMetadata, ModifySet, AssignImage) among the inputs to the objects among them.
+    Mutate(crate::mutate_cmd::MutateArgs),
     /// Referential data: check the kinds a Config/SyncSet syncs (like `gator sync`).
     Sync(SyncArgs),
     /// Print the ValidatingAdmissionPolicy and bindings Gatekeeper generates for CEL templates and their constraints.
@@ -111,6 +114,9 @@ pub struct TestArgs {
     pub evaluator: EvaluatorArg,
     #[command(flatten)]
     pub kube: crate::cli::KubeArgs,
+    /// Review the objects as given: do not apply the mutators among the inputs first.
+    #[arg(long)]
+    pub no_mutate: bool,
 }
 
 /// `-i/--image`, shared by `gk test` and `gk verify` (gator's `--image`).
@@ -226,6 +232,9 @@ pub struct ExpandArgs {
     /// Write to this file instead of standard output.
     #[arg(short = 'o', long = "output-file", value_name = "FILE")]
     pub output_file: Option<PathBuf>,
+    /// Do not apply the mutators among the inputs to the base objects and resultants.
+    #[arg(long)]
+    pub no_mutate: bool,
 }
 
 /// Runs a gk subcommand and returns the exit code.
@@ -235,6 +244,7 @@ pub fn run(args: &GkArgs, out: &mut dyn Write) -> Result<u8> {
         GkCommand::Verify(a) => verify(a, out),
         GkCommand::Expand(a) => expand_cmd(a, out),
         GkCommand::Vap(a) => crate::gk_vap::run(a, out, &mut std::io::stderr().lock()),
+        GkCommand::Mutate(a) => crate::mutate_cmd::run(a, out, &mut std::io::stderr().lock()),
         GkCommand::Sync(SyncArgs {
             command: SyncCommand::Test(a),
         }) => sync_test_cmd(a, out, &mut std::io::stderr().lock()),
@@ -292,7 +302,7 @@ fn sync_test_cmd(args: &SyncTestArgs, out: &mut dyn Write, err: &mut dyn Write) 
     Ok(0)
 }
 
-fn load_inputs(paths: &[String]) -> Result<Vec<(String, Value)>> {
+pub(crate) fn load_inputs(paths: &[String]) -> Result<Vec<(String, Value)>> {
     let files = read_document_files(paths)?;
     Ok(files
         .into_iter()
@@ -338,6 +348,16 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
     if docs.is_empty() {
         bail!("no input data identified");
     }
+    // The cluster stores (and validates) objects as the mutating webhook left them.
+    let mutators = if args.no_mutate {
+        None
+    } else {
+        Some(crate::mutate_cmd::load_mutators(&docs)?).filter(|m| !m.is_empty())
+    };
+    let docs = match &mutators {
+        Some(system) => crate::mutate_cmd::mutate_documents(system, docs)?,
+        None => docs,
+    };
     let bundle = PolicyBundle::from_documents(docs.clone())?;
     let objects: Vec<Value> = docs.iter().map(|(_, d)| d.clone()).collect();
     // gator adds every input object to data.inventory and reviews every one.
@@ -346,6 +366,7 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
         evaluator: args.evaluator.evaluator,
         disable_k8s_native_validation: !args.evaluator.cel.k8s_native_validation,
+        resultant_hook: mutators.map(|m| m.resultant_hook(crate::mutate_cmd::namespaces(&docs))),
         ..ReviewOptions::default()
     };
     let outcomes = bundle.review_objects(&objects, &options);
@@ -814,7 +835,7 @@ pub fn go_duration(d: Duration) -> String {
 
 fn expand_cmd(args: &ExpandArgs, out: &mut dyn Write) -> Result<u8> {
     let docs = load_inputs(&args.filenames)?;
-    let bundle = PolicyBundle::from_documents(docs)?;
+    let bundle = PolicyBundle::from_documents(docs.clone())?;
     let templates = bundle.expansion_templates();
     if templates.is_empty() {
         bail!("no ExpansionTemplates among the inputs");
@@ -825,14 +846,41 @@ fn expand_cmd(args: &ExpandArgs, out: &mut dyn Write) -> Result<u8> {
         .map(|d| &d.value)
         .filter(|v| v["kind"] == Value::from("Namespace") && v["apiVersion"] == Value::from("v1"))
         .collect();
+    // As gator expand: mutators apply to the base object (Original) and to
+    // each resultant (Generated) before it is expanded further.
+    let mutators = (!args.no_mutate)
+        .then(|| crate::mutate_cmd::load_mutators(&docs))
+        .transpose()?
+        .filter(|m| !m.is_empty());
+    let all_namespaces: Vec<Value> = namespaces.iter().map(|v| (*v).clone()).collect();
     let mut resultants = Vec::new();
     for doc in bundle.ignored() {
+        if MutationSystem::is_mutator(&doc.value) {
+            continue;
+        }
         let ns_name = doc.value["metadata"]["namespace"].clone();
         let ns = namespaces
             .iter()
             .copied()
             .find(|n| n["metadata"]["name"] == ns_name);
-        for r in expand(templates, &doc.value, ns)? {
+        let mut base = doc.value.clone();
+        if let Some(system) = &mutators {
+            let ctx = MutationContext::gator(&base, &all_namespaces);
+            system
+                .mutate_value(&mut base, &ctx)
+                .with_context(|| format!("mutating {}", doc.source))?;
+        }
+        let mut fix = |r: &mut Value| -> std::result::Result<(), String> {
+            if let Some(system) = &mutators {
+                let ctx = MutationContext {
+                    source: SourceType::Generated,
+                    ..MutationContext::gator(r, &all_namespaces)
+                };
+                system.mutate_value(r, &ctx).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        };
+        for r in expand_with(templates, &base, ns, &mut fix)? {
             resultants.push(serde_json::to_value(&r.object)?);
         }
     }

@@ -10,6 +10,7 @@ mod config;
 mod gk_cmd;
 mod gk_vap;
 mod kube_run;
+mod mutate_cmd;
 mod output;
 mod parse_cmd;
 mod policies_cmd;

@@ -106,7 +106,8 @@ fn list(selected: &[String]) -> Result<String> {
 }
 
 /// Writes `templates/<id>.yaml` and `constraints/<id>.yaml` for every policy
-/// of the bundles, and `syncsets/<id>.yaml` for the referential ones; returns
+/// of the bundles, `syncsets/<id>.yaml` for the referential ones and
+/// `mutators/<id>.yaml` for mutation bundles; returns
 /// how many policies and SyncSets were written.
 fn export(dir: &std::path::Path, names: &[String]) -> Result<(usize, usize)> {
     let (mut count, mut syncsets) = (0, 0);
@@ -122,6 +123,7 @@ fn export(dir: &std::path::Path, names: &[String]) -> Result<(usize, usize)> {
                 syncsets += 1;
                 "syncsets"
             }
+            "mutators.yaml" => "mutators",
             _ => "constraints",
         };
         let target = dir.join(sub).join(format!("{id}.yaml"));

@@ -38,6 +38,8 @@ struct Settings {
     parse_options: input::ParseOptions,
     /// Kubernetes schema and deprecated-API checks, when on.
     kube: Option<crate::kube_run::KubeSettings>,
+    /// Validate objects as given, without the bundles' mutators.
+    no_mutate: bool,
 }
 
 impl Settings {
@@ -147,6 +149,7 @@ impl Settings {
                     .collect(),
             ),
             kube,
+            no_mutate: layers.flag("no-mutate", args.no_mutate)?,
         })
     }
 }
@@ -154,7 +157,11 @@ impl Settings {
 /// What evaluates the files: conftest-style Rego policies or Gatekeeper bundles.
 enum Engine {
     Conftest(Box<Checker>),
-    Bundle(policy_core::gatekeeper::PolicyBundle),
+    /// A bundle, and the mutators among its documents.
+    Bundle(
+        policy_core::gatekeeper::PolicyBundle,
+        Vec<(String, policy_core::Value)>,
+    ),
 }
 
 pub(crate) fn run(args: TestArgs) -> Result<u8> {
@@ -165,7 +172,8 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
             if let Some(line) = selection.announcement() {
                 eprintln!("{line}");
             }
-            Engine::Bundle(selection.load()?)
+            let (bundle, mutators) = selection.load()?;
+            Engine::Bundle(bundle, mutators)
         }
         None => {
             let policies = PolicySet::load(&settings.load)?;
@@ -193,12 +201,28 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
         }
     }
     let results = match &engine {
-        Engine::Bundle(bundle) => {
+        Engine::Bundle(bundle, bundle_mutators) => {
             let engines = policy_core::gatekeeper::Engines {
                 k8s_native_validation: settings.k8s_native_validation,
                 ..Default::default()
             };
-            policy_core::conftest::check_bundle(bundle, &files, engines)?
+            // Mutators from the bundles and from the inputs: objects are
+            // validated as the cluster would store them.
+            let mutators = if settings.no_mutate {
+                None
+            } else {
+                let mut docs = bundle_mutators.clone();
+                for file in &files {
+                    docs.extend(
+                        file.documents()
+                            .into_iter()
+                            .filter(policy_core::mutation::MutationSystem::is_mutator)
+                            .map(|d| (file.name.clone(), d)),
+                    );
+                }
+                Some(crate::mutate_cmd::load_mutators(&docs)?)
+            };
+            policy_core::conftest::check_bundle_mutated(bundle, &files, engines, mutators.as_ref())?
         }
         Engine::Conftest(checker) if settings.combine => {
             if errors.is_empty() {

@@ -50,6 +50,7 @@ pub mod guard;
 pub mod input;
 pub mod kube;
 pub mod library;
+pub mod mutation;
 pub mod policy;
 pub mod rego;
 pub mod vap;

@@ -207,6 +207,12 @@ pub fn select<S: AsRef<str>>(names: &[S]) -> Result<Vec<String>> {
 pub fn files<S: AsRef<str>>(names: &[S]) -> Result<Vec<(String, &'static str)>> {
     let mut out = Vec::new();
     for policy in select(names)? {
+        // A mutation policy is a `mutators.yaml` of Gatekeeper mutators alone.
+        let mutators = format!("{policy}/mutators.yaml");
+        if let Ok(text) = file(&mutators) {
+            out.push((mutators, text));
+            continue;
+        }
         for name in ["template.yaml", "constraint.yaml"] {
             let path = format!("{policy}/{name}");
             let text = file(&path)?;
@@ -220,16 +226,23 @@ pub fn files<S: AsRef<str>>(names: &[S]) -> Result<Vec<(String, &'static str)>> 
     Ok(out)
 }
 
-/// The parsed templates and constraints of the named bundles, ready for
-/// [`PolicyBundle::from_documents`].
+/// The parsed templates, constraints and mutators of the named bundles,
+/// ready for [`PolicyBundle::from_documents`] and
+/// [`MutationSystem::from_documents`](crate::mutation::MutationSystem::from_documents).
 pub fn documents<S: AsRef<str>>(names: &[S]) -> Result<Vec<(String, Value)>> {
-    files(names)?
-        .into_iter()
-        .map(|(path, text)| {
-            let value = Format::Yaml.parse(text, Path::new(&path))?;
-            Ok((format!("<built-in>/{path}"), value))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (path, text) in files(names)? {
+        let value = Format::Yaml.parse(text, Path::new(&path))?;
+        let name = format!("<built-in>/{path}");
+        // A multi-document file parses to the array of its documents.
+        match value {
+            Value::Array(docs) if path.ends_with("mutators.yaml") => {
+                out.extend(docs.iter().map(|d| (name.clone(), d.clone())));
+            }
+            v => out.push((name, v)),
+        }
+    }
+    Ok(out)
 }
 
 /// Compiles the named bundles into one [`PolicyBundle`].
@@ -240,7 +253,11 @@ pub fn load<S: AsRef<str>>(names: &[S]) -> Result<PolicyBundle> {
 /// Every policy of the library, each once, in bundle order.
 pub fn policies() -> Result<Vec<PolicyInfo>> {
     let names: Vec<String> = bundles()?.into_iter().map(|b| b.name).collect();
-    select(&names)?.iter().map(|p| describe(p)).collect()
+    select(&names)?
+        .iter()
+        .filter(|p| file(&format!("{p}/mutators.yaml")).is_err())
+        .map(|p| describe(p))
+        .collect()
 }
 
 fn describe(policy: &str) -> Result<PolicyInfo> {

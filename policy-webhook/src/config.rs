@@ -235,6 +235,16 @@ pub struct Args {
     #[arg(long, env = "REGARD_WEBHOOK_LOG_DENIES")]
     pub log_denies: bool,
 
+    /// `/v1/mutate`: mark every mutated object with Gatekeeper's `gatekeeper.sh/mutation-id`
+    /// and `gatekeeper.sh/mutations` annotations (which mutators changed it).
+    #[arg(long, env = "REGARD_WEBHOOK_MUTATION_ANNOTATIONS")]
+    pub mutation_annotations: bool,
+
+    /// `/v1/mutate`: log one line per mutated object, naming the mutators that changed it
+    /// (Gatekeeper's `--log-mutations`).
+    #[arg(long, env = "REGARD_WEBHOOK_LOG_MUTATIONS")]
+    pub log_mutations: bool,
+
     /// Log line format.
     #[arg(
         long,
@@ -383,6 +393,17 @@ pub struct AdmissionSettings {
     pub exemptions: NamespaceExemptions,
     /// Log deny and warn results.
     pub log_denies: bool,
+    /// `/v1/mutate` options.
+    pub mutation: MutationSettings,
+}
+
+/// Settings of the `POST /v1/mutate` handler (the rest it shares with `/v1/admit`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MutationSettings {
+    /// Add Gatekeeper's mutation annotations to mutated objects.
+    pub annotations: bool,
+    /// Log each mutated object.
+    pub log: bool,
 }
 
 impl Default for AdmissionSettings {
@@ -395,6 +416,7 @@ impl Default for AdmissionSettings {
             max_concurrent_evals: default_parallelism(),
             exemptions: NamespaceExemptions::default(),
             log_denies: false,
+            mutation: MutationSettings::default(),
         }
     }
 }
@@ -483,6 +505,10 @@ impl Args {
                 max_concurrent_evals,
                 exemptions,
                 log_denies: self.log_denies,
+                mutation: MutationSettings {
+                    annotations: self.mutation_annotations,
+                    log: self.log_mutations,
+                },
             },
             cluster: (self.watch_namespaces || self.sync_data).then_some(ClusterAccess {
                 kubeconfig: self.kubeconfig,

@@ -1,4 +1,5 @@
-//! The production [`Reviewer`]: policy-core's Gatekeeper framework.
+//! The production [`Reviewer`]: policy-core's Gatekeeper framework, with the policy set's
+//! mutators for `/v1/mutate`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,7 +9,9 @@ use policy_core::gatekeeper::{
     AUDIT_ENFORCEMENT_POINT, EnforcementAction, Engines, Evaluator, PolicyBundle, Process,
     ReviewOptions, SyncKind, Violation,
 };
+use policy_core::mutation::MutationSystem;
 
+use crate::mutate::Mutators;
 use crate::review::{Action, ConstraintRun, Finding, Review, ReviewError, Reviewer};
 
 /// Gatekeeper's enforcement point for the validating webhook (selects `scopedEnforcementActions`).
@@ -19,6 +22,8 @@ pub const ENFORCEMENT_POINT: &str = "validation.gatekeeper.sh";
 pub struct GatekeeperPolicies {
     bundle: PolicyBundle,
     engines: Engines,
+    /// The bundle's mutator documents, for `/v1/mutate`.
+    mutators: Arc<Mutators>,
 }
 
 impl GatekeeperPolicies {
@@ -35,7 +40,18 @@ impl GatekeeperPolicies {
                 );
             }
         }
-        GatekeeperPolicies { bundle, engines }
+        let mutator_docs: Vec<(String, regorus::Value)> = bundle
+            .ignored()
+            .iter()
+            .filter(|d| MutationSystem::is_mutator(&d.value))
+            .map(|d| (d.source.clone(), d.value.clone()))
+            .collect();
+        let mutators = Arc::new(Mutators::from_documents(&mutator_docs));
+        GatekeeperPolicies {
+            bundle,
+            engines,
+            mutators,
+        }
     }
 }
 
@@ -170,6 +186,10 @@ impl Reviewer for GatekeeperPolicies {
         self.bundle.sync_config().is_excluded(process, namespace)
     }
 
+    fn mutators(&self) -> Option<&Mutators> {
+        Some(&self.mutators)
+    }
+
     fn with_inventory(&self, objects: &[regorus::Value]) -> Result<Arc<dyn Reviewer>, String> {
         let bundle = self
             .bundle
@@ -178,6 +198,7 @@ impl Reviewer for GatekeeperPolicies {
         Ok(Arc::new(GatekeeperPolicies {
             bundle,
             engines: self.engines,
+            mutators: self.mutators.clone(),
         }))
     }
 }

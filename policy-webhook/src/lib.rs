@@ -11,7 +11,7 @@
 //! the [`review::Reviewer`] currently held by [`policy::PolicyStore`]. From the cluster (only
 //! when asked), [`namespaces`] keeps the Namespaces that `namespaceSelector` and
 //! `namespaceObject` need, and [`sync`] keeps the objects referential templates read as
-//! `data.inventory`.
+//! `data.inventory`. [`mutate`] serves `/v1/mutate` with the mutators of the same policy set.
 #![deny(missing_docs)]
 
 pub mod admission;
@@ -22,6 +22,7 @@ pub mod exempt;
 pub mod fswatch;
 pub mod gatekeeper;
 pub mod metrics;
+pub mod mutate;
 pub mod namespaces;
 pub mod policy;
 pub mod remote;

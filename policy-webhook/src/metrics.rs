@@ -191,6 +191,8 @@ pub struct Metrics {
     pub audit_last_run: Gauge,
     /// Objects the audit could not review.
     pub audit_errors: Counter,
+    /// `/v1/mutate`.
+    pub mutation: MutationMetrics,
 }
 
 impl Default for Metrics {
@@ -229,6 +231,7 @@ impl Metrics {
             audit_duration: Gauge::default(),
             audit_last_run: Gauge::default(),
             audit_errors: Counter::default(),
+            mutation: MutationMetrics::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -357,6 +360,7 @@ impl Metrics {
             "Objects the audit could not review",
             m.audit_errors.clone(),
         );
+        m.mutation.register(r);
         Metrics { registry, ..m }
     }
 
@@ -366,6 +370,103 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// What `/v1/mutate` did with one request.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum MutationResult {
+    /// At least one mutator changed the object; the response carries a patch.
+    mutated,
+    /// Mutators ran and changed nothing (or none is loaded).
+    unchanged,
+    /// Not mutated by rule: not CREATE/UPDATE, an exempt or excluded namespace, a Gatekeeper
+    /// resource.
+    skipped,
+    /// Mutation failed (a mutator error, no convergence, a bad object): the request is refused.
+    error,
+}
+
+/// Labels of `mutation_requests_total` and `mutation_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MutationLabels {
+    /// What was done.
+    pub result: MutationResult,
+}
+
+/// Labels naming one mutator.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MutatorLabels {
+    /// `Assign`, `AssignMetadata`, `ModifySet` or `AssignImage`.
+    pub kind: String,
+    /// Mutator name.
+    pub name: String,
+}
+
+/// The `/v1/mutate` metrics. Mutator names come from the loaded policy set, as constraint
+/// names do.
+#[derive(Debug)]
+pub struct MutationMetrics {
+    /// Mutation reviews answered, by result.
+    pub requests: Family<MutationLabels, Counter>,
+    /// Mutation review latency, by result.
+    pub duration: Family<MutationLabels, Histogram, Buckets>,
+    /// Objects each mutator changed.
+    pub applied: Family<MutatorLabels, Counter>,
+    /// Mutators in the serving policy set that are applied.
+    pub mutators: Gauge,
+    /// Mutator documents of the serving policy set that were rejected (logged at load).
+    pub mutator_errors: Gauge,
+    /// Mutators disabled because their schemas conflict with another's.
+    pub conflicts: Gauge,
+}
+
+impl Default for MutationMetrics {
+    fn default() -> Self {
+        MutationMetrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(Buckets(ADMISSION_BUCKETS)),
+            applied: Family::default(),
+            mutators: Gauge::default(),
+            mutator_errors: Gauge::default(),
+            conflicts: Gauge::default(),
+        }
+    }
+}
+
+impl MutationMetrics {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "mutation_requests",
+            "Mutation reviews (/v1/mutate) answered, by result",
+            self.requests.clone(),
+        );
+        r.register(
+            "mutation_duration_seconds",
+            "Mutation review latency (body read, parse, mutation, patch, encoding)",
+            self.duration.clone(),
+        );
+        r.register(
+            "mutations_applied",
+            "Objects a mutator changed, by mutator",
+            self.applied.clone(),
+        );
+        r.register(
+            "mutators",
+            "Mutators in the serving policy set",
+            self.mutators.clone(),
+        );
+        r.register(
+            "mutator_errors",
+            "Mutator documents of the serving policy set that were rejected",
+            self.mutator_errors.clone(),
+        );
+        r.register(
+            "mutator_conflicts",
+            "Mutators disabled because their schemas conflict",
+            self.conflicts.clone(),
+        );
     }
 }
 

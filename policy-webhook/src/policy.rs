@@ -292,6 +292,7 @@ impl PolicyWatcher {
             Ok(reviewer) => {
                 let (templates, constraints) =
                     (reviewer.template_count(), reviewer.constraint_count());
+                crate::mutate::report(reviewer.mutators(), &self.metrics);
                 let store = self.store.clone();
                 // With synced data this compiles the inventory in: off the async runtime.
                 let _ = tokio::task::spawn_blocking(move || store.replace(reviewer)).await;

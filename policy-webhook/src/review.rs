@@ -106,6 +106,10 @@ pub trait Reviewer: Send + Sync + Debug + 'static {
     ) -> Result<Vec<Finding>, ReviewError> {
         Ok(Vec::new())
     }
+    /// The mutators served with this policy set on `/v1/mutate`, if it has any.
+    fn mutators(&self) -> Option<&crate::mutate::Mutators> {
+        None
+    }
     /// The same policy set with `objects` as `data.inventory`.
     fn with_inventory(&self, _objects: &[regorus::Value]) -> Result<Arc<dyn Reviewer>, String> {
         Err("this policy set cannot take synced data".to_owned())

@@ -144,7 +144,7 @@ async fn bad_bodies_get_400_and_the_server_stays_healthy() {
         .unwrap();
     assert_eq!(reply.status, 405);
     let reply = client
-        .request(hook.addr, "POST", "/v1/mutate", b"{}", &[])
+        .request(hook.addr, "POST", "/v1/validate", b"{}", &[])
         .await
         .unwrap();
     assert_eq!(reply.status, 404);

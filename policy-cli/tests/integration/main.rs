@@ -6,6 +6,7 @@ mod distribution;
 mod gk;
 mod gk_vap;
 mod kube;
+mod mutate;
 mod parse;
 mod policies;
 mod registry;

@@ -16,6 +16,7 @@ use crate::gatekeeper::{
     EnforcementAction, Engines, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, Violation,
 };
 use crate::input::ParsedFile;
+use crate::mutation::{MutationContext, MutationSystem};
 
 /// Reviews every document of `files` and returns conftest-shaped results,
 /// constraint-major (all files for the first constraint, then the next),
@@ -25,6 +26,18 @@ pub fn check_bundle(
     bundle: &PolicyBundle,
     files: &[ParsedFile],
     engines: Engines,
+) -> Result<Vec<CheckResult>> {
+    check_bundle_mutated(bundle, files, engines, None)
+}
+
+/// [`check_bundle`], with each object first mutated by `mutators` as the
+/// cluster would store it (gator's context: Namespaces among the files).
+/// An object the mutators fail on is an error of its file.
+pub fn check_bundle_mutated(
+    bundle: &PolicyBundle,
+    files: &[ParsedFile],
+    engines: Engines,
+    mutators: Option<&MutationSystem>,
 ) -> Result<Vec<CheckResult>> {
     let mut owners = Vec::new();
     let mut objects = Vec::new();
@@ -36,11 +49,33 @@ pub fn check_bundle(
             }
         }
     }
+    // An object the mutators fail on is reported as an error of its file.
+    let mut mutation_errors: BTreeMap<usize, String> = BTreeMap::new();
+    let namespaces: Vec<Value> = objects
+        .iter()
+        .filter(|d| d["kind"] == Value::from("Namespace") && d["apiVersion"] == Value::from("v1"))
+        .cloned()
+        .collect();
+    if let Some(system) = mutators.filter(|m| !m.is_empty()) {
+        for (i, object) in objects.iter_mut().enumerate() {
+            if MutationSystem::is_mutator(object) {
+                continue;
+            }
+            let ctx = MutationContext::gator(object, &namespaces);
+            if let Err(e) = system.mutate_value(object, &ctx) {
+                mutation_errors.insert(i, e.to_string());
+            }
+        }
+    }
     let bundle = bundle.with_inventory(&objects)?;
     let options = ReviewOptions {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
         evaluator: engines.evaluator,
         disable_k8s_native_validation: !engines.k8s_native_validation,
+        // Resultants of expansion are mutated too, as `Generated`.
+        resultant_hook: mutators
+            .filter(|m| !m.is_empty())
+            .map(|m| m.resultant_hook(namespaces.clone())),
         ..ReviewOptions::default()
     };
     let outcomes = bundle.review_objects(&objects, &options);
@@ -52,10 +87,18 @@ pub fn check_bundle(
         .map(|(i, c)| ((c.kind.clone(), c.name.clone()), i))
         .collect();
     let mut results: BTreeMap<(usize, usize), CheckResult> = BTreeMap::new();
-    for (&file_index, outcome) in owners.iter().zip(outcomes) {
+    for (object_index, (&file_index, outcome)) in owners.iter().zip(outcomes).enumerate() {
         let Some(file) = files.get(file_index) else {
             continue;
         };
+        if let Some(message) = mutation_errors.get(&object_index) {
+            results
+                .entry((usize::MAX, file_index))
+                .or_insert_with(|| CheckResult::new(&file.name, ""))
+                .errors
+                .push(Outcome::message_only(message, ""));
+            continue;
+        }
         let outcome = match outcome {
             Ok(o) => o,
             Err(e) => {

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::input::{FileInfo, ParsedFile};
 use crate::policy::PolicySet;
 
-pub use bundle::check_bundle;
+pub use bundle::{check_bundle, check_bundle_mutated};
 pub use namespaces::{NamespaceSelection, select_namespaces};
 pub use result::{CheckResult, Location, Outcome};
 pub use trace::{RuleTracer, TraceFilter, TraceNode, TraceOp};

@@ -218,8 +218,20 @@ pub fn expand(
     obj: &Value,
     namespace: Option<&Value>,
 ) -> Result<Vec<Resultant>, Error> {
+    expand_with(templates, obj, namespace, &mut |_| Ok(()))
+}
+
+/// [`expand`], with `fix` applied to each resultant as soon as it is built
+/// and before it is expanded further: gator mutates resultants there (as
+/// `Generated`). An error from `fix` names the resultant's template.
+pub fn expand_with(
+    templates: &[ExpansionTemplate],
+    obj: &Value,
+    namespace: Option<&Value>,
+    fix: &mut dyn FnMut(&mut Value) -> Result<(), String>,
+) -> Result<Vec<Resultant>, Error> {
     let mut out = Vec::new();
-    expand_into(templates, obj, namespace, 0, &mut out)?;
+    expand_into(templates, obj, namespace, 0, &mut out, fix)?;
     Ok(out)
 }
 
@@ -229,6 +241,7 @@ fn expand_into(
     namespace: Option<&Value>,
     depth: usize,
     out: &mut Vec<Resultant>,
+    fix: &mut dyn FnMut(&mut Value) -> Result<(), String>,
 ) -> Result<(), Error> {
     let meta = ObjectMeta::of(obj);
     if depth >= MAX_DEPTH {
@@ -244,11 +257,14 @@ fn expand_into(
     }
     let mut level = Vec::new();
     for t in templates.iter().filter(|t| t.applies_to(&meta)) {
-        let res = t.expand_one(obj, namespace).map_err(|m| Error::Expansion {
-            file: meta.display(),
-            name: t.name.clone(),
-            message: m,
-        })?;
+        let res = t
+            .expand_one(obj, namespace)
+            .and_then(|mut r| fix(&mut r).map(|()| r))
+            .map_err(|m| Error::Expansion {
+                file: meta.display(),
+                name: t.name.clone(),
+                message: m,
+            })?;
         level.push(Resultant {
             object: res,
             template: t.name.clone(),
@@ -256,7 +272,7 @@ fn expand_into(
         });
     }
     for r in &level {
-        expand_into(templates, &r.object, namespace, depth + 1, out)?;
+        expand_into(templates, &r.object, namespace, depth + 1, out, fix)?;
     }
     out.extend(level);
     Ok(())

@@ -69,7 +69,7 @@ pub use config::{
     exclusion_namespace, sync_requirements, sync_test,
 };
 pub use constraint::{CONSTRAINT_GROUP, Constraint, EnforcementAction, ScopedAction};
-pub use expansion::{ApplyTo, ExpansionTemplate, Resultant, expand};
+pub use expansion::{ApplyTo, ExpansionTemplate, Resultant, expand, expand_with};
 pub use inventory::Inventory;
 pub use matching::{
     KindSelector, LabelRequirement, LabelSelector, MatchCriteria, SourceType, Wildcard,
@@ -77,6 +77,7 @@ pub use matching::{
 pub use rvm::Evaluator;
 pub use template::{ConstraintTemplate, Engine, TARGET};
 
+pub(crate) use matching::Matchable;
 pub(crate) use object::labels as labels_of;
 use review::Review;
 use template::CompiledTemplate;
@@ -144,6 +145,20 @@ pub struct ReviewOptions {
     /// (CEL runs first by default). CEL-only templates then cannot run: each
     /// of their matched constraints reports that as a violation.
     pub disable_k8s_native_validation: bool,
+    /// Applied to each expansion resultant before it is reviewed: Gatekeeper
+    /// and gator mutate resultants (as `Generated`) there.
+    pub resultant_hook: Option<ResultantHook>,
+}
+
+/// A function applied to each expansion resultant before review (see
+/// [`ReviewOptions::resultant_hook`]); an error fails the review.
+#[derive(Clone)]
+pub struct ResultantHook(pub Arc<dyn Fn(&mut Value) -> Result<(), String> + Send + Sync>);
+
+impl std::fmt::Debug for ResultantHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResultantHook")
+    }
 }
 
 /// The engines that evaluate templates: the Rego evaluator, and whether
@@ -596,7 +611,15 @@ impl PolicyBundle {
                 .extend(self.vap_violations(review, match_ns));
         }
         if !self.inner.expansions.is_empty() {
-            let resultants = expand(&self.inner.expansions, &review.object, match_ns)?;
+            let resultants = expand_with(
+                &self.inner.expansions,
+                &review.object,
+                match_ns,
+                &mut |r: &mut Value| match &options.resultant_hook {
+                    Some(hook) => (hook.0)(r),
+                    None => Ok(()),
+                },
+            )?;
             for r in resultants {
                 let mut child = Review::of_object(&r.object, SourceType::Generated);
                 if let Some(op) = operation

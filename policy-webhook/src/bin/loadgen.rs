@@ -59,9 +59,13 @@ struct RunArgs {
     /// AdmissionReview JSON to POST.
     #[arg(long)]
     body: PathBuf,
-    /// Path to POST to.
+    /// Path to POST to (`/v1/admit`, `/v1/mutate`).
     #[arg(long, default_value = "/v1/admit")]
     path: String,
+    /// Count a response as an error unless its body contains this text (e.g.
+    /// `"patchType":"JSONPatch"` for `/v1/mutate`, so a run that stopped mutating shows).
+    #[arg(long)]
+    expect: Option<String>,
     /// Requests per second; 0 = as fast as the connections allow.
     #[arg(long, default_value_t = 1000)]
     rate: u64,
@@ -154,6 +158,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         let name = name.clone();
         let body = body.clone();
         let path = args.path.clone();
+        let expect = args.expect.clone();
         let (rate, conns, addr) = (args.rate, args.connections, args.addr);
         tasks.push(tokio::spawn(async move {
             let mut out = Worker {
@@ -191,7 +196,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                     Ok(req) => match tx.send_request(req).await {
                         Ok(resp) => {
                             let status = resp.status();
-                            let body_ok = resp.into_body().collect().await.is_ok();
+                            let body_ok = match resp.into_body().collect().await {
+                                Err(_) => false,
+                                Ok(body) => expect
+                                    .as_ref()
+                                    .is_none_or(|text| contains(&body.to_bytes(), text.as_bytes())),
+                            };
                             status.is_success() && body_ok
                         }
                         Err(_) => false,
@@ -275,6 +285,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 async fn connect(
     connector: &tokio_rustls::TlsConnector,
     addr: SocketAddr,
@@ -305,7 +319,9 @@ async fn noop_server(args: NoopArgs) -> anyhow::Result<()> {
     };
     let material = policy_webhook::tls::load(&files)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(material.config);
-    let app = Router::new().route("/v1/admit", post(noop));
+    let app = Router::new()
+        .route("/v1/admit", post(noop))
+        .route("/v1/mutate", post(noop));
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     eprintln!("noop server on {}", listener.local_addr()?);
     loop {
