@@ -89,8 +89,8 @@ pub(crate) struct TestArgs {
     pub(crate) policy: PolicyArgs,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
-    /// Built-in bundle (baseline, restricted, best-practices, deprecated-apis) or directory of Gatekeeper
-    /// ConstraintTemplates and Constraints to run instead of Rego policies; repeatable
+    /// Built-in bundle (baseline, restricted, best-practices, deprecated-apis, restricted-defaults) or directory
+    /// of Gatekeeper ConstraintTemplates and Constraints (and mutators) to run instead of Rego policies; repeatable
     /// [default when no policy is given and ./policy does not exist: baseline, best-practices]
     #[arg(long = "bundle", value_delimiter = ',', value_name = "NAME|DIR")]
     pub(crate) bundle: Vec<String>,

@@ -436,6 +436,19 @@ mod tests {
     fn every_bundle_compiles() {
         for b in bundles().unwrap() {
             let bundle = load(&[b.name.as_str()]).unwrap();
+            let (mutators, errors) = crate::mutation::MutationSystem::from_documents(
+                &documents(&[b.name.as_str()]).unwrap(),
+            );
+            assert_eq!(errors, vec![], "{}", b.name);
+            assert_eq!(mutators.conflicts(), &[], "{}", b.name);
+            if b.name == "restricted-defaults" {
+                // A mutation bundle: mutators only.
+                assert_eq!(mutators.mutator_count(), 24);
+                assert_eq!(bundle.template_count(), 0);
+                assert_eq!(bundle.constraint_count(), 0);
+                continue;
+            }
+            assert_eq!(mutators.mutator_count(), 0, "{}", b.name);
             assert_eq!(bundle.template_count(), b.policies.len(), "{}", b.name);
             assert_eq!(bundle.constraint_count(), b.policies.len(), "{}", b.name);
         }
@@ -446,7 +459,7 @@ mod tests {
         let err = select(&["strict"]).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown bundle \"strict\" (built-in bundles: baseline, restricted, best-practices, deprecated-apis)"
+            "unknown bundle \"strict\" (built-in bundles: baseline, restricted, best-practices, deprecated-apis, restricted-defaults)"
         );
     }
 }

@@ -515,6 +515,8 @@ fn gk_test_rvm_matches_the_interpreter_on_the_samples() {
                 "json",
                 "--evaluator",
                 evaluator,
+                // The samples as written: policies/ also holds the restricted-defaults mutators.
+                "--no-mutate",
             ],
         )
         .output();
@@ -680,7 +682,7 @@ fn bundles_are_selected_by_name_and_policy_flags_do_not_mix() {
     assert_eq!(out.code, 1);
     assert_eq!(
         out.stderr,
-        "Error: --bundle strict: neither a built-in bundle (baseline, restricted, best-practices, deprecated-apis) nor an existing directory\n"
+        "Error: --bundle strict: neither a built-in bundle (baseline, restricted, best-practices, deprecated-apis, restricted-defaults) nor an existing directory\n"
     );
 
     let out = Run::in_dir(

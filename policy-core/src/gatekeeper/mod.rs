@@ -153,7 +153,10 @@ pub struct ReviewOptions {
 /// A function applied to each expansion resultant before review (see
 /// [`ReviewOptions::resultant_hook`]); an error fails the review.
 #[derive(Clone)]
-pub struct ResultantHook(pub Arc<dyn Fn(&mut Value) -> Result<(), String> + Send + Sync>);
+pub struct ResultantHook(pub Arc<ResultantFn>);
+
+/// The function inside a [`ResultantHook`].
+pub type ResultantFn = dyn Fn(&mut Value) -> Result<(), String> + Send + Sync;
 
 impl std::fmt::Debug for ResultantHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

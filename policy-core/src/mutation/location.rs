@@ -10,6 +10,9 @@
 
 use std::fmt;
 
+/// The most steps a location may have (real ones have a handful).
+pub const MAX_NODES: usize = 256;
+
 /// The key of a list path node: which elements it selects.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ListKey {
@@ -86,6 +89,10 @@ pub enum LocationError {
         /// Its byte offset.
         position: usize,
     },
+    /// More steps than [`MAX_NODES`]: the walk along a location recurses
+    /// once per step, so an absurd location must not exhaust the stack.
+    #[error("a location has at most {MAX_NODES} steps")]
+    TooLong,
     /// An integer list key that does not fit in 64 bits.
     #[error("integer key value {literal} for key {key_field:?} is out of range")]
     IntegerOverflow {
@@ -292,6 +299,12 @@ impl Location {
                 (_, Token::Eof) => break,
                 other => return Err(Parser::unexpected("'.' or the end", other)),
             }
+            if nodes.len() > MAX_NODES {
+                return Err(LocationError::TooLong);
+            }
+        }
+        if nodes.len() > MAX_NODES {
+            return Err(LocationError::TooLong);
         }
         Ok(Location { nodes })
     }
@@ -492,6 +505,9 @@ mod tests {
             err("[a: 1]"),
             "unexpected token at position 0: expected a field name, got '['"
         );
+        let long = vec!["a"; MAX_NODES + 1].join(".");
+        assert_eq!(err(&long), "a location has at most 256 steps");
+        assert!(Location::parse(&vec!["a"; MAX_NODES].join(".")).is_ok());
         assert_eq!(
             err("a b"),
             "unexpected token at position 2: expected '.' or the end, got field name \"b\""

@@ -16,7 +16,7 @@ pub mod patch;
 pub mod system;
 
 pub use crate::gatekeeper::SourceType;
-pub use location::{ListKey, Location, LocationError, PathNode};
+pub use location::{ListKey, Location, LocationError, MAX_NODES, PathNode};
 pub use mutator::{
     Action, AssignSource, MUTATIONS_GROUP, MutationApplyTo, Mutator, MutatorError, MutatorId,
     MutatorKind, Operation, PathCondition, PathTests, SetOperation,

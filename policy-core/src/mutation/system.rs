@@ -24,7 +24,7 @@ use super::location::PathNode;
 use super::mutator::{
     Action, Mutator, MutatorError, MutatorId, MutatorKind, Operation, is_mutator_document,
 };
-use crate::gatekeeper::{Matchable, ResultantHook, SourceType};
+use crate::gatekeeper::{MatchCriteria, Matchable, ResultantHook, SourceType};
 
 /// What the mutation system knows about the request besides the object.
 #[derive(Debug, Clone)]
@@ -207,6 +207,8 @@ pub struct MutationSystem {
     mutators: Vec<Mutator>,
     /// Parallel to `mutators`: disabled by a schema conflict.
     disabled: Vec<bool>,
+    /// Parallel to `mutators`: `spec.match` is empty (matches every object).
+    match_all: Vec<bool>,
     conflicts: Vec<SchemaConflict>,
 }
 
@@ -237,9 +239,14 @@ impl MutationSystem {
         }
         let mutators: Vec<Mutator> = by_id.into_values().collect();
         let (disabled, conflicts) = schema_conflicts(&mutators);
+        let match_all = mutators
+            .iter()
+            .map(|m| m.match_criteria == MatchCriteria::default())
+            .collect();
         MutationSystem {
             mutators,
             disabled,
+            match_all,
             conflicts,
         }
     }
@@ -398,21 +405,24 @@ impl MutationSystem {
                 {
                     continue;
                 }
-                let target = projection.get_or_insert_with(|| match_projection(obj));
-                let matchable = Matchable {
-                    object: target,
-                    namespace: ctx.namespace.as_ref(),
-                    source: ctx.source,
-                };
-                match m.match_criteria.matches_one(&matchable) {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(message) => {
-                        return Err(MutationError::Match {
-                            mutator: m.id.clone(),
-                            object: describe(obj),
-                            message,
-                        });
+                // Most mutators have no `match`: skip building the matcher's view.
+                if self.match_all.get(i).copied() != Some(true) {
+                    let target = projection.get_or_insert_with(|| match_projection(obj));
+                    let matchable = Matchable {
+                        object: target,
+                        namespace: ctx.namespace.as_ref(),
+                        source: ctx.source,
+                    };
+                    match m.match_criteria.matches_one(&matchable) {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(message) => {
+                            return Err(MutationError::Match {
+                                mutator: m.id.clone(),
+                                object: describe(obj),
+                                message,
+                            });
+                        }
                     }
                 }
                 match apply(m, obj) {
