@@ -25,6 +25,7 @@ use kube::core::{ObjectMeta, Resource, Status};
 use policy_core::gatekeeper::Process;
 
 use crate::config::{AdmissionSettings, TimeoutPolicy};
+use crate::controller::validate::{SelfValidation, Verdict};
 use crate::metrics::{
     ConstraintLabels, Decision, DecisionLabels, LabelDecisionLabels, Metrics, StatusLabels,
     ViolationLabels,
@@ -52,6 +53,8 @@ pub struct AdmissionState {
     evaluators: rayon::ThreadPool,
     /// The cluster's Namespaces, with `--watch-namespaces`.
     namespaces: Option<Namespaces>,
+    /// With `--policy-source cluster`: checks of the policy resources themselves.
+    self_validation: Option<Arc<SelfValidation>>,
 }
 
 impl AdmissionState {
@@ -75,7 +78,14 @@ impl AdmissionState {
             metrics,
             evaluators,
             namespaces: None,
+            self_validation: None,
         })
+    }
+
+    /// Checks requests for policy resources as Gatekeeper's webhook does before reviewing them.
+    pub fn with_self_validation(mut self, validation: SelfValidation) -> Self {
+        self.self_validation = Some(Arc::new(validation));
+        self
     }
 
     /// Gives each request for a namespaced object its Namespace as `namespaceObject`.
@@ -467,6 +477,33 @@ async fn decide(
             "BadRequest",
             "oldObject cannot be nil for DELETE operations".to_owned(),
         );
+    }
+    if let Some(validation) = state
+        .self_validation
+        .as_ref()
+        .filter(|_| SelfValidation::covers(&request.kind.group))
+    {
+        let (validation, request_value) = (validation.clone(), raw.clone());
+        // Templates are compiled here: off the async runtime.
+        let verdict = tokio::task::spawn_blocking(move || validation.check(&request_value))
+            .await
+            .unwrap_or_else(|e| Verdict::Invalid(format!("self-validation failed: {e}")));
+        match verdict {
+            Verdict::Own => {
+                response.result = status(200, "", "regard's own request".to_owned());
+                return Answer {
+                    decision: Decision::allow,
+                    response,
+                };
+            }
+            Verdict::Invalid(message) => {
+                tracing::info!(kind = %request.kind.kind, name = %request.name, %message, "rejected an invalid policy resource");
+                let mut answer = error(response, 422, "Invalid", message);
+                answer.decision = Decision::deny;
+                return answer;
+            }
+            Verdict::NotChecked | Verdict::Valid => {}
+        }
     }
     let Some(loaded) = state.policies.current() else {
         return error(

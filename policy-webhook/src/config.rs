@@ -182,11 +182,36 @@ pub struct Args {
     #[arg(long, env = "REGARD_WEBHOOK_SYNC_DATA")]
     pub sync_data: bool,
 
-    /// With --sync-data: audit the synced objects this often (`0` = no audit), as Gatekeeper's
-    /// audit with --audit-from-cache; results are logged, exported as metrics and served on
-    /// `GET /v1/audit` of the metrics address.
-    #[arg(long, env = "REGARD_WEBHOOK_AUDIT_INTERVAL", default_value = "0", value_parser = parse_duration)]
-    pub audit_interval: Duration,
+    /// Audit this often (`0` = no audit). With `--policy-source cluster` (default 60s there) every
+    /// kind some constraint can match is listed from the API server and results go to the
+    /// constraints' status, as Gatekeeper's audit does; with `--audit-from-cache`, or with files
+    /// as the policy source (default 0 there; needs --sync-data), the synced objects are
+    /// audited. Results are also logged, exported as metrics and served on `GET /v1/audit` of the
+    /// metrics address.
+    #[arg(long, env = "REGARD_WEBHOOK_AUDIT_INTERVAL", value_parser = parse_duration)]
+    pub audit_interval: Option<Duration>,
+
+    /// With `--policy-source cluster`: audit the objects --sync-data keeps instead of listing
+    /// the API server (Gatekeeper's flag).
+    #[arg(long, env = "REGARD_WEBHOOK_AUDIT_FROM_CACHE")]
+    pub audit_from_cache: bool,
+
+    /// Page size of the audit's list requests (`limit`/`continue`), as Gatekeeper's flag.
+    #[arg(long, env = "REGARD_WEBHOOK_AUDIT_CHUNK_SIZE", default_value_t = 500)]
+    pub audit_chunk_size: u32,
+
+    /// Where policies come from: `dir` (--policy-dir), `bundle` (--bundle), both combined when
+    /// both are given (the default when either is), or `cluster`: ConstraintTemplates,
+    /// constraints, Config, SyncSets and ExpansionTemplates from the API server, as Gatekeeper
+    /// reads them (needs the CRDs of `deploy/crds`; not beside Gatekeeper).
+    #[arg(long, env = "REGARD_WEBHOOK_POLICY_SOURCE", value_enum)]
+    pub policy_source: Option<PolicySourceKind>,
+
+    /// With `--policy-source cluster`: the user whose requests for policy resources are not
+    /// reviewed by the self-validation (regard's own writes); default: the service account of
+    /// the pod's token (`system:serviceaccount:NAMESPACE:NAME`).
+    #[arg(long, env = "REGARD_WEBHOOK_SERVICE_ACCOUNT", value_name = "USER")]
+    pub service_account: Option<String>,
 
     /// Violations kept per constraint in the audit report (Gatekeeper's flag of the same name).
     #[arg(
@@ -247,6 +272,17 @@ pub struct Args {
     /// Log filter (`info`, `debug`, `regard_webhook=debug,warn`, …).
     #[arg(long, env = "REGARD_WEBHOOK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+}
+
+/// `--policy-source`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicySourceKind {
+    /// `--policy-dir`.
+    Dir,
+    /// `--bundle`.
+    Bundle,
+    /// The API server.
+    Cluster,
 }
 
 /// TLS protocol versions `--tls-min-version` accepts.
@@ -349,6 +385,23 @@ pub struct ClusterAccess {
     pub audit_interval: Option<Duration>,
     /// `--constraint-violations-limit`.
     pub violations_limit: usize,
+    /// With `--policy-source cluster`: the controller's settings.
+    pub policies: Option<ClusterSettings>,
+}
+
+/// Settings of `--policy-source cluster`.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// This pod (`POD_NAME`, else the host name).
+    pub pod: String,
+    /// The namespace regard runs in (`POD_NAMESPACE`, else the service account's).
+    pub namespace: String,
+    /// The user whose policy-resource requests are not self-validated.
+    pub service_account: Option<String>,
+    /// Audit by listing the API server (not `--audit-from-cache`).
+    pub list_audit: bool,
+    /// `--audit-chunk-size`.
+    pub audit_chunk_size: u32,
 }
 
 /// Files and settings that make up the served TLS configuration.
@@ -420,8 +473,24 @@ impl Args {
         if self.max_body_bytes == 0 {
             anyhow::bail!("--max-body-bytes must be greater than zero");
         }
-        if self.policy_dir.is_none() && self.bundle.is_empty() {
-            anyhow::bail!("give --policy-dir DIR, --bundle NAME, or both");
+        match self.policy_source {
+            Some(PolicySourceKind::Cluster) => {
+                if self.policy_dir.is_some() || !self.bundle.is_empty() {
+                    anyhow::bail!(
+                        "--policy-source cluster reads policies from the API server: drop --policy-dir and --bundle"
+                    );
+                }
+            }
+            Some(PolicySourceKind::Dir) if self.policy_dir.is_none() => {
+                anyhow::bail!("--policy-source dir needs --policy-dir DIR");
+            }
+            Some(PolicySourceKind::Bundle) if self.bundle.is_empty() => {
+                anyhow::bail!("--policy-source bundle needs --bundle NAME");
+            }
+            _ if self.policy_dir.is_none() && self.bundle.is_empty() => {
+                anyhow::bail!("give --policy-dir DIR, --bundle NAME, or both (or --policy-source cluster)");
+            }
+            _ => {}
         }
         let (remote, builtin): (Vec<String>, Vec<String>) = self
             .bundle
@@ -446,14 +515,32 @@ impl Args {
                 docker_config: None,
             },
         });
-        if !self.audit_interval.is_zero() && !self.sync_data {
+        let cluster_source = self.policy_source == Some(PolicySourceKind::Cluster);
+        let audit_interval = self.audit_interval.unwrap_or(if cluster_source {
+            Duration::from_secs(60)
+        } else {
+            Duration::ZERO
+        });
+        let cache_audit = !cluster_source || self.audit_from_cache;
+        if !audit_interval.is_zero() && cache_audit && !self.sync_data {
             anyhow::bail!(
                 "--audit-interval audits the objects --sync-data keeps: give --sync-data too"
             );
         }
-        if self.kubeconfig.is_some() && !self.watch_namespaces && !self.sync_data {
-            anyhow::bail!("--kubeconfig is only used with --watch-namespaces or --sync-data");
+        if self.audit_from_cache && !cluster_source {
+            anyhow::bail!("--audit-from-cache is for --policy-source cluster (file sources always audit the synced objects)");
         }
+        if self.audit_chunk_size == 0 {
+            anyhow::bail!("--audit-chunk-size must be greater than zero");
+        }
+        if self.kubeconfig.is_some() && !self.watch_namespaces && !self.sync_data && !cluster_source {
+            anyhow::bail!("--kubeconfig is only used with --watch-namespaces, --sync-data or --policy-source cluster");
+        }
+        if self.service_account.is_some() && !cluster_source {
+            anyhow::bail!("--service-account is only used with --policy-source cluster");
+        }
+        // A cluster source reads the Namespaces too: Gatekeeper always looks them up.
+        let watch_namespaces = self.watch_namespaces || cluster_source;
         let max_concurrent_evals = match self.max_concurrent_evals {
             0 => default_parallelism(),
             n => n,
@@ -484,12 +571,19 @@ impl Args {
                 exemptions,
                 log_denies: self.log_denies,
             },
-            cluster: (self.watch_namespaces || self.sync_data).then_some(ClusterAccess {
+            cluster: (watch_namespaces || self.sync_data).then_some(ClusterAccess {
                 kubeconfig: self.kubeconfig,
-                watch_namespaces: self.watch_namespaces,
+                watch_namespaces,
                 sync_data: self.sync_data,
-                audit_interval: (!self.audit_interval.is_zero()).then_some(self.audit_interval),
+                audit_interval: (!audit_interval.is_zero()).then_some(audit_interval),
                 violations_limit: self.constraint_violations_limit,
+                policies: cluster_source.then(|| ClusterSettings {
+                    pod: pod_name(),
+                    namespace: pod_namespace(),
+                    service_account: self.service_account.clone().or_else(own_service_account),
+                    list_audit: !self.audit_from_cache,
+                    audit_chunk_size: self.audit_chunk_size,
+                }),
             }),
             handshake_timeout: self.handshake_timeout,
             header_read_timeout: self.header_read_timeout,
@@ -498,6 +592,49 @@ impl Args {
             shutdown_grace: self.shutdown_grace,
         })
     }
+}
+
+/// Where the in-cluster service account's files are mounted.
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// `POD_NAME` (set from the downward API in `deploy/`), else the host name.
+fn pod_name() -> String {
+    std::env::var("POD_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "regard-webhook".to_owned())
+}
+
+/// `POD_NAMESPACE`, else the service account's namespace, else `gatekeeper-system`.
+fn pod_namespace() -> String {
+    std::env::var("POD_NAMESPACE")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string(format!("{SERVICE_ACCOUNT_DIR}/namespace"))
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| "gatekeeper-system".to_owned())
+}
+
+/// The user of the pod's service account token (its JWT `sub` claim), when there is one.
+fn own_service_account() -> Option<String> {
+    let token = std::fs::read_to_string(format!("{SERVICE_ACCOUNT_DIR}/token")).ok()?;
+    token_subject(&token)
+}
+
+/// The `sub` claim of a JWT, unverified (only ever our own token).
+pub fn token_subject(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.trim().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
 }
 
 /// Parses `host:port`, or `:port` (all IPv4 interfaces, as Go programs accept).
@@ -555,6 +692,48 @@ mod tests {
         );
         assert_eq!(parse_addr("[::1]:1"), Ok("[::1]:1".parse().unwrap()));
         assert!(parse_addr("localhost").is_err());
+    }
+
+    #[test]
+    fn service_account_from_token() {
+        // {"sub":"system:serviceaccount:regard-system:regard-webhook"}
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6cmVnYXJkLXN5c3RlbTpyZWdhcmQtd2ViaG9vayJ9.c2ln";
+        assert_eq!(
+            token_subject(token).as_deref(),
+            Some("system:serviceaccount:regard-system:regard-webhook")
+        );
+        assert_eq!(token_subject("not-a-jwt"), None);
+    }
+
+    #[test]
+    fn policy_source_flags() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["regard-webhook", "--tls-cert-file", "c", "--tls-key-file", "k"];
+            argv.extend_from_slice(extra);
+            Args::try_parse_from(argv).unwrap().into_config()
+        };
+        let c = parse(&["--policy-source", "cluster"]).unwrap();
+        let access = c.cluster.unwrap();
+        assert!(access.watch_namespaces);
+        assert_eq!(access.audit_interval, Some(Duration::from_secs(60)));
+        let p = access.policies.unwrap();
+        assert!(p.list_audit);
+        assert_eq!(p.audit_chunk_size, 500);
+        let c = parse(&["--policy-source", "cluster", "--audit-interval", "0"]).unwrap();
+        assert_eq!(c.cluster.unwrap().audit_interval, None);
+        assert_eq!(
+            parse(&["--policy-source", "cluster", "--policy-dir", "d"]).unwrap_err().to_string(),
+            "--policy-source cluster reads policies from the API server: drop --policy-dir and --bundle"
+        );
+        assert_eq!(
+            parse(&["--policy-source", "cluster", "--audit-from-cache"]).unwrap_err().to_string(),
+            "--audit-interval audits the objects --sync-data keeps: give --sync-data too"
+        );
+        assert_eq!(
+            parse(&["--policy-source", "dir"]).unwrap_err().to_string(),
+            "--policy-source dir needs --policy-dir DIR"
+        );
+        assert!(parse(&["--policy-dir", "d"]).unwrap().cluster.is_none());
     }
 
     #[test]

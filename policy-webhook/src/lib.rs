@@ -18,6 +18,7 @@ pub mod admission;
 pub mod audit;
 pub mod cluster;
 pub mod config;
+pub mod controller;
 pub mod exempt;
 pub mod fswatch;
 pub mod gatekeeper;

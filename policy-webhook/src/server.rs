@@ -28,6 +28,9 @@ use tokio::sync::watch;
 use crate::admission::{self, AdmissionState};
 use crate::audit::{Audit, LatestReport};
 use crate::cluster;
+use crate::controller::audit::ClusterAudit;
+use crate::controller::validate::SelfValidation;
+use crate::controller::{self, ClusterPolicies, Settings as ControllerSettings};
 use crate::config::Config;
 use crate::fswatch;
 use crate::metrics::{self, Metrics};
@@ -36,6 +39,9 @@ use crate::policy::{Loader, PolicyStore, PolicyWatcher};
 use crate::remote::RemoteBundles;
 use crate::sync::DataSync;
 use crate::tls::{self, TlsState};
+
+/// The operations every regard-webhook process runs, as `status.byPod[].operations` lists them.
+const OPERATIONS: [&str; 3] = ["audit", "status", "webhook"];
 
 /// State behind `/healthz`, `/readyz` and `/metrics`.
 #[derive(Debug)]
@@ -46,6 +52,8 @@ struct OpsState {
     namespaces: Option<Arc<NamespaceCache>>,
     /// With `--sync-data`: not ready until every synced kind is listed and served.
     synced: Option<Arc<AtomicBool>>,
+    /// With `--policy-source cluster`: not ready until the policies present at start are loaded.
+    cluster_policies: Option<Arc<AtomicBool>>,
     /// With `--audit-interval`: the latest audit report.
     audit: Option<LatestReport>,
     shutting_down: AtomicBool,
@@ -58,6 +66,15 @@ async fn healthz() -> &'static str {
 async fn readyz(State(ops): State<Arc<OpsState>>) -> (StatusCode, &'static str) {
     if ops.shutting_down.load(Ordering::Relaxed) {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else if ops
+        .cluster_policies
+        .as_ref()
+        .is_some_and(|r| !r.load(Ordering::Acquire))
+    {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster policies not loaded yet\n",
+        )
     } else if !ops.policies.is_loaded() {
         (StatusCode::SERVICE_UNAVAILABLE, "policy set not loaded\n")
     } else if ops.namespaces.as_ref().is_some_and(|n| !n.is_synced()) {
@@ -159,11 +176,31 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         )),
         _ => None,
     };
+    let cluster_policies = match (&config.cluster, &client) {
+        (Some(access), Some(client)) => access.policies.as_ref().map(|p| {
+            ClusterPolicies::new(
+                client.clone(),
+                policies.clone(),
+                metrics.clone(),
+                ControllerSettings {
+                    engines: policy_core::gatekeeper::Engines {
+                        evaluator: config.evaluator,
+                        k8s_native_validation: config.k8s_native_validation,
+                    },
+                    pod: p.pod.clone(),
+                    namespace: p.namespace.clone(),
+                    operations: OPERATIONS.iter().map(|o| (*o).to_owned()).collect(),
+                },
+            )
+        }),
+        _ => None,
+    };
     let ops = Arc::new(OpsState {
         policies: policies.clone(),
         metrics: metrics.clone(),
         namespaces: namespaces.as_ref().map(|n| n.cache().clone()),
         synced: data_sync.as_ref().map(DataSync::ready_flag),
+        cluster_policies: cluster_policies.as_ref().map(ClusterPolicies::ready_flag),
         audit: config
             .cluster
             .as_ref()
@@ -251,10 +288,45 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
             metrics.clone(),
         ));
     }
-    let policy_task = tokio::spawn(watcher.run(config.reload_interval, policy_wake));
+    let status_writer = cluster_policies.as_ref().map(ClusterPolicies::status_writer);
+    let catalog = cluster_policies.as_ref().map(ClusterPolicies::catalog);
+    let policy_task = match cluster_policies {
+        Some(cluster) => tokio::spawn(cluster.run()),
+        None => tokio::spawn(watcher.run(config.reload_interval, policy_wake)),
+    };
 
     let namespace_task = namespaces.clone().map(|n| tokio::spawn(n.run()));
+    let list_audit = config
+        .cluster
+        .as_ref()
+        .and_then(|c| c.policies.as_ref())
+        .filter(|p| p.list_audit);
     let audit_task = match (&config.cluster, &data_sync, &ops.audit) {
+        (Some(access), _, Some(latest)) if list_audit.is_some() => {
+            match (access.audit_interval, list_audit, &client, &status_writer) {
+                (Some(interval), Some(p), Some(client), Some(status)) => {
+                    let ctx = ClusterAudit {
+                        client: client.clone(),
+                        interval,
+                        limit: access.violations_limit,
+                        chunk_size: p.audit_chunk_size,
+                        store: policies.clone(),
+                        namespaces: namespaces.as_ref().map(|n| n.cache().clone()),
+                        exemptions: config.admission.exemptions.clone(),
+                        metrics: metrics.clone(),
+                        latest: latest.clone(),
+                        status: status.clone(),
+                    };
+                    // Every replica audits until a leader election gates it.
+                    let (_leader_tx, is_leader) = watch::channel(true);
+                    Some(tokio::spawn(async move {
+                        let _keep = _leader_tx;
+                        controller::audit::run_cluster(ctx, is_leader).await;
+                    }))
+                }
+                _ => None,
+            }
+        }
         (Some(access), Some(sync), Some(latest)) => access.audit_interval.map(|interval| {
             tokio::spawn(
                 Audit {
@@ -278,6 +350,14 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     let mut admission = AdmissionState::new(config.admission.clone(), policies, metrics.clone())?;
     if let Some(namespaces) = namespaces {
         admission = admission.with_namespaces(namespaces);
+    }
+    if let Some(catalog) = catalog {
+        let own = config
+            .cluster
+            .as_ref()
+            .and_then(|c| c.policies.as_ref())
+            .and_then(|p| p.service_account.clone());
+        admission = admission.with_self_validation(SelfValidation::new(catalog, own));
     }
     let admission = Arc::new(admission);
     let app = admission::router(admission);
