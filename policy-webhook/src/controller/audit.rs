@@ -34,7 +34,7 @@ use crate::review::{ConstraintScope, Reviewer};
 const MAX_MESSAGE_BYTES: usize = 256;
 
 /// What a cluster audit run needs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClusterAudit {
     /// The API server.
     pub client: Client,
@@ -56,6 +56,16 @@ pub struct ClusterAudit {
     pub latest: LatestReport,
     /// The status queue.
     pub status: StatusWriter,
+}
+
+impl std::fmt::Debug for ClusterAudit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterAudit")
+            .field("interval", &self.interval)
+            .field("limit", &self.limit)
+            .field("chunk_size", &self.chunk_size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Audits every interval while `is_leader` is true, forever.

@@ -145,7 +145,6 @@ fn core_message(e: &policy_core::Error) -> String {
 }
 
 /// The cluster policy source. See the module documentation.
-#[derive(Debug)]
 pub struct ClusterPolicies {
     client: Client,
     store: Arc<PolicyStore>,
@@ -154,6 +153,14 @@ pub struct ClusterPolicies {
     ready: Arc<AtomicBool>,
     status: StatusWriter,
     catalog: Catalog,
+}
+
+impl std::fmt::Debug for ClusterPolicies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterPolicies")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClusterPolicies {
