@@ -488,7 +488,9 @@ impl Args {
                 anyhow::bail!("--policy-source bundle needs --bundle NAME");
             }
             _ if self.policy_dir.is_none() && self.bundle.is_empty() => {
-                anyhow::bail!("give --policy-dir DIR, --bundle NAME, or both (or --policy-source cluster)");
+                anyhow::bail!(
+                    "give --policy-dir DIR, --bundle NAME, or both (or --policy-source cluster)"
+                );
             }
             _ => {}
         }
@@ -528,13 +530,18 @@ impl Args {
             );
         }
         if self.audit_from_cache && !cluster_source {
-            anyhow::bail!("--audit-from-cache is for --policy-source cluster (file sources always audit the synced objects)");
+            anyhow::bail!(
+                "--audit-from-cache is for --policy-source cluster (file sources always audit the synced objects)"
+            );
         }
         if self.audit_chunk_size == 0 {
             anyhow::bail!("--audit-chunk-size must be greater than zero");
         }
-        if self.kubeconfig.is_some() && !self.watch_namespaces && !self.sync_data && !cluster_source {
-            anyhow::bail!("--kubeconfig is only used with --watch-namespaces, --sync-data or --policy-source cluster");
+        if self.kubeconfig.is_some() && !self.watch_namespaces && !self.sync_data && !cluster_source
+        {
+            anyhow::bail!(
+                "--kubeconfig is only used with --watch-namespaces, --sync-data or --policy-source cluster"
+            );
         }
         if self.service_account.is_some() && !cluster_source {
             anyhow::bail!("--service-account is only used with --policy-source cluster");
@@ -708,7 +715,13 @@ mod tests {
     #[test]
     fn policy_source_flags() {
         let parse = |extra: &[&str]| {
-            let mut argv = vec!["regard-webhook", "--tls-cert-file", "c", "--tls-key-file", "k"];
+            let mut argv = vec![
+                "regard-webhook",
+                "--tls-cert-file",
+                "c",
+                "--tls-key-file",
+                "k",
+            ];
             argv.extend_from_slice(extra);
             Args::try_parse_from(argv).unwrap().into_config()
         };
@@ -722,11 +735,15 @@ mod tests {
         let c = parse(&["--policy-source", "cluster", "--audit-interval", "0"]).unwrap();
         assert_eq!(c.cluster.unwrap().audit_interval, None);
         assert_eq!(
-            parse(&["--policy-source", "cluster", "--policy-dir", "d"]).unwrap_err().to_string(),
+            parse(&["--policy-source", "cluster", "--policy-dir", "d"])
+                .unwrap_err()
+                .to_string(),
             "--policy-source cluster reads policies from the API server: drop --policy-dir and --bundle"
         );
         assert_eq!(
-            parse(&["--policy-source", "cluster", "--audit-from-cache"]).unwrap_err().to_string(),
+            parse(&["--policy-source", "cluster", "--audit-from-cache"])
+                .unwrap_err()
+                .to_string(),
             "--audit-interval audits the objects --sync-data keeps: give --sync-data too"
         );
         assert_eq!(

@@ -28,10 +28,10 @@ use tokio::sync::watch;
 use crate::admission::{self, AdmissionState};
 use crate::audit::{Audit, LatestReport};
 use crate::cluster;
+use crate::config::Config;
 use crate::controller::audit::ClusterAudit;
 use crate::controller::validate::SelfValidation;
 use crate::controller::{self, ClusterPolicies, Settings as ControllerSettings};
-use crate::config::Config;
 use crate::fswatch;
 use crate::metrics::{self, Metrics};
 use crate::namespaces::{NamespaceCache, Namespaces};
@@ -288,7 +288,9 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
             metrics.clone(),
         ));
     }
-    let status_writer = cluster_policies.as_ref().map(ClusterPolicies::status_writer);
+    let status_writer = cluster_policies
+        .as_ref()
+        .map(ClusterPolicies::status_writer);
     let catalog = cluster_policies.as_ref().map(ClusterPolicies::catalog);
     let policy_task = match cluster_policies {
         Some(cluster) => tokio::spawn(cluster.run()),

@@ -16,8 +16,10 @@ const CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/crds");
 const TEMPLATES: &str = "templates.gatekeeper.sh/v1";
 const CONSTRAINTS: &str = "constraints.gatekeeper.sh/v1beta1";
 
-/// Every document of `deploy/crds`, seeded as `kubectl apply -k deploy/crds` would create them.
-fn seed_crds(api: &FakeApiServer) {
+/// Every document of `deploy/crds`, seeded as `kubectl apply -k deploy/crds` would create them,
+/// once they are Established.
+async fn seed_crds(api: &FakeApiServer) {
+    let mut names = Vec::new();
     let files =
         policy_core::gatekeeper::read_document_files(&[Path::new(CRDS).display().to_string()])
             .unwrap();
@@ -25,10 +27,32 @@ fn seed_crds(api: &FakeApiServer) {
         for d in docs {
             let v = serde_json::to_value(&d).unwrap();
             if v["kind"] == "CustomResourceDefinition" {
+                names.push(v["metadata"]["name"].as_str().unwrap().to_owned());
                 api.seed(v);
             }
         }
     }
+    for name in names {
+        wait_established(api, &name).await;
+    }
+}
+
+async fn wait_established(api: &FakeApiServer, name: &str) {
+    api.wait_for(&format!("{name} established"), WAIT, |api| {
+        api.get(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            name,
+        )
+        .filter(|c| {
+            c["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Established" && c["status"] == "True")
+            })
+        })
+    })
+    .await;
 }
 
 fn required_labels_template() -> Value {
@@ -137,7 +161,7 @@ async fn wait_enforced(api: &FakeApiServer, kind: &str, name: &str, want: bool) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_template_then_constraint_enforce_then_delete() {
     let api = FakeApiServer::start().await;
-    seed_crds(&api);
+    seed_crds(&api).await;
     let setup = Setup::new("policies");
     let webhook = start_webhook(&setup, &api, &["--audit-interval", "0"]);
     webhook.wait_ready().await;
@@ -165,7 +189,10 @@ async fn apply_template_then_constraint_enforce_then_delete() {
                "categories": ["constraint", "constraints"]})
     );
     assert_eq!(crd["spec"]["scope"], "Cluster");
-    assert_eq!(crd["metadata"]["ownerReferences"][0]["kind"], "ConstraintTemplate");
+    assert_eq!(
+        crd["metadata"]["ownerReferences"][0]["kind"],
+        "ConstraintTemplate"
+    );
 
     // Template status: created, and this pod's entry; the broken one reports its error.
     let t = api
@@ -206,20 +233,7 @@ async fn apply_template_then_constraint_enforce_then_delete() {
     );
 
     // The constraint, once its CRD is served; enforced while the broken template sits beside it.
-    api.wait_for("constraint kind served", WAIT, |api| {
-        api.get(
-            "apiextensions.k8s.io/v1",
-            "CustomResourceDefinition",
-            None,
-            "k8srequiredlabels.constraints.gatekeeper.sh",
-        )
-        .filter(|c| {
-            c["status"]["conditions"]
-                .as_array()
-                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
-        })
-    })
-    .await;
+    wait_established(&api, "k8srequiredlabels.constraints.gatekeeper.sh").await;
     api.seed(required_labels("need-owner", &["owner"], json!({})));
     let entry = wait_enforced(&api, "K8sRequiredLabels", "need-owner", true).await;
     assert_eq!(entry["observedGeneration"], json!(1));
@@ -229,7 +243,11 @@ async fn apply_template_then_constraint_enforce_then_delete() {
         (allowed, code, message.as_str()),
         (false, 403, "[need-owner] missing label owner")
     );
-    let labelled = review(&pod("web", Some("prod"), json!({"owner": "me"})), "prod", "dev");
+    let labelled = review(
+        &pod("web", Some("prod"), json!({"owner": "me"})),
+        "prod",
+        "dev",
+    );
     assert_eq!(admit(&webhook, &labelled).await.0, true);
     // A Pod without metadata.namespace in kube-system: the request's namespace is matched.
     let in_kube_system = review(&pod("web", None, json!({})), "kube-system", "dev");
@@ -237,17 +255,15 @@ async fn apply_template_then_constraint_enforce_then_delete() {
 
     // Deleted: no longer enforced.
     assert!(api.delete(CONSTRAINTS, "K8sRequiredLabels", None, "need-owner"));
-    api.wait_for("constraint dropped", WAIT, |_| {
-        // The metric follows the served set.
-        None::<()>.or(Some(()))
-    })
-    .await;
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         if admit(&webhook, &bare).await.0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "still denied after the delete");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still denied after the delete"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -268,19 +284,24 @@ async fn apply_template_then_constraint_enforce_then_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_waits_for_the_policies_present_at_start() {
-    // Slow CRD establishment keeps the initial load going long enough to observe it.
-    let api = FakeApiServer::start_with(Options {
-        crd_establish_delay: Duration::from_millis(1500),
-        ..Options::default()
-    })
-    .await;
-    seed_crds(&api);
+    let api = FakeApiServer::start().await;
+    seed_crds(&api).await;
     api.seed(required_labels_template());
     let setup = Setup::new("policies");
-    // The CRDs of deploy/crds are established before regard starts, as after `kubectl apply`.
-    tokio::time::sleep(Duration::from_millis(1700)).await;
-    // The constraint exists before regard does; its CRD is regard's to create, so it is
-    // applied as soon as that CRD appears.
+    // A first replica creates the constraint CRD; then a constraint is applied.
+    let first = start_webhook(&setup, &api, &["--audit-interval", "0"]);
+    wait_established(&api, "k8srequiredlabels.constraints.gatekeeper.sh").await;
+    api.seed(required_labels("need-owner", &["owner"], json!({})));
+    wait_enforced(&api, "K8sRequiredLabels", "need-owner", true).await;
+    drop(first);
+    // A new replica whose first lists of that kind fail: it must not report ready (and
+    // serve an empty policy set) until the constraint present at start is loaded.
+    api.fail_next(
+        "list",
+        "/apis/constraints.gatekeeper.sh/v1beta1/k8srequiredlabels",
+        3,
+        500,
+    );
     let webhook = start_webhook(&setup, &api, &["--audit-interval", "0"]);
     let (code, body) = loop {
         match http_get(webhook.health, "/readyz").await {
@@ -288,18 +309,17 @@ async fn readiness_waits_for_the_policies_present_at_start() {
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     };
-    assert_eq!((code, body.as_str()), (503, "cluster policies not loaded yet\n"));
-    api.wait_for("constraint CRD", WAIT, |api| {
-        api.get(
-            "apiextensions.k8s.io/v1",
-            "CustomResourceDefinition",
-            None,
-            "k8srequiredlabels.constraints.gatekeeper.sh",
-        )
-    })
-    .await;
-    api.seed(required_labels("need-owner", &["owner"], json!({})));
+    assert_eq!(
+        (code, body.as_str()),
+        (503, "cluster policies not loaded yet\n")
+    );
     webhook.wait_ready().await;
+    assert!(
+        api.count(
+            "list",
+            "/apis/constraints.gatekeeper.sh/v1beta1/k8srequiredlabels"
+        ) >= 4
+    );
     // Ready means the constraint present at start is served.
     let bare = review(&pod("web", Some("prod"), json!({})), "prod", "dev");
     assert_eq!(
@@ -311,7 +331,7 @@ async fn readiness_waits_for_the_policies_present_at_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_policy_resources_are_rejected_at_admission() {
     let api = FakeApiServer::start().await;
-    seed_crds(&api);
+    seed_crds(&api).await;
     api.seed(required_labels_template());
     let setup = Setup::new("policies");
     let webhook = start_webhook(
@@ -338,7 +358,11 @@ async fn invalid_policy_resources_are_rejected_at_admission() {
     assert_eq!(
         admit(
             &webhook,
-            &review(&broken_template(), "", "system:serviceaccount:regard:regard-webhook")
+            &review(
+                &broken_template(),
+                "",
+                "system:serviceaccount:regard:regard-webhook"
+            )
         )
         .await
         .0,
@@ -364,7 +388,11 @@ async fn invalid_policy_resources_are_rejected_at_admission() {
                         "metadata": {"name": "cfg", "namespace": "gatekeeper-system"}});
     assert_eq!(
         admit(&webhook, &review(&config, "gatekeeper-system", "alice")).await,
-        (false, 422, "config resource must have name 'config'".to_owned())
+        (
+            false,
+            422,
+            "config resource must have name 'config'".to_owned()
+        )
     );
     let good = required_labels("c", &["owner"], json!({}));
     assert_eq!(admit(&webhook, &review(&good, "", "alice")).await.0, true);
@@ -373,7 +401,7 @@ async fn invalid_policy_resources_are_rejected_at_admission() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_writes_capped_violations_to_constraint_status() {
     let api = FakeApiServer::start().await;
-    seed_crds(&api);
+    seed_crds(&api).await;
     api.seed(required_labels_template());
     for i in 0..25 {
         api.seed(pod(&format!("p{i:02}"), Some("default"), json!({})));
@@ -402,6 +430,7 @@ async fn audit_writes_capped_violations_to_constraint_status() {
         )
     })
     .await;
+    wait_established(&api, "k8srequiredlabels.constraints.gatekeeper.sh").await;
     api.seed(required_labels("need-owner", &["owner"], json!({})));
     webhook.wait_ready().await;
     let status = api
@@ -412,7 +441,10 @@ async fn audit_writes_capped_violations_to_constraint_status() {
         .await;
     let violations = status["violations"].as_array().unwrap();
     // The three smallest, written largest first.
-    let names: Vec<&str> = violations.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = violations
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["p02", "p01", "p00"]);
     assert_eq!(
         violations[2],
@@ -438,7 +470,7 @@ async fn a_relist_after_410_keeps_and_updates_the_policies() {
         ..Options::default()
     })
     .await;
-    seed_crds(&api);
+    seed_crds(&api).await;
     api.seed(required_labels_template());
     let setup = Setup::new("policies");
     let webhook = start_webhook(&setup, &api, &["--audit-interval", "0"]);
@@ -451,6 +483,7 @@ async fn a_relist_after_410_keeps_and_updates_the_policies() {
         )
     })
     .await;
+    wait_established(&api, "k8srequiredlabels.constraints.gatekeeper.sh").await;
     api.seed(required_labels("need-owner", &["owner"], json!({})));
     webhook.wait_ready().await;
     wait_enforced(&api, "K8sRequiredLabels", "need-owner", true).await;

@@ -72,7 +72,10 @@ fn unknown_field(schema: &Value, v: &Value, path: &str) -> Option<String> {
                 if path.is_empty() && (k == "metadata" || k == "apiVersion" || k == "kind") {
                     continue;
                 }
-                let sub = match (props.and_then(|p| p.get(k)), schema.get("additionalProperties")) {
+                let sub = match (
+                    props.and_then(|p| p.get(k)),
+                    schema.get("additionalProperties"),
+                ) {
                     (Some(s), _) => s,
                     (None, Some(s)) if s.is_object() => s,
                     _ => return Some(format!("{path}/{k}")),
@@ -126,21 +129,60 @@ fn crds_have_gatekeepers_names_versions_and_scopes() {
     assert_eq!(
         summary,
         vec![
-            (s("configs.config.gatekeeper.sh"), s("config.gatekeeper.sh"), s("Config"), s("Namespaced"), vec![(s("v1alpha1"), true, true)]),
-            (s("constrainttemplates.templates.gatekeeper.sh"), s("templates.gatekeeper.sh"), s("ConstraintTemplate"), s("Cluster"),
-             vec![(s("v1"), true, true), (s("v1alpha1"), true, false), (s("v1beta1"), true, false)]),
-            (s("expansiontemplate.expansion.gatekeeper.sh"), s("expansion.gatekeeper.sh"), s("ExpansionTemplate"), s("Cluster"),
-             vec![(s("v1alpha1"), true, true), (s("v1beta1"), true, false)]),
-            (s("syncsets.syncset.gatekeeper.sh"), s("syncset.gatekeeper.sh"), s("SyncSet"), s("Cluster"), vec![(s("v1alpha1"), true, true)]),
+            (
+                s("configs.config.gatekeeper.sh"),
+                s("config.gatekeeper.sh"),
+                s("Config"),
+                s("Namespaced"),
+                vec![(s("v1alpha1"), true, true)]
+            ),
+            (
+                s("constrainttemplates.templates.gatekeeper.sh"),
+                s("templates.gatekeeper.sh"),
+                s("ConstraintTemplate"),
+                s("Cluster"),
+                vec![
+                    (s("v1"), true, true),
+                    (s("v1alpha1"), true, false),
+                    (s("v1beta1"), true, false)
+                ]
+            ),
+            (
+                s("expansiontemplate.expansion.gatekeeper.sh"),
+                s("expansion.gatekeeper.sh"),
+                s("ExpansionTemplate"),
+                s("Cluster"),
+                vec![(s("v1alpha1"), true, true), (s("v1beta1"), true, false)]
+            ),
+            (
+                s("syncsets.syncset.gatekeeper.sh"),
+                s("syncset.gatekeeper.sh"),
+                s("SyncSet"),
+                s("Cluster"),
+                vec![(s("v1alpha1"), true, true)]
+            ),
         ]
     );
     // kustomize lists every file.
-    let kustomization = std::fs::read_to_string(Path::new(CRDS).join("kustomization.yaml")).unwrap();
-    for file in ["constrainttemplates.yaml", "configs.yaml", "syncsets.yaml", "expansiontemplates.yaml"] {
-        assert!(kustomization.contains(&format!("- {file}")), "{file} missing from kustomization.yaml");
+    let kustomization =
+        std::fs::read_to_string(Path::new(CRDS).join("kustomization.yaml")).unwrap();
+    for file in [
+        "constrainttemplates.yaml",
+        "configs.yaml",
+        "syncsets.yaml",
+        "expansiontemplates.yaml",
+    ] {
+        assert!(
+            kustomization.contains(&format!("- {file}")),
+            "{file} missing from kustomization.yaml"
+        );
     }
     // Templates and constraints carry the status subresource Gatekeeper writes through.
-    for name in ["constrainttemplates.templates.gatekeeper.sh", "configs.config.gatekeeper.sh", "expansiontemplate.expansion.gatekeeper.sh"] {
+    for name in [
+        "constrainttemplates.templates.gatekeeper.sh",
+        "configs.config.gatekeeper.sh",
+        "expansiontemplate.expansion.gatekeeper.sh",
+    ] {
         for v in crds[name]["spec"]["versions"].as_array().unwrap() {
             assert_eq!(v["subresources"], json!({"status": {}}), "{name}");
         }
@@ -153,10 +195,17 @@ fn schemas_reject_what_the_api_server_would() {
     let ct = &crds["constrainttemplates.templates.gatekeeper.sh"];
     let bad = json!({"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate", "metadata": {"name": "x"},
                      "spec": {"crd": {"spec": {"names": {"kind": "X"}}}, "targets": [{"target": "t", "rego": "r", "operations": ["PATCH"]}]}});
-    assert!(validate(schema_of(ct, "v1"), &bad).unwrap_err().contains("/spec/targets/0/operations/0"));
+    assert!(
+        validate(schema_of(ct, "v1"), &bad)
+            .unwrap_err()
+            .contains("/spec/targets/0/operations/0")
+    );
     let extra = json!({"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate", "metadata": {"name": "x"},
                        "spec": {"crd": {"spec": {"names": {"kind": "X"}}}, "targetz": []}});
-    assert_eq!(validate(schema_of(ct, "v1"), &extra), Err("unknown field /spec/targetz".to_owned()));
+    assert_eq!(
+        validate(schema_of(ct, "v1"), &extra),
+        Err("unknown field /spec/targetz".to_owned())
+    );
 }
 
 fn library_root() -> Option<PathBuf> {
@@ -165,13 +214,19 @@ fn library_root() -> Option<PathBuf> {
     if library.is_dir() {
         Some(library)
     } else {
-        println!("notice: {} is absent; skipping the library check", library.display());
+        println!(
+            "notice: {} is absent; skipping the library check",
+            library.display()
+        );
         None
     }
 }
 
 fn files_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -194,18 +249,39 @@ fn every_library_template_and_constraint_fits_the_crds() {
     assert!(templates.len() >= 40, "found {} templates", templates.len());
     let mut constraints_checked = 0;
     for path in &templates {
-        let [template] = documents(path).try_into().unwrap_or_else(|d: Vec<Value>| panic!("{}: {} documents", path.display(), d.len()));
-        let version = template["apiVersion"].as_str().unwrap().strip_prefix("templates.gatekeeper.sh/").unwrap().to_owned();
-        validate(schema_of(ct, &version), &template).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let names = crd::check_template(&template).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let [template] = documents(path)
+            .try_into()
+            .unwrap_or_else(|d: Vec<Value>| panic!("{}: {} documents", path.display(), d.len()));
+        let version = template["apiVersion"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("templates.gatekeeper.sh/")
+            .unwrap()
+            .to_owned();
+        validate(schema_of(ct, &version), &template)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let names =
+            crd::check_template(&template).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let generated = crd::constraint_crd(&template, &names, Some((&names.name, "uid")));
-        assert_eq!(generated["metadata"]["name"], format!("{}.constraints.gatekeeper.sh", names.kind.to_lowercase()));
+        assert_eq!(
+            generated["metadata"]["name"],
+            format!("{}.constraints.gatekeeper.sh", names.kind.to_lowercase())
+        );
         let mut samples = Vec::new();
         files_named(path.parent().unwrap(), "constraint.yaml", &mut samples);
         for sample in samples {
             for constraint in documents(&sample) {
-                assert_eq!(constraint["kind"], json!(names.kind), "{}", sample.display());
-                let (group, version) = constraint["apiVersion"].as_str().unwrap().split_once('/').unwrap();
+                assert_eq!(
+                    constraint["kind"],
+                    json!(names.kind),
+                    "{}",
+                    sample.display()
+                );
+                let (group, version) = constraint["apiVersion"]
+                    .as_str()
+                    .unwrap()
+                    .split_once('/')
+                    .unwrap();
                 assert_eq!(group, "constraints.gatekeeper.sh", "{}", sample.display());
                 validate(schema_of(&generated, version), &constraint)
                     .unwrap_or_else(|e| panic!("{}: {e}", sample.display()));
@@ -213,5 +289,8 @@ fn every_library_template_and_constraint_fits_the_crds() {
             }
         }
     }
-    assert!(constraints_checked >= 60, "checked {constraints_checked} constraints");
+    assert!(
+        constraints_checked >= 60,
+        "checked {constraints_checked} constraints"
+    );
 }

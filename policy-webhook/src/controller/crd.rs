@@ -126,9 +126,16 @@ fn add_preserve_unknown_fields(schema: &mut Value) {
     let Some(map) = schema.as_object_mut() else {
         return;
     };
-    let ty = map.get("type").and_then(Value::as_str).unwrap_or("").to_owned();
+    let ty = map
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     if ty.is_empty() || ty == "object" {
-        map.insert("x-kubernetes-preserve-unknown-fields".to_owned(), Value::Bool(true));
+        map.insert(
+            "x-kubernetes-preserve-unknown-fields".to_owned(),
+            Value::Bool(true),
+        );
     }
     if ty == "array" && !map.contains_key("items") {
         map.insert(
@@ -223,7 +230,11 @@ fn constraint_schema(parameters: Option<Value>) -> Value {
 
 /// The CustomResourceDefinition Gatekeeper creates for a template (which must have passed
 /// [`check_template`]); `owner` is the template's `(name, uid)` for the controller reference.
-pub fn constraint_crd(template: &Value, names: &TemplateNames, owner: Option<(&str, &str)>) -> Value {
+pub fn constraint_crd(
+    template: &Value,
+    names: &TemplateNames,
+    owner: Option<(&str, &str)>,
+) -> Value {
     let lower = names.kind.to_lowercase();
     let short_names: Vec<Value> = template
         .get("spec")
@@ -319,7 +330,10 @@ mod tests {
         let check = |t: Value| check_template(&t);
         assert_eq!(
             check(template("x", "", target())),
-            Err("invalid ConstraintTemplate: ConstraintTemplate \"x\" does not specify CRD Kind".to_owned())
+            Err(
+                "invalid ConstraintTemplate: ConstraintTemplate \"x\" does not specify CRD Kind"
+                    .to_owned()
+            )
         );
         assert_eq!(
             check(template("x", "K8sY", target())),
@@ -334,12 +348,19 @@ mod tests {
             Err("invalid ConstraintTemplate: target \"other\" not recognized, known targets [admission.k8s.gatekeeper.sh]".to_owned())
         );
         assert_eq!(
-            check(template("k8sy", "K8sY", json!([{"target": "admission.k8s.gatekeeper.sh", "operations": ["*", "CREATE"]}]))),
+            check(template(
+                "k8sy",
+                "K8sY",
+                json!([{"target": "admission.k8s.gatekeeper.sh", "operations": ["*", "CREATE"]}])
+            )),
             Err("if '*' is present, must not specify other operations".to_owned())
         );
         assert_eq!(
             check(template("k8sy", "K8sY", target())),
-            Ok(TemplateNames { name: "k8sy".into(), kind: "K8sY".into() })
+            Ok(TemplateNames {
+                name: "k8sy".into(),
+                kind: "K8sY".into()
+            })
         );
     }
 
@@ -349,7 +370,10 @@ mod tests {
         let names = check_template(&t).unwrap();
         let crd = constraint_crd(&t, &names, Some(("k8sy", "uid-1")));
         assert_eq!(crd["metadata"]["name"], "k8sy.constraints.gatekeeper.sh");
-        assert_eq!(crd["metadata"]["labels"], json!({"team": "a", "gatekeeper.sh/constraint": "yes"}));
+        assert_eq!(
+            crd["metadata"]["labels"],
+            json!({"team": "a", "gatekeeper.sh/constraint": "yes"})
+        );
         assert_eq!(crd["metadata"]["ownerReferences"][0]["uid"], "uid-1");
         assert_eq!(
             crd["spec"]["names"],
@@ -366,14 +390,23 @@ mod tests {
         assert_eq!(versions, vec![("v1beta1", true), ("v1alpha1", false)]);
         let v = &crd["spec"]["versions"][0];
         assert_eq!(v["subresources"], json!({"status": {}}));
-        assert_eq!(v["additionalPrinterColumns"][0]["jsonPath"], ".spec.enforcementAction");
-        assert_eq!(v["additionalPrinterColumns"][1]["jsonPath"], ".status.totalViolations");
+        assert_eq!(
+            v["additionalPrinterColumns"][0]["jsonPath"],
+            ".spec.enforcementAction"
+        );
+        assert_eq!(
+            v["additionalPrinterColumns"][1]["jsonPath"],
+            ".status.totalViolations"
+        );
         let spec = &v["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
         assert_eq!(
             spec["parameters"],
             json!({"type": "object", "properties": {"labels": {"type": "array", "items": {"type": "string"}}}})
         );
-        assert_eq!(spec["enforcementAction"], json!({"type": "string", "default": "deny"}));
+        assert_eq!(
+            spec["enforcementAction"],
+            json!({"type": "string", "default": "deny"})
+        );
         assert!(spec["match"]["properties"]["excludedNamespaces"].is_object());
     }
 
@@ -383,11 +416,16 @@ mod tests {
         t["apiVersion"] = json!("templates.gatekeeper.sh/v1beta1");
         assert_eq!(
             parameters_schema(&t),
-            Some(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true,
-                        "properties": {"labels": {"type": "array", "items": {"type": "string"}}}}))
+            Some(
+                json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                        "properties": {"labels": {"type": "array", "items": {"type": "string"}}}})
+            )
         );
         t["spec"]["crd"]["spec"]["validation"] = json!({"legacySchema": true});
-        assert_eq!(parameters_schema(&t), Some(json!({"x-kubernetes-preserve-unknown-fields": true})));
+        assert_eq!(
+            parameters_schema(&t),
+            Some(json!({"x-kubernetes-preserve-unknown-fields": true}))
+        );
         t["apiVersion"] = json!("templates.gatekeeper.sh/v1");
         t["spec"]["crd"]["spec"]["validation"] = json!({});
         assert_eq!(parameters_schema(&t), None);

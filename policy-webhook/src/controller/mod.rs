@@ -201,9 +201,7 @@ impl ClusterPolicies {
     /// Runs until the task is dropped.
     pub async fn run(self) {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let _status = AbortOnDrop(tokio::spawn(
-            self.status.clone().run(self.client.clone()),
-        ));
+        let _status = AbortOnDrop(tokio::spawn(self.status.clone().run(self.client.clone())));
         let _watches: Vec<AbortOnDrop> = [
             Source::Templates,
             Source::Configs,
@@ -240,8 +238,10 @@ impl ClusterPolicies {
     async fn apply(&self, state: &mut State, change: Change, tx: &UnboundedSender<Change>) {
         match change {
             Change::Listed(Source::Templates, docs) => {
-                let names: BTreeSet<String> =
-                    docs.iter().map(|d| meta_str(d, "name").to_owned()).collect();
+                let names: BTreeSet<String> = docs
+                    .iter()
+                    .map(|d| meta_str(d, "name").to_owned())
+                    .collect();
                 let gone: Vec<String> = state
                     .templates
                     .keys()
@@ -334,12 +334,7 @@ impl ClusterPolicies {
         }
     }
 
-    async fn template_applied(
-        &self,
-        state: &mut State,
-        doc: Value,
-        tx: &UnboundedSender<Change>,
-    ) {
+    async fn template_applied(&self, state: &mut State, doc: Value, tx: &UnboundedSender<Change>) {
         let name = meta_str(&doc, "name").to_owned();
         let uid = meta_str(&doc, "uid").to_owned();
         let generation = generation(&doc);
@@ -389,7 +384,8 @@ impl ClusterPolicies {
                 match compiled {
                     Err(message) => {
                         tracing::error!(template = %name, %message, "ConstraintTemplate does not compile");
-                        entry.error = Some(("ingest_error", format!("Could not ingest Rego: {message}")));
+                        entry.error =
+                            Some(("ingest_error", format!("Could not ingest Rego: {message}")));
                         entry.settled = true;
                     }
                     Ok(prepared) => {
@@ -432,7 +428,9 @@ impl ClusterPolicies {
                 match api.delete(&crd_name, &DeleteParams::default()).await {
                     Ok(_) => {}
                     Err(kube::Error::Api(s)) if s.code == 404 => {}
-                    Err(error) => tracing::warn!(crd = %crd_name, %error, "deleting the constraint CRD failed"),
+                    Err(error) => {
+                        tracing::warn!(crd = %crd_name, %error, "deleting the constraint CRD failed")
+                    }
                 }
             });
         }
@@ -475,7 +473,9 @@ impl ClusterPolicies {
             Some(p) => p
                 .constraint(&format!("{}/{name}", kind.to_lowercase()), &rego)
                 .map_err(|e| core_message(&e)),
-            None => Err(format!("no compiled ConstraintTemplate defines kind {kind}")),
+            None => Err(format!(
+                "no compiled ConstraintTemplate defines kind {kind}"
+            )),
         };
         if let Err(message) = &loaded {
             tracing::error!(kind, constraint = %name, %message, "constraint rejected");
@@ -501,7 +501,10 @@ impl ClusterPolicies {
         };
         let origin = format!("{}/{name}", source.resource().plural);
         let checked = match source {
-            Source::Configs if meta_str(doc, "name") != "config" || meta_str(doc, "namespace") != self.settings.namespace => {
+            Source::Configs
+                if meta_str(doc, "name") != "config"
+                    || meta_str(doc, "namespace") != self.settings.namespace =>
+            {
                 tracing::info!(config = %name, namespace = %self.settings.namespace, "ignoring a Config that is not `config` in regard's namespace");
                 state.others.remove(&(source.clone(), name));
                 return;
@@ -664,9 +667,7 @@ fn is_satisfied(state: &State) -> bool {
     expected.iter().all(|name| match state.templates.get(name) {
         // Deleted since: nothing to wait for.
         None => true,
-        Some(t) => {
-            t.settled && (t.prepared.is_none() || !t.crd_ready || t.constraints_listed)
-        }
+        Some(t) => t.settled && (t.prepared.is_none() || !t.crd_ready || t.constraints_listed),
     })
 }
 

@@ -217,9 +217,7 @@ pub fn apply(object: &mut Value, update: &Update, pod: &str, is_template: bool) 
     let Some(root) = object.as_object_mut() else {
         return;
     };
-    let status = root
-        .entry("status")
-        .or_insert_with(|| json!({}));
+    let status = root.entry("status").or_insert_with(|| json!({}));
     if !status.is_object() {
         *status = json!({});
     }
@@ -265,7 +263,12 @@ pub fn apply(object: &mut Value, update: &Update, pod: &str, is_template: bool) 
     }
 }
 
-async fn write(client: &Client, target: &Target, update: &Update, pod: &str) -> Result<(), kube::Error> {
+async fn write(
+    client: &Client,
+    target: &Target,
+    update: &Update,
+    pod: &str,
+) -> Result<(), kube::Error> {
     let resource = target.resource();
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
     let is_template = target.kind == "ConstraintTemplate";
@@ -320,8 +323,20 @@ mod tests {
             {"id": "b", "errors": [{"code": "ingest_error", "message": "x"}]},
             {"id": "c"},
         ]}});
-        apply(&mut obj, &Update::ByPod(json!({"id": "c", "observedGeneration": 2})), "c", true);
-        apply(&mut obj, &Update::ByPod(json!({"id": "a", "errors": [{"code": "create_error", "message": "y"}]})), "a", true);
+        apply(
+            &mut obj,
+            &Update::ByPod(json!({"id": "c", "observedGeneration": 2})),
+            "c",
+            true,
+        );
+        apply(
+            &mut obj,
+            &Update::ByPod(
+                json!({"id": "a", "errors": [{"code": "create_error", "message": "y"}]}),
+            ),
+            "a",
+            true,
+        );
         assert_eq!(
             obj["status"],
             json!({"created": true, "byPod": [
@@ -330,7 +345,14 @@ mod tests {
                 {"id": "c", "observedGeneration": 2},
             ]})
         );
-        apply(&mut obj, &Update::ByPod(json!({"id": "c", "errors": [{"code": "ingest_error", "message": "z"}]})), "c", true);
+        apply(
+            &mut obj,
+            &Update::ByPod(
+                json!({"id": "c", "errors": [{"code": "ingest_error", "message": "z"}]}),
+            ),
+            "c",
+            true,
+        );
         assert_eq!(obj["status"]["created"], json!(false));
     }
 
@@ -342,7 +364,12 @@ mod tests {
             total,
             violations,
         };
-        apply(&mut obj, &audit(3, vec![json!({"name": "p"})]), "pod", false);
+        apply(
+            &mut obj,
+            &audit(3, vec![json!({"name": "p"})]),
+            "pod",
+            false,
+        );
         assert_eq!(
             obj["status"],
             json!({"auditTimestamp": "2026-01-01T00:00:00Z", "totalViolations": 3, "violations": [{"name": "p"}]})
@@ -357,13 +384,22 @@ mod tests {
     #[test]
     fn queue_coalesces_per_object_and_part() {
         let w = StatusWriter::new("pod".to_owned());
-        w.send(Target::template("a"), Update::ByPod(json!({"id": "pod", "n": 1})));
+        w.send(
+            Target::template("a"),
+            Update::ByPod(json!({"id": "pod", "n": 1})),
+        );
         w.send(Target::template("b"), Update::ByPod(json!({"id": "pod"})));
-        w.send(Target::template("a"), Update::ByPod(json!({"id": "pod", "n": 2})));
+        w.send(
+            Target::template("a"),
+            Update::ByPod(json!({"id": "pod", "n": 2})),
+        );
         assert_eq!(w.backlog(), 2);
         assert_eq!(
             w.pop(),
-            Some((Target::template("a"), Update::ByPod(json!({"id": "pod", "n": 2}))))
+            Some((
+                Target::template("a"),
+                Update::ByPod(json!({"id": "pod", "n": 2}))
+            ))
         );
         assert_eq!(w.pop().map(|p| p.0.name), Some("b".to_owned()));
         assert_eq!(w.pop(), None);
@@ -378,6 +414,9 @@ mod tests {
         }
         // Two from the burst, then 100 ms each.
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(210), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(210),
+            "{elapsed:?}"
+        );
     }
 }

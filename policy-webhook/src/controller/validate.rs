@@ -255,7 +255,10 @@ mod tests {
             .write()
             .unwrap()
             .insert("K8sRequiredLabels".to_owned(), t);
-        SelfValidation::new(catalog, Some("system:serviceaccount:regard:regard".to_owned()))
+        SelfValidation::new(
+            catalog,
+            Some("system:serviceaccount:regard:regard".to_owned()),
+        )
     }
 
     fn constraint(spec: &str) -> String {
@@ -267,17 +270,31 @@ mod tests {
     #[test]
     fn templates() {
         let sv = validation();
-        let check = |obj: &str| sv.check(&request("templates.gatekeeper.sh", "ConstraintTemplate", "alice", obj));
+        let check = |obj: &str| {
+            sv.check(&request(
+                "templates.gatekeeper.sh",
+                "ConstraintTemplate",
+                "alice",
+                obj,
+            ))
+        };
         assert_eq!(check(TEMPLATE), Verdict::Valid);
         let broken = TEMPLATE.replace("{ true }", "{ true");
-        assert!(matches!(check(&broken), Verdict::Invalid(m) if m.starts_with("Could not ingest Rego: ")));
+        assert!(
+            matches!(check(&broken), Verdict::Invalid(m) if m.starts_with("Could not ingest Rego: "))
+        );
         let renamed = TEMPLATE.replace(r#""name": "k8srequiredlabels""#, r#""name": "other""#);
         assert_eq!(
             check(&renamed),
             Verdict::Invalid("invalid ConstraintTemplate: the ConstraintTemplate's name \"other\" is not equal to the lowercase of CRD's Kind: \"k8srequiredlabels\"".to_owned())
         );
         assert_eq!(
-            sv.check(&request("templates.gatekeeper.sh", "ConstraintTemplate", "system:serviceaccount:regard:regard", &broken)),
+            sv.check(&request(
+                "templates.gatekeeper.sh",
+                "ConstraintTemplate",
+                "system:serviceaccount:regard:regard",
+                &broken
+            )),
             Verdict::Own
         );
     }
@@ -285,21 +302,36 @@ mod tests {
     #[test]
     fn constraints() {
         let sv = validation();
-        let check = |spec: &str| sv.check(&request("constraints.gatekeeper.sh", "K8sRequiredLabels", "alice", &constraint(spec)));
-        assert_eq!(check(r#"{"parameters": {"labels": ["owner"]}}"#), Verdict::Valid);
+        let check = |spec: &str| {
+            sv.check(&request(
+                "constraints.gatekeeper.sh",
+                "K8sRequiredLabels",
+                "alice",
+                &constraint(spec),
+            ))
+        };
+        assert_eq!(
+            check(r#"{"parameters": {"labels": ["owner"]}}"#),
+            Verdict::Valid
+        );
         assert_eq!(
             check(r#"{"enforcementAction": "block"}"#),
             Verdict::Invalid("unrecognized enforcementAction: \"block\" is not within the supported list [deny dryrun warn scoped]".to_owned())
         );
         assert_eq!(
             check(r#"{"enforcementAction": "scoped"}"#),
-            Verdict::Invalid("error fetching scopedEnforcementActions: scopedEnforcementActions is required".to_owned())
+            Verdict::Invalid(
+                "error fetching scopedEnforcementActions: scopedEnforcementActions is required"
+                    .to_owned()
+            )
         );
         assert_eq!(
             check(r#"{"enforcementAction": "scoped", "scopedEnforcementActions": [{"action": "nope", "enforcementPoints": [{"name": "x"}]}]}"#),
             Verdict::Invalid("unrecognized enforcement points: constraint will not be enforced for enforcement points [x], supported enforcement points are [validation.gatekeeper.sh audit.gatekeeper.sh gator.gatekeeper.sh vap.k8s.io]\nunrecognized enforcementAction: [nope] is not within the supported list [deny dryrun warn]".to_owned())
         );
-        assert!(matches!(check(r#"{"parameters": {"labels": "owner"}}"#), Verdict::Invalid(m) if m.contains("labels")));
+        assert!(
+            matches!(check(r#"{"parameters": {"labels": "owner"}}"#), Verdict::Invalid(m) if m.contains("labels"))
+        );
     }
 
     #[test]
@@ -315,9 +347,19 @@ mod tests {
         );
         let long = "a".repeat(64);
         assert_eq!(
-            sv.check(&request("syncset.gatekeeper.sh", "SyncSet", "alice", &format!(r#"{{"metadata": {{"name": "{long}"}}}}"#))),
-            Verdict::Invalid("resource cannot have metadata.name larger than 63 char; length: 64".to_owned())
+            sv.check(&request(
+                "syncset.gatekeeper.sh",
+                "SyncSet",
+                "alice",
+                &format!(r#"{{"metadata": {{"name": "{long}"}}}}"#)
+            )),
+            Verdict::Invalid(
+                "resource cannot have metadata.name larger than 63 char; length: 64".to_owned()
+            )
         );
-        assert_eq!(sv.check(&request("", "Pod", "alice", "{}")), Verdict::NotChecked);
+        assert_eq!(
+            sv.check(&request("", "Pod", "alice", "{}")),
+            Verdict::NotChecked
+        );
     }
 }
