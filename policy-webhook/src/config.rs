@@ -474,13 +474,14 @@ impl Args {
             anyhow::bail!("--max-body-bytes must be greater than zero");
         }
         match self.policy_source {
-            Some(PolicySourceKind::Cluster) => {
-                if self.policy_dir.is_some() || !self.bundle.is_empty() {
-                    anyhow::bail!(
-                        "--policy-source cluster reads policies from the API server: drop --policy-dir and --bundle"
-                    );
-                }
+            Some(PolicySourceKind::Cluster)
+                if self.policy_dir.is_some() || !self.bundle.is_empty() =>
+            {
+                anyhow::bail!(
+                    "--policy-source cluster reads policies from the API server: drop --policy-dir and --bundle"
+                );
             }
+            Some(PolicySourceKind::Cluster) => {}
             Some(PolicySourceKind::Dir) if self.policy_dir.is_none() => {
                 anyhow::bail!("--policy-source dir needs --policy-dir DIR");
             }

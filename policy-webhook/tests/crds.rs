@@ -110,10 +110,13 @@ fn validate(schema: &Value, doc: &Value) -> Result<(), String> {
     }
 }
 
+/// (name, group, kind, scope, versions).
+type Summary = (String, String, String, String, Vec<(String, bool, bool)>);
+
 #[test]
 fn crds_have_gatekeepers_names_versions_and_scopes() {
     let crds = our_crds();
-    let summary: Vec<(String, String, String, String, Vec<(String, bool, bool)>)> = crds
+    let summary: Vec<Summary> = crds
         .values()
         .map(|c| {
             (

@@ -97,7 +97,7 @@ fn match_schema() -> Value {
                 "properties": {
                     "key": {"type": "string"},
                     "operator": {"type": "string"},
-                    "values": strings.clone(),
+                    "values": strings,
                 },
             }},
         },
@@ -106,13 +106,13 @@ fn match_schema() -> Value {
         "type": "object",
         "properties": {
             "kinds": {"type": "array", "items": {"type": "object", "properties": {
-                "apiGroups": strings.clone(),
+                "apiGroups": strings,
                 "kinds": strings,
             }}},
             "scope": {"type": "string"},
-            "namespaces": {"type": "array", "items": glob.clone()},
-            "excludedNamespaces": {"type": "array", "items": glob.clone()},
-            "labelSelector": selector.clone(),
+            "namespaces": {"type": "array", "items": glob},
+            "excludedNamespaces": {"type": "array", "items": glob},
+            "labelSelector": selector,
             "namespaceSelector": selector,
             "name": glob,
             "source": {"type": "string", "enum": ["All", "Generated", "Original"]},
