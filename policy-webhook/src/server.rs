@@ -27,9 +27,11 @@ use tokio::sync::watch;
 
 use crate::admission::{self, AdmissionState};
 use crate::audit::{Audit, LatestReport};
+use crate::certs::CertRotator;
 use crate::cluster;
 use crate::config::Config;
 use crate::fswatch;
+use crate::leader::{self, LeaderElector, LeaseSettings};
 use crate::metrics::{self, Metrics};
 use crate::namespaces::{NamespaceCache, Namespaces};
 use crate::policy::{Loader, PolicyStore, PolicyWatcher};
@@ -129,9 +131,17 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 /// Runs the webhook until SIGTERM/SIGINT, then drains and returns.
 pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let material = tls::load(&config.tls).context("loading the TLS certificate")?;
-    let tls_state = Arc::new(TlsState::new(&material));
-    metrics.tls_cert_expiry.set(material.not_after);
+    // With --cert-secret the certificate files exist only after the first reconcile.
+    let cert_task = start_certificates(&config).await?;
+    let material = if config.operations.webhook {
+        Some(tls::load(&config.tls).context("loading the TLS certificate")?)
+    } else {
+        None
+    };
+    let tls_state = material.as_ref().map(|m| Arc::new(TlsState::new(m)));
+    if let Some(material) = &material {
+        metrics.tls_cert_expiry.set(material.not_after);
+    }
     let policies = Arc::new(PolicyStore::new());
     let client = match &config.cluster {
         Some(access) => Some(
@@ -172,10 +182,16 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         shutting_down: AtomicBool::new(false),
     });
 
-    let admit_listener = bind(config.addr, "admission (--addr)").await?;
+    let admit_listener = match config.operations.webhook {
+        true => Some(bind(config.addr, "admission (--addr)").await?),
+        false => None,
+    };
     let health_listener = bind(config.health_addr, "health (--health-addr)").await?;
     let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let (admit_local, health_local) = (local(&admit_listener), local(&health_listener));
+    let admit_local = admit_listener
+        .as_ref()
+        .map_or_else(|| "none (no webhook operation)".to_owned(), local);
+    let health_local = local(&health_listener);
     let mut metrics_local = health_local.clone();
     if config.metrics_addr == config.health_addr {
         let app = health_router(ops.clone()).merge(metrics_router(ops.clone()));
@@ -195,12 +211,6 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         "regard-webhook listening"
     );
 
-    let (tls_files, tls_watch_state, tls_metrics, interval) = (
-        config.tls.clone(),
-        tls_state.clone(),
-        metrics.clone(),
-        config.reload_interval,
-    );
     // Filesystem events wake the reload loops early; the guards live as long as the server.
     let tls_wake = Arc::new(tokio::sync::Notify::new());
     let mut tls_dirs: Vec<(PathBuf, bool)> = Vec::new();
@@ -217,7 +227,9 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
             tls_dirs.push((dir, false));
         }
     }
-    let _tls_events = fswatch::watch("certificate files", &tls_dirs, tls_wake.clone());
+    let _tls_events = material
+        .is_some()
+        .then(|| fswatch::watch("certificate files", &tls_dirs, tls_wake.clone()));
     let policy_wake = Arc::new(tokio::sync::Notify::new());
     let _policy_events = config.policy_dir.as_ref().map(|dir| {
         fswatch::watch(
@@ -226,17 +238,21 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
             policy_wake.clone(),
         )
     });
-    let tls_task = tokio::spawn(async move {
-        tls::watch(
-            tls_files,
-            tls_watch_state,
-            tls_metrics,
-            interval,
-            tls_wake,
-            &material,
-        )
-        .await;
-    });
+    let tls_task = match (&material, &tls_state) {
+        (Some(material), Some(state)) => {
+            let (files, state, metrics, interval, material) = (
+                config.tls.clone(),
+                state.clone(),
+                metrics.clone(),
+                config.reload_interval,
+                material.clone(),
+            );
+            Some(tokio::spawn(async move {
+                tls::watch(files, state, metrics, interval, tls_wake, &material).await;
+            }))
+        }
+        _ => None,
+    };
     let mut watcher = PolicyWatcher::new(
         config.policy_dir.clone(),
         loader,
@@ -254,10 +270,11 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     let policy_task = tokio::spawn(watcher.run(config.reload_interval, policy_wake));
 
     let namespace_task = namespaces.clone().map(|n| tokio::spawn(n.run()));
-    let audit_task = match (&config.cluster, &data_sync, &ops.audit) {
-        (Some(access), Some(sync), Some(latest)) => access.audit_interval.map(|interval| {
-            tokio::spawn(
-                Audit {
+    let (lease_stop, lease_stopped) = watch::channel(false);
+    let audit_task = match (&config.cluster, &data_sync, &ops.audit, &client) {
+        (Some(access), Some(sync), Some(latest), Some(client)) if config.operations.audit => {
+            access.audit_interval.map(|interval| {
+                let audit = Audit {
                     interval,
                     limit: access.violations_limit,
                     store: policies.clone(),
@@ -265,10 +282,15 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
                     namespaces: namespaces.as_ref().map(|n| n.cache().clone()),
                     metrics: metrics.clone(),
                     latest: latest.clone(),
-                }
-                .run(),
-            )
-        }),
+                };
+                spawn_audit(
+                    config.audit_lease.clone(),
+                    client.clone(),
+                    audit,
+                    lease_stopped.clone(),
+                )
+            })
+        }
         _ => None,
     };
     let sync_task = match data_sync {
@@ -283,22 +305,27 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     let app = admission::router(admission);
     let (stop_tx, stop_rx) = watch::channel(false);
     let graceful = Arc::new(GracefulShutdown::new());
-    let accept = tokio::spawn(accept_loop(
-        admit_listener,
-        AcceptSettings {
-            tls: tls_state,
-            app,
-            metrics,
-            handshake_timeout: config.handshake_timeout,
-            header_read_timeout: config.header_read_timeout,
-        },
-        graceful.clone(),
-        stop_rx,
-    ));
+    let accept = match (admit_listener, tls_state) {
+        (Some(listener), Some(tls)) => Some(tokio::spawn(accept_loop(
+            listener,
+            AcceptSettings {
+                tls,
+                app,
+                metrics,
+                handshake_timeout: config.handshake_timeout,
+                header_read_timeout: config.header_read_timeout,
+            },
+            graceful.clone(),
+            stop_rx,
+        ))),
+        _ => None,
+    };
 
     let mut signals = Signals::new()?;
     signals.recv().await;
     ops.shutting_down.store(true, Ordering::Relaxed);
+    // Hand the audit Lease over now rather than after it expires.
+    let _ = lease_stop.send(true);
     tracing::info!(
         delay = ?config.shutdown_delay,
         "shutdown requested; /readyz now fails, still serving while endpoints drain"
@@ -311,7 +338,9 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         }
     }
     let _ = stop_tx.send(true);
-    let _ = accept.await;
+    if let Some(accept) = accept {
+        let _ = accept.await;
+    }
     // The accept loop has returned its handle, so this is the last one.
     let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
     tracing::info!(
@@ -326,7 +355,12 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         }
         () = signals.recv() => tracing::warn!("second signal; exiting now"),
     }
-    tls_task.abort();
+    if let Some(task) = tls_task {
+        task.abort();
+    }
+    if let Some(task) = cert_task {
+        task.abort();
+    }
     policy_task.abort();
     if let Some(task) = namespace_task {
         task.abort();
@@ -336,6 +370,45 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         task.abort();
     }
     Ok(())
+}
+
+/// With `--cert-secret` (webhook operation): reconciles the certificate Secret until the
+/// files exist, then keeps rotating in a task.
+async fn start_certificates(
+    config: &Config,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(settings) = &config.certs else {
+        return Ok(None);
+    };
+    let client = cluster::connect(config.kubeconfig.as_deref())
+        .await
+        .context("--cert-secret")?;
+    let rotator = CertRotator::new(client, settings.clone());
+    let renew_at = rotator.initial(Duration::from_secs(2)).await;
+    Ok(Some(tokio::spawn(rotator.run(renew_at))))
+}
+
+/// Runs the audit, under the audit Lease when one is configured: only the replica holding it
+/// audits (the hook for any audit loop: [`leader::run_when_leader`] with the elector's
+/// `watch<bool>`). `stop` releases the Lease.
+fn spawn_audit(
+    lease: Option<LeaseSettings>,
+    client: kube::Client,
+    audit: Audit,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let Some(lease) = lease else {
+        return tokio::spawn(audit.run());
+    };
+    let elector = LeaderElector::new(client, lease);
+    let is_leader = elector.subscribe();
+    tokio::spawn(async move {
+        let election = elector.run(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+        let audit = leader::run_when_leader(is_leader, || audit.clone().run());
+        tokio::join!(election, audit);
+    })
 }
 
 /// Without `--sync-data`, says so whenever a loaded policy set asks for synced data.
