@@ -1056,6 +1056,16 @@ async fn only_exempt_namespaces_may_carry_the_ignore_label() {
                        "message": "Only exempt namespace can have the admission.regard.dev/ignore label"}
         })
     );
+    // Gatekeeper's label too, so namespaces labelled for Gatekeeper keep their meaning.
+    let gatekeeper_ignored = json!({"admission.gatekeeper.sh/ignore": "true"});
+    assert_eq!(
+        label("1g", namespace_review("1g", "CREATE", "team-a", gatekeeper_ignored)).await,
+        json!({
+            "uid": "1g", "allowed": false,
+            "status": {"code": 403, "reason": "Forbidden",
+                       "message": "Only exempt namespace can have the admission.gatekeeper.sh/ignore label"}
+        })
+    );
     let allowed = |uid: &str| json!({"uid": uid, "allowed": true, "status": {"code": 200}});
     // Exempt namespaces (prefix, suffix) may; an unlabelled one passes; deleting is never stopped.
     for (uid, operation, name, labels) in [
