@@ -352,7 +352,10 @@ async fn admit(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> 
 /// The labels that keep the `/v1/admit` webhook away from a namespace (the
 /// ValidatingWebhookConfiguration's `namespaceSelector` in `deploy/`): Gatekeeper's, so that
 /// namespaces labelled for Gatekeeper stay exempt after a migration, and regard's own.
-pub const IGNORE_LABELS: [&str; 2] = ["admission.gatekeeper.sh/ignore", "admission.regard.dev/ignore"];
+pub const IGNORE_LABELS: [&str; 2] = [
+    "admission.gatekeeper.sh/ignore",
+    "admission.regard.dev/ignore",
+];
 
 /// `POST /v1/admitlabel`: Gatekeeper's namespace-label check. Anyone who may label a Namespace
 /// could otherwise take it out of policy enforcement with one of [`IGNORE_LABELS`]; only namespaces

@@ -1059,7 +1059,11 @@ async fn only_exempt_namespaces_may_carry_the_ignore_label() {
     // Gatekeeper's label too, so namespaces labelled for Gatekeeper keep their meaning.
     let gatekeeper_ignored = json!({"admission.gatekeeper.sh/ignore": "true"});
     assert_eq!(
-        label("1g", namespace_review("1g", "CREATE", "team-a", gatekeeper_ignored)).await,
+        label(
+            "1g",
+            namespace_review("1g", "CREATE", "team-a", gatekeeper_ignored)
+        )
+        .await,
         json!({
             "uid": "1g", "allowed": false,
             "status": {"code": 403, "reason": "Forbidden",

@@ -1231,7 +1231,9 @@ mod tests {
 
     #[test]
     fn request_namespace_is_matched_when_the_object_has_none() {
-        let b = bundle(r#"{"parameters": {"word": "bad"}, "match": {"excludedNamespaces": ["kube-*"]}}"#);
+        let b = bundle(
+            r#"{"parameters": {"word": "bad"}, "match": {"excludedNamespaces": ["kube-*"]}}"#,
+        );
         let opts = ReviewOptions {
             enforcement_point: WEBHOOK_ENFORCEMENT_POINT.into(),
             ..ReviewOptions::default()
