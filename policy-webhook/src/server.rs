@@ -366,8 +366,14 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         task.abort();
     }
     sync_task.abort();
-    if let Some(task) = audit_task {
-        task.abort();
+    if let Some(mut task) = audit_task {
+        // The Lease release started at the signal; let it finish (bounded) before exiting.
+        if tokio::time::timeout(Duration::from_secs(2), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
     }
     Ok(())
 }
@@ -398,7 +404,12 @@ fn spawn_audit(
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let Some(lease) = lease else {
-        return tokio::spawn(audit.run());
+        return tokio::spawn(async move {
+            tokio::select! {
+                () = audit.run() => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        });
     };
     let elector = LeaderElector::new(client, lease);
     let is_leader = elector.subscribe();

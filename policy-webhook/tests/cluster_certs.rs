@@ -527,3 +527,94 @@ async fn a_task_runs_only_while_leading() {
         .unwrap()
         .unwrap();
 }
+
+/// GET /v1/audit's status code.
+async fn audit_status(hook: &Webhook) -> u16 {
+    http_get(hook.metrics, "/v1/audit").await.unwrap().0
+}
+
+// Multi-threaded: `Webhook::start` blocks while the fake API server answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_lease_holder_audits_and_a_replica_takes_over_on_shutdown() {
+    let api = FakeApiServer::start().await;
+    api.register(FakeApiServer::builtin_resource(
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "Ingress",
+        true,
+    ));
+    let setup = Setup::new("policies-sync");
+    let kubeconfig = api.kubeconfig().to_str().unwrap().to_owned();
+    let start = |name: &str| {
+        setup.start(&[
+            "--sync-data",
+            "--kubeconfig",
+            &kubeconfig,
+            "--audit-interval",
+            "200ms",
+            "--namespace",
+            "default",
+            "--pod-name",
+            name,
+            "--audit-lease-duration",
+            "3s",
+        ])
+    };
+    let holder = |api: &FakeApiServer| {
+        api.get(
+            "coordination.k8s.io/v1",
+            "Lease",
+            Some("default"),
+            "regard-audit",
+        )
+        .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_owned))
+    };
+    let mut a = start("replica-a");
+    a.wait_ready().await;
+    api.wait_for(
+        "replica-a to hold the lease",
+        Duration::from_secs(10),
+        |api| (holder(api).as_deref() == Some("replica-a")).then_some(()),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while audit_status(&a).await != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "no audit on the leader:\n{}",
+            a.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let b = start("replica-b");
+    b.wait_ready().await;
+    // Well past several audit intervals, the follower has not audited.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(audit_status(&b).await, 503, "{}", b.log_text());
+    assert_eq!(holder(&api).as_deref(), Some("replica-a"));
+
+    // The leader shuts down and releases the Lease; the follower takes over well before the
+    // 3 s lease duration would have run out.
+    let stopped = Instant::now();
+    a.terminate();
+    api.wait_for(
+        "replica-b to hold the lease",
+        Duration::from_secs(10),
+        |api| (holder(api).as_deref() == Some("replica-b")).then_some(()),
+    )
+    .await;
+    while audit_status(&b).await != 200 {
+        assert!(
+            Instant::now() < stopped + Duration::from_secs(10),
+            "{}",
+            b.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        stopped.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopped.elapsed()
+    );
+}
