@@ -751,3 +751,112 @@ async fn server_side_apply_creates_then_merges() {
         json!({"a": "1", "b": "2"})
     );
 }
+
+#[tokio::test]
+async fn crd_schemas_are_checked_and_custom_resources_pruned_and_validated() {
+    let api = FakeApiServer::start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(api.client());
+    let mut crd = serde_json::to_value(widget_crd()).unwrap();
+    // Not structural: a property without a type.
+    crd["spec"]["versions"][1]["schema"]["openAPIV3Schema"] = json!({
+        "type": "object",
+        "properties": {"spec": {"properties": {"size": {"type": "integer"}}}}
+    });
+    let (code, reason, message) = api_error(
+        crds.create(
+            &PostParams::default(),
+            &serde_json::from_value(crd.clone()).unwrap(),
+        )
+        .await,
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        message,
+        "CustomResourceDefinition.apiextensions.k8s.io \"widgets.example.com\" is invalid: \
+         spec.versions[1].schema.openAPIV3Schema.properties[spec].type: Required value: \
+         must not be empty for specified object fields"
+    );
+
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["size"],
+                "properties": {
+                    "size": {"type": "integer"},
+                    "mode": {"type": "string", "enum": ["fast", "slow"]},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+                }
+            },
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+        }
+    });
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = schema.clone();
+    crd["spec"]["versions"][1]["schema"]["openAPIV3Schema"] = schema;
+    crds.create(
+        &PostParams::default(),
+        &serde_json::from_value(crd).unwrap(),
+    )
+    .await
+    .unwrap();
+    let established = await_condition(
+        crds,
+        "widgets.example.com",
+        conditions::is_crd_established(),
+    );
+    tokio::time::timeout(WAIT, established)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let client = api.client();
+    let widgets = widgets(&client, "v1");
+    let widget = |spec: Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": spec, "extra": 1
+        }))
+        .unwrap()
+    };
+    let created = widgets
+        .create(
+            &PostParams::default(),
+            &widget(
+                json!({"size": 2, "unknown": true, "labels": {"a": "b"}, "free": {"any": [1]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        created.data,
+        json!({"spec": {"size": 2, "labels": {"a": "b"}, "free": {"any": [1]}}})
+    );
+    let (code, _, message) = api_error(
+        widgets
+            .replace(
+                "w",
+                &PostParams::default(),
+                &widget(json!({"size": "big", "mode": "warp"})),
+            )
+            .await,
+    );
+    assert_eq!(code, 422);
+    assert_eq!(
+        message,
+        // Errors in field-name order.
+        "Widget.example.com \"w\" is invalid: [spec.mode: Unsupported value: \"warp\": \
+         supported values: \"fast\", \"slow\", spec.size: Invalid value: \"big\": spec.size in \
+         body must be of type integer: \"string\"]"
+    );
+    assert_eq!(
+        api_error(
+            widgets
+                .replace("w", &PostParams::default(), &widget(json!({})))
+                .await
+        )
+        .2,
+        "Widget.example.com \"w\" is invalid: spec.size: Required value"
+    );
+}
