@@ -860,3 +860,90 @@ async fn crd_schemas_are_checked_and_custom_resources_pruned_and_validated() {
         "Widget.example.com \"w\" is invalid: spec.size: Required value"
     );
 }
+
+/// kubectl, a second client with its own expectations of discovery, lists and apply.
+fn kubectl(api: &FakeApiServer, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(api.kubeconfig())
+        .args(args)
+        .env("HOME", api.kubeconfig().parent().unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+// Multi-threaded: kubectl runs as a blocking child process while the fake serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_gets_applies_and_deletes() {
+    let api = FakeApiServer::start().await;
+    let run = |args: &'static [&'static str], stdin: Option<String>| {
+        let api = &api;
+        async move { tokio::task::block_in_place(|| kubectl(api, args, stdin.as_deref())) }
+    };
+    let (ok, out) = run(&["get", "namespaces", "-o", "name"], None).await;
+    assert!(ok, "{out}");
+    assert_eq!(
+        out,
+        "namespace/default\nnamespace/kube-public\nnamespace/kube-system\n"
+    );
+    let crd = serde_json::to_string(&widget_crd()).unwrap();
+    let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(crd)).await;
+    assert!(ok, "{out}");
+    assert_eq!(
+        out,
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created\n"
+    );
+    let (ok, out) = run(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/widgets.example.com",
+            "--timeout=10s",
+        ],
+        None,
+    )
+    .await;
+    assert!(ok, "{out}");
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}});
+    let (ok, out) = run(
+        &["apply", "--validate=false", "-f", "-"],
+        Some(widget.to_string()),
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out, "widget.example.com/w created\n");
+    let (ok, out) = run(
+        &["get", "widgets", "-o", "jsonpath={.items[*].metadata.name}"],
+        None,
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out, "w");
+    // Re-applying a change patches it.
+    let changed = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 2}});
+    let (ok, out) = run(
+        &["apply", "--validate=false", "-f", "-"],
+        Some(changed.to_string()),
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out, "widget.example.com/w configured\n");
+    assert_eq!(
+        api.get("example.com/v1", "Widget", None, "w").unwrap()["spec"]["size"],
+        json!(2)
+    );
+    let (ok, out) = run(&["delete", "widget", "w"], None).await;
+    assert!(ok, "{out}");
+    assert_eq!(out, "widget.example.com \"w\" deleted\n");
+}

@@ -289,7 +289,21 @@ impl FakeApiServer {
                 true,
             ),
         ] {
-            store.register(def);
+            // kubectl resolves these short names through discovery.
+            let short: &[&str] = match def.plural.as_str() {
+                "namespaces" => &["ns"],
+                "pods" => &["po"],
+                "configmaps" => &["cm"],
+                "services" => &["svc"],
+                "serviceaccounts" => &["sa"],
+                "deployments" => &["deploy"],
+                "customresourcedefinitions" => &["crd", "crds"],
+                _ => &[],
+            };
+            store.register(ResourceDef {
+                short_names: short.iter().map(|s| (*s).to_owned()).collect(),
+                ..def
+            });
         }
         let namespaces = store.def("", "v1", "namespaces").cloned().unwrap();
         for ns in ["default", "kube-system", "kube-public"] {
