@@ -129,7 +129,12 @@ async fn a_missing_secret_is_generated_injected_and_reused_by_a_second_replica()
     let dir = tempfile::tempdir().unwrap();
     let first = CertRotator::new(api.client(), settings(dir.path()));
     let now = SystemTime::now();
+    let started = Instant::now();
     first.reconcile(now).await.unwrap();
+    eprintln!(
+        "first reconcile (generate, create, inject, write): {:?}",
+        started.elapsed()
+    );
     let bundle = secret_pems(&api).expect("secret created");
     let secret = api
         .get("v1", "Secret", Some(NS), "regard-webhook-cert")
@@ -324,11 +329,16 @@ async fn the_server_starts_with_a_generated_certificate_and_serves_each_rotation
         })
         .await;
     assert_eq!(rotated.ca_cert, first.ca_cert);
+    let seen = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let served = served_certificate(hook.addr, &first.ca_cert).await.unwrap();
         let current = secret_pems(&api).unwrap().cert;
         if served != pem_der(&first.cert) && served == pem_der(&current) {
+            eprintln!(
+                "new certificate served {:?} after it reached the Secret",
+                seen.elapsed()
+            );
             break;
         }
         assert!(
@@ -470,6 +480,7 @@ async fn one_replica_leads_and_another_takes_over_when_it_stops_renewing() {
     })
     .await;
     let took = stopped.elapsed();
+    eprintln!("takeover after the holder stopped renewing (2 s lease): {took:?}");
     assert!(
         took >= Duration::from_millis(1500) && took < Duration::from_millis(2600),
         "{took:?}"
@@ -612,6 +623,10 @@ async fn only_the_lease_holder_audits_and_a_replica_takes_over_on_shutdown() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    eprintln!(
+        "audit on the next replica after SIGTERM of the holder: {:?}",
+        stopped.elapsed()
+    );
     assert!(
         stopped.elapsed() < Duration::from_secs(3),
         "{:?}",

@@ -27,7 +27,8 @@
 //! webhooks; CEL rules, formats, patterns and numeric bounds in schemas are not checked;
 //! no conversion webhooks (versions differ only in apiVersion); a strategic merge patch is applied
 //! as a merge patch; server-side apply is a create-or-merge without field ownership; list
-//! pages are not a snapshot; deleting a namespace deletes its objects at once.
+//! pages are not a snapshot; deleting a namespace deletes its objects at once; no `/openapi`
+//! documents (kubectl needs `--validate=false`).
 //!
 //! Test hooks: [`FakeApiServer::seed`], [`get`](FakeApiServer::get),
 //! [`wait_for`](FakeApiServer::wait_for), [`compact`](FakeApiServer::compact) (drop the watch
