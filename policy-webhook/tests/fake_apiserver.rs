@@ -947,3 +947,47 @@ async fn kubectl_gets_applies_and_deletes() {
     assert!(ok, "{out}");
     assert_eq!(out, "widget.example.com \"w\" deleted\n");
 }
+
+#[tokio::test]
+async fn the_watcher_s_streaming_list_ends_with_the_initial_events_bookmark() {
+    let api = FakeApiServer::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(api.client(), "default");
+    cms.create(&PostParams::default(), &configmap("first", json!({})))
+        .await
+        .unwrap();
+    let mut stream = watcher(cms.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut next = async || match tokio::time::timeout(WAIT, stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        watcher::Event::Init => "Init".to_owned(),
+        watcher::Event::InitApply(c) => format!("InitApply {}", c.metadata.name.unwrap()),
+        watcher::Event::InitDone => "InitDone".to_owned(),
+        watcher::Event::Apply(c) => format!("Apply {}", c.metadata.name.unwrap()),
+        watcher::Event::Delete(c) => format!("Delete {}", c.metadata.name.unwrap()),
+    };
+    assert_eq!(
+        [next().await, next().await, next().await],
+        ["Init", "InitApply first", "InitDone"]
+    );
+    cms.create(&PostParams::default(), &configmap("second", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(next().await, "Apply second");
+    assert_eq!(
+        api.count("list", "/api/v1/namespaces/default/configmaps"),
+        0
+    );
+    let watch = api
+        .requests()
+        .into_iter()
+        .find(|r| r.verb == "watch")
+        .unwrap();
+    assert!(
+        watch.query.contains("sendInitialEvents=true"),
+        "{}",
+        watch.query
+    );
+}
