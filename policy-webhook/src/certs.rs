@@ -10,7 +10,9 @@
 //! `--tls-cert-file`/`--tls-key-file` paths (atomically, key first), where the existing file
 //! reload ([`crate::tls::watch`]) picks it up, so every replica serves what the Secret holds
 //! within one reconcile of a change: [`CertRotator::run`] watches the Secret and the webhook
-//! configurations (kube-rs watchers) and re-checks at the rotation deadline.
+//! configurations (kube-rs watchers) and re-checks at the rotation deadline. After a CA
+//! rotation the old CA stays in `caBundle` until it expires ([`ca_bundle`]), so replicas that
+//! have not yet reloaded are still trusted.
 //!
 //! Differences from Gatekeeper: keys are ECDSA P-256 (rcgen on ring cannot generate RSA).
 
@@ -451,11 +453,12 @@ impl CertRotator {
     }
 
     /// Writes `ca_pem` into every webhook's `clientConfig.caBundle` of the named
-    /// configurations; a configuration that does not exist (yet) is skipped. Returns the
-    /// names updated.
-    pub async fn inject(&self, ca_pem: &str) -> Result<Vec<String>, CertError> {
+    /// configurations (keeping a previous CA that is about to expire anyway, see
+    /// [`ca_bundle`]); a configuration that does not exist (yet) is skipped. Returns the names
+    /// updated.
+    pub async fn inject(&self, ca_pem: &str, now: SystemTime) -> Result<Vec<String>, CertError> {
         let mut updated = Vec::new();
-        let bundle = ByteString(ca_pem.as_bytes().to_vec());
+        let bundle = (ca_pem, now, self.settings.lookahead);
         if let Some(name) = &self.settings.validating_webhook {
             let api: Api<ValidatingWebhookConfiguration> = Api::all(self.client.clone());
             let changed = inject_into(&api, name, |c: &mut ValidatingWebhookConfiguration| {
@@ -464,7 +467,7 @@ impl CertRotator {
                         .iter_mut()
                         .flatten()
                         .map(|w| &mut w.client_config.ca_bundle),
-                    &bundle,
+                    bundle,
                 )
             })
             .await?;
@@ -480,7 +483,7 @@ impl CertRotator {
                         .iter_mut()
                         .flatten()
                         .map(|w| &mut w.client_config.ca_bundle),
-                    &bundle,
+                    bundle,
                 )
             })
             .await?;
@@ -494,7 +497,7 @@ impl CertRotator {
     /// One full pass: Secret, caBundle, files. Returns when the next check is due.
     pub async fn reconcile(&self, now: SystemTime) -> Result<SystemTime, CertError> {
         let (bundle, renew_at) = self.reconcile_secret(now).await?;
-        for name in self.inject(&bundle.ca_cert).await? {
+        for name in self.inject(&bundle.ca_cert, now).await? {
             tracing::info!(configuration = %name, "CA bundle injected");
         }
         write_files(&self.settings.cert_file, &self.settings.key_file, &bundle)?;
@@ -556,14 +559,59 @@ impl CertRotator {
     }
 }
 
+/// The caBundle to write: the CA, then the one CA of `current` (the bundle there now) that
+/// differs from it, has not expired, and expires within `lookahead` — the CA an expiry
+/// rotation replaced. Replicas that have not yet reloaded still serve certificates from it,
+/// so the API server keeps trusting it until it expires (at most `lookahead`). A CA replaced
+/// for any other reason (unreadable, wrong key) is dropped at once.
+pub fn ca_bundle(
+    ca_pem: &str,
+    current: Option<&[u8]>,
+    now: SystemTime,
+    lookahead: Duration,
+) -> Vec<u8> {
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = ca_pem.trim_end().as_bytes().to_vec();
+    out.push(b'\n');
+    let new_der = CertificateDer::from_pem_slice(ca_pem.as_bytes()).ok();
+    let text = current.map(String::from_utf8_lossy).unwrap_or_default();
+    // Each PEM block of the current bundle, kept as its text.
+    for block in text.split_inclusive(END).filter(|b| b.contains(END)) {
+        let Ok(der) = CertificateDer::from_pem_slice(block.as_bytes()) else {
+            continue;
+        };
+        if Some(&der) == new_der.as_ref() {
+            continue;
+        }
+        let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+            continue;
+        };
+        let not_after = u64::try_from(cert.validity().not_after.timestamp())
+            .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        if not_after > now && not_after <= now + lookahead {
+            out.extend_from_slice(block.trim().as_bytes());
+            out.push(b'\n');
+            break;
+        }
+    }
+    out
+}
+
 fn set_bundles<'a>(
     slots: impl Iterator<Item = &'a mut Option<ByteString>>,
-    bundle: &ByteString,
+    (ca_pem, now, lookahead): (&str, SystemTime, Duration),
 ) -> bool {
     let mut changed = false;
     for slot in slots {
-        if slot.as_ref() != Some(bundle) {
-            *slot = Some(bundle.clone());
+        let desired = ByteString(ca_bundle(
+            ca_pem,
+            slot.as_ref().map(|b| b.0.as_slice()),
+            now,
+            lookahead,
+        ));
+        if slot.as_ref() != Some(&desired) {
+            *slot = Some(desired);
             changed = true;
         }
     }
@@ -685,6 +733,40 @@ mod tests {
             assess(&renewed, &names(), now, 90 * DAY),
             Verdict::Valid { .. }
         ));
+    }
+
+    #[test]
+    fn the_ca_bundle_keeps_only_a_replaced_ca_that_is_about_to_expire() {
+        let now = SystemTime::now();
+        let old = generate_all(&names(), now, 100 * DAY, DAY).unwrap();
+        let new = generate_all(&names(), now, 3650 * DAY, DAY).unwrap();
+        let current = old.ca_cert.as_bytes();
+        // Expiring within the lookahead: kept after the new CA.
+        assert_eq!(
+            String::from_utf8(ca_bundle(&new.ca_cert, Some(current), now, 120 * DAY)).unwrap(),
+            format!("{}{}", new.ca_cert, old.ca_cert)
+        );
+        // Not expiring soon (replaced for another reason), or expired: dropped.
+        for (at, lookahead) in [(now, 90 * DAY), (now + 101 * DAY, 120 * DAY)] {
+            assert_eq!(
+                ca_bundle(&new.ca_cert, Some(current), at, lookahead),
+                new.ca_cert.as_bytes()
+            );
+        }
+        // The current CA is not repeated; garbage is ignored.
+        assert_eq!(
+            ca_bundle(&new.ca_cert, Some(new.ca_cert.as_bytes()), now, 90 * DAY),
+            new.ca_cert.as_bytes()
+        );
+        assert_eq!(
+            ca_bundle(
+                &new.ca_cert,
+                Some(b"-----END CERTIFICATE-----"),
+                now,
+                90 * DAY
+            ),
+            new.ca_cert.as_bytes()
+        );
     }
 
     #[test]

@@ -242,10 +242,16 @@ async fn rotation_before_expiry_keeps_the_ca_and_survives_conflicts() {
         second.cert
     );
 
-    // Near the CA's end both are replaced and the new CA is injected.
+    // Near the CA's end both are replaced; the API server trusts the new CA and, until it
+    // expires, the old one (replicas not yet reloaded still serve certificates from it).
     rotator.reconcile(now + 3600 * DAY).await.unwrap();
     let third = secret_pems(&api).unwrap();
     assert_ne!(third.ca_cert, first.ca_cert);
+    let both = format!("{}{}", third.ca_cert, first.ca_cert);
+    assert_eq!(ca_bundles(&api), [b64(&both), b64(&both)]);
+    // Once the old CA has expired, only the new one is left.
+    rotator.reconcile(now + 3660 * DAY).await.unwrap();
+    assert_eq!(secret_pems(&api).unwrap().ca_cert, third.ca_cert);
     assert_eq!(ca_bundles(&api), [b64(&third.ca_cert), b64(&third.ca_cert)]);
 }
 
