@@ -588,7 +588,8 @@ impl Args {
             .unwrap_or_else(|| "default".to_owned());
         let (cert_file, key_file) = match (self.tls_cert_file, self.tls_key_file) {
             (Some(cert), Some(key)) => (cert, key),
-            (cert, key) if cert_secret.is_some() => (
+            // Without the webhook operation nothing is served over TLS: the paths go unused.
+            (cert, key) if cert_secret.is_some() || !operations.webhook => (
                 cert.unwrap_or_else(|| self.cert_dir.join(crate::certs::TLS_CERT)),
                 key.unwrap_or_else(|| self.cert_dir.join(crate::certs::TLS_KEY)),
             ),
@@ -831,6 +832,9 @@ mod tests {
                 status: true
             }
         );
+        // An audit-only process needs no certificate.
+        let config = config_of(&["--operation=audit"]).unwrap();
+        assert!(config.certs.is_none() && !config.operations.webhook);
         let config = config_of(&["--cert-secret=ns/c", "--operation=webhook"]).unwrap();
         assert!(config.certs.is_some() && config.audit_lease.is_none());
         let config = config_of(&["--cert-secret=ns/c", "--audit-lease-name="]).unwrap();
