@@ -359,12 +359,16 @@ async fn admit(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> 
     respond(answer.response)
 }
 
-/// The label that keeps the `/v1/admit` webhook away from a namespace (the
-/// ValidatingWebhookConfiguration's `namespaceSelector` in `deploy/`).
-pub const IGNORE_LABEL: &str = "admission.regard.dev/ignore";
+/// The labels that keep the `/v1/admit` webhook away from a namespace (the
+/// ValidatingWebhookConfiguration's `namespaceSelector` in `deploy/`): Gatekeeper's, so that
+/// namespaces labelled for Gatekeeper stay exempt after a migration, and regard's own.
+pub const IGNORE_LABELS: [&str; 2] = [
+    "admission.gatekeeper.sh/ignore",
+    "admission.regard.dev/ignore",
+];
 
 /// `POST /v1/admitlabel`: Gatekeeper's namespace-label check. Anyone who may label a Namespace
-/// could otherwise take it out of policy enforcement with [`IGNORE_LABEL`]; only namespaces
+/// could otherwise take it out of policy enforcement with one of [`IGNORE_LABELS`]; only namespaces
 /// exempted with `--exempt-namespace` may carry it.
 async fn admit_label(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> Response {
     let (request, raw) = match read_review(&state.settings, req).await {
@@ -373,23 +377,27 @@ async fn admit_label(State(state): State<Arc<AdmissionState>>, req: Request<Body
     };
     let mut response = AdmissionResponse::from(&request);
     let is_namespace = request.kind.group.is_empty() && request.kind.kind == "Namespace";
-    let labelled = raw["object"]["metadata"]["labels"][IGNORE_LABEL] != regorus::Value::Undefined;
-    let denied = request.operation != Operation::Delete
-        && is_namespace
-        && labelled
-        && !state.settings.exemptions.is_exempt(&request.name);
-    let decision = if denied {
+    let labels = &raw["object"]["metadata"]["labels"];
+    let labelled = IGNORE_LABELS
+        .into_iter()
+        .find(|l| labels[*l] != regorus::Value::Undefined);
+    let denied = labelled.filter(|_| {
+        request.operation != Operation::Delete
+            && is_namespace
+            && !state.settings.exemptions.is_exempt(&request.name)
+    });
+    let decision = if let Some(label) = denied {
         response.allowed = false;
         response.result = status(
             403,
             "Forbidden",
-            format!("Only exempt namespace can have the {IGNORE_LABEL} label"),
+            format!("Only exempt namespace can have the {label} label"),
         );
         tracing::info!(
             uid = %request.uid,
             namespace = %request.name,
             user = request.user_info.username.as_deref().unwrap_or(""),
-            "denied the {IGNORE_LABEL} label on a namespace that is not exempt"
+            "denied the {label} label on a namespace that is not exempt"
         );
         Decision::deny
     } else {

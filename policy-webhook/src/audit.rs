@@ -86,7 +86,7 @@ pub struct AuditReport {
 pub type LatestReport = Arc<ArcSwapOption<AuditReport>>;
 
 /// The audit loop's inputs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Audit {
     /// Time between runs.
     pub interval: Duration,

@@ -50,13 +50,16 @@ pub struct Args {
     #[arg(long, env = "REGARD_WEBHOOK_MAX_BUNDLE_BYTES", default_value_t = policy_source::DEFAULT_MAX_BUNDLE_BYTES)]
     pub max_bundle_bytes: u64,
 
-    /// PEM certificate chain served to clients (reloaded when it changes).
+    /// PEM certificate chain served to clients (reloaded when it changes). Required unless
+    /// --cert-secret provides the certificate (then it is written here; default
+    /// `--cert-dir`/tls.crt).
     #[arg(long, env = "REGARD_WEBHOOK_TLS_CERT_FILE", value_name = "FILE")]
-    pub tls_cert_file: PathBuf,
+    pub tls_cert_file: Option<PathBuf>,
 
-    /// PEM private key for the certificate (reloaded when it changes).
+    /// PEM private key for the certificate (reloaded when it changes); with --cert-secret,
+    /// default `--cert-dir`/tls.key.
     #[arg(long, env = "REGARD_WEBHOOK_TLS_KEY_FILE", value_name = "FILE")]
-    pub tls_key_file: PathBuf,
+    pub tls_key_file: Option<PathBuf>,
 
     /// PEM CA bundle: when set, only clients presenting a certificate issued by it are served (mTLS).
     #[arg(long, env = "REGARD_WEBHOOK_CLIENT_CA_FILE", value_name = "FILE")]
@@ -272,6 +275,105 @@ pub struct Args {
     /// Log filter (`info`, `debug`, `regard_webhook=debug,warn`, …).
     #[arg(long, env = "REGARD_WEBHOOK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// What this process runs: `webhook`, `audit`, `status` (Gatekeeper's flag). Repeatable or
+    /// comma-separated; omitted = all.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_OPERATION",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub operation: Vec<crate::operations::Operation>,
+
+    /// Namespace this Pod runs in, for the Service DNS name of generated certificates and the
+    /// audit Lease (default: the service account's namespace, then --cert-secret's).
+    #[arg(long, env = "REGARD_WEBHOOK_NAMESPACE", value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// This replica's identity in the audit Lease (default: `$HOSTNAME`, the Pod name).
+    #[arg(long, env = "REGARD_WEBHOOK_POD_NAME", value_name = "NAME")]
+    pub pod_name: Option<String>,
+
+    /// Provide the serving certificate without cert-manager, as Gatekeeper's cert-controller:
+    /// keep a CA and a certificate for `--cert-service-name.NAMESPACE.svc` in this Secret
+    /// (`ca.crt`, `ca.key`, `tls.crt`, `tls.key`; created when missing, rotated before expiry,
+    /// shared by the replicas), inject the CA into the webhook configurations, and serve it.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_CERT_SECRET",
+        value_name = "NAMESPACE/NAME"
+    )]
+    pub cert_secret: Option<String>,
+
+    /// With --cert-secret: where the certificate and key are written for serving.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_CERT_DIR",
+        default_value = "/certs",
+        value_name = "DIR"
+    )]
+    pub cert_dir: PathBuf,
+
+    /// With --cert-secret: the Service in front of the webhook; the certificate is for
+    /// `NAME.NAMESPACE.svc`.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_CERT_SERVICE_NAME",
+        default_value = "regard-webhook"
+    )]
+    pub cert_service_name: String,
+
+    /// With --cert-secret: the ValidatingWebhookConfiguration whose webhooks get the CA in
+    /// `clientConfig.caBundle`.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_WEBHOOK_CONFIG_NAME",
+        default_value = "regard-webhook",
+        value_name = "NAME"
+    )]
+    pub webhook_config_name: String,
+
+    /// With --cert-secret: the MutatingWebhookConfiguration that gets the CA too, when it
+    /// exists (empty: none).
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_MUTATING_WEBHOOK_CONFIG_NAME",
+        default_value = "regard-webhook-mutating",
+        value_name = "NAME"
+    )]
+    pub mutating_webhook_config_name: String,
+
+    /// With --cert-secret: lifetime of a generated serving certificate.
+    #[arg(long, env = "REGARD_WEBHOOK_CERT_VALIDITY", default_value = "8760h", value_parser = parse_duration)]
+    pub cert_validity: Duration,
+
+    /// With --cert-secret: lifetime of a generated CA.
+    #[arg(long, env = "REGARD_WEBHOOK_CA_VALIDITY", default_value = "87600h", value_parser = parse_duration)]
+    pub ca_validity: Duration,
+
+    /// With --cert-secret: renew the certificate (or the CA) when it expires within this.
+    #[arg(long, env = "REGARD_WEBHOOK_CERT_ROTATION_LOOKAHEAD", default_value = "2160h", value_parser = parse_duration)]
+    pub cert_rotation_lookahead: Duration,
+
+    /// With --cert-secret: longest time between two checks of the Secret (it is also watched).
+    #[arg(long, env = "REGARD_WEBHOOK_CERT_CHECK_INTERVAL", default_value = "12h", value_parser = parse_duration)]
+    pub cert_check_interval: Duration,
+
+    /// Lease (coordination.k8s.io/v1, in --namespace) that elects the one replica running the
+    /// audit; empty: every replica with the `audit` operation audits.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_AUDIT_LEASE_NAME",
+        default_value = "regard-audit",
+        value_name = "NAME"
+    )]
+    pub audit_lease_name: String,
+
+    /// How long the audit Lease holds without renewal: a replica that stops renewing is
+    /// replaced within this (renewals every 2/15 of it, stepping down after 2/3 of it).
+    #[arg(long, env = "REGARD_WEBHOOK_AUDIT_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub audit_lease_duration: Duration,
 }
 
 /// `--policy-source`.
@@ -359,6 +461,14 @@ pub struct Config {
     pub shutdown_delay: Duration,
     /// Longest wait for in-flight requests after the listener closes.
     pub shutdown_grace: Duration,
+    /// `--operation`.
+    pub operations: crate::operations::Operations,
+    /// `--kubeconfig`, for every cluster connection.
+    pub kubeconfig: Option<PathBuf>,
+    /// With `--cert-secret` (and the webhook operation): certificate rotation.
+    pub certs: Option<crate::certs::CertSettings>,
+    /// With the audit operation and a lease name: the audit Lease.
+    pub audit_lease: Option<crate::leader::LeaseSettings>,
 }
 
 /// Remote bundle sources and how to fetch them.
@@ -392,9 +502,9 @@ pub struct ClusterAccess {
 /// Settings of `--policy-source cluster`.
 #[derive(Debug, Clone)]
 pub struct ClusterSettings {
-    /// This pod (`POD_NAME`, else the host name).
+    /// This pod (`--pod-name`, else the host name).
     pub pod: String,
-    /// The namespace regard runs in (`POD_NAMESPACE`, else the service account's).
+    /// The namespace regard runs in (`--namespace`, else the service account's).
     pub namespace: String,
     /// The user whose policy-resource requests are not self-validated.
     pub service_account: Option<String>,
@@ -538,17 +648,102 @@ impl Args {
         if self.audit_chunk_size == 0 {
             anyhow::bail!("--audit-chunk-size must be greater than zero");
         }
-        if self.kubeconfig.is_some() && !self.watch_namespaces && !self.sync_data && !cluster_source
-        {
-            anyhow::bail!(
-                "--kubeconfig is only used with --watch-namespaces, --sync-data or --policy-source cluster"
-            );
-        }
         if self.service_account.is_some() && !cluster_source {
             anyhow::bail!("--service-account is only used with --policy-source cluster");
         }
         // A cluster source reads the Namespaces too: Gatekeeper always looks them up.
         let watch_namespaces = self.watch_namespaces || cluster_source;
+        if self.kubeconfig.is_some()
+            && !self.watch_namespaces
+            && !self.sync_data
+            && self.cert_secret.is_none()
+            && !cluster_source
+        {
+            anyhow::bail!(
+                "--kubeconfig is only used with --watch-namespaces, --sync-data, --cert-secret or --policy-source cluster"
+            );
+        }
+        let operations = crate::operations::Operations::from_flags(&self.operation);
+        let cert_secret = match &self.cert_secret {
+            Some(value) => match value.split_once('/') {
+                Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                    Some((ns.to_owned(), name.to_owned()))
+                }
+                _ => anyhow::bail!("--cert-secret {value:?}: expected NAMESPACE/NAME"),
+            },
+            None => None,
+        };
+        let namespace = self
+            .namespace
+            .clone()
+            .or_else(service_account_namespace)
+            .or_else(|| cert_secret.as_ref().map(|(ns, _)| ns.clone()))
+            .unwrap_or_else(|| "default".to_owned());
+        let (cert_file, key_file) = match (self.tls_cert_file, self.tls_key_file) {
+            (Some(cert), Some(key)) => (cert, key),
+            // Without the webhook operation nothing is served over TLS: the paths go unused.
+            (cert, key) if cert_secret.is_some() || !operations.webhook => (
+                cert.unwrap_or_else(|| self.cert_dir.join(crate::certs::TLS_CERT)),
+                key.unwrap_or_else(|| self.cert_dir.join(crate::certs::TLS_KEY)),
+            ),
+            _ => anyhow::bail!(
+                "give --tls-cert-file and --tls-key-file, or --cert-secret NAMESPACE/NAME"
+            ),
+        };
+        if cert_secret.is_some() {
+            for (flag, value) in [
+                ("--cert-validity", self.cert_validity),
+                ("--ca-validity", self.ca_validity),
+                ("--cert-check-interval", self.cert_check_interval),
+            ] {
+                if value.is_zero() {
+                    anyhow::bail!("{flag} must be greater than zero");
+                }
+            }
+            if self.cert_rotation_lookahead >= self.cert_validity {
+                anyhow::bail!(
+                    "--cert-rotation-lookahead must be shorter than --cert-validity, or every check rotates"
+                );
+            }
+        }
+        let certs =
+            cert_secret
+                .filter(|_| operations.webhook)
+                .map(
+                    |(secret_namespace, secret_name)| crate::certs::CertSettings {
+                        secret_namespace,
+                        secret_name,
+                        dns_names: vec![format!("{}.{namespace}.svc", self.cert_service_name)],
+                        validating_webhook: Some(self.webhook_config_name.clone())
+                            .filter(|n| !n.is_empty()),
+                        mutating_webhook: Some(self.mutating_webhook_config_name.clone())
+                            .filter(|n| !n.is_empty()),
+                        ca_validity: self.ca_validity,
+                        cert_validity: self.cert_validity,
+                        lookahead: self.cert_rotation_lookahead,
+                        check_interval: self.cert_check_interval,
+                        cert_file: cert_file.clone(),
+                        key_file: key_file.clone(),
+                    },
+                );
+        if self.audit_lease_duration < Duration::from_secs(1) {
+            anyhow::bail!("--audit-lease-duration must be at least 1s");
+        }
+        let identity = self
+            .pod_name
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("regard-webhook-{}", std::process::id()));
+        let audit_lease = (operations.audit && !self.audit_lease_name.is_empty()).then(|| {
+            let duration = self.audit_lease_duration;
+            crate::leader::LeaseSettings {
+                renew_deadline: duration * 2 / 3,
+                retry_period: duration * 2 / 15,
+                lease_duration: duration,
+                ..crate::leader::LeaseSettings::new(&namespace, &self.audit_lease_name, &identity)
+            }
+        });
         let max_concurrent_evals = match self.max_concurrent_evals {
             0 => default_parallelism(),
             n => n,
@@ -560,8 +755,8 @@ impl Args {
             evaluator: self.evaluator,
             k8s_native_validation: self.enable_k8s_native_validation,
             tls: TlsFiles {
-                cert_file: self.tls_cert_file,
-                key_file: self.tls_key_file,
+                cert_file,
+                key_file,
                 client_cn: (self.client_ca_file.is_some() && !self.client_cn_name.is_empty())
                     .then_some(self.client_cn_name),
                 client_ca_file: self.client_ca_file,
@@ -580,14 +775,14 @@ impl Args {
                 log_denies: self.log_denies,
             },
             cluster: (watch_namespaces || self.sync_data).then_some(ClusterAccess {
-                kubeconfig: self.kubeconfig,
+                kubeconfig: self.kubeconfig.clone(),
                 watch_namespaces,
                 sync_data: self.sync_data,
                 audit_interval: (!audit_interval.is_zero()).then_some(audit_interval),
                 violations_limit: self.constraint_violations_limit,
                 policies: cluster_source.then(|| ClusterSettings {
-                    pod: pod_name(),
-                    namespace: pod_namespace(),
+                    pod: identity.clone(),
+                    namespace: namespace.clone(),
                     service_account: self.service_account.clone().or_else(own_service_account),
                     list_audit: !self.audit_from_cache,
                     audit_chunk_size: self.audit_chunk_size,
@@ -598,35 +793,16 @@ impl Args {
             reload_interval: self.reload_interval,
             shutdown_delay: self.shutdown_delay,
             shutdown_grace: self.shutdown_grace,
+            operations,
+            kubeconfig: self.kubeconfig,
+            certs,
+            audit_lease,
         })
     }
 }
 
 /// Where the in-cluster service account's files are mounted.
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
-
-/// `POD_NAME` (set from the downward API in `deploy/`), else the host name.
-fn pod_name() -> String {
-    std::env::var("POD_NAME")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "regard-webhook".to_owned())
-}
-
-/// `POD_NAMESPACE`, else the service account's namespace, else `gatekeeper-system`.
-fn pod_namespace() -> String {
-    std::env::var("POD_NAMESPACE")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string(format!("{SERVICE_ACCOUNT_DIR}/namespace"))
-                .ok()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or_else(|| "gatekeeper-system".to_owned())
-}
 
 /// The user of the pod's service account token (its JWT `sub` claim), when there is one.
 fn own_service_account() -> Option<String> {
@@ -643,6 +819,14 @@ pub fn token_subject(token: &str) -> Option<String> {
         .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     claims.get("sub")?.as_str().map(str::to_owned)
+}
+
+/// The namespace of the mounted service account, when running in a Pod.
+fn service_account_namespace() -> Option<String> {
+    std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// Parses `host:port`, or `:port` (all IPv4 interfaces, as Go programs accept).
@@ -700,6 +884,102 @@ mod tests {
         );
         assert_eq!(parse_addr("[::1]:1"), Ok("[::1]:1".parse().unwrap()));
         assert!(parse_addr("localhost").is_err());
+    }
+
+    fn config_of(args: &[&str]) -> anyhow::Result<Config> {
+        let argv = ["regard-webhook", "--bundle", "baseline"]
+            .iter()
+            .chain(args);
+        Args::try_parse_from(argv)?.into_config()
+    }
+
+    #[test]
+    fn cert_secret_provides_the_serving_files_and_names() {
+        let config = config_of(&[
+            "--cert-secret=regard-system/regard-cert",
+            "--namespace=regard-system",
+            "--pod-name=regard-0",
+        ])
+        .unwrap();
+        assert_eq!(config.tls.cert_file, PathBuf::from("/certs/tls.crt"));
+        assert_eq!(config.tls.key_file, PathBuf::from("/certs/tls.key"));
+        let certs = config.certs.unwrap();
+        assert_eq!(certs.dns_names, ["regard-webhook.regard-system.svc"]);
+        assert_eq!(
+            (certs.secret_namespace.as_str(), certs.secret_name.as_str()),
+            ("regard-system", "regard-cert")
+        );
+        assert_eq!(certs.validating_webhook.as_deref(), Some("regard-webhook"));
+        assert_eq!(
+            certs.mutating_webhook.as_deref(),
+            Some("regard-webhook-mutating")
+        );
+        assert_eq!(certs.cert_validity, Duration::from_secs(365 * 86_400));
+        assert_eq!(certs.lookahead, Duration::from_secs(90 * 86_400));
+        let lease = config.audit_lease.unwrap();
+        assert_eq!(
+            (
+                lease.namespace.as_str(),
+                lease.name.as_str(),
+                lease.identity.as_str()
+            ),
+            ("regard-system", "regard-audit", "regard-0")
+        );
+        assert_eq!(
+            (
+                lease.lease_duration,
+                lease.renew_deadline,
+                lease.retry_period
+            ),
+            (
+                Duration::from_secs(15),
+                Duration::from_secs(10),
+                Duration::from_secs(2)
+            )
+        );
+    }
+
+    #[test]
+    fn operations_gate_certificates_and_the_lease() {
+        let config = config_of(&["--cert-secret=ns/c", "--operation=audit,status"]).unwrap();
+        assert!(config.certs.is_none(), "no webhook, no certificates");
+        assert!(config.audit_lease.is_some());
+        assert_eq!(
+            config.operations,
+            crate::operations::Operations {
+                webhook: false,
+                audit: true,
+                status: true
+            }
+        );
+        // An audit-only process needs no certificate.
+        let config = config_of(&["--operation=audit"]).unwrap();
+        assert!(config.certs.is_none() && !config.operations.webhook);
+        let config = config_of(&["--cert-secret=ns/c", "--operation=webhook"]).unwrap();
+        assert!(config.certs.is_some() && config.audit_lease.is_none());
+        let config = config_of(&["--cert-secret=ns/c", "--audit-lease-name="]).unwrap();
+        assert!(config.audit_lease.is_none());
+    }
+
+    #[test]
+    fn certificate_flags_are_checked() {
+        let err = |args: &[&str]| config_of(args).unwrap_err().to_string();
+        assert_eq!(
+            err(&[]),
+            "give --tls-cert-file and --tls-key-file, or --cert-secret NAMESPACE/NAME"
+        );
+        assert_eq!(
+            err(&["--cert-secret=just-a-name"]),
+            "--cert-secret \"just-a-name\": expected NAMESPACE/NAME"
+        );
+        assert_eq!(
+            err(&[
+                "--cert-secret=ns/c",
+                "--cert-validity=1h",
+                "--cert-rotation-lookahead=2h"
+            ]),
+            "--cert-rotation-lookahead must be shorter than --cert-validity, or every check rotates"
+        );
     }
 
     #[test]

@@ -16,14 +16,17 @@
 
 pub mod admission;
 pub mod audit;
+pub mod certs;
 pub mod cluster;
 pub mod config;
 pub mod controller;
 pub mod exempt;
 pub mod fswatch;
 pub mod gatekeeper;
+pub mod leader;
 pub mod metrics;
 pub mod namespaces;
+pub mod operations;
 pub mod policy;
 pub mod remote;
 pub mod review;

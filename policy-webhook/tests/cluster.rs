@@ -143,7 +143,14 @@ async fn admit(webhook: &Webhook, body: &[u8]) -> (bool, i64, String) {
 fn start_webhook(setup: &Setup, api: &FakeApiServer, extra: &[&str]) -> Webhook {
     let kubeconfig = api.kubeconfig().display().to_string();
     setup.start_with(
-        &["--policy-source", "cluster", "--kubeconfig", &kubeconfig],
+        &[
+            "--policy-source",
+            "cluster",
+            "--kubeconfig",
+            &kubeconfig,
+            "--pod-name",
+            "regard-0",
+        ],
         extra,
     )
 }
@@ -202,7 +209,7 @@ async fn apply_template_then_constraint_enforce_then_delete() {
         })
         .await;
     let entry = &t["status"]["byPod"][0];
-    assert_eq!(entry["id"], "regard-webhook");
+    assert_eq!(entry["id"], "regard-0");
     assert_eq!(entry["templateUID"], t["metadata"]["uid"]);
     assert_eq!(entry["operations"], json!(["audit", "status", "webhook"]));
     assert!(entry.get("errors").is_none(), "{entry}");

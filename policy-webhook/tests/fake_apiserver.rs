@@ -751,3 +751,243 @@ async fn server_side_apply_creates_then_merges() {
         json!({"a": "1", "b": "2"})
     );
 }
+
+#[tokio::test]
+async fn crd_schemas_are_checked_and_custom_resources_pruned_and_validated() {
+    let api = FakeApiServer::start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(api.client());
+    let mut crd = serde_json::to_value(widget_crd()).unwrap();
+    // Not structural: a property without a type.
+    crd["spec"]["versions"][1]["schema"]["openAPIV3Schema"] = json!({
+        "type": "object",
+        "properties": {"spec": {"properties": {"size": {"type": "integer"}}}}
+    });
+    let (code, reason, message) = api_error(
+        crds.create(
+            &PostParams::default(),
+            &serde_json::from_value(crd.clone()).unwrap(),
+        )
+        .await,
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        message,
+        "CustomResourceDefinition.apiextensions.k8s.io \"widgets.example.com\" is invalid: \
+         spec.versions[1].schema.openAPIV3Schema.properties[spec].type: Required value: \
+         must not be empty for specified object fields"
+    );
+
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "required": ["size"],
+                "properties": {
+                    "size": {"type": "integer"},
+                    "mode": {"type": "string", "enum": ["fast", "slow"]},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+                }
+            },
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+        }
+    });
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"] = schema.clone();
+    crd["spec"]["versions"][1]["schema"]["openAPIV3Schema"] = schema;
+    crds.create(
+        &PostParams::default(),
+        &serde_json::from_value(crd).unwrap(),
+    )
+    .await
+    .unwrap();
+    let established = await_condition(
+        crds,
+        "widgets.example.com",
+        conditions::is_crd_established(),
+    );
+    tokio::time::timeout(WAIT, established)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let client = api.client();
+    let widgets = widgets(&client, "v1");
+    let widget = |spec: Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": spec, "extra": 1
+        }))
+        .unwrap()
+    };
+    let created = widgets
+        .create(
+            &PostParams::default(),
+            &widget(
+                json!({"size": 2, "unknown": true, "labels": {"a": "b"}, "free": {"any": [1]}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        created.data,
+        json!({"spec": {"size": 2, "labels": {"a": "b"}, "free": {"any": [1]}}})
+    );
+    let (code, _, message) = api_error(
+        widgets
+            .replace(
+                "w",
+                &PostParams::default(),
+                &widget(json!({"size": "big", "mode": "warp"})),
+            )
+            .await,
+    );
+    assert_eq!(code, 422);
+    assert_eq!(
+        message,
+        // Errors in field-name order.
+        "Widget.example.com \"w\" is invalid: [spec.mode: Unsupported value: \"warp\": \
+         supported values: \"fast\", \"slow\", spec.size: Invalid value: \"big\": spec.size in \
+         body must be of type integer: \"string\"]"
+    );
+    assert_eq!(
+        api_error(
+            widgets
+                .replace("w", &PostParams::default(), &widget(json!({})))
+                .await
+        )
+        .2,
+        "Widget.example.com \"w\" is invalid: spec.size: Required value"
+    );
+}
+
+/// kubectl, a second client with its own expectations of discovery, lists and apply.
+fn kubectl(api: &FakeApiServer, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(api.kubeconfig())
+        .args(args)
+        .env("HOME", api.kubeconfig().parent().unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+// Multi-threaded: kubectl runs as a blocking child process while the fake serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_gets_applies_and_deletes() {
+    let api = FakeApiServer::start().await;
+    let run = |args: &'static [&'static str], stdin: Option<String>| {
+        let api = &api;
+        async move { tokio::task::block_in_place(|| kubectl(api, args, stdin.as_deref())) }
+    };
+    let (ok, out) = run(&["get", "namespaces", "-o", "name"], None).await;
+    assert!(ok, "{out}");
+    assert_eq!(
+        out,
+        "namespace/default\nnamespace/kube-public\nnamespace/kube-system\n"
+    );
+    let crd = serde_json::to_string(&widget_crd()).unwrap();
+    let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(crd)).await;
+    assert!(ok, "{out}");
+    assert_eq!(
+        out,
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created\n"
+    );
+    let (ok, out) = run(
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/widgets.example.com",
+            "--timeout=10s",
+        ],
+        None,
+    )
+    .await;
+    assert!(ok, "{out}");
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}});
+    let (ok, out) = run(
+        &["apply", "--validate=false", "-f", "-"],
+        Some(widget.to_string()),
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out, "widget.example.com/w created\n");
+    let (ok, out) = run(
+        &["get", "widgets", "-o", "jsonpath={.items[*].metadata.name}"],
+        None,
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out, "w");
+    // Re-applying a change patches it.
+    let changed = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 2}});
+    let (ok, out) = run(
+        &["apply", "--validate=false", "-f", "-"],
+        Some(changed.to_string()),
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out, "widget.example.com/w configured\n");
+    assert_eq!(
+        api.get("example.com/v1", "Widget", None, "w").unwrap()["spec"]["size"],
+        json!(2)
+    );
+    let (ok, out) = run(&["delete", "widget", "w"], None).await;
+    assert!(ok, "{out}");
+    assert_eq!(out, "widget.example.com \"w\" deleted\n");
+}
+
+#[tokio::test]
+async fn the_watcher_s_streaming_list_ends_with_the_initial_events_bookmark() {
+    let api = FakeApiServer::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(api.client(), "default");
+    cms.create(&PostParams::default(), &configmap("first", json!({})))
+        .await
+        .unwrap();
+    let mut stream = watcher(cms.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut next = async || match tokio::time::timeout(WAIT, stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        watcher::Event::Init => "Init".to_owned(),
+        watcher::Event::InitApply(c) => format!("InitApply {}", c.metadata.name.unwrap()),
+        watcher::Event::InitDone => "InitDone".to_owned(),
+        watcher::Event::Apply(c) => format!("Apply {}", c.metadata.name.unwrap()),
+        watcher::Event::Delete(c) => format!("Delete {}", c.metadata.name.unwrap()),
+    };
+    assert_eq!(
+        [next().await, next().await, next().await],
+        ["Init", "InitApply first", "InitDone"]
+    );
+    cms.create(&PostParams::default(), &configmap("second", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(next().await, "Apply second");
+    assert_eq!(
+        api.count("list", "/api/v1/namespaces/default/configmaps"),
+        0
+    );
+    let watch = api
+        .requests()
+        .into_iter()
+        .find(|r| r.verb == "watch")
+        .unwrap();
+    assert!(
+        watch.query.contains("sendInitialEvents=true"),
+        "{}",
+        watch.query
+    );
+}

@@ -55,9 +55,9 @@ const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Settings {
     /// Engines templates run on.
     pub engines: Engines,
-    /// This pod's id in `status.byPod` (`POD_NAME`).
+    /// This pod's id in `status.byPod` (`--pod-name`).
     pub pod: String,
-    /// The namespace regard runs in (`POD_NAMESPACE`): its `Config` named `config` is read.
+    /// The namespace regard runs in (`--namespace`): its `Config` named `config` is read.
     pub namespace: String,
     /// The operations this pod runs, as `status.byPod[].operations` lists them.
     pub operations: Vec<String>,

@@ -17,10 +17,18 @@
 //! customresourcedefinitions (apiextensions.k8s.io/v1); the namespaces `default`,
 //! `kube-system` and `kube-public` exist. More built-ins: [`FakeApiServer::register`].
 //!
+//! CRDs must be structural (every field typed, unless `x-kubernetes-preserve-unknown-fields`
+//! or `x-kubernetes-int-or-string`), with a schema per version and one storage version;
+//! custom resources are pruned to their schema and validated against it (type, `required`,
+//! `enum`, `nullable`) with the real server's 422 `Invalid` messages
+//! ([`Options::validate_schemas`] turns this off).
+//!
 //! Where it differs from the real server: no authentication, authorization or admission
-//! webhooks; CRD schemas are neither validated nor pruned; a strategic merge patch is applied
+//! webhooks; CEL rules, formats, patterns and numeric bounds in schemas are not checked;
+//! no conversion webhooks (versions differ only in apiVersion); a strategic merge patch is applied
 //! as a merge patch; server-side apply is a create-or-merge without field ownership; list
-//! pages are not a snapshot; deleting a namespace deletes its objects at once.
+//! pages are not a snapshot; deleting a namespace deletes its objects at once; no `/openapi`
+//! documents (kubectl needs `--validate=false`).
 //!
 //! Test hooks: [`FakeApiServer::seed`], [`get`](FakeApiServer::get),
 //! [`wait_for`](FakeApiServer::wait_for), [`compact`](FakeApiServer::compact) (drop the watch
@@ -41,6 +49,7 @@
 //! ```
 
 mod http;
+mod schema;
 mod select;
 mod store;
 
@@ -67,6 +76,9 @@ pub struct Options {
     pub bookmark_interval: Duration,
     /// Server-side cap on a watch's duration (the real server's request timeout).
     pub max_watch: Option<Duration>,
+    /// Refuse CRDs without a valid structural schema, and prune and validate custom resources
+    /// by their schema, as the real server does (on by default).
+    pub validate_schemas: bool,
 }
 
 impl Default for Options {
@@ -76,6 +88,7 @@ impl Default for Options {
             history_limit: 1000,
             bookmark_interval: Duration::from_secs(1),
             max_watch: None,
+            validate_schemas: true,
         }
     }
 }
@@ -223,6 +236,7 @@ impl FakeApiServer {
         let url = format!("http://{address}");
         let (tx, _) = broadcast::channel(4096);
         let mut store = Store::new(options.history_limit, tx.clone());
+        store.validate_schemas = options.validate_schemas;
         for def in [
             builtin("", "v1", "namespaces", "Namespace", false, true, false),
             builtin("", "v1", "pods", "Pod", true, true, false),
@@ -276,7 +290,21 @@ impl FakeApiServer {
                 true,
             ),
         ] {
-            store.register(def);
+            // kubectl resolves these short names through discovery.
+            let short: &[&str] = match def.plural.as_str() {
+                "namespaces" => &["ns"],
+                "pods" => &["po"],
+                "configmaps" => &["cm"],
+                "services" => &["svc"],
+                "serviceaccounts" => &["sa"],
+                "deployments" => &["deploy"],
+                "customresourcedefinitions" => &["crd", "crds"],
+                _ => &[],
+            };
+            store.register(ResourceDef {
+                short_names: short.iter().map(|s| (*s).to_owned()).collect(),
+                ..def
+            });
         }
         let namespaces = store.def("", "v1", "namespaces").cloned().unwrap();
         for ns in ["default", "kube-system", "kube-public"] {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
+use super::schema;
 use super::select::{FieldSelector, LabelSelector};
 
 /// `(group, plural)`: objects are stored once per resource, whatever version they are read at.
@@ -226,6 +227,8 @@ pub struct Store {
     /// Oldest resourceVersion a watch can resume from.
     floor: u64,
     tx: broadcast::Sender<Notice>,
+    /// Refuse non-structural CRDs; prune and validate custom resources by their schema.
+    pub validate_schemas: bool,
 }
 
 fn now() -> String {
@@ -293,6 +296,7 @@ impl Store {
             history_limit,
             floor: 1,
             tx,
+            validate_schemas: true,
         }
     }
 
@@ -362,6 +366,56 @@ impl Store {
             .and_then(|objs| objs.get(&(namespace.to_owned(), name.to_owned())))
             .map(|obj| render(def, obj))
             .ok_or_else(|| ApiError::not_found(def, name))
+    }
+
+    /// The real server's schema checks: CRDs must be valid and structural; custom resources
+    /// are pruned to their version's schema and must satisfy it.
+    fn apply_schema(&self, def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
+        if !self.validate_schemas {
+            return Ok(());
+        }
+        let errors = if def.group == CRD_GROUP && def.plural == CRDS {
+            schema::validate_crd(obj)
+        } else if def.builtin {
+            return Ok(());
+        } else {
+            let crd = self
+                .objects
+                .get(&(CRD_GROUP.to_owned(), CRDS.to_owned()))
+                .and_then(|crds| {
+                    crds.values().find(|c| {
+                        c["spec"]["group"] == json!(def.group)
+                            && c["spec"]["names"]["plural"] == json!(def.plural)
+                    })
+                });
+            match crd.and_then(|c| schema::version_schema(c, &def.version)) {
+                Some(s) => schema::prune_and_validate(obj, s),
+                None => return Ok(()),
+            }
+        };
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let name = meta_str(obj, "name").unwrap_or("");
+        let group = if def.group.is_empty() {
+            String::new()
+        } else {
+            format!(".{}", def.group)
+        };
+        let list = if errors.len() == 1 {
+            errors[0].clone()
+        } else {
+            format!("[{}]", errors.join(", "))
+        };
+        Err(ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: format!("{}{group} \"{name}\" is invalid: {list}", def.kind),
+            details: Some(json!({
+                "name": name, "group": def.group, "kind": def.kind,
+                "causes": errors.iter().map(|e| json!({"reason": "FieldValueInvalid", "message": e})).collect::<Vec<_>>()
+            })),
+        })
     }
 
     fn exists_namespace(&self, namespace: &str) -> bool {
@@ -525,6 +579,7 @@ impl Store {
                 "acceptedNames": {"kind": "", "plural": ""}, "conditions": [], "storedVersions": []
             });
         }
+        self.apply_schema(def, &mut obj)?;
         if dry_run {
             return Ok(obj);
         }
@@ -619,6 +674,7 @@ impl Store {
         };
         result["apiVersion"] = json!(def.group_version());
         result["kind"] = json!(def.kind);
+        self.apply_schema(def, &mut result)?;
         if def.generation && spec_part(&result, def.status) != spec_part(&old, def.status) {
             let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
             result["metadata"]["generation"] = json!(generation);
