@@ -11,7 +11,10 @@
 //! the [`review::Reviewer`] currently held by [`policy::PolicyStore`]. From the cluster (only
 //! when asked), [`namespaces`] keeps the Namespaces that `namespaceSelector` and
 //! `namespaceObject` need, and [`sync`] keeps the objects referential templates read as
-//! `data.inventory`.
+//! `data.inventory`. With `--policy-source cluster`, [`controller`] fills the store from the
+//! ConstraintTemplates and constraints in the API server instead of [`policy::PolicyWatcher`]'s
+//! directory, writes their status, audits the cluster and validates the policy resources at
+//! admission.
 #![deny(missing_docs)]
 
 pub mod admission;
