@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes a self-signed CA and a serving certificate for regard-webhook with openssl,
-# for local runs and clusters without cert-manager.
+# for local runs and directory mode (--tls-cert-file/--tls-key-file). The cluster deploy
+# (deploy/deployment.yaml) needs none of this: regard-webhook --cert-secret makes its own.
 #
 #   deploy/gen-certs.sh [OUT_DIR] [SERVICE] [NAMESPACE]
 #

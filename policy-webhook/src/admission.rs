@@ -25,6 +25,7 @@ use kube::core::{ObjectMeta, Resource, Status};
 use policy_core::gatekeeper::Process;
 
 use crate::config::{AdmissionSettings, TimeoutPolicy};
+use crate::controller::validate::{SelfValidation, Verdict};
 use crate::metrics::{
     ConstraintLabels, Decision, DecisionLabels, LabelDecisionLabels, Metrics, StatusLabels,
     ViolationLabels,
@@ -52,6 +53,8 @@ pub struct AdmissionState {
     evaluators: rayon::ThreadPool,
     /// The cluster's Namespaces, with `--watch-namespaces`.
     pub(crate) namespaces: Option<Namespaces>,
+    /// With `--policy-source cluster`: checks of the policy resources themselves.
+    self_validation: Option<Arc<SelfValidation>>,
 }
 
 impl AdmissionState {
@@ -75,7 +78,14 @@ impl AdmissionState {
             metrics,
             evaluators,
             namespaces: None,
+            self_validation: None,
         })
+    }
+
+    /// Checks requests for policy resources as Gatekeeper's webhook does before reviewing them.
+    pub fn with_self_validation(mut self, validation: SelfValidation) -> Self {
+        self.self_validation = Some(Arc::new(validation));
+        self
     }
 
     /// Gives each request for a namespaced object its Namespace as `namespaceObject`.
@@ -361,12 +371,16 @@ async fn admit(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> 
     respond(answer.response)
 }
 
-/// The label that keeps the `/v1/admit` webhook away from a namespace (the
-/// ValidatingWebhookConfiguration's `namespaceSelector` in `deploy/`).
-pub const IGNORE_LABEL: &str = "admission.regard.dev/ignore";
+/// The labels that keep the `/v1/admit` webhook away from a namespace (the
+/// ValidatingWebhookConfiguration's `namespaceSelector` in `deploy/`): Gatekeeper's, so that
+/// namespaces labelled for Gatekeeper stay exempt after a migration, and regard's own.
+pub const IGNORE_LABELS: [&str; 2] = [
+    "admission.gatekeeper.sh/ignore",
+    "admission.regard.dev/ignore",
+];
 
 /// `POST /v1/admitlabel`: Gatekeeper's namespace-label check. Anyone who may label a Namespace
-/// could otherwise take it out of policy enforcement with [`IGNORE_LABEL`]; only namespaces
+/// could otherwise take it out of policy enforcement with one of [`IGNORE_LABELS`]; only namespaces
 /// exempted with `--exempt-namespace` may carry it.
 async fn admit_label(State(state): State<Arc<AdmissionState>>, req: Request<Body>) -> Response {
     let (request, raw) = match read_review(&state.settings, req).await {
@@ -375,23 +389,27 @@ async fn admit_label(State(state): State<Arc<AdmissionState>>, req: Request<Body
     };
     let mut response = AdmissionResponse::from(&request);
     let is_namespace = request.kind.group.is_empty() && request.kind.kind == "Namespace";
-    let labelled = raw["object"]["metadata"]["labels"][IGNORE_LABEL] != regorus::Value::Undefined;
-    let denied = request.operation != Operation::Delete
-        && is_namespace
-        && labelled
-        && !state.settings.exemptions.is_exempt(&request.name);
-    let decision = if denied {
+    let labels = &raw["object"]["metadata"]["labels"];
+    let labelled = IGNORE_LABELS
+        .into_iter()
+        .find(|l| labels[*l] != regorus::Value::Undefined);
+    let denied = labelled.filter(|_| {
+        request.operation != Operation::Delete
+            && is_namespace
+            && !state.settings.exemptions.is_exempt(&request.name)
+    });
+    let decision = if let Some(label) = denied {
         response.allowed = false;
         response.result = status(
             403,
             "Forbidden",
-            format!("Only exempt namespace can have the {IGNORE_LABEL} label"),
+            format!("Only exempt namespace can have the {label} label"),
         );
         tracing::info!(
             uid = %request.uid,
             namespace = %request.name,
             user = request.user_info.username.as_deref().unwrap_or(""),
-            "denied the {IGNORE_LABEL} label on a namespace that is not exempt"
+            "denied the {label} label on a namespace that is not exempt"
         );
         Decision::deny
     } else {
@@ -479,6 +497,33 @@ async fn decide(
             "BadRequest",
             "oldObject cannot be nil for DELETE operations".to_owned(),
         );
+    }
+    if let Some(validation) = state
+        .self_validation
+        .as_ref()
+        .filter(|_| SelfValidation::covers(&request.kind.group))
+    {
+        let (validation, request_value) = (validation.clone(), raw.clone());
+        // Templates are compiled here: off the async runtime.
+        let verdict = tokio::task::spawn_blocking(move || validation.check(&request_value))
+            .await
+            .unwrap_or_else(|e| Verdict::Invalid(format!("self-validation failed: {e}")));
+        match verdict {
+            Verdict::Own => {
+                response.result = status(200, "", "regard's own request".to_owned());
+                return Answer {
+                    decision: Decision::allow,
+                    response,
+                };
+            }
+            Verdict::Invalid(message) => {
+                tracing::info!(kind = %request.kind.kind, name = %request.name, %message, "rejected an invalid policy resource");
+                let mut answer = error(response, 422, "Invalid", message);
+                answer.decision = Decision::deny;
+                return answer;
+            }
+            Verdict::NotChecked | Verdict::Valid => {}
+        }
     }
     let Some(loaded) = state.policies.current() else {
         return error(

@@ -86,7 +86,7 @@ pub struct AuditReport {
 pub type LatestReport = Arc<ArcSwapOption<AuditReport>>;
 
 /// The audit loop's inputs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Audit {
     /// Time between runs.
     pub interval: Duration,
@@ -170,7 +170,6 @@ fn audit(
     audit_timestamp: String,
     metrics: &Metrics,
 ) -> AuditReport {
-    let started = Instant::now();
     tracing::info!(event_type = "audit_started", audit_id = %audit_timestamp, objects = objects.len(), "auditing");
     // Synced Namespaces stand in for the cache when it is off.
     let synced_namespaces: BTreeMap<String, Value> = objects
@@ -178,99 +177,159 @@ fn audit(
         .filter(|o| text(&o["apiVersion"]) == "v1" && text(&o["kind"]) == "Namespace")
         .map(|o| (text(&o["metadata"]["name"]), o.clone()))
         .collect();
-    let mut by_constraint: BTreeMap<(String, String), (usize, Vec<AuditViolation>)> =
-        BTreeMap::new();
-    let mut reviewed = 0;
-    let mut by_action: BTreeMap<&'static str, usize> =
-        BTreeMap::from([("deny", 0), ("warn", 0), ("dryrun", 0)]);
-    for object in objects {
-        let kind = text(&object["kind"]);
-        let api_version = text(&object["apiVersion"]);
-        let name = text(&object["metadata"]["name"]);
-        let namespace = text(&object["metadata"]["namespace"]);
-        if reviewer.is_excluded(Process::Audit, &exclusion_namespace(object)) {
-            continue;
-        }
-        reviewed += 1;
-        let ns = namespace_of(&namespace, &synced_namespaces, cache);
-        // One object whose review panics is an audit error of that object.
-        let findings: Vec<Finding> = match policy_core::guard::catch(|| {
-            reviewer.audit(object, ns.as_ref())
-        })
-        .unwrap_or_else(|panic| Err(ReviewError::Failed(panic.to_string())))
-        {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(resource_kind = %kind, resource_namespace = %namespace, resource_name = %name, error = %e, "auditing an object failed");
-                metrics.audit_errors.inc();
-                continue;
-            }
-        };
-        let (group, version) = match api_version.split_once('/') {
-            Some((g, v)) => (g.to_owned(), v.to_owned()),
-            None => (String::new(), api_version.clone()),
-        };
-        for f in findings {
-            *by_action.entry(f.action.as_str()).or_default() += 1;
-            tracing::info!(
-                process = "audit",
-                event_type = "violation_audited",
-                audit_id = %audit_timestamp,
-                constraint_kind = %f.constraint_kind,
-                constraint_name = %f.constraint_name,
-                constraint_action = f.action.as_str(),
-                resource_group = %group,
-                resource_api_version = %version,
-                resource_kind = %kind,
-                resource_namespace = %namespace,
-                resource_name = %name,
-                "{}",
-                f.msg
-            );
-            let entry = by_constraint
-                .entry((f.constraint_kind, f.constraint_name))
-                .or_default();
-            entry.0 += 1;
-            entry.1.push(AuditViolation {
-                group: group.clone(),
-                version: version.clone(),
-                kind: kind.clone(),
-                namespace: namespace.clone(),
-                name: name.clone(),
-                message: f.msg,
-                enforcement_action: f.action.as_str().to_owned(),
-            });
+    let mut tally = Tally::new(audit_timestamp, limit);
+    tally.add(
+        reviewer,
+        objects,
+        |ns| namespace_of(ns, &synced_namespaces, cache),
+        |_| false,
+        metrics,
+    );
+    tally.finish()
+}
+
+/// Violations counted so far in one audit run; objects are added a page at a time.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    audit_timestamp: String,
+    limit: usize,
+    started: Instant,
+    by_constraint: BTreeMap<(String, String), (usize, Vec<AuditViolation>)>,
+    reviewed: usize,
+    by_action: BTreeMap<&'static str, usize>,
+}
+
+impl Tally {
+    /// An empty tally for the run started at `audit_timestamp`, keeping `limit` violations per
+    /// constraint.
+    pub(crate) fn new(audit_timestamp: String, limit: usize) -> Self {
+        Tally {
+            audit_timestamp,
+            limit,
+            started: Instant::now(),
+            by_constraint: BTreeMap::new(),
+            reviewed: 0,
+            by_action: BTreeMap::from([("deny", 0), ("warn", 0), ("dryrun", 0)]),
         }
     }
-    let mut total = 0;
-    let constraints: Vec<ConstraintAudit> = by_constraint
-        .into_iter()
-        .map(|((kind, name), (count, mut violations))| {
-            total += count;
-            violations.sort();
-            violations.truncate(limit);
-            tracing::info!(event_type = "constraint_audited", audit_id = %audit_timestamp, constraint_kind = %kind, constraint_name = %name, constraint_violations = count, "audited");
-            ConstraintAudit {
-                kind,
-                name,
-                total_violations: count,
-                violations,
+
+    /// Reviews `objects` (skipping namespaces the `Config` excludes for audit, and those
+    /// `skip` names), each with the Namespace `namespace_of` finds.
+    pub(crate) fn add(
+        &mut self,
+        reviewer: &dyn crate::review::Reviewer,
+        objects: &[Value],
+        namespace_of: impl Fn(&str) -> Option<Value>,
+        skip: impl Fn(&str) -> bool,
+        metrics: &Metrics,
+    ) {
+        let audit_timestamp = &self.audit_timestamp;
+        for object in objects {
+            let kind = text(&object["kind"]);
+            let api_version = text(&object["apiVersion"]);
+            let name = text(&object["metadata"]["name"]);
+            let namespace = text(&object["metadata"]["namespace"]);
+            let excluded_ns = exclusion_namespace(object);
+            if reviewer.is_excluded(Process::Audit, &excluded_ns) || skip(&excluded_ns) {
+                continue;
             }
-        })
-        .collect();
-    let duration = started.elapsed();
-    tracing::info!(event_type = "audit_finished", audit_id = %audit_timestamp, objects = reviewed, violations = total, elapsed_ms = duration.as_millis() as u64, "audit finished");
-    AuditReport {
-        audit_timestamp,
-        duration_seconds: duration.as_secs_f64(),
-        objects: reviewed,
-        total_violations: total,
-        constraints,
-        by_action,
+            self.reviewed += 1;
+            let ns = namespace_of(&namespace);
+            // One object whose review panics is an audit error of that object.
+            let findings: Vec<Finding> = match policy_core::guard::catch(|| {
+                reviewer.audit(object, ns.as_ref())
+            })
+            .unwrap_or_else(|panic| Err(ReviewError::Failed(panic.to_string())))
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(resource_kind = %kind, resource_namespace = %namespace, resource_name = %name, error = %e, "auditing an object failed");
+                    metrics.audit_errors.inc();
+                    continue;
+                }
+            };
+            let (group, version) = match api_version.split_once('/') {
+                Some((g, v)) => (g.to_owned(), v.to_owned()),
+                None => (String::new(), api_version.clone()),
+            };
+            for f in findings {
+                *self.by_action.entry(f.action.as_str()).or_default() += 1;
+                tracing::info!(
+                    process = "audit",
+                    event_type = "violation_audited",
+                    audit_id = %audit_timestamp,
+                    constraint_kind = %f.constraint_kind,
+                    constraint_name = %f.constraint_name,
+                    constraint_action = f.action.as_str(),
+                    resource_group = %group,
+                    resource_api_version = %version,
+                    resource_kind = %kind,
+                    resource_namespace = %namespace,
+                    resource_name = %name,
+                    "{}",
+                    f.msg
+                );
+                let entry = self
+                    .by_constraint
+                    .entry((f.constraint_kind, f.constraint_name))
+                    .or_default();
+                entry.0 += 1;
+                entry.1.push(AuditViolation {
+                    group: group.clone(),
+                    version: version.clone(),
+                    kind: kind.clone(),
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    message: f.msg,
+                    enforcement_action: f.action.as_str().to_owned(),
+                });
+                // Only the smallest `limit` are kept in the end; trimming as we go bounds memory
+                // on a large cluster without changing which ones.
+                if entry.1.len() > 2 * self.limit + TRIM_SLACK {
+                    entry.1.sort();
+                    entry.1.truncate(self.limit);
+                }
+            }
+        }
+    }
+
+    /// The report, with at most `limit` violations per constraint.
+    pub(crate) fn finish(self) -> AuditReport {
+        let (audit_timestamp, limit) = (self.audit_timestamp, self.limit);
+        let mut total = 0;
+        let constraints: Vec<ConstraintAudit> = self
+            .by_constraint
+            .into_iter()
+            .map(|((kind, name), (count, mut violations))| {
+                total += count;
+                violations.sort();
+                violations.truncate(limit);
+                tracing::info!(event_type = "constraint_audited", audit_id = %audit_timestamp, constraint_kind = %kind, constraint_name = %name, constraint_violations = count, "audited");
+                ConstraintAudit {
+                    kind,
+                    name,
+                    total_violations: count,
+                    violations,
+                }
+            })
+            .collect();
+        let duration = self.started.elapsed();
+        tracing::info!(event_type = "audit_finished", audit_id = %audit_timestamp, objects = self.reviewed, violations = total, elapsed_ms = duration.as_millis() as u64, "audit finished");
+        AuditReport {
+            audit_timestamp,
+            duration_seconds: duration.as_secs_f64(),
+            objects: self.reviewed,
+            total_violations: total,
+            constraints,
+            by_action: self.by_action,
+        }
     }
 }
 
-fn record(metrics: &Metrics, report: &AuditReport) {
+/// Violations beyond twice the limit collected before a trim (so trims stay rare).
+const TRIM_SLACK: usize = 64;
+
+pub(crate) fn record(metrics: &Metrics, report: &AuditReport) {
     for (action, count) in &report.by_action {
         metrics
             .audit_violations

@@ -50,13 +50,16 @@ pub struct Args {
     #[arg(long, env = "REGARD_WEBHOOK_MAX_BUNDLE_BYTES", default_value_t = policy_source::DEFAULT_MAX_BUNDLE_BYTES)]
     pub max_bundle_bytes: u64,
 
-    /// PEM certificate chain served to clients (reloaded when it changes).
+    /// PEM certificate chain served to clients (reloaded when it changes). Required unless
+    /// --cert-secret provides the certificate (then it is written here; default
+    /// `--cert-dir`/tls.crt).
     #[arg(long, env = "REGARD_WEBHOOK_TLS_CERT_FILE", value_name = "FILE")]
-    pub tls_cert_file: PathBuf,
+    pub tls_cert_file: Option<PathBuf>,
 
-    /// PEM private key for the certificate (reloaded when it changes).
+    /// PEM private key for the certificate (reloaded when it changes); with --cert-secret,
+    /// default `--cert-dir`/tls.key.
     #[arg(long, env = "REGARD_WEBHOOK_TLS_KEY_FILE", value_name = "FILE")]
-    pub tls_key_file: PathBuf,
+    pub tls_key_file: Option<PathBuf>,
 
     /// PEM CA bundle: when set, only clients presenting a certificate issued by it are served (mTLS).
     #[arg(long, env = "REGARD_WEBHOOK_CLIENT_CA_FILE", value_name = "FILE")]
@@ -182,11 +185,36 @@ pub struct Args {
     #[arg(long, env = "REGARD_WEBHOOK_SYNC_DATA")]
     pub sync_data: bool,
 
-    /// With --sync-data: audit the synced objects this often (`0` = no audit), as Gatekeeper's
-    /// audit with --audit-from-cache; results are logged, exported as metrics and served on
-    /// `GET /v1/audit` of the metrics address.
-    #[arg(long, env = "REGARD_WEBHOOK_AUDIT_INTERVAL", default_value = "0", value_parser = parse_duration)]
-    pub audit_interval: Duration,
+    /// Audit this often (`0` = no audit). With `--policy-source cluster` (default 60s there) every
+    /// kind some constraint can match is listed from the API server and results go to the
+    /// constraints' status, as Gatekeeper's audit does; with `--audit-from-cache`, or with files
+    /// as the policy source (default 0 there; needs --sync-data), the synced objects are
+    /// audited. Results are also logged, exported as metrics and served on `GET /v1/audit` of the
+    /// metrics address.
+    #[arg(long, env = "REGARD_WEBHOOK_AUDIT_INTERVAL", value_parser = parse_duration)]
+    pub audit_interval: Option<Duration>,
+
+    /// With `--policy-source cluster`: audit the objects --sync-data keeps instead of listing
+    /// the API server (Gatekeeper's flag).
+    #[arg(long, env = "REGARD_WEBHOOK_AUDIT_FROM_CACHE")]
+    pub audit_from_cache: bool,
+
+    /// Page size of the audit's list requests (`limit`/`continue`), as Gatekeeper's flag.
+    #[arg(long, env = "REGARD_WEBHOOK_AUDIT_CHUNK_SIZE", default_value_t = 500)]
+    pub audit_chunk_size: u32,
+
+    /// Where policies come from: `dir` (--policy-dir), `bundle` (--bundle), both combined when
+    /// both are given (the default when either is), or `cluster`: ConstraintTemplates,
+    /// constraints, Config, SyncSets and ExpansionTemplates from the API server, as Gatekeeper
+    /// reads them (needs the CRDs of `deploy/crds`; not beside Gatekeeper).
+    #[arg(long, env = "REGARD_WEBHOOK_POLICY_SOURCE", value_enum)]
+    pub policy_source: Option<PolicySourceKind>,
+
+    /// With `--policy-source cluster`: the user whose requests for policy resources are not
+    /// reviewed by the self-validation (regard's own writes); default: the service account of
+    /// the pod's token (`system:serviceaccount:NAMESPACE:NAME`).
+    #[arg(long, env = "REGARD_WEBHOOK_SERVICE_ACCOUNT", value_name = "USER")]
+    pub service_account: Option<String>,
 
     /// Violations kept per constraint in the audit report (Gatekeeper's flag of the same name).
     #[arg(
@@ -257,6 +285,116 @@ pub struct Args {
     /// Log filter (`info`, `debug`, `regard_webhook=debug,warn`, …).
     #[arg(long, env = "REGARD_WEBHOOK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// What this process runs: `webhook`, `audit`, `status` (Gatekeeper's flag). Repeatable or
+    /// comma-separated; omitted = all.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_OPERATION",
+        value_enum,
+        value_delimiter = ','
+    )]
+    pub operation: Vec<crate::operations::Operation>,
+
+    /// Namespace this Pod runs in, for the Service DNS name of generated certificates and the
+    /// audit Lease (default: the service account's namespace, then --cert-secret's).
+    #[arg(long, env = "REGARD_WEBHOOK_NAMESPACE", value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// This replica's identity in the audit Lease (default: `$HOSTNAME`, the Pod name).
+    #[arg(long, env = "REGARD_WEBHOOK_POD_NAME", value_name = "NAME")]
+    pub pod_name: Option<String>,
+
+    /// Provide the serving certificate without cert-manager, as Gatekeeper's cert-controller:
+    /// keep a CA and a certificate for `--cert-service-name.NAMESPACE.svc` in this Secret
+    /// (`ca.crt`, `ca.key`, `tls.crt`, `tls.key`; created when missing, rotated before expiry,
+    /// shared by the replicas), inject the CA into the webhook configurations, and serve it.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_CERT_SECRET",
+        value_name = "NAMESPACE/NAME"
+    )]
+    pub cert_secret: Option<String>,
+
+    /// With --cert-secret: where the certificate and key are written for serving.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_CERT_DIR",
+        default_value = "/certs",
+        value_name = "DIR"
+    )]
+    pub cert_dir: PathBuf,
+
+    /// With --cert-secret: the Service in front of the webhook; the certificate is for
+    /// `NAME.NAMESPACE.svc`.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_CERT_SERVICE_NAME",
+        default_value = "regard-webhook"
+    )]
+    pub cert_service_name: String,
+
+    /// With --cert-secret: the ValidatingWebhookConfiguration whose webhooks get the CA in
+    /// `clientConfig.caBundle`.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_WEBHOOK_CONFIG_NAME",
+        default_value = "regard-webhook",
+        value_name = "NAME"
+    )]
+    pub webhook_config_name: String,
+
+    /// With --cert-secret: the MutatingWebhookConfiguration that gets the CA too, when it
+    /// exists (empty: none).
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_MUTATING_WEBHOOK_CONFIG_NAME",
+        default_value = "regard-webhook-mutating",
+        value_name = "NAME"
+    )]
+    pub mutating_webhook_config_name: String,
+
+    /// With --cert-secret: lifetime of a generated serving certificate.
+    #[arg(long, env = "REGARD_WEBHOOK_CERT_VALIDITY", default_value = "8760h", value_parser = parse_duration)]
+    pub cert_validity: Duration,
+
+    /// With --cert-secret: lifetime of a generated CA.
+    #[arg(long, env = "REGARD_WEBHOOK_CA_VALIDITY", default_value = "87600h", value_parser = parse_duration)]
+    pub ca_validity: Duration,
+
+    /// With --cert-secret: renew the certificate (or the CA) when it expires within this.
+    #[arg(long, env = "REGARD_WEBHOOK_CERT_ROTATION_LOOKAHEAD", default_value = "2160h", value_parser = parse_duration)]
+    pub cert_rotation_lookahead: Duration,
+
+    /// With --cert-secret: longest time between two checks of the Secret (it is also watched).
+    #[arg(long, env = "REGARD_WEBHOOK_CERT_CHECK_INTERVAL", default_value = "12h", value_parser = parse_duration)]
+    pub cert_check_interval: Duration,
+
+    /// Lease (coordination.k8s.io/v1, in --namespace) that elects the one replica running the
+    /// audit; empty: every replica with the `audit` operation audits.
+    #[arg(
+        long,
+        env = "REGARD_WEBHOOK_AUDIT_LEASE_NAME",
+        default_value = "regard-audit",
+        value_name = "NAME"
+    )]
+    pub audit_lease_name: String,
+
+    /// How long the audit Lease holds without renewal: a replica that stops renewing is
+    /// replaced within this (renewals every 2/15 of it, stepping down after 2/3 of it).
+    #[arg(long, env = "REGARD_WEBHOOK_AUDIT_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub audit_lease_duration: Duration,
+}
+
+/// `--policy-source`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicySourceKind {
+    /// `--policy-dir`.
+    Dir,
+    /// `--bundle`.
+    Bundle,
+    /// The API server.
+    Cluster,
 }
 
 /// TLS protocol versions `--tls-min-version` accepts.
@@ -333,6 +471,14 @@ pub struct Config {
     pub shutdown_delay: Duration,
     /// Longest wait for in-flight requests after the listener closes.
     pub shutdown_grace: Duration,
+    /// `--operation`.
+    pub operations: crate::operations::Operations,
+    /// `--kubeconfig`, for every cluster connection.
+    pub kubeconfig: Option<PathBuf>,
+    /// With `--cert-secret` (and the webhook operation): certificate rotation.
+    pub certs: Option<crate::certs::CertSettings>,
+    /// With the audit operation and a lease name: the audit Lease.
+    pub audit_lease: Option<crate::leader::LeaseSettings>,
 }
 
 /// Remote bundle sources and how to fetch them.
@@ -359,6 +505,23 @@ pub struct ClusterAccess {
     pub audit_interval: Option<Duration>,
     /// `--constraint-violations-limit`.
     pub violations_limit: usize,
+    /// With `--policy-source cluster`: the controller's settings.
+    pub policies: Option<ClusterSettings>,
+}
+
+/// Settings of `--policy-source cluster`.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// This pod (`--pod-name`, else the host name).
+    pub pod: String,
+    /// The namespace regard runs in (`--namespace`, else the service account's).
+    pub namespace: String,
+    /// The user whose policy-resource requests are not self-validated.
+    pub service_account: Option<String>,
+    /// Audit by listing the API server (not `--audit-from-cache`).
+    pub list_audit: bool,
+    /// `--audit-chunk-size`.
+    pub audit_chunk_size: u32,
 }
 
 /// Files and settings that make up the served TLS configuration.
@@ -442,8 +605,27 @@ impl Args {
         if self.max_body_bytes == 0 {
             anyhow::bail!("--max-body-bytes must be greater than zero");
         }
-        if self.policy_dir.is_none() && self.bundle.is_empty() {
-            anyhow::bail!("give --policy-dir DIR, --bundle NAME, or both");
+        match self.policy_source {
+            Some(PolicySourceKind::Cluster)
+                if self.policy_dir.is_some() || !self.bundle.is_empty() =>
+            {
+                anyhow::bail!(
+                    "--policy-source cluster reads policies from the API server: drop --policy-dir and --bundle"
+                );
+            }
+            Some(PolicySourceKind::Cluster) => {}
+            Some(PolicySourceKind::Dir) if self.policy_dir.is_none() => {
+                anyhow::bail!("--policy-source dir needs --policy-dir DIR");
+            }
+            Some(PolicySourceKind::Bundle) if self.bundle.is_empty() => {
+                anyhow::bail!("--policy-source bundle needs --bundle NAME");
+            }
+            _ if self.policy_dir.is_none() && self.bundle.is_empty() => {
+                anyhow::bail!(
+                    "give --policy-dir DIR, --bundle NAME, or both (or --policy-source cluster)"
+                );
+            }
+            _ => {}
         }
         let (remote, builtin): (Vec<String>, Vec<String>) = self
             .bundle
@@ -468,14 +650,122 @@ impl Args {
                 docker_config: None,
             },
         });
-        if !self.audit_interval.is_zero() && !self.sync_data {
+        let cluster_source = self.policy_source == Some(PolicySourceKind::Cluster);
+        let audit_interval = self.audit_interval.unwrap_or(if cluster_source {
+            Duration::from_secs(60)
+        } else {
+            Duration::ZERO
+        });
+        let cache_audit = !cluster_source || self.audit_from_cache;
+        if !audit_interval.is_zero() && cache_audit && !self.sync_data {
             anyhow::bail!(
                 "--audit-interval audits the objects --sync-data keeps: give --sync-data too"
             );
         }
-        if self.kubeconfig.is_some() && !self.watch_namespaces && !self.sync_data {
-            anyhow::bail!("--kubeconfig is only used with --watch-namespaces or --sync-data");
+        if self.audit_from_cache && !cluster_source {
+            anyhow::bail!(
+                "--audit-from-cache is for --policy-source cluster (file sources always audit the synced objects)"
+            );
         }
+        if self.audit_chunk_size == 0 {
+            anyhow::bail!("--audit-chunk-size must be greater than zero");
+        }
+        if self.service_account.is_some() && !cluster_source {
+            anyhow::bail!("--service-account is only used with --policy-source cluster");
+        }
+        // A cluster source reads the Namespaces too: Gatekeeper always looks them up.
+        let watch_namespaces = self.watch_namespaces || cluster_source;
+        if self.kubeconfig.is_some()
+            && !self.watch_namespaces
+            && !self.sync_data
+            && self.cert_secret.is_none()
+            && !cluster_source
+        {
+            anyhow::bail!(
+                "--kubeconfig is only used with --watch-namespaces, --sync-data, --cert-secret or --policy-source cluster"
+            );
+        }
+        let operations = crate::operations::Operations::from_flags(&self.operation);
+        let cert_secret = match &self.cert_secret {
+            Some(value) => match value.split_once('/') {
+                Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+                    Some((ns.to_owned(), name.to_owned()))
+                }
+                _ => anyhow::bail!("--cert-secret {value:?}: expected NAMESPACE/NAME"),
+            },
+            None => None,
+        };
+        let namespace = self
+            .namespace
+            .clone()
+            .or_else(service_account_namespace)
+            .or_else(|| cert_secret.as_ref().map(|(ns, _)| ns.clone()))
+            .unwrap_or_else(|| "default".to_owned());
+        let (cert_file, key_file) = match (self.tls_cert_file, self.tls_key_file) {
+            (Some(cert), Some(key)) => (cert, key),
+            // Without the webhook operation nothing is served over TLS: the paths go unused.
+            (cert, key) if cert_secret.is_some() || !operations.webhook => (
+                cert.unwrap_or_else(|| self.cert_dir.join(crate::certs::TLS_CERT)),
+                key.unwrap_or_else(|| self.cert_dir.join(crate::certs::TLS_KEY)),
+            ),
+            _ => anyhow::bail!(
+                "give --tls-cert-file and --tls-key-file, or --cert-secret NAMESPACE/NAME"
+            ),
+        };
+        if cert_secret.is_some() {
+            for (flag, value) in [
+                ("--cert-validity", self.cert_validity),
+                ("--ca-validity", self.ca_validity),
+                ("--cert-check-interval", self.cert_check_interval),
+            ] {
+                if value.is_zero() {
+                    anyhow::bail!("{flag} must be greater than zero");
+                }
+            }
+            if self.cert_rotation_lookahead >= self.cert_validity {
+                anyhow::bail!(
+                    "--cert-rotation-lookahead must be shorter than --cert-validity, or every check rotates"
+                );
+            }
+        }
+        let certs =
+            cert_secret
+                .filter(|_| operations.webhook)
+                .map(
+                    |(secret_namespace, secret_name)| crate::certs::CertSettings {
+                        secret_namespace,
+                        secret_name,
+                        dns_names: vec![format!("{}.{namespace}.svc", self.cert_service_name)],
+                        validating_webhook: Some(self.webhook_config_name.clone())
+                            .filter(|n| !n.is_empty()),
+                        mutating_webhook: Some(self.mutating_webhook_config_name.clone())
+                            .filter(|n| !n.is_empty()),
+                        ca_validity: self.ca_validity,
+                        cert_validity: self.cert_validity,
+                        lookahead: self.cert_rotation_lookahead,
+                        check_interval: self.cert_check_interval,
+                        cert_file: cert_file.clone(),
+                        key_file: key_file.clone(),
+                    },
+                );
+        if self.audit_lease_duration < Duration::from_secs(1) {
+            anyhow::bail!("--audit-lease-duration must be at least 1s");
+        }
+        let identity = self
+            .pod_name
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("regard-webhook-{}", std::process::id()));
+        let audit_lease = (operations.audit && !self.audit_lease_name.is_empty()).then(|| {
+            let duration = self.audit_lease_duration;
+            crate::leader::LeaseSettings {
+                renew_deadline: duration * 2 / 3,
+                retry_period: duration * 2 / 15,
+                lease_duration: duration,
+                ..crate::leader::LeaseSettings::new(&namespace, &self.audit_lease_name, &identity)
+            }
+        });
         let max_concurrent_evals = match self.max_concurrent_evals {
             0 => default_parallelism(),
             n => n,
@@ -487,8 +777,8 @@ impl Args {
             evaluator: self.evaluator,
             k8s_native_validation: self.enable_k8s_native_validation,
             tls: TlsFiles {
-                cert_file: self.tls_cert_file,
-                key_file: self.tls_key_file,
+                cert_file,
+                key_file,
                 client_cn: (self.client_ca_file.is_some() && !self.client_cn_name.is_empty())
                     .then_some(self.client_cn_name),
                 client_ca_file: self.client_ca_file,
@@ -510,20 +800,59 @@ impl Args {
                     log: self.log_mutations,
                 },
             },
-            cluster: (self.watch_namespaces || self.sync_data).then_some(ClusterAccess {
-                kubeconfig: self.kubeconfig,
-                watch_namespaces: self.watch_namespaces,
+            cluster: (watch_namespaces || self.sync_data).then_some(ClusterAccess {
+                kubeconfig: self.kubeconfig.clone(),
+                watch_namespaces,
                 sync_data: self.sync_data,
-                audit_interval: (!self.audit_interval.is_zero()).then_some(self.audit_interval),
+                audit_interval: (!audit_interval.is_zero()).then_some(audit_interval),
                 violations_limit: self.constraint_violations_limit,
+                policies: cluster_source.then(|| ClusterSettings {
+                    pod: identity.clone(),
+                    namespace: namespace.clone(),
+                    service_account: self.service_account.clone().or_else(own_service_account),
+                    list_audit: !self.audit_from_cache,
+                    audit_chunk_size: self.audit_chunk_size,
+                }),
             }),
             handshake_timeout: self.handshake_timeout,
             header_read_timeout: self.header_read_timeout,
             reload_interval: self.reload_interval,
             shutdown_delay: self.shutdown_delay,
             shutdown_grace: self.shutdown_grace,
+            operations,
+            kubeconfig: self.kubeconfig,
+            certs,
+            audit_lease,
         })
     }
+}
+
+/// Where the in-cluster service account's files are mounted.
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The user of the pod's service account token (its JWT `sub` claim), when there is one.
+fn own_service_account() -> Option<String> {
+    let token = std::fs::read_to_string(format!("{SERVICE_ACCOUNT_DIR}/token")).ok()?;
+    token_subject(&token)
+}
+
+/// The `sub` claim of a JWT, unverified (only ever our own token).
+pub fn token_subject(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.trim().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
+}
+
+/// The namespace of the mounted service account, when running in a Pod.
+fn service_account_namespace() -> Option<String> {
+    std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
 }
 
 /// Parses `host:port`, or `:port` (all IPv4 interfaces, as Go programs accept).
@@ -581,6 +910,154 @@ mod tests {
         );
         assert_eq!(parse_addr("[::1]:1"), Ok("[::1]:1".parse().unwrap()));
         assert!(parse_addr("localhost").is_err());
+    }
+
+    fn config_of(args: &[&str]) -> anyhow::Result<Config> {
+        let argv = ["regard-webhook", "--bundle", "baseline"]
+            .iter()
+            .chain(args);
+        Args::try_parse_from(argv)?.into_config()
+    }
+
+    #[test]
+    fn cert_secret_provides_the_serving_files_and_names() {
+        let config = config_of(&[
+            "--cert-secret=regard-system/regard-cert",
+            "--namespace=regard-system",
+            "--pod-name=regard-0",
+        ])
+        .unwrap();
+        assert_eq!(config.tls.cert_file, PathBuf::from("/certs/tls.crt"));
+        assert_eq!(config.tls.key_file, PathBuf::from("/certs/tls.key"));
+        let certs = config.certs.unwrap();
+        assert_eq!(certs.dns_names, ["regard-webhook.regard-system.svc"]);
+        assert_eq!(
+            (certs.secret_namespace.as_str(), certs.secret_name.as_str()),
+            ("regard-system", "regard-cert")
+        );
+        assert_eq!(certs.validating_webhook.as_deref(), Some("regard-webhook"));
+        assert_eq!(
+            certs.mutating_webhook.as_deref(),
+            Some("regard-webhook-mutating")
+        );
+        assert_eq!(certs.cert_validity, Duration::from_secs(365 * 86_400));
+        assert_eq!(certs.lookahead, Duration::from_secs(90 * 86_400));
+        let lease = config.audit_lease.unwrap();
+        assert_eq!(
+            (
+                lease.namespace.as_str(),
+                lease.name.as_str(),
+                lease.identity.as_str()
+            ),
+            ("regard-system", "regard-audit", "regard-0")
+        );
+        assert_eq!(
+            (
+                lease.lease_duration,
+                lease.renew_deadline,
+                lease.retry_period
+            ),
+            (
+                Duration::from_secs(15),
+                Duration::from_secs(10),
+                Duration::from_secs(2)
+            )
+        );
+    }
+
+    #[test]
+    fn operations_gate_certificates_and_the_lease() {
+        let config = config_of(&["--cert-secret=ns/c", "--operation=audit,status"]).unwrap();
+        assert!(config.certs.is_none(), "no webhook, no certificates");
+        assert!(config.audit_lease.is_some());
+        assert_eq!(
+            config.operations,
+            crate::operations::Operations {
+                webhook: false,
+                audit: true,
+                status: true
+            }
+        );
+        // An audit-only process needs no certificate.
+        let config = config_of(&["--operation=audit"]).unwrap();
+        assert!(config.certs.is_none() && !config.operations.webhook);
+        let config = config_of(&["--cert-secret=ns/c", "--operation=webhook"]).unwrap();
+        assert!(config.certs.is_some() && config.audit_lease.is_none());
+        let config = config_of(&["--cert-secret=ns/c", "--audit-lease-name="]).unwrap();
+        assert!(config.audit_lease.is_none());
+    }
+
+    #[test]
+    fn certificate_flags_are_checked() {
+        let err = |args: &[&str]| config_of(args).unwrap_err().to_string();
+        assert_eq!(
+            err(&[]),
+            "give --tls-cert-file and --tls-key-file, or --cert-secret NAMESPACE/NAME"
+        );
+        assert_eq!(
+            err(&["--cert-secret=just-a-name"]),
+            "--cert-secret \"just-a-name\": expected NAMESPACE/NAME"
+        );
+        assert_eq!(
+            err(&[
+                "--cert-secret=ns/c",
+                "--cert-validity=1h",
+                "--cert-rotation-lookahead=2h"
+            ]),
+            "--cert-rotation-lookahead must be shorter than --cert-validity, or every check rotates"
+        );
+    }
+
+    #[test]
+    fn service_account_from_token() {
+        // {"sub":"system:serviceaccount:regard-system:regard-webhook"}
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6cmVnYXJkLXN5c3RlbTpyZWdhcmQtd2ViaG9vayJ9.c2ln";
+        assert_eq!(
+            token_subject(token).as_deref(),
+            Some("system:serviceaccount:regard-system:regard-webhook")
+        );
+        assert_eq!(token_subject("not-a-jwt"), None);
+    }
+
+    #[test]
+    fn policy_source_flags() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec![
+                "regard-webhook",
+                "--tls-cert-file",
+                "c",
+                "--tls-key-file",
+                "k",
+            ];
+            argv.extend_from_slice(extra);
+            Args::try_parse_from(argv).unwrap().into_config()
+        };
+        let c = parse(&["--policy-source", "cluster"]).unwrap();
+        let access = c.cluster.unwrap();
+        assert!(access.watch_namespaces);
+        assert_eq!(access.audit_interval, Some(Duration::from_secs(60)));
+        let p = access.policies.unwrap();
+        assert!(p.list_audit);
+        assert_eq!(p.audit_chunk_size, 500);
+        let c = parse(&["--policy-source", "cluster", "--audit-interval", "0"]).unwrap();
+        assert_eq!(c.cluster.unwrap().audit_interval, None);
+        assert_eq!(
+            parse(&["--policy-source", "cluster", "--policy-dir", "d"])
+                .unwrap_err()
+                .to_string(),
+            "--policy-source cluster reads policies from the API server: drop --policy-dir and --bundle"
+        );
+        assert_eq!(
+            parse(&["--policy-source", "cluster", "--audit-from-cache"])
+                .unwrap_err()
+                .to_string(),
+            "--audit-interval audits the objects --sync-data keeps: give --sync-data too"
+        );
+        assert_eq!(
+            parse(&["--policy-source", "dir"]).unwrap_err().to_string(),
+            "--policy-source dir needs --policy-dir DIR"
+        );
+        assert!(parse(&["--policy-dir", "d"]).unwrap().cluster.is_none());
     }
 
     #[test]

@@ -12,7 +12,9 @@ use policy_core::gatekeeper::{
 use policy_core::mutation::MutationSystem;
 
 use crate::mutate::Mutators;
-use crate::review::{Action, ConstraintRun, Finding, Review, ReviewError, Reviewer};
+use crate::review::{
+    Action, ConstraintRun, ConstraintScope, Finding, Review, ReviewError, Reviewer,
+};
 
 /// Gatekeeper's enforcement point for the validating webhook (selects `scopedEnforcementActions`).
 pub const ENFORCEMENT_POINT: &str = "validation.gatekeeper.sh";
@@ -40,6 +42,12 @@ impl GatekeeperPolicies {
                 );
             }
         }
+        Self::quiet(bundle, engines)
+    }
+
+    /// Serves `bundle` without logging which templates stay on the interpreter (the cluster
+    /// source rebuilds often and logs that once per template instead).
+    pub fn quiet(bundle: PolicyBundle, engines: Engines) -> Self {
         let mutator_docs: Vec<(String, regorus::Value)> = bundle
             .ignored()
             .iter()
@@ -176,6 +184,17 @@ impl Reviewer for GatekeeperPolicies {
             .review_object_in(object, namespace, &options)
             .map_err(|e| ReviewError::Failed(e.to_string()))?;
         Ok(findings(outcome.violations))
+    }
+
+    fn constraint_scopes(&self) -> Vec<ConstraintScope> {
+        self.bundle
+            .constraints()
+            .map(|c| ConstraintScope {
+                kind: c.kind.clone(),
+                name: c.name.clone(),
+                matches: c.match_criteria.kinds.clone(),
+            })
+            .collect()
     }
 
     fn sync_kinds(&self) -> &[SyncKind] {

@@ -11,19 +11,27 @@
 //! the [`review::Reviewer`] currently held by [`policy::PolicyStore`]. From the cluster (only
 //! when asked), [`namespaces`] keeps the Namespaces that `namespaceSelector` and
 //! `namespaceObject` need, and [`sync`] keeps the objects referential templates read as
-//! `data.inventory`. [`mutate`] serves `/v1/mutate` with the mutators of the same policy set.
+//! `data.inventory`. With `--policy-source cluster`, [`controller`] fills the store from the
+//! ConstraintTemplates and constraints in the API server instead of [`policy::PolicyWatcher`]'s
+//! directory, writes their status, audits the cluster and validates the policy resources at
+//! admission.
+//! [`mutate`] serves `/v1/mutate` with the mutators of the same policy set.
 #![deny(missing_docs)]
 
 pub mod admission;
 pub mod audit;
+pub mod certs;
 pub mod cluster;
 pub mod config;
+pub mod controller;
 pub mod exempt;
 pub mod fswatch;
 pub mod gatekeeper;
+pub mod leader;
 pub mod metrics;
 pub mod mutate;
 pub mod namespaces;
+pub mod operations;
 pub mod policy;
 pub mod remote;
 pub mod review;

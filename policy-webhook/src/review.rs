@@ -8,7 +8,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use policy_core::gatekeeper::{Process, SyncKind};
+use policy_core::gatekeeper::{KindSelector, Process, SyncKind};
 
 /// Enforcement action of one finding, already resolved for the webhook's enforcement point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +67,17 @@ pub struct Review {
     pub runs: Vec<ConstraintRun>,
 }
 
+/// One constraint and the kinds it can match, for the audit's listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConstraintScope {
+    /// Constraint kind.
+    pub kind: String,
+    /// Constraint name.
+    pub name: String,
+    /// Its `spec.match.kinds` (empty: every kind).
+    pub matches: Vec<KindSelector>,
+}
+
 /// Why a review produced no verdict.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ReviewError {
@@ -106,10 +117,17 @@ pub trait Reviewer: Send + Sync + Debug + 'static {
     ) -> Result<Vec<Finding>, ReviewError> {
         Ok(Vec::new())
     }
+
     /// The mutators served with this policy set on `/v1/mutate`, if it has any.
     fn mutators(&self) -> Option<&crate::mutate::Mutators> {
         None
     }
+
+    /// Every constraint with the kinds it can match, sorted by kind and name.
+    fn constraint_scopes(&self) -> Vec<ConstraintScope> {
+        Vec::new()
+    }
+
     /// The same policy set with `objects` as `data.inventory`.
     fn with_inventory(&self, _objects: &[regorus::Value]) -> Result<Arc<dyn Reviewer>, String> {
         Err("this policy set cannot take synced data".to_owned())

@@ -27,9 +27,14 @@ use tokio::sync::watch;
 
 use crate::admission::{self, AdmissionState};
 use crate::audit::{Audit, LatestReport};
+use crate::certs::CertRotator;
 use crate::cluster;
 use crate::config::Config;
+use crate::controller::audit::ClusterAudit;
+use crate::controller::validate::SelfValidation;
+use crate::controller::{self, ClusterPolicies, Settings as ControllerSettings};
 use crate::fswatch;
+use crate::leader::{self, LeaderElector, LeaseSettings};
 use crate::metrics::{self, Metrics};
 use crate::namespaces::{NamespaceCache, Namespaces};
 use crate::policy::{Loader, PolicyStore, PolicyWatcher};
@@ -46,6 +51,8 @@ struct OpsState {
     namespaces: Option<Arc<NamespaceCache>>,
     /// With `--sync-data`: not ready until every synced kind is listed and served.
     synced: Option<Arc<AtomicBool>>,
+    /// With `--policy-source cluster`: not ready until the policies present at start are loaded.
+    cluster_policies: Option<Arc<AtomicBool>>,
     /// With `--audit-interval`: the latest audit report.
     audit: Option<LatestReport>,
     shutting_down: AtomicBool,
@@ -58,6 +65,15 @@ async fn healthz() -> &'static str {
 async fn readyz(State(ops): State<Arc<OpsState>>) -> (StatusCode, &'static str) {
     if ops.shutting_down.load(Ordering::Relaxed) {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else if ops
+        .cluster_policies
+        .as_ref()
+        .is_some_and(|r| !r.load(Ordering::Acquire))
+    {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster policies not loaded yet\n",
+        )
     } else if !ops.policies.is_loaded() {
         (StatusCode::SERVICE_UNAVAILABLE, "policy set not loaded\n")
     } else if ops.namespaces.as_ref().is_some_and(|n| !n.is_synced()) {
@@ -129,9 +145,17 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 /// Runs the webhook until SIGTERM/SIGINT, then drains and returns.
 pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let material = tls::load(&config.tls).context("loading the TLS certificate")?;
-    let tls_state = Arc::new(TlsState::new(&material));
-    metrics.tls_cert_expiry.set(material.not_after);
+    // With --cert-secret the certificate files exist only after the first reconcile.
+    let cert_task = start_certificates(&config).await?;
+    let material = if config.operations.webhook {
+        Some(tls::load(&config.tls).context("loading the TLS certificate")?)
+    } else {
+        None
+    };
+    let tls_state = material.as_ref().map(|m| Arc::new(TlsState::new(m)));
+    if let Some(material) = &material {
+        metrics.tls_cert_expiry.set(material.not_after);
+    }
     let policies = Arc::new(PolicyStore::new());
     let client = match &config.cluster {
         Some(access) => Some(
@@ -159,11 +183,39 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         )),
         _ => None,
     };
+    let cluster_policies = match (&config.cluster, &client) {
+        (Some(access), Some(client)) => access.policies.as_ref().map(|p| {
+            ClusterPolicies::new(
+                client.clone(),
+                policies.clone(),
+                metrics.clone(),
+                ControllerSettings {
+                    engines: policy_core::gatekeeper::Engines {
+                        evaluator: config.evaluator,
+                        k8s_native_validation: config.k8s_native_validation,
+                    },
+                    pod: p.pod.clone(),
+                    namespace: p.namespace.clone(),
+                    operations: [
+                        ("audit", config.operations.audit),
+                        ("status", config.operations.status),
+                        ("webhook", config.operations.webhook),
+                    ]
+                    .into_iter()
+                    .filter(|(_, on)| *on)
+                    .map(|(name, _)| name.to_owned())
+                    .collect(),
+                },
+            )
+        }),
+        _ => None,
+    };
     let ops = Arc::new(OpsState {
         policies: policies.clone(),
         metrics: metrics.clone(),
         namespaces: namespaces.as_ref().map(|n| n.cache().clone()),
         synced: data_sync.as_ref().map(DataSync::ready_flag),
+        cluster_policies: cluster_policies.as_ref().map(ClusterPolicies::ready_flag),
         audit: config
             .cluster
             .as_ref()
@@ -172,10 +224,16 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         shutting_down: AtomicBool::new(false),
     });
 
-    let admit_listener = bind(config.addr, "admission (--addr)").await?;
+    let admit_listener = match config.operations.webhook {
+        true => Some(bind(config.addr, "admission (--addr)").await?),
+        false => None,
+    };
     let health_listener = bind(config.health_addr, "health (--health-addr)").await?;
     let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let (admit_local, health_local) = (local(&admit_listener), local(&health_listener));
+    let admit_local = admit_listener
+        .as_ref()
+        .map_or_else(|| "none (no webhook operation)".to_owned(), local);
+    let health_local = local(&health_listener);
     let mut metrics_local = health_local.clone();
     if config.metrics_addr == config.health_addr {
         let app = health_router(ops.clone()).merge(metrics_router(ops.clone()));
@@ -195,12 +253,6 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         "regard-webhook listening"
     );
 
-    let (tls_files, tls_watch_state, tls_metrics, interval) = (
-        config.tls.clone(),
-        tls_state.clone(),
-        metrics.clone(),
-        config.reload_interval,
-    );
     // Filesystem events wake the reload loops early; the guards live as long as the server.
     let tls_wake = Arc::new(tokio::sync::Notify::new());
     let mut tls_dirs: Vec<(PathBuf, bool)> = Vec::new();
@@ -217,7 +269,9 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
             tls_dirs.push((dir, false));
         }
     }
-    let _tls_events = fswatch::watch("certificate files", &tls_dirs, tls_wake.clone());
+    let _tls_events = material
+        .is_some()
+        .then(|| fswatch::watch("certificate files", &tls_dirs, tls_wake.clone()));
     let policy_wake = Arc::new(tokio::sync::Notify::new());
     let _policy_events = config.policy_dir.as_ref().map(|dir| {
         fswatch::watch(
@@ -226,17 +280,21 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
             policy_wake.clone(),
         )
     });
-    let tls_task = tokio::spawn(async move {
-        tls::watch(
-            tls_files,
-            tls_watch_state,
-            tls_metrics,
-            interval,
-            tls_wake,
-            &material,
-        )
-        .await;
-    });
+    let tls_task = match (&material, &tls_state) {
+        (Some(material), Some(state)) => {
+            let (files, state, metrics, interval, material) = (
+                config.tls.clone(),
+                state.clone(),
+                metrics.clone(),
+                config.reload_interval,
+                material.clone(),
+            );
+            Some(tokio::spawn(async move {
+                tls::watch(files, state, metrics, interval, tls_wake, &material).await;
+            }))
+        }
+        _ => None,
+    };
     let mut watcher = PolicyWatcher::new(
         config.policy_dir.clone(),
         loader,
@@ -251,13 +309,62 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
             metrics.clone(),
         ));
     }
-    let policy_task = tokio::spawn(watcher.run(config.reload_interval, policy_wake));
+    let status_writer = cluster_policies
+        .as_ref()
+        .map(ClusterPolicies::status_writer);
+    let catalog = cluster_policies.as_ref().map(ClusterPolicies::catalog);
+    let policy_task = match cluster_policies {
+        Some(cluster) => tokio::spawn(cluster.run()),
+        None => tokio::spawn(watcher.run(config.reload_interval, policy_wake)),
+    };
 
     let namespace_task = namespaces.clone().map(|n| tokio::spawn(n.run()));
-    let audit_task = match (&config.cluster, &data_sync, &ops.audit) {
-        (Some(access), Some(sync), Some(latest)) => access.audit_interval.map(|interval| {
-            tokio::spawn(
-                Audit {
+    let list_audit = config
+        .cluster
+        .as_ref()
+        .and_then(|c| c.policies.as_ref())
+        .filter(|p| p.list_audit);
+    let (lease_stop, lease_stopped) = watch::channel(false);
+    let audit_task = match (&config.cluster, &data_sync, &ops.audit, &client) {
+        (Some(access), _, Some(latest), Some(client))
+            if config.operations.audit && list_audit.is_some() =>
+        {
+            match (access.audit_interval, list_audit, &status_writer) {
+                (Some(interval), Some(p), Some(status)) => {
+                    let ctx = ClusterAudit {
+                        client: client.clone(),
+                        interval,
+                        limit: access.violations_limit,
+                        chunk_size: p.audit_chunk_size,
+                        store: policies.clone(),
+                        namespaces: namespaces.as_ref().map(|n| n.cache().clone()),
+                        exemptions: config.admission.exemptions.clone(),
+                        metrics: metrics.clone(),
+                        latest: latest.clone(),
+                        status: status.clone(),
+                    };
+                    Some(spawn_audit(
+                        config.audit_lease.clone(),
+                        client.clone(),
+                        move || {
+                            // The Lease gates the whole loop (run_when_leader), so the loop
+                            // itself always may audit.
+                            let (always, is_leader) = watch::channel(true);
+                            let ctx = ctx.clone();
+                            async move {
+                                let _always = always;
+                                controller::audit::run_cluster(ctx, is_leader).await;
+                            }
+                        },
+                        lease_stopped.clone(),
+                    ))
+                }
+                _ => None,
+            }
+        }
+        (Some(access), Some(sync), Some(latest), Some(client)) if config.operations.audit => {
+            access.audit_interval.map(|interval| {
+                let audit = Audit {
                     interval,
                     limit: access.violations_limit,
                     store: policies.clone(),
@@ -265,10 +372,15 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
                     namespaces: namespaces.as_ref().map(|n| n.cache().clone()),
                     metrics: metrics.clone(),
                     latest: latest.clone(),
-                }
-                .run(),
-            )
-        }),
+                };
+                spawn_audit(
+                    config.audit_lease.clone(),
+                    client.clone(),
+                    move || audit.clone().run(),
+                    lease_stopped.clone(),
+                )
+            })
+        }
         _ => None,
     };
     let sync_task = match data_sync {
@@ -279,26 +391,39 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     if let Some(namespaces) = namespaces {
         admission = admission.with_namespaces(namespaces);
     }
+    if let Some(catalog) = catalog {
+        let own = config
+            .cluster
+            .as_ref()
+            .and_then(|c| c.policies.as_ref())
+            .and_then(|p| p.service_account.clone());
+        admission = admission.with_self_validation(SelfValidation::new(catalog, own));
+    }
     let admission = Arc::new(admission);
     let app = admission::router(admission);
     let (stop_tx, stop_rx) = watch::channel(false);
     let graceful = Arc::new(GracefulShutdown::new());
-    let accept = tokio::spawn(accept_loop(
-        admit_listener,
-        AcceptSettings {
-            tls: tls_state,
-            app,
-            metrics,
-            handshake_timeout: config.handshake_timeout,
-            header_read_timeout: config.header_read_timeout,
-        },
-        graceful.clone(),
-        stop_rx,
-    ));
+    let accept = match (admit_listener, tls_state) {
+        (Some(listener), Some(tls)) => Some(tokio::spawn(accept_loop(
+            listener,
+            AcceptSettings {
+                tls,
+                app,
+                metrics,
+                handshake_timeout: config.handshake_timeout,
+                header_read_timeout: config.header_read_timeout,
+            },
+            graceful.clone(),
+            stop_rx,
+        ))),
+        _ => None,
+    };
 
     let mut signals = Signals::new()?;
     signals.recv().await;
     ops.shutting_down.store(true, Ordering::Relaxed);
+    // Hand the audit Lease over now rather than after it expires.
+    let _ = lease_stop.send(true);
     tracing::info!(
         delay = ?config.shutdown_delay,
         "shutdown requested; /readyz now fails, still serving while endpoints drain"
@@ -311,7 +436,9 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         }
     }
     let _ = stop_tx.send(true);
-    let _ = accept.await;
+    if let Some(accept) = accept {
+        let _ = accept.await;
+    }
     // The accept loop has returned its handle, so this is the last one.
     let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
     tracing::info!(
@@ -326,16 +453,76 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         }
         () = signals.recv() => tracing::warn!("second signal; exiting now"),
     }
-    tls_task.abort();
+    if let Some(task) = tls_task {
+        task.abort();
+    }
+    if let Some(task) = cert_task {
+        task.abort();
+    }
     policy_task.abort();
     if let Some(task) = namespace_task {
         task.abort();
     }
     sync_task.abort();
-    if let Some(task) = audit_task {
-        task.abort();
+    if let Some(mut task) = audit_task {
+        // The Lease release started at the signal; let it finish (bounded) before exiting.
+        if tokio::time::timeout(Duration::from_secs(2), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
     }
     Ok(())
+}
+
+/// With `--cert-secret` (webhook operation): reconciles the certificate Secret until the
+/// files exist, then keeps rotating in a task.
+async fn start_certificates(
+    config: &Config,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(settings) = &config.certs else {
+        return Ok(None);
+    };
+    let client = cluster::connect(config.kubeconfig.as_deref())
+        .await
+        .context("--cert-secret")?;
+    let rotator = CertRotator::new(client, settings.clone());
+    let renew_at = rotator.initial(Duration::from_secs(2)).await;
+    Ok(Some(tokio::spawn(rotator.run(renew_at))))
+}
+
+/// Runs an audit loop (`run` makes it), under the audit Lease when one is configured: only the
+/// replica holding it audits ([`leader::run_when_leader`] with the elector's `watch<bool>`; the
+/// loop starts when the Lease is gained and is cancelled when it is lost). `stop` releases the
+/// Lease.
+fn spawn_audit<F, Fut>(
+    lease: Option<LeaseSettings>,
+    client: kube::Client,
+    mut run: F,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Some(lease) = lease else {
+        return tokio::spawn(async move {
+            tokio::select! {
+                () = run() => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        });
+    };
+    let elector = LeaderElector::new(client, lease);
+    let is_leader = elector.subscribe();
+    tokio::spawn(async move {
+        let election = elector.run(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        });
+        let audit = leader::run_when_leader(is_leader, run);
+        tokio::join!(election, audit);
+    })
 }
 
 /// Without `--sync-data`, says so whenever a loaded policy set asks for synced data.

@@ -536,7 +536,9 @@ async fn watching_namespaces_without_a_cluster_fails_fast() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("--kubeconfig is only used with --watch-namespaces or --sync-data"),
+        stderr.contains(
+            "--kubeconfig is only used with --watch-namespaces, --sync-data, --cert-secret or --policy-source cluster"
+        ),
         "{stderr}"
     );
 }

@@ -191,6 +191,9 @@ pub(crate) struct Matchable<'a> {
     pub object: &'a Value,
     /// The object's Namespace, when known.
     pub namespace: Option<&'a Value>,
+    /// The admission request's `namespace`: the object's namespace when its own
+    /// `metadata.namespace` is empty (Gatekeeper looks the request's Namespace up).
+    pub request_namespace: &'a str,
     pub source: SourceType,
 }
 
@@ -248,6 +251,13 @@ impl MatchCriteria {
             .namespace
             .and_then(|n| super::object::str_at(n, &["metadata", "name"]));
         let is_ns = meta.is_namespace();
+        // An object created in a namespace need not carry `metadata.namespace`: the request's
+        // namespace is where it lives.
+        let object_ns = if meta.namespace.is_empty() {
+            t.request_namespace
+        } else {
+            meta.namespace.as_str()
+        };
 
         // kinds
         if !self.kinds.is_empty()
@@ -262,7 +272,7 @@ impl MatchCriteria {
             return Ok(false);
         }
         // scope
-        let has_namespace = !meta.namespace.is_empty() || t.namespace.is_some();
+        let has_namespace = !object_ns.is_empty() || t.namespace.is_some();
         match self.scope.as_str() {
             "Cluster" if !is_ns && has_namespace => return Ok(false),
             "Namespaced" if is_ns || !has_namespace => return Ok(false),
@@ -273,8 +283,8 @@ impl MatchCriteria {
             Some(meta.name.as_str())
         } else if let Some(n) = ns_name {
             Some(n)
-        } else if !meta.namespace.is_empty() {
-            Some(meta.namespace.as_str())
+        } else if !object_ns.is_empty() {
+            Some(object_ns)
         } else {
             None
         };
@@ -303,7 +313,7 @@ impl MatchCriteria {
                 if !sel.matches(&labels(ns)) {
                     return Ok(false);
                 }
-            } else if !meta.namespace.is_empty() {
+            } else if !object_ns.is_empty() {
                 return Err(format!(
                     "error matching the requested object: {} :failed to run Match criteria: namespace selector for namespace-scoped object but missing Namespace",
                     meta.name
@@ -328,6 +338,7 @@ impl MatchCriteria {
         object: &Value,
         old_object: &Value,
         namespace: Option<&Value>,
+        request_namespace: &str,
         source: SourceType,
     ) -> Result<bool, String> {
         let mut present = 0;
@@ -339,6 +350,7 @@ impl MatchCriteria {
             let t = Matchable {
                 object: obj,
                 namespace,
+                request_namespace,
                 source,
             };
             if self.matches_one(&t)? {
@@ -372,6 +384,7 @@ mod tests {
         c.matches_one(&Matchable {
             object: &o,
             namespace: n.as_ref(),
+            request_namespace: "",
             source: SourceType::Original,
         })
     }
@@ -494,16 +507,38 @@ mod tests {
         );
         let old = v(POD);
         assert_eq!(
-            c.matches_any(&new, &old, None, SourceType::Original),
+            c.matches_any(&new, &old, None, "", SourceType::Original),
             Ok(true)
         );
         assert_eq!(
-            c.matches_any(&new, &Value::Null, None, SourceType::Original),
+            c.matches_any(&new, &Value::Null, None, "", SourceType::Original),
             Ok(false)
         );
         assert!(
-            c.matches_any(&Value::Null, &Value::Null, None, SourceType::Original)
+            c.matches_any(&Value::Null, &Value::Null, None, "", SourceType::Original)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn request_namespace_stands_in_for_a_missing_metadata_namespace() {
+        let bare = v(r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}"#);
+        let excluded = m(r#"{"excludedNamespaces": ["kube-*"]}"#);
+        let run = |c: &MatchCriteria, request_ns: &str| {
+            c.matches_any(&bare, &Value::Null, None, request_ns, SourceType::Original)
+        };
+        assert_eq!(run(&excluded, "kube-system"), Ok(false));
+        assert_eq!(run(&excluded, "prod"), Ok(true));
+        assert_eq!(run(&excluded, ""), Ok(true), "cluster-scoped: no namespace");
+        assert_eq!(run(&m(r#"{"namespaces": ["prod"]}"#), "dev"), Ok(false));
+        assert_eq!(run(&m(r#"{"scope": "Namespaced"}"#), "dev"), Ok(true));
+        assert_eq!(run(&m(r#"{"scope": "Cluster"}"#), "dev"), Ok(false));
+        assert_eq!(
+            run(
+                &m(r#"{"namespaceSelector": {"matchLabels": {"a": "b"}}}"#),
+                "dev"
+            ),
+            Err("error matching the requested object: p :failed to run Match criteria: namespace selector for namespace-scoped object but missing Namespace".into())
         );
     }
 }

@@ -298,6 +298,58 @@ pub fn read_document_files(paths: &[String]) -> Result<Vec<(String, Vec<Value>)>
         .collect()
 }
 
+/// One ConstraintTemplate compiled on its own, so that a policy set kept up to date object by
+/// object (the cluster policy source) compiles each template once, reports each failure on its
+/// own, and assembles bundles from what compiled ([`PolicyBundle::from_prepared`]) without
+/// compiling anything again. Clone is cheap.
+#[derive(Clone, Debug)]
+pub struct PreparedTemplate {
+    compiled: CompiledTemplate,
+}
+
+impl PreparedTemplate {
+    /// Reads and compiles a ConstraintTemplate resource with the checks
+    /// [`PolicyBundle::from_documents`] applies. `source` names where it came from.
+    ///
+    /// ```
+    /// use policy_core::gatekeeper::PreparedTemplate;
+    /// use policy_core::Value;
+    /// let doc = Value::from_json_str(r#"{
+    ///   "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+    ///   "metadata": {"name": "k8sdemo"},
+    ///   "spec": {"crd": {"spec": {"names": {"kind": "K8sDemo"}}},
+    ///            "targets": [{"target": "admission.k8s.gatekeeper.sh",
+    ///                         "rego": "package k8sdemo\nviolation[{\"msg\": \"no\"}] { true }"}]}
+    /// }"#)?;
+    /// let t = PreparedTemplate::compile("t.yaml", &doc)?;
+    /// assert_eq!(t.template().kind, "K8sDemo");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compile(source: &str, doc: &Value) -> Result<PreparedTemplate, Error> {
+        let t = ConstraintTemplate::from_value(source, doc)?;
+        let (file, name) = (t.file.clone(), t.name.clone());
+        let compiled = crate::guard::catch(|| t.compile(None)).unwrap_or_else(|panic| {
+            Err(Error::Template {
+                file,
+                name,
+                message: format!("invalid rego: {panic}"),
+            })
+        })?;
+        Ok(PreparedTemplate { compiled })
+    }
+
+    /// The parsed template.
+    pub fn template(&self) -> &ConstraintTemplate {
+        &self.compiled.meta
+    }
+
+    /// Reads and validates a constraint of this template's kind (version, name, kind,
+    /// `spec.match`, enforcement action, parameters against the schema).
+    pub fn constraint(&self, source: &str, doc: &Value) -> Result<Constraint, Error> {
+        Constraint::from_value(source, doc, &self.compiled)
+    }
+}
+
 impl PolicyBundle {
     /// Builds a bundle from already-parsed Kubernetes-style documents (ConstraintTemplate, constraints of any
     /// `constraints.gatekeeper.sh` kind, ExpansionTemplate; other kinds are kept as [`IgnoredDocument`]s,
@@ -380,6 +432,61 @@ impl PolicyBundle {
             inner: Arc::new(BundleInner {
                 templates,
                 constraints,
+                expansions,
+                inventory: Inventory::default(),
+                ignored,
+                sync,
+                vap,
+            }),
+        })
+    }
+
+    /// Assembles a bundle from templates compiled with [`PreparedTemplate::compile`] and
+    /// constraints validated with [`PreparedTemplate::constraint`]; `others` are the remaining
+    /// documents (`Config`, `SyncSet`, ExpansionTemplates, …) as [`PolicyBundle::from_documents`]
+    /// reads them. Nothing is compiled again: the cost is a few clones per object. A constraint
+    /// whose kind no template defines is left out (its template failed or went away).
+    pub fn from_prepared(
+        templates: Vec<PreparedTemplate>,
+        constraints: Vec<Constraint>,
+        others: Vec<(String, Value)>,
+    ) -> Result<PolicyBundle, Error> {
+        let mut templates: Vec<CompiledTemplate> =
+            templates.into_iter().map(|t| t.compiled).collect();
+        templates.sort_by(|a, b| a.meta.kind.cmp(&b.meta.kind));
+        templates.dedup_by(|a, b| a.meta.kind == b.meta.kind);
+        let mut indexed: Vec<(usize, Constraint)> = constraints
+            .into_iter()
+            .filter_map(|c| {
+                let ti = templates
+                    .binary_search_by(|t| t.meta.kind.as_str().cmp(c.kind.as_str()))
+                    .ok()?;
+                Some((ti, c))
+            })
+            .collect();
+        indexed.sort_by(|a, b| (&a.1.kind, &a.1.name).cmp(&(&b.1.kind, &b.1.name)));
+        indexed.dedup_by(|a, b| a.1.kind == b.1.kind && a.1.name == b.1.name);
+        let mut expansions: Vec<ExpansionTemplate> = Vec::new();
+        let mut ignored = Vec::new();
+        let mut vap = VapSet::default();
+        for (source, doc) in others {
+            if vap::is_vap_document(&doc) {
+                vap.add(&source, &doc)?;
+            } else if expansion::is_expansion_template(&doc) {
+                let e = ExpansionTemplate::from_value(&source, &doc)?;
+                expansions.retain(|x| x.name != e.name);
+                expansions.push(e);
+            } else {
+                ignored.push(IgnoredDocument { source, value: doc });
+            }
+        }
+        let sync = SyncConfig::from_documents(&ignored)?;
+        expansions.sort_by(|a, b| a.name.cmp(&b.name));
+        let vap = vap.with_params(ignored.iter().map(|d| &d.value));
+        Ok(PolicyBundle {
+            inner: Arc::new(BundleInner {
+                templates,
+                constraints: indexed,
                 expansions,
                 inventory: Inventory::default(),
                 ignored,
@@ -772,6 +879,7 @@ impl PolicyBundle {
                     &review.object,
                     &review.old_object,
                     match_ns,
+                    &review.namespace,
                     review.source,
                 ) {
                     Ok(true) => matched.push((c, actions)),
@@ -1153,6 +1261,36 @@ mod tests {
         );
         assert_eq!(out.evaluations.len(), 1);
         assert_eq!(out.evaluations[0].violations, 2);
+    }
+
+    #[test]
+    fn request_namespace_is_matched_when_the_object_has_none() {
+        let b = bundle(
+            r#"{"parameters": {"word": "bad"}, "match": {"excludedNamespaces": ["kube-*"]}}"#,
+        );
+        let opts = ReviewOptions {
+            enforcement_point: WEBHOOK_ENFORCEMENT_POINT.into(),
+            ..ReviewOptions::default()
+        };
+        let request = |ns: &str| {
+            v(&format!(
+                r#"{{"uid": "1", "operation": "CREATE", "kind": {{"group": "", "version": "v1", "kind": "Pod"}}, "namespace": "{ns}", "name": "p", "object": {{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "p", "labels": {{"a": "bad"}}}}}}}}"#
+            ))
+        };
+        let msgs = |ns: &str| -> Vec<String> {
+            b.review_request(&request(ns), &opts)
+                .unwrap()
+                .violations
+                .into_iter()
+                .map(|x| x.msg)
+                .collect()
+        };
+        assert_eq!(msgs("kube-system"), Vec::<String>::new());
+        // Two rules of the template report it (with different details).
+        assert_eq!(
+            msgs("dev"),
+            vec!["p has bad".to_owned(), "p has bad".to_owned()]
+        );
     }
 
     #[test]

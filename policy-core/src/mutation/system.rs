@@ -412,6 +412,7 @@ impl MutationSystem {
                         object: target,
                         namespace: ctx.namespace.as_ref(),
                         source: ctx.source,
+                        request_namespace: ctx.request_namespace.as_deref().unwrap_or(""),
                     };
                     match m.match_criteria.matches_one(&matchable) {
                         Ok(true) => {}

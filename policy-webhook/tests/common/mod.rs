@@ -2,6 +2,8 @@
 //! client that verifies the served certificate (hyper + rustls), and a plain-HTTP GET.
 #![allow(dead_code)]
 
+pub mod apiserver;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
