@@ -133,6 +133,35 @@ fn crds_have_gatekeepers_names_versions_and_scopes() {
         summary,
         vec![
             (
+                s("assign.mutations.gatekeeper.sh"),
+                s("mutations.gatekeeper.sh"),
+                s("Assign"),
+                s("Cluster"),
+                vec![
+                    (s("v1"), true, true),
+                    (s("v1beta1"), true, false),
+                    (s("v1alpha1"), true, false)
+                ]
+            ),
+            (
+                s("assignimage.mutations.gatekeeper.sh"),
+                s("mutations.gatekeeper.sh"),
+                s("AssignImage"),
+                s("Cluster"),
+                vec![(s("v1alpha1"), true, true)]
+            ),
+            (
+                s("assignmetadata.mutations.gatekeeper.sh"),
+                s("mutations.gatekeeper.sh"),
+                s("AssignMetadata"),
+                s("Cluster"),
+                vec![
+                    (s("v1"), true, true),
+                    (s("v1beta1"), true, false),
+                    (s("v1alpha1"), true, false)
+                ]
+            ),
+            (
                 s("configs.config.gatekeeper.sh"),
                 s("config.gatekeeper.sh"),
                 s("Config"),
@@ -156,6 +185,17 @@ fn crds_have_gatekeepers_names_versions_and_scopes() {
                 s("ExpansionTemplate"),
                 s("Cluster"),
                 vec![(s("v1alpha1"), true, true), (s("v1beta1"), true, false)]
+            ),
+            (
+                s("modifyset.mutations.gatekeeper.sh"),
+                s("mutations.gatekeeper.sh"),
+                s("ModifySet"),
+                s("Cluster"),
+                vec![
+                    (s("v1"), true, true),
+                    (s("v1beta1"), true, false),
+                    (s("v1alpha1"), true, false)
+                ]
             ),
             (
                 s("syncsets.syncset.gatekeeper.sh"),
