@@ -69,6 +69,7 @@ fn kustomize_builds_the_cluster_mode_without_cert_manager() {
             "CustomResourceDefinition expansiontemplate.expansion.gatekeeper.sh",
             "CustomResourceDefinition syncsets.syncset.gatekeeper.sh",
             "Deployment regard-webhook",
+            "MutatingWebhookConfiguration regard-webhook-mutating",
             "Namespace regard-system",
             "PodDisruptionBudget regard-webhook",
             "Role regard-webhook",
