@@ -46,6 +46,7 @@ pub(crate) mod cel;
 pub mod conftest;
 mod error;
 pub mod gatekeeper;
+mod gourl;
 pub mod guard;
 pub mod input;
 pub mod kube;

@@ -22,6 +22,7 @@ use cel::common::value::{CowVal, StaticVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
 use super::library::{string_arg, take};
+use crate::gourl::{escape_path, valid_encoded_path};
 
 /// The CEL type of URLs (`const` for declarations, `static` for values).
 const URL: Type = Type::new_unspecified_type("kubernetes.URL");
@@ -218,63 +219,6 @@ fn unescape(s: &str, plus_is_space: bool) -> Result<String, String> {
         }
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// Go's `shouldEscape` for paths.
-fn path_byte_needs_escape(b: u8) -> bool {
-    !(b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_'
-                | b'.'
-                | b'~'
-                | b'$'
-                | b'&'
-                | b'+'
-                | b','
-                | b'/'
-                | b':'
-                | b';'
-                | b'='
-                | b'@'
-        ))
-}
-
-/// Go's `escape(path, encodePath)`.
-fn escape_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if path_byte_needs_escape(b) {
-            out.push_str(&format!("%{b:02X}"));
-        } else {
-            out.push(char::from(b));
-        }
-    }
-    out
-}
-
-/// Go's `validEncoded(s, encodePath)`.
-fn valid_encoded_path(s: &str) -> bool {
-    s.bytes().all(|b| {
-        matches!(
-            b,
-            b'!' | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-                | b'['
-                | b']'
-                | b'%'
-        ) || !path_byte_needs_escape(b)
-    })
 }
 
 impl Url {

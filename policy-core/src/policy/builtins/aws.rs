@@ -96,62 +96,13 @@ fn url_parts(url: &str) -> Result<UrlParts> {
     })
 }
 
-/// The path as sent: kept when already validly escaped, else escaped.
+/// The path as sent: kept when already validly escaped, else escaped (Go's rules).
 fn escaped_path(raw: &str) -> String {
-    let valid = raw.bytes().all(|c| {
-        c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'_'
-                    | b'.'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b':'
-                    | b'@'
-                    | b'/'
-                    | b'%'
-                    | b'['
-                    | b']'
-            )
-    });
-    if valid {
-        return raw.to_owned();
+    if crate::gourl::valid_encoded_path(raw) {
+        raw.to_owned()
+    } else {
+        crate::gourl::escape_path(raw)
     }
-    raw.bytes()
-        .map(|c| {
-            if c.is_ascii_alphanumeric()
-                || matches!(
-                    c,
-                    b'-' | b'_'
-                        | b'.'
-                        | b'~'
-                        | b'$'
-                        | b'&'
-                        | b'+'
-                        | b','
-                        | b'/'
-                        | b':'
-                        | b';'
-                        | b'='
-                        | b'@'
-                )
-            {
-                (c as char).to_string()
-            } else {
-                format!("%{c:02X}")
-            }
-        })
-        .collect()
 }
 
 fn sign_req(args: &[Value]) -> Result<Value> {
