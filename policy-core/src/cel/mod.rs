@@ -24,6 +24,7 @@ mod library;
 mod net;
 mod quantity;
 mod semver;
+mod shared;
 mod url;
 mod value;
 

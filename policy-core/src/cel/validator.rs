@@ -455,8 +455,10 @@ impl Expression {
             let v = cel::Value::resolve_val(&self.ast, &ctx)?;
             let v = v.as_ref();
             if keep == Keep::Value {
-                // The result borrows from the bindings; the crate has no
-                // deep 'static copy of a `Val`, so it goes through `Value`.
+                // The result borrows from the bindings: copy it.
+                if let Some(owned) = super::value::to_static(v) {
+                    return Ok(Outcome::Value(owned));
+                }
                 let owned = cel::Value::try_from(v)?;
                 return Ok(Outcome::Value(Box::<dyn Val>::try_from(owned)?));
             }

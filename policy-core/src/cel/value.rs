@@ -12,6 +12,8 @@ use cel::common::types::{
 use cel::common::value::Val;
 use regorus::Value;
 
+use super::shared::{SharedList, SharedMap};
+
 /// `v` as a CEL value: JSON integers become `int` (as Kubernetes' unstructured
 /// decoding makes them `int64`), other numbers `double`, undefined `null`.
 pub(crate) fn to_val(v: &Value) -> Box<dyn Val + 'static> {
@@ -23,9 +25,13 @@ pub(crate) fn to_val(v: &Value) -> Box<dyn Val + 'static> {
             None => Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN))),
         },
         Value::String(s) => Box::new(CelString::from(s.to_string())),
-        Value::Array(a) => Box::new(CelList::from(a.iter().map(to_val).collect::<Vec<_>>())),
-        Value::Set(s) => Box::new(CelList::from(s.iter().map(to_val).collect::<Vec<_>>())),
-        Value::Object(o) => Box::new(CelMap::from(
+        Value::Array(a) => Box::new(SharedList::new(CelList::from(
+            a.iter().map(to_val).collect::<Vec<_>>(),
+        ))),
+        Value::Set(s) => Box::new(SharedList::new(CelList::from(
+            s.iter().map(to_val).collect::<Vec<_>>(),
+        ))),
+        Value::Object(o) => Box::new(SharedMap::new(CelMap::from(
             o.iter()
                 .map(|(k, v)| {
                     let key = match k {
@@ -35,7 +41,57 @@ pub(crate) fn to_val(v: &Value) -> Box<dyn Val + 'static> {
                     (CelMapKey::from(key), to_val(v))
                 })
                 .collect::<std::collections::HashMap<_, _>>(),
-        )),
+        ))),
+    }
+}
+
+/// A `'static` copy of a value computed by an expression (a variable's
+/// value outlives the bindings it was computed from). One walk over the
+/// built-in types; `None` for what it does not know (opaque library values),
+/// which the caller copies through [`cel::Value`] instead.
+pub(crate) fn to_static(v: &dyn Val) -> Option<Box<dyn Val + 'static>> {
+    use cel::common::types::{CelDouble, CelInt, CelUInt};
+    use cel::common::value::BuiltinRef;
+    if let Some(m) = v.downcast_ref::<SharedMap>() {
+        return Some(Box::new(m.clone()));
+    }
+    if let Some(l) = v.downcast_ref::<SharedList>() {
+        return Some(Box::new(l.clone()));
+    }
+    if let Some(b) = v.downcast_ref::<CelBool>() {
+        return Some(Box::new(*b));
+    }
+    if let Some(i) = v.downcast_ref::<CelInt>() {
+        return Some(Box::new(*i));
+    }
+    if let Some(u) = v.downcast_ref::<CelUInt>() {
+        return Some(Box::new(*u));
+    }
+    if let Some(d) = v.downcast_ref::<CelDouble>() {
+        return Some(Box::new(*d));
+    }
+    if v.downcast_ref::<CelNull>().is_some() {
+        return Some(Box::new(CelNull));
+    }
+    match v.as_builtin() {
+        BuiltinRef::String(s) => Some(Box::new(s.clone().into_static())),
+        BuiltinRef::List(l) => {
+            let items = l
+                .inner()
+                .iter()
+                .map(|i| to_static(i.as_ref()))
+                .collect::<Option<Vec<_>>>()?;
+            Some(Box::new(CelList::from(items)))
+        }
+        BuiltinRef::Map(m) => {
+            let entries = m
+                .inner()
+                .iter()
+                .map(|(k, v)| Some((k.clone().into_static(), to_static(v.as_ref())?)))
+                .collect::<Option<std::collections::HashMap<_, _>>>()?;
+            Some(Box::new(CelMap::from(entries)))
+        }
+        _ => None,
     }
 }
 
