@@ -280,6 +280,42 @@ async fn a_refused_mutator_is_reported_and_the_others_still_apply() {
         Some(0.0)
     );
 
+    // `kubectl apply` of the refused mutator fails at once (self-validation on /v1/admit).
+    let apply = |object: &Value| {
+        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            "uid": "0b6f1c3a-5d2e-4f7a-8c91-3e5d7a9b1c20", "operation": "CREATE",
+            "kind": {"group": "mutations.gatekeeper.sh", "version": "v1", "kind": object["kind"]},
+            "resource": {"group": "mutations.gatekeeper.sh", "version": "v1", "resource": "assign"},
+            "name": object["metadata"]["name"], "userInfo": {"username": "alice"},
+            "object": object, "oldObject": null, "dryRun": false
+        }})
+        .to_string()
+        .into_bytes()
+    };
+    let answer = webhook
+        .admit(&apply(&assign("bad", "metadata.labels.team", json!("a"))))
+        .await
+        .json()["response"]
+        .clone();
+    assert_eq!(
+        (
+            &answer["allowed"],
+            &answer["status"]["code"],
+            &answer["status"]["message"]
+        ),
+        (
+            &json!(false),
+            &json!(422),
+            &json!("spec.location: assign bad can't change metadata")
+        )
+    );
+    let answer = webhook
+        .admit(&apply(&assign("bad", "spec.priority", json!(5))))
+        .await
+        .json()["response"]
+        .clone();
+    assert_eq!(answer["allowed"], true, "{answer}");
+
     // Fixing the refused mutator puts it to work.
     api.seed(assign("bad", "spec.priority", json!(5)));
     let want = enforced(&api, "Assign", "bad", 2);

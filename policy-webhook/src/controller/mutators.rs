@@ -31,6 +31,18 @@ use super::watch::{Change, Source};
 use super::{generation, meta_str, to_rego};
 use crate::metrics::Metrics;
 
+/// Admission-time check of a mutator object (the self-validation of `kubectl apply`): the same
+/// validation as when it arrives through the watch, and the same message as its status.
+pub fn check(name: &str, object: &regorus::Value) -> Result<(), String> {
+    let kind = object["kind"]
+        .as_string()
+        .map(|k| k.to_lowercase())
+        .unwrap_or_default();
+    Mutator::from_value(&format!("{kind}/{name}"), object)
+        .map(|_| ())
+        .map_err(|e| format!("{}: {}", e.field, e.message))
+}
+
 /// The watched mutator kinds.
 pub const SOURCES: [Source; 4] = [
     Source::Mutators(MutatorKind::Assign),
