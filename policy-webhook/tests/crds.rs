@@ -337,3 +337,77 @@ fn every_library_template_and_constraint_fits_the_crds() {
         "checked {constraints_checked} constraints"
     );
 }
+
+/// `kubectl apply -k deploy/crds` (and `deploy/`) installs every CRD file of the directory.
+#[test]
+fn the_kustomization_lists_every_crd_file() {
+    let mut listed: Vec<String> = documents(&Path::new(CRDS).join("kustomization.yaml"))
+        .into_iter()
+        .flat_map(|k| {
+            k["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut files: Vec<String> = std::fs::read_dir(CRDS)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f != "kustomization.yaml")
+        .collect();
+    files.sort();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            "configs.yaml",
+            "constrainttemplates.yaml",
+            "expansiontemplates.yaml",
+            "mutations.yaml",
+            "syncsets.yaml"
+        ]
+    );
+    assert_eq!(listed, files);
+}
+
+/// Every gatekeeper-library mutation sample is accepted by our mutation CRDs, nothing pruned,
+/// so `kubectl apply` of it reaches the cluster source unchanged.
+#[test]
+fn every_library_mutator_fits_the_crds() {
+    let Some(library) = library_root() else {
+        return;
+    };
+    let mutation = library.parent().unwrap().join("mutation");
+    let crds = our_crds();
+    let mut files = Vec::new();
+    for name in [
+        "mutation.yaml",
+        "mutation-assign.yaml",
+        "mutation-modifyset.yaml",
+        "mutation-fsGroup.yaml",
+        "mutation-runAsUser.yaml",
+        "mutation-runAsGroup.yaml",
+        "mutation-supplementalGroups.yaml",
+        "mutation-mustRunAsNonRoot.yaml",
+    ] {
+        files_named(&mutation, name, &mut files);
+    }
+    let mut checked = BTreeMap::new();
+    for path in &files {
+        for doc in documents(path) {
+            let (group, version) = doc["apiVersion"].as_str().unwrap().split_once('/').unwrap();
+            assert_eq!(group, "mutations.gatekeeper.sh", "{}", path.display());
+            let kind = doc["kind"].as_str().unwrap().to_owned();
+            let crd = &crds[&format!("{}.{group}", kind.to_lowercase())];
+            validate(schema_of(crd, version), &doc)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            *checked.entry(kind).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        checked,
+        BTreeMap::from([("Assign".to_owned(), 15), ("ModifySet".to_owned(), 1),])
+    );
+}

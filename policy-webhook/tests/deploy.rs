@@ -64,9 +64,13 @@ fn kustomize_builds_the_cluster_mode_without_cert_manager() {
         [
             "ClusterRole regard-webhook",
             "ClusterRoleBinding regard-webhook",
+            "CustomResourceDefinition assign.mutations.gatekeeper.sh",
+            "CustomResourceDefinition assignimage.mutations.gatekeeper.sh",
+            "CustomResourceDefinition assignmetadata.mutations.gatekeeper.sh",
             "CustomResourceDefinition configs.config.gatekeeper.sh",
             "CustomResourceDefinition constrainttemplates.templates.gatekeeper.sh",
             "CustomResourceDefinition expansiontemplate.expansion.gatekeeper.sh",
+            "CustomResourceDefinition modifyset.mutations.gatekeeper.sh",
             "CustomResourceDefinition syncsets.syncset.gatekeeper.sh",
             "Deployment regard-webhook",
             "MutatingWebhookConfiguration regard-webhook-mutating",
@@ -174,6 +178,30 @@ fn kustomize_builds_the_cluster_mode_without_cert_manager() {
             "no rule for {plural}.{group}"
         );
     }
+    // The mutators' status (this pod's byPod entry) is written through the status subresource.
+    let mutators = ["assign", "assignmetadata", "modifyset", "assignimage"];
+    let status_rule = rules
+        .iter()
+        .find(|r| {
+            r["apiGroups"] == json!(["mutations.gatekeeper.sh"])
+                && r["verbs"] != json!(["get", "list", "watch"])
+        })
+        .unwrap();
+    assert_eq!(
+        (&status_rule["resources"], &status_rule["verbs"]),
+        (
+            &json!(mutators.map(|m| format!("{m}/status"))),
+            &json!(["get", "update", "patch"])
+        )
+    );
+    let read_rule = rules
+        .iter()
+        .find(|r| {
+            r["apiGroups"] == json!(["mutations.gatekeeper.sh"])
+                && r["verbs"] == json!(["get", "list", "watch"])
+        })
+        .unwrap();
+    assert_eq!(read_rule["resources"], json!(mutators));
     let vwc_rule = rules
         .iter()
         .find(|r| r["resources"] == json!(["validatingwebhookconfigurations"]))

@@ -15,12 +15,17 @@
 //! ([`status::StatusWriter`]) and never keeps the others from being enforced; a template that
 //! stops compiling keeps its last good version serving.
 //!
+//! Mutators (`Assign`, `AssignMetadata`, `ModifySet`, `AssignImage`) are watched and validated
+//! by [`mutators`] and served on `/v1/mutate` with the same policy set.
+//!
 //! Readiness follows Gatekeeper's tracker: ready once every template present in the first list
-//! has been handled (compiled and its constraints listed, or failed), Config, SyncSet and
-//! ExpansionTemplate are listed, and that set is serving; then it stays ready.
+//! has been handled (compiled and its constraints listed, or failed), Config, SyncSet,
+//! ExpansionTemplate and the four mutator kinds are listed, and that set is serving; then it
+//! stays ready.
 
 pub mod audit;
 pub mod crd;
+pub mod mutators;
 pub mod status;
 pub mod validate;
 pub mod watch;
@@ -108,6 +113,7 @@ struct State {
     listed: BTreeSet<Source>,
     /// Template names present in the first list: readiness waits for them.
     expected: Option<BTreeSet<String>>,
+    mutators: mutators::MutatorSet,
     dirty: bool,
 }
 
@@ -209,6 +215,7 @@ impl ClusterPolicies {
             Source::Expansions,
         ]
         .into_iter()
+        .chain(mutators::SOURCES)
         .map(|s| watch::spawn(self.client.clone(), s, tx.clone()))
         .collect();
         let mut state = State::default();
@@ -237,6 +244,11 @@ impl ClusterPolicies {
 
     async fn apply(&self, state: &mut State, change: Change, tx: &UnboundedSender<Change>) {
         match change {
+            change @ (Change::Listed(Source::Mutators(_), _)
+            | Change::Applied(Source::Mutators(_), _)
+            | Change::Deleted(Source::Mutators(_), _)) => {
+                state.dirty |= state.mutators.apply(change);
+            }
             Change::Listed(Source::Templates, docs) => {
                 let names: BTreeSet<String> = docs
                     .iter()
@@ -559,7 +571,8 @@ impl ClusterPolicies {
             .values()
             .filter_map(|c| c.loaded.as_ref().ok().cloned())
             .collect();
-        let others: Vec<(String, regorus::Value)> = state.others.values().cloned().collect();
+        let mut others: Vec<(String, regorus::Value)> = state.others.values().cloned().collect();
+        others.extend(state.mutators.documents());
         let (store, engines) = (self.store.clone(), self.settings.engines);
         let built = tokio::task::spawn_blocking(move || {
             let bundle = PolicyBundle::from_prepared(templates, constraints, others)
@@ -602,6 +615,12 @@ impl ClusterPolicies {
                 return;
             }
         }
+        state.mutators.report(
+            &self.status,
+            &self.metrics,
+            &self.settings.pod,
+            &self.settings.operations,
+        );
         let served: BTreeSet<String> = state
             .templates
             .values()
@@ -661,7 +680,10 @@ fn is_satisfied(state: &State) -> bool {
         return false;
     };
     let others = [Source::Configs, Source::SyncSets, Source::Expansions];
-    if !others.iter().all(|s| state.listed.contains(s)) || state.dirty {
+    if !others.iter().all(|s| state.listed.contains(s))
+        || !state.mutators.is_listed()
+        || state.dirty
+    {
         return false;
     }
     expected.iter().all(|name| match state.templates.get(name) {

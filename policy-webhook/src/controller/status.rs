@@ -154,7 +154,8 @@ impl StatusWriter {
             .len()
     }
 
-    fn pop(&self) -> Option<(Target, Update)> {
+    /// The next queued update (the worker's, and tests').
+    pub(super) fn pop(&self) -> Option<(Target, Update)> {
         let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let key = q.order.pop_front()?;
         let update = q.pending.remove(&key)?;

@@ -6,7 +6,8 @@
 //! ConstraintTemplates must pass the CRD-generation checks ([`super::crd::check_template`]) and
 //! compile; constraints must be valid for their compiled template (name, `spec.match`,
 //! parameters against the schema) and carry a known `enforcementAction`; a `Config` must be
-//! named `config` and readable, as must SyncSets and ExpansionTemplates. A failure is a 422 with
+//! named `config` and readable, as must SyncSets and ExpansionTemplates; mutators must pass
+//! policy-core's mutator validation ([`super::mutators::check`]). A failure is a 422 with
 //! Gatekeeper's text where it has one. Requests from regard's own service account, and DELETEs,
 //! are not checked.
 
@@ -16,12 +17,13 @@ use regorus::Value;
 use super::Catalog;
 
 /// The groups whose objects are checked.
-const GROUPS: [&str; 5] = [
+const GROUPS: [&str; 6] = [
     "templates.gatekeeper.sh",
     "constraints.gatekeeper.sh",
     "config.gatekeeper.sh",
     "syncset.gatekeeper.sh",
     "expansion.gatekeeper.sh",
+    policy_core::mutation::MUTATIONS_GROUP,
 ];
 
 /// Enforcement actions a constraint may name (Gatekeeper's list, in its order).
@@ -125,6 +127,7 @@ impl SelfValidation {
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
+            (policy_core::mutation::MUTATIONS_GROUP, _) => super::mutators::check(name, object),
             _ => Ok(()),
         };
         match result {
@@ -265,6 +268,42 @@ mod tests {
         format!(
             r#"{{"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sRequiredLabels", "metadata": {{"name": "need-owner"}}, "spec": {spec}}}"#
         )
+    }
+
+    #[test]
+    fn mutators() {
+        let sv = validation();
+        let assign = |location: &str| {
+            format!(
+                r#"{{"apiVersion": "mutations.gatekeeper.sh/v1", "kind": "Assign", "metadata": {{"name": "a"}},
+                     "spec": {{"applyTo": [{{"groups": [""], "versions": ["v1"], "kinds": ["Pod"]}}],
+                               "location": "{location}", "parameters": {{"assign": {{"value": 1}}}}}}}}"#
+            )
+        };
+        let check =
+            |obj: &str| sv.check(&request("mutations.gatekeeper.sh", "Assign", "alice", obj));
+        assert_eq!(check(&assign("spec.priority")), Verdict::Valid);
+        assert_eq!(
+            check(&assign("metadata.labels.x")),
+            Verdict::Invalid("spec.location: assign a can't change metadata".to_owned())
+        );
+        assert_eq!(
+            check(&assign("spec.containers[name: x")),
+            Verdict::Invalid(
+                "spec.location: invalid location \"spec.containers[name: x\": unexpected token at \
+                 position 23: expected ']' after the key value, got end of location"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            sv.check(&request(
+                "mutations.gatekeeper.sh",
+                "Assign",
+                "system:serviceaccount:regard:regard",
+                &assign("metadata.labels.x")
+            )),
+            Verdict::Own
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The watches behind the cluster policy source: one kube-runtime watcher per resource (the
-//! templates, each template's constraint kind, Config, SyncSet, ExpansionTemplate), each turned
+//! templates, each template's constraint kind, Config, SyncSet, ExpansionTemplate, the four
+//! mutator kinds), each turned
 //! into [`Change`]s on one channel that the controller loop applies in order.
 //!
 //! A (re)list is buffered and sent whole at its end ([`Change::Listed`]), so a watch that
@@ -11,6 +12,7 @@ use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::WatchStreamExt as _;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
+use policy_core::mutation::{MUTATIONS_GROUP, MutatorKind};
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
@@ -28,6 +30,8 @@ pub enum Source {
     SyncSets,
     /// `ExpansionTemplate`s.
     Expansions,
+    /// Mutators of one kind (`mutations.gatekeeper.sh`).
+    Mutators(MutatorKind),
 }
 
 impl Source {
@@ -63,6 +67,12 @@ impl Source {
                 "v1alpha1",
                 "ExpansionTemplate".to_owned(),
                 "expansiontemplate".to_owned(),
+            ),
+            Source::Mutators(kind) => (
+                MUTATIONS_GROUP,
+                super::mutators::version(*kind),
+                kind.as_str().to_owned(),
+                kind.as_str().to_lowercase(),
             ),
         };
         ApiResource {
