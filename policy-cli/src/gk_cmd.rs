@@ -7,6 +7,8 @@
 //! * `gk expand -f PATH...` prints the resources ExpansionTemplates imply.
 //! * `gk vap -f PATH...` prints the ValidatingAdmissionPolicy and bindings Gatekeeper would
 //!   generate for the CEL templates and constraints (module [`crate::gk_vap`]).
+//! * `gk push REPOSITORY -f PATH...` publishes a bundle for `-i`, gator and the webhook
+//!   (module [`crate::source_cmd`]).
 //! * `gk sync test -f PATH...` checks that a `Config`/`SyncSet` syncs the kinds the templates'
 //!   `requires-sync-data` annotations ask for.
 //!
@@ -53,6 +55,8 @@ pub enum GkCommand {
     Sync(SyncArgs),
     /// Print the ValidatingAdmissionPolicy and bindings Gatekeeper generates for CEL templates and their constraints.
     Vap(crate::gk_vap::VapArgs),
+    /// Check, then upload templates, constraints, mutators and objects to an OCI registry as a bundle `gk test -i`, gator's `--image` and `regard-webhook --bundle` read.
+    Push(crate::source_cmd::GkPushArgs),
 }
 
 /// `regard gk sync ...`
@@ -244,6 +248,7 @@ pub fn run(args: &GkArgs, out: &mut dyn Write) -> Result<u8> {
         GkCommand::Verify(a) => verify(a, out),
         GkCommand::Expand(a) => expand_cmd(a, out),
         GkCommand::Vap(a) => crate::gk_vap::run(a, out, &mut std::io::stderr().lock()),
+        GkCommand::Push(a) => crate::source_cmd::run_gk_push(a, out, &mut std::io::stderr().lock()),
         GkCommand::Mutate(a) => crate::mutate_cmd::run(a, out, &mut std::io::stderr().lock()),
         GkCommand::Sync(SyncArgs {
             command: SyncCommand::Test(a),

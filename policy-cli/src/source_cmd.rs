@@ -1,12 +1,16 @@
 //! `regard pull` and `regard push` (conftest's commands of the same names),
-//! and the registry flags they share with `test --update` and `gk -i`. The
-//! fetching itself is `policy-source`'s; this module turns flags into its
-//! [`Options`], runs it on a small tokio runtime and prints the outcome.
+//! `regard gk push` (Gatekeeper bundles, which gator users build with
+//! `oras push`), and the registry flags they share with `test --update` and
+//! `gk -i`. The fetching itself is `policy-source`'s; this module turns flags
+//! into its [`Options`], checks what is pushed, runs the transfer on a small
+//! tokio runtime and prints the outcome.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use policy_core::Value;
+use policy_core::gatekeeper::PolicyBundle;
 use policy_core::policy::{LoadOptions, PolicySet, RegoVersion};
 use policy_source::{Options, PullMode};
 
@@ -121,13 +125,24 @@ pub(crate) fn run_push(args: &PushArgs, out: &mut impl std::io::Write) -> Result
     };
     let rego_version: RegoVersion = args.rego_version.parse()?;
     // conftest compiles before pushing: a broken bundle never reaches the registry.
-    PolicySet::load(&LoadOptions {
+    let loaded = PolicySet::load(&LoadOptions {
         policy_paths: args.policy.iter().map(Into::into).collect(),
         data_paths: data.iter().map(Into::into).collect(),
         rego_version,
         ..LoadOptions::default()
-    })
-    .context("push bundle: loading policies")?;
+    });
+    if let Err(e) = loaded {
+        let e = anyhow::Error::from(e).context("push bundle: loading policies");
+        // Gatekeeper YAML read as conftest data rarely merges; say where it belongs.
+        return Err(match gatekeeper_file(&data) {
+            Some(file) => anyhow::anyhow!(
+                "{e:#}\nhint: {file} holds Gatekeeper resources, which `regard push` reads as \
+                 conftest data; publish a Gatekeeper bundle with `regard gk push {} -f PATH`",
+                args.repository
+            ),
+            None => e,
+        });
+    }
     writeln!(out, "pushing bundle to: {}", args.repository)?;
     let pushed = block_on(policy_source::push(
         &args.repository,
@@ -138,4 +153,105 @@ pub(crate) fn run_push(args: &PushArgs, out: &mut impl std::io::Write) -> Result
     .context("push bundle")?;
     writeln!(out, "pushed bundle with digest: {}", pushed.digest)?;
     Ok(0)
+}
+
+/// The first YAML or JSON file under `paths` holding a `*.gatekeeper.sh` resource.
+fn gatekeeper_file(paths: &[String]) -> Option<String> {
+    let files = policy_source::gatekeeper_paths(paths).ok()?;
+    files.iter().find_map(|path| {
+        let name = path.to_string_lossy().into_owned();
+        let docs = crate::gk_cmd::load_inputs(std::slice::from_ref(&name)).ok()?;
+        docs.iter()
+            .any(|(_, d)| {
+                text_at(d, "apiVersion")
+                    .split_once('/')
+                    .is_some_and(|(group, _)| group.ends_with("gatekeeper.sh"))
+            })
+            .then_some(name)
+    })
+}
+
+/// `regard gk push`
+#[derive(Debug, Args)]
+pub(crate) struct GkPushArgs {
+    /// Destination: [oci://]REGISTRY/REPOSITORY[:TAG] (`:latest` when no tag)
+    #[arg(value_name = "REPOSITORY")]
+    pub(crate) repository: String,
+    /// File or directory with templates, constraints, mutators, ValidatingAdmissionPolicies,
+    /// objects or suites (repeatable); its .yaml, .yml and .json files are pushed, one layer each
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    pub(crate) filenames: Vec<String>,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+}
+
+/// `regard gk push`: every document must be a Kubernetes object (gator refuses a file that is
+/// not), templates must compile, constraints must fit their templates' schemas and mutators
+/// must be valid before anything is uploaded. A constraint whose template is not among the
+/// files is pushed with a warning: its template may come from another image.
+pub(crate) fn run_gk_push(
+    args: &GkPushArgs,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> Result<u8> {
+    let paths: Vec<String> = policy_source::gatekeeper_paths(&args.filenames)
+        .context("push bundle")?
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let docs = crate::gk_cmd::load_inputs(&paths).context("push bundle")?;
+    check_kubernetes_objects(&docs).context("push bundle")?;
+    let (_, foreign) = PolicyBundle::from_partial_documents(docs.clone()).context("push bundle")?;
+    crate::mutate_cmd::load_mutators(&docs).context("push bundle")?;
+    for doc in &foreign {
+        let kind = text_at(&doc.value, "kind");
+        writeln!(
+            err,
+            "warning: {}: {kind} {:?}: no ConstraintTemplate of kind {kind:?} among the files; pushed unchecked",
+            doc.source,
+            name_of(&doc.value)
+        )?;
+    }
+    writeln!(out, "pushing bundle to: {}", args.repository)?;
+    let pushed = block_on(policy_source::push_gatekeeper(
+        &args.repository,
+        &paths,
+        &args.source.options(),
+    ))?
+    .context("push bundle")?;
+    writeln!(out, "pushed bundle with digest: {}", pushed.digest)?;
+    Ok(0)
+}
+
+/// gator reads every file of an image as Kubernetes objects and fails on one that is not:
+/// refuse such a file before it is published.
+fn check_kubernetes_objects(docs: &[(String, Value)]) -> Result<()> {
+    let mut index: Option<(&str, usize)> = None;
+    for (file, doc) in docs {
+        let n = match index {
+            Some((f, n)) if f == file => n + 1,
+            _ => 1,
+        };
+        index = Some((file, n));
+        if text_at(doc, "apiVersion").is_empty() || text_at(doc, "kind").is_empty() {
+            anyhow::bail!(
+                "{file}: document {n} is not a Kubernetes object (no apiVersion or kind); gator's --image refuses such files"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn text_at<'a>(doc: &'a Value, key: &str) -> &'a str {
+    match &doc[key] {
+        Value::String(s) => s,
+        _ => "",
+    }
+}
+
+fn name_of(doc: &Value) -> &str {
+    match &doc["metadata"]["name"] {
+        Value::String(s) => s,
+        _ => "",
+    }
 }

@@ -143,6 +143,12 @@ pub enum Error {
         /// The paths searched.
         paths: Vec<String>,
     },
+    /// Nothing to push: no YAML or JSON files under the paths given to `gk push`.
+    #[error("nothing to push: no .yaml, .yml or .json files under {}", paths.join(", "))]
+    NoManifests {
+        /// The paths searched.
+        paths: Vec<String>,
+    },
 }
 
 impl Error {

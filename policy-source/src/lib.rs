@@ -4,7 +4,7 @@
 //! OCI registries (artifacts in conftest's layout, and gator's template
 //! bundles), HTTPS files and archives, git repositories and local paths,
 //! read with conftest's source syntax ([`Source::detect`]). Used by the
-//! `regard` CLI (`pull`, `push`, `test --update`, `gk -i`) and by
+//! `regard` CLI (`pull`, `push`, `test --update`, `gk push`, `gk -i`) and by
 //! `regard-webhook --bundle`; `policy-core` stays free of network code.
 //!
 //! Every fetch writes into a temporary directory beside its destination,
@@ -249,6 +249,24 @@ pub async fn push(
     }
     let files = oci::bundle_files(policy, data)?;
     push_files(target, files, opts).await
+}
+
+/// Pushes the `.yaml`, `.yml` and `.json` files under `paths` (Gatekeeper
+/// templates, constraints, mutators, objects, suites) to `target`
+/// (`[oci://]REGISTRY/REPOSITORY[:TAG]`) as `oras push REF FILE...` would:
+/// one layer per file with [`oci::FILE_LAYER_MEDIA_TYPE`], titled by its
+/// path as given, which gator's `--image`, `regard gk -i` and
+/// `regard-webhook --bundle` read. The caller checks the documents first.
+pub async fn push_gatekeeper(target: &str, paths: &[String], opts: &Options) -> Result<Pushed> {
+    let files = oci::gatekeeper_files(paths)?;
+    push_files(target, files, opts).await
+}
+
+/// The files [`push_gatekeeper`] sends for `paths` (the `.yaml`, `.yml` and
+/// `.json` files under them, hidden directories skipped), in title order, so
+/// that a caller can check exactly those before pushing.
+pub fn gatekeeper_paths(paths: &[String]) -> Result<Vec<PathBuf>> {
+    oci::gatekeeper_paths(paths)
 }
 
 /// Pushes `files` to `target` in conftest's layout (one layer per file,

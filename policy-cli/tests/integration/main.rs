@@ -4,6 +4,7 @@
 mod compat;
 mod distribution;
 mod gk;
+mod gk_push;
 mod gk_vap;
 mod kube;
 mod mutate;

@@ -357,6 +357,40 @@ impl PolicyBundle {
     ///
     /// A template or constraint given twice (same kind, same name) replaces the earlier one.
     pub fn from_documents(docs: Vec<(String, Value)>) -> Result<PolicyBundle, Error> {
+        PolicyBundle::build(docs, false).map(|(bundle, _)| bundle)
+    }
+
+    /// [`PolicyBundle::from_documents`] for a bundle that may be used together with others (a
+    /// bundle published with `regard gk push`: gator and the webhook read several images at
+    /// once): a constraint whose kind no template among `docs` defines is returned apart,
+    /// unchecked, instead of being an error. Everything else is checked as `from_documents`
+    /// checks it.
+    ///
+    /// ```
+    /// use policy_core::gatekeeper::PolicyBundle;
+    /// use policy_core::Value;
+    /// let constraint = Value::from_json_str(r#"{
+    ///   "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sElsewhere",
+    ///   "metadata": {"name": "from-another-bundle"}
+    /// }"#)?;
+    /// let (bundle, foreign) = PolicyBundle::from_partial_documents(vec![("c.yaml".into(), constraint)])?;
+    /// assert_eq!((bundle.constraint_count(), foreign.len()), (0, 1));
+    /// assert_eq!(foreign[0].source, "c.yaml");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_partial_documents(
+        docs: Vec<(String, Value)>,
+    ) -> Result<(PolicyBundle, Vec<IgnoredDocument>), Error> {
+        PolicyBundle::build(docs, true)
+    }
+
+    /// `from_documents`; with `partial`, constraints of kinds no template defines are returned
+    /// apart rather than refused.
+    fn build(
+        docs: Vec<(String, Value)>,
+        partial: bool,
+    ) -> Result<(PolicyBundle, Vec<IgnoredDocument>), Error> {
+        let mut foreign = Vec::new();
         let mut template_docs: Vec<ConstraintTemplate> = Vec::new();
         let mut constraint_docs = Vec::new();
         let mut expansions: Vec<ExpansionTemplate> = Vec::new();
@@ -410,6 +444,10 @@ impl PolicyBundle {
                     ignored.push(IgnoredDocument { source, value: doc });
                     continue;
                 }
+                if partial {
+                    foreign.push(IgnoredDocument { source, value: doc });
+                    continue;
+                }
                 return Err(Error::Constraint {
                     file: source,
                     kind: kind.to_owned(),
@@ -428,7 +466,7 @@ impl PolicyBundle {
         constraints.sort_by(|a, b| (&a.1.kind, &a.1.name).cmp(&(&b.1.kind, &b.1.name)));
         expansions.sort_by(|a, b| a.name.cmp(&b.name));
         let vap = vap.with_params(ignored.iter().map(|d| &d.value));
-        Ok(PolicyBundle {
+        let bundle = PolicyBundle {
             inner: Arc::new(BundleInner {
                 templates,
                 constraints,
@@ -438,7 +476,8 @@ impl PolicyBundle {
                 sync,
                 vap,
             }),
-        })
+        };
+        Ok((bundle, foreign))
     }
 
     /// Assembles a bundle from templates compiled with [`PreparedTemplate::compile`] and
@@ -1234,6 +1273,37 @@ mod tests {
     }
 
     const POD: &str = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "dev", "labels": {"a": "bad"}}}"#;
+
+    #[test]
+    fn partial_bundles_set_foreign_constraints_apart_and_check_the_rest() {
+        let own = r#"{"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sDemo", "metadata": {"name": "own"}, "spec": {"parameters": {"word": "x"}}}"#;
+        let foreign = r#"{"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sOther", "metadata": {"name": "theirs"}}"#;
+        let docs = vec![
+            ("t.yaml".into(), v(TEMPLATE)),
+            ("own.yaml".into(), v(own)),
+            ("foreign.yaml".into(), v(foreign)),
+        ];
+        let err = PolicyBundle::from_documents(docs.clone()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "foreign.yaml: K8sOther \"theirs\": missing ConstraintTemplate: no template defines kind \"K8sOther\""
+        );
+        let (bundle, apart) = PolicyBundle::from_partial_documents(docs).unwrap();
+        assert_eq!((bundle.template_count(), bundle.constraint_count()), (1, 1));
+        let apart: Vec<&str> = apart.iter().map(|d| d.source.as_str()).collect();
+        assert_eq!(apart, ["foreign.yaml"]);
+        // A constraint of a template in the bundle is still checked against its schema.
+        let bad = r#"{"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sDemo", "metadata": {"name": "bad"}, "spec": {"parameters": {"word": 3}}}"#;
+        let err = PolicyBundle::from_partial_documents(vec![
+            ("t.yaml".into(), v(TEMPLATE)),
+            ("bad.yaml".into(), v(bad)),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad.yaml: K8sDemo \"bad\": schema validation failed: spec.parameters/word: 3 is not of type \"string\""
+        );
+    }
 
     #[test]
     fn bundle_is_send_and_sync() {

@@ -4,8 +4,11 @@
 //! file; a layer also annotated `io.deis.oras.content.unpack: "true"` is a
 //! tar.gz of the directory named by its title), and pushing a bundle in
 //! conftest's layout (one layer per Rego or data file, conftest's media
-//! types, an empty `{}` config). Plain HTTP is used for loopback registries
-//! or when asked for; credentials come from the Docker config ([`auth`]).
+//! types, an empty `{}` config) or, for Gatekeeper, in the layout
+//! `oras push REF FILE...` gives gator (one layer per YAML or JSON file
+//! with oras' default file media type, the same config). Plain HTTP is used
+//! for loopback registries or when asked for; credentials come from the
+//! Docker config ([`auth`]).
 
 pub(crate) mod auth;
 
@@ -30,6 +33,10 @@ pub const POLICY_LAYER_MEDIA_TYPE: &str =
     "application/vnd.cncf.openpolicyagent.policy.layer.v1+rego";
 /// conftest's media type for a data (JSON or YAML) layer.
 pub const DATA_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.openpolicyagent.data.layer.v1+json";
+/// The media type `oras push` gives a file (oras-go's default blob media
+/// type): the layers of a Gatekeeper bundle, which gator writes to disk by
+/// title whatever their type.
+pub const FILE_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 /// The config media type oras-go v2 gives artifacts without one (conftest's push).
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.unknown.config.v1+json";
 /// The annotation naming the file a layer holds.
@@ -321,7 +328,7 @@ impl Repository {
 pub struct BundleFile {
     /// The `org.opencontainers.image.title` annotation: the file's path in the bundle.
     pub title: String,
-    /// [`POLICY_LAYER_MEDIA_TYPE`] or [`DATA_LAYER_MEDIA_TYPE`].
+    /// [`POLICY_LAYER_MEDIA_TYPE`], [`DATA_LAYER_MEDIA_TYPE`] or [`FILE_LAYER_MEDIA_TYPE`].
     pub media_type: &'static str,
     /// The file's bytes.
     pub data: Vec<u8>,
@@ -457,34 +464,12 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 /// paths, `.json`/`.yaml`/`.yml` files under the data paths, titled by
 /// their path as given (cleaned, forward slashes), sorted by title.
 pub(crate) fn bundle_files(policy: &[String], data: &[String]) -> Result<Vec<BundleFile>> {
-    let mut out: std::collections::BTreeMap<String, BundleFile> = Default::default();
-    let mut add = |root: &str, exts: &[&str], media_type: &'static str| -> Result<()> {
-        for path in walk(Path::new(root))? {
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if !exts.contains(&ext) {
-                continue;
-            }
-            let title = clean_title(&path);
-            if out.contains_key(&title) {
-                continue;
-            }
-            let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            out.insert(
-                title.clone(),
-                BundleFile {
-                    title,
-                    media_type,
-                    data,
-                },
-            );
-        }
-        Ok(())
-    };
+    let mut out = Titled::default();
     for p in policy {
-        add(p, &["rego"], POLICY_LAYER_MEDIA_TYPE)?;
+        add_files(&mut out, p, &["rego"], POLICY_LAYER_MEDIA_TYPE)?;
     }
     for d in data {
-        add(d, &["json", "yaml", "yml"], DATA_LAYER_MEDIA_TYPE)?;
+        add_files(&mut out, d, &["json", "yaml", "yml"], DATA_LAYER_MEDIA_TYPE)?;
     }
     if out.is_empty() {
         return Err(Error::NothingToPush {
@@ -492,6 +477,72 @@ pub(crate) fn bundle_files(policy: &[String], data: &[String]) -> Result<Vec<Bun
         });
     }
     Ok(out.into_values().collect())
+}
+
+/// Collects the files `regard gk push` sends: the `.yaml`, `.yml` and
+/// `.json` files under `paths` (the files gator reads from an image), titled
+/// like [`bundle_files`], sorted by title.
+pub(crate) fn gatekeeper_files(paths: &[String]) -> Result<Vec<BundleFile>> {
+    gatekeeper_paths(paths)?
+        .into_iter()
+        .map(|path| {
+            let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            Ok(BundleFile {
+                title: clean_title(&path),
+                media_type: FILE_LAYER_MEDIA_TYPE,
+                data,
+            })
+        })
+        .collect()
+}
+
+/// The files [`gatekeeper_files`] would push, as found on disk, in title order.
+pub(crate) fn gatekeeper_paths(paths: &[String]) -> Result<Vec<PathBuf>> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in paths {
+        for path in walk(Path::new(p))? {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if GATEKEEPER_EXTENSIONS.contains(&ext) {
+                out.entry(clean_title(&path)).or_insert(path);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::NoManifests {
+            paths: paths.to_vec(),
+        });
+    }
+    Ok(out.into_values().collect())
+}
+
+/// The files gator reads from a bundle.
+const GATEKEEPER_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
+
+/// Bundle files by title: a file reached twice is pushed once.
+type Titled = std::collections::BTreeMap<String, BundleFile>;
+
+/// Adds the files under `root` whose extension is one of `exts`.
+fn add_files(out: &mut Titled, root: &str, exts: &[&str], media_type: &'static str) -> Result<()> {
+    for path in walk(Path::new(root))? {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !exts.contains(&ext) {
+            continue;
+        }
+        let title = clean_title(&path);
+        if out.contains_key(&title) {
+            continue;
+        }
+        let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        out.insert(
+            title.clone(),
+            BundleFile {
+                title,
+                media_type,
+                data,
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Files under `root` (itself if a file), in a stable order; hidden
@@ -595,6 +646,49 @@ mod tests {
                 ),
                 sha256_digest(b"package main\n")
             )
+        );
+    }
+
+    #[test]
+    fn gatekeeper_files_are_the_yaml_and_json_files_gator_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("bundle");
+        for (rel, text) in [
+            ("template.yaml", "kind: ConstraintTemplate\n"),
+            ("samples/constraint.yml", "kind: K8sDemo\n"),
+            ("samples/pod.json", "{}"),
+            ("README.md", "# notes\n"),
+            ("src.rego", "package x\n"),
+            (".git/config.yaml", "x: 1\n"),
+        ] {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let root = root.to_string_lossy().into_owned();
+        let files = gatekeeper_files(std::slice::from_ref(&root)).unwrap();
+        let got: Vec<(String, &str, usize)> = files
+            .iter()
+            .map(|f| {
+                let title = f.title.rsplit("bundle/").next().unwrap().to_owned();
+                (title, f.media_type, f.data.len())
+            })
+            .collect();
+        let expected = [
+            ("samples/constraint.yml", FILE_LAYER_MEDIA_TYPE, 14),
+            ("samples/pod.json", FILE_LAYER_MEDIA_TYPE, 2),
+            ("template.yaml", FILE_LAYER_MEDIA_TYPE, 25),
+        ]
+        .map(|(t, m, n)| (t.to_owned(), m, n));
+        assert_eq!(got, expected);
+
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        let empty = empty.to_string_lossy().into_owned();
+        let err = gatekeeper_files(std::slice::from_ref(&empty)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("nothing to push: no .yaml, .yml or .json files under {empty}")
         );
     }
 
