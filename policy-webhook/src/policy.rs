@@ -204,6 +204,22 @@ pub struct PolicyWatcher {
     last_attempt: Option<Result<u64, String>>,
     /// `--bundle oci://…` and other remote sources, refreshed on their own schedule.
     remote: Option<RemoteBundles>,
+    /// Whether a set was ever loaded (later loads compile on one thread).
+    loaded_once: bool,
+}
+
+/// The one-thread pool reloads compile on; `None` if it cannot be started
+/// (reloads then use the shared pool).
+fn reload_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "regard-reload".to_owned())
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 impl std::fmt::Debug for PolicyWatcher {
@@ -230,6 +246,7 @@ impl PolicyWatcher {
             metrics,
             last_attempt: None,
             remote: None,
+            loaded_once: false,
         }
     }
 
@@ -273,8 +290,18 @@ impl PolicyWatcher {
             Err(e) => Err(e),
             Ok(_) => {
                 let dir = self.dir.clone();
-                match tokio::task::spawn_blocking(move || loader(dir.as_deref(), &remote_docs))
-                    .await
+                let first = !self.loaded_once;
+                let load = move || loader(dir.as_deref(), &remote_docs);
+                match tokio::task::spawn_blocking(move || {
+                    // The first set compiles on every core (nothing is served
+                    // yet); a reload compiles on one, so that admission keeps
+                    // the other cores while a new set is built.
+                    match reload_pool().filter(|_| !first) {
+                        Some(pool) => pool.install(load),
+                        None => load(),
+                    }
+                })
+                .await
                 {
                     Ok(r) => r,
                     Err(e) => Err(format!("policy loader failed: {e}")),
@@ -290,6 +317,7 @@ impl PolicyWatcher {
         }
         match loaded {
             Ok(reviewer) => {
+                self.loaded_once = true;
                 let (templates, constraints) =
                     (reviewer.template_count(), reviewer.constraint_count());
                 crate::mutate::report(reviewer.mutators(), &self.metrics);
