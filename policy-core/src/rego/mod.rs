@@ -15,7 +15,8 @@
 //!   [`imports`] (imports after rules);
 //! * AST passes, all on one parse, their edits applied together (when two
 //!   passes' edits overlap, the later passes run again on a fresh parse of
-//!   the result): [`negation`] (operands of
+//!   the result): [`relations`] (`[p, v] := walk(x)` as `walk(x, [p, v])`),
+//!   [`negation`] (operands of
 //!   `not` bound first), [`some_in`] (`some x in C` lowered as OPA lowers
 //!   it), [`head_iteration`] (iteration in rule heads),
 //!   [`self_unification`] (`c = cs[c]`), [`scoping`] (declarations in
@@ -43,6 +44,7 @@ mod layout;
 mod metadata;
 mod multi_body;
 mod negation;
+mod relations;
 pub(crate) mod rvm_comprehensions;
 mod scoping;
 mod self_unification;
@@ -98,6 +100,7 @@ macro_rules! infallible {
 }
 
 const AST_PASSES: &[AstPass] = &[
+    infallible!(relations::edits),
     infallible!(negation::edits),
     infallible!(some_in::edits),
     infallible!(head_iteration::edits),
