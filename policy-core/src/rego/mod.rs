@@ -15,7 +15,8 @@
 //!   [`imports`] (imports after rules);
 //! * AST passes, all on one parse, their edits applied together (when two
 //!   passes' edits overlap, the later passes run again on a fresh parse of
-//!   the result): [`relations`] (`[p, v] := walk(x)` as `walk(x, [p, v])`),
+//!   the result): [`import_refs`] (refs through a `data` import alias
+//!   spelled out), [`relations`] (`[p, v] := walk(x)` as `walk(x, [p, v])`),
 //!   [`negation`] (operands of
 //!   `not` bound first), [`some_in`] (`some x in C` lowered as OPA lowers
 //!   it), [`head_iteration`] (iteration in rule heads),
@@ -39,6 +40,7 @@ mod ast;
 pub mod capabilities;
 pub(crate) mod conflicts;
 mod head_iteration;
+mod import_refs;
 mod imports;
 mod layout;
 mod metadata;
@@ -100,6 +102,7 @@ macro_rules! infallible {
 }
 
 const AST_PASSES: &[AstPass] = &[
+    infallible!(import_refs::edits),
     infallible!(relations::edits),
     infallible!(negation::edits),
     infallible!(some_in::edits),
