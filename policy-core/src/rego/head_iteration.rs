@@ -94,7 +94,10 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
                     .get(q.span.start as usize..)
                     .is_some_and(|t| t.starts_with('{'));
                 if braced {
-                    let at = q.stmts.last().map_or(q.span.start as usize + 1, |s| stmt_end(src, s));
+                    let at = q
+                        .stmts
+                        .last()
+                        .map_or(q.span.start as usize + 1, |s| stmt_end(src, s));
                     rule_edits.push(Edit::insert(at, format!("; {binding}")));
                 } else {
                     rule_edits.push(Edit::insert(q.span.start as usize, "{ "));
@@ -160,7 +163,6 @@ fn literal_len(text: &str) -> Option<usize> {
     }
     None
 }
-
 
 /// Whether a key expression iterates (holds a `_`).
 fn iterates(key: &Expr) -> bool {
