@@ -87,13 +87,10 @@ fn register(
             .add_extension(name.to_owned(), nargs, f)
             .map_err(|e| Error::Config(format!("registering builtin {name}: {e}")))
     };
-    add(
-        engine,
-        "re_match",
-        2,
-        Box::new(|a: Vec<Value>| re_match(&a)),
-    )?;
-    add(engine, "any", 1, Box::new(|a: Vec<Value>| any(&a)))?;
+    // Like every builtin, a type error (`re_match(p, 22)`) makes the call
+    // undefined unless builtin errors are strict (OPA's default).
+    add(engine, "re_match", 2, lenient(strict, "re_match", re_match))?;
+    add(engine, "any", 1, lenient(strict, "any", any))?;
     for table in TABLES {
         for &(name, nargs, f) in *table {
             if wanted(name) {
@@ -101,7 +98,7 @@ fn register(
             }
         }
     }
-    add(engine, "all", 1, Box::new(|a: Vec<Value>| all(&a)))?;
+    add(engine, "all", 1, lenient(strict, "all", all))?;
     if wanted("sprintf") {
         register_go_sprintf(engine)?;
     }
