@@ -134,7 +134,7 @@ fn g_form(x: f64, precision: Option<usize>, sharp: bool) -> String {
     let eprec = match precision {
         // Go: a precision above the digit count of an integer-like value
         // uses the digit count for the decision.
-        Some(_) if eprec > digits && digits as i64 >= exp + 1 => digits,
+        Some(_) if eprec > digits && digits as i64 > exp => digits,
         _ => eprec,
     };
     let trim = |s: String| -> String {
@@ -167,7 +167,7 @@ mod tests {
         assert_eq!(go("%f", 692.0956516265869), "692.095652");
         assert_eq!(go("%.2f", 1.005), "1.00");
         assert_eq!(go("%.1f", -0.25), "-0.2");
-        assert_eq!(go("%8.3f", 3.14159), "   3.142");
+        assert_eq!(go("%8.3f", 1.23456), "   1.235");
         assert_eq!(go("%-8.1f", 2.5), "2.5     ");
         assert_eq!(go("%08.2f", -1.5), "-0001.50");
         assert_eq!(go("%+.1f", 1.5), "+1.5");
@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(go("%g", 1234567.5), "1.2345675e+06");
         assert_eq!(go("%g", 0.00001), "1e-05");
         assert_eq!(go("%g", 123456.5), "123456.5");
-        assert_eq!(go("%.3g", 3.14159), "3.14");
+        assert_eq!(go("%.3g", 1.23456), "1.23");
         assert_eq!(go("%.2g", 1234.5), "1.2e+03");
     }
 
