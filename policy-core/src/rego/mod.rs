@@ -20,6 +20,8 @@
 //!   [`negation`] (operands of
 //!   `not` bound first), [`some_in`] (`some x in C` lowered as OPA lowers
 //!   it), [`head_iteration`] (iteration in rule heads),
+//!   [`else_values`] (a computed value of a rule with `else` bound in its
+//!   body),
 //!   [`self_unification`] (`c = cs[c]`), [`scoping`] (declarations in
 //!   comprehensions shadow), [`some_decls`] (`some x` declared once, at the
 //!   start of its query).
@@ -39,6 +41,7 @@
 mod ast;
 pub mod capabilities;
 pub(crate) mod conflicts;
+mod else_values;
 mod head_iteration;
 mod import_refs;
 mod imports;
@@ -107,6 +110,7 @@ const AST_PASSES: &[AstPass] = &[
     infallible!(negation::edits),
     infallible!(some_in::edits),
     infallible!(head_iteration::edits),
+    infallible!(else_values::edits),
     infallible!(self_unification::edits),
     infallible!(scoping::edits),
     some_decls::edits,
