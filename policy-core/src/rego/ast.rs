@@ -193,6 +193,23 @@ pub(crate) fn walk_expr(e: &Expr, v: &mut impl AstVisitor) {
 }
 
 /// The head reference of a rule.
+/// Where a statement ends in `src`, with its `with` modifiers. regorus ends
+/// a string literal's span before its closing quote, so a statement whose
+/// last token is a string gets that quote back.
+pub(crate) fn stmt_end(src: &str, s: &LiteralStmt) -> usize {
+    let end = s
+        .with_mods
+        .iter()
+        .map(|w| w.span.end as usize)
+        .chain([s.span.end as usize])
+        .max()
+        .unwrap_or(0);
+    match src.as_bytes().get(end) {
+        Some(b'"' | b'`') => end.saturating_add(1),
+        _ => end,
+    }
+}
+
 pub(crate) fn rule_ref(rule: &Rule) -> &Expr {
     match rule {
         Rule::Spec { head, .. } => match head {

@@ -12,9 +12,9 @@
 //! as conflicting rules when one is looked up by key, while OPA, for a set,
 //! simply has both elements.
 
-use regorus::unstable::{Expr, LiteralStmt, Module, Rule, RuleHead};
+use regorus::unstable::{Expr, Module, Rule, RuleHead};
 
-use super::ast::{AstVisitor, walk_expr};
+use super::ast::{AstVisitor, stmt_end, walk_expr};
 use super::fresh;
 use super::text::Edit;
 
@@ -94,11 +94,18 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
                     .get(q.span.start as usize..)
                     .is_some_and(|t| t.starts_with('{'));
                 if braced {
-                    let at = q.stmts.last().map_or(q.span.start as usize + 1, stmt_end);
+                    let at = q
+                        .stmts
+                        .last()
+                        .map_or(q.span.start as usize + 1, |s| stmt_end(src, s));
                     rule_edits.push(Edit::insert(at, format!("; {binding}")));
                 } else {
                     rule_edits.push(Edit::insert(q.span.start as usize, "{ "));
-                    rule_edits.push(Edit::insert(q.span.end as usize, format!("; {binding} }}")));
+                    let at = q
+                        .stmts
+                        .last()
+                        .map_or(q.span.end as usize, |s| stmt_end(src, s));
+                    rule_edits.push(Edit::insert(at, format!("; {binding} }}")));
                 }
             }
         }
@@ -155,16 +162,6 @@ fn literal_len(text: &str) -> Option<usize> {
         }
     }
     None
-}
-
-/// Where a statement ends, with its `with` modifiers.
-fn stmt_end(s: &LiteralStmt) -> usize {
-    s.with_mods
-        .iter()
-        .map(|w| w.span.end as usize)
-        .chain([s.span.end as usize])
-        .max()
-        .unwrap_or(0)
 }
 
 /// Whether a key expression iterates (holds a `_`).

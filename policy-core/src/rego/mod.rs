@@ -15,9 +15,13 @@
 //!   [`imports`] (imports after rules);
 //! * AST passes, all on one parse, their edits applied together (when two
 //!   passes' edits overlap, the later passes run again on a fresh parse of
-//!   the result): [`negation`] (operands of
+//!   the result): [`import_refs`] (refs through a `data` import alias
+//!   spelled out), [`relations`] (`[p, v] := walk(x)` as `walk(x, [p, v])`),
+//!   [`negation`] (operands of
 //!   `not` bound first), [`some_in`] (`some x in C` lowered as OPA lowers
 //!   it), [`head_iteration`] (iteration in rule heads),
+//!   [`else_values`] (a computed value of a rule with `else` bound in its
+//!   body),
 //!   [`self_unification`] (`c = cs[c]`), [`scoping`] (declarations in
 //!   comprehensions shadow), [`some_decls`] (`some x` declared once, at the
 //!   start of its query).
@@ -37,12 +41,15 @@
 mod ast;
 pub mod capabilities;
 pub(crate) mod conflicts;
+mod else_values;
 mod head_iteration;
+mod import_refs;
 mod imports;
 mod layout;
 mod metadata;
 mod multi_body;
 mod negation;
+mod relations;
 pub(crate) mod rvm_comprehensions;
 mod scoping;
 mod self_unification;
@@ -98,9 +105,12 @@ macro_rules! infallible {
 }
 
 const AST_PASSES: &[AstPass] = &[
+    infallible!(import_refs::edits),
+    infallible!(relations::edits),
     infallible!(negation::edits),
     infallible!(some_in::edits),
     infallible!(head_iteration::edits),
+    infallible!(else_values::edits),
     infallible!(self_unification::edits),
     infallible!(scoping::edits),
     some_decls::edits,

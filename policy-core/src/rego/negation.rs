@@ -8,7 +8,7 @@
 
 use regorus::unstable::{AssignOp, BoolOp, Expr, Literal, LiteralStmt, Module};
 
-use super::ast::{AstVisitor, walk_module};
+use super::ast::{AstVisitor, stmt_end, walk_module};
 use super::text::Edit;
 
 pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
@@ -60,13 +60,7 @@ impl AstVisitor for NegationHoister<'_> {
             replacements.push(Edit::replace(span.start as usize, span.end as usize, var));
         }
         let start = stmt.span.start as usize;
-        let end = stmt
-            .with_mods
-            .iter()
-            .map(|w| w.span.end as usize)
-            .chain([stmt.span.end as usize])
-            .max()
-            .unwrap_or(start);
+        let end = stmt_end(self.src, stmt);
         // `p if not f(x.y)` has no braces; the bindings need them.
         let before = self.src.get(..start).unwrap_or("").trim_end();
         let braceless = before.ends_with("if")

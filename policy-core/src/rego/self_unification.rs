@@ -7,7 +7,7 @@
 
 use regorus::unstable::{AssignOp, Expr, Literal, LiteralStmt, Module};
 
-use super::ast::{AstVisitor, var_name, walk_expr, walk_module};
+use super::ast::{AstVisitor, stmt_end, var_name, walk_expr, walk_module};
 use super::fresh;
 use super::text::Edit;
 
@@ -56,7 +56,7 @@ impl AstVisitor for Finder<'_> {
         let fresh_var = fresh("unify", self.n);
         self.n += 1;
         let start = stmt.span.start as usize;
-        let end = stmt.span.end as usize;
+        let end = stmt_end(self.src, stmt);
         let text = format!(
             "{fresh_var} = {}; {} = {fresh_var}",
             other_text.replace(['\n', '\r'], " "),

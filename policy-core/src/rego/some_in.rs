@@ -8,9 +8,10 @@
 //!
 //! regorus runs a `some` declaration as a statement, so a declaration after
 //! an iteration would run once per value and fail (see [`super::some_decls`]).
-//! When the statement is not at the start of a braced query, the
-//! declaration goes to the query's start (`{ some k, v; … true; v = C[k]`),
-//! so the stage needs no second parse to move it there.
+//! When the statement is not at the start of its query, the declaration
+//! goes to the query's start (`{ some k, v; … true; v = C[k]`, and the same
+//! before a comprehension's first statement), so the stage needs no second
+//! parse to move it there.
 
 use std::collections::BTreeSet;
 
@@ -33,23 +34,29 @@ struct Finder<'a> {
     src: &'a str,
     edits: Vec<Edit>,
     /// Start offsets of `some .. in` statements that follow another kind
-    /// of statement in a braced query, each with its query's start offset.
-    late: BTreeSet<(usize, usize)>,
+    /// of statement in a query, each with where a declaration goes at the
+    /// start of that query (after `{`, or before a comprehension's first
+    /// statement).
+    late: BTreeSet<(usize, usize, bool)>,
 }
 
 impl AstVisitor for Finder<'_> {
     fn query(&mut self, q: &Query) {
         let start = q.span.start as usize;
-        if !self.src.get(start..).is_some_and(|t| t.starts_with('{')) {
-            return;
-        }
+        let braced = self.src.get(start..).is_some_and(|t| t.starts_with('{'));
+        let Some(first) = q.stmts.first() else { return };
+        let at = if braced {
+            start + 1
+        } else {
+            first.span.start as usize
+        };
         let mut leading = true;
         for s in &q.stmts {
             match s.literal {
                 Literal::SomeVars { .. } => {}
                 Literal::SomeIn { .. } if leading => leading = false,
                 Literal::SomeIn { .. } => {
-                    self.late.insert((s.span.start as usize, start));
+                    self.late.insert((s.span.start as usize, at, braced));
                 }
                 _ => leading = false,
             }
@@ -102,16 +109,19 @@ impl AstVisitor for Finder<'_> {
         let start = stmt.span.start as usize;
         let hoist_to = self
             .late
-            .range((start, 0)..=(start, usize::MAX))
+            .range((start, 0, false)..=(start, usize::MAX, true))
             .next()
-            .map(|&(_, q)| q);
+            .map(|&(_, q, braced)| (q, braced));
         let lowered = match (declared.is_empty(), hoist_to) {
             (true, _) => format!("{coll}[{index}]"),
-            (false, Some(q)) => {
-                self.edits.push(Edit::insert(
-                    q + 1,
-                    format!(" some {};", declared.join(", ")),
-                ));
+            (false, Some((q, braced))) => {
+                let names = declared.join(", ");
+                let decl = if braced {
+                    format!(" some {names};")
+                } else {
+                    format!("some {names}; ")
+                };
+                self.edits.push(Edit::insert(q, decl));
                 format!("true; {v} = {coll}[{index}]")
             }
             (false, None) => format!("some {}; {v} = {coll}[{index}]", declared.join(", ")),
@@ -151,6 +161,25 @@ mod tests {
             prepare(src, true),
             "package t\np contains [k, v] if { some k, v;\n  some c; c = input.cs[_]\n  true; v = c[k]\n}\n"
         );
+    }
+
+    #[test]
+    fn late_some_in_a_comprehension_declares_at_its_start() {
+        let src = "package t
+p := [c | input.ks[k]; some c in input.s[k]]
+";
+        assert_eq!(
+            prepare(src, true),
+            "package t
+p := [c | some c; input.ks[k]; true; c = input.s[k][_]]
+"
+        );
+        let got = crate::rego::tests::eval_with(
+            src,
+            true,
+            r#"{"ks": {"a": 1, "b": 2}, "s": {"a": [1], "b": [2, 3]}}"#,
+        );
+        assert_eq!(got, regorus::Value::from_json_str("[1, 2, 3]").unwrap());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! assigns it, in a nested comprehension or `every` body, or in the rule's
 //! head, as OPA counts it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use regorus::unstable::{AssignOp, Expr, Import, Literal, Module, Query, Rule, RuleHead};
@@ -104,8 +104,14 @@ fn check_module(module: &Module, errors: &mut Vec<CompileError>) {
         }
     }
     let mut used_names = NameCounter::default();
+    let mut data_refs: BTreeSet<String> = BTreeSet::new();
     for rule in &module.policy {
-        walk_rule(rule, &mut |e| used_names.expr(e));
+        walk_rule(rule, &mut |e| {
+            used_names.expr(e);
+            if matches!(e, Expr::RefDot { .. } | Expr::RefBrack { .. }) {
+                data_refs.insert(e.span().text().to_owned());
+            }
+        });
     }
     for import in &module.imports {
         let root = ref_parts(&import.refr)
@@ -114,8 +120,16 @@ fn check_module(module: &Module, errors: &mut Vec<CompileError>) {
         if root == "future" || root == "rego" {
             continue;
         }
+        // The compile stage spells `alias.x` out as the imported path
+        // (`import_refs`), so a ref under that path is a use too.
+        let path = import.refr.span().text();
+        let spelled_out = data_refs.iter().any(|r| {
+            r.strip_prefix(path)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        });
         if let Some(name) = import_name(import)
             && used_names.count(&name) == 0
+            && !spelled_out
         {
             errors.push(err(
                 import.span.line,

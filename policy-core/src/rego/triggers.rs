@@ -37,10 +37,13 @@ fn has_body_pair(line: &str) -> bool {
 }
 
 /// Whether an AST pass could apply: `not`, `some`, a comprehension (`|`),
-/// a wildcard in brackets, a composite rule key, or a variable unified
+/// a `data` import, a `walk` call, an `else`, a wildcard in brackets, a composite rule key, or a variable unified
 /// with a ref indexed by it.
 pub(crate) fn ast_passes(src: &str) -> bool {
     has_word(src, "not")
+        || src.contains("walk(")
+        || has_word(src, "else")
+        || src.contains("import data.")
         || has_word(src, "some")
         || src.contains('|')
         || src.contains("[_]")

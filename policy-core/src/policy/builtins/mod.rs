@@ -19,18 +19,20 @@
 //! [`register_builtins_with`] adds as lenient extensions, so their errors
 //! make the call undefined unless builtin errors are strict, as in OPA.
 //! regorus looks extensions up before its own builtins, which is how
-//! `object.subset` and `http.send` replace regorus' versions.
+//! `object.subset`, `json.patch` and `http.send` replace regorus' versions.
 
 mod aws;
 mod cast;
 mod crypto;
 mod der;
 mod globs;
+mod gofloat;
 mod goshape;
 mod jwt;
 mod keys;
 mod net;
 mod object;
+mod patch;
 mod pem;
 mod purl;
 mod template;
@@ -85,13 +87,10 @@ fn register(
             .add_extension(name.to_owned(), nargs, f)
             .map_err(|e| Error::Config(format!("registering builtin {name}: {e}")))
     };
-    add(
-        engine,
-        "re_match",
-        2,
-        Box::new(|a: Vec<Value>| re_match(&a)),
-    )?;
-    add(engine, "any", 1, Box::new(|a: Vec<Value>| any(&a)))?;
+    // Like every builtin, a type error (`re_match(p, 22)`) makes the call
+    // undefined unless builtin errors are strict (OPA's default).
+    add(engine, "re_match", 2, lenient(strict, "re_match", re_match))?;
+    add(engine, "any", 1, lenient(strict, "any", any))?;
     for table in TABLES {
         for &(name, nargs, f) in *table {
             if wanted(name) {
@@ -99,7 +98,10 @@ fn register(
             }
         }
     }
-    add(engine, "all", 1, Box::new(|a: Vec<Value>| all(&a)))?;
+    add(engine, "all", 1, lenient(strict, "all", all))?;
+    if wanted("sprintf") {
+        register_go_sprintf(engine)?;
+    }
     add(
         engine,
         "parse_config",
@@ -138,6 +140,7 @@ const TABLES: &[&[(&str, u8, Builtin)]] = &[
     jwt::BUILTINS,
     net::BUILTINS,
     object::BUILTINS,
+    patch::BUILTINS,
     purl::BUILTINS,
     template::BUILTINS,
     x509::BUILTINS,
@@ -632,10 +635,17 @@ fn all(args: &[Value]) -> AnyResult<Value> {
 ///
 /// Gatekeeper templates rely on this (a template with one argument too few
 /// still produces its violation under Gatekeeper).
+///
+/// Every engine regard makes for policies that call `sprintf` has it
+/// already (OPA's `sprintf` is Go's wherever it runs); calling this again
+/// is harmless.
 pub fn register_go_sprintf(engine: &mut Engine) -> Result<()> {
-    engine
-        .add_extension("sprintf".to_owned(), 2, Box::new(go_sprintf))
-        .map_err(|e| Error::Config(format!("registering builtin sprintf: {e}")))
+    match engine.add_extension("sprintf".to_owned(), 2, Box::new(go_sprintf)) {
+        Ok(()) => Ok(()),
+        // regorus refuses a second registration of a name; ours is in place.
+        Err(e) if e.to_string().contains("already added") => Ok(()),
+        Err(e) => Err(Error::Config(format!("registering builtin sprintf: {e}"))),
+    }
 }
 
 /// One piece of a Go format string.
@@ -720,11 +730,19 @@ fn go_type_name(v: &Value) -> &'static str {
 }
 
 fn call_regorus_sprintf(format: &str, args: Vec<Value>) -> AnyResult<String> {
+    let out = call_regorus("sprintf", &[Value::from(format), Value::from(args)])?;
+    Ok(out.as_string()?.to_string())
+}
+
+/// Calls regorus' own implementation of a builtin that an extension of the
+/// same name replaces (extensions shadow builtins), for the cases where
+/// regorus already agrees with OPA.
+pub(super) fn call_regorus(name: &str, args: &[Value]) -> AnyResult<Value> {
     use regorus::unstable::{BUILTINS, Expr, Ref};
-    let Some((builtin, _)) = BUILTINS.get("sprintf") else {
-        bail!("sprintf builtin is not available");
+    let Some((builtin, _)) = BUILTINS.get(name) else {
+        bail!("{name} builtin is not available");
     };
-    let source = regorus::Source::from_contents("sprintf".to_owned(), String::new())?;
+    let source = regorus::Source::from_contents(name.to_owned(), String::new())?;
     let span = regorus::unstable::Span {
         source,
         line: 1,
@@ -732,17 +750,24 @@ fn call_regorus_sprintf(format: &str, args: Vec<Value>) -> AnyResult<String> {
         start: 0,
         end: 0,
     };
-    let param = || {
-        Ref::new(Expr::Null {
-            span: span.clone(),
-            value: Value::Null,
-            eidx: 0,
+    let params: Vec<Ref<Expr>> = args
+        .iter()
+        .map(|_| {
+            Ref::new(Expr::Null {
+                span: span.clone(),
+                value: Value::Null,
+                eidx: 0,
+            })
         })
-    };
-    let params = [param(), param()];
-    let values = [Value::from(format), Value::from(args)];
-    let out = builtin(&span, &params, &values, false)?;
-    Ok(out.as_string()?.to_string())
+        .collect();
+    builtin(&span, &params, args, false)
+}
+
+/// A number OPA passes to Go as a `float64`: one that is not an integer.
+fn non_integer(v: &Value) -> Option<f64> {
+    let Value::Number(n) = v else { return None };
+    let x = n.as_f64()?;
+    (x.fract() != 0.0 || !x.is_finite()).then_some(x)
 }
 
 #[allow(clippy::needless_pass_by_value)] // regorus extensions take their arguments by value
@@ -762,7 +787,17 @@ fn go_sprintf(args: Vec<Value>) -> AnyResult<Value> {
         .iter()
         .filter(|p| matches!(p, FormatPiece::Verb(..)))
         .count();
+    // A non-integer number under a float verb is Go's float64 formatting.
+    let go_floats = pieces
+        .iter()
+        .filter(|p| matches!(p, FormatPiece::Verb(..)))
+        .zip(&items)
+        .any(|(p, arg)| {
+            matches!(p, FormatPiece::Verb(_, 'e' | 'E' | 'f' | 'F' | 'g' | 'G'))
+                && non_integer(arg).is_some()
+        });
     if verbs == items.len()
+        && !go_floats
         && let Ok(s) = call_regorus_sprintf(format, items.clone())
     {
         return Ok(Value::from(s));
@@ -775,12 +810,15 @@ fn go_sprintf(args: Vec<Value>) -> AnyResult<Value> {
             FormatPiece::Text(t) => out.push_str(&t.replace("%%", "%")),
             FormatPiece::Verb(spec, verb) => match next.next() {
                 None => out.push_str(&format!("%!{verb}(MISSING)")),
-                Some(arg) => match call_regorus_sprintf(spec, vec![arg.clone()]) {
-                    Ok(s) => out.push_str(&s),
-                    Err(_) => {
-                        let shown = call_regorus_sprintf("%v", vec![arg.clone()])?;
-                        out.push_str(&format!("%!{verb}({}={shown})", go_type_name(arg)));
-                    }
+                Some(arg) => match non_integer(arg).and_then(|x| gofloat::format(spec, *verb, x)) {
+                    Some(s) => out.push_str(&s),
+                    None => match call_regorus_sprintf(spec, vec![arg.clone()]) {
+                        Ok(s) => out.push_str(&s),
+                        Err(_) => {
+                            let shown = call_regorus_sprintf("%v", vec![arg.clone()])?;
+                            out.push_str(&format!("%!{verb}({}={shown})", go_type_name(arg)));
+                        }
+                    },
                 },
             },
         }
