@@ -21,7 +21,8 @@ trap 'kill "${server_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/policies"
 cp "$root/bench/webhook/mutators-20.yaml" "$work/policies/"
 bash "$root/deploy/gen-certs.sh" "$work/certs" >/dev/null 2>&1
-(cd "$root" && CARGO_INCREMENTAL=0 cargo build --release -q -p policy-webhook --bins)
+# NO_BUILD=1 measures the release binaries already in the target directory.
+[ -n "${NO_BUILD:-}" ] || (cd "$root" && CARGO_INCREMENTAL=0 cargo build --release -q -p policy-webhook --bins)
 body="$root/tests/webhook/reviews/pod-create-allow.json"
 loadgen=("$target/release/regard-loadgen" run --addr 127.0.0.1:18443 --ca "$work/certs/ca.crt"
   --path /v1/mutate --expect '"patchType":"JSONPatch"' --body "$body"

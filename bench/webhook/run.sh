@@ -40,7 +40,8 @@ for t in "${templates[@]}"; do
 done
 
 bash "$root/deploy/gen-certs.sh" "$work/certs" >/dev/null 2>&1
-(cd "$root" && cargo build --release -q -p policy-webhook --bins)
+# NO_BUILD=1 measures the release binaries already in the target directory.
+[ -n "${NO_BUILD:-}" ] || (cd "$root" && cargo build --release -q -p policy-webhook --bins)
 body="$root/tests/webhook/reviews/pod-create-allow.json"
 loadgen=("$target/release/regard-loadgen" run --addr 127.0.0.1:18443 --ca "$work/certs/ca.crt"
   --body "$body" --duration "$duration" --connections "$conns")
