@@ -208,20 +208,7 @@ pub struct PolicyWatcher {
     loaded_once: bool,
 }
 
-/// Gives the calling thread the lowest scheduling priority (nice 19), so a
-/// policy reload only takes CPU that admission leaves idle. On Linux the
-/// nice value is per thread (setpriority on the thread id).
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), 19) {
-            tracing::debug!(error = %e, "could not lower the reload thread's priority");
-        }
-    }
-}
-
-/// The one-thread pool reloads compile on (at the lowest priority); `None` if it cannot be started
+/// The one-thread pool reloads compile on; `None` if it cannot be started
 /// (reloads then use the shared pool).
 fn reload_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
@@ -229,7 +216,6 @@ fn reload_pool() -> Option<&'static rayon::ThreadPool> {
         rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .thread_name(|_| "regard-reload".to_owned())
-            .start_handler(|_| lower_priority())
             .build()
             .ok()
     })
