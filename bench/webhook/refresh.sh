@@ -46,23 +46,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-templates=(
-  pod-security-policy/allow-privilege-escalation pod-security-policy/capabilities
-  pod-security-policy/forbidden-sysctls pod-security-policy/host-filesystem
-  pod-security-policy/host-namespaces pod-security-policy/host-network-ports
-  pod-security-policy/privileged-containers pod-security-policy/proc-mount
-  pod-security-policy/read-only-root-filesystem pod-security-policy/seccomp
-  pod-security-policy/users pod-security-policy/volumes
-  general/allowedrepos general/containerlimits general/disallowedtags
-)
+. "$root/bench/webhook/pod-templates.sh"
 for variant in a b; do
-  mkdir -p "$work/$variant/gatekeeper"
-  for t in "${templates[@]}"; do
-    name="$(basename "$t")"
-    cp "$lib/$t/template.yaml" "$work/$variant/gatekeeper/$name-template.yaml"
-    sample="$(ls -d "$lib/$t"/samples/*/ | sort | head -1)"
-    cp "$sample/constraint.yaml" "$work/$variant/gatekeeper/$name-constraint.yaml"
-  done
+  copy_pod_templates "$lib" "$work/$variant/gatekeeper"
 done
 # Variant b renames one constraint: same enforcement, another digest.
 sed -i 's/^  name: \(.*\)$/  name: \1-b/' "$work/b/gatekeeper/allowedrepos-constraint.yaml"

@@ -22,22 +22,8 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 work="$(mktemp -d)"
 trap 'kill "${server_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-templates=(
-  pod-security-policy/allow-privilege-escalation pod-security-policy/capabilities
-  pod-security-policy/forbidden-sysctls pod-security-policy/host-filesystem
-  pod-security-policy/host-namespaces pod-security-policy/host-network-ports
-  pod-security-policy/privileged-containers pod-security-policy/proc-mount
-  pod-security-policy/read-only-root-filesystem pod-security-policy/seccomp
-  pod-security-policy/users pod-security-policy/volumes
-  general/allowedrepos general/containerlimits general/disallowedtags
-)
-mkdir -p "$work/policies"
-for t in "${templates[@]}"; do
-  name="$(basename "$t")"
-  cp "$lib/$t/template.yaml" "$work/policies/$name-template.yaml"
-  sample="$(ls -d "$lib/$t"/samples/*/ | sort | head -1)"
-  cp "$sample/constraint.yaml" "$work/policies/$name-constraint.yaml"
-done
+. "$root/bench/webhook/pod-templates.sh"
+copy_pod_templates "$lib" "$work/policies"
 
 bash "$root/deploy/gen-certs.sh" "$work/certs" >/dev/null 2>&1
 # NO_BUILD=1 measures the release binaries already in the target directory.

@@ -1,5 +1,6 @@
-//! Go's `net/url` path escaping, which two built-ins follow: the AWS request
-//! signer (`providers.aws.sign_req`) and CEL's URL library (`getEscapedPath`).
+//! Go's `net/url` path escaping, which three built-ins follow: the AWS request
+//! signer (`providers.aws.sign_req`), CEL's URL library (`getEscapedPath`)
+//! and the Go-shaped URL values of `policy/builtins/goshape.rs`.
 
 /// Go's `shouldEscape(b, encodePath)`.
 pub(crate) fn path_byte_needs_escape(b: u8) -> bool {

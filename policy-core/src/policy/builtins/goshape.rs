@@ -162,22 +162,7 @@ fn unescape(s: &str) -> Result<String> {
 fn escape(s: &str, fragment: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for &c in s.as_bytes() {
-        let keep = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'_'
-                    | b'.'
-                    | b'~'
-                    | b'$'
-                    | b'&'
-                    | b'+'
-                    | b','
-                    | b'/'
-                    | b':'
-                    | b';'
-                    | b'='
-                    | b'@'
-            )
+        let keep = !crate::gourl::path_byte_needs_escape(c)
             || (fragment && matches!(c, b'!' | b'(' | b')' | b'*' | b'?'));
         if keep {
             out.push(c as char);
