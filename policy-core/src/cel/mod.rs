@@ -19,6 +19,7 @@
 //! iterates over a list of the object); its interpreter ignores a
 //! comprehension's second variable, which [`comprehensions`] works around.
 
+mod check;
 mod comprehensions;
 mod library;
 mod net;

@@ -30,6 +30,7 @@ use cel::context::VariableResolver;
 use cel::{Context, IdedExpr};
 use regorus::Value;
 
+use super::check::{self, Declarations, Type, located};
 use super::library::PRESENCE_TEST;
 use super::{environment, value::to_val};
 
@@ -66,6 +67,8 @@ pub(crate) struct Expression {
     reads: BTreeSet<String>,
     /// Whether it reads `params`.
     reads_params: bool,
+    /// Its type, as far as it is known.
+    ty: Type,
 }
 
 /// The prefix of the identifiers `variables.<name>` is rewritten into.
@@ -120,8 +123,22 @@ pub(crate) struct ValidatorSource {
 pub(crate) struct CompileError {
     /// The field path.
     pub field: String,
-    /// The message (`ERROR: <input>:1:5: ...`).
+    /// The message (`ERROR: <input>:1:5: ...`, or `must evaluate to bool`).
     pub message: String,
+    /// Whether the expression does not parse or type-check, rather than
+    /// having a result of the wrong type.
+    pub compilation: bool,
+}
+
+impl CompileError {
+    /// The API server's wording: `<field>: compilation failed: ERROR: ...`.
+    pub(crate) fn api_server_message(&self) -> String {
+        if self.compilation {
+            format!("{}: compilation failed: {}", self.field, self.message)
+        } else {
+            self.to_string()
+        }
+    }
 }
 
 impl std::fmt::Display for CompileError {
@@ -218,21 +235,13 @@ impl Activation {
     }
 }
 
-fn line_col(source: &str, offset: u32) -> (usize, usize) {
-    let offset = usize::try_from(offset).unwrap_or(0).min(source.len());
-    let before = source.get(..offset).unwrap_or(source);
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
 /// Checks the root names an expression reads and rewrites its
 /// `variables.<name>` selections (comprehension variables are in scope where
 /// the macro binds them, and shadow the root names).
 struct Reads<'s> {
     source: &'s str,
     /// The variables declared before the expression.
-    declared: &'s [String],
+    declared: &'s HashMap<String, Type>,
     info: cel::common::ast::SourceInfo,
     error: Option<String>,
     variables: BTreeSet<String>,
@@ -242,11 +251,8 @@ struct Reads<'s> {
 impl Reads<'_> {
     fn error_at(&mut self, id: u64, message: String) {
         if self.error.is_none() {
-            let (line, col) = self
-                .info
-                .offset_for(id)
-                .map_or((1, 1), |(start, _)| line_col(self.source, start));
-            self.error = Some(format!("ERROR: <input>:{line}:{col}: {message}"));
+            let offset = self.info.offset_for(id).map_or(0, |(start, _)| start);
+            self.error = Some(located(self.source, offset, &message));
         }
     }
 
@@ -270,7 +276,7 @@ impl Reads<'_> {
                         "authorizer is not available outside the API server (it asks the cluster's authorization, e.g. RBAC)".to_owned(),
                     );
                 } else if !scope.declares(name) {
-                    let m = format!("undeclared reference to '{name}'");
+                    let m = format!("undeclared reference to '{name}' (in container '')");
                     self.error_at(id, m);
                 } else if name == "params" {
                     self.params = true;
@@ -280,7 +286,7 @@ impl Reads<'_> {
                 let is_variables = matches!(&s.operand.expr, Expr::Ident(root)
                     if root == "variables" && !bound.iter().any(|b| b == root));
                 if is_variables {
-                    if !self.declared.contains(&s.field) {
+                    if !self.declared.contains_key(&s.field) {
                         let m = format!("undefined field '{}' of variables", s.field);
                         self.error_at(id, m);
                     }
@@ -387,25 +393,29 @@ impl Reads<'_> {
     }
 }
 
-/// Compiles one expression: syntax, undeclared root names, and
-/// `variables.<name>` against the variables declared before it.
+/// Compiles one expression: syntax, undeclared root names,
+/// `variables.<name>` against the variables declared before it (`types`),
+/// and the types ([`check`]).
 fn compile(
     field: &str,
     source: &str,
     scope: Scope,
-    declared: &[String],
+    types: &HashMap<String, Type>,
 ) -> Result<Expression, CompileError> {
     let err = |message: String| CompileError {
         field: field.to_owned(),
         message,
+        compilation: true,
     };
     let env = environment();
     let (mut ast, info) = crate::guard::catch(|| env.parser().parse_with_source_info(source))
         .map_err(|p| err(p.to_string()))?
         .map_err(|e| err(e.to_string()))?;
+    let decls = Declarations { variables: types };
+    let checked = check::check(&ast, &info, source, &decls);
     let mut reads = Reads {
         source,
-        declared,
+        declared: types,
         info,
         error: None,
         variables: BTreeSet::new(),
@@ -420,7 +430,21 @@ fn compile(
         ast,
         reads: reads.variables,
         reads_params: reads.params,
+        ty: checked.map_err(err)?,
     })
+}
+
+/// `expression` when its type may be `want`; else the API server's
+/// `must evaluate to <want>` (a `dyn` result is checked at evaluation).
+fn returning(expression: Expression, field: &str, want: &Type) -> Result<Expression, CompileError> {
+    if expression.ty.is_known_not(want) {
+        return Err(CompileError {
+            field: field.to_owned(),
+            message: format!("must evaluate to {want}"),
+            compilation: false,
+        });
+    }
+    Ok(expression)
 }
 
 /// What the caller needs of a result that is not a bool.
@@ -498,15 +522,20 @@ impl Validator {
         } else {
             Scope::Admission
         };
-        let mut declared: Vec<String> = builtins.iter().map(|b| (*b).to_owned()).collect();
+        // Built-in variables are computed by the caller: their type is unknown.
+        let mut declared: HashMap<String, Type> = builtins
+            .iter()
+            .map(|b| ((*b).to_owned(), Type::Dyn))
+            .collect();
         let mut variables = Vec::new();
         for (i, (name, expr)) in source.variables.iter().enumerate() {
             let field = format!("variables[{i}].expression");
+            let expression = compile(&field, expr, Scope::WithParams, &declared)?;
+            declared.insert(name.clone(), expression.ty.clone());
             variables.push(Named {
                 name: name.clone(),
-                expression: compile(&field, expr, Scope::WithParams, &declared)?,
+                expression,
             });
-            declared.push(name.clone());
         }
         let match_conditions = source
             .match_conditions
@@ -516,7 +545,11 @@ impl Validator {
                 let field = format!("matchConditions[{i}].expression");
                 Ok(Named {
                     name: name.clone(),
-                    expression: compile(&field, expr, rest, &declared)?,
+                    expression: returning(
+                        compile(&field, expr, rest, &declared)?,
+                        &field,
+                        &Type::Bool,
+                    )?,
                 })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
@@ -525,19 +558,18 @@ impl Validator {
             .iter()
             .enumerate()
             .map(|(i, (expr, message, message_expr))| {
-                let expression = compile(
-                    &format!("validations[{i}].expression"),
-                    expr,
-                    rest,
-                    &declared,
-                )?;
+                let field = format!("validations[{i}].expression");
+                let expression =
+                    returning(compile(&field, expr, rest, &declared)?, &field, &Type::Bool)?;
                 let message_expression = match message_expr {
-                    Some(m) if !m.trim().is_empty() => Some(compile(
-                        &format!("validations[{i}].messageExpression"),
-                        m,
-                        rest,
-                        &declared,
-                    )?),
+                    Some(m) if !m.trim().is_empty() => {
+                        let field = format!("validations[{i}].messageExpression");
+                        Some(returning(
+                            compile(&field, m, rest, &declared)?,
+                            &field,
+                            &Type::String,
+                        )?)
+                    }
                     _ => None,
                 };
                 Ok(Validation {
@@ -865,7 +897,7 @@ mod tests {
         );
         assert_eq!(
             err(source(&[("true", None, Some("'x' + params.y"))])),
-            "validations[0].messageExpression: ERROR: <input>:1:7: undeclared reference to 'params'"
+            "validations[0].messageExpression: ERROR: <input>:1:7: undeclared reference to 'params' (in container '')\n | 'x' + params.y\n | ......^"
         );
         assert_eq!(
             err(source(&[(
@@ -873,7 +905,7 @@ mod tests {
                 None,
                 None
             )])),
-            "validations[0].expression: ERROR: <input>:1:34: undefined field 'nope' of variables"
+            "validations[0].expression: ERROR: <input>:1:34: undefined field 'nope' of variables\n | object.items.all(i, i > variables.nope)\n | .................................^"
         );
         // Comprehension variables are declared inside the macro only.
         assert_eq!(
@@ -882,7 +914,7 @@ mod tests {
                 None,
                 None
             )])),
-            "validations[0].expression: ERROR: <input>:1:31: undeclared reference to 'i'"
+            "validations[0].expression: ERROR: <input>:1:31: undeclared reference to 'i' (in container '')\n | object.items.all(i, i > 0) && i > 0\n | ..............................^"
         );
         assert_eq!(
             err(source(&[(
@@ -890,7 +922,69 @@ mod tests {
                 None,
                 None
             )])),
-            "validations[0].expression: ERROR: <input>:1:1: authorizer is not available outside the API server (it asks the cluster's authorization, e.g. RBAC)"
+            "validations[0].expression: ERROR: <input>:1:1: authorizer is not available outside the API server (it asks the cluster's authorization, e.g. RBAC)\n | authorizer.group('apps').resource('deployments').check('create').allowed()\n | ^"
         );
+    }
+
+    #[test]
+    fn type_errors_name_the_field_and_position() {
+        let err = |src: ValidatorSource| Validator::compile(&src, &["params"], false).unwrap_err();
+        let e = err(source(&[
+            ("true", None, None),
+            ("object.n + 'a' > 1", None, None),
+        ]));
+        assert_eq!(
+            e.to_string(),
+            "validations[1].expression: ERROR: <input>:1:16: found no matching overload for '_>_' applied to '(string, int)'\n | object.n + 'a' > 1\n | ...............^"
+        );
+        assert_eq!(
+            e.api_server_message(),
+            "validations[1].expression: compilation failed: ERROR: <input>:1:16: found no matching overload for '_>_' applied to '(string, int)'\n | object.n + 'a' > 1\n | ...............^"
+        );
+        // The result types the API server requires.
+        let e = err(source(&[("size(object.items)", None, None)]));
+        assert_eq!(
+            e.to_string(),
+            "validations[0].expression: must evaluate to bool"
+        );
+        assert_eq!(e.api_server_message(), e.to_string());
+        assert_eq!(
+            err(source(&[("true", None, Some("size(object.items)"))])).to_string(),
+            "validations[0].messageExpression: must evaluate to string"
+        );
+        let mut src = source(&[("true", None, None)]);
+        src.match_conditions = vec![("c".to_owned(), "'yes'".to_owned())];
+        assert_eq!(
+            err(src).to_string(),
+            "matchConditions[0].expression: must evaluate to bool"
+        );
+        // A variable has its expression's type; later ones build on it.
+        let mut src = source(&[("variables.names.all(n, n.startsWith(1))", None, None)]);
+        src.variables = vec![
+            ("name".to_owned(), "request.name".to_owned()),
+            ("names".to_owned(), "[variables.name, 'b']".to_owned()),
+        ];
+        assert_eq!(
+            err(src).to_string(),
+            "validations[0].expression: ERROR: <input>:1:36: found no matching overload for 'startsWith' applied to 'string.(int)'\n | variables.names.all(n, n.startsWith(1))\n | ...................................^"
+        );
+        let mut src = source(&[("true", None, None)]);
+        src.variables = vec![("v".to_owned(), "request.uid".to_owned())];
+        assert_eq!(
+            err(src).to_string(),
+            "variables[0].expression: ERROR: <input>:1:8: undefined field 'uid'\n | request.uid\n | .......^"
+        );
+        // `dyn` passes: the object has no schema here.
+        let mut ok = source(&[
+            ("variables.x", None, Some("variables.x")),
+            (
+                "object.spec.replicas > 1",
+                None,
+                Some("'n: ' + string(object.spec.replicas)"),
+            ),
+        ]);
+        ok.variables = vec![("x".to_owned(), "object.spec.flag".to_owned())];
+        ok.match_conditions = vec![("c".to_owned(), "variables.params.enabled".to_owned())];
+        assert!(Validator::compile(&ok, &["params"], false).is_ok());
     }
 }

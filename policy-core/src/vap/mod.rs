@@ -387,8 +387,8 @@ impl VapSet {
                     .collect(),
                 failure_policy,
             };
-            let validator =
-                Validator::compile(&source, &[], true).map_err(|e| err(format!("spec.{e}")))?;
+            let validator = Validator::compile(&source, &[], true)
+                .map_err(|e| err(format!("spec.{}", e.api_server_message())))?;
             let match_constraints =
                 MatchResources::from_value(&spec["matchConstraints"]).map_err(&err)?;
             if match_constraints.resource_rules.is_empty() {
