@@ -805,6 +805,68 @@ fn gk_sync_test_on_the_library_referential_templates() {
     );
 }
 
+/// A CEL expression that cannot type-check refuses its template (or policy)
+/// at load, naming the field and the position as cel-go does; in a suite the
+/// other tests still run.
+#[test]
+fn gk_cel_type_errors_refuse_the_template() {
+    let verify = regard(&["gk", "verify", "-v", "cel-check"]);
+    assert_eq!(
+        mask_durations(&verify.stdout),
+        "=== RUN   type-error
+--- FAIL: type-error\t(DUR)
+  adding template: cel-check/template-bad.yaml: ConstraintTemplate \"k8scelcontainers\": invalid K8sNativeValidation code: validations[1].messageExpression: ERROR: <input>:1:16: found no matching overload for '_+_' applied to '(string, int)'
+ | 'containers: ' + size(object.spec.containers)
+ | ...............^
+=== RUN   well-typed
+    === RUN   two-containers
+    --- PASS: two-containers\t(DUR)
+--- PASS: well-typed\t(DUR)
+FAIL\tcel-check/suite.yaml\tDUR
+FAIL
+"
+    );
+    assert_eq!(verify.code, 1);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["-f", "cel-check/template-bad.yaml", "-f", "cel-check/constraint-bad.yaml", "-f", "cel-check/pod.yaml"],
+            "Error: cel-check/template-bad.yaml: ConstraintTemplate \"k8scelcontainers\": invalid K8sNativeValidation code: validations[1].messageExpression: ERROR: <input>:1:16: found no matching overload for '_+_' applied to '(string, int)'
+ | 'containers: ' + size(object.spec.containers)
+ | ...............^
+",
+        ),
+        (
+            &["-f", "cel-check/vap-type-error.yaml", "-f", "cel-check/pod.yaml"],
+            "Error: cel-check/vap-type-error.yaml: ValidatingAdmissionPolicy \"needs-uid\": spec.validations[0].expression: compilation failed: ERROR: <input>:1:8: undefined field 'uid'
+ | request.uid != ''
+ | .......^
+",
+        ),
+    ];
+    for (args, stderr) in cases {
+        let mut full = vec!["gk", "test"];
+        full.extend_from_slice(args);
+        let r = regard(&full);
+        assert_eq!(r.stderr, *stderr, "{args:?}");
+        assert_eq!(r.stdout, "");
+        assert_eq!(r.code, 1, "{args:?}");
+    }
+    let good = regard(&[
+        "gk",
+        "test",
+        "-f",
+        "cel-check/template-good.yaml",
+        "-f",
+        "cel-check/constraint-good.yaml",
+        "-f",
+        "cel-check/pod.yaml",
+    ]);
+    assert_eq!(
+        good.stdout,
+        "v1/Pod default/two (cel-check/pod.yaml)\n  [deny] single-container: containers: 2\n\n1 violation (1 deny, 0 warn, 0 dryrun) in 1 of 3 objects, 1 constraint\n"
+    );
+}
+
 /// A CEL-only template runs on the K8sNativeValidation engine; its results
 /// carry the CEL messages and, as gator prints them, no metadata.
 #[test]

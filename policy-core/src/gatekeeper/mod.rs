@@ -1635,7 +1635,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "t.yaml: ConstraintTemplate \"k8sbadcel\": invalid K8sNativeValidation code: validations[1].messageExpression: ERROR: <input>:1:7: undeclared reference to 'params'"
+            "t.yaml: ConstraintTemplate \"k8sbadcel\": invalid K8sNativeValidation code: validations[1].messageExpression: ERROR: <input>:1:7: undeclared reference to 'params' (in container '')\n | 'x' + params.y\n | ......^"
+        );
+        let typed = r#"{"validations": [{"expression": "request.operation == 'CREATE' && size(request.userInfo.username) > '3'"}]}"#;
+        let err = PolicyBundle::from_documents(vec![(
+            "t.yaml".into(),
+            cel_template("K8sBadType", typed, None),
+        )])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.yaml: ConstraintTemplate \"k8sbadtype\": invalid K8sNativeValidation code: validations[0].expression: ERROR: <input>:1:66: found no matching overload for '_>_' applied to '(int, string)'\n | request.operation == 'CREATE' && size(request.userInfo.username) > '3'\n | .................................................................^"
         );
         let policy = r#"{"failurePolicy": "Sometimes", "validations": []}"#;
         let err = PolicyBundle::from_documents(vec![(
