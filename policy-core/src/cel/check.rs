@@ -646,6 +646,17 @@ const TYPE_NAMES: &[&str] = &[
     "uint",
 ];
 
+/// Whether `namespace.name(...)` calls a function of the environment
+/// (`sets.contains`, `optional.of`), rather than a method of a variable.
+pub(crate) fn is_namespaced_function(namespace: &str, name: &str) -> bool {
+    SIGNATURES.iter().any(|(n, member, _, _)| {
+        !member
+            && n.strip_prefix(namespace)
+                .and_then(|rest| rest.strip_prefix('.'))
+                == Some(name)
+    })
+}
+
 /// `ERROR: <input>:L:C: message` with cel-go's source line and caret.
 pub(crate) fn located(source: &str, offset: u32, message: &str) -> String {
     let offset = usize::try_from(offset).unwrap_or(0).min(source.len());
@@ -842,8 +853,8 @@ impl Checker<'_> {
                 "object" | "oldObject" | "params" | "request" | "namespaceObject"
             )
         {
-            let qualified = format!("{ns}.{name}");
-            if SIGNATURES.iter().any(|(n, m, _, _)| *n == qualified && !m) {
+            if is_namespaced_function(ns, name) {
+                let qualified = format!("{ns}.{name}");
                 let types: Vec<Type> = args.iter().map(|a| self.expr(a)).collect();
                 return self.resolve(id, &qualified, false, &types, SIGNATURES);
             }

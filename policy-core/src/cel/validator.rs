@@ -341,7 +341,15 @@ impl Reads<'_> {
             }
             Expr::Call(c) => {
                 if let Some(t) = &mut c.target {
-                    self.walk(t, bound, scope);
+                    // `sets.contains(a, b)`: `sets` names the function's
+                    // namespace, not a variable.
+                    let namespace = matches!(&t.expr, Expr::Ident(ns)
+                        if !bound.iter().any(|b| b == ns)
+                            && !scope.declares(ns)
+                            && check::is_namespaced_function(ns, &c.func_name));
+                    if !namespace {
+                        self.walk(t, bound, scope);
+                    }
                 }
                 for a in &mut c.args {
                     self.walk(a, bound, scope);
@@ -985,6 +993,13 @@ mod tests {
         ]);
         ok.variables = vec![("x".to_owned(), "object.spec.flag".to_owned())];
         ok.match_conditions = vec![("c".to_owned(), "variables.params.enabled".to_owned())];
+        // Namespaced functions are no variables.
+        ok.validations.push((
+            "sets.contains(['a'], ['a']) && optional.none().orValue(true) && ip.isCanonical('::1')"
+                .to_owned(),
+            None,
+            Some("strings.quote('x')".to_owned()),
+        ));
         assert!(Validator::compile(&ok, &["params"], false).is_ok());
     }
 }
