@@ -41,7 +41,7 @@ pub(crate) enum Type {
     Duration,
     Timestamp,
     /// A type value (`type(x)`, `int`).
-    TypeValue,
+    Kind,
     List(Box<Type>),
     Map(Box<Type>, Box<Type>),
     Optional(Box<Type>),
@@ -65,7 +65,7 @@ impl fmt::Display for Type {
             Type::Bytes => f.write_str("bytes"),
             Type::Duration => f.write_str("google.protobuf.Duration"),
             Type::Timestamp => f.write_str("google.protobuf.Timestamp"),
-            Type::TypeValue => f.write_str("type"),
+            Type::Kind => f.write_str("type"),
             Type::List(e) => write!(f, "list({e})"),
             Type::Map(k, v) => write!(f, "map({k}, {v})"),
             Type::Optional(t) => write!(f, "optional_type({t})"),
@@ -323,7 +323,7 @@ impl R {
             R::Bytes => Type::Bytes,
             R::Duration => Type::Duration,
             R::Timestamp => Type::Timestamp,
-            R::TypeValue => Type::TypeValue,
+            R::TypeValue => Type::Kind,
             R::Opaque(n) => Type::Opaque(n),
             R::StringList => Type::list(Type::String),
             R::StringListMap => Field::Extra.ty(),
@@ -815,7 +815,7 @@ impl Checker<'_> {
         match name {
             "request" => Type::Object(&REQUEST),
             "namespaceObject" => Type::Object(&NAMESPACE),
-            _ if TYPE_NAMES.contains(&name) => Type::TypeValue,
+            _ if TYPE_NAMES.contains(&name) => Type::Kind,
             // `object`, `oldObject`, `params`; undeclared names are the
             // validator's walk's to report.
             _ => Type::Dyn,
@@ -852,12 +852,11 @@ impl Checker<'_> {
                 ns.as_str(),
                 "object" | "oldObject" | "params" | "request" | "namespaceObject"
             )
+            && is_namespaced_function(ns, name)
         {
-            if is_namespaced_function(ns, name) {
-                let qualified = format!("{ns}.{name}");
-                let types: Vec<Type> = args.iter().map(|a| self.expr(a)).collect();
-                return self.resolve(id, &qualified, false, &types, SIGNATURES);
-            }
+            let qualified = format!("{ns}.{name}");
+            let types: Vec<Type> = args.iter().map(|a| self.expr(a)).collect();
+            return self.resolve(id, &qualified, false, &types, SIGNATURES);
         }
         match name {
             operators::LOGICAL_AND | operators::LOGICAL_OR => {
@@ -1283,7 +1282,7 @@ mod tests {
             ),
         ];
         for (expr, want) in cases {
-            assert_eq!(run(expr).map_err(|e| e), Err((*want).to_owned()), "{expr}");
+            assert_eq!(run(expr), Err((*want).to_owned()), "{expr}");
         }
     }
 

@@ -12,8 +12,8 @@
 //! validating-policy plugin does (messages, failure policy, lazy-variable
 //! errors). Objects are converted once per review by [`value`].
 //!
-//! What the `cel` crate lacks, and so regard lacks: a type checker (type
-//! errors surface at evaluation, as evaluation errors, not at load), a
+//! The crate has no type checker: [`check`] is regard's, run at load for the
+//! types that are known. What the crate lacks, and so regard lacks: a
 //! runtime cost budget (an expression's cost is bounded only by the size of
 //! the object it reads: CEL has no unbounded loops, and a comprehension
 //! iterates over a list of the object); its interpreter ignores a
