@@ -26,7 +26,9 @@ use std::sync::Arc;
 
 use regorus::Value;
 
-use crate::cel::validator::{Activation, FailurePolicy, Validator, ValidatorSource};
+use crate::cel::validator::{
+    Activation, AnnotationValue, FailurePolicy, Validator, ValidatorSource,
+};
 use crate::cel::{Val, to_val};
 use crate::error::Error;
 use crate::gatekeeper::LabelSelector;
@@ -213,6 +215,8 @@ struct Policy {
     param_kind: Option<(String, String)>,
     validator: Validator,
     failure_policy: FailurePolicy,
+    /// Each validation's `reason` (`Invalid` when unset).
+    reasons: Vec<String>,
 }
 
 /// `paramRef`.
@@ -268,6 +272,142 @@ pub(crate) struct Finding {
     pub actions: Vec<ValidationAction>,
     /// The binding resource.
     pub resource: Value,
+}
+
+/// The Status reasons a validation may name, and the HTTP code the API
+/// server answers each with (`reasonToCode`).
+const REASONS: [(&str, u16); 4] = [
+    ("Forbidden", 403),
+    ("Invalid", 422),
+    ("RequestEntityTooLarge", 413),
+    ("Unauthorized", 401),
+];
+
+/// The key of the audit annotation listing the failures of bindings with
+/// the `Audit` action.
+pub const VALIDATION_FAILURE_ANNOTATION: &str =
+    "validation.policy.admission.k8s.io/validation_failure";
+
+/// The constraint kind of ValidatingAdmissionPolicy results: their binding
+/// stands where a constraint would.
+pub const BINDING_KIND: &str = "ValidatingAdmissionPolicyBinding";
+
+/// The key under which a webhook sends the audit annotation the API server
+/// records as `key`, or `None` when it has no such key. The API server files
+/// a webhook's annotation `k` as `<webhook name>/k` and refuses keys that
+/// are then not a qualified name with one `/`: so
+/// [`VALIDATION_FAILURE_ANNOTATION`] is sent as `validation_failure`, and a
+/// policy's `<policy>/<key>` as `<policy>_<key>` (policy names have no `_`,
+/// so the first one splits it back), when at most 63 characters.
+///
+/// ```
+/// use policy_core::vap::webhook_annotation_key;
+/// assert_eq!(
+///     webhook_annotation_key("validation.policy.admission.k8s.io/validation_failure").as_deref(),
+///     Some("validation_failure")
+/// );
+/// assert_eq!(webhook_annotation_key("needs-owner/owner").as_deref(), Some("needs-owner_owner"));
+/// assert_eq!(webhook_annotation_key(&format!("{}/k", "p".repeat(62))), None);
+/// ```
+pub fn webhook_annotation_key(key: &str) -> Option<String> {
+    let sent = match key.strip_prefix("validation.policy.admission.k8s.io/") {
+        Some(rest) => rest.to_owned(),
+        None => key.replacen('/', "_", 1),
+    };
+    is_qualified_name(&sent).then_some(sent)
+}
+
+/// The API server's cap on a policy's audit annotation value, in bytes.
+const MAX_ANNOTATION_VALUE_BYTES: usize = 10 * 1024;
+
+/// How the API server refuses a request when a ValidatingAdmissionPolicy
+/// denies it: only the first denied decision counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VapDenial {
+    /// `ValidatingAdmissionPolicy '<policy>' with binding '<binding>' denied request: <message>`.
+    pub message: String,
+    /// The Status reason: the validation's `reason`, `Invalid` when unset.
+    pub reason: String,
+    /// The HTTP code of that reason (Invalid 422, Forbidden 403,
+    /// Unauthorized 401, RequestEntityTooLarge 413).
+    pub code: u16,
+}
+
+/// Everything the policies found for one request.
+#[derive(Debug, Default)]
+pub(crate) struct VapOutcome {
+    /// Every failed validation and error, in evaluation order (policies by
+    /// name, their bindings by name).
+    pub findings: Vec<Finding>,
+    /// The first denied decision, as the API server reports it.
+    pub denial: Option<VapDenial>,
+    /// Audit annotations by the API server's keys: `<policy>/<key>` and
+    /// [`VALIDATION_FAILURE_ANNOTATION`].
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// One entry of the [`VALIDATION_FAILURE_ANNOTATION`] list (the API
+/// server's `ValidationFailureValue`, its JSON field order).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ValidationFailure<'a> {
+    message: &'a str,
+    policy: &'a str,
+    binding: &'a str,
+    expression_index: usize,
+    validation_actions: Vec<&'static str>,
+}
+
+impl ValidationAction {
+    fn as_str(self) -> &'static str {
+        match self {
+            ValidationAction::Deny => "Deny",
+            ValidationAction::Warn => "Warn",
+            ValidationAction::Audit => "Audit",
+        }
+    }
+}
+
+/// JSON as Go's `encoding/json` writes it: `<`, `>`, `&`, U+2028 and U+2029
+/// escaped (they only occur inside strings, so replacing them is safe).
+fn go_json(value: &impl serde::Serialize) -> String {
+    let text = serde_json::to_string(value).unwrap_or_default();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The API server's denial for the first denied decision.
+fn denial(prefix: &str, message: &str, reason: &str) -> VapDenial {
+    VapDenial {
+        message: format!("{prefix}{message}"),
+        reason: reason.to_owned(),
+        code: REASONS
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(422, |(_, c)| *c),
+    }
+}
+
+/// Whether `key` is a Kubernetes qualified name's name part.
+fn is_qualified_name(key: &str) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    !key.is_empty()
+        && key.len() <= 63
+        && alnum(key.chars().next())
+        && alnum(key.chars().last())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// The request as matching sees it.
@@ -372,6 +512,36 @@ impl VapSet {
                     })
                     .collect()
             };
+            let mut reasons = Vec::new();
+            for (i, v) in list(&spec["validations"]).iter().enumerate() {
+                let reason = str_at(v, &["reason"]).unwrap_or("Invalid");
+                if !REASONS.iter().any(|(r, _)| *r == reason) {
+                    return Err(err(format!(
+                        "spec.validations[{i}].reason: Unsupported value: {reason:?}: supported values: \"Forbidden\", \"Invalid\", \"RequestEntityTooLarge\", \"Unauthorized\""
+                    )));
+                }
+                reasons.push(reason.to_owned());
+            }
+            let mut audit_annotations: Vec<(String, String)> = Vec::new();
+            for (i, a) in list(&spec["auditAnnotations"]).iter().enumerate() {
+                let key = str_at(a, &["key"]).unwrap_or("");
+                let field = format!("spec.auditAnnotations[{i}]");
+                if !is_qualified_name(key) {
+                    return Err(err(format!(
+                        "{field}.key: Invalid value: {key:?}: must be a qualified name of at most 63 characters: alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character"
+                    )));
+                }
+                if audit_annotations.iter().any(|(k, _)| k == key) {
+                    return Err(err(format!("{field}.key: Duplicate value: {key:?}")));
+                }
+                let expression = str_at(a, &["valueExpression"]).unwrap_or("");
+                if expression.trim().is_empty() {
+                    return Err(err(format!(
+                        "{field}.valueExpression: Required value: valueExpression is not specified"
+                    )));
+                }
+                audit_annotations.push((key.to_owned(), expression.to_owned()));
+            }
             let source = ValidatorSource {
                 match_conditions: named("matchConditions"),
                 variables: named("variables"),
@@ -386,6 +556,7 @@ impl VapSet {
                     })
                     .collect(),
                 failure_policy,
+                audit_annotations,
             };
             let validator =
                 Validator::compile(&source, &[], true).map_err(|e| err(format!("spec.{e}")))?;
@@ -411,6 +582,7 @@ impl VapSet {
                     param_kind,
                     validator,
                     failure_policy,
+                    reasons,
                 }),
             );
         } else {
@@ -497,63 +669,137 @@ impl VapSet {
         set
     }
 
-    /// Every failed validation of every matching binding.
-    pub(crate) fn evaluate(&self, r: &Request<'_>, request: &Value) -> Vec<Finding> {
-        let mut findings = Vec::new();
+    /// Every failed validation of every matching binding, the first denial
+    /// and the audit annotations, as the API server's dispatcher forms them.
+    /// The API server visits policies and bindings in its caches' order;
+    /// here it is by policy name, then binding name, so the first denial is
+    /// the same on every run.
+    pub(crate) fn evaluate(&self, r: &Request<'_>, request: &Value) -> VapOutcome {
+        let mut out = VapOutcome::default();
+        let mut failures: Vec<(usize, &Binding, String)> = Vec::new();
         let mut activation: Option<Activation> = None;
-        for b in &self.bindings {
-            let Some(policy) = self.policies.get(&b.policy) else {
+        for policy in self.policies.values() {
+            if !policy.match_constraints.matches(r, true) {
                 continue;
-            };
-            if !policy.match_constraints.matches(r, true)
-                || b.match_resources
+            }
+            // Per policy: identical values from several bindings (or params)
+            // are one, distinct ones are joined with ", ".
+            let mut annotations: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            let mut bindings: Vec<&Binding> = self
+                .bindings
+                .iter()
+                .filter(|b| b.policy == policy.name)
+                .collect();
+            bindings.sort_by(|a, b| a.name.cmp(&b.name));
+            for b in bindings {
+                if b.match_resources
                     .as_ref()
                     .is_some_and(|m| !m.matches(r, false))
-            {
-                continue;
-            }
-            let activation = activation.get_or_insert_with(|| {
-                let ns = if r.namespace.is_empty() || r.kind == "Namespace" {
-                    None
-                } else {
-                    r.namespace_object
-                };
-                Activation::new(r.object, r.old_object, request, ns)
-            });
-            let finding = |message: String| Finding {
-                binding: b.name.clone(),
-                policy: policy.name.clone(),
-                message: match b.actions.first() {
-                    Some(ValidationAction::Warn) => format!(
-                        "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {message}",
-                        policy.name, b.name
-                    ),
-                    _ => format!(
-                        "ValidatingAdmissionPolicy '{}' with binding '{}' denied request: {message}",
-                        policy.name, b.name
-                    ),
-                },
-                actions: b.actions.clone(),
-                resource: b.resource.clone(),
-            };
-            let params = match self.params(policy, b, r) {
-                Ok(p) => p,
-                Err(message) => {
-                    if policy.failure_policy == FailurePolicy::Fail {
-                        findings.push(finding(format!("failed to configure binding: {message}")));
-                    }
+                {
                     continue;
                 }
-            };
-            for p in params {
-                let p = to_val(&p);
-                let param: &dyn Val = p.as_ref();
-                for d in policy.validator.validate(activation, param, &[]) {
-                    findings.push(finding(d.message));
+                let activation = activation.get_or_insert_with(|| {
+                    let ns = if r.namespace.is_empty() || r.kind == "Namespace" {
+                        None
+                    } else {
+                        r.namespace_object
+                    };
+                    Activation::new(r.object, r.old_object, request, ns)
+                });
+                let denied = format!(
+                    "ValidatingAdmissionPolicy '{}' with binding '{}' denied request: ",
+                    policy.name, b.name
+                );
+                let finding = |message: &str, actions: Vec<ValidationAction>| Finding {
+                    binding: b.name.clone(),
+                    policy: policy.name.clone(),
+                    message: match actions.first() {
+                        Some(ValidationAction::Warn) => format!(
+                            "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {message}",
+                            policy.name, b.name
+                        ),
+                        _ => format!("{denied}{message}"),
+                    },
+                    actions,
+                    resource: b.resource.clone(),
+                };
+                // Configuration and audit annotation errors deny whatever
+                // the binding's actions (the dispatcher's `addConfigError`).
+                let deny = |out: &mut VapOutcome, message: &str, reason: &str| {
+                    out.findings
+                        .push(finding(message, vec![ValidationAction::Deny]));
+                    out.denial
+                        .get_or_insert_with(|| denial(&denied, message, reason));
+                };
+                let params = match self.params(policy, b, r) {
+                    Ok(p) => p,
+                    Err(message) => {
+                        if policy.failure_policy == FailurePolicy::Fail {
+                            let m = format!("failed to configure binding: {message}");
+                            deny(&mut out, &m, "Invalid");
+                        }
+                        continue;
+                    }
+                };
+                for p in params {
+                    let p = to_val(&p);
+                    let param: &dyn Val = p.as_ref();
+                    let evaluation = policy.validator.evaluate(activation, param, &[]);
+                    for d in evaluation.decisions {
+                        let index = d.expression_index.unwrap_or(0);
+                        if b.actions.contains(&ValidationAction::Deny) {
+                            let reason = d
+                                .expression_index
+                                .and_then(|i| policy.reasons.get(i))
+                                .map_or("Invalid", String::as_str);
+                            out.denial
+                                .get_or_insert_with(|| denial(&denied, &d.message, reason));
+                        }
+                        if b.actions.contains(&ValidationAction::Audit) {
+                            failures.push((index, b, d.message.clone()));
+                        }
+                        out.findings.push(finding(&d.message, b.actions.clone()));
+                    }
+                    for (key, value) in evaluation.annotations {
+                        match value {
+                            AnnotationValue::Publish(mut v) => {
+                                if v.len() > MAX_ANNOTATION_VALUE_BYTES {
+                                    let mut end = MAX_ANNOTATION_VALUE_BYTES;
+                                    while !v.is_char_boundary(end) {
+                                        end -= 1;
+                                    }
+                                    v.truncate(end);
+                                }
+                                let values = annotations.entry(key).or_default();
+                                if !values.contains(&v) {
+                                    values.push(v);
+                                }
+                            }
+                            AnnotationValue::Error(e) => deny(&mut out, &e, "Invalid"),
+                        }
+                    }
                 }
             }
+            for (key, values) in annotations {
+                out.annotations
+                    .insert(format!("{}/{key}", policy.name), values.join(", "));
+            }
         }
-        findings
+        if !failures.is_empty() {
+            let list: Vec<ValidationFailure<'_>> = failures
+                .iter()
+                .map(|(index, b, message)| ValidationFailure {
+                    message,
+                    policy: &b.policy,
+                    binding: &b.name,
+                    expression_index: *index,
+                    validation_actions: b.actions.iter().map(|a| a.as_str()).collect(),
+                })
+                .collect();
+            out.annotations
+                .insert(VALIDATION_FAILURE_ANNOTATION.to_owned(), go_json(&list));
+        }
+        out
     }
 
     /// The param objects a binding evaluates with (one `null` when the
