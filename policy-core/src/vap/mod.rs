@@ -872,4 +872,293 @@ mod tests {
             ]
         );
     }
+
+    fn v(json: serde_json::Value) -> Value {
+        Value::from_json_str(&json.to_string()).unwrap()
+    }
+
+    /// A policy on Pods with `spec` merged into its spec.
+    fn policy(name: &str, spec: serde_json::Value) -> Value {
+        let mut doc = serde_json::json!({
+            "apiVersion": GROUP_VERSION, "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {"matchConstraints": {"resourceRules": [{
+                "apiGroups": [""], "apiVersions": ["v1"],
+                "operations": ["CREATE"], "resources": ["pods"]}]}}
+        });
+        for (k, value) in spec.as_object().unwrap() {
+            doc["spec"][k] = value.clone();
+        }
+        v(doc)
+    }
+
+    fn binding(name: &str, policy: &str, actions: &[&str], param_ref: serde_json::Value) -> Value {
+        v(serde_json::json!({
+            "apiVersion": GROUP_VERSION, "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {"policyName": policy, "validationActions": actions, "paramRef": param_ref}
+        }))
+    }
+
+    fn set(docs: &[Value], params: &[Value]) -> VapSet {
+        let mut set = VapSet::default();
+        for d in docs {
+            set.add("policies.yaml", d).unwrap();
+        }
+        set.with_params(params.iter())
+    }
+
+    fn run(set: &VapSet, object: serde_json::Value) -> VapOutcome {
+        let object = v(object);
+        let request = Request {
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            resource: "pods".to_owned(),
+            sub_resource: "",
+            name: "web",
+            namespace: "shop",
+            operation: "CREATE",
+            object: &object,
+            old_object: &Value::Null,
+            namespace_object: None,
+        };
+        set.evaluate(&request, &v(serde_json::json!({"operation": "CREATE"})))
+    }
+
+    fn messages(outcome: &VapOutcome) -> Vec<(String, Vec<ValidationAction>)> {
+        outcome
+            .findings
+            .iter()
+            .map(|f| (f.message.clone(), f.actions.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn audit_annotations_are_published_excluded_or_deny() {
+        let annotations = serde_json::json!([
+            {"key": "image", "valueExpression": "'  ' + object.image + '  '"},
+            {"key": "none", "valueExpression": "null"},
+            {"key": "blank", "valueExpression": "' '"},
+            {"key": "count", "valueExpression": "size(object.image)"},
+            {"key": "missing", "valueExpression": "object.missing"},
+        ]);
+        let docs = [
+            policy("p", serde_json::json!({"auditAnnotations": annotations})),
+            policy(
+                "q",
+                serde_json::json!({"auditAnnotations": annotations, "failurePolicy": "Ignore"}),
+            ),
+            binding("audit-only", "p", &["Audit"], serde_json::Value::Null),
+            binding("ignoring", "q", &["Warn"], serde_json::Value::Null),
+        ];
+        let outcome = run(&set(&docs, &[]), serde_json::json!({"image": "nginx"}));
+        assert_eq!(
+            outcome.annotations,
+            BTreeMap::from([
+                ("p/image".to_owned(), "nginx".to_owned()),
+                ("q/image".to_owned(), "nginx".to_owned()),
+            ])
+        );
+        // A wrong type always denies; an error only under `failurePolicy: Fail`. Both whatever
+        // the binding's actions.
+        let denied = "ValidatingAdmissionPolicy 'p' with binding 'audit-only' denied request: ";
+        let type_error = "valueExpression 'size(object.image)' resulted in unsupported return type: int. Return type must be either string or null.";
+        assert_eq!(
+            messages(&outcome),
+            [
+                (
+                    format!("{denied}{type_error}"),
+                    vec![ValidationAction::Deny]
+                ),
+                (
+                    format!(
+                        "{denied}expression 'object.missing' resulted in error: no such key: missing"
+                    ),
+                    vec![ValidationAction::Deny]
+                ),
+                (
+                    format!(
+                        "ValidatingAdmissionPolicy 'q' with binding 'ignoring' denied request: {type_error}"
+                    ),
+                    vec![ValidationAction::Deny]
+                ),
+            ]
+        );
+        assert_eq!(
+            outcome.denial,
+            Some(VapDenial {
+                message: format!("{denied}{type_error}"),
+                reason: "Invalid".to_owned(),
+                code: 422,
+            })
+        );
+    }
+
+    #[test]
+    fn annotation_values_merge_across_bindings_and_params_and_are_capped() {
+        let docs = [
+            policy(
+                "tiers",
+                serde_json::json!({
+                    "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+                    "auditAnnotations": [
+                        {"key": "tier", "valueExpression": "params.data.tier"},
+                        {"key": "long", "valueExpression": "has(params.data.long) ? params.data.long : null"},
+                    ]
+                }),
+            ),
+            binding(
+                "both",
+                "tiers",
+                &["Deny"],
+                serde_json::json!({"selector": {"matchLabels": {"kind": "tier"}}}),
+            ),
+            binding(
+                "gold",
+                "tiers",
+                &["Deny"],
+                serde_json::json!({"name": "gold"}),
+            ),
+        ];
+        let config = |name: &str, data: serde_json::Value| {
+            v(serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "shop", "labels": {"kind": "tier"}},
+                "data": data
+            }))
+        };
+        let gold = config(
+            "gold",
+            serde_json::json!({"tier": "gold", "long": "é".repeat(6000)}),
+        );
+        let set = set(
+            &docs,
+            &[
+                gold,
+                config("silver", serde_json::json!({"tier": "silver"})),
+            ],
+        );
+        let outcome = run(&set, serde_json::json!({}));
+        assert_eq!(messages(&outcome), []);
+        assert_eq!(outcome.annotations["tiers/tier"], "gold, silver");
+        // 10 KiB, cut at a character boundary ('é' is two bytes).
+        assert_eq!(outcome.annotations["tiers/long"], "é".repeat(5120));
+    }
+
+    #[test]
+    fn the_first_denial_gives_the_reason_and_audit_failures_are_listed() {
+        let docs = [
+            policy(
+                "b-limits",
+                serde_json::json!({"validations": [
+                    {"expression": "true"},
+                    {"expression": "object.n < 3", "message": "n <3 & >0", "reason": "RequestEntityTooLarge"},
+                ]}),
+            ),
+            policy(
+                "a-config",
+                serde_json::json!({"paramKind": {"apiVersion": "v1", "kind": "ConfigMap"}}),
+            ),
+            binding(
+                "needs-config",
+                "a-config",
+                &["Warn"],
+                serde_json::json!({"name": "absent", "parameterNotFoundAction": "Deny"}),
+            ),
+            binding(
+                "limits",
+                "b-limits",
+                &["Deny", "Audit"],
+                serde_json::Value::Null,
+            ),
+            binding(
+                "limits-audit",
+                "b-limits",
+                &["Audit"],
+                serde_json::Value::Null,
+            ),
+        ];
+        let set = set(&docs, &[]);
+        let outcome = run(&set, serde_json::json!({"n": 5}));
+        // A binding's configuration error denies even when its action is Warn.
+        let config_error = "ValidatingAdmissionPolicy 'a-config' with binding 'needs-config' denied request: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction";
+        assert_eq!(
+            outcome.denial,
+            Some(VapDenial {
+                message: config_error.to_owned(),
+                reason: "Invalid".to_owned(),
+                code: 422,
+            })
+        );
+        assert_eq!(
+            outcome.annotations[VALIDATION_FAILURE_ANNOTATION],
+            r#"[{"message":"n \u003c3 \u0026 \u003e0","policy":"b-limits","binding":"limits","expressionIndex":1,"validationActions":["Deny","Audit"]},{"message":"n \u003c3 \u0026 \u003e0","policy":"b-limits","binding":"limits-audit","expressionIndex":1,"validationActions":["Audit"]}]"#
+        );
+        // Without the configuration error, the validation's reason and its code.
+        let outcome = run(
+            &set_without(&docs, "needs-config"),
+            serde_json::json!({"n": 5}),
+        );
+        assert_eq!(
+            outcome.denial,
+            Some(VapDenial {
+                message: "ValidatingAdmissionPolicy 'b-limits' with binding 'limits' denied request: n <3 & >0".to_owned(),
+                reason: "RequestEntityTooLarge".to_owned(),
+                code: 413,
+            })
+        );
+    }
+
+    fn set_without(docs: &[Value], binding: &str) -> VapSet {
+        let kept: Vec<Value> = docs
+            .iter()
+            .filter(|d| str_at(d, &["metadata", "name"]) != Some(binding))
+            .cloned()
+            .collect();
+        set(&kept, &[])
+    }
+
+    #[test]
+    fn invalid_audit_annotations_and_reasons_are_refused() {
+        let err = |spec: serde_json::Value| {
+            VapSet::default()
+                .add("p.yaml", &policy("p", spec))
+                .unwrap_err()
+                .to_string()
+        };
+        let annotation = |key: &str, expr: &str| serde_json::json!({"auditAnnotations": [{"key": key, "valueExpression": expr}]});
+        let messages = [
+            err(annotation("k", "object.x +")),
+            err(annotation("k", "variables.nope")),
+            err(annotation("bad key", "'x'")),
+            err(annotation("k", "  ")),
+            err(serde_json::json!({"auditAnnotations": [
+                {"key": "k", "valueExpression": "'a'"}, {"key": "k", "valueExpression": "'b'"}]})),
+            err(serde_json::json!({"validations": [{"expression": "true", "reason": "Conflict"}]})),
+        ];
+        let first_lines: Vec<&str> = messages.iter().filter_map(|m| m.lines().next()).collect();
+        let at = "p.yaml: ValidatingAdmissionPolicy \"p\": spec.";
+        assert_eq!(
+            first_lines,
+            [
+                format!(
+                    "{at}auditAnnotations[0].valueExpression: ERROR: <input>:1:11: Syntax error: mismatched input '<EOF>' expecting {{'[', '{{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}}"
+                ),
+                format!(
+                    "{at}auditAnnotations[0].valueExpression: ERROR: <input>:1:10: undefined field 'nope' of variables"
+                ),
+                format!(
+                    "{at}auditAnnotations[0].key: Invalid value: \"bad key\": must be a qualified name of at most 63 characters: alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character"
+                ),
+                format!(
+                    "{at}auditAnnotations[0].valueExpression: Required value: valueExpression is not specified"
+                ),
+                format!("{at}auditAnnotations[1].key: Duplicate value: \"k\""),
+                format!(
+                    "{at}validations[0].reason: Unsupported value: \"Conflict\": supported values: \"Forbidden\", \"Invalid\", \"RequestEntityTooLarge\", \"Unauthorized\""
+                ),
+            ]
+        );
+    }
 }
