@@ -619,6 +619,12 @@ impl PolicyBundle {
         self.inner.constraints.len()
     }
 
+    /// The names of the ValidatingAdmissionPolicyBindings, sorted (their
+    /// results carry the kind [`vap::BINDING_KIND`]).
+    pub fn admission_policy_bindings(&self) -> Vec<&str> {
+        self.inner.vap.binding_names()
+    }
+
     /// The templates, sorted by kind.
     pub fn templates(&self) -> impl Iterator<Item = &ConstraintTemplate> {
         self.inner.templates.iter().map(|t| t.meta.as_ref())
@@ -765,6 +771,14 @@ impl PolicyBundle {
         if !self.inner.vap.is_empty() {
             let vap = self.vap_violations(review, match_ns);
             outcome.violations.extend(vap.0);
+            for (name, duration, violations) in &vap.1.evaluated {
+                outcome.evaluations.push(ConstraintEvaluation {
+                    kind: vap::BINDING_KIND.to_owned(),
+                    name: name.clone(),
+                    duration: *duration,
+                    violations: *violations,
+                });
+            }
             outcome.vap_denial = vap.1.denial;
             outcome.audit_annotations = vap.1.annotations;
         }

@@ -344,6 +344,8 @@ pub(crate) struct VapOutcome {
     /// Audit annotations by the API server's keys: `<policy>/<key>` and
     /// [`VALIDATION_FAILURE_ANNOTATION`].
     pub annotations: BTreeMap<String, String>,
+    /// Each binding that matched: its name, the time it took and its findings.
+    pub evaluated: Vec<(String, std::time::Duration, usize)>,
 }
 
 /// One entry of the [`VALIDATION_FAILURE_ANNOTATION`] list (the API
@@ -484,6 +486,13 @@ impl VapSet {
     /// Whether there is nothing to evaluate.
     pub(crate) fn is_empty(&self) -> bool {
         self.bindings.is_empty()
+    }
+
+    /// The bindings' names, sorted.
+    pub(crate) fn binding_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.bindings.iter().map(|b| b.name.as_str()).collect();
+        names.sort_unstable();
+        names
     }
 
     /// Reads a policy or binding document.
@@ -698,6 +707,7 @@ impl VapSet {
                 {
                     continue;
                 }
+                let (start, found) = (std::time::Instant::now(), out.findings.len());
                 let activation = activation.get_or_insert_with(|| {
                     let ns = if r.namespace.is_empty() || r.kind == "Namespace" {
                         None
@@ -738,7 +748,7 @@ impl VapSet {
                             let m = format!("failed to configure binding: {message}");
                             deny(&mut out, &m, "Invalid");
                         }
-                        continue;
+                        Vec::new()
                     }
                 };
                 for p in params {
@@ -779,6 +789,8 @@ impl VapSet {
                         }
                     }
                 }
+                let count = out.findings.len() - found;
+                out.evaluated.push((b.name.clone(), start.elapsed(), count));
             }
             for (key, values) in annotations {
                 out.annotations
