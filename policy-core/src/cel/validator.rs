@@ -154,6 +154,8 @@ pub(crate) struct Decision {
     pub message: String,
     /// Index of the validation (`None` for match-condition and variable errors).
     pub expression_index: Option<usize>,
+    /// Whether an evaluation error made it (such decisions carry no `reason`).
+    pub is_error: bool,
 }
 
 /// What an audit annotation's value expression gave (annotations whose value
@@ -636,6 +638,7 @@ impl Validator {
             FailurePolicy::Fail => vec![Decision {
                 message,
                 expression_index,
+                is_error: true,
             }],
             FailurePolicy::Ignore => Vec::new(),
         };
@@ -724,6 +727,7 @@ impl Validator {
                     decisions.push(Decision {
                         message: self.message(v, &run),
                         expression_index: Some(i),
+                        is_error: false,
                     })
                 }
                 Outcome::Error(e) => decisions.extend(fail(v.expression.error(&e), Some(i))),

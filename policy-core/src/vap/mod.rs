@@ -758,8 +758,10 @@ impl VapSet {
                     for d in evaluation.decisions {
                         let index = d.expression_index.unwrap_or(0);
                         if b.actions.contains(&ValidationAction::Deny) {
+                            // Errors carry no reason: the dispatcher's default.
                             let reason = d
                                 .expression_index
+                                .filter(|_| !d.is_error)
                                 .and_then(|i| policy.reasons.get(i))
                                 .map_or("Invalid", String::as_str);
                             out.denial
@@ -1091,8 +1093,8 @@ mod tests {
                 serde_json::Value::Null,
             ),
         ];
-        let set = set(&docs, &[]);
-        let outcome = run(&set, serde_json::json!({"n": 5}));
+        let limits = set(&docs, &[]);
+        let outcome = run(&limits, serde_json::json!({"n": 5}));
         // A binding's configuration error denies even when its action is Warn.
         let config_error = "ValidatingAdmissionPolicy 'a-config' with binding 'needs-config' denied request: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction";
         assert_eq!(
@@ -1118,6 +1120,23 @@ mod tests {
                 message: "ValidatingAdmissionPolicy 'b-limits' with binding 'limits' denied request: n <3 & >0".to_owned(),
                 reason: "RequestEntityTooLarge".to_owned(),
                 code: 413,
+            })
+        );
+        // An evaluation error carries no reason: Invalid, whatever the validation names.
+        let broken = [
+            policy(
+                "broken",
+                serde_json::json!({"validations": [
+                    {"expression": "object.missing == 1", "reason": "Forbidden"}]}),
+            ),
+            binding("broken", "broken", &["Deny"], serde_json::Value::Null),
+        ];
+        assert_eq!(
+            run(&set(&broken, &[]), serde_json::json!({})).denial,
+            Some(VapDenial {
+                message: "ValidatingAdmissionPolicy 'broken' with binding 'broken' denied request: expression 'object.missing == 1' resulted in error: no such key: missing".to_owned(),
+                reason: "Invalid".to_owned(),
+                code: 422,
             })
         );
     }
