@@ -63,7 +63,10 @@ impl Selection {
             .cloned()
             .collect();
         let bundle = PolicyBundle::from_documents(docs)?;
-        if bundle.constraint_count() == 0 && mutators.is_empty() {
+        if bundle.constraint_count() == 0
+            && bundle.admission_policy_bindings().is_empty()
+            && mutators.is_empty()
+        {
             bail!("--bundle {}: no Constraints found", self.entries.join(","));
         }
         Ok((bundle, mutators))

@@ -376,11 +376,20 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
     };
     let outcomes = bundle.review_objects(&objects, &options);
     let mut reported = Vec::new();
+    let mut annotated = Vec::new();
     for (i, outcome) in outcomes.iter().enumerate() {
         let outcome = outcome
             .as_ref()
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("reviewing {}", docs[i].0))?;
+        if !outcome.audit_annotations.is_empty() {
+            annotated.push(Annotated {
+                target: AUDIT_TARGET,
+                audit_annotations: &outcome.audit_annotations,
+                object: &objects[i],
+                file: &docs[i].0,
+            });
+        }
         for v in &outcome.violations {
             if args.deny_only && !is_deny(v) {
                 continue;
@@ -398,6 +407,7 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
     match args.output {
         TestOutput::Default => {
             print_human(out, &reported, objects.len(), bundle.constraint_count())?;
+            print_annotations(out, &annotated)?;
             if let Some(settings) = &kube {
                 print_kube_human(out, &kube_results, settings)?;
             }
@@ -418,6 +428,9 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
                 .iter()
                 .map(|r| serde_json::to_value(GatorResult::of(r.violation)))
                 .collect::<Result<_, _>>()?;
+            for a in &annotated {
+                all.push(serde_json::to_value(a)?);
+            }
             all.extend(kube_json(&kube_results));
             if args.output == TestOutput::Json {
                 writeln!(out, "{}", go_json(&all)?)?;
@@ -442,9 +455,11 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
                         b.violation.msg.as_str(),
                     ))
             });
-            let results: Vec<GatorResult<'_>> = sorted
+            // The policies' audit annotations follow gator's results (none: gator's list).
+            let results: Vec<Entry<'_>> = sorted
                 .iter()
-                .map(|r| GatorResult::of(r.violation))
+                .map(|r| Entry::Result(GatorResult::of(r.violation)))
+                .chain(annotated.into_iter().map(Entry::Annotations))
                 .collect();
             if args.output == TestOutput::Json {
                 write_results_json(out, &results)?;
@@ -520,6 +535,46 @@ fn kube_json(results: &[CheckResult]) -> Vec<serde_json::Value> {
     out
 }
 
+/// The `target` of the audit annotation entries of `gk test -o json|yaml`.
+const AUDIT_TARGET: &str = "audit.k8s.io";
+
+/// One object's audit annotations (ValidatingAdmissionPolicy `auditAnnotations` and
+/// `validation_failure`) in `gk test -o json|yaml`: after gator's results, one entry per
+/// object, `{"target": "audit.k8s.io", "auditAnnotations": {key: value}, "object", "file"}`.
+#[derive(Serialize)]
+struct Annotated<'a> {
+    target: &'static str,
+    #[serde(rename = "auditAnnotations")]
+    audit_annotations: &'a std::collections::BTreeMap<String, String>,
+    object: &'a Value,
+    file: &'a str,
+}
+
+/// An entry of `gk test`'s JSON/YAML list.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Entry<'a> {
+    Result(GatorResult<'a>),
+    Annotations(Annotated<'a>),
+}
+
+/// The audit annotations after the summary, one line each, led by the object:
+/// `  <object> (<file>) <key>: <value>`. Nothing when there are none.
+fn print_annotations(out: &mut dyn Write, annotated: &[Annotated<'_>]) -> Result<()> {
+    if annotated.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(out, "Audit annotations:")?;
+    for a in annotated {
+        let object = describe_object(a.object);
+        for (key, value) in a.audit_annotations {
+            writeln!(out, "  {object} ({}) {key}: {value}", a.file)?;
+        }
+    }
+    Ok(())
+}
+
 /// gator's JSON result object.
 #[derive(Serialize)]
 struct GatorResult<'a> {
@@ -570,7 +625,7 @@ impl<'a> GatorResult<'a> {
 }
 
 /// The result list as gator prints it, each result rendered on its own core.
-fn write_results_json(out: &mut dyn Write, results: &[GatorResult<'_>]) -> Result<()> {
+fn write_results_json<T: Serialize + Sync>(out: &mut dyn Write, results: &[T]) -> Result<()> {
     use rayon::prelude::*;
     if results.is_empty() {
         writeln!(out, "[]")?;

@@ -21,8 +21,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::response::{StatusCause, StatusDetails, StatusSummary};
 use kube::core::{ObjectMeta, Resource, Status};
 use policy_core::gatekeeper::Process;
+use policy_core::vap::{self, VapDenial};
 
 use crate::config::{AdmissionSettings, TimeoutPolicy};
 use crate::controller::validate::{SelfValidation, Verdict};
@@ -32,7 +34,7 @@ use crate::metrics::{
 };
 use crate::namespaces::{Namespaces, set_namespace_object};
 use crate::policy::PolicyStore;
-use crate::review::{Action, Review, ReviewError};
+use crate::review::{Action, Finding, Review, ReviewError};
 
 /// `admission.k8s.io/v1`.
 pub const V1: &str = "admission.k8s.io/v1";
@@ -558,6 +560,7 @@ async fn decide(
         };
         set_namespace_object(&mut raw, namespace);
     }
+    let forbidden_name = forbidden_name(request, &raw);
     let reviewer = loaded.reviewer.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job = move || {
@@ -591,10 +594,40 @@ async fn decide(
     };
     record(state, request, &review);
 
+    response.audit_annotations = review
+        .audit_annotations
+        .iter()
+        .filter_map(|(k, v)| Some((vap::webhook_annotation_key(k)?, v.clone())))
+        .collect();
+    let is_vap = |f: &&Finding| f.constraint_kind == vap::BINDING_KIND;
+    if let Some(denial) = &review.vap_denial {
+        // The API server runs ValidatingAdmissionPolicies first and, when one denies, never
+        // calls the webhook: its answer alone, with the policies' warnings.
+        let warn: Vec<String> = review
+            .findings
+            .iter()
+            .filter(|f| is_vap(f) && f.action == Action::Warn)
+            .map(|f| f.msg.clone())
+            .collect();
+        if !warn.is_empty() {
+            response.warnings = Some(warn);
+        }
+        response.allowed = false;
+        response.result = vap_status(request, forbidden_name, denial);
+        return Answer {
+            decision: Decision::deny,
+            response,
+        };
+    }
     let mut deny = Vec::new();
     let mut warn = Vec::new();
     for f in &review.findings {
-        let line = format!("[{}] {}", f.constraint_name, f.msg);
+        // The API server's warning text for a policy; Gatekeeper's `[constraint] msg` else.
+        let line = if is_vap(&f) {
+            f.msg.clone()
+        } else {
+            format!("[{}] {}", f.constraint_name, f.msg)
+        };
         match f.action {
             Action::Deny => deny.push(line),
             Action::Warn => warn.push(line),
@@ -622,6 +655,57 @@ async fn decide(
             decision: Decision::deny,
             response,
         }
+    }
+}
+
+/// The name `admission.NewForbidden` puts in its message: the request's, else the object's
+/// name or generateName, else `Unknown`.
+fn forbidden_name(request: &AdmissionRequest<EnvelopeObject>, raw: &regorus::Value) -> String {
+    if !request.name.is_empty() {
+        return request.name.clone();
+    }
+    let meta = &raw["object"]["metadata"];
+    [&meta["name"], &meta["generateName"]]
+        .into_iter()
+        .find_map(|v| match v {
+            regorus::Value::String(s) if !s.is_empty() => Some(s.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "Unknown".to_owned())
+}
+
+/// The Status the API server answers a ValidatingAdmissionPolicy denial with: its dispatcher's
+/// message wrapped by `admission.NewForbidden` (`<resource>.<group> "<name>" is forbidden: ...`),
+/// the validation's reason and that reason's code, the message again as the cause.
+fn vap_status(
+    request: &AdmissionRequest<EnvelopeObject>,
+    name: String,
+    denial: &VapDenial,
+) -> Status {
+    let resource = &request.resource;
+    let qualified = if resource.group.is_empty() {
+        resource.resource.clone()
+    } else {
+        format!("{}.{}", resource.resource, resource.group)
+    };
+    Status {
+        status: Some(StatusSummary::Failure),
+        code: denial.code,
+        message: format!("{qualified} {name:?} is forbidden: {}", denial.message),
+        reason: denial.reason.clone(),
+        details: Some(StatusDetails {
+            name,
+            group: resource.group.clone(),
+            kind: resource.resource.clone(),
+            uid: String::new(),
+            causes: vec![StatusCause {
+                reason: String::new(),
+                message: denial.message.clone(),
+                field: String::new(),
+            }],
+            retry_after_seconds: 0,
+        }),
+        ..Status::default()
     }
 }
 

@@ -157,7 +157,12 @@ impl Reviewer for GatekeeperPolicies {
                 violations: e.violations,
             })
             .collect();
-        Ok(Review { findings, runs })
+        Ok(Review {
+            findings,
+            runs,
+            vap_denial: outcome.vap_denial,
+            audit_annotations: outcome.audit_annotations,
+        })
     }
 
     fn template_count(&self) -> usize {

@@ -4,11 +4,13 @@
 //! that contract; the production implementation is policy-core's Gatekeeper `PolicyBundle`
 //! (see [`crate::policy`]), and tests can plug in reviewers with controlled timing.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
 use policy_core::gatekeeper::{KindSelector, Process, SyncKind};
+use policy_core::vap::VapDenial;
 
 /// Enforcement action of one finding, already resolved for the webhook's enforcement point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +67,11 @@ pub struct Review {
     pub findings: Vec<Finding>,
     /// Constraints that matched and were evaluated, in evaluation order.
     pub runs: Vec<ConstraintRun>,
+    /// When a ValidatingAdmissionPolicy denies: the API server's answer, which replaces
+    /// the constraints' (the API server never calls the webhook then).
+    pub vap_denial: Option<VapDenial>,
+    /// The ValidatingAdmissionPolicies' audit annotations, by the API server's keys.
+    pub audit_annotations: BTreeMap<String, String>,
 }
 
 /// One constraint and the kinds it can match, for the audit's listing.

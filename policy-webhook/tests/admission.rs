@@ -1439,11 +1439,12 @@ async fn cel_templates_and_validating_admission_policies() {
     let hook = setup.start(&[]);
     hook.wait_ready().await;
 
+    // The policy denies: the API server's answer alone (it never calls the webhook then).
     let create = hook.admit(&fixture("reviews/pod-create-deny.json")).await;
     assert_eq!(
         create.json()["response"]["status"]["message"],
         json!(
-            "[protected-name] cel: CREATE of web-bad, object set\n[needs-owner-everywhere] ValidatingAdmissionPolicy 'needs-owner' with binding 'needs-owner-everywhere' denied request: an owner label is required"
+            "pods \"web-bad\" is forbidden: ValidatingAdmissionPolicy 'needs-owner' with binding 'needs-owner-everywhere' denied request: an owner label is required"
         )
     );
     for _ in 0..50 {
@@ -1463,4 +1464,120 @@ async fn cel_templates_and_validating_admission_policies() {
         json!("[protected-name] rego: DELETE of web-bad")
     );
     drop(rego);
+}
+
+/// The pod of `reviews/pod-create-deny.json` changed by `edit`, as an AdmissionReview body.
+fn edited_pod(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut review = common::json(&fixture("reviews/pod-create-deny.json"));
+    edit(&mut review["request"]);
+    serde_json::to_vec(&review).unwrap()
+}
+
+/// The AdmissionReview response without the parts that do not concern policies.
+fn response_of(reply: &common::Reply) -> serde_json::Value {
+    let mut response = reply.json()["response"].take();
+    let object = response.as_object_mut().unwrap();
+    object.remove("uid");
+    response
+}
+
+/// ValidatingAdmissionPolicies answer through the webhook as the API server answers: the first
+/// denied decision alone (its reason and code, `admission.NewForbidden`'s message), a warning
+/// per Warn decision, the Audit failures and the policies' audit annotations under the keys a
+/// webhook can send; a Gatekeeper constraint's denial only when no policy denies.
+#[tokio::test]
+async fn validating_admission_policies_answer_as_the_api_server() {
+    let setup = Setup::new("policies-vap");
+    let hook = setup.start(&[]);
+    hook.wait_ready().await;
+    let warning = "Validation failed for ValidatingAdmissionPolicy 'c-team-review' with binding 'team-review-warn': payments pods are reviewed by the payments team";
+    let team_failure = r#"{"message":"payments pods are reviewed by the payments team","policy":"c-team-review","binding":"team-review-audit","expressionIndex":0,"validationActions":["Audit"]}"#;
+    let denied = "ValidatingAdmissionPolicy 'a-no-latest' with binding 'no-latest' denied request: image nginx:latest uses the latest tag";
+
+    // Two policies and the constraint deny: only the first policy (by name) is reported.
+    let reply = hook.admit(&fixture("reviews/pod-create-deny.json")).await;
+    assert_eq!(
+        response_of(&reply),
+        json!({
+            "allowed": false,
+            "status": {
+                "status": "Failure",
+                "code": 403,
+                "reason": "Forbidden",
+                "message": format!("pods \"web-bad\" is forbidden: {denied}"),
+                "details": {"name": "web-bad", "kind": "pods", "causes": [{"message": denied}]},
+            },
+            "warnings": [warning],
+            "auditAnnotations": {
+                "a-no-latest_images": "nginx:latest",
+                "c-team-review_team": "payments",
+                "validation_failure": format!(
+                    r#"[{{"message":"an owner label is required","policy":"b-needs-owner","binding":"needs-owner","expressionIndex":0,"validationActions":["Deny","Audit"]}},{team_failure}]"#
+                ),
+            },
+        })
+    );
+
+    // Only `b-needs-owner` denies, with the default reason: Invalid, 422.
+    let body = edited_pod(|r| {
+        r["object"]["spec"]["containers"][0]["image"] = json!("nginx:1.27");
+    });
+    let reply = hook.admit(&body).await;
+    let status = &reply.json()["response"]["status"];
+    assert_eq!(
+        (&status["code"], &status["reason"], &status["message"]),
+        (
+            &json!(422),
+            &json!("Invalid"),
+            &json!(
+                "pods \"web-bad\" is forbidden: ValidatingAdmissionPolicy 'b-needs-owner' with binding 'needs-owner' denied request: an owner label is required"
+            )
+        )
+    );
+
+    // No policy denies: Gatekeeper's aggregate for the constraint, the policies' warning and
+    // annotations beside it.
+    let body = edited_pod(|r| {
+        r["object"]["spec"]["containers"][0]["image"] = json!("nginx:1.27");
+        r["object"]["metadata"]["labels"]["owner"] = json!("shop");
+    });
+    let reply = hook.admit(&body).await;
+    assert_eq!(
+        response_of(&reply),
+        json!({
+            "allowed": false,
+            "status": {
+                "code": 403,
+                "reason": "Forbidden",
+                "message": "[protected-name] cel: CREATE of web-bad, object set",
+            },
+            "warnings": [warning],
+            "auditAnnotations": {
+                "a-no-latest_images": "nginx:1.27",
+                "c-team-review_team": "payments",
+                "validation_failure": format!("[{team_failure}]"),
+            },
+        })
+    );
+
+    // Allowed, with the warning (Gatekeeper's 299).
+    let body = edited_pod(|r| {
+        r["name"] = json!("web-ok");
+        r["object"]["metadata"]["name"] = json!("web-ok");
+        r["object"]["spec"]["containers"][0]["image"] = json!("nginx:1.27");
+        r["object"]["metadata"]["labels"]["owner"] = json!("shop");
+        r["object"]["metadata"]["labels"]["team"] = json!("search");
+    });
+    let reply = hook.admit(&body).await;
+    assert_eq!(
+        response_of(&reply),
+        json!({
+            "allowed": true,
+            "status": {"code": 200},
+            "auditAnnotations": {
+                "a-no-latest_images": "nginx:1.27",
+                "c-team-review_team": "search",
+            },
+        })
+    );
 }

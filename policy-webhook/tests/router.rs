@@ -37,6 +37,7 @@ impl Reviewer for Fixed {
                 duration: Duration::from_micros(5),
                 violations: self.findings.len(),
             }],
+            ..Review::default()
         })
     }
     fn template_count(&self) -> usize {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use policy_core::conftest::{CheckResult, Outcome};
+use policy_core::conftest::{AuditAnnotation, CheckResult, Outcome};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -23,6 +23,8 @@ pub(crate) struct JsonResult<'a> {
     exceptions: Vec<JsonOutcome<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<JsonOutcome<'a>>,
+    #[serde(rename = "auditAnnotations", skip_serializing_if = "<[_]>::is_empty")]
+    audit_annotations: &'a [AuditAnnotation],
 }
 
 #[derive(Serialize)]
@@ -69,6 +71,7 @@ pub(crate) fn report(results: &[CheckResult]) -> Vec<JsonResult<'_>> {
             failures: outcomes(&r.failures),
             exceptions: outcomes(&r.exceptions),
             errors: outcomes(&r.errors),
+            audit_annotations: &r.audit_annotations,
         })
         .collect()
 }

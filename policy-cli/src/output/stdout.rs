@@ -51,6 +51,11 @@ pub(super) fn render(results: &[CheckResult], options: &RenderOptions) -> String
         for e in &r.errors {
             let _ = writeln!(out, "{} {file} {ns} {}", paint("ERROR", RED, on), e.msg);
         }
+        for a in &r.audit_annotations {
+            let (object, key, value) = (&a.object, &a.key, &a.value);
+            let audit = paint("AUDIT", CYAN, on);
+            let _ = writeln!(out, "{audit} {file} {ns} {object} {key}: {value}");
+        }
     }
     let totals = Totals::of(results);
     let color = if totals.failures > 0 || totals.errors > 0 {

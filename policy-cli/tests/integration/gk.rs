@@ -952,7 +952,83 @@ apps/v1/Deployment staging/ns-missing-params (vap/objects.yaml)
   [deny] replica-limit-staging: ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit-staging' denied request: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction
 
 6 violations (3 deny, 2 warn, 1 dryrun) in 5 of 19 objects, 0 constraints
+
+Audit annotations:
+  v1/Pod dev/latest (vap/objects.yaml) no-latest/images: nginx:latest
+  v1/Pod dev/latest (vap/objects.yaml) validation.policy.admission.k8s.io/validation_failure: [{\"message\":\"failed expression: object.spec.containers.all(c, !c.image.endsWith(':latest'))\",\"policy\":\"no-latest\",\"binding\":\"no-latest-audit\",\"expressionIndex\":0,\"validationActions\":[\"Audit\"]}]
 "
     );
     assert_eq!(r.code, 1);
+}
+
+/// `regard test --bundle` with ValidatingAdmissionPolicies alone: conftest's lines per binding,
+/// and the audit annotations as `AUDIT` lines of the result `audit.k8s.io`.
+#[test]
+fn test_bundle_runs_validating_admission_policies_with_audit_annotations() {
+    let r = regard(&["test", "--bundle", "vap", "vap/objects.yaml"]);
+    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stdout,
+        "WARN - vap/objects.yaml - replica-limit-dev - Validation failed for ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit-dev': replicas 9 exceed 4
+WARN - vap/objects.yaml - replica-limit-dev - Validation failed for ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit-dev': a team label is required
+FAIL - vap/objects.yaml - replica-limit-prod - ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit-prod' denied request: replicas 5 exceed 3
+FAIL - vap/objects.yaml - replica-limit-prod - ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit-prod' denied request: a team label is required
+FAIL - vap/objects.yaml - replica-limit-staging - ValidatingAdmissionPolicy 'replica-limit' with binding 'replica-limit-staging' denied request: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction
+AUDIT - vap/objects.yaml - audit.k8s.io - v1/Pod dev/latest no-latest/images: nginx:latest
+AUDIT - vap/objects.yaml - audit.k8s.io - v1/Pod dev/latest validation.policy.admission.k8s.io/validation_failure: [{\"message\":\"failed expression: object.spec.containers.all(c, !c.image.endsWith(':latest'))\",\"policy\":\"no-latest\",\"binding\":\"no-latest-audit\",\"expressionIndex\":0,\"validationActions\":[\"Audit\"]}]
+
+7 tests, 2 passed, 2 warnings, 3 failures, 0 exceptions
+"
+    );
+    assert_eq!(r.code, 1);
+    let json = regard(&["test", "--bundle", "vap", "vap/objects.yaml", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let last = list.as_array().and_then(|l| l.last()).unwrap();
+    assert_eq!(
+        last,
+        &serde_json::json!({
+            "filename": "vap/objects.yaml",
+            "namespace": "audit.k8s.io",
+            "successes": 0,
+            "auditAnnotations": [
+                {"object": "v1/Pod dev/latest", "key": "no-latest/images", "value": "nginx:latest"},
+                {
+                    "object": "v1/Pod dev/latest",
+                    "key": "validation.policy.admission.k8s.io/validation_failure",
+                    "value": r#"[{"message":"failed expression: object.spec.containers.all(c, !c.image.endsWith(':latest'))","policy":"no-latest","binding":"no-latest-audit","expressionIndex":0,"validationActions":["Audit"]}]"#
+                }
+            ]
+        })
+    );
+}
+
+/// The policies' audit annotations in `-o json`: after gator's results, one entry per object.
+#[test]
+fn gk_test_json_lists_audit_annotations_after_the_results() {
+    let r = regard(&["gk", "test", "-f", "vap", "-o", "json"]);
+    assert_eq!(r.stderr, "");
+    let list: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 7);
+    assert!(
+        list[..6]
+            .iter()
+            .all(|e| e["target"] == "admission.k8s.gatekeeper.sh")
+    );
+    assert_eq!(
+        list[6],
+        serde_json::json!({
+            "target": "audit.k8s.io",
+            "auditAnnotations": {
+                "no-latest/images": "nginx:latest",
+                "validation.policy.admission.k8s.io/validation_failure": r#"[{"message":"failed expression: object.spec.containers.all(c, !c.image.endsWith(':latest'))","policy":"no-latest","binding":"no-latest-audit","expressionIndex":0,"validationActions":["Audit"]}]"#
+            },
+            "object": {
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "latest", "namespace": "dev"},
+                "spec": {"containers": [{"image": "nginx:latest", "name": "app"}]}
+            },
+            "file": "vap/objects.yaml"
+        })
+    );
 }

@@ -115,6 +115,8 @@ pub(crate) struct ValidatorSource {
     pub validations: Vec<(String, Option<String>, Option<String>)>,
     /// `failurePolicy`.
     pub failure_policy: FailurePolicy,
+    /// `(key, valueExpression)` of each audit annotation (ValidatingAdmissionPolicy).
+    pub audit_annotations: Vec<(String, String)>,
 }
 
 /// A compile error: the field it concerns (`validations[2].messageExpression`)
@@ -153,6 +155,8 @@ pub(crate) struct Validator {
     match_conditions: Vec<Named>,
     variables: Vec<Named>,
     validations: Vec<Validation>,
+    /// `auditAnnotations[]`: the key and its value expression.
+    audit_annotations: Vec<Named>,
     failure_policy: FailurePolicy,
     /// Whether `params` is visible outside variables.
     params_everywhere: bool,
@@ -167,6 +171,28 @@ pub(crate) struct Decision {
     pub message: String,
     /// Index of the validation (`None` for match-condition and variable errors).
     pub expression_index: Option<usize>,
+    /// Whether an evaluation error made it (such decisions carry no `reason`).
+    pub is_error: bool,
+}
+
+/// What an audit annotation's value expression gave (annotations whose value
+/// is null or blank, or that failed under `failurePolicy: Ignore`, give none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AnnotationValue {
+    /// The trimmed string to publish.
+    Publish(String),
+    /// An error the caller turns into a deny decision.
+    Error(String),
+}
+
+/// Everything one evaluation gave: the deny decisions and the audit
+/// annotations, `(key, value)` in declaration order.
+#[derive(Debug, Default)]
+pub(crate) struct Evaluation {
+    /// The deny decisions.
+    pub decisions: Vec<Decision>,
+    /// The audit annotations.
+    pub annotations: Vec<(String, AnnotationValue)>,
 }
 
 /// The request as CEL sees it, converted once per review.
@@ -587,10 +613,24 @@ impl Validator {
                 })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
+        // The API server compiles them in the validations' environment.
+        let audit_annotations = source
+            .audit_annotations
+            .iter()
+            .enumerate()
+            .map(|(i, (key, expr))| {
+                let field = format!("auditAnnotations[{i}].valueExpression");
+                Ok(Named {
+                    name: key.clone(),
+                    expression: compile(&field, expr, rest, &declared)?,
+                })
+            })
+            .collect::<Result<Vec<_>, CompileError>>()?;
         let reads_params =
             variables
                 .iter()
                 .chain(&match_conditions)
+                .chain(&audit_annotations)
                 .map(|n| &n.expression)
                 .chain(validations.iter().flat_map(|v| {
                     std::iter::once(&v.expression).chain(v.message_expression.as_ref())
@@ -601,6 +641,7 @@ impl Validator {
             match_conditions,
             variables,
             validations,
+            audit_annotations,
             failure_policy: source.failure_policy,
             params_everywhere,
         })
@@ -621,10 +662,23 @@ impl Validator {
         params: &dyn Val,
         builtins: &[(&str, &dyn Val)],
     ) -> Vec<Decision> {
+        self.evaluate(activation, params, builtins).decisions
+    }
+
+    /// [`Validator::validate`], and after the validations the audit
+    /// annotations (not when a match condition is false or fails), as the
+    /// API server's validator runs them.
+    pub(crate) fn evaluate(
+        &self,
+        activation: &Activation,
+        params: &dyn Val,
+        builtins: &[(&str, &dyn Val)],
+    ) -> Evaluation {
         let fail = |message: String, expression_index: Option<usize>| match self.failure_policy {
             FailurePolicy::Fail => vec![Decision {
                 message,
                 expression_index,
+                is_error: true,
             }],
             FailurePolicy::Ignore => Vec::new(),
         };
@@ -684,7 +738,7 @@ impl Validator {
         let mut errors = Vec::new();
         for c in &self.match_conditions {
             match run(&c.expression, Keep::Type) {
-                Outcome::False => return Vec::new(),
+                Outcome::False => return Evaluation::default(),
                 Outcome::True => {}
                 Outcome::Other(t) | Outcome::Str(t) => errors.push(
                     c.expression
@@ -700,7 +754,10 @@ impl Validator {
             } else {
                 format!("[{}]", errors.join(", "))
             };
-            return fail(message, None);
+            return Evaluation {
+                decisions: fail(message, None),
+                annotations: Vec::new(),
+            };
         }
         let mut decisions = Vec::new();
         for (i, v) in self.validations.iter().enumerate() {
@@ -710,12 +767,39 @@ impl Validator {
                     decisions.push(Decision {
                         message: self.message(v, &run),
                         expression_index: Some(i),
+                        is_error: false,
                     })
                 }
                 Outcome::Error(e) => decisions.extend(fail(v.expression.error(&e), Some(i))),
             }
         }
-        decisions
+        let mut annotations = Vec::new();
+        for a in &self.audit_annotations {
+            let unsupported = |t: &str| {
+                AnnotationValue::Error(format!(
+                    "valueExpression '{}' resulted in unsupported return type: {t}. Return type must be either string or null.",
+                    a.expression.source
+                ))
+            };
+            let value = match run(&a.expression, Keep::String) {
+                Outcome::Str(s) if s.trim().is_empty() => continue,
+                Outcome::Str(s) => AnnotationValue::Publish(s.trim().to_owned()),
+                Outcome::Other(t) if t == "null_type" => continue,
+                Outcome::Other(t) => unsupported(&t),
+                Outcome::True | Outcome::False => unsupported("bool"),
+                Outcome::Value(_) => unsupported("dyn"),
+                // Unlike a wrong type, an error obeys the failure policy.
+                Outcome::Error(e) => match self.failure_policy {
+                    FailurePolicy::Fail => AnnotationValue::Error(a.expression.error(&e)),
+                    FailurePolicy::Ignore => continue,
+                },
+            };
+            annotations.push((a.name.clone(), value));
+        }
+        Evaluation {
+            decisions,
+            annotations,
+        }
     }
 
     fn message(&self, v: &Validation, run: &dyn Fn(&Expression, Keep) -> Outcome) -> String {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use regorus::Value;
 
-use super::{CheckResult, Outcome};
+use super::{AUDIT_NAMESPACE, AuditAnnotation, CheckResult, Outcome};
 use crate::error::Result;
 use crate::gatekeeper::{
     EnforcementAction, Engines, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, Violation,
@@ -81,10 +81,17 @@ pub fn check_bundle_mutated(
     let outcomes = bundle.review_objects(&objects, &options);
 
     // (constraint kind, name) → its position in the bundle's order.
+    // ValidatingAdmissionPolicyBindings follow the constraints, by name.
+    let bindings = bundle
+        .admission_policy_bindings()
+        .into_iter()
+        .map(|b| (crate::vap::BINDING_KIND.to_owned(), b.to_owned()));
     let order: BTreeMap<(String, String), usize> = bundle
         .constraints()
+        .map(|c| (c.kind.clone(), c.name.clone()))
+        .chain(bindings)
         .enumerate()
-        .map(|(i, c)| ((c.kind.clone(), c.name.clone()), i))
+        .map(|(i, key)| (key, i))
         .collect();
     let mut results: BTreeMap<(usize, usize), CheckResult> = BTreeMap::new();
     for (object_index, (&file_index, outcome)) in owners.iter().zip(outcomes).enumerate() {
@@ -112,6 +119,24 @@ pub fn check_bundle_mutated(
                 continue;
             }
         };
+        if !outcome.audit_annotations.is_empty() {
+            let object = describe(&objects, object_index);
+            // After the constraints' and bindings' results, before the errors.
+            results
+                .entry((usize::MAX - 1, file_index))
+                .or_insert_with(|| CheckResult::new(&file.name, AUDIT_NAMESPACE))
+                .audit_annotations
+                .extend(
+                    outcome
+                        .audit_annotations
+                        .iter()
+                        .map(|(key, value)| AuditAnnotation {
+                            object: object.clone(),
+                            key: key.clone(),
+                            value: value.clone(),
+                        }),
+                );
+        }
         for evaluation in &outcome.evaluations {
             let key = (evaluation.kind.clone(), evaluation.name.clone());
             let Some(&position) = order.get(&key) else {
@@ -141,6 +166,22 @@ pub fn check_bundle_mutated(
         }
     }
     Ok(results.into_values().collect())
+}
+
+/// `apiVersion/Kind [namespace/]name` of the object at `index`.
+fn describe(objects: &[Value], index: usize) -> String {
+    let Some(o) = objects.get(index) else {
+        return String::new();
+    };
+    let s = |v: &Value| v.as_string().map(|s| s.to_string()).unwrap_or_default();
+    let namespace = s(&o["metadata"]["namespace"]);
+    let name = s(&o["metadata"]["name"]);
+    let name = if namespace.is_empty() {
+        name
+    } else {
+        format!("{namespace}/{name}")
+    };
+    format!("{}/{} {name}", s(&o["apiVersion"]), s(&o["kind"]))
 }
 
 fn to_outcome(v: &Violation) -> Outcome {

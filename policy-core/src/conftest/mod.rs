@@ -31,7 +31,7 @@ use crate::policy::PolicySet;
 
 pub use bundle::{check_bundle, check_bundle_mutated};
 pub use namespaces::{NamespaceSelection, select_namespaces};
-pub use result::{CheckResult, Location, Outcome};
+pub use result::{AUDIT_NAMESPACE, AuditAnnotation, CheckResult, Location, Outcome};
 pub use trace::{RuleTracer, TraceFilter, TraceNode, TraceOp};
 pub use verify::{Coverage, FileCoverage, TestCase, TestRun, TestStatus, Verifier, VerifyReport};
 

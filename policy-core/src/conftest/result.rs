@@ -30,6 +30,24 @@ pub struct CheckResult {
     pub prints: Vec<String>,
     /// With tracing on: what each rule evaluated to and which policy lines ran.
     pub trace: Vec<String>,
+    /// ValidatingAdmissionPolicy audit annotations of the file's objects
+    /// (bundles only, in a result of the namespace [`AUDIT_NAMESPACE`]).
+    pub audit_annotations: Vec<AuditAnnotation>,
+}
+
+/// The namespace of the result carrying a file's audit annotations.
+pub const AUDIT_NAMESPACE: &str = "audit.k8s.io";
+
+/// One audit annotation a ValidatingAdmissionPolicy set for one object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditAnnotation {
+    /// The object: `apiVersion/Kind [namespace/]name`.
+    pub object: String,
+    /// The API server's key (`<policy>/<key>`,
+    /// `validation.policy.admission.k8s.io/validation_failure`).
+    pub key: String,
+    /// The value.
+    pub value: String,
 }
 
 impl CheckResult {

@@ -55,7 +55,7 @@ mod schema;
 pub mod suite;
 mod template;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
@@ -191,6 +191,14 @@ pub struct ReviewOutcome {
     pub violations: Vec<Violation>,
     /// One entry per constraint that matched the object and was evaluated, in evaluation order.
     pub evaluations: Vec<ConstraintEvaluation>,
+    /// When a ValidatingAdmissionPolicy denies: the API server's answer (its
+    /// first denied decision). The API server runs these policies before any
+    /// webhook, so a webhook answers with this alone.
+    pub vap_denial: Option<crate::vap::VapDenial>,
+    /// The audit annotations the ValidatingAdmissionPolicies set, by the API
+    /// server's keys (`<policy>/<key>`,
+    /// [`crate::vap::VALIDATION_FAILURE_ANNOTATION`]).
+    pub audit_annotations: BTreeMap<String, String>,
 }
 
 /// One constraint evaluated during a review.
@@ -611,6 +619,12 @@ impl PolicyBundle {
         self.inner.constraints.len()
     }
 
+    /// The names of the ValidatingAdmissionPolicyBindings, sorted (their
+    /// results carry the kind [`vap::BINDING_KIND`]).
+    pub fn admission_policy_bindings(&self) -> Vec<&str> {
+        self.inner.vap.binding_names()
+    }
+
     /// The templates, sorted by kind.
     pub fn templates(&self) -> impl Iterator<Item = &ConstraintTemplate> {
         self.inner.templates.iter().map(|t| t.meta.as_ref())
@@ -755,9 +769,18 @@ impl PolicyBundle {
         )?;
 
         if !self.inner.vap.is_empty() {
-            outcome
-                .violations
-                .extend(self.vap_violations(review, match_ns));
+            let vap = self.vap_violations(review, match_ns);
+            outcome.violations.extend(vap.0);
+            for (name, duration, violations) in &vap.1.evaluated {
+                outcome.evaluations.push(ConstraintEvaluation {
+                    kind: vap::BINDING_KIND.to_owned(),
+                    name: name.clone(),
+                    duration: *duration,
+                    violations: *violations,
+                });
+            }
+            outcome.vap_denial = vap.1.denial;
+            outcome.audit_annotations = vap.1.annotations;
         }
         if !self.inner.expansions.is_empty() {
             let resultants = expand_with(
@@ -807,8 +830,12 @@ impl PolicyBundle {
     }
 
     /// The ValidatingAdmissionPolicy findings for a review, as violations
-    /// of their bindings.
-    fn vap_violations(&self, review: &Review, match_ns: Option<&Value>) -> Vec<Violation> {
+    /// of their bindings, with the rest of the policies' outcome.
+    fn vap_violations(
+        &self,
+        review: &Review,
+        match_ns: Option<&Value>,
+    ) -> (Vec<Violation>, crate::vap::VapOutcome) {
         let operation = match operation_of(review) {
             "" => "CREATE",
             op => op,
@@ -841,9 +868,8 @@ impl PolicyBundle {
         if let Ok(o) = request_value.as_object_mut() {
             o.insert(Value::from("operation"), Value::from(operation));
         }
-        self.inner
-            .vap
-            .evaluate(&request, &request_value)
+        let mut outcome = self.inner.vap.evaluate(&request, &request_value);
+        let violations = std::mem::take(&mut outcome.findings)
             .into_iter()
             .map(|f| {
                 let actions: Vec<EnforcementAction> = f
@@ -857,7 +883,7 @@ impl PolicyBundle {
                     .collect();
                 let first = actions.first().copied().unwrap_or(EnforcementAction::Deny);
                 Violation {
-                    constraint_kind: "ValidatingAdmissionPolicyBinding".to_owned(),
+                    constraint_kind: vap::BINDING_KIND.to_owned(),
                     constraint_name: f.binding,
                     msg: f.message,
                     details: Value::Undefined,
@@ -869,7 +895,8 @@ impl PolicyBundle {
                     constraint: f.resource,
                 }
             })
-            .collect()
+            .collect();
+        (violations, outcome)
     }
 
     #[allow(clippy::too_many_arguments)]

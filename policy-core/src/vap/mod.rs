@@ -26,7 +26,9 @@ use std::sync::Arc;
 
 use regorus::Value;
 
-use crate::cel::validator::{Activation, FailurePolicy, Validator, ValidatorSource};
+use crate::cel::validator::{
+    Activation, AnnotationValue, FailurePolicy, Validator, ValidatorSource,
+};
 use crate::cel::{Val, to_val};
 use crate::error::Error;
 use crate::gatekeeper::LabelSelector;
@@ -213,6 +215,8 @@ struct Policy {
     param_kind: Option<(String, String)>,
     validator: Validator,
     failure_policy: FailurePolicy,
+    /// Each validation's `reason` (`Invalid` when unset).
+    reasons: Vec<String>,
 }
 
 /// `paramRef`.
@@ -268,6 +272,144 @@ pub(crate) struct Finding {
     pub actions: Vec<ValidationAction>,
     /// The binding resource.
     pub resource: Value,
+}
+
+/// The Status reasons a validation may name, and the HTTP code the API
+/// server answers each with (`reasonToCode`).
+const REASONS: [(&str, u16); 4] = [
+    ("Forbidden", 403),
+    ("Invalid", 422),
+    ("RequestEntityTooLarge", 413),
+    ("Unauthorized", 401),
+];
+
+/// The key of the audit annotation listing the failures of bindings with
+/// the `Audit` action.
+pub const VALIDATION_FAILURE_ANNOTATION: &str =
+    "validation.policy.admission.k8s.io/validation_failure";
+
+/// The constraint kind of ValidatingAdmissionPolicy results: their binding
+/// stands where a constraint would.
+pub const BINDING_KIND: &str = "ValidatingAdmissionPolicyBinding";
+
+/// The key under which a webhook sends the audit annotation the API server
+/// records as `key`, or `None` when it has no such key. The API server files
+/// a webhook's annotation `k` as `<webhook name>/k` and refuses keys that
+/// are then not a qualified name with one `/`: so
+/// [`VALIDATION_FAILURE_ANNOTATION`] is sent as `validation_failure`, and a
+/// policy's `<policy>/<key>` as `<policy>_<key>` (policy names have no `_`,
+/// so the first one splits it back), when at most 63 characters.
+///
+/// ```
+/// use policy_core::vap::webhook_annotation_key;
+/// assert_eq!(
+///     webhook_annotation_key("validation.policy.admission.k8s.io/validation_failure").as_deref(),
+///     Some("validation_failure")
+/// );
+/// assert_eq!(webhook_annotation_key("needs-owner/owner").as_deref(), Some("needs-owner_owner"));
+/// assert_eq!(webhook_annotation_key(&format!("{}/k", "p".repeat(62))), None);
+/// ```
+pub fn webhook_annotation_key(key: &str) -> Option<String> {
+    let sent = match key.strip_prefix("validation.policy.admission.k8s.io/") {
+        Some(rest) => rest.to_owned(),
+        None => key.replacen('/', "_", 1),
+    };
+    is_qualified_name(&sent).then_some(sent)
+}
+
+/// The API server's cap on a policy's audit annotation value, in bytes.
+const MAX_ANNOTATION_VALUE_BYTES: usize = 10 * 1024;
+
+/// How the API server refuses a request when a ValidatingAdmissionPolicy
+/// denies it: only the first denied decision counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VapDenial {
+    /// `ValidatingAdmissionPolicy '<policy>' with binding '<binding>' denied request: <message>`.
+    pub message: String,
+    /// The Status reason: the validation's `reason`, `Invalid` when unset.
+    pub reason: String,
+    /// The HTTP code of that reason (Invalid 422, Forbidden 403,
+    /// Unauthorized 401, RequestEntityTooLarge 413).
+    pub code: u16,
+}
+
+/// Everything the policies found for one request.
+#[derive(Debug, Default)]
+pub(crate) struct VapOutcome {
+    /// Every failed validation and error, in evaluation order (policies by
+    /// name, their bindings by name).
+    pub findings: Vec<Finding>,
+    /// The first denied decision, as the API server reports it.
+    pub denial: Option<VapDenial>,
+    /// Audit annotations by the API server's keys: `<policy>/<key>` and
+    /// [`VALIDATION_FAILURE_ANNOTATION`].
+    pub annotations: BTreeMap<String, String>,
+    /// Each binding that matched: its name, the time it took and its findings.
+    pub evaluated: Vec<(String, std::time::Duration, usize)>,
+}
+
+/// One entry of the [`VALIDATION_FAILURE_ANNOTATION`] list (the API
+/// server's `ValidationFailureValue`, its JSON field order).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ValidationFailure<'a> {
+    message: &'a str,
+    policy: &'a str,
+    binding: &'a str,
+    expression_index: usize,
+    validation_actions: Vec<&'static str>,
+}
+
+impl ValidationAction {
+    fn as_str(self) -> &'static str {
+        match self {
+            ValidationAction::Deny => "Deny",
+            ValidationAction::Warn => "Warn",
+            ValidationAction::Audit => "Audit",
+        }
+    }
+}
+
+/// JSON as Go's `encoding/json` writes it: `<`, `>`, `&`, U+2028 and U+2029
+/// escaped (they only occur inside strings, so replacing them is safe).
+fn go_json(value: &impl serde::Serialize) -> String {
+    let text = serde_json::to_string(value).unwrap_or_default();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The API server's denial for the first denied decision.
+fn denial(prefix: &str, message: &str, reason: &str) -> VapDenial {
+    VapDenial {
+        message: format!("{prefix}{message}"),
+        reason: reason.to_owned(),
+        code: REASONS
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(422, |(_, c)| *c),
+    }
+}
+
+/// Whether `key` is a Kubernetes qualified name's name part.
+fn is_qualified_name(key: &str) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    !key.is_empty()
+        && key.len() <= 63
+        && alnum(key.chars().next())
+        && alnum(key.chars().last())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// The request as matching sees it.
@@ -346,6 +488,13 @@ impl VapSet {
         self.bindings.is_empty()
     }
 
+    /// The bindings' names, sorted.
+    pub(crate) fn binding_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.bindings.iter().map(|b| b.name.as_str()).collect();
+        names.sort_unstable();
+        names
+    }
+
     /// Reads a policy or binding document.
     pub(crate) fn add(&mut self, file: &str, doc: &Value) -> Result<(), Error> {
         let name = str_at(doc, &["metadata", "name"]).unwrap_or("").to_owned();
@@ -372,6 +521,36 @@ impl VapSet {
                     })
                     .collect()
             };
+            let mut reasons = Vec::new();
+            for (i, v) in list(&spec["validations"]).iter().enumerate() {
+                let reason = str_at(v, &["reason"]).unwrap_or("Invalid");
+                if !REASONS.iter().any(|(r, _)| *r == reason) {
+                    return Err(err(format!(
+                        "spec.validations[{i}].reason: Unsupported value: {reason:?}: supported values: \"Forbidden\", \"Invalid\", \"RequestEntityTooLarge\", \"Unauthorized\""
+                    )));
+                }
+                reasons.push(reason.to_owned());
+            }
+            let mut audit_annotations: Vec<(String, String)> = Vec::new();
+            for (i, a) in list(&spec["auditAnnotations"]).iter().enumerate() {
+                let key = str_at(a, &["key"]).unwrap_or("");
+                let field = format!("spec.auditAnnotations[{i}]");
+                if !is_qualified_name(key) {
+                    return Err(err(format!(
+                        "{field}.key: Invalid value: {key:?}: must be a qualified name of at most 63 characters: alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character"
+                    )));
+                }
+                if audit_annotations.iter().any(|(k, _)| k == key) {
+                    return Err(err(format!("{field}.key: Duplicate value: {key:?}")));
+                }
+                let expression = str_at(a, &["valueExpression"]).unwrap_or("");
+                if expression.trim().is_empty() {
+                    return Err(err(format!(
+                        "{field}.valueExpression: Required value: valueExpression is not specified"
+                    )));
+                }
+                audit_annotations.push((key.to_owned(), expression.to_owned()));
+            }
             let source = ValidatorSource {
                 match_conditions: named("matchConditions"),
                 variables: named("variables"),
@@ -386,6 +565,7 @@ impl VapSet {
                     })
                     .collect(),
                 failure_policy,
+                audit_annotations,
             };
             let validator = Validator::compile(&source, &[], true)
                 .map_err(|e| err(format!("spec.{}", e.api_server_message())))?;
@@ -411,6 +591,7 @@ impl VapSet {
                     param_kind,
                     validator,
                     failure_policy,
+                    reasons,
                 }),
             );
         } else {
@@ -497,63 +678,142 @@ impl VapSet {
         set
     }
 
-    /// Every failed validation of every matching binding.
-    pub(crate) fn evaluate(&self, r: &Request<'_>, request: &Value) -> Vec<Finding> {
-        let mut findings = Vec::new();
+    /// Every failed validation of every matching binding, the first denial
+    /// and the audit annotations, as the API server's dispatcher forms them.
+    /// The API server visits policies and bindings in its caches' order;
+    /// here it is by policy name, then binding name, so the first denial is
+    /// the same on every run.
+    pub(crate) fn evaluate(&self, r: &Request<'_>, request: &Value) -> VapOutcome {
+        let mut out = VapOutcome::default();
+        let mut failures: Vec<(usize, &Binding, String)> = Vec::new();
         let mut activation: Option<Activation> = None;
-        for b in &self.bindings {
-            let Some(policy) = self.policies.get(&b.policy) else {
+        for policy in self.policies.values() {
+            if !policy.match_constraints.matches(r, true) {
                 continue;
-            };
-            if !policy.match_constraints.matches(r, true)
-                || b.match_resources
+            }
+            // Per policy: identical values from several bindings (or params)
+            // are one, distinct ones are joined with ", ".
+            let mut annotations: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            let mut bindings: Vec<&Binding> = self
+                .bindings
+                .iter()
+                .filter(|b| b.policy == policy.name)
+                .collect();
+            bindings.sort_by(|a, b| a.name.cmp(&b.name));
+            for b in bindings {
+                if b.match_resources
                     .as_ref()
                     .is_some_and(|m| !m.matches(r, false))
-            {
-                continue;
-            }
-            let activation = activation.get_or_insert_with(|| {
-                let ns = if r.namespace.is_empty() || r.kind == "Namespace" {
-                    None
-                } else {
-                    r.namespace_object
-                };
-                Activation::new(r.object, r.old_object, request, ns)
-            });
-            let finding = |message: String| Finding {
-                binding: b.name.clone(),
-                policy: policy.name.clone(),
-                message: match b.actions.first() {
-                    Some(ValidationAction::Warn) => format!(
-                        "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {message}",
-                        policy.name, b.name
-                    ),
-                    _ => format!(
-                        "ValidatingAdmissionPolicy '{}' with binding '{}' denied request: {message}",
-                        policy.name, b.name
-                    ),
-                },
-                actions: b.actions.clone(),
-                resource: b.resource.clone(),
-            };
-            let params = match self.params(policy, b, r) {
-                Ok(p) => p,
-                Err(message) => {
-                    if policy.failure_policy == FailurePolicy::Fail {
-                        findings.push(finding(format!("failed to configure binding: {message}")));
-                    }
+                {
                     continue;
                 }
-            };
-            for p in params {
-                let p = to_val(&p);
-                let param: &dyn Val = p.as_ref();
-                for d in policy.validator.validate(activation, param, &[]) {
-                    findings.push(finding(d.message));
+                let (start, found) = (std::time::Instant::now(), out.findings.len());
+                let activation = activation.get_or_insert_with(|| {
+                    let ns = if r.namespace.is_empty() || r.kind == "Namespace" {
+                        None
+                    } else {
+                        r.namespace_object
+                    };
+                    Activation::new(r.object, r.old_object, request, ns)
+                });
+                let denied = format!(
+                    "ValidatingAdmissionPolicy '{}' with binding '{}' denied request: ",
+                    policy.name, b.name
+                );
+                let finding = |message: &str, actions: Vec<ValidationAction>| Finding {
+                    binding: b.name.clone(),
+                    policy: policy.name.clone(),
+                    message: match actions.first() {
+                        Some(ValidationAction::Warn) => format!(
+                            "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {message}",
+                            policy.name, b.name
+                        ),
+                        _ => format!("{denied}{message}"),
+                    },
+                    actions,
+                    resource: b.resource.clone(),
+                };
+                // Configuration and audit annotation errors deny whatever
+                // the binding's actions (the dispatcher's `addConfigError`).
+                let deny = |out: &mut VapOutcome, message: &str, reason: &str| {
+                    out.findings
+                        .push(finding(message, vec![ValidationAction::Deny]));
+                    out.denial
+                        .get_or_insert_with(|| denial(&denied, message, reason));
+                };
+                let params = match self.params(policy, b, r) {
+                    Ok(p) => p,
+                    Err(message) => {
+                        if policy.failure_policy == FailurePolicy::Fail {
+                            let m = format!("failed to configure binding: {message}");
+                            deny(&mut out, &m, "Invalid");
+                        }
+                        Vec::new()
+                    }
+                };
+                for p in params {
+                    let p = to_val(&p);
+                    let param: &dyn Val = p.as_ref();
+                    let evaluation = policy.validator.evaluate(activation, param, &[]);
+                    for d in evaluation.decisions {
+                        let index = d.expression_index.unwrap_or(0);
+                        if b.actions.contains(&ValidationAction::Deny) {
+                            // Errors carry no reason: the dispatcher's default.
+                            let reason = d
+                                .expression_index
+                                .filter(|_| !d.is_error)
+                                .and_then(|i| policy.reasons.get(i))
+                                .map_or("Invalid", String::as_str);
+                            out.denial
+                                .get_or_insert_with(|| denial(&denied, &d.message, reason));
+                        }
+                        if b.actions.contains(&ValidationAction::Audit) {
+                            failures.push((index, b, d.message.clone()));
+                        }
+                        out.findings.push(finding(&d.message, b.actions.clone()));
+                    }
+                    for (key, value) in evaluation.annotations {
+                        match value {
+                            AnnotationValue::Publish(mut v) => {
+                                if v.len() > MAX_ANNOTATION_VALUE_BYTES {
+                                    let mut end = MAX_ANNOTATION_VALUE_BYTES;
+                                    while !v.is_char_boundary(end) {
+                                        end -= 1;
+                                    }
+                                    v.truncate(end);
+                                }
+                                let values = annotations.entry(key).or_default();
+                                if !values.contains(&v) {
+                                    values.push(v);
+                                }
+                            }
+                            AnnotationValue::Error(e) => deny(&mut out, &e, "Invalid"),
+                        }
+                    }
                 }
+                let count = out.findings.len() - found;
+                out.evaluated.push((b.name.clone(), start.elapsed(), count));
+            }
+            for (key, values) in annotations {
+                out.annotations
+                    .insert(format!("{}/{key}", policy.name), values.join(", "));
             }
         }
-        findings
+        if !failures.is_empty() {
+            let list: Vec<ValidationFailure<'_>> = failures
+                .iter()
+                .map(|(index, b, message)| ValidationFailure {
+                    message,
+                    policy: &b.policy,
+                    binding: &b.name,
+                    expression_index: *index,
+                    validation_actions: b.actions.iter().map(|a| a.as_str()).collect(),
+                })
+                .collect();
+            out.annotations
+                .insert(VALIDATION_FAILURE_ANNOTATION.to_owned(), go_json(&list));
+        }
+        out
     }
 
     /// The param objects a binding evaluates with (one `null` when the
@@ -623,6 +883,312 @@ mod tests {
                 "deployments",
                 "endpoints",
                 "gateways"
+            ]
+        );
+    }
+
+    fn v(json: serde_json::Value) -> Value {
+        Value::from_json_str(&json.to_string()).unwrap()
+    }
+
+    /// A policy on Pods with `spec` merged into its spec.
+    fn policy(name: &str, spec: serde_json::Value) -> Value {
+        let mut doc = serde_json::json!({
+            "apiVersion": GROUP_VERSION, "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {"matchConstraints": {"resourceRules": [{
+                "apiGroups": [""], "apiVersions": ["v1"],
+                "operations": ["CREATE"], "resources": ["pods"]}]}}
+        });
+        for (k, value) in spec.as_object().unwrap() {
+            doc["spec"][k] = value.clone();
+        }
+        v(doc)
+    }
+
+    fn binding(name: &str, policy: &str, actions: &[&str], param_ref: serde_json::Value) -> Value {
+        v(serde_json::json!({
+            "apiVersion": GROUP_VERSION, "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {"policyName": policy, "validationActions": actions, "paramRef": param_ref}
+        }))
+    }
+
+    fn set(docs: &[Value], params: &[Value]) -> VapSet {
+        let mut set = VapSet::default();
+        for d in docs {
+            set.add("policies.yaml", d).unwrap();
+        }
+        set.with_params(params.iter())
+    }
+
+    fn run(set: &VapSet, object: serde_json::Value) -> VapOutcome {
+        let object = v(object);
+        let request = Request {
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            resource: "pods".to_owned(),
+            sub_resource: "",
+            name: "web",
+            namespace: "shop",
+            operation: "CREATE",
+            object: &object,
+            old_object: &Value::Null,
+            namespace_object: None,
+        };
+        set.evaluate(&request, &v(serde_json::json!({"operation": "CREATE"})))
+    }
+
+    fn messages(outcome: &VapOutcome) -> Vec<(String, Vec<ValidationAction>)> {
+        outcome
+            .findings
+            .iter()
+            .map(|f| (f.message.clone(), f.actions.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn audit_annotations_are_published_excluded_or_deny() {
+        let annotations = serde_json::json!([
+            {"key": "image", "valueExpression": "'  ' + object.image + '  '"},
+            {"key": "none", "valueExpression": "null"},
+            {"key": "blank", "valueExpression": "' '"},
+            {"key": "count", "valueExpression": "size(object.image)"},
+            {"key": "missing", "valueExpression": "object.missing"},
+        ]);
+        let docs = [
+            policy("p", serde_json::json!({"auditAnnotations": annotations})),
+            policy(
+                "q",
+                serde_json::json!({"auditAnnotations": annotations, "failurePolicy": "Ignore"}),
+            ),
+            binding("audit-only", "p", &["Audit"], serde_json::Value::Null),
+            binding("ignoring", "q", &["Warn"], serde_json::Value::Null),
+        ];
+        let outcome = run(&set(&docs, &[]), serde_json::json!({"image": "nginx"}));
+        assert_eq!(
+            outcome.annotations,
+            BTreeMap::from([
+                ("p/image".to_owned(), "nginx".to_owned()),
+                ("q/image".to_owned(), "nginx".to_owned()),
+            ])
+        );
+        // A wrong type always denies; an error only under `failurePolicy: Fail`. Both whatever
+        // the binding's actions.
+        let denied = "ValidatingAdmissionPolicy 'p' with binding 'audit-only' denied request: ";
+        let type_error = "valueExpression 'size(object.image)' resulted in unsupported return type: int. Return type must be either string or null.";
+        assert_eq!(
+            messages(&outcome),
+            [
+                (
+                    format!("{denied}{type_error}"),
+                    vec![ValidationAction::Deny]
+                ),
+                (
+                    format!(
+                        "{denied}expression 'object.missing' resulted in error: no such key: missing"
+                    ),
+                    vec![ValidationAction::Deny]
+                ),
+                (
+                    format!(
+                        "ValidatingAdmissionPolicy 'q' with binding 'ignoring' denied request: {type_error}"
+                    ),
+                    vec![ValidationAction::Deny]
+                ),
+            ]
+        );
+        assert_eq!(
+            outcome.denial,
+            Some(VapDenial {
+                message: format!("{denied}{type_error}"),
+                reason: "Invalid".to_owned(),
+                code: 422,
+            })
+        );
+    }
+
+    #[test]
+    fn annotation_values_merge_across_bindings_and_params_and_are_capped() {
+        let docs = [
+            policy(
+                "tiers",
+                serde_json::json!({
+                    "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+                    "auditAnnotations": [
+                        {"key": "tier", "valueExpression": "params.data.tier"},
+                        {"key": "long", "valueExpression": "has(params.data.long) ? params.data.long : null"},
+                    ]
+                }),
+            ),
+            binding(
+                "both",
+                "tiers",
+                &["Deny"],
+                serde_json::json!({"selector": {"matchLabels": {"kind": "tier"}}}),
+            ),
+            binding(
+                "gold",
+                "tiers",
+                &["Deny"],
+                serde_json::json!({"name": "gold"}),
+            ),
+        ];
+        let config = |name: &str, data: serde_json::Value| {
+            v(serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "shop", "labels": {"kind": "tier"}},
+                "data": data
+            }))
+        };
+        let gold = config(
+            "gold",
+            serde_json::json!({"tier": "gold", "long": "é".repeat(6000)}),
+        );
+        let set = set(
+            &docs,
+            &[
+                gold,
+                config("silver", serde_json::json!({"tier": "silver"})),
+            ],
+        );
+        let outcome = run(&set, serde_json::json!({}));
+        assert_eq!(messages(&outcome), []);
+        assert_eq!(outcome.annotations["tiers/tier"], "gold, silver");
+        // 10 KiB, cut at a character boundary ('é' is two bytes).
+        assert_eq!(outcome.annotations["tiers/long"], "é".repeat(5120));
+    }
+
+    #[test]
+    fn the_first_denial_gives_the_reason_and_audit_failures_are_listed() {
+        let docs = [
+            policy(
+                "b-limits",
+                serde_json::json!({"validations": [
+                    {"expression": "true"},
+                    {"expression": "object.n < 3", "message": "n <3 & >0", "reason": "RequestEntityTooLarge"},
+                ]}),
+            ),
+            policy(
+                "a-config",
+                serde_json::json!({"paramKind": {"apiVersion": "v1", "kind": "ConfigMap"}}),
+            ),
+            binding(
+                "needs-config",
+                "a-config",
+                &["Warn"],
+                serde_json::json!({"name": "absent", "parameterNotFoundAction": "Deny"}),
+            ),
+            binding(
+                "limits",
+                "b-limits",
+                &["Deny", "Audit"],
+                serde_json::Value::Null,
+            ),
+            binding(
+                "limits-audit",
+                "b-limits",
+                &["Audit"],
+                serde_json::Value::Null,
+            ),
+        ];
+        let limits = set(&docs, &[]);
+        let outcome = run(&limits, serde_json::json!({"n": 5}));
+        // A binding's configuration error denies even when its action is Warn.
+        let config_error = "ValidatingAdmissionPolicy 'a-config' with binding 'needs-config' denied request: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction";
+        assert_eq!(
+            outcome.denial,
+            Some(VapDenial {
+                message: config_error.to_owned(),
+                reason: "Invalid".to_owned(),
+                code: 422,
+            })
+        );
+        assert_eq!(
+            outcome.annotations[VALIDATION_FAILURE_ANNOTATION],
+            r#"[{"message":"n \u003c3 \u0026 \u003e0","policy":"b-limits","binding":"limits","expressionIndex":1,"validationActions":["Deny","Audit"]},{"message":"n \u003c3 \u0026 \u003e0","policy":"b-limits","binding":"limits-audit","expressionIndex":1,"validationActions":["Audit"]}]"#
+        );
+        // Without the configuration error, the validation's reason and its code.
+        let outcome = run(
+            &set_without(&docs, "needs-config"),
+            serde_json::json!({"n": 5}),
+        );
+        assert_eq!(
+            outcome.denial,
+            Some(VapDenial {
+                message: "ValidatingAdmissionPolicy 'b-limits' with binding 'limits' denied request: n <3 & >0".to_owned(),
+                reason: "RequestEntityTooLarge".to_owned(),
+                code: 413,
+            })
+        );
+        // An evaluation error carries no reason: Invalid, whatever the validation names.
+        let broken = [
+            policy(
+                "broken",
+                serde_json::json!({"validations": [
+                    {"expression": "object.missing == 1", "reason": "Forbidden"}]}),
+            ),
+            binding("broken", "broken", &["Deny"], serde_json::Value::Null),
+        ];
+        assert_eq!(
+            run(&set(&broken, &[]), serde_json::json!({})).denial,
+            Some(VapDenial {
+                message: "ValidatingAdmissionPolicy 'broken' with binding 'broken' denied request: expression 'object.missing == 1' resulted in error: no such key: missing".to_owned(),
+                reason: "Invalid".to_owned(),
+                code: 422,
+            })
+        );
+    }
+
+    fn set_without(docs: &[Value], binding: &str) -> VapSet {
+        let kept: Vec<Value> = docs
+            .iter()
+            .filter(|d| str_at(d, &["metadata", "name"]) != Some(binding))
+            .cloned()
+            .collect();
+        set(&kept, &[])
+    }
+
+    #[test]
+    fn invalid_audit_annotations_and_reasons_are_refused() {
+        let err = |spec: serde_json::Value| {
+            VapSet::default()
+                .add("p.yaml", &policy("p", spec))
+                .unwrap_err()
+                .to_string()
+        };
+        let annotation = |key: &str, expr: &str| serde_json::json!({"auditAnnotations": [{"key": key, "valueExpression": expr}]});
+        let messages = [
+            err(annotation("k", "object.x +")),
+            err(annotation("k", "variables.nope")),
+            err(annotation("bad key", "'x'")),
+            err(annotation("k", "  ")),
+            err(serde_json::json!({"auditAnnotations": [
+                {"key": "k", "valueExpression": "'a'"}, {"key": "k", "valueExpression": "'b'"}]})),
+            err(serde_json::json!({"validations": [{"expression": "true", "reason": "Conflict"}]})),
+        ];
+        let first_lines: Vec<&str> = messages.iter().filter_map(|m| m.lines().next()).collect();
+        let at = "p.yaml: ValidatingAdmissionPolicy \"p\": spec.";
+        assert_eq!(
+            first_lines,
+            [
+                format!(
+                    "{at}auditAnnotations[0].valueExpression: ERROR: <input>:1:11: Syntax error: mismatched input '<EOF>' expecting {{'[', '{{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}}"
+                ),
+                format!(
+                    "{at}auditAnnotations[0].valueExpression: ERROR: <input>:1:10: undefined field 'nope' of variables"
+                ),
+                format!(
+                    "{at}auditAnnotations[0].key: Invalid value: \"bad key\": must be a qualified name of at most 63 characters: alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character"
+                ),
+                format!(
+                    "{at}auditAnnotations[0].valueExpression: Required value: valueExpression is not specified"
+                ),
+                format!("{at}auditAnnotations[1].key: Duplicate value: \"k\""),
+                format!(
+                    "{at}validations[0].reason: Unsupported value: \"Conflict\": supported values: \"Forbidden\", \"Invalid\", \"RequestEntityTooLarge\", \"Unauthorized\""
+                ),
             ]
         );
     }
