@@ -620,9 +620,20 @@ impl Validator {
             .enumerate()
             .map(|(i, (key, expr))| {
                 let field = format!("auditAnnotations[{i}].valueExpression");
+                let expression = compile(&field, expr, rest, &declared)?;
+                // A string or null, as the API server's accessor declares.
+                if expression.ty.is_known_not(&Type::String)
+                    && expression.ty.is_known_not(&Type::Null)
+                {
+                    return Err(CompileError {
+                        field,
+                        message: "must evaluate to one of [string null_type]".to_owned(),
+                        compilation: false,
+                    });
+                }
                 Ok(Named {
                     name: key.clone(),
-                    expression: compile(&field, expr, rest, &declared)?,
+                    expression,
                 })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
@@ -1050,6 +1061,20 @@ mod tests {
             err(src).to_string(),
             "matchConditions[0].expression: must evaluate to bool"
         );
+        let mut src = source(&[("true", None, None)]);
+        src.audit_annotations = vec![("k".to_owned(), "size(object.items)".to_owned())];
+        assert_eq!(
+            err(src).to_string(),
+            "auditAnnotations[0].valueExpression: must evaluate to one of [string null_type]"
+        );
+        for fine in ["object.name", "null", "'x'"] {
+            let mut src = source(&[("true", None, None)]);
+            src.audit_annotations = vec![("k".to_owned(), fine.to_owned())];
+            assert!(
+                Validator::compile(&src, &["params"], false).is_ok(),
+                "{fine}"
+            );
+        }
         // A variable has its expression's type; later ones build on it.
         let mut src = source(&[("variables.names.all(n, n.startsWith(1))", None, None)]);
         src.variables = vec![
