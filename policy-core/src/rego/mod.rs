@@ -25,8 +25,9 @@
 //!   [`self_unification`] (`c = cs[c]`), [`scoping`] (declarations in
 //!   comprehensions shadow), [`some_decls`] (`some x` declared once, at the
 //!   start of its query).
-//! * one pass over the whole set: [`metadata`] (`# METADATA` annotations
-//!   and `rego.metadata.rule()` / `chain()`).
+//! * passes over the whole set: [`metadata`] (`# METADATA` annotations
+//!   and `rego.metadata.rule()` / `chain()`), then [`function_modules`] (a
+//!   function defined in several files of a package gets one home module).
 //!
 //! A module that does not lex or parse is returned with the edits that could
 //! be made, and regorus reports the error against the author's text.
@@ -42,6 +43,7 @@ mod ast;
 pub mod capabilities;
 pub(crate) mod conflicts;
 mod else_values;
+mod function_modules;
 mod head_iteration;
 mod import_refs;
 mod imports;
@@ -177,14 +179,17 @@ pub(crate) fn compile(src: &str, rego_v1: bool) -> Result<String, CompileError> 
     Ok(out)
 }
 
-/// Reads the METADATA annotations of a whole set and replaces
+/// The passes over a whole set: reads the METADATA annotations and replaces
 /// `rego.metadata.rule()` / `chain()` calls with their values (see
-/// [`metadata`]); returns each module's annotation error, if any.
+/// [`metadata`]), then gives each function one home module (see
+/// [`function_modules`]); returns each module's annotation error, if any.
 pub(crate) fn annotate(
     sources: &mut [(String, String)],
     rego_v1: bool,
 ) -> Vec<Option<CompileError>> {
-    metadata::rewrite(sources, rego_v1)
+    let errors = metadata::rewrite(sources, rego_v1);
+    function_modules::rewrite(sources, rego_v1);
+    errors
 }
 
 /// A fresh name no policy uses: regard's generated locals start with `__regard_`.
