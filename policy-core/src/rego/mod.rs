@@ -23,7 +23,8 @@
 //!   [`else_values`] (a computed value of a rule with `else` bound in its
 //!   body),
 //!   [`self_unification`] (`c = cs[c]`), [`scoping`] (declarations in
-//!   comprehensions shadow), [`some_decls`] (`some x` declared once, at the
+//!   comprehensions shadow), [`bound_indices`] (an index variable another
+//!   statement binds is looked up), [`some_decls`] (`some x` declared once, at the
 //!   start of its query).
 //! * passes over the whole set: [`metadata`] (`# METADATA` annotations
 //!   and `rego.metadata.rule()` / `chain()`), then [`function_modules`] (a
@@ -40,6 +41,7 @@
 //! whole set, since it numbers each package's test definitions across files.
 
 mod ast;
+mod bound_indices;
 pub mod capabilities;
 pub(crate) mod conflicts;
 mod else_values;
@@ -115,6 +117,7 @@ const AST_PASSES: &[AstPass] = &[
     infallible!(else_values::edits),
     infallible!(self_unification::edits),
     infallible!(scoping::edits),
+    infallible!(bound_indices::edits),
     some_decls::edits,
 ];
 
