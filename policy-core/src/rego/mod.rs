@@ -22,7 +22,8 @@
 //!   it), [`head_iteration`] (iteration in rule heads),
 //!   [`else_values`] (a computed value of a rule with `else` bound in its
 //!   body),
-//!   [`self_unification`] (`c = cs[c]`), [`scoping`] (declarations in
+//!   [`self_unification`] (`c = cs[c]`), [`rule_shadowing`] (`some t`
+//!   shadows a rule `t`), [`scoping`] (declarations in
 //!   comprehensions shadow), [`bound_indices`] (an index variable another
 //!   statement binds is looked up), [`some_decls`] (`some x` declared once, at the
 //!   start of its query).
@@ -54,6 +55,7 @@ mod metadata;
 mod multi_body;
 mod negation;
 mod relations;
+mod rule_shadowing;
 pub(crate) mod rvm_comprehensions;
 mod scoping;
 mod self_unification;
@@ -116,6 +118,7 @@ const AST_PASSES: &[AstPass] = &[
     infallible!(head_iteration::edits),
     infallible!(else_values::edits),
     infallible!(self_unification::edits),
+    infallible!(rule_shadowing::edits),
     infallible!(scoping::edits),
     infallible!(bound_indices::edits),
     some_decls::edits,
