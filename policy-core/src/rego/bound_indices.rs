@@ -17,6 +17,17 @@
 //! to an index variable of any statement declared with `:=` by an earlier
 //! statement of the same query (`:=` later in the query is OPA's `var c
 //! referenced above` error, left as regorus reports it).
+//!
+//! A negated ref whose index is an expression over such a variable
+//! (`not s[r.p]`, `not s[r[0]]` after `r := {"p": k}`) goes wrong in regorus
+//! too (the body fails where OPA's `not` succeeds), also once [`negation`]
+//! has bound the index first as OPA does (`__regard_not0 = r.p; not
+//! s[__regard_not0]`, in the same round, so this pass sees the original).
+//! There the negation is written as `count([1 | s[r.p]]) == 0`, which holds
+//! exactly when the expression, as a statement, would fail (undefined or
+//! `false`), as `not` does.
+//!
+//! [`negation`]: super::negation
 
 use std::collections::BTreeMap;
 
@@ -55,8 +66,21 @@ impl AstVisitor for BoundIndices<'_> {
                 mentioned.entry(name).or_default().push(i);
             }
         }
+        let bound_elsewhere = |name: &str, i: usize| match declared.get(name) {
+            Some(&at) => at < i,
+            None => mentioned
+                .get(name)
+                .is_some_and(|stmts| stmts.iter().any(|&j| j != i)),
+        };
         for (i, stmt) in q.stmts.iter().enumerate() {
             let negated = matches!(stmt.literal, Literal::NotExpr { .. });
+            if let Literal::NotExpr { expr, .. } = &stmt.literal {
+                let composite = composite_index_vars(expr);
+                if composite.iter().any(|name| bound_elsewhere(name, i)) {
+                    self.count_instead_of_not(stmt, expr);
+                    continue;
+                }
+            }
             for (name, start, end) in index_vars(stmt) {
                 let lookup = match declared.get(&name) {
                     Some(&at) => at < i,
@@ -74,6 +98,53 @@ impl AstVisitor for BoundIndices<'_> {
             }
         }
     }
+}
+
+impl BoundIndices<'_> {
+    /// `not E` → `count([1 | E]) == 0`.
+    fn count_instead_of_not(&mut self, stmt: &LiteralStmt, expr: &Expr) {
+        let start = stmt.span.start as usize;
+        let expr_start = expr.span().start as usize;
+        let mut end = expr.span().end as usize;
+        // regorus ends a string literal's span before its closing quote.
+        if matches!(self.src.as_bytes().get(end), Some(b'"' | b'`')) {
+            end = end.saturating_add(1);
+        }
+        if !self.src.get(start..expr_start).is_some_and(|t| {
+            t.starts_with("not") && t.get(3..).is_some_and(|r| r.trim().is_empty())
+        }) {
+            return;
+        }
+        self.edits
+            .push(Edit::replace(start, expr_start, "count([1 | "));
+        self.edits.push(Edit::insert(end, "]) == 0"));
+    }
+}
+
+/// Variables inside a ref index that is not a plain variable (`s[r.p]`,
+/// `s[r[0]]`); comprehensions are not entered.
+fn composite_index_vars(e: &Expr) -> Vec<String> {
+    #[derive(Default)]
+    struct Composite {
+        names: Vec<String>,
+    }
+    impl AstVisitor for Composite {
+        fn expr(&mut self, e: &Expr) -> bool {
+            match e {
+                Expr::RefBrack { index, .. } => {
+                    if !matches!(index.as_ref(), Expr::Var { .. }) {
+                        self.names.extend(vars_of(index));
+                    }
+                    true
+                }
+                Expr::ArrayCompr { .. } | Expr::SetCompr { .. } | Expr::ObjectCompr { .. } => false,
+                _ => true,
+            }
+        }
+    }
+    let mut c = Composite::default();
+    walk_expr(e, &mut c);
+    c.names
 }
 
 /// The left side of a `x := …` statement.
@@ -227,6 +298,21 @@ mod tests {
             json(src, r#"{"r": {"a": 1, "b": 2}, "s": {"b": true}}"#),
             r#"["a"]"#
         );
+    }
+
+    #[test]
+    fn a_negated_ref_with_a_composite_index_over_a_bound_variable_counts() {
+        let src = "package t\ns := {\"b\"}\n\
+                   p contains r if {\n  some k in [\"a\", \"b\"]\n  r := {\"p\": k}\n  not s[r.p]\n}\n";
+        assert_eq!(
+            prepare(src, true),
+            "package t\ns := {\"b\"}\n\
+             p contains r if {\n  some k in [\"a\", \"b\"]\n  r := {\"p\": k}\n  \
+             __regard_not0 = r.p; count([1 | s[__regard_not0]]) == 0\n}\n"
+        );
+        assert_eq!(json(src, "{}"), r#"[{"p":"a"}]"#);
+        let src = "package t\np contains k if {\n  some k in [\"a\", \"b\"]\n  r := [k]\n  not input.x[r[0]]\n}\n";
+        assert_eq!(json(src, r#"{"x": {"a": false, "b": 1}}"#), r#"["a"]"#);
     }
 
     #[test]

@@ -204,7 +204,7 @@ mod tests {
                 .expect("rewritten module compiles");
         }
         match engine.eval_rule(query.to_owned()) {
-            Ok(v) if v == Value::Undefined => "undefined".to_owned(),
+            Ok(Value::Undefined) => "undefined".to_owned(),
             Ok(v) => v.to_json_str().expect("json"),
             Err(e) => format!("error: {e}"),
         }
