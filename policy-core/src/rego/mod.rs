@@ -16,7 +16,8 @@
 //! * AST passes, all on one parse, their edits applied together (when two
 //!   passes' edits overlap, the later passes run again on a fresh parse of
 //!   the result): [`import_refs`] (refs through a `data` import alias
-//!   spelled out), [`relations`] (`[p, v] := walk(x)` as `walk(x, [p, v])`),
+//!   spelled out), [`with_values`] (a `with` value calling a function is
+//!   bound before its statement), [`relations`] (`[p, v] := walk(x)` as `walk(x, [p, v])`),
 //!   [`negation`] (operands of
 //!   `not` bound first), [`some_in`] (`some x in C` lowered as OPA lowers
 //!   it), [`head_iteration`] (iteration in rule heads),
@@ -65,6 +66,7 @@ pub(crate) mod split_tests;
 pub mod strict;
 mod text;
 mod triggers;
+mod with_values;
 
 use regorus::unstable::Module;
 
@@ -112,6 +114,7 @@ macro_rules! infallible {
 
 const AST_PASSES: &[AstPass] = &[
     infallible!(import_refs::edits),
+    infallible!(with_values::edits),
     infallible!(relations::edits),
     infallible!(negation::edits),
     infallible!(some_in::edits),
