@@ -16,17 +16,21 @@
 //! * AST passes, all on one parse, their edits applied together (when two
 //!   passes' edits overlap, the later passes run again on a fresh parse of
 //!   the result): [`import_refs`] (refs through a `data` import alias
-//!   spelled out), [`relations`] (`[p, v] := walk(x)` as `walk(x, [p, v])`),
+//!   spelled out), [`with_values`] (a `with` value calling a function is
+//!   bound before its statement), [`relations`] (`[p, v] := walk(x)` as `walk(x, [p, v])`),
 //!   [`negation`] (operands of
 //!   `not` bound first), [`some_in`] (`some x in C` lowered as OPA lowers
 //!   it), [`head_iteration`] (iteration in rule heads),
 //!   [`else_values`] (a computed value of a rule with `else` bound in its
 //!   body),
-//!   [`self_unification`] (`c = cs[c]`), [`scoping`] (declarations in
-//!   comprehensions shadow), [`some_decls`] (`some x` declared once, at the
+//!   [`self_unification`] (`c = cs[c]`), [`rule_shadowing`] (`some t`
+//!   shadows a rule `t`), [`scoping`] (declarations in
+//!   comprehensions shadow), [`bound_indices`] (an index variable another
+//!   statement binds is looked up), [`some_decls`] (`some x` declared once, at the
 //!   start of its query).
-//! * one pass over the whole set: [`metadata`] (`# METADATA` annotations
-//!   and `rego.metadata.rule()` / `chain()`).
+//! * passes over the whole set: [`metadata`] (`# METADATA` annotations
+//!   and `rego.metadata.rule()` / `chain()`), then [`function_modules`] (a
+//!   function defined in several files of a package gets one home module).
 //!
 //! A module that does not lex or parse is returned with the edits that could
 //! be made, and regorus reports the error against the author's text.
@@ -39,9 +43,11 @@
 //! whole set, since it numbers each package's test definitions across files.
 
 mod ast;
+mod bound_indices;
 pub mod capabilities;
 pub(crate) mod conflicts;
 mod else_values;
+mod function_modules;
 mod head_iteration;
 mod import_refs;
 mod imports;
@@ -50,6 +56,7 @@ mod metadata;
 mod multi_body;
 mod negation;
 mod relations;
+mod rule_shadowing;
 pub(crate) mod rvm_comprehensions;
 mod scoping;
 mod self_unification;
@@ -59,6 +66,7 @@ pub(crate) mod split_tests;
 pub mod strict;
 mod text;
 mod triggers;
+mod with_values;
 
 use regorus::unstable::Module;
 
@@ -106,13 +114,16 @@ macro_rules! infallible {
 
 const AST_PASSES: &[AstPass] = &[
     infallible!(import_refs::edits),
+    infallible!(with_values::edits),
     infallible!(relations::edits),
     infallible!(negation::edits),
     infallible!(some_in::edits),
     infallible!(head_iteration::edits),
     infallible!(else_values::edits),
     infallible!(self_unification::edits),
+    infallible!(rule_shadowing::edits),
     infallible!(scoping::edits),
+    infallible!(bound_indices::edits),
     some_decls::edits,
 ];
 
@@ -177,14 +188,17 @@ pub(crate) fn compile(src: &str, rego_v1: bool) -> Result<String, CompileError> 
     Ok(out)
 }
 
-/// Reads the METADATA annotations of a whole set and replaces
+/// The passes over a whole set: reads the METADATA annotations and replaces
 /// `rego.metadata.rule()` / `chain()` calls with their values (see
-/// [`metadata`]); returns each module's annotation error, if any.
+/// [`metadata`]), then gives each function one home module (see
+/// [`function_modules`]); returns each module's annotation error, if any.
 pub(crate) fn annotate(
     sources: &mut [(String, String)],
     rego_v1: bool,
 ) -> Vec<Option<CompileError>> {
-    metadata::rewrite(sources, rego_v1)
+    let errors = metadata::rewrite(sources, rego_v1);
+    function_modules::rewrite(sources, rego_v1);
+    errors
 }
 
 /// A fresh name no policy uses: regard's generated locals start with `__regard_`.

@@ -37,8 +37,8 @@ fn has_body_pair(line: &str) -> bool {
 }
 
 /// Whether an AST pass could apply: `not`, `some`, a comprehension (`|`),
-/// a `data` import, a `walk` call, an `else`, a wildcard in brackets, a composite rule key, or a variable unified
-/// with a ref indexed by it.
+/// a `data` import, a `walk` call, an `else`, a wildcard in brackets, a composite rule key, a variable unified
+/// with a ref indexed by it, a `:=` declaration with brackets somewhere, or `with`.
 pub(crate) fn ast_passes(src: &str) -> bool {
     has_word(src, "not")
         || src.contains("walk(")
@@ -53,6 +53,8 @@ pub(crate) fn ast_passes(src: &str) -> bool {
         || src.contains("contains {")
         || src.contains("contains [")
         || self_unification(src)
+        || (src.contains(":=") && src.contains('['))
+        || has_word(src, "with")
 }
 
 fn has_word(src: &str, word: &str) -> bool {

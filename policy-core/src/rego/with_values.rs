@@ -1,0 +1,134 @@
+//! Pass `with_values`: a `with` value that calls a function is computed
+//! before its statement.
+//!
+//! OPA evaluates the value of `with input as V` in the enclosing query,
+//! before the replacement applies. regorus goes wrong when the value calls
+//! a user-defined function that the replaced evaluation calls too:
+//! `check.deny with input as build_input({"v": datetime.days_to_ns(100)})`,
+//! where `deny` also calls `datetime.days_to_ns`, left `deny` empty where
+//! the same value bound first gives its result (trivy-checks' IAM tests).
+//! The value is bound to a fresh local in front of the statement
+//! (`__regard_with0 := V; … with input as __regard_with0`). Its text moves
+//! with it, so a value written over several lines moves the rest of that
+//! statement down by as many lines; lines after the statement keep their
+//! numbers.
+
+use regorus::unstable::{Expr, LiteralStmt, Module};
+
+use super::ast::{AstVisitor, walk_expr, walk_module};
+use super::text::Edit;
+
+pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
+    let mut pass = WithValues {
+        src,
+        edits: Vec::new(),
+        next_var: 0,
+    };
+    walk_module(module, &mut pass);
+    pass.edits
+}
+
+struct WithValues<'a> {
+    src: &'a str,
+    edits: Vec<Edit>,
+    next_var: usize,
+}
+
+impl AstVisitor for WithValues<'_> {
+    fn stmt(&mut self, stmt: &LiteralStmt) {
+        let values: Vec<&Expr> = stmt
+            .with_mods
+            .iter()
+            .map(|w| w.r#as.as_ref())
+            .filter(|v| calls_a_function(v))
+            .collect();
+        if values.is_empty() {
+            return;
+        }
+        let start = stmt.span.start as usize;
+        // `p if f(x) with …` has no braces to hold a second statement.
+        let before = self.src.get(..start).unwrap_or("").trim_end();
+        if before.ends_with("if") || before.ends_with(":=") || before.ends_with('=') {
+            return;
+        }
+        let mut bindings = String::new();
+        let mut replacements = Vec::new();
+        for value in values {
+            let span = value.span();
+            let (vs, mut ve) = (span.start as usize, span.end as usize);
+            // regorus ends a string literal's span before its closing quote.
+            if matches!(self.src.as_bytes().get(ve), Some(b'"' | b'`')) {
+                ve = ve.saturating_add(1);
+            }
+            let Some(text) = self.src.get(vs..ve) else {
+                return;
+            };
+            let var = format!("__regard_with{}", self.next_var);
+            self.next_var += 1;
+            bindings.push_str(&format!("{var} := {text}; "));
+            replacements.push(Edit::replace(vs, ve, var));
+        }
+        self.edits.push(Edit::insert(start, bindings));
+        self.edits.extend(replacements);
+    }
+}
+
+/// Whether an expression calls a function (outside comprehensions, which
+/// are evaluated in their own query).
+fn calls_a_function(e: &Expr) -> bool {
+    struct Calls(bool);
+    impl AstVisitor for Calls {
+        fn expr(&mut self, e: &Expr) -> bool {
+            match e {
+                Expr::Call { .. } => {
+                    self.0 = true;
+                    false
+                }
+                Expr::ArrayCompr { .. } | Expr::SetCompr { .. } | Expr::ObjectCompr { .. } => false,
+                _ => !self.0,
+            }
+        }
+    }
+    let mut c = Calls(false);
+    walk_expr(e, &mut c);
+    c.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::prepare;
+    use regorus::{Engine, Value};
+
+    const LIB: &str = "package lib\nk := 1000\nscale(n) := n * k\n";
+
+    fn eval(src: &str) -> Value {
+        let mut e = Engine::new();
+        e.add_policy("lib.rego".into(), LIB.into())
+            .unwrap_or_default();
+        e.add_policy("t.rego".into(), prepare(src, true))
+            .unwrap_or_default();
+        e.eval_rule("data.t.p".into()).unwrap_or(Value::Undefined)
+    }
+
+    #[test]
+    fn a_value_calling_a_function_is_bound_first() {
+        let src = "package t\nimport data.lib\nbig if input.v > 5000\n\
+                   p if {\n  big with input as {\"v\": lib.scale(\n    6)}\n}\n";
+        assert_eq!(
+            prepare(src, true),
+            "package t\nimport data.lib\nbig if input.v > 5000\n\
+             p if {\n  __regard_with0 := {\"v\": lib.scale(\n    6)}; big with input as __regard_with0\n}\n"
+        );
+        assert_eq!(eval(src), Value::from(true));
+    }
+
+    #[test]
+    fn values_without_calls_and_braceless_bodies_are_left_alone() {
+        for src in [
+            "package t\nbig if input.v > 5000\np if {\n  big with input as {\"v\": 6000}\n}\n",
+            "package t\nbig if input.v > 5000\np if big with input as {\"v\": count([1])}\n",
+        ] {
+            assert_eq!(prepare(src, true), src);
+        }
+    }
+}
