@@ -102,6 +102,10 @@ pub struct Audit {
     pub metrics: Arc<Metrics>,
     /// Where the latest report goes.
     pub latest: LatestReport,
+    /// Review on every core: this process serves no admission requests (`--operation`
+    /// without `webhook`). Otherwise one object after another, so admission keeps the
+    /// other cores.
+    pub parallel: bool,
 }
 
 impl Audit {
@@ -130,6 +134,7 @@ impl Audit {
                     limit,
                     timestamp,
                     &metrics,
+                    self.parallel,
                 )
             });
             match run.await {
@@ -169,6 +174,7 @@ fn audit(
     limit: usize,
     audit_timestamp: String,
     metrics: &Metrics,
+    parallel: bool,
 ) -> AuditReport {
     tracing::info!(event_type = "audit_started", audit_id = %audit_timestamp, objects = objects.len(), "auditing");
     // Synced Namespaces stand in for the cache when it is off.
@@ -184,6 +190,7 @@ fn audit(
         |ns| namespace_of(ns, &synced_namespaces, cache),
         |_| false,
         metrics,
+        parallel,
     );
     tally.finish()
 }
@@ -214,33 +221,47 @@ impl Tally {
     }
 
     /// Reviews `objects` (skipping namespaces the `Config` excludes for audit, and those
-    /// `skip` names), each with the Namespace `namespace_of` finds.
+    /// `skip` names), each with the Namespace `namespace_of` finds. With `parallel` the reviews
+    /// run on every core (rayon's pool, which admission does not use); the tally takes them in
+    /// the objects' order either way, so the report does not depend on the threads.
     pub(crate) fn add(
         &mut self,
         reviewer: &dyn crate::review::Reviewer,
         objects: &[Value],
-        namespace_of: impl Fn(&str) -> Option<Value>,
-        skip: impl Fn(&str) -> bool,
+        namespace_of: impl Fn(&str) -> Option<Value> + Sync,
+        skip: impl Fn(&str) -> bool + Sync,
         metrics: &Metrics,
+        parallel: bool,
     ) {
+        use rayon::prelude::*;
+        let review = |object: &Value| {
+            let excluded_ns = exclusion_namespace(object);
+            if reviewer.is_excluded(Process::Audit, &excluded_ns) || skip(&excluded_ns) {
+                return None;
+            }
+            let ns = namespace_of(&text(&object["metadata"]["namespace"]));
+            // One object whose review panics is an audit error of that object.
+            Some(
+                policy_core::guard::catch(|| reviewer.audit(object, ns.as_ref()))
+                    .unwrap_or_else(|panic| Err(ReviewError::Failed(panic.to_string()))),
+            )
+        };
+        let reviews: Vec<Option<Result<Vec<Finding>, ReviewError>>> = if parallel {
+            objects.par_iter().map(review).collect()
+        } else {
+            objects.iter().map(review).collect()
+        };
         let audit_timestamp = &self.audit_timestamp;
-        for object in objects {
+        for (object, review) in objects.iter().zip(reviews) {
+            let Some(review) = review else {
+                continue;
+            };
             let kind = text(&object["kind"]);
             let api_version = text(&object["apiVersion"]);
             let name = text(&object["metadata"]["name"]);
             let namespace = text(&object["metadata"]["namespace"]);
-            let excluded_ns = exclusion_namespace(object);
-            if reviewer.is_excluded(Process::Audit, &excluded_ns) || skip(&excluded_ns) {
-                continue;
-            }
             self.reviewed += 1;
-            let ns = namespace_of(&namespace);
-            // One object whose review panics is an audit error of that object.
-            let findings: Vec<Finding> = match policy_core::guard::catch(|| {
-                reviewer.audit(object, ns.as_ref())
-            })
-            .unwrap_or_else(|panic| Err(ReviewError::Failed(panic.to_string())))
-            {
+            let findings: Vec<Finding> = match review {
                 Ok(f) => f,
                 Err(e) => {
                     tracing::warn!(resource_kind = %kind, resource_namespace = %namespace, resource_name = %name, error = %e, "auditing an object failed");
@@ -342,4 +363,49 @@ pub(crate) fn record(metrics: &Metrics, report: &AuditReport) {
     metrics
         .audit_last_run
         .set(jiff::Timestamp::now().as_second());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use policy_core::gatekeeper::{Engines, PolicyBundle};
+
+    const TEMPLATE: &str = r#"{"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+      "metadata": {"name": "k8slabel"},
+      "spec": {"crd": {"spec": {"names": {"kind": "K8sLabel"}}},
+               "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego":
+                 "package k8slabel\nviolation[{\"msg\": msg}] {\n  not input.review.object.metadata.labels.team\n  msg := sprintf(\"%v has no team\", [input.review.object.metadata.name])\n}"}]}}"#;
+    const CONSTRAINT: &str = r#"{"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sLabel",
+      "metadata": {"name": "team"}, "spec": {"enforcementAction": "warn"}}"#;
+
+    /// The same report, object for object, whether the reviews run on one thread or on all.
+    #[test]
+    fn parallel_and_sequential_runs_report_the_same() {
+        let bundle = PolicyBundle::from_documents(vec![
+            ("t.yaml".into(), Value::from_json_str(TEMPLATE).unwrap()),
+            ("c.yaml".into(), Value::from_json_str(CONSTRAINT).unwrap()),
+        ])
+        .unwrap();
+        let reviewer = crate::gatekeeper::GatekeeperPolicies::new(bundle, Engines::default());
+        let objects: Vec<Value> = (0..300)
+            .map(|i| {
+                let labels = if i % 3 == 0 { r#"{"team": "a"}"# } else { "{}" };
+                Value::from_json_str(&format!(
+                    r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "p{i}", "namespace": "ns{}", "labels": {labels}}}}}"#,
+                    i % 7
+                ))
+                .unwrap()
+            })
+            .collect();
+        let metrics = Metrics::new();
+        let run = |parallel| {
+            let mut report = audit(&reviewer, &objects, None, 20, "t".into(), &metrics, parallel);
+            report.duration_seconds = 0.0;
+            report
+        };
+        let (one, all) = (run(false), run(true));
+        assert_eq!((one.objects, one.total_violations), (300, 200));
+        assert_eq!(one.constraints[0].violations.len(), 20);
+        assert_eq!(one, all);
+    }
 }

@@ -342,6 +342,7 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
                         metrics: metrics.clone(),
                         latest: latest.clone(),
                         status: status.clone(),
+                        parallel: !config.operations.webhook,
                     };
                     Some(spawn_audit(
                         config.audit_lease.clone(),
@@ -372,6 +373,7 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
                     namespaces: namespaces.as_ref().map(|n| n.cache().clone()),
                     metrics: metrics.clone(),
                     latest: latest.clone(),
+                    parallel: !config.operations.webhook,
                 };
                 spawn_audit(
                     config.audit_lease.clone(),

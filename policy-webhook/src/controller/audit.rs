@@ -56,6 +56,8 @@ pub struct ClusterAudit {
     pub latest: LatestReport,
     /// The status queue.
     pub status: StatusWriter,
+    /// Review on every core: this process serves no admission requests.
+    pub parallel: bool,
 }
 
 impl std::fmt::Debug for ClusterAudit {
@@ -155,6 +157,7 @@ pub async fn run_once(ctx: &ClusterAudit) -> anyhow::Result<AuditReport> {
                 .iter()
                 .filter_map(|o| to_value(o, &resource))
                 .collect();
+            let parallel = ctx.parallel;
             let (reviewer, namespaces, exemptions, metrics) = (
                 reviewer.clone(),
                 ctx.namespaces.clone(),
@@ -173,6 +176,7 @@ pub async fn run_once(ctx: &ClusterAudit) -> anyhow::Result<AuditReport> {
                     },
                     |ns| !ns.is_empty() && exemptions.is_exempt(ns),
                     &metrics,
+                    parallel,
                 );
                 tally
             })
