@@ -12,14 +12,21 @@
 //! validating-policy plugin does (messages, failure policy, lazy-variable
 //! errors). Objects are converted once per review by [`value`].
 //!
+//! Two environments, as the two consumers compile: Gatekeeper templates in
+//! Kubernetes 1.33's (what Gatekeeper 3.21 uses), ValidatingAdmissionPolicy
+//! in the API server's 1.34 one, which adds cel-go's `ext.Lists` (version 3:
+//! `slice`, `flatten`, `distinct`, `reverse`, `sort`, `sortBy`,
+//! `lists.range`); [`Dialect`] picks one, with the cost budget that goes
+//! with it ([`cost`]).
+//!
 //! What the `cel` crate lacks, and so regard lacks: a type checker (type
-//! errors surface at evaluation, as evaluation errors, not at load), a
-//! runtime cost budget (an expression's cost is bounded only by the size of
-//! the object it reads: CEL has no unbounded loops, and a comprehension
-//! iterates over a list of the object); its interpreter ignores a
-//! comprehension's second variable, which [`comprehensions`] works around.
+//! errors surface at evaluation, as evaluation errors, not at load) and a
+//! cost tracker ([`cost`] charges the cost from inside the expression); its
+//! interpreter ignores a comprehension's second variable, which
+//! [`comprehensions`] works around.
 
 mod comprehensions;
+pub(crate) mod cost;
 mod library;
 mod net;
 mod quantity;
@@ -36,20 +43,74 @@ use std::sync::{Arc, OnceLock};
 
 use cel::Env;
 
-/// The CEL environment every expression is compiled and run in.
+/// Who compiles an expression, and so its environment and cost budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// A Gatekeeper template (`K8sNativeValidation`): Kubernetes 1.33's
+    /// environment, `params` only inside variables, one
+    /// [`cost::PER_CALL_LIMIT`] budget for the whole constraint.
+    Gatekeeper,
+    /// A ValidatingAdmissionPolicy: the 1.34 environment (with the list
+    /// extensions), `params` everywhere, the API server's
+    /// [`cost::VALIDATION_BUDGET`].
+    ValidatingAdmissionPolicy,
+}
+
+impl Dialect {
+    /// The environment its expressions compile and run in.
+    pub(crate) fn environment(self) -> &'static Arc<Env> {
+        match self {
+            Dialect::Gatekeeper => environment(),
+            Dialect::ValidatingAdmissionPolicy => vap_environment(),
+        }
+    }
+
+    /// Whether `params` is visible outside variables.
+    pub(crate) fn params_everywhere(self) -> bool {
+        self == Dialect::ValidatingAdmissionPolicy
+    }
+
+    /// The cost budget of the validations (and variables) of one evaluation.
+    pub(crate) fn validation_budget(self) -> u64 {
+        match self {
+            Dialect::Gatekeeper => cost::PER_CALL_LIMIT,
+            Dialect::ValidatingAdmissionPolicy => cost::VALIDATION_BUDGET,
+        }
+    }
+}
+
+/// Registers the libraries every environment has. Registration fails only on
+/// a duplicate overload, a bug caught by the tests below.
+fn register_common(env: &mut Env) -> Result<(), cel::DeclarationError> {
+    cel::extensions::strings(env)?;
+    library::register(env)?;
+    quantity::register(env)?;
+    semver::register(env)?;
+    net::register(env)?;
+    url::register(env)?;
+    comprehensions::register(env)?;
+    cost::register(env)
+}
+
+/// The CEL environment of Gatekeeper templates (Kubernetes 1.33's).
 pub(crate) fn environment() -> &'static Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Env::stdlib();
-        // Registration fails only on a duplicate overload, a bug caught by
-        // the tests below; the environment then lacks that library.
-        let _ = cel::extensions::strings(&mut env);
-        let _ = library::register(&mut env);
-        let _ = quantity::register(&mut env);
-        let _ = semver::register(&mut env);
-        let _ = net::register(&mut env);
-        let _ = url::register(&mut env);
-        let _ = comprehensions::register(&mut env);
+        // On a registration bug the environment lacks that library.
+        let _ = register_common(&mut env);
+        Arc::new(env)
+    })
+}
+
+/// The CEL environment of ValidatingAdmissionPolicy (Kubernetes 1.34's: the
+/// same plus cel-go's `ext.Lists` version 3).
+pub(crate) fn vap_environment() -> &'static Arc<Env> {
+    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Env::stdlib();
+        let _ = register_common(&mut env);
+        let _ = cel::extensions::lists(&mut env);
         Arc::new(env)
     })
 }
@@ -86,13 +147,9 @@ mod tests {
     #[test]
     fn environment_registers_every_library() {
         let mut env = Env::stdlib();
-        cel::extensions::strings(&mut env).unwrap();
-        library::register(&mut env).unwrap();
-        quantity::register(&mut env).unwrap();
-        semver::register(&mut env).unwrap();
-        net::register(&mut env).unwrap();
-        url::register(&mut env).unwrap();
-        comprehensions::register(&mut env).unwrap();
+        register_common(&mut env).unwrap();
+        // The list extensions do not collide with the Kubernetes list library.
+        cel::extensions::lists(&mut env).unwrap();
     }
 
     /// The syntax and the cel-go extensions the gatekeeper-library templates use.

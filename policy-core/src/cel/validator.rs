@@ -18,6 +18,12 @@
 //! (`@var.<name>`, a name the CEL parser cannot produce) that the bindings
 //! resolve directly, so built-in variables such as Gatekeeper's `anyObject`
 //! borrow the request instead of copying it for every constraint.
+//!
+//! Every expression runs under cel-go's per-expression cost limit, and the
+//! validations (with the variables they read) share the budget of the
+//! [`Dialect`], the match conditions the API server's match-condition budget
+//! ([`super::cost`]); a budget that runs out ends the evaluation with one
+//! decision in the API server's words, handled by the failure policy.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -30,8 +36,9 @@ use cel::context::VariableResolver;
 use cel::{Context, IdedExpr};
 use regorus::Value;
 
+use super::cost::{self, BUDGET_EXHAUSTED, LIMIT_EXCEEDED};
 use super::library::PRESENCE_TEST;
-use super::{environment, value::to_val};
+use super::{Dialect, value::to_val};
 
 /// Longest message a message expression may produce (the API server's
 /// `MaxEvaluatedMessageExpressionSizeBytes`); longer ones fall back.
@@ -66,6 +73,10 @@ pub(crate) struct Expression {
     reads: BTreeSet<String>,
     /// Whether it reads `params`.
     reads_params: bool,
+    /// The dialect it was compiled in (its environment).
+    dialect: Dialect,
+    /// Its static cost, charged before it runs (see [`cost::instrument`]).
+    base_cost: u64,
 }
 
 /// The prefix of the identifiers `variables.<name>` is rewritten into.
@@ -137,8 +148,9 @@ pub(crate) struct Validator {
     variables: Vec<Named>,
     validations: Vec<Validation>,
     failure_policy: FailurePolicy,
-    /// Whether `params` is visible outside variables.
-    params_everywhere: bool,
+    /// Whether `params` is visible outside variables, the environment and
+    /// the cost budget.
+    dialect: Dialect,
     /// Whether any expression reads `params`.
     reads_params: bool,
 }
@@ -394,12 +406,13 @@ fn compile(
     source: &str,
     scope: Scope,
     declared: &[String],
+    dialect: Dialect,
 ) -> Result<Expression, CompileError> {
     let err = |message: String| CompileError {
         field: field.to_owned(),
         message,
     };
-    let env = environment();
+    let env = dialect.environment();
     let (mut ast, info) = crate::guard::catch(|| env.parser().parse_with_source_info(source))
         .map_err(|p| err(p.to_string()))?
         .map_err(|e| err(e.to_string()))?;
@@ -415,11 +428,15 @@ fn compile(
     if let Some(m) = reads.error {
         return Err(err(m));
     }
+    // Last, so the passes above see the expression as written.
+    let base_cost = cost::instrument(&mut ast);
     Ok(Expression {
         source: source.to_owned(),
         ast,
         reads: reads.variables,
         reads_params: reads.params,
+        dialect,
+        base_cost,
     })
 }
 
@@ -448,9 +465,24 @@ enum Outcome {
 }
 
 impl Expression {
-    fn evaluate(&self, bindings: &Bindings<'_>, keep: Keep) -> Outcome {
+    /// Runs the expression under cel-go's per-expression limit; returns the
+    /// outcome and what it cost.
+    fn evaluate(&self, bindings: &Bindings<'_>, keep: Keep) -> (Outcome, u64) {
+        let (outcome, spent) = cost::metered(cost::PER_CALL_LIMIT, self.base_cost, || {
+            self.evaluate_unmetered(bindings, keep)
+        });
+        if spent.exceeded {
+            // Whatever error the interrupted evaluation surfaced (or a
+            // result an `all()` reached by absorbing it), it was stopped.
+            (Outcome::Error(LIMIT_EXCEEDED.to_owned()), spent.cost)
+        } else {
+            (outcome, spent.cost)
+        }
+    }
+
+    fn evaluate_unmetered(&self, bindings: &Bindings<'_>, keep: Keep) -> Outcome {
         let run = || {
-            let mut ctx = Context::with_env(Arc::clone(environment()));
+            let mut ctx = Context::with_env(Arc::clone(self.dialect.environment()));
             ctx.set_variable_resolver(bindings);
             let v = cel::Value::resolve_val(&self.ast, &ctx)?;
             let v = v.as_ref();
@@ -491,9 +523,9 @@ impl Validator {
     pub(crate) fn compile(
         source: &ValidatorSource,
         builtins: &[&str],
-        params_everywhere: bool,
+        dialect: Dialect,
     ) -> Result<Validator, CompileError> {
-        let rest = if params_everywhere {
+        let rest = if dialect.params_everywhere() {
             Scope::WithParams
         } else {
             Scope::Admission
@@ -504,7 +536,7 @@ impl Validator {
             let field = format!("variables[{i}].expression");
             variables.push(Named {
                 name: name.clone(),
-                expression: compile(&field, expr, Scope::WithParams, &declared)?,
+                expression: compile(&field, expr, Scope::WithParams, &declared, dialect)?,
             });
             declared.push(name.clone());
         }
@@ -516,7 +548,7 @@ impl Validator {
                 let field = format!("matchConditions[{i}].expression");
                 Ok(Named {
                     name: name.clone(),
-                    expression: compile(&field, expr, rest, &declared)?,
+                    expression: compile(&field, expr, rest, &declared, dialect)?,
                 })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
@@ -530,6 +562,7 @@ impl Validator {
                     expr,
                     rest,
                     &declared,
+                    dialect,
                 )?;
                 let message_expression = match message_expr {
                     Some(m) if !m.trim().is_empty() => Some(compile(
@@ -537,6 +570,7 @@ impl Validator {
                         m,
                         rest,
                         &declared,
+                        dialect,
                     )?),
                     _ => None,
                 };
@@ -562,7 +596,7 @@ impl Validator {
             variables,
             validations,
             failure_policy: source.failure_policy,
-            params_everywhere,
+            dialect,
         })
     }
 
@@ -590,7 +624,11 @@ impl Validator {
         };
         // Variables are lazy in the API server: one that fails only matters
         // to the expressions that read it, which then fail with its error.
+        // regard evaluates them up front, and charges each one's cost to the
+        // budget of the first expression that reads it (as the API server
+        // charges a lazy variable where it is first used).
         let mut failed: HashMap<&str, String> = HashMap::new();
+        let mut uncharged: HashMap<&str, u64> = HashMap::new();
         let mut values: Vec<(String, Box<dyn Val>)> = Vec::with_capacity(self.variables.len());
         for v in &self.variables {
             if let Some(e) = v
@@ -609,7 +647,9 @@ impl Validator {
                 builtins,
                 variables: &values,
             };
-            let value: Box<dyn Val> = match v.expression.evaluate(&bindings, Keep::Value) {
+            let (outcome, cost) = v.expression.evaluate(&bindings, Keep::Value);
+            uncharged.insert(&v.name, cost);
+            let value: Box<dyn Val> = match outcome {
                 Outcome::Value(b) => b,
                 Outcome::True => Box::new(CelBool::from(true)),
                 Outcome::False => Box::new(CelBool::from(false)),
@@ -631,19 +671,39 @@ impl Validator {
         }
         let bindings = Bindings {
             activation,
-            params: self.params_everywhere.then_some(params),
+            params: self.dialect.params_everywhere().then_some(params),
             builtins,
             variables: &values,
         };
-        let run = |e: &Expression, keep: Keep| -> Outcome {
+        let run = |e: &Expression, keep: Keep| -> (Outcome, u64) {
             match e.reads.iter().find_map(|r| failed.get(r.as_str())) {
-                Some(err) => Outcome::Error(err.clone()),
+                Some(err) => (Outcome::Error(err.clone()), 0),
                 None => e.evaluate(&bindings, keep),
             }
         };
+        // An expression's cost with that of the variables it reads first.
+        let mut charged = |e: &Expression, cost: u64| -> u64 {
+            let mut total = cost;
+            let mut reads: Vec<&str> = e.reads.iter().map(String::as_str).collect();
+            while let Some(name) = reads.pop() {
+                if let Some(c) = uncharged.remove(name) {
+                    total = total.saturating_add(c);
+                    if let Some(v) = self.variables.iter().find(|v| v.name == name) {
+                        reads.extend(v.expression.reads.iter().map(String::as_str));
+                    }
+                }
+            }
+            total
+        };
         let mut errors = Vec::new();
+        let mut budget = cost::MATCH_CONDITIONS_BUDGET;
         for c in &self.match_conditions {
-            match run(&c.expression, Keep::Type) {
+            let (outcome, cost) = run(&c.expression, Keep::Type);
+            match budget.checked_sub(charged(&c.expression, cost)) {
+                Some(left) => budget = left,
+                None => return fail(BUDGET_EXHAUSTED.to_owned(), None),
+            }
+            match outcome {
                 Outcome::False => return Vec::new(),
                 Outcome::True => {}
                 Outcome::Other(t) | Outcome::Str(t) => errors.push(
@@ -662,13 +722,24 @@ impl Validator {
             };
             return fail(message, None);
         }
+        // Message expressions run under the per-expression limit only; one
+        // that exceeds it falls back to the static message like any error.
+        let message_run = |e: &Expression, keep: Keep| run(e, keep).0;
+        let mut budget = self.dialect.validation_budget();
         let mut decisions = Vec::new();
         for (i, v) in self.validations.iter().enumerate() {
-            match run(&v.expression, Keep::Type) {
+            let (outcome, cost) = run(&v.expression, Keep::Type);
+            // As the API server: the budget is checked before the result, and
+            // when it runs out no decision but that one is returned.
+            match budget.checked_sub(charged(&v.expression, cost)) {
+                Some(left) => budget = left,
+                None => return fail(BUDGET_EXHAUSTED.to_owned(), None),
+            }
+            match outcome {
                 Outcome::True => {}
                 Outcome::False | Outcome::Other(_) | Outcome::Str(_) | Outcome::Value(_) => {
                     decisions.push(Decision {
-                        message: self.message(v, &run),
+                        message: self.message(v, &message_run),
                         expression_index: Some(i),
                     })
                 }
@@ -755,7 +826,7 @@ mod tests {
             ("object.n < 1", Some("fallback"), Some("'  '")),
             ("object.n > 0", None, None),
         ]);
-        let validator = Validator::compile(&src, &["params"], false).unwrap();
+        let validator = Validator::compile(&src, &["params"], Dialect::Gatekeeper).unwrap();
         assert_eq!(
             messages(&validator, r#"{"n": 3}"#),
             [
@@ -773,13 +844,13 @@ mod tests {
     #[test]
     fn errors_follow_the_failure_policy() {
         let mut src = source(&[("object.missing == 1", None, None), ("true", None, None)]);
-        let validator = Validator::compile(&src, &[], false).unwrap();
+        let validator = Validator::compile(&src, &[], Dialect::Gatekeeper).unwrap();
         assert_eq!(
             messages(&validator, "{}"),
             ["expression 'object.missing == 1' resulted in error: no such key: missing"]
         );
         src.failure_policy = FailurePolicy::Ignore;
-        let ignoring = Validator::compile(&src, &[], false).unwrap();
+        let ignoring = Validator::compile(&src, &[], Dialect::Gatekeeper).unwrap();
         assert_eq!(messages(&ignoring, "{}"), Vec::<String>::new());
     }
 
@@ -798,7 +869,7 @@ mod tests {
                 "variables.good + variables.good".to_owned(),
             ),
         ];
-        let validator = Validator::compile(&src, &[], false).unwrap();
+        let validator = Validator::compile(&src, &[], Dialect::Gatekeeper).unwrap();
         assert_eq!(
             messages(&validator, r#"{"n": 1}"#),
             [
@@ -812,7 +883,7 @@ mod tests {
     fn match_conditions_gate_the_validations() {
         let mut src = source(&[("false", Some("denied"), None)]);
         src.match_conditions = vec![("is-pod".to_owned(), "object.kind == 'Pod'".to_owned())];
-        let validator = Validator::compile(&src, &[], false).unwrap();
+        let validator = Validator::compile(&src, &[], Dialect::Gatekeeper).unwrap();
         assert_eq!(messages(&validator, r#"{"kind": "Pod"}"#), ["denied"]);
         assert_eq!(
             messages(&validator, r#"{"kind": "Service"}"#),
@@ -831,7 +902,7 @@ mod tests {
             ("!has(variables.params.x)", Some("params.x present"), None),
             ("has(variables.params)", Some("params absent"), None),
         ]);
-        let validator = Validator::compile(&src, &["params"], false).unwrap();
+        let validator = Validator::compile(&src, &["params"], Dialect::Gatekeeper).unwrap();
         let run = |object: &str, params: &str| -> Vec<String> {
             let p = to_val(&v(params));
             validator
@@ -851,7 +922,7 @@ mod tests {
     #[test]
     fn compile_errors_name_the_field_and_position() {
         let err = |src: ValidatorSource| {
-            Validator::compile(&src, &["params"], false)
+            Validator::compile(&src, &["params"], Dialect::Gatekeeper)
                 .unwrap_err()
                 .to_string()
         };
@@ -891,6 +962,124 @@ mod tests {
                 None
             )])),
             "validations[0].expression: ERROR: <input>:1:1: authorizer is not available outside the API server (it asks the cluster's authorization, e.g. RBAC)"
+        );
+    }
+    /// An object with `items`: `n` integers.
+    fn items(n: usize) -> String {
+        let items: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        format!(r#"{{"items": [{}]}}"#, items.join(","))
+    }
+
+    fn run_dialect(src: &ValidatorSource, dialect: Dialect, object: &str) -> Vec<String> {
+        let validator = Validator::compile(src, &[], dialect).unwrap();
+        validator
+            .validate(&activation(object), &CelNull, &[])
+            .into_iter()
+            .map(|d| d.message)
+            .collect()
+    }
+
+    /// Three nested loops over 3,000 items: 2.7e10 steps unbounded.
+    const RUNAWAY: &str =
+        "object.items.all(a, object.items.all(b, object.items.all(c, a + b + c >= 0)))";
+
+    #[test]
+    fn an_expression_past_the_per_call_limit_fails() {
+        let object = items(3000);
+        let src = source(&[(RUNAWAY, None, None), ("object.items[0] == 1", None, None)]);
+        // The API server: a runtime error of that expression; the others run.
+        assert_eq!(
+            run_dialect(&src, Dialect::ValidatingAdmissionPolicy, &object),
+            [
+                format!(
+                    "expression '{RUNAWAY}' resulted in error: operation cancelled: actual cost limit exceeded"
+                ),
+                "failed expression: object.items[0] == 1".to_owned(),
+            ]
+        );
+        // Gatekeeper: the limit is the whole constraint's budget, so the
+        // budget error comes first and ends the evaluation.
+        assert_eq!(
+            run_dialect(&src, Dialect::Gatekeeper, &object),
+            [BUDGET_EXHAUSTED]
+        );
+        let mut ignoring = src.clone();
+        ignoring.failure_policy = FailurePolicy::Ignore;
+        assert_eq!(
+            run_dialect(&ignoring, Dialect::Gatekeeper, &object),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn the_budget_is_shared_by_the_validations_and_the_variables_they_read() {
+        // Each validation costs about 546,000 (300 × 300 × 6 inner steps
+        // plus 300 outer ones), under the per-call limit.
+        let object = items(300);
+        let pair = "object.items.all(a, object.items.all(b, true))";
+        let one = source(&[(pair, Some("one"), None), ("false", Some("after"), None)]);
+        assert_eq!(run_dialect(&one, Dialect::Gatekeeper, &object), ["after"]);
+        // Two exceed Gatekeeper's 1,000,000 for the constraint.
+        let two = source(&[
+            (pair, None, None),
+            (pair, None, None),
+            ("false", None, None),
+        ]);
+        assert_eq!(
+            run_dialect(&two, Dialect::Gatekeeper, &object),
+            [BUDGET_EXHAUSTED]
+        );
+        // The API server's 10,000,000: 18 fit, the 19th does not.
+        let many = |n: usize| source(&vec![(pair, None, None); n]);
+        assert_eq!(
+            run_dialect(&many(18), Dialect::ValidatingAdmissionPolicy, &object),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            run_dialect(&many(19), Dialect::ValidatingAdmissionPolicy, &object),
+            [BUDGET_EXHAUSTED]
+        );
+        // A variable is charged once, to the first validation reading it.
+        let mut shared = source(&[("variables.v", None, None), ("variables.v", None, None)]);
+        shared.variables = vec![("v".to_owned(), pair.to_owned())];
+        assert_eq!(
+            run_dialect(&shared, Dialect::Gatekeeper, &object),
+            Vec::<String>::new()
+        );
+        shared.validations.push((pair.to_owned(), None, None));
+        assert_eq!(
+            run_dialect(&shared, Dialect::Gatekeeper, &object),
+            [BUDGET_EXHAUSTED]
+        );
+    }
+
+    #[test]
+    fn match_conditions_have_their_own_budget() {
+        let object = items(300);
+        let pair = "object.items.all(a, object.items.all(b, true))";
+        // 4 × 546,000 fit in 2,500,000; a fifth does not.
+        let mut src = source(&[("false", Some("denied"), None)]);
+        src.match_conditions = vec![("m".to_owned(), pair.to_owned()); 4];
+        assert_eq!(run_dialect(&src, Dialect::Gatekeeper, &object), ["denied"]);
+        src.match_conditions.push(("m".to_owned(), pair.to_owned()));
+        assert_eq!(
+            run_dialect(&src, Dialect::Gatekeeper, &object),
+            [BUDGET_EXHAUSTED]
+        );
+    }
+
+    #[test]
+    fn the_list_extensions_are_in_the_admission_policy_environment_only() {
+        let src = source(&[("[3, 1, 2].sort() == [1, 2, 3]", Some("unsorted"), None)]);
+        assert_eq!(
+            run_dialect(&src, Dialect::ValidatingAdmissionPolicy, "{}"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            run_dialect(&src, Dialect::Gatekeeper, "{}"),
+            [
+                "expression '[3, 1, 2].sort() == [1, 2, 3]' resulted in error: undeclared reference to 'sort'"
+            ]
         );
     }
 }

@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use regorus::Value;
 
+use crate::cel::Dialect;
 use crate::cel::validator::{Activation, FailurePolicy, Validator, ValidatorSource};
 use crate::cel::{Val, to_val};
 use crate::error::Error;
@@ -387,8 +388,8 @@ impl VapSet {
                     .collect(),
                 failure_policy,
             };
-            let validator =
-                Validator::compile(&source, &[], true).map_err(|e| err(format!("spec.{e}")))?;
+            let validator = Validator::compile(&source, &[], Dialect::ValidatingAdmissionPolicy)
+                .map_err(|e| err(format!("spec.{e}")))?;
             let match_constraints =
                 MatchResources::from_value(&spec["matchConstraints"]).map_err(&err)?;
             if match_constraints.resource_rules.is_empty() {
