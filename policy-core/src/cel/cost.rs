@@ -28,6 +28,7 @@ use cel::common::types::{CelInt, CelString, DYN_TYPE, INT_TYPE};
 use cel::common::value::{CowVal, Val};
 use cel::{DeclarationError, Env, ExecutionError};
 
+use super::FUNCTION_NAMESPACES;
 use super::library::take;
 
 /// cel-go's per-expression limit (`PerCallLimit`); Gatekeeper's k8scel
@@ -82,10 +83,6 @@ const SIZED_MEMBERS: &[(&str, bool)] = &[
     ("sort", true),
     ("distinct", true),
 ];
-
-/// The namespaces of qualified functions (`lists.range`): a call's target
-/// that is one of these is not a value.
-const NAMESPACES: &[&str] = &["lists", "strings", "sets", "optional", "math", "base64"];
 
 /// Qualified functions that build a value: charged the result's size.
 const SIZED_NAMESPACED: &[(&str, &str)] = &[("lists", "range"), ("strings", "quote")];
@@ -160,7 +157,7 @@ fn rewrite(e: &mut IdedExpr, nodes: &mut u64) {
                 match &target.expr {
                     // `lists.range(n)`, `strings.quote(s)`, `sets.contains(a, b)`:
                     // the target names a namespace, not a value.
-                    Expr::Ident(ns) if NAMESPACES.contains(&ns.as_str()) => {
+                    Expr::Ident(ns) if FUNCTION_NAMESPACES.contains(&ns.as_str()) => {
                         builds = SIZED_NAMESPACED.contains(&(ns.as_str(), c.func_name.as_str()));
                     }
                     _ => {

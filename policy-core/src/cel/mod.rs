@@ -43,6 +43,11 @@ use std::sync::{Arc, OnceLock};
 
 use cel::Env;
 
+/// The namespaces of the qualified functions of the environments
+/// (`lists.range`, `strings.quote`, `sets.contains`, `optional.of`): a call
+/// on one of these names calls that function, it does not read a variable.
+pub(crate) const FUNCTION_NAMESPACES: &[&str] = &["lists", "strings", "sets", "optional"];
+
 /// Who compiles an expression, and so its environment and cost budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -150,6 +155,64 @@ mod tests {
         register_common(&mut env).unwrap();
         // The list extensions do not collide with the Kubernetes list library.
         cel::extensions::lists(&mut env).unwrap();
+    }
+
+    /// cel-go's list extensions (version 3), in the ValidatingAdmissionPolicy
+    /// environment: the examples of cel-go's documentation.
+    #[test]
+    fn list_extensions_table() {
+        let cases: &[(&str, &str)] = &[
+            ("[1, 2, 2, 3, 3, 3].distinct()", "[1,2,3]"),
+            (
+                "['b', 'b', 'c', 'a', 'c'].distinct()",
+                "[\"b\",\"c\",\"a\"]",
+            ),
+            ("[1, 'b', 2, 'b'].distinct()", "[1,\"b\",2]"),
+            ("lists.range(5)", "[0,1,2,3,4]"),
+            ("[5, 3, 1, 2].reverse()", "[2,1,3,5]"),
+            ("[1, 2, 3, 4].slice(1, 3)", "[2,3]"),
+            ("[1, 2, 3, 4].slice(2, 4)", "[3,4]"),
+            ("[1, [2, 3], [4]].flatten()", "[1,2,3,4]"),
+            ("[1, [2, [3, 4]]].flatten()", "[1,2,[3,4]]"),
+            ("[1, 2, [], [], [3, 4]].flatten()", "[1,2,3,4]"),
+            ("[1, [2, [3, [4]]]].flatten(2)", "[1,2,3,[4]]"),
+            ("[3, 2, 1].sort()", "[1,2,3]"),
+            ("['b', 'c', 'a'].sort()", "[\"a\",\"b\",\"c\"]"),
+            (
+                "[{'name': 'foo', 'score': 0}, {'name': 'bar', 'score': -10}, {'name': 'baz', 'score': 1000}].sortBy(e, e.score).map(e, e.name)",
+                "[\"bar\",\"foo\",\"baz\"]",
+            ),
+            // The Kubernetes list library beside them.
+            ("[1, 2, 3].indexOf(2) + [1, 2, 2].lastIndexOf(2)", "3"),
+        ];
+        let env = vap_environment();
+        for (expr, want) in cases {
+            let got = env
+                .compile(expr)
+                .map_err(|e| e.to_string())
+                .and_then(|p| {
+                    p.execute(&cel::Context::with_env(Arc::clone(env)))
+                        .map_err(|e| e.to_string())
+                })
+                .map(|v| render(&v));
+            assert_eq!(got.as_deref(), Ok(*want), "{expr}");
+        }
+        for (expr, error) in [
+            ("[1, 'b'].sort()", "sort"),
+            ("[1, [2, [3, [4]]]].flatten(-1)", "flatten"),
+        ] {
+            let program = env.compile(expr).unwrap();
+            let err = program
+                .execute(&cel::Context::with_env(Arc::clone(env)))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(error), "{expr}: {err}");
+        }
+        // Gatekeeper templates compile in 1.33's environment, without them.
+        assert_eq!(
+            evaluate_standalone("[3, 2, 1].sort()"),
+            Err("Undeclared reference to 'sort'".to_owned())
+        );
     }
 
     /// The syntax and the cel-go extensions the gatekeeper-library templates use.

@@ -347,7 +347,14 @@ impl Reads<'_> {
             }
             Expr::Call(c) => {
                 if let Some(t) = &mut c.target {
-                    self.walk(t, bound, scope);
+                    // `lists.range(n)`: a function's namespace, not a name to check.
+                    let namespace = matches!(&t.expr, Expr::Ident(n)
+                        if super::FUNCTION_NAMESPACES.contains(&n.as_str())
+                            && !scope.declares(n)
+                            && !bound.iter().any(|b| b == n));
+                    if !namespace {
+                        self.walk(t, bound, scope);
+                    }
                 }
                 for a in &mut c.args {
                     self.walk(a, bound, scope);
@@ -1070,6 +1077,15 @@ mod tests {
 
     #[test]
     fn the_list_extensions_are_in_the_admission_policy_environment_only() {
+        let ranged = source(&[(
+            "lists.range(3) == [0, 1, 2] && sets.contains([1, 2], [1]) && strings.quote('a') == '\"a\"'",
+            Some("wrong"),
+            None,
+        )]);
+        assert_eq!(
+            run_dialect(&ranged, Dialect::ValidatingAdmissionPolicy, "{}"),
+            Vec::<String>::new()
+        );
         let src = source(&[("[3, 1, 2].sort() == [1, 2, 3]", Some("unsorted"), None)]);
         assert_eq!(
             run_dialect(&src, Dialect::ValidatingAdmissionPolicy, "{}"),
