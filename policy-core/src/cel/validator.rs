@@ -1010,7 +1010,7 @@ mod tests {
             run_dialect(&src, Dialect::Gatekeeper, &object),
             [BUDGET_EXHAUSTED]
         );
-        let mut ignoring = src.clone();
+        let mut ignoring = src;
         ignoring.failure_policy = FailurePolicy::Ignore;
         assert_eq!(
             run_dialect(&ignoring, Dialect::Gatekeeper, &object),
