@@ -399,7 +399,15 @@ mod tests {
             .collect();
         let metrics = Metrics::new();
         let run = |parallel| {
-            let mut report = audit(&reviewer, &objects, None, 20, "t".into(), &metrics, parallel);
+            let mut report = audit(
+                &reviewer,
+                &objects,
+                None,
+                20,
+                "t".into(),
+                &metrics,
+                parallel,
+            );
             report.duration_seconds = 0.0;
             report
         };

@@ -926,6 +926,30 @@ fn gk_test_runs_cel_templates() {
     );
 }
 
+/// A ValidatingAdmissionPolicy compiles in Kubernetes 1.34's environment,
+/// with cel-go's list extensions, and runs under the API server's cost
+/// limit: an expression of 2.7e10 steps is stopped with its error.
+#[test]
+fn gk_test_runs_admission_policies_with_list_extensions_and_a_cost_limit() {
+    let r = regard(&["gk", "test", "-f", "vap-lists"]);
+    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stdout,
+        "v1/Pod default/repeats (vap-lists/objects.yaml)
+  [deny] container-lists: ValidatingAdmissionPolicy 'container-lists' with binding 'container-lists' denied request: container names repeat: main-helper, web, web
+  [deny] container-lists: ValidatingAdmissionPolicy 'container-lists' with binding 'container-lists' denied request: container ports repeat: 8080, 8080, 8443
+  [deny] container-lists: ValidatingAdmissionPolicy 'container-lists' with binding 'container-lists' denied request: the first container is web, not main; by name: web > web > main-helper
+  [deny] container-lists: ValidatingAdmissionPolicy 'container-lists' with binding 'container-lists' denied request: only the first container may be called main*
+
+v1/Pod default/runaway (vap-lists/objects.yaml)
+  [deny] runaway: ValidatingAdmissionPolicy 'runaway' with binding 'runaway' denied request: expression 'lists.range(3000).all(a, lists.range(3000).all(b, lists.range(3000).all(c, a + b + c >= 0)))' resulted in error: operation cancelled: actual cost limit exceeded
+
+5 violations (5 deny, 0 warn, 0 dryrun) in 2 of 7 objects, 0 constraints
+"
+    );
+    assert_eq!(r.code, 1);
+}
+
 /// ValidatingAdmissionPolicies and bindings among the inputs: params from a
 /// ConfigMap, namespace and object selectors, exclusions, match conditions,
 /// the three validation actions and a missing param with `Deny`.

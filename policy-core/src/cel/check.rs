@@ -657,6 +657,19 @@ pub(crate) fn is_namespaced_function(namespace: &str, name: &str) -> bool {
     })
 }
 
+/// cel-go's `ext.Lists` version 3, as Kubernetes 1.34 declares it for
+/// ValidatingAdmissionPolicy (`sortBy` is a macro, expanded to an internal
+/// function). Results are `dyn`: the element type is not tracked.
+const LISTS: &[Sig] = &[
+    ("slice", M, &[P::List, P::Int, P::Int], R::Dyn),
+    ("flatten", M, &[P::List], R::Dyn),
+    ("flatten", M, &[P::List, P::Int], R::Dyn),
+    ("distinct", M, &[P::List], R::Dyn),
+    ("reverse", M, &[P::List], R::Dyn),
+    ("sort", M, &[P::List], R::Dyn),
+    ("lists.range", G, &[P::Int], R::Dyn),
+];
+
 /// `ERROR: <input>:L:C: message` with cel-go's source line and caret.
 pub(crate) fn located(source: &str, offset: u32, message: &str) -> String {
     let offset = usize::try_from(offset).unwrap_or(0).min(source.len());
@@ -679,6 +692,9 @@ pub(crate) fn located(source: &str, offset: u32, message: &str) -> String {
 pub(crate) struct Declarations<'a> {
     /// The types of `variables.<name>` declared so far.
     pub variables: &'a HashMap<String, Type>,
+    /// Whether cel-go's list extensions ([`LISTS`]) are declared: in the API
+    /// server's ValidatingAdmissionPolicy environment, not in Gatekeeper's.
+    pub lists: bool,
 }
 
 /// Infers the type of `ast`, or returns the type errors, each located, in
@@ -852,11 +868,12 @@ impl Checker<'_> {
                 ns.as_str(),
                 "object" | "oldObject" | "params" | "request" | "namespaceObject"
             )
-            && is_namespaced_function(ns, name)
+            && (is_namespaced_function(ns, name) || (self.decls.lists && ns == "lists"))
         {
             let qualified = format!("{ns}.{name}");
             let types: Vec<Type> = args.iter().map(|a| self.expr(a)).collect();
-            return self.resolve(id, &qualified, false, &types, SIGNATURES);
+            let table = self.table(&qualified, false);
+            return self.resolve(id, &qualified, false, &types, table);
         }
         match name {
             operators::LOGICAL_AND | operators::LOGICAL_OR => {
@@ -976,7 +993,19 @@ impl Checker<'_> {
         if OPERATORS.iter().any(|(n, _, _, _)| *n == name) {
             return self.resolve(id, name, false, &types, OPERATORS);
         }
-        self.resolve(id, name, target.is_some(), &types, SIGNATURES)
+        let table = self.table(name, target.is_some());
+        self.resolve(id, name, target.is_some(), &types, table)
+    }
+
+    /// The table that declares `name`: the list extensions when only they
+    /// do and they are declared.
+    fn table(&self, name: &str, member: bool) -> &'static [Sig] {
+        let declares = |t: &[Sig]| t.iter().any(|(n, m, _, _)| *n == name && *m == member);
+        if !declares(SIGNATURES) && self.decls.lists && declares(LISTS) {
+            LISTS
+        } else {
+            SIGNATURES
+        }
     }
 
     /// Picks the overloads of `name` the argument types allow; `dyn` when
@@ -1092,6 +1121,7 @@ mod tests {
             ("anyObject".to_owned(), Type::Dyn),
         ]);
         let decls = Declarations {
+            lists: false,
             variables: &variables,
         };
         check(&ast, &info, source, &decls).map(|t| t.to_string())

@@ -18,6 +18,12 @@
 //! (`@var.<name>`, a name the CEL parser cannot produce) that the bindings
 //! resolve directly, so built-in variables such as Gatekeeper's `anyObject`
 //! borrow the request instead of copying it for every constraint.
+//!
+//! Every expression runs under cel-go's per-expression cost limit, and the
+//! validations (with the variables they read) share the budget of the
+//! [`Dialect`], the match conditions the API server's match-condition budget
+//! ([`super::cost`]); a budget that runs out ends the evaluation with one
+//! decision in the API server's words, handled by the failure policy.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -31,8 +37,9 @@ use cel::{Context, IdedExpr};
 use regorus::Value;
 
 use super::check::{self, Declarations, Type, located};
+use super::cost::{self, BUDGET_EXHAUSTED, LIMIT_EXCEEDED};
 use super::library::PRESENCE_TEST;
-use super::{environment, value::to_val};
+use super::{Dialect, value::to_val};
 
 /// Longest message a message expression may produce (the API server's
 /// `MaxEvaluatedMessageExpressionSizeBytes`); longer ones fall back.
@@ -69,6 +76,10 @@ pub(crate) struct Expression {
     reads_params: bool,
     /// Its type, as far as it is known.
     ty: Type,
+    /// The dialect it was compiled in (its environment).
+    dialect: Dialect,
+    /// Its static cost, charged before it runs (see [`cost::instrument`]).
+    base_cost: u64,
 }
 
 /// The prefix of the identifiers `variables.<name>` is rewritten into.
@@ -158,8 +169,9 @@ pub(crate) struct Validator {
     /// `auditAnnotations[]`: the key and its value expression.
     audit_annotations: Vec<Named>,
     failure_policy: FailurePolicy,
-    /// Whether `params` is visible outside variables.
-    params_everywhere: bool,
+    /// Whether `params` is visible outside variables, the environment and
+    /// the cost budget.
+    dialect: Dialect,
     /// Whether any expression reads `params`.
     reads_params: bool,
 }
@@ -367,12 +379,13 @@ impl Reads<'_> {
             }
             Expr::Call(c) => {
                 if let Some(t) = &mut c.target {
-                    // `sets.contains(a, b)`: `sets` names the function's
-                    // namespace, not a variable.
+                    // `sets.contains(a, b)`, `lists.range(n)`: `sets` names the
+                    // function's namespace, not a variable.
                     let namespace = matches!(&t.expr, Expr::Ident(ns)
                         if !bound.iter().any(|b| b == ns)
                             && !scope.declares(ns)
-                            && check::is_namespaced_function(ns, &c.func_name));
+                            && (check::is_namespaced_function(ns, &c.func_name)
+                                || super::FUNCTION_NAMESPACES.contains(&ns.as_str())));
                     if !namespace {
                         self.walk(t, bound, scope);
                     }
@@ -435,17 +448,21 @@ fn compile(
     source: &str,
     scope: Scope,
     types: &HashMap<String, Type>,
+    dialect: Dialect,
 ) -> Result<Expression, CompileError> {
     let err = |message: String| CompileError {
         field: field.to_owned(),
         message,
         compilation: true,
     };
-    let env = environment();
+    let env = dialect.environment();
     let (mut ast, info) = crate::guard::catch(|| env.parser().parse_with_source_info(source))
         .map_err(|p| err(p.to_string()))?
         .map_err(|e| err(e.to_string()))?;
-    let decls = Declarations { variables: types };
+    let decls = Declarations {
+        variables: types,
+        lists: dialect == Dialect::ValidatingAdmissionPolicy,
+    };
     let checked = check::check(&ast, &info, source, &decls);
     let mut reads = Reads {
         source,
@@ -459,12 +476,16 @@ fn compile(
     if let Some(m) = reads.error {
         return Err(err(m));
     }
+    // Last, so the passes above see the expression as written.
+    let base_cost = cost::instrument(&mut ast);
     Ok(Expression {
         source: source.to_owned(),
         ast,
         reads: reads.variables,
         reads_params: reads.params,
         ty: checked.map_err(err)?,
+        dialect,
+        base_cost,
     })
 }
 
@@ -506,9 +527,24 @@ enum Outcome {
 }
 
 impl Expression {
-    fn evaluate(&self, bindings: &Bindings<'_>, keep: Keep) -> Outcome {
+    /// Runs the expression under cel-go's per-expression limit; returns the
+    /// outcome and what it cost.
+    fn evaluate(&self, bindings: &Bindings<'_>, keep: Keep) -> (Outcome, u64) {
+        let (outcome, spent) = cost::metered(cost::PER_CALL_LIMIT, self.base_cost, || {
+            self.evaluate_unmetered(bindings, keep)
+        });
+        if spent.exceeded {
+            // Whatever error the interrupted evaluation surfaced (or a
+            // result an `all()` reached by absorbing it), it was stopped.
+            (Outcome::Error(LIMIT_EXCEEDED.to_owned()), spent.cost)
+        } else {
+            (outcome, spent.cost)
+        }
+    }
+
+    fn evaluate_unmetered(&self, bindings: &Bindings<'_>, keep: Keep) -> Outcome {
         let run = || {
-            let mut ctx = Context::with_env(Arc::clone(environment()));
+            let mut ctx = Context::with_env(Arc::clone(self.dialect.environment()));
             ctx.set_variable_resolver(bindings);
             let v = cel::Value::resolve_val(&self.ast, &ctx)?;
             let v = v.as_ref();
@@ -549,9 +585,9 @@ impl Validator {
     pub(crate) fn compile(
         source: &ValidatorSource,
         builtins: &[&str],
-        params_everywhere: bool,
+        dialect: Dialect,
     ) -> Result<Validator, CompileError> {
-        let rest = if params_everywhere {
+        let rest = if dialect.params_everywhere() {
             Scope::WithParams
         } else {
             Scope::Admission
@@ -564,7 +600,7 @@ impl Validator {
         let mut variables = Vec::new();
         for (i, (name, expr)) in source.variables.iter().enumerate() {
             let field = format!("variables[{i}].expression");
-            let expression = compile(&field, expr, Scope::WithParams, &declared)?;
+            let expression = compile(&field, expr, Scope::WithParams, &declared, dialect)?;
             declared.insert(name.clone(), expression.ty.clone());
             variables.push(Named {
                 name: name.clone(),
@@ -580,7 +616,7 @@ impl Validator {
                 Ok(Named {
                     name: name.clone(),
                     expression: returning(
-                        compile(&field, expr, rest, &declared)?,
+                        compile(&field, expr, rest, &declared, dialect)?,
                         &field,
                         &Type::Bool,
                     )?,
@@ -593,13 +629,16 @@ impl Validator {
             .enumerate()
             .map(|(i, (expr, message, message_expr))| {
                 let field = format!("validations[{i}].expression");
-                let expression =
-                    returning(compile(&field, expr, rest, &declared)?, &field, &Type::Bool)?;
+                let expression = returning(
+                    compile(&field, expr, rest, &declared, dialect)?,
+                    &field,
+                    &Type::Bool,
+                )?;
                 let message_expression = match message_expr {
                     Some(m) if !m.trim().is_empty() => {
                         let field = format!("validations[{i}].messageExpression");
                         Some(returning(
-                            compile(&field, m, rest, &declared)?,
+                            compile(&field, m, rest, &declared, dialect)?,
                             &field,
                             &Type::String,
                         )?)
@@ -620,7 +659,7 @@ impl Validator {
             .enumerate()
             .map(|(i, (key, expr))| {
                 let field = format!("auditAnnotations[{i}].valueExpression");
-                let expression = compile(&field, expr, rest, &declared)?;
+                let expression = compile(&field, expr, rest, &declared, dialect)?;
                 // A string or null, as the API server's accessor declares.
                 if expression.ty.is_known_not(&Type::String)
                     && expression.ty.is_known_not(&Type::Null)
@@ -654,7 +693,7 @@ impl Validator {
             validations,
             audit_annotations,
             failure_policy: source.failure_policy,
-            params_everywhere,
+            dialect,
         })
     }
 
@@ -695,7 +734,11 @@ impl Validator {
         };
         // Variables are lazy in the API server: one that fails only matters
         // to the expressions that read it, which then fail with its error.
+        // regard evaluates them up front, and charges each one's cost to the
+        // budget of the first expression that reads it (as the API server
+        // charges a lazy variable where it is first used).
         let mut failed: HashMap<&str, String> = HashMap::new();
+        let mut uncharged: HashMap<&str, u64> = HashMap::new();
         let mut values: Vec<(String, Box<dyn Val>)> = Vec::with_capacity(self.variables.len());
         for v in &self.variables {
             if let Some(e) = v
@@ -714,7 +757,9 @@ impl Validator {
                 builtins,
                 variables: &values,
             };
-            let value: Box<dyn Val> = match v.expression.evaluate(&bindings, Keep::Value) {
+            let (outcome, cost) = v.expression.evaluate(&bindings, Keep::Value);
+            uncharged.insert(&v.name, cost);
+            let value: Box<dyn Val> = match outcome {
                 Outcome::Value(b) => b,
                 Outcome::True => Box::new(CelBool::from(true)),
                 Outcome::False => Box::new(CelBool::from(false)),
@@ -736,19 +781,44 @@ impl Validator {
         }
         let bindings = Bindings {
             activation,
-            params: self.params_everywhere.then_some(params),
+            params: self.dialect.params_everywhere().then_some(params),
             builtins,
             variables: &values,
         };
-        let run = |e: &Expression, keep: Keep| -> Outcome {
+        let run = |e: &Expression, keep: Keep| -> (Outcome, u64) {
             match e.reads.iter().find_map(|r| failed.get(r.as_str())) {
-                Some(err) => Outcome::Error(err.clone()),
+                Some(err) => (Outcome::Error(err.clone()), 0),
                 None => e.evaluate(&bindings, keep),
             }
         };
+        // An expression's cost with that of the variables it reads first.
+        let mut charged = |e: &Expression, cost: u64| -> u64 {
+            let mut total = cost;
+            let mut reads: Vec<&str> = e.reads.iter().map(String::as_str).collect();
+            while let Some(name) = reads.pop() {
+                if let Some(c) = uncharged.remove(name) {
+                    total = total.saturating_add(c);
+                    if let Some(v) = self.variables.iter().find(|v| v.name == name) {
+                        reads.extend(v.expression.reads.iter().map(String::as_str));
+                    }
+                }
+            }
+            total
+        };
         let mut errors = Vec::new();
+        let mut budget = cost::MATCH_CONDITIONS_BUDGET;
         for c in &self.match_conditions {
-            match run(&c.expression, Keep::Type) {
+            let (outcome, cost) = run(&c.expression, Keep::Type);
+            match budget.checked_sub(charged(&c.expression, cost)) {
+                Some(left) => budget = left,
+                None => {
+                    return Evaluation {
+                        decisions: fail(BUDGET_EXHAUSTED.to_owned(), None),
+                        annotations: Vec::new(),
+                    };
+                }
+            }
+            match outcome {
                 Outcome::False => return Evaluation::default(),
                 Outcome::True => {}
                 Outcome::Other(t) | Outcome::Str(t) => errors.push(
@@ -770,13 +840,29 @@ impl Validator {
                 annotations: Vec::new(),
             };
         }
+        // Message expressions run under the per-expression limit only; one
+        // that exceeds it falls back to the static message like any error.
+        let message_run = |e: &Expression, keep: Keep| run(e, keep).0;
+        let mut budget = self.dialect.validation_budget();
         let mut decisions = Vec::new();
         for (i, v) in self.validations.iter().enumerate() {
-            match run(&v.expression, Keep::Type) {
+            let (outcome, cost) = run(&v.expression, Keep::Type);
+            // As the API server: the budget is checked before the result, and
+            // when it runs out no decision but that one is returned.
+            match budget.checked_sub(charged(&v.expression, cost)) {
+                Some(left) => budget = left,
+                None => {
+                    return Evaluation {
+                        decisions: fail(BUDGET_EXHAUSTED.to_owned(), None),
+                        annotations: Vec::new(),
+                    };
+                }
+            }
+            match outcome {
                 Outcome::True => {}
                 Outcome::False | Outcome::Other(_) | Outcome::Str(_) | Outcome::Value(_) => {
                     decisions.push(Decision {
-                        message: self.message(v, &run),
+                        message: self.message(v, &message_run),
                         expression_index: Some(i),
                         is_error: false,
                     })
@@ -792,7 +878,18 @@ impl Validator {
                     a.expression.source
                 ))
             };
-            let value = match run(&a.expression, Keep::String) {
+            // Audit annotations share the validations' budget, as in the API server.
+            let (outcome, cost) = run(&a.expression, Keep::String);
+            match budget.checked_sub(charged(&a.expression, cost)) {
+                Some(left) => budget = left,
+                None => {
+                    return Evaluation {
+                        decisions: fail(BUDGET_EXHAUSTED.to_owned(), None),
+                        annotations: Vec::new(),
+                    };
+                }
+            }
+            let value = match outcome {
                 Outcome::Str(s) if s.trim().is_empty() => continue,
                 Outcome::Str(s) => AnnotationValue::Publish(s.trim().to_owned()),
                 Outcome::Other(t) if t == "null_type" => continue,
@@ -890,7 +987,7 @@ mod tests {
             ("object.n < 1", Some("fallback"), Some("'  '")),
             ("object.n > 0", None, None),
         ]);
-        let validator = Validator::compile(&src, &["params"], false).unwrap();
+        let validator = Validator::compile(&src, &["params"], Dialect::Gatekeeper).unwrap();
         assert_eq!(
             messages(&validator, r#"{"n": 3}"#),
             [
@@ -908,13 +1005,13 @@ mod tests {
     #[test]
     fn errors_follow_the_failure_policy() {
         let mut src = source(&[("object.missing == 1", None, None), ("true", None, None)]);
-        let validator = Validator::compile(&src, &[], false).unwrap();
+        let validator = Validator::compile(&src, &[], Dialect::Gatekeeper).unwrap();
         assert_eq!(
             messages(&validator, "{}"),
             ["expression 'object.missing == 1' resulted in error: no such key: missing"]
         );
         src.failure_policy = FailurePolicy::Ignore;
-        let ignoring = Validator::compile(&src, &[], false).unwrap();
+        let ignoring = Validator::compile(&src, &[], Dialect::Gatekeeper).unwrap();
         assert_eq!(messages(&ignoring, "{}"), Vec::<String>::new());
     }
 
@@ -933,7 +1030,7 @@ mod tests {
                 "variables.good + variables.good".to_owned(),
             ),
         ];
-        let validator = Validator::compile(&src, &[], false).unwrap();
+        let validator = Validator::compile(&src, &[], Dialect::Gatekeeper).unwrap();
         assert_eq!(
             messages(&validator, r#"{"n": 1}"#),
             [
@@ -947,7 +1044,7 @@ mod tests {
     fn match_conditions_gate_the_validations() {
         let mut src = source(&[("false", Some("denied"), None)]);
         src.match_conditions = vec![("is-pod".to_owned(), "object.kind == 'Pod'".to_owned())];
-        let validator = Validator::compile(&src, &[], false).unwrap();
+        let validator = Validator::compile(&src, &[], Dialect::Gatekeeper).unwrap();
         assert_eq!(messages(&validator, r#"{"kind": "Pod"}"#), ["denied"]);
         assert_eq!(
             messages(&validator, r#"{"kind": "Service"}"#),
@@ -966,7 +1063,7 @@ mod tests {
             ("!has(variables.params.x)", Some("params.x present"), None),
             ("has(variables.params)", Some("params absent"), None),
         ]);
-        let validator = Validator::compile(&src, &["params"], false).unwrap();
+        let validator = Validator::compile(&src, &["params"], Dialect::Gatekeeper).unwrap();
         let run = |object: &str, params: &str| -> Vec<String> {
             let p = to_val(&v(params));
             validator
@@ -986,7 +1083,7 @@ mod tests {
     #[test]
     fn compile_errors_name_the_field_and_position() {
         let err = |src: ValidatorSource| {
-            Validator::compile(&src, &["params"], false)
+            Validator::compile(&src, &["params"], Dialect::Gatekeeper)
                 .unwrap_err()
                 .to_string()
         };
@@ -1031,7 +1128,9 @@ mod tests {
 
     #[test]
     fn type_errors_name_the_field_and_position() {
-        let err = |src: ValidatorSource| Validator::compile(&src, &["params"], false).unwrap_err();
+        let err = |src: ValidatorSource| {
+            Validator::compile(&src, &["params"], Dialect::Gatekeeper).unwrap_err()
+        };
         let e = err(source(&[
             ("true", None, None),
             ("object.n + 'a' > 1", None, None),
@@ -1071,7 +1170,7 @@ mod tests {
             let mut src = source(&[("true", None, None)]);
             src.audit_annotations = vec![("k".to_owned(), fine.to_owned())];
             assert!(
-                Validator::compile(&src, &["params"], false).is_ok(),
+                Validator::compile(&src, &["params"], Dialect::Gatekeeper).is_ok(),
                 "{fine}"
             );
         }
@@ -1109,6 +1208,135 @@ mod tests {
             None,
             Some("strings.quote('x')".to_owned()),
         ));
-        assert!(Validator::compile(&ok, &["params"], false).is_ok());
+        assert!(Validator::compile(&ok, &["params"], Dialect::Gatekeeper).is_ok());
+    }
+
+    /// An object with `items`: `n` integers.
+    fn items(n: usize) -> String {
+        let items: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        format!(r#"{{"items": [{}]}}"#, items.join(","))
+    }
+
+    fn run_dialect(src: &ValidatorSource, dialect: Dialect, object: &str) -> Vec<String> {
+        let validator = Validator::compile(src, &[], dialect).unwrap();
+        validator
+            .validate(&activation(object), &CelNull, &[])
+            .into_iter()
+            .map(|d| d.message)
+            .collect()
+    }
+
+    /// Three nested loops over 3,000 items: 2.7e10 steps unbounded.
+    const RUNAWAY: &str =
+        "object.items.all(a, object.items.all(b, object.items.all(c, a + b + c >= 0)))";
+
+    #[test]
+    fn an_expression_past_the_per_call_limit_fails() {
+        let object = items(3000);
+        let src = source(&[(RUNAWAY, None, None), ("object.items[0] == 1", None, None)]);
+        // The API server: a runtime error of that expression; the others run.
+        assert_eq!(
+            run_dialect(&src, Dialect::ValidatingAdmissionPolicy, &object),
+            [
+                format!(
+                    "expression '{RUNAWAY}' resulted in error: operation cancelled: actual cost limit exceeded"
+                ),
+                "failed expression: object.items[0] == 1".to_owned(),
+            ]
+        );
+        // Gatekeeper: the limit is the whole constraint's budget, so the
+        // budget error comes first and ends the evaluation.
+        assert_eq!(
+            run_dialect(&src, Dialect::Gatekeeper, &object),
+            [BUDGET_EXHAUSTED]
+        );
+        let mut ignoring = src;
+        ignoring.failure_policy = FailurePolicy::Ignore;
+        assert_eq!(
+            run_dialect(&ignoring, Dialect::Gatekeeper, &object),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn the_budget_is_shared_by_the_validations_and_the_variables_they_read() {
+        // Each validation costs about 546,000 (300 × 300 × 6 inner steps
+        // plus 300 outer ones), under the per-call limit.
+        let object = items(300);
+        let pair = "object.items.all(a, object.items.all(b, true))";
+        let one = source(&[(pair, Some("one"), None), ("false", Some("after"), None)]);
+        assert_eq!(run_dialect(&one, Dialect::Gatekeeper, &object), ["after"]);
+        // Two exceed Gatekeeper's 1,000,000 for the constraint.
+        let two = source(&[
+            (pair, None, None),
+            (pair, None, None),
+            ("false", None, None),
+        ]);
+        assert_eq!(
+            run_dialect(&two, Dialect::Gatekeeper, &object),
+            [BUDGET_EXHAUSTED]
+        );
+        // The API server's 10,000,000: 18 fit, the 19th does not.
+        let many = |n: usize| source(&vec![(pair, None, None); n]);
+        assert_eq!(
+            run_dialect(&many(18), Dialect::ValidatingAdmissionPolicy, &object),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            run_dialect(&many(19), Dialect::ValidatingAdmissionPolicy, &object),
+            [BUDGET_EXHAUSTED]
+        );
+        // A variable is charged once, to the first validation reading it.
+        let mut shared = source(&[("variables.v", None, None), ("variables.v", None, None)]);
+        shared.variables = vec![("v".to_owned(), pair.to_owned())];
+        assert_eq!(
+            run_dialect(&shared, Dialect::Gatekeeper, &object),
+            Vec::<String>::new()
+        );
+        shared.validations.push((pair.to_owned(), None, None));
+        assert_eq!(
+            run_dialect(&shared, Dialect::Gatekeeper, &object),
+            [BUDGET_EXHAUSTED]
+        );
+    }
+
+    #[test]
+    fn match_conditions_have_their_own_budget() {
+        let object = items(300);
+        let pair = "object.items.all(a, object.items.all(b, true))";
+        // 4 × 546,000 fit in 2,500,000; a fifth does not.
+        let mut src = source(&[("false", Some("denied"), None)]);
+        src.match_conditions = vec![("m".to_owned(), pair.to_owned()); 4];
+        assert_eq!(run_dialect(&src, Dialect::Gatekeeper, &object), ["denied"]);
+        src.match_conditions.push(("m".to_owned(), pair.to_owned()));
+        assert_eq!(
+            run_dialect(&src, Dialect::Gatekeeper, &object),
+            [BUDGET_EXHAUSTED]
+        );
+    }
+
+    #[test]
+    fn the_list_extensions_are_in_the_admission_policy_environment_only() {
+        let ranged = source(&[(
+            "lists.range(3) == [0, 1, 2] && sets.contains([1, 2], [1]) && strings.quote('a') == '\"a\"'",
+            Some("wrong"),
+            None,
+        )]);
+        assert_eq!(
+            run_dialect(&ranged, Dialect::ValidatingAdmissionPolicy, "{}"),
+            Vec::<String>::new()
+        );
+        let src = source(&[("[3, 1, 2].sort() == [1, 2, 3]", Some("unsorted"), None)]);
+        assert_eq!(
+            run_dialect(&src, Dialect::ValidatingAdmissionPolicy, "{}"),
+            Vec::<String>::new()
+        );
+        // Gatekeeper's 1.33 environment has no `sort`: the type checker refuses it.
+        assert_eq!(
+            Validator::compile(&src, &[], Dialect::Gatekeeper)
+                .unwrap_err()
+                .to_string(),
+            "validations[0].expression: ERROR: <input>:1:15: undeclared reference to 'sort' (in container '')\n | [3, 1, 2].sort() == [1, 2, 3]\n | ..............^"
+        );
     }
 }

@@ -339,7 +339,7 @@ impl ConstraintTemplate {
         };
         let cel = match &self.cel {
             Some(source) => Some(Arc::new(
-                Validator::compile(source, &CEL_BUILTINS, false)
+                Validator::compile(source, &CEL_BUILTINS, crate::cel::Dialect::Gatekeeper)
                     .map_err(|e| err(format!("invalid K8sNativeValidation code: {e}")))?,
             )),
             None => None,

@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use regorus::Value;
 
+use crate::cel::Dialect;
 use crate::cel::validator::{
     Activation, AnnotationValue, FailurePolicy, Validator, ValidatorSource,
 };
@@ -567,7 +568,7 @@ impl VapSet {
                 failure_policy,
                 audit_annotations,
             };
-            let validator = Validator::compile(&source, &[], true)
+            let validator = Validator::compile(&source, &[], Dialect::ValidatingAdmissionPolicy)
                 .map_err(|e| err(format!("spec.{}", e.api_server_message())))?;
             let match_constraints =
                 MatchResources::from_value(&spec["matchConstraints"]).map_err(&err)?;
@@ -954,7 +955,7 @@ mod tests {
             {"key": "image", "valueExpression": "'  ' + object.image + '  '"},
             {"key": "none", "valueExpression": "null"},
             {"key": "blank", "valueExpression": "' '"},
-            {"key": "count", "valueExpression": "size(object.image)"},
+            {"key": "count", "valueExpression": "dyn(size(object.image))"},
             {"key": "missing", "valueExpression": "object.missing"},
         ]);
         let docs = [
@@ -977,7 +978,7 @@ mod tests {
         // A wrong type always denies; an error only under `failurePolicy: Fail`. Both whatever
         // the binding's actions.
         let denied = "ValidatingAdmissionPolicy 'p' with binding 'audit-only' denied request: ";
-        let type_error = "valueExpression 'size(object.image)' resulted in unsupported return type: int. Return type must be either string or null.";
+        let type_error = "valueExpression 'dyn(size(object.image))' resulted in unsupported return type: int. Return type must be either string or null.";
         assert_eq!(
             messages(&outcome),
             [
@@ -1174,10 +1175,10 @@ mod tests {
             first_lines,
             [
                 format!(
-                    "{at}auditAnnotations[0].valueExpression: ERROR: <input>:1:11: Syntax error: mismatched input '<EOF>' expecting {{'[', '{{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}}"
+                    "{at}auditAnnotations[0].valueExpression: compilation failed: ERROR: <input>:1:11: Syntax error: mismatched input '<EOF>' expecting {{'[', '{{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}}"
                 ),
                 format!(
-                    "{at}auditAnnotations[0].valueExpression: ERROR: <input>:1:10: undefined field 'nope' of variables"
+                    "{at}auditAnnotations[0].valueExpression: compilation failed: ERROR: <input>:1:10: undefined field 'nope' of variables"
                 ),
                 format!(
                     "{at}auditAnnotations[0].key: Invalid value: \"bad key\": must be a qualified name of at most 63 characters: alphanumeric characters, '-', '_' or '.', starting and ending with an alphanumeric character"
