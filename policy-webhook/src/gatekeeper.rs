@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use policy_core::gatekeeper::{
     AUDIT_ENFORCEMENT_POINT, EnforcementAction, Engines, Evaluator, PolicyBundle, Process,
-    ReviewOptions, SyncKind, Violation,
+    ReviewOptions, SyncKind, TemplateCache, Violation,
 };
 use policy_core::mutation::MutationSystem;
 
@@ -65,37 +65,49 @@ impl GatekeeperPolicies {
 
 /// Compiles every ConstraintTemplate, Constraint and ExpansionTemplate under `dir`.
 pub fn load_dir(dir: &Path) -> Result<Arc<dyn Reviewer>, String> {
-    load(Some(dir), &[], &[], Engines::default())
+    load(
+        Some(dir),
+        &[],
+        &[],
+        Engines::default(),
+        &TemplateCache::new(),
+    )
 }
 
 /// Compiles the built-in `bundles` and the documents of remote bundles
-/// together with the policies under `dir` (each may be absent).
+/// together with the policies under `dir` (each may be absent). Templates
+/// unchanged since the last load through `cache` are not compiled again.
 pub fn load(
     dir: Option<&Path>,
     bundles: &[String],
     remote: &[(String, regorus::Value)],
     engines: Engines,
+    cache: &TemplateCache,
 ) -> Result<Arc<dyn Reviewer>, String> {
     let bundle = match (dir, bundles.is_empty() && remote.is_empty()) {
-        (Some(dir), true) => PolicyBundle::load_dir(dir),
+        (Some(dir), true) => PolicyBundle::dir_documents(dir)
+            .and_then(|docs| PolicyBundle::from_documents_cached(docs, cache)),
         (dir, _) => {
             let mut docs = policy_core::library::documents(bundles).map_err(|e| e.to_string())?;
             docs.extend(remote.iter().cloned());
             if let Some(dir) = dir {
                 docs.extend(PolicyBundle::dir_documents(dir).map_err(|e| e.to_string())?);
             }
-            PolicyBundle::from_documents(docs)
+            PolicyBundle::from_documents_cached(docs, cache)
         }
     }
     .map_err(|e| e.to_string())?;
     Ok(Arc::new(GatekeeperPolicies::new(bundle, engines)))
 }
 
-/// The [`crate::policy::Loader`] for a directory and built-in bundles.
+/// The [`crate::policy::Loader`] for a directory and built-in bundles. It keeps
+/// the compiled templates of its last load, so a reload compiles only the
+/// templates that changed.
 pub fn loader(bundles: Vec<String>, engines: Engines) -> crate::policy::Loader {
+    let cache = TemplateCache::new();
     Arc::new(
         move |dir: Option<&Path>, remote: &[(String, regorus::Value)]| {
-            load(dir, &bundles, remote, engines)
+            load(dir, &bundles, remote, engines, &cache)
         },
     )
 }

@@ -24,6 +24,7 @@ pub mod certs;
 pub mod cluster;
 pub mod config;
 pub mod controller;
+mod eval_pool;
 pub mod exempt;
 pub mod fswatch;
 pub mod gatekeeper;

@@ -42,6 +42,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cache;
 mod config;
 mod constraint;
 mod data_access;
@@ -64,6 +65,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use regorus::Value;
 
+pub use cache::TemplateCache;
 pub use config::{
     Process, REQUIRES_SYNC_DATA, SyncConfig, SyncKind, SyncRequirement, SyncTestReport,
     exclusion_namespace, sync_requirements, sync_test,
@@ -365,7 +367,18 @@ impl PolicyBundle {
     ///
     /// A template or constraint given twice (same kind, same name) replaces the earlier one.
     pub fn from_documents(docs: Vec<(String, Value)>) -> Result<PolicyBundle, Error> {
-        PolicyBundle::build(docs, false).map(|(bundle, _)| bundle)
+        PolicyBundle::build(docs, false, None).map(|(bundle, _)| bundle)
+    }
+
+    /// [`PolicyBundle::from_documents`] for a server that loads its policies again and
+    /// again: a template whose document and file are the same as in the last load through
+    /// `cache` is taken from it, compiled, instead of being compiled again; `cache` then holds
+    /// this load's templates. The bundle is the same either way.
+    pub fn from_documents_cached(
+        docs: Vec<(String, Value)>,
+        cache: &TemplateCache,
+    ) -> Result<PolicyBundle, Error> {
+        PolicyBundle::build(docs, false, Some(cache)).map(|(bundle, _)| bundle)
     }
 
     /// [`PolicyBundle::from_documents`] for a bundle that may be used together with others (a
@@ -389,7 +402,7 @@ impl PolicyBundle {
     pub fn from_partial_documents(
         docs: Vec<(String, Value)>,
     ) -> Result<(PolicyBundle, Vec<IgnoredDocument>), Error> {
-        PolicyBundle::build(docs, true)
+        PolicyBundle::build(docs, true, None)
     }
 
     /// `from_documents`; with `partial`, constraints of kinds no template defines are returned
@@ -397,9 +410,11 @@ impl PolicyBundle {
     fn build(
         docs: Vec<(String, Value)>,
         partial: bool,
+        cache: Option<&TemplateCache>,
     ) -> Result<(PolicyBundle, Vec<IgnoredDocument>), Error> {
         let mut foreign = Vec::new();
-        let mut template_docs: Vec<ConstraintTemplate> = Vec::new();
+        // Each template with its (file, document), the key of the cache.
+        let mut template_docs: Vec<(ConstraintTemplate, (String, Value))> = Vec::new();
         let mut constraint_docs = Vec::new();
         let mut expansions: Vec<ExpansionTemplate> = Vec::new();
         let mut ignored = Vec::new();
@@ -407,8 +422,8 @@ impl PolicyBundle {
         for (source, doc) in docs {
             if template::is_template(&doc) {
                 let t = ConstraintTemplate::from_value(&source, &doc)?;
-                template_docs.retain(|x| x.kind != t.kind);
-                template_docs.push(t);
+                template_docs.retain(|(x, _)| x.kind != t.kind);
+                template_docs.push((t, (source, doc)));
             } else if constraint::is_constraint(&doc) {
                 constraint_docs.push((source, doc));
             } else if vap::is_vap_document(&doc) {
@@ -422,20 +437,34 @@ impl PolicyBundle {
             }
         }
         let sync = SyncConfig::from_documents(&ignored)?;
-        template_docs.sort_by(|a, b| a.kind.cmp(&b.kind));
-        let templates: Vec<CompiledTemplate> = template_docs
+        template_docs.sort_by(|a, b| a.0.kind.cmp(&b.0.kind));
+        let compiled: Vec<(CompiledTemplate, (String, Value))> = template_docs
             .into_par_iter()
-            .map(|t| {
+            .map(|(t, key)| {
+                if let Some(hit) = cache.and_then(|c| c.get(&key.0, &key.1)) {
+                    return Ok((hit, key));
+                }
                 let (file, name) = (t.file.clone(), t.name.clone());
-                crate::guard::catch(|| t.compile(None)).unwrap_or_else(|panic| {
-                    Err(Error::Template {
-                        file,
-                        name,
-                        message: format!("invalid rego: {panic}"),
+                crate::guard::catch(|| t.compile(None))
+                    .unwrap_or_else(|panic| {
+                        Err(Error::Template {
+                            file,
+                            name,
+                            message: format!("invalid rego: {panic}"),
+                        })
                     })
-                })
+                    .map(|c| (c, key))
             })
             .collect::<Result<_, _>>()?;
+        if let Some(cache) = cache {
+            cache.replace(
+                compiled
+                    .iter()
+                    .map(|(t, key)| (key.clone(), t.clone()))
+                    .collect(),
+            );
+        }
+        let templates: Vec<CompiledTemplate> = compiled.into_iter().map(|(t, _)| t).collect();
         let mut constraints: Vec<(usize, Constraint)> = Vec::new();
         for (source, doc) in constraint_docs {
             let kind = object::str_at(&doc, &["kind"]).unwrap_or("");
@@ -1330,6 +1359,59 @@ mod tests {
             err.to_string(),
             "bad.yaml: K8sDemo \"bad\": schema validation failed: spec.parameters/word: 3 is not of type \"string\""
         );
+    }
+
+    #[test]
+    fn a_cached_load_reuses_unchanged_templates_and_compiles_the_rest() {
+        let constraint = |word: &str| {
+            v(&format!(
+                r#"{{"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sDemo", "metadata": {{"name": "demo"}}, "spec": {{"parameters": {{"word": "{word}"}}}}}}"#
+            ))
+        };
+        let msgs = |b: &PolicyBundle| -> Vec<String> {
+            let out = b.review_object(&v(POD), &ReviewOptions::default()).unwrap();
+            out.violations.into_iter().map(|x| x.msg).collect()
+        };
+        let cache = TemplateCache::new();
+        let load = |file: &str, template: Value, word: &str| {
+            PolicyBundle::from_documents_cached(
+                vec![(file.into(), template), ("c".into(), constraint(word))],
+                &cache,
+            )
+        };
+        let first = load("t", v(TEMPLATE), "good").unwrap();
+        assert_eq!((cache.len(), msgs(&first).len()), (1, 0));
+        // Another constraint, the same template from the same file: reused, and it
+        // reviews as a template compiled afresh does.
+        let second = load("t", v(TEMPLATE), "bad").unwrap();
+        let (a, b) = (&first.inner.templates[0], &second.inner.templates[0]);
+        assert!(Arc::ptr_eq(&a.meta, &b.meta));
+        let fresh = PolicyBundle::from_documents(vec![
+            ("t".into(), v(TEMPLATE)),
+            ("c".into(), constraint("bad")),
+        ])
+        .unwrap();
+        assert_eq!(msgs(&second), msgs(&fresh));
+        assert_eq!(msgs(&second), ["p has bad", "p has bad"]);
+        // The same document from another file is compiled again: errors name the file.
+        let moved = load("t2", v(TEMPLATE), "bad").unwrap();
+        assert!(!Arc::ptr_eq(&b.meta, &moved.inner.templates[0].meta));
+        assert_eq!(moved.inner.templates[0].meta.file, "t2");
+        // An edited template is compiled again; a load that fails leaves the cache as it was.
+        let edited = TEMPLATE.replace("namespace is frozen", "frozen namespace");
+        let third = load("t2", v(&edited), "bad").unwrap();
+        assert!(!Arc::ptr_eq(
+            &moved.inner.templates[0].meta,
+            &third.inner.templates[0].meta
+        ));
+        let broken = TEMPLATE.replace("violation[", "violation(");
+        assert!(load("t2", v(&broken), "bad").is_err());
+        let fourth = load("t2", v(&edited), "bad").unwrap();
+        assert!(Arc::ptr_eq(
+            &third.inner.templates[0].meta,
+            &fourth.inner.templates[0].meta
+        ));
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

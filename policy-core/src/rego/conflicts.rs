@@ -51,7 +51,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regorus::unstable::{Expr, Literal, LiteralStmt, Module, Query, Ref, Rule, RuleBody, RuleHead};
+use regorus::Value;
+use regorus::unstable::{
+    AssignOp, BoolOp, Expr, Literal, LiteralStmt, Module, Query, Ref, Rule, RuleBody, RuleHead,
+};
 
 use super::ast::{AstVisitor, package_components, rule_name, walk_expr};
 use super::text::{Edit, apply_edits};
@@ -264,7 +267,8 @@ fn rules(modules: &[(&str, &Module)], rego_v1: bool) -> Result<Vec<String>, Unsu
             list.extend(rewrite_def(def, name, n, rego_v1)?);
         }
         if let Some(text) = appended.get_mut(first.module) {
-            text.push_str(&wrapper(name, kind, defs.len(), rego_v1));
+            let total: Vec<bool> = defs.iter().map(always_defined).collect();
+            text.push_str(&wrapper(name, kind, &total, rego_v1));
         }
     }
     Ok(modules
@@ -471,7 +475,96 @@ fn exclusive(a: &Def<'_>, b: &Def<'_>) -> bool {
     };
     let (pos_a, neg_a) = conditions(a, args_a, &qa.query);
     let (pos_b, neg_b) = conditions(b, args_b, &qb.query);
-    !pos_a.is_disjoint(&neg_b) || !neg_a.is_disjoint(&pos_b)
+    if !pos_a.is_disjoint(&neg_b) || !neg_a.is_disjoint(&pos_b) {
+        return true;
+    }
+    // `x == "a"` against `x == "b"` or `x != "a"` (`params.rule = "a"` too).
+    let (eq_a, ne_a) = comparisons(a, args_a, &qa.query);
+    let (eq_b, ne_b) = comparisons(b, args_b, &qb.query);
+    let clash = |eq: &BTreeMap<String, Value>,
+                 other_eq: &BTreeMap<String, Value>,
+                 other_ne: &BTreeSet<(String, Value)>| {
+        eq.iter().any(|(l, c)| {
+            other_eq.get(l).is_some_and(|d| d != c) || other_ne.contains(&(l.clone(), c.clone()))
+        })
+    };
+    clash(&eq_a, &eq_b, &ne_b) || clash(&eq_b, &eq_a, &ne_a)
+}
+
+/// A body's comparisons of an expression over arguments and package names
+/// with a string, boolean or null constant: (`l == c` and `l = c` as `l` →
+/// `c`, `l != c` as pairs). Numbers are left out: `1` and `1.0` are equal
+/// but written differently.
+type Comparisons = (BTreeMap<String, Value>, BTreeSet<(String, Value)>);
+
+fn comparisons(def: &Def<'_>, args: &[Ref<Expr>], query: &Query) -> Comparisons {
+    let mut allowed: BTreeSet<String> = def.globals.clone();
+    allowed.insert("input".to_owned());
+    allowed.insert("data".to_owned());
+    for a in args {
+        allowed.extend(mentions(a));
+    }
+    let constant = |e: &Expr| match e {
+        Expr::String { value, .. }
+        | Expr::RawString { value, .. }
+        | Expr::Bool { value, .. }
+        | Expr::Null { value, .. } => Some(value.clone()),
+        _ => None,
+    };
+    let mut eq = BTreeMap::new();
+    let mut ne = BTreeSet::new();
+    for s in &query.stmts {
+        let Literal::Expr { expr, .. } = &s.literal else {
+            continue;
+        };
+        if !s.with_mods.is_empty() {
+            continue;
+        }
+        let (lhs, rhs, equal) = match expr.as_ref() {
+            Expr::BoolExpr {
+                op: BoolOp::Eq,
+                lhs,
+                rhs,
+                ..
+            }
+            | Expr::AssignExpr {
+                op: AssignOp::Eq,
+                lhs,
+                rhs,
+                ..
+            } => (lhs, rhs, true),
+            Expr::BoolExpr {
+                op: BoolOp::Ne,
+                lhs,
+                rhs,
+                ..
+            } => (lhs, rhs, false),
+            _ => continue,
+        };
+        let (side, value) = match (constant(lhs), constant(rhs)) {
+            (None, Some(v)) => (lhs, v),
+            (Some(v), None) => (rhs, v),
+            _ => continue,
+        };
+        if !mentions(side).is_subset(&allowed) {
+            continue;
+        }
+        let span = side.span();
+        let text = def
+            .src
+            .get(span.start as usize..closing_end(def.src, span.end as usize))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if equal {
+            // Two different constants for one expression: the body never holds.
+            eq.insert(text, value);
+        } else {
+            ne.insert((text, value));
+        }
+    }
+    (eq, ne)
 }
 
 /// A constant argument as (kind, text): `"1"` and `1` differ.
@@ -868,7 +961,12 @@ fn body_inner(b: &RuleBody) -> &str {
 }
 
 /// The rule appended for a rewritten group.
-fn wrapper(name: &str, kind: Kind, defs: usize, rego_v1: bool) -> String {
+///
+/// `total[n]`: definition `n` is defined for every argument (see
+/// [`always_defined`]), so the wrapper reads its set directly; the others are
+/// read through a comprehension, which is empty when their arguments do not
+/// match.
+fn wrapper(name: &str, kind: Kind, total: &[bool], rego_v1: bool) -> String {
     let (op, kw) = if rego_v1 { (":=", " if") } else { ("=", "") };
     match kind {
         Kind::Complete => format!(
@@ -885,12 +983,18 @@ fn wrapper(name: &str, kind: Kind, defs: usize, rego_v1: bool) -> String {
         Kind::Function(arity) => {
             let args: Vec<String> = (0..arity).map(|i| format!("__regard_a{i}")).collect();
             let args = args.join(", ");
-            let parts: Vec<String> = (0..defs)
-                .map(|n| {
-                    format!(
-                        "{{__regard_y | _ = [0][_]; __regard_y := {}({args})[_]}}",
-                        def_fn(name, n)
-                    )
+            let parts: Vec<String> = total
+                .iter()
+                .enumerate()
+                .map(|(n, &total)| {
+                    if total {
+                        format!("{}({args})", def_fn(name, n))
+                    } else {
+                        format!(
+                            "{{__regard_y | _ = [0][_]; __regard_y := {}({args})[_]}}",
+                            def_fn(name, n)
+                        )
+                    }
                 })
                 .collect();
             format!(
@@ -899,6 +1003,25 @@ fn wrapper(name: &str, kind: Kind, defs: usize, rego_v1: bool) -> String {
             )
         }
     }
+}
+
+/// Whether a rewritten function definition is defined whatever its
+/// arguments: its parameters are distinct variables (a constant or a repeated
+/// name only matches some arguments), and its rewritten body is a
+/// comprehension, defined even when empty.
+fn always_defined(def: &Def<'_>) -> bool {
+    let Rule::Spec {
+        head: RuleHead::Func { args, .. },
+        ..
+    } = def.rule
+    else {
+        return false;
+    };
+    let mut seen = BTreeSet::new();
+    args.iter().all(|a| match a.as_ref() {
+        Expr::Var { span, .. } => span.text() == "_" || seen.insert(span.text().to_owned()),
+        _ => false,
+    })
 }
 
 /// `__regard_one`, appended once to every rewritten module.
@@ -999,9 +1122,17 @@ mod tests {
             "package t\nm(\"Ki\") = 1024 { true }\nm(\"Mi\") = 1048576 { true }\nm(1) = 1",
             "package t\nc(o) = n { is_number(o); n := o * 1000 }\nc(o) = n { not is_number(o); n := to_number(o) }",
             "package t\nc(o) = n { is_number(o)\n  n := o }\nc(o) = 2 {\n  not is_number(o) }",
+            // One expression compared with different constants, or with one
+            // constant for equality and inequality.
+            "package t\nf(k, c) = 1 { k == \"a\" }\nf(k, c) = c.n { k != \"a\" }",
+            "package t\nf(p, c) = c.x { p.rule = \"A\" }\nf(p, c) = c.y { \"B\" = p.rule }",
+            "package t\nf(p) = 1 { p[\"r\"] == true }\nf(p) = 2 { p[\"r\"] == null }",
         ] {
             assert_eq!(rewritten(src), src);
         }
+        let src = "package t\nf(k, c) = 1 { k == \"a\" }\nf(k, c) = c.n { k != \"a\" }\np = f(input.k, input)";
+        assert_eq!(agree(src, false, r#"{"k": "a", "n": 2}"#), num(1));
+        assert_eq!(agree(src, false, r#"{"k": "b", "n": 2}"#), num(2));
         // Conditions that are not each other's negation, or that read body
         // variables, or arguments written differently, prove nothing.
         for src in [
@@ -1011,6 +1142,10 @@ mod tests {
             "package t\nf(x) = 1 { y := x.a; y }\nf(x) = 2 { y := x.b; not y }",
             "package t\nf(x) = 1 { x }\nf(z) = 2 { not x }",
             "package t\nm(\"1\") = 1\nm(1) = 2\nm(\"1\") = 3",
+            // Numbers are not compared (`1` equals `1.0`), nor body variables.
+            "package t\nf(x) = 1 { x == 1 }\nf(x) = 2 { x == 1.0 }",
+            "package t\nf(x) = 1 { y := x.a; y == \"a\" }\nf(x) = 2 { y := x.b; y == \"b\" }",
+            "package t\nf(x) = 1 { x.a == \"a\" }\nf(x) = 2 { x.b == \"b\" }",
         ] {
             assert_ne!(rewritten(src), src, "{src}");
         }
@@ -1049,6 +1184,30 @@ mod tests {
         let rv1 = "package t\np := v if { some v in input.xs }";
         assert_eq!(agree(rv1, true, r#"{"xs": [3, 4]}"#), Err(()));
         assert_eq!(agree(rv1, true, r#"{"xs": [3]}"#), num(3));
+    }
+
+    #[test]
+    fn definitions_with_plain_parameters_are_read_directly() {
+        let src = "package t\nf(x, y) = 1 { x > 0 }\nf(x, y) = 2 { y > 0 }\nf(\"k\", y) = 3 { y > 5 }\n\
+                   p = f(input.x, input.y)";
+        let text = rewritten(src);
+        let wrapper = text.lines().find(|l| l.starts_with("f(")).unwrap();
+        assert_eq!(
+            wrapper,
+            "f(__regard_a0, __regard_a1) = __regard_v { __regard_v := __regard_one(\
+             __regard_def0_f(__regard_a0, __regard_a1) | __regard_def1_f(__regard_a0, __regard_a1) | \
+             {__regard_y | _ = [0][_]; __regard_y := __regard_def2_f(__regard_a0, __regard_a1)[_]}) }"
+        );
+        assert_eq!(agree(src, false, r#"{"x": 1, "y": 0}"#), num(1));
+        assert_eq!(agree(src, false, r#"{"x": 0, "y": 1}"#), num(2));
+        assert_eq!(
+            agree(src, false, r#"{"x": 0, "y": 0}"#),
+            Ok(Value::Undefined)
+        );
+        assert_eq!(agree(src, false, r#"{"x": 1, "y": 1}"#), Err(()));
+        assert_eq!(agree(src, false, r#"{"x": "k", "y": 6}"#), Err(()));
+        // A string is greater than any number in Rego: `"k" > 0` holds.
+        assert_eq!(agree(src, false, r#"{"x": "k", "y": 0}"#), num(1));
     }
 
     #[test]

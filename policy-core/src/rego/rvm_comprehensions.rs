@@ -35,7 +35,11 @@ pub(crate) fn rewrite(src: &str, m: &Module) -> String {
             };
             // regorus' span of a comprehension's query starts at its bar.
             let at = query.span.start as usize;
-            if self.src.get(at..at.saturating_add(1)) == Some("|") {
+            let after = self.src.get(at.saturating_add(1)..).unwrap_or_default();
+            // Comprehensions the conflict checks generate open with the loop already.
+            if self.src.get(at..at.saturating_add(1)) == Some("|")
+                && !after.trim_start().starts_with(LOOP.trim_start())
+            {
                 self.edits.push(Edit::insert(at.saturating_add(1), LOOP));
             }
             true
@@ -102,6 +106,13 @@ mod tests {
             // The reason for the pass: without it the RVM loses results.
             assert_ne!(rvm(src, input, false), want, "{src}");
         }
+    }
+
+    #[test]
+    fn a_comprehension_that_opens_with_the_loop_gets_no_second_one() {
+        let src = "package t\np = [v | _ = [0][_]; v := 1]";
+        let m = parse_module("t.rego", src, false).unwrap();
+        assert_eq!(super::rewrite(src, &m), src);
     }
 
     #[test]
