@@ -872,7 +872,7 @@ impl Checker<'_> {
         {
             let qualified = format!("{ns}.{name}");
             let types: Vec<Type> = args.iter().map(|a| self.expr(a)).collect();
-            let table = self.table(&qualified, false);
+            let table = self.table();
             return self.resolve(id, &qualified, false, &types, table);
         }
         match name {
@@ -993,16 +993,17 @@ impl Checker<'_> {
         if OPERATORS.iter().any(|(n, _, _, _)| *n == name) {
             return self.resolve(id, name, false, &types, OPERATORS);
         }
-        let table = self.table(name, target.is_some());
+        let table = self.table();
         self.resolve(id, name, target.is_some(), &types, table)
     }
 
-    /// The table that declares `name`: the list extensions when only they
-    /// do and they are declared.
-    fn table(&self, name: &str, member: bool) -> &'static [Sig] {
-        let declares = |t: &[Sig]| t.iter().any(|(n, m, _, _)| *n == name && *m == member);
-        if !declares(SIGNATURES) && self.decls.lists && declares(LISTS) {
-            LISTS
+    /// The signatures in scope: with the list extensions when they are
+    /// declared (`reverse` is then both the strings' and the lists').
+    fn table(&self) -> &'static [Sig] {
+        static WITH_LISTS: std::sync::LazyLock<Vec<Sig>> =
+            std::sync::LazyLock::new(|| SIGNATURES.iter().chain(LISTS).copied().collect());
+        if self.decls.lists {
+            WITH_LISTS.as_slice()
         } else {
             SIGNATURES
         }

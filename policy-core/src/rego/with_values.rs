@@ -36,11 +36,11 @@ struct WithValues<'a> {
 
 impl AstVisitor for WithValues<'_> {
     fn stmt(&mut self, stmt: &LiteralStmt) {
-        let values: Vec<&Expr> = stmt
+        let values: Vec<(usize, &Expr)> = stmt
             .with_mods
             .iter()
-            .map(|w| w.r#as.as_ref())
-            .filter(|v| calls_a_function(v))
+            .filter(|w| calls_a_function(&w.r#as))
+            .map(|w| (w.refr.span().end as usize, w.r#as.as_ref()))
             .collect();
         if values.is_empty() {
             return;
@@ -53,13 +53,20 @@ impl AstVisitor for WithValues<'_> {
         }
         let mut bindings = String::new();
         let mut replacements = Vec::new();
-        for value in values {
-            let span = value.span();
-            let (vs, mut ve) = (span.start as usize, span.end as usize);
-            // regorus ends a string literal's span before its closing quote.
-            if matches!(self.src.as_bytes().get(ve), Some(b'"' | b'`')) {
-                ve = ve.saturating_add(1);
-            }
+        for (target_end, value) in values {
+            // The value starts after `as`: regorus' span of an object
+            // literal with several keys starts at its last key, and ends
+            // strings and bracketed values before their closing quote or
+            // bracket.
+            let after = self.src.get(target_end..).unwrap_or("");
+            let Some(rest) = after.trim_start().strip_prefix("as") else {
+                return;
+            };
+            let vs = self.src.len() - rest.trim_start().len();
+            let end = (value.span().end as usize).max(vs.saturating_add(1));
+            let Some(ve) = balanced_end(self.src, vs, end) else {
+                return;
+            };
             let Some(text) = self.src.get(vs..ve) else {
                 return;
             };
@@ -71,6 +78,46 @@ impl AstVisitor for WithValues<'_> {
         self.edits.push(Edit::insert(start, bindings));
         self.edits.extend(replacements);
     }
+}
+
+/// The end of the expression that starts at `start` and whose span ends at
+/// `end`: `end`, or past the quotes and brackets still open there. `None`
+/// when the text does not close.
+fn balanced_end(src: &str, start: usize, end: usize) -> Option<usize> {
+    let bytes = src.as_bytes();
+    let mut depth: i32 = 0;
+    let mut quote: Option<u8> = None;
+    let mut i = start;
+    while i < bytes.len() {
+        let b = *bytes.get(i)?;
+        match quote {
+            Some(q) => {
+                if b == b'\\' && q == b'"' {
+                    i += 2;
+                    continue;
+                }
+                if b == q {
+                    quote = None;
+                }
+            }
+            None => match b {
+                b'"' | b'`' => quote = Some(b),
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => {
+                    depth -= 1;
+                    if depth < 0 {
+                        return None;
+                    }
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+        if i >= end && depth == 0 && quote.is_none() {
+            return Some(i);
+        }
+    }
+    None
 }
 
 /// Whether an expression calls a function (outside comprehensions, which
@@ -118,6 +165,19 @@ mod tests {
             prepare(src, true),
             "package t\nimport data.lib\nbig if input.v > 5000\n\
              p if {\n  __regard_with0 := {\"v\": lib.scale(\n    6)}; big with input as __regard_with0\n}\n"
+        );
+        assert_eq!(eval(src), Value::from(true));
+    }
+
+    #[test]
+    fn the_whole_value_moves_when_its_span_stops_short() {
+        // regorus' span of this object ends before its last brace.
+        let src = "package t\nreview(l) := {\"labels\": l}\nbig if input.review.labels.v > 5\n\
+                   p if {\n  big with input as {\"review\": review({\"v\": 6}), \"k\": {\"a\": \"}\"}}\n}\n";
+        assert_eq!(
+            prepare(src, true),
+            "package t\nreview(l) := {\"labels\": l}\nbig if input.review.labels.v > 5\n\
+             p if {\n  __regard_with0 := {\"review\": review({\"v\": 6}), \"k\": {\"a\": \"}\"}}; big with input as __regard_with0\n}\n"
         );
         assert_eq!(eval(src), Value::from(true));
     }
