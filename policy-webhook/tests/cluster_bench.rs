@@ -275,11 +275,7 @@ async fn audit_of_10000_pods_against_15_library_templates() {
         seeding.elapsed().as_secs_f64()
     );
     let setup = Setup::new("policies");
-    let webhook = start(
-        &setup,
-        &api,
-        &["--audit-interval", "5s", "--operation", "audit,status"],
-    );
+    let webhook = start(&setup, &api, &["--audit-interval", "5s"]);
     for c in &constraints {
         let crd = format!(
             "{}.constraints.gatekeeper.sh",
