@@ -805,18 +805,18 @@ impl Validator {
             }
             total
         };
+        // An evaluation that ends with one failure and no annotations.
+        let stop = |message: String| Evaluation {
+            decisions: fail(message, None),
+            annotations: Vec::new(),
+        };
         let mut errors = Vec::new();
         let mut budget = cost::MATCH_CONDITIONS_BUDGET;
         for c in &self.match_conditions {
             let (outcome, cost) = run(&c.expression, Keep::Type);
             match budget.checked_sub(charged(&c.expression, cost)) {
                 Some(left) => budget = left,
-                None => {
-                    return Evaluation {
-                        decisions: fail(BUDGET_EXHAUSTED.to_owned(), None),
-                        annotations: Vec::new(),
-                    };
-                }
+                None => return stop(BUDGET_EXHAUSTED.to_owned()),
             }
             match outcome {
                 Outcome::False => return Evaluation::default(),
@@ -835,10 +835,7 @@ impl Validator {
             } else {
                 format!("[{}]", errors.join(", "))
             };
-            return Evaluation {
-                decisions: fail(message, None),
-                annotations: Vec::new(),
-            };
+            return stop(message);
         }
         // Message expressions run under the per-expression limit only; one
         // that exceeds it falls back to the static message like any error.
@@ -851,12 +848,7 @@ impl Validator {
             // when it runs out no decision but that one is returned.
             match budget.checked_sub(charged(&v.expression, cost)) {
                 Some(left) => budget = left,
-                None => {
-                    return Evaluation {
-                        decisions: fail(BUDGET_EXHAUSTED.to_owned(), None),
-                        annotations: Vec::new(),
-                    };
-                }
+                None => return stop(BUDGET_EXHAUSTED.to_owned()),
             }
             match outcome {
                 Outcome::True => {}
@@ -882,12 +874,7 @@ impl Validator {
             let (outcome, cost) = run(&a.expression, Keep::String);
             match budget.checked_sub(charged(&a.expression, cost)) {
                 Some(left) => budget = left,
-                None => {
-                    return Evaluation {
-                        decisions: fail(BUDGET_EXHAUSTED.to_owned(), None),
-                        annotations: Vec::new(),
-                    };
-                }
+                None => return stop(BUDGET_EXHAUSTED.to_owned()),
             }
             let value = match outcome {
                 Outcome::Str(s) if s.trim().is_empty() => continue,
