@@ -5,7 +5,7 @@
 #  2. bench/gk_corpus.sh's 15 templates on the 6,000-object reference corpus.
 # Each run twice: CEL (the default) and --enable-k8s-native-validation=false.
 #
-# usage: bench/gk_cel.sh [REPEAT] [RUNS]   (needs python3; builds --release)
+# usage: bench/gk_cel.sh [REPEAT] [RUNS]   (needs python3; builds --release unless NO_BUILD=1)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 shared=${REGARD_SHARED:-$here/../shared}
@@ -13,7 +13,8 @@ repeat=${1:-50}
 runs=${2:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd "$here" && cargo build --release -q -p policy-cli)
+# NO_BUILD=1 measures the release binary already in the target directory.
+[ -n "${NO_BUILD:-}" ] || (cd "$here" && cargo build --release -q -p policy-cli)
 regard=${CARGO_TARGET_DIR:-$here/target}/release/regard
 
 lib="$shared/gatekeeper-library/library"

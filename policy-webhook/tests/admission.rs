@@ -1581,3 +1581,60 @@ async fn validating_admission_policies_answer_as_the_api_server() {
         })
     );
 }
+
+/// `matchPolicy: Equivalent` at the door: a Deployment CREATE made through `extensions/v1beta1`
+/// is denied by the policy on `apps/v1 deployments`; the `Exact` policy only warns on `apps/v1`.
+#[tokio::test]
+async fn validating_admission_policies_match_equivalent_resources() {
+    let setup = Setup::new("../gk/vap-match-policy/policy");
+    let hook = setup.start(&[]);
+    hook.wait_ready().await;
+    let review = |group: &str, version: &str| {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u1", "operation": "CREATE", "name": "app-web", "namespace": "shop",
+                "kind": {"group": group, "version": version, "kind": "Deployment"},
+                "resource": {"group": group, "version": version, "resource": "deployments"},
+                "userInfo": {"username": "dev"},
+                "object": {
+                    "apiVersion": if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") },
+                    "kind": "Deployment",
+                    "metadata": {"name": "app-web", "namespace": "shop"},
+                    "spec": {"replicas": 7},
+                },
+            },
+        }))
+        .unwrap()
+    };
+    let denied = "ValidatingAdmissionPolicy 'replicas-equivalent' with binding 'replicas-equivalent' denied request: replicas 7 above 3";
+    // The API server names the resource as requested (`admission.NewForbidden` of the request).
+    let expected = |group: &str, warnings: serde_json::Value| {
+        let mut response = json!({
+            "allowed": false,
+            "status": {
+                "status": "Failure",
+                "code": 422,
+                "reason": "Invalid",
+                "message": format!("deployments.{group} \"app-web\" is forbidden: {denied}"),
+                "details": {"name": "app-web", "group": group, "kind": "deployments", "causes": [{"message": denied}]},
+            },
+        });
+        if !warnings.is_null() {
+            response["warnings"] = warnings;
+        }
+        response
+    };
+    let reply = hook.admit(&review("extensions", "v1beta1")).await;
+    assert_eq!(response_of(&reply), expected("extensions", json!(null)));
+    let reply = hook.admit(&review("apps", "v1")).await;
+    assert_eq!(
+        response_of(&reply),
+        expected(
+            "apps",
+            json!([
+                "Validation failed for ValidatingAdmissionPolicy 'replicas-exact' with binding 'replicas-exact': replicas 7 above 3"
+            ])
+        )
+    );
+}

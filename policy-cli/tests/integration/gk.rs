@@ -985,6 +985,45 @@ Audit annotations:
     assert_eq!(r.code, 1);
 }
 
+/// `matchPolicy`: rules on `apps/v1 deployments` reach a Deployment written as `apps/v1beta2` or
+/// `extensions/v1beta1` under `Equivalent` (the default) and only `apps/v1` under `Exact`; an
+/// exclusion on `autoscaling/v2` also excludes an `autoscaling/v1` HorizontalPodAutoscaler; the
+/// policies and bindings among the inputs are exempt from policies, as in the API server.
+#[test]
+fn gk_test_matches_validating_admission_policies_through_equivalent_resources() {
+    let r = regard(&[
+        "gk",
+        "test",
+        "-f",
+        "vap-match-policy/policy",
+        "-f",
+        "vap-match-policy/objects.yaml",
+    ]);
+    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stdout,
+        "apps/v1/Deployment shop/app-current (vap-match-policy/objects.yaml)
+  [deny] replicas-equivalent: ValidatingAdmissionPolicy 'replicas-equivalent' with binding 'replicas-equivalent' denied request: replicas 5 above 3
+  [warn] replicas-exact: Validation failed for ValidatingAdmissionPolicy 'replicas-exact' with binding 'replicas-exact': replicas 5 above 3
+
+apps/v1beta2/Deployment shop/app-older-version (vap-match-policy/objects.yaml)
+  [deny] replicas-equivalent: ValidatingAdmissionPolicy 'replicas-equivalent' with binding 'replicas-equivalent' denied request: replicas 6 above 3
+
+extensions/v1beta1/Deployment shop/app-moved-group (vap-match-policy/objects.yaml)
+  [deny] replicas-equivalent: ValidatingAdmissionPolicy 'replicas-equivalent' with binding 'replicas-equivalent' denied request: replicas 7 above 3
+
+v1/ConfigMap shop/settings (vap-match-policy/objects.yaml)
+  [dryrun] named-objects: ValidatingAdmissionPolicy 'named-objects' with binding 'named-objects' denied request: names start with app-
+
+5 violations (3 deny, 1 warn, 1 dryrun) in 4 of 11 objects, 0 constraints
+
+Audit annotations:
+  v1/ConfigMap shop/settings (vap-match-policy/objects.yaml) validation.policy.admission.k8s.io/validation_failure: [{\"message\":\"names start with app-\",\"policy\":\"named-objects\",\"binding\":\"named-objects\",\"expressionIndex\":0,\"validationActions\":[\"Audit\"]}]
+"
+    );
+    assert_eq!(r.code, 1);
+}
+
 /// `regard test --bundle` with ValidatingAdmissionPolicies alone: conftest's lines per binding,
 /// and the audit annotations as `AUDIT` lines of the result `audit.k8s.io`.
 #[test]

@@ -45,6 +45,19 @@ pub(crate) fn versions() -> Result<Vec<KubeVersion>, KubeError> {
     header.versions.iter().map(|v| v.parse()).collect()
 }
 
+/// Every `(apiVersion, kind)` some embedded version serves.
+pub(crate) fn served_kinds() -> Result<std::collections::BTreeSet<(String, String)>, KubeError> {
+    let (header, _) = inflate()?;
+    let header: Header = parse_header(&header)?;
+    Ok(header
+        .kinds
+        .values()
+        .flat_map(|kinds| kinds.keys())
+        .filter_map(|key| key.split_once(' '))
+        .map(|(api_version, kind)| (api_version.to_owned(), kind.to_owned()))
+        .collect())
+}
+
 fn inflate() -> Result<(String, String), KubeError> {
     let bytes = miniz_oxide::inflate::decompress_to_vec_zlib(DATA)
         .map_err(|e| KubeError::Data(format!("cannot inflate the embedded schemas: {e:?}")))?;

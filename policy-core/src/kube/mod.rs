@@ -29,7 +29,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod catalog;
+pub(crate) mod catalog;
 mod crd;
 pub mod deprecations;
 mod schema;

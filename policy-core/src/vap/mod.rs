@@ -8,7 +8,7 @@
 //! `paramKind`. For each review [`VapSet::evaluate`] matches every binding
 //! (the policy's `matchConstraints`, then the binding's `matchResources`:
 //! resource rules with operations, exclusions, namespace and object
-//! selectors), resolves its params (`paramRef` name or selector, in the
+//! selectors, and `matchPolicy: Equivalent` through [`equivalent`]), resolves its params (`paramRef` name or selector, in the
 //! request's namespace or the given one, `parameterNotFoundAction`), runs the
 //! validations once per param object and turns each failed validation into a
 //! [`Finding`] carrying the message the API server forms and the binding's
@@ -17,8 +17,11 @@
 //! Objects reviewed as plain documents (`regard gk test`) have no admission
 //! operation: they are matched as `CREATE`. Their resource is derived from
 //! the kind (lower case, plural), as the API server's discovery would give it
-//! for the built-in kinds.
+//! for the built-in kinds. A request matched through an equivalent resource
+//! is evaluated as written: the API server would first convert the object to
+//! the rule's version, and regard has no conversions between versions.
 
+mod equivalent;
 pub mod generate;
 
 use std::collections::BTreeMap;
@@ -108,7 +111,24 @@ impl Rule {
     }
 
     fn matches(&self, r: &Request<'_>, with_operation: bool) -> bool {
+        self.matches_as(r, r.group, r.version, with_operation)
+    }
+
+    /// [`Rule::matches`] for the request made through `group`/`version`
+    /// (an equivalent resource; [`equivalent::ANY_VERSION`] matches any version).
+    fn matches_as(
+        &self,
+        r: &Request<'_>,
+        group: &str,
+        version: &str,
+        with_operation: bool,
+    ) -> bool {
         let any = |list: &[String], value: &str| list.iter().any(|x| x == "*" || x == value);
+        let version_ok = if version == equivalent::ANY_VERSION {
+            !self.api_versions.is_empty()
+        } else {
+            any(&self.api_versions, version)
+        };
         let resource = if r.sub_resource.is_empty() {
             r.resource.clone()
         } else {
@@ -129,13 +149,41 @@ impl Rule {
         let operation_ok = !with_operation || any(&self.operations, r.operation);
         let name_ok =
             self.resource_names.is_empty() || self.resource_names.iter().any(|n| n == r.name);
-        any(&self.api_groups, r.group)
-            && any(&self.api_versions, r.version)
+        any(&self.api_groups, group)
+            && version_ok
             && resource_ok
             && scope_ok
             && operation_ok
             && name_ok
     }
+}
+
+/// `matchPolicy`: whether a rule also matches a request made through an
+/// equivalent group or version of the resource it names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum MatchPolicy {
+    Exact,
+    /// The API server's default.
+    #[default]
+    Equivalent,
+}
+
+/// The API server's rule matching: any rule matching the request as made, or,
+/// under `Equivalent`, any rule matching it through an equivalent resource
+/// (rules first, then equivalents, as the API server loops).
+fn rules_match(rules: &[Rule], policy: MatchPolicy, r: &Request<'_>) -> bool {
+    if rules.iter().any(|rule| rule.matches(r, true)) {
+        return true;
+    }
+    if policy == MatchPolicy::Exact {
+        return false;
+    }
+    let equivalents = equivalent::equivalents(r.group, r.version, r.kind);
+    rules.iter().any(|rule| {
+        equivalents
+            .iter()
+            .any(|(g, v)| rule.matches_as(r, g, v, true))
+    })
 }
 
 /// `matchConstraints` / `matchResources`.
@@ -145,11 +193,23 @@ struct MatchResources {
     object_selector: Option<LabelSelector>,
     resource_rules: Vec<Rule>,
     exclude: Vec<Rule>,
+    match_policy: MatchPolicy,
 }
 
 impl MatchResources {
-    fn from_value(v: &Value) -> Result<MatchResources, String> {
+    /// `field`: where the block is, for errors (`spec.matchConstraints`).
+    fn from_value(v: &Value, field: &str) -> Result<MatchResources, String> {
+        let match_policy = match str_at(v, &["matchPolicy"]) {
+            None | Some("Equivalent") => MatchPolicy::Equivalent,
+            Some("Exact") => MatchPolicy::Exact,
+            Some(other) => {
+                return Err(format!(
+                    "{field}.matchPolicy: Unsupported value: {other:?}: supported values: \"Equivalent\", \"Exact\""
+                ));
+            }
+        };
         Ok(MatchResources {
+            match_policy,
             namespace_selector: selector(&v["namespaceSelector"], "namespaceSelector")?,
             object_selector: selector(&v["objectSelector"], "objectSelector")?,
             resource_rules: list(&v["resourceRules"])
@@ -197,13 +257,13 @@ impl MatchResources {
                 return false;
             }
         }
-        if self.exclude.iter().any(|rule| rule.matches(r, true)) {
+        if rules_match(&self.exclude, self.match_policy, r) {
             return false;
         }
         if self.resource_rules.is_empty() {
             return !rules_required;
         }
-        self.resource_rules.iter().any(|rule| rule.matches(r, true))
+        rules_match(&self.resource_rules, self.match_policy, r)
     }
 }
 
@@ -438,6 +498,20 @@ impl Request<'_> {
     }
 }
 
+/// The admission configuration kinds no policy applies to: the API server
+/// exempts them so that a policy can never lock its own configuration.
+fn is_exempt_configuration(r: &Request<'_>) -> bool {
+    const EXEMPT: &[&str] = &[
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "MutatingAdmissionPolicy",
+        "MutatingAdmissionPolicyBinding",
+    ];
+    r.group == "admissionregistration.k8s.io" && EXEMPT.contains(&r.kind)
+}
+
 /// The resource name discovery gives a built-in kind: lower case, plural.
 pub(crate) fn resource_of_kind(kind: &str) -> String {
     let lower = kind.to_lowercase();
@@ -571,7 +645,8 @@ impl VapSet {
             let validator = Validator::compile(&source, &[], Dialect::ValidatingAdmissionPolicy)
                 .map_err(|e| err(format!("spec.{}", e.api_server_message())))?;
             let match_constraints =
-                MatchResources::from_value(&spec["matchConstraints"]).map_err(&err)?;
+                MatchResources::from_value(&spec["matchConstraints"], "spec.matchConstraints")
+                    .map_err(&err)?;
             if match_constraints.resource_rules.is_empty() {
                 return Err(err(
                     "spec.matchConstraints.resourceRules: Required value".to_owned()
@@ -629,7 +704,9 @@ impl VapSet {
                 _ => None,
             };
             let match_resources = match &spec["matchResources"] {
-                m @ Value::Object(_) => Some(MatchResources::from_value(m).map_err(&err)?),
+                m @ Value::Object(_) => {
+                    Some(MatchResources::from_value(m, "spec.matchResources").map_err(&err)?)
+                }
                 _ => None,
             };
             self.bindings.retain(|b| b.name != name);
@@ -686,6 +763,9 @@ impl VapSet {
     /// the same on every run.
     pub(crate) fn evaluate(&self, r: &Request<'_>, request: &Value) -> VapOutcome {
         let mut out = VapOutcome::default();
+        if is_exempt_configuration(r) {
+            return out;
+        }
         let mut failures: Vec<(usize, &Binding, String)> = Vec::new();
         let mut activation: Option<Activation> = None;
         for policy in self.policies.values() {
@@ -1191,6 +1271,88 @@ mod tests {
                     "{at}validations[0].reason: Unsupported value: \"Conflict\": supported values: \"Forbidden\", \"Invalid\", \"RequestEntityTooLarge\", \"Unauthorized\""
                 ),
             ]
+        );
+    }
+
+    /// Policies on `apps/v1 deployments` with the given `matchPolicy` (none:
+    /// the default), one denying binding each, reviewing a Deployment sent as
+    /// `api_version`.
+    fn deployment_matches(match_policy: Option<&str>, exclude: bool, api_version: &str) -> bool {
+        let rules = serde_json::json!([{
+            "apiGroups": ["apps"], "apiVersions": ["v1"],
+            "operations": ["CREATE"], "resources": ["deployments"]}]);
+        let mut constraints = serde_json::json!({"resourceRules": [{
+            "apiGroups": ["*"], "apiVersions": ["*"],
+            "operations": ["*"], "resources": ["*"]}]});
+        if exclude {
+            constraints["excludeResourceRules"] = rules;
+        } else {
+            constraints["resourceRules"] = rules;
+        }
+        if let Some(p) = match_policy {
+            constraints["matchPolicy"] = serde_json::json!(p);
+        }
+        let docs = [
+            policy(
+                "p",
+                serde_json::json!({"matchConstraints": constraints,
+                    "validations": [{"expression": "false", "message": "matched"}]}),
+            ),
+            binding("p", "p", &["Deny"], serde_json::Value::Null),
+        ];
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let object = v(serde_json::json!({"apiVersion": api_version, "kind": "Deployment"}));
+        let request = Request {
+            group,
+            version,
+            kind: "Deployment",
+            resource: "deployments".to_owned(),
+            sub_resource: "",
+            name: "web",
+            namespace: "shop",
+            operation: "CREATE",
+            object: &object,
+            old_object: &Value::Null,
+            namespace_object: None,
+        };
+        let outcome =
+            set(&docs, &[]).evaluate(&request, &v(serde_json::json!({"operation": "CREATE"})));
+        outcome.denial.is_some()
+    }
+
+    #[test]
+    fn match_policy_equivalent_matches_other_groups_and_versions_of_the_resource() {
+        let sent = ["apps/v1", "apps/v1beta2", "extensions/v1beta1", "batch/v1"];
+        let matched = |policy: Option<&str>, exclude: bool| -> Vec<bool> {
+            sent.iter()
+                .map(|a| deployment_matches(policy, exclude, a))
+                .collect()
+        };
+        // Equivalent is the default: the moved and older versions match, another group does not.
+        assert_eq!(matched(None, false), [true, true, true, false]);
+        assert_eq!(
+            matched(Some("Equivalent"), false),
+            [true, true, true, false]
+        );
+        assert_eq!(matched(Some("Exact"), false), [true, false, false, false]);
+        // Exclusions follow the same policy.
+        assert_eq!(matched(None, true), [false, false, false, true]);
+        assert_eq!(matched(Some("Exact"), true), [false, true, true, true]);
+        let err = VapSet::default()
+            .add(
+                "p.yaml",
+                &policy(
+                    "p",
+                    serde_json::json!({"matchConstraints": {"matchPolicy": "Fuzzy",
+                        "resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                            "operations": ["CREATE"], "resources": ["pods"]}]}}),
+                ),
+            )
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "p.yaml: ValidatingAdmissionPolicy \"p\": spec.matchConstraints.matchPolicy: Unsupported value: \"Fuzzy\": supported values: \"Equivalent\", \"Exact\""
         );
     }
 }

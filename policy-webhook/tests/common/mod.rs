@@ -230,8 +230,14 @@ impl Webhook {
             panic!("regard-webhook did not start: {:?}", log.lock().unwrap());
         };
         let addr = |k: &str| listening[k].as_str().unwrap().parse().unwrap();
+        // A process without the webhook operation (`--operation audit,status`) has no
+        // admission listener and logs `addr` as "none (...)"; port 0 marks it unbound.
+        let admission = listening["addr"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
         Webhook {
-            addr: addr("addr"),
+            addr: admission,
             health: addr("health_addr"),
             metrics: addr("metrics_addr"),
             child,
