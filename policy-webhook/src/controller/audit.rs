@@ -4,8 +4,8 @@
 //! Every `--audit-interval`, while this replica may audit (`is_leader`), a run lists every kind
 //! some constraint can match — discovery's preferred version of each listable resource, all of
 //! them when a constraint names no kinds or uses `*` — in pages of `--audit-chunk-size`
-//! (`limit`/`continue`), and reviews each page off the async runtime as it arrives, so memory
-//! holds one page and the kept violations, not the cluster. Namespaces the `Config` excludes
+//! (`limit`/`continue`), and reviews each page off the async runtime as it arrives while the
+//! next one is fetched, so memory holds two pages and the kept violations, not the cluster. Namespaces the `Config` excludes
 //! for `audit`, and those exempted with `--exempt-namespace`, are skipped. The result goes to
 //! `GET /v1/audit`, the metrics, and the status of every constraint through the status queue:
 //! `auditTimestamp`, `totalViolations` and at most `--constraint-violations-limit` violations
@@ -141,30 +141,41 @@ pub async fn run_once(ctx: &ClusterAudit) -> anyhow::Result<AuditReport> {
     };
     for resource in resources {
         let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &resource);
-        let mut params = ListParams::default().limit(ctx.chunk_size);
-        loop {
-            let page = match api.list(&params).await {
-                Ok(p) => p,
+        let list = |params: ListParams| {
+            let api = api.clone();
+            tokio::spawn(async move { api.list(&params).await })
+        };
+        let first = ListParams::default().limit(ctx.chunk_size);
+        // The next page is fetched while this one is reviewed, so the cores that review do
+        // not wait for the API server between pages.
+        let mut pending = Some(list(first.clone()));
+        while let Some(fetch) = pending.take() {
+            let page = match fetch.await {
+                Ok(Ok(page)) => page,
+                Ok(Err(error)) => {
+                    tracing::warn!(resource = %resource.plural, group = %resource.group, %error, "listing for the audit failed; skipping the kind");
+                    ctx.metrics.audit_errors.inc();
+                    break;
+                }
                 Err(error) => {
                     tracing::warn!(resource = %resource.plural, group = %resource.group, %error, "listing for the audit failed; skipping the kind");
                     ctx.metrics.audit_errors.inc();
                     break;
                 }
             };
-            let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-            let objects: Vec<regorus::Value> = page
-                .items
-                .iter()
-                .filter_map(|o| to_value(o, &resource))
-                .collect();
+            if let Some(token) = page.metadata.continue_.as_deref().filter(|c| !c.is_empty()) {
+                pending = Some(list(first.clone().continue_token(token)));
+            }
             let parallel = ctx.parallel;
-            let (reviewer, namespaces, exemptions, metrics) = (
+            let (reviewer, namespaces, exemptions, metrics, resource) = (
                 reviewer.clone(),
                 ctx.namespaces.clone(),
                 ctx.exemptions.clone(),
                 ctx.metrics.clone(),
+                resource.clone(),
             );
             tally = tokio::task::spawn_blocking(move || {
+                let objects = to_values(page.items, &resource, parallel);
                 tally.add(
                     &*reviewer,
                     &objects,
@@ -181,10 +192,6 @@ pub async fn run_once(ctx: &ClusterAudit) -> anyhow::Result<AuditReport> {
                 tally
             })
             .await?;
-            match next {
-                Some(token) => params = params.continue_token(&token),
-                None => break,
-            }
         }
     }
     let report = tally.finish();
@@ -246,13 +253,33 @@ pub fn violation_json(v: &AuditViolation) -> Value {
     entry
 }
 
+/// A page's objects as Rego values, in their order (on every core with `parallel`).
+fn to_values(
+    items: Vec<DynamicObject>,
+    resource: &ApiResource,
+    parallel: bool,
+) -> Vec<regorus::Value> {
+    use rayon::prelude::*;
+    if parallel {
+        items
+            .into_par_iter()
+            .filter_map(|o| to_value(o, resource))
+            .collect()
+    } else {
+        items
+            .into_iter()
+            .filter_map(|o| to_value(o, resource))
+            .collect()
+    }
+}
+
 /// The object as a Rego value with `apiVersion` and `kind` set (list items leave them out).
-fn to_value(obj: &DynamicObject, resource: &ApiResource) -> Option<regorus::Value> {
+fn to_value(obj: DynamicObject, resource: &ApiResource) -> Option<regorus::Value> {
     let mut json = serde_json::to_value(obj).ok()?;
     let map = json.as_object_mut()?;
     map.insert("apiVersion".to_owned(), resource.api_version.clone().into());
     map.insert("kind".to_owned(), resource.kind.clone().into());
-    regorus::Value::from_json_str(&json.to_string()).ok()
+    serde_json::from_value(json).ok()
 }
 
 #[cfg(test)]
@@ -293,5 +320,39 @@ mod tests {
         assert_eq!(m.len(), 252 + 3);
         assert!(j.get("namespace").is_none());
         assert_eq!(j["enforcementAction"], "deny");
+    }
+
+    /// List items come without `apiVersion`/`kind`; the review sees them set, in page order,
+    /// with the values a parse of the JSON text gives (numbers included), on one thread or all.
+    #[test]
+    fn page_items_become_the_objects_reviewed() {
+        let resource = ApiResource {
+            group: "apps".into(),
+            version: "v1".into(),
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            plural: "deployments".into(),
+        };
+        let items: Vec<DynamicObject> = (0..40)
+            .map(|i| {
+                serde_json::from_value(json!({
+                    "metadata": {"name": format!("d{i}"), "namespace": "shop"},
+                    "spec": {"replicas": i, "ratio": 0.5, "big": 18446744073709551615u64},
+                }))
+                .unwrap()
+            })
+            .collect();
+        let expected: Vec<regorus::Value> = (0..40)
+            .map(|i| {
+                regorus::Value::from_json_str(&format!(
+                    r#"{{"apiVersion": "apps/v1", "kind": "Deployment",
+                        "metadata": {{"name": "d{i}", "namespace": "shop"}},
+                        "spec": {{"replicas": {i}, "ratio": 0.5, "big": 18446744073709551615}}}}"#
+                ))
+                .unwrap()
+            })
+            .collect();
+        assert_eq!(to_values(items.clone(), &resource, true), expected);
+        assert_eq!(to_values(items, &resource, false), expected);
     }
 }
