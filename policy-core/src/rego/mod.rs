@@ -26,7 +26,8 @@
 //!   [`self_unification`] (`c = cs[c]`), [`rule_shadowing`] (`some t`
 //!   shadows a rule `t`), [`scoping`] (declarations in
 //!   comprehensions shadow), [`bound_indices`] (an index variable another
-//!   statement binds is looked up), [`some_decls`] (`some x` declared once, at the
+//!   statement binds is looked up), [`regex_classes`] (Go's ASCII `\d \w \s \b`
+//!   in literal regex patterns), [`some_decls`] (`some x` declared once, at the
 //!   start of its query).
 //! * passes over the whole set: [`metadata`] (`# METADATA` annotations
 //!   and `rego.metadata.rule()` / `chain()`), then [`function_modules`] (a
@@ -55,6 +56,7 @@ mod layout;
 mod metadata;
 mod multi_body;
 mod negation;
+mod regex_classes;
 mod relations;
 mod rule_shadowing;
 pub(crate) mod rvm_comprehensions;
@@ -124,6 +126,7 @@ const AST_PASSES: &[AstPass] = &[
     infallible!(rule_shadowing::edits),
     infallible!(scoping::edits),
     infallible!(bound_indices::edits),
+    infallible!(regex_classes::edits),
     some_decls::edits,
 ];
 

@@ -38,7 +38,8 @@ fn has_body_pair(line: &str) -> bool {
 
 /// Whether an AST pass could apply: `not`, `some`, a comprehension (`|`),
 /// a `data` import, a `walk` call, an `else`, a wildcard in brackets, a composite rule key, a variable unified
-/// with a ref indexed by it, a `:=` declaration with brackets somewhere, or `with`.
+/// with a ref indexed by it, a `:=` declaration with brackets somewhere, `with`, or a regex
+/// builtin near a Perl class escape.
 pub(crate) fn ast_passes(src: &str) -> bool {
     has_word(src, "not")
         || src.contains("walk(")
@@ -55,6 +56,16 @@ pub(crate) fn ast_passes(src: &str) -> bool {
         || self_unification(src)
         || (src.contains(":=") && src.contains('['))
         || has_word(src, "with")
+        || perl_class_in_pattern(src)
+}
+
+/// A regex builtin and a Perl class escape (`\d`, `\w`, `\s`, `\b`, negated too).
+fn perl_class_in_pattern(src: &str) -> bool {
+    (src.contains("regex.") || src.contains("re_match"))
+        && src
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0] == b'\\' && b"dDwWsSbB".contains(&w[1]))
 }
 
 fn has_word(src: &str, word: &str) -> bool {
