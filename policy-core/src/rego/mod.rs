@@ -27,7 +27,8 @@
 //!   shadows a rule `t`), [`scoping`] (declarations in
 //!   comprehensions shadow), [`bound_indices`] (an index variable another
 //!   statement binds is looked up), [`regex_classes`] (Go's ASCII `\d \w \s \b`
-//!   in literal regex patterns), [`some_decls`] (`some x` declared once, at the
+//!   in literal regex patterns), [`every_unification`] (a fresh variable unified
+//!   inside `every`), [`some_decls`] (`some x` declared once, at the
 //!   start of its query).
 //! * passes over the whole set: [`metadata`] (`# METADATA` annotations
 //!   and `rego.metadata.rule()` / `chain()`), then [`function_modules`] (a
@@ -48,6 +49,7 @@ mod bound_indices;
 pub mod capabilities;
 pub(crate) mod conflicts;
 mod else_values;
+mod every_unification;
 mod function_modules;
 mod head_iteration;
 mod import_refs;
@@ -127,6 +129,7 @@ const AST_PASSES: &[AstPass] = &[
     infallible!(scoping::edits),
     infallible!(bound_indices::edits),
     infallible!(regex_classes::edits),
+    infallible!(every_unification::edits),
     some_decls::edits,
 ];
 

@@ -38,8 +38,8 @@ fn has_body_pair(line: &str) -> bool {
 
 /// Whether an AST pass could apply: `not`, `some`, a comprehension (`|`),
 /// a `data` import, a `walk` call, an `else`, a wildcard in brackets, a composite rule key, a variable unified
-/// with a ref indexed by it, a `:=` declaration with brackets somewhere, `with`, or a regex
-/// builtin near a Perl class escape.
+/// with a ref indexed by it, a `:=` declaration with brackets somewhere, `with`, a regex
+/// builtin near a Perl class escape, or `every`.
 pub(crate) fn ast_passes(src: &str) -> bool {
     has_word(src, "not")
         || src.contains("walk(")
@@ -57,6 +57,7 @@ pub(crate) fn ast_passes(src: &str) -> bool {
         || (src.contains(":=") && src.contains('['))
         || has_word(src, "with")
         || perl_class_in_pattern(src)
+        || has_word(src, "every")
 }
 
 /// A regex builtin and a Perl class escape (`\d`, `\w`, `\s`, `\b`, negated too).

@@ -1,0 +1,182 @@
+//! Pass `every_unification`: a fresh variable unified inside `every`.
+//!
+//! In OPA, `every x in xs { y = x; y > 0 }` introduces `y` by unification
+//! as any query does. regorus refuses the module ("incompatible destructuring
+//! patterns") when the variable is new inside an `every` body. The pass
+//! rewrites such a statement into the declaration it means, `y := x`, when
+//! that is certain within the module: the name is no rule or import of the
+//! module, occurs nowhere in the enclosing rule outside the `every` (so it is
+//! no argument or outer variable), and its first occurrence in the body is
+//! that statement's bare variable. (A rule of the same name in another file
+//! of the package is not seen here.)
+
+use regorus::unstable::{AssignOp, Expr, Literal, LiteralStmt, Module};
+
+use super::ast::{AstVisitor, rule_name, walk_rule};
+use super::text::Edit;
+
+pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
+    // Names a bare variable may mean besides a local: the module's rules and imports.
+    let mut global: Vec<String> = module.policy.iter().filter_map(|r| rule_name(r)).collect();
+    for import in &module.imports {
+        match &import.r#as {
+            Some(alias) => global.push(alias.text().to_owned()),
+            None => {
+                if let Some(last) = import.refr.span().text().rsplit('.').next() {
+                    global.push(last.to_owned());
+                }
+            }
+        }
+    }
+    let mut edits = Vec::new();
+    for rule in &module.policy {
+        let span = rule.span();
+        let mut finder = Finder {
+            src,
+            rule: (span.start as usize, span.end as usize),
+            global: &global,
+            edits: Vec::new(),
+        };
+        walk_rule(rule, &mut finder);
+        edits.append(&mut finder.edits);
+    }
+    edits
+}
+
+struct Finder<'s> {
+    src: &'s str,
+    /// The enclosing rule's byte range: locals are the rule's.
+    rule: (usize, usize),
+    global: &'s [String],
+    edits: Vec<Edit>,
+}
+
+impl AstVisitor for Finder<'_> {
+    fn stmt(&mut self, stmt: &LiteralStmt) {
+        let Literal::Every {
+            span,
+            key,
+            value,
+            query,
+            ..
+        } = &stmt.literal
+        else {
+            return;
+        };
+        let (start, end) = (span.start as usize, span.end as usize);
+        let bound: Vec<&str> = key.iter().chain([value]).map(|s| s.text()).collect();
+        for s in &query.stmts {
+            let Literal::Expr { expr, .. } = &s.literal else {
+                continue;
+            };
+            let Expr::AssignExpr {
+                op: AssignOp::Eq,
+                lhs,
+                rhs,
+                ..
+            } = expr.as_ref()
+            else {
+                continue;
+            };
+            let (var, other) = match (lhs.as_ref(), rhs.as_ref()) {
+                (Expr::Var { span: v, .. }, other) | (other, Expr::Var { span: v, .. })
+                    if self.fresh(v, start, end, &bound) =>
+                {
+                    (v, other)
+                }
+                _ => continue,
+            };
+            let other = other.span().text();
+            if other.contains('`') {
+                // Raw strings keep their quotes out of spans; leave them be.
+                continue;
+            }
+            let e = expr.span();
+            self.edits.push(Edit::replace(
+                e.start as usize,
+                e.end as usize,
+                format!("{} := {other}", var.text()),
+            ));
+        }
+    }
+}
+
+impl Finder<'_> {
+    /// Whether the variable at `v` is new in the `every` spanning
+    /// `start..end`: not `_`, not the loop's own variables, no rule or
+    /// import of the module, absent from the enclosing rule outside the
+    /// `every`, and first seen at `v` inside it.
+    fn fresh(&self, v: &regorus::unstable::Span, start: usize, end: usize, bound: &[&str]) -> bool {
+        let name = v.text();
+        if matches!(name, "_" | "input" | "data")
+            || name.starts_with("__")
+            || bound.contains(&name)
+            || self.global.iter().any(|g| g == name)
+        {
+            return false;
+        }
+        let (rule_start, rule_end) = self.rule;
+        let occurrences: Vec<usize> = word_positions(self.src, name)
+            .into_iter()
+            .filter(|p| (rule_start..rule_end).contains(p))
+            .collect();
+        occurrences.iter().all(|p| (start..end).contains(p))
+            && occurrences.first() == Some(&(v.start as usize))
+    }
+}
+
+/// Byte offsets where `word` occurs as a whole identifier.
+fn word_positions(src: &str, word: &str) -> Vec<usize> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    src.match_indices(word)
+        .filter(|(i, _)| {
+            let before = src.get(..*i).and_then(|s| s.chars().next_back());
+            let after = src.get(i + word.len()..).and_then(|s| s.chars().next());
+            !before.is_some_and(ident) && !after.is_some_and(ident)
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rego::prepare;
+    use crate::rego::tests::eval_with;
+    use regorus::Value;
+
+    #[test]
+    fn a_fresh_variable_unified_in_every_is_declared() {
+        let src = "package t\nimport rego.v1\nxs := [1, 1]\n\
+                   p if every x in xs { y = x; y == 1 }\n\
+                   q if every x in xs { 1 = z; x == z }\n";
+        assert_eq!(
+            prepare(src, true),
+            "package t\nimport rego.v1\nxs := [1, 1]\n\
+             p if every x in xs { y := x; y == 1 }\n\
+             q if every x in xs { z := 1; x == z }\n"
+        );
+        assert_eq!(eval_with(src, true, "{}"), Value::from(true));
+    }
+
+    #[test]
+    fn names_used_elsewhere_stay_comparisons() {
+        // `y` is a rule, `z` an outer variable, `x` the loop's own, `input` a
+        // root document: each `=` compares.
+        let src = "package t\nimport rego.v1\ny := 1\n\
+                   p if every x in [1] { y = x }\n\
+                   q if { z := 1; every x in [1] { x = z } }\n\
+                   r if every x in [1] { x = 1 }\n\
+                   s if every x in [1] { input = x }\n";
+        assert_eq!(prepare(src, true), src);
+        // The same fresh name in two rules is a local of each.
+        let src = "package t\nimport rego.v1\n\
+                   p if every x in [1] { w = x; w == 1 }\n\
+                   q if every x in [2] { w = x; w == 2 }\n";
+        assert_eq!(
+            prepare(src, true),
+            "package t\nimport rego.v1\n\
+             p if every x in [1] { w := x; w == 1 }\n\
+             q if every x in [2] { w := x; w == 2 }\n"
+        );
+    }
+}
