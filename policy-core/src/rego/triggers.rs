@@ -66,7 +66,7 @@ fn perl_class_in_pattern(src: &str) -> bool {
         && src
             .as_bytes()
             .windows(2)
-            .any(|w| w[0] == b'\\' && b"dDwWsSbB".contains(&w[1]))
+            .any(|w| matches!(w, [b'\\', c] if b"dDwWsSbB".contains(c)))
 }
 
 fn has_word(src: &str, word: &str) -> bool {

@@ -87,7 +87,11 @@ impl Table {
             let mut added = false;
             let keys: Vec<(String, String)> = self.partners.keys().cloned().collect();
             for (group, kind) in keys {
-                let direct = self.partners[&(group.clone(), kind.clone())].clone();
+                let direct = self
+                    .partners
+                    .get(&(group.clone(), kind.clone()))
+                    .cloned()
+                    .unwrap_or_default();
                 for other in direct {
                     let theirs = self
                         .partners
