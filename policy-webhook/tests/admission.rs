@@ -1583,7 +1583,8 @@ async fn validating_admission_policies_answer_as_the_api_server() {
 }
 
 /// `matchPolicy: Equivalent` at the door: a Deployment CREATE made through `extensions/v1beta1`
-/// is denied by the policy on `apps/v1 deployments`; the `Exact` policy only warns on `apps/v1`.
+/// is denied by the policy on `apps/v1 deployments`; the `Exact` policy only warns on `apps/v1`;
+/// a policy's message uses the 1.34 list extensions.
 #[tokio::test]
 async fn validating_admission_policies_match_equivalent_resources() {
     let setup = Setup::new("../gk/vap-match-policy/policy");
@@ -1636,5 +1637,27 @@ async fn validating_admission_policies_match_equivalent_resources() {
                 "Validation failed for ValidatingAdmissionPolicy 'replicas-exact' with binding 'replicas-exact': replicas 7 above 3"
             ])
         )
+    );
+
+    // Kubernetes 1.34's list extensions (`sort`, `reverse`) in a policy served by the webhook.
+    let config_map = serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u2", "operation": "CREATE", "name": "app-config", "namespace": "shop",
+            "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+            "resource": {"group": "", "version": "v1", "resource": "configmaps"},
+            "userInfo": {"username": "dev"},
+            "object": {
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "app-config", "namespace": "shop"},
+                "data": {"b": "2", "c": "3", "a": "1"},
+            },
+        },
+    }))
+    .unwrap();
+    let reply = hook.admit(&config_map).await;
+    assert_eq!(
+        reply.json()["response"]["status"]["message"],
+        "configmaps \"app-config\" is forbidden: ValidatingAdmissionPolicy 'few-keys' with binding 'few-keys' denied request: keys c, b, a are more than 2"
     );
 }

@@ -988,7 +988,8 @@ Audit annotations:
 /// `matchPolicy`: rules on `apps/v1 deployments` reach a Deployment written as `apps/v1beta2` or
 /// `extensions/v1beta1` under `Equivalent` (the default) and only `apps/v1` under `Exact`; an
 /// exclusion on `autoscaling/v2` also excludes an `autoscaling/v1` HorizontalPodAutoscaler; the
-/// policies and bindings among the inputs are exempt from policies, as in the API server.
+/// policies and bindings among the inputs are exempt from policies, as in the API server; a
+/// message uses Kubernetes 1.34's list extensions (`sort`, `reverse`).
 #[test]
 fn gk_test_matches_validating_admission_policies_through_equivalent_resources() {
     let r = regard(&[
@@ -1015,7 +1016,10 @@ extensions/v1beta1/Deployment shop/app-moved-group (vap-match-policy/objects.yam
 v1/ConfigMap shop/settings (vap-match-policy/objects.yaml)
   [dryrun] named-objects: ValidatingAdmissionPolicy 'named-objects' with binding 'named-objects' denied request: names start with app-
 
-5 violations (3 deny, 1 warn, 1 dryrun) in 4 of 11 objects, 0 constraints
+v1/ConfigMap shop/app-config (vap-match-policy/objects.yaml)
+  [deny] few-keys: ValidatingAdmissionPolicy 'few-keys' with binding 'few-keys' denied request: keys c, b, a are more than 2
+
+6 violations (4 deny, 1 warn, 1 dryrun) in 5 of 14 objects, 0 constraints
 
 Audit annotations:
   v1/ConfigMap shop/settings (vap-match-policy/objects.yaml) validation.policy.admission.k8s.io/validation_failure: [{\"message\":\"names start with app-\",\"policy\":\"named-objects\",\"binding\":\"named-objects\",\"expressionIndex\":0,\"validationActions\":[\"Audit\"]}]
