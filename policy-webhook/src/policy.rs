@@ -208,9 +208,9 @@ pub struct PolicyWatcher {
     loaded_once: bool,
 }
 
-/// The one-thread pool reloads compile on; `None` if it cannot be started
-/// (reloads then use the shared pool).
-fn reload_pool() -> Option<&'static rayon::ThreadPool> {
+/// The one-thread pool reloads compile on (and a pulled bundle is parsed on);
+/// `None` if it cannot be started (reloads then use the shared pool).
+pub(crate) fn reload_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()

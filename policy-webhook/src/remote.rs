@@ -71,7 +71,14 @@ fn pull(source: &str, options: &policy_source::Options) -> Result<(String, Docum
     let bundle = runtime
         .block_on(policy_source::pull_temp(source, options))
         .map_err(|e| e.to_string())?;
-    let docs = PolicyBundle::dir_documents(bundle.root()).map_err(|e| format!("{source}: {e}"))?;
+    // Parsed on the one reload thread, as a reload compiles: the global pool
+    // would take every core from admission while the bundle's YAML is read.
+    let read = || PolicyBundle::dir_documents(bundle.root());
+    let docs = match crate::policy::reload_pool() {
+        Some(pool) => pool.install(read),
+        None => read(),
+    }
+    .map_err(|e| format!("{source}: {e}"))?;
     let id = match bundle.digest.clone() {
         Some(d) => d,
         None => {
