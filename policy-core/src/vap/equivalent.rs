@@ -121,6 +121,12 @@ fn table() -> &'static Table {
     TABLE.get_or_init(Table::build)
 }
 
+/// Builds the table now (it inflates the embedded schemas), so that loading
+/// a policy pays for it rather than the first request it reviews.
+pub(crate) fn warm() {
+    table();
+}
+
 /// The `(group, version)` pairs through which the resource of `kind`, requested
 /// as `group`/`version`, is also served, other than the request's own, in a
 /// fixed order. [`ANY_VERSION`] stands for every version of a group when the

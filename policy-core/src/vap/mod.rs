@@ -200,7 +200,10 @@ impl MatchResources {
     /// `field`: where the block is, for errors (`spec.matchConstraints`).
     fn from_value(v: &Value, field: &str) -> Result<MatchResources, String> {
         let match_policy = match str_at(v, &["matchPolicy"]) {
-            None | Some("Equivalent") => MatchPolicy::Equivalent,
+            None | Some("Equivalent") => {
+                equivalent::warm();
+                MatchPolicy::Equivalent
+            }
             Some("Exact") => MatchPolicy::Exact,
             Some(other) => {
                 return Err(format!(
