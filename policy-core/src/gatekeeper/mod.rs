@@ -49,7 +49,7 @@ mod data_access;
 mod expansion;
 mod inventory;
 mod matching;
-mod object;
+pub(crate) mod object;
 mod review;
 mod rvm;
 mod schema;

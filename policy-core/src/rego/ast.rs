@@ -2,7 +2,9 @@
 
 use std::num::{NonZeroU32, NonZeroUsize};
 
-use regorus::unstable::{Expr, Literal, LiteralStmt, Module, Parser, Query, Rule, RuleHead};
+use regorus::unstable::{
+    AssignOp, Expr, Literal, LiteralStmt, Module, Parser, Query, Rule, RuleHead,
+};
 
 /// Real policies carry data tables of tens of thousands of characters on
 /// one line and files of several megabytes; OPA has no such limits.
@@ -207,6 +209,22 @@ pub(crate) fn stmt_end(src: &str, s: &LiteralStmt) -> usize {
     match src.as_bytes().get(end) {
         Some(b'"' | b'`') => end.saturating_add(1),
         _ => end,
+    }
+}
+
+/// A statement that is a unification (`a = b`): the expression and its operands.
+pub(crate) fn unification(stmt: &LiteralStmt) -> Option<(&Expr, &Expr, &Expr)> {
+    let Literal::Expr { expr, .. } = &stmt.literal else {
+        return None;
+    };
+    match expr.as_ref() {
+        e @ Expr::AssignExpr {
+            op: AssignOp::Eq,
+            lhs,
+            rhs,
+            ..
+        } => Some((e, lhs, rhs)),
+        _ => None,
     }
 }
 

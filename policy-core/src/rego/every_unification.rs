@@ -10,9 +10,9 @@
 //! that statement's bare variable. (A rule of the same name in another file
 //! of the package is not seen here.)
 
-use regorus::unstable::{AssignOp, Expr, Literal, LiteralStmt, Module};
+use regorus::unstable::{Expr, Literal, LiteralStmt, Module};
 
-use super::ast::{AstVisitor, rule_name, walk_rule};
+use super::ast::{AstVisitor, rule_name, unification, walk_rule};
 use super::text::Edit;
 
 pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
@@ -66,37 +66,39 @@ impl AstVisitor for Finder<'_> {
         let (start, end) = (span.start as usize, span.end as usize);
         let bound: Vec<&str> = key.iter().chain([value]).map(|s| s.text()).collect();
         for s in &query.stmts {
-            let Literal::Expr { expr, .. } = &s.literal else {
+            let Some((expr, lhs, rhs)) = unification(s) else {
                 continue;
             };
-            let Expr::AssignExpr {
-                op: AssignOp::Eq,
-                lhs,
-                rhs,
-                ..
-            } = expr.as_ref()
-            else {
-                continue;
+            let (l, r) = (lhs.span(), rhs.span());
+            let fresh = |e: &Expr| match e {
+                Expr::Var { span, .. } => self.fresh(span, start, end, &bound),
+                _ => false,
             };
-            let (var, other) = match (lhs.as_ref(), rhs.as_ref()) {
-                (Expr::Var { span: v, .. }, other) | (other, Expr::Var { span: v, .. })
-                    if self.fresh(v, start, end, &bound) =>
-                {
-                    (v, other)
+            if fresh(lhs) {
+                // `y = v` → `y := v`: only the operator changes (the value's
+                // span leaves out a string's quotes, so its text is not reused).
+                let between = (l.end as usize, r.start as usize);
+                if let Some(at) = self.src.get(between.0..between.1).and_then(|t| t.find('=')) {
+                    let at = between.0 + at;
+                    self.edits.push(Edit::replace(at, at + 1, ":=".to_owned()));
                 }
-                _ => continue,
-            };
-            let other = other.span().text();
-            if other.contains('`') {
-                // Raw strings keep their quotes out of spans; leave them be.
-                continue;
+            } else if fresh(rhs) {
+                // `v = y` → `y := v`, when `v`'s span is its whole text (no
+                // string quote cut off at either end).
+                let (a, b) = (l.start as usize, l.end as usize);
+                let quote = |c: Option<char>| matches!(c, Some('"' | '`'));
+                let before = self.src.get(..a).and_then(|t| t.chars().next_back());
+                let after = self.src.get(b..).and_then(|t| t.chars().next());
+                if quote(before) || quote(after) {
+                    continue;
+                }
+                let e = expr.span();
+                self.edits.push(Edit::replace(
+                    e.start as usize,
+                    e.end as usize,
+                    format!("{} := {}", r.text(), l.text()),
+                ));
             }
-            let e = expr.span();
-            self.edits.push(Edit::replace(
-                e.start as usize,
-                e.end as usize,
-                format!("{} := {other}", var.text()),
-            ));
         }
     }
 }
@@ -148,12 +150,14 @@ mod tests {
     fn a_fresh_variable_unified_in_every_is_declared() {
         let src = "package t\nimport rego.v1\nxs := [1, 1]\n\
                    p if every x in xs { y = x; y == 1 }\n\
-                   q if every x in xs { 1 = z; x == z }\n";
+                   q if every x in xs { 1 = z; x == z }\n\
+                   s if every x in [\"a\"] { w = \"a\"; x == w }\n";
         assert_eq!(
             prepare(src, true),
             "package t\nimport rego.v1\nxs := [1, 1]\n\
              p if every x in xs { y := x; y == 1 }\n\
-             q if every x in xs { z := 1; x == z }\n"
+             q if every x in xs { z := 1; x == z }\n\
+             s if every x in [\"a\"] { w := \"a\"; x == w }\n"
         );
         assert_eq!(eval_with(src, true, "{}"), Value::from(true));
     }

@@ -5,9 +5,9 @@
 //! regorus reports `c` as unsafe. The value is bound to a fresh variable
 //! first: `__regard_unify0 = cs[c]; c = __regard_unify0`.
 
-use regorus::unstable::{AssignOp, Expr, Literal, LiteralStmt, Module};
+use regorus::unstable::{Expr, LiteralStmt, Module};
 
-use super::ast::{AstVisitor, stmt_end, var_name, walk_expr, walk_module};
+use super::ast::{AstVisitor, stmt_end, unification, var_name, walk_expr, walk_module};
 use super::fresh;
 use super::text::Edit;
 
@@ -29,16 +29,7 @@ struct Finder<'a> {
 
 impl AstVisitor for Finder<'_> {
     fn stmt(&mut self, stmt: &LiteralStmt) {
-        let Literal::Expr { expr, .. } = &stmt.literal else {
-            return;
-        };
-        let Expr::AssignExpr {
-            op: AssignOp::Eq,
-            lhs,
-            rhs,
-            ..
-        } = expr.as_ref()
-        else {
+        let Some((_, lhs, rhs)) = unification(stmt) else {
             return;
         };
         if !stmt.with_mods.is_empty() {

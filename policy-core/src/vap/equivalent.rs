@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
+use crate::gatekeeper::object::split_api_version as split;
 use crate::kube::deprecations::{DEPRECATED_APIS, Replacement};
 
 /// A version for a kind whose versions are unknown: any version a rule names.
@@ -30,10 +31,6 @@ struct Table {
     versions: BTreeMap<(String, String), BTreeSet<String>>,
     /// `(group, kind)` → the other groups that served the same resource.
     partners: BTreeMap<(String, String), BTreeSet<String>>,
-}
-
-fn split(api_version: &str) -> (&str, &str) {
-    api_version.rsplit_once('/').unwrap_or(("", api_version))
 }
 
 impl Table {

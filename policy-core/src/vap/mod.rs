@@ -1007,12 +1007,23 @@ mod tests {
     }
 
     fn run(set: &VapSet, object: serde_json::Value) -> VapOutcome {
+        review(set, "v1", "Pod", object)
+    }
+
+    /// A CREATE of `object` in `shop`, sent as `api_version` `kind`.
+    fn review(
+        set: &VapSet,
+        api_version: &str,
+        kind: &str,
+        object: serde_json::Value,
+    ) -> VapOutcome {
         let object = v(object);
+        let (group, version) = crate::gatekeeper::object::split_api_version(api_version);
         let request = Request {
-            group: "",
-            version: "v1",
-            kind: "Pod",
-            resource: "pods".to_owned(),
+            group,
+            version,
+            kind,
+            resource: resource_of_kind(kind),
             sub_resource: "",
             name: "web",
             namespace: "shop",
@@ -1303,23 +1314,8 @@ mod tests {
             ),
             binding("p", "p", &["Deny"], serde_json::Value::Null),
         ];
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        let object = v(serde_json::json!({"apiVersion": api_version, "kind": "Deployment"}));
-        let request = Request {
-            group,
-            version,
-            kind: "Deployment",
-            resource: "deployments".to_owned(),
-            sub_resource: "",
-            name: "web",
-            namespace: "shop",
-            operation: "CREATE",
-            object: &object,
-            old_object: &Value::Null,
-            namespace_object: None,
-        };
-        let outcome =
-            set(&docs, &[]).evaluate(&request, &v(serde_json::json!({"operation": "CREATE"})));
+        let object = serde_json::json!({"apiVersion": api_version, "kind": "Deployment"});
+        let outcome = review(&set(&docs, &[]), api_version, "Deployment", object);
         outcome.denial.is_some()
     }
 

@@ -150,13 +150,12 @@ pub async fn run_once(ctx: &ClusterAudit) -> anyhow::Result<AuditReport> {
         // not wait for the API server between pages.
         let mut pending = Some(list(first.clone()));
         while let Some(fetch) = pending.take() {
-            let page = match fetch.await {
-                Ok(Ok(page)) => page,
-                Ok(Err(error)) => {
-                    tracing::warn!(resource = %resource.plural, group = %resource.group, %error, "listing for the audit failed; skipping the kind");
-                    ctx.metrics.audit_errors.inc();
-                    break;
-                }
+            let listed = match fetch.await {
+                Ok(listed) => listed.map_err(|e| e.to_string()),
+                Err(join) => Err(join.to_string()),
+            };
+            let page = match listed {
+                Ok(page) => page,
                 Err(error) => {
                     tracing::warn!(resource = %resource.plural, group = %resource.group, %error, "listing for the audit failed; skipping the kind");
                     ctx.metrics.audit_errors.inc();
