@@ -53,6 +53,7 @@ pub mod kube;
 pub mod library;
 pub mod mutation;
 pub mod policy;
+mod regex_cache;
 pub mod rego;
 pub mod vap;
 

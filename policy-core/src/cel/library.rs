@@ -253,19 +253,26 @@ pub(super) fn string_arg<'a>(function: &str, v: &'a dyn Val) -> Result<&'a str, 
         .ok_or_else(|| ExecutionError::function_error(function, "argument is not a string"))
 }
 
-fn regex(function: &str, pattern: &str) -> Result<regex::Regex, ExecutionError> {
-    regex::Regex::new(pattern).map_err(|e| {
+/// `f` applied to `pattern` compiled (once per thread, see
+/// [`crate::regex_cache`]).
+fn with_regex<T>(
+    function: &str,
+    pattern: &str,
+    f: impl FnOnce(&regex::Regex) -> T,
+) -> Result<T, ExecutionError> {
+    crate::regex_cache::with_regex(pattern, regex::Regex::new, f).map_err(|e| {
         ExecutionError::function_error(function, format!("invalid regular expression: {e}"))
     })
 }
 
 fn find<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let [s, re] = take("find", args)?;
-    let re = regex("find", string_arg("find", re.as_ref())?)?;
-    let found = re
-        .find(string_arg("find", s.as_ref())?)
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default();
+    let text = string_arg("find", s.as_ref())?;
+    let found = with_regex("find", string_arg("find", re.as_ref())?, |re| {
+        re.find(text)
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_default()
+    })?;
     Ok(CowVal::owned(CelString::from(found)))
 }
 
@@ -274,17 +281,17 @@ fn find_all_limited<'b, 'v>(
     re: &dyn Val,
     limit: Option<i64>,
 ) -> Result<CowVal<'b, 'v>, ExecutionError> {
-    let re = regex("findAll", string_arg("findAll", re)?)?;
     let text = string_arg("findAll", s)?;
     // A negative limit means no limit, as in Go's FindAllString.
     let limit = limit
         .and_then(|n| usize::try_from(n).ok())
         .unwrap_or(usize::MAX);
-    let found: Vec<Box<dyn Val + 'v>> = re
-        .find_iter(text)
-        .take(limit)
-        .map(|m| Box::new(CelString::from(m.as_str().to_owned())) as Box<dyn Val + 'v>)
-        .collect();
+    let found: Vec<Box<dyn Val + 'v>> = with_regex("findAll", string_arg("findAll", re)?, |re| {
+        re.find_iter(text)
+            .take(limit)
+            .map(|m| Box::new(CelString::from(m.as_str().to_owned())) as Box<dyn Val + 'v>)
+            .collect()
+    })?;
     Ok(CowVal::owned(CelList::from(found)))
 }
 

@@ -592,8 +592,9 @@ fn re_match(args: &[Value]) -> AnyResult<Value> {
     let (Ok(pattern), Ok(value)) = (pattern.as_string(), value.as_string()) else {
         bail!("re_match: operands must be strings");
     };
-    let re = regex::Regex::new(pattern)?;
-    Ok(Value::from(re.is_match(value)))
+    let matched =
+        crate::regex_cache::with_regex(pattern, regex::Regex::new, |re| re.is_match(value))?;
+    Ok(Value::from(matched))
 }
 
 fn elements(v: &Value) -> AnyResult<Vec<Value>> {
