@@ -260,15 +260,20 @@ fn rules(modules: &[(&str, &Module)], rego_v1: bool) -> Result<Vec<String>, Unsu
         let Some(first) = defs.first() else {
             continue;
         };
-        for (n, def) in defs.iter().enumerate() {
+        let isolated = isolated(defs);
+        let mut collected = Vec::new();
+        for ((n, def), isolated) in defs.iter().enumerate().zip(isolated) {
             let Some(list) = edits.get_mut(def.module) else {
                 continue;
             };
+            if isolated {
+                continue;
+            }
             list.extend(rewrite_def(def, name, n, rego_v1)?);
+            collected.push((n, always_defined(def)));
         }
         if let Some(text) = appended.get_mut(first.module) {
-            let total: Vec<bool> = defs.iter().map(always_defined).collect();
-            text.push_str(&wrapper(name, kind, &total, rego_v1));
+            text.push_str(&wrapper(name, kind, &collected, rego_v1));
         }
     }
     Ok(modules
@@ -424,8 +429,91 @@ fn single_valued(defs: &[Def<'_>]) -> bool {
     defs.iter().enumerate().all(|(i, a)| {
         defs.iter()
             .skip(i.saturating_add(1))
-            .all(|b| a.kind != Kind::Object && exclusive(a, b))
+            .all(|b| a.kind != Kind::Object && compatible(a, b))
     })
+}
+
+/// Which definitions of a group that may take several values can stay as
+/// written: each has one value and cannot disagree with any other
+/// definition, so when it holds, the others are undefined or agree with it
+/// (`get_suffix(m) = "" { not is_string(m) }` beside definitions that need
+/// `is_string(m)`). Only the others are collected and checked; keys of
+/// object rules always are.
+fn isolated(defs: &[Def<'_>]) -> Vec<bool> {
+    defs.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            d.kind != Kind::Object
+                && !may_vary(d)
+                && defs
+                    .iter()
+                    .enumerate()
+                    .all(|(j, other)| i == j || compatible(d, other))
+        })
+        .collect()
+}
+
+/// Whether two definitions never give different values for one input:
+/// they cannot both hold ([`exclusive`]), or each gives the same constant.
+fn compatible(a: &Def<'_>, b: &Def<'_>) -> bool {
+    let same_constant = match (constant_value(a), constant_value(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    };
+    same_constant || exclusive(a, b)
+}
+
+/// The value of a one-body definition when it is a scalar constant written
+/// in the head (`f(x) = "" { … }`) or given to the head's variable by the
+/// body (`f(x) = s { …; s := "" }`), as [`scalar_key`] gives it.
+fn constant_value(def: &Def<'_>) -> Option<(u8, String)> {
+    let Rule::Spec { bodies, .. } = def.rule else {
+        return None;
+    };
+    if bodies.len() > 1 {
+        return None;
+    }
+    let value = head_value(def.rule)?;
+    if let Some(key) = scalar_key(value) {
+        return Some(key);
+    }
+    let Expr::Var { span: name, .. } = value.as_ref() else {
+        return None;
+    };
+    let mut found = None;
+    for s in &bodies.first()?.query.stmts {
+        let Literal::Expr { expr, .. } = &s.literal else {
+            continue;
+        };
+        let Expr::AssignExpr { lhs, rhs, .. } = expr.as_ref() else {
+            continue;
+        };
+        if mentions(lhs).contains(name.text()) {
+            // Bound twice, or by a pattern: not one constant.
+            if found.is_some() || !matches!(lhs.as_ref(), Expr::Var { .. }) {
+                return None;
+            }
+            found = Some(scalar_key(rhs)?);
+        }
+    }
+    found
+}
+
+/// A scalar constant by kind and value: strings by their value (a raw
+/// string's `\n` and a string's `"\n"` have the same source text), numbers
+/// by their text (`1` and `1.0` then differ, which only proves less).
+fn scalar_key(e: &Expr) -> Option<(u8, String)> {
+    match e {
+        Expr::String { value, .. } | Expr::RawString { value, .. } => Some((0, value.to_string())),
+        Expr::Number { span, .. } => Some((1, span.text().to_owned())),
+        Expr::Bool { value, .. } => Some((2, value.to_string())),
+        Expr::Null { .. } => Some((3, String::new())),
+        _ => None,
+    }
+}
+
+fn normalised(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Whether two definitions can never both hold for one input: their
@@ -473,14 +561,16 @@ fn exclusive(a: &Def<'_>, b: &Def<'_>) -> bool {
     let (Some(qa), Some(qb)) = (ba.first(), bb.first()) else {
         return false;
     };
-    let (pos_a, neg_a) = conditions(a, args_a, &qa.query);
-    let (pos_b, neg_b) = conditions(b, args_b, &qb.query);
+    let scope_a = Scope::new(a, args_a, &qa.query);
+    let scope_b = Scope::new(b, args_b, &qb.query);
+    let (pos_a, neg_a) = conditions(&scope_a, &qa.query);
+    let (pos_b, neg_b) = conditions(&scope_b, &qb.query);
     if !pos_a.is_disjoint(&neg_b) || !neg_a.is_disjoint(&pos_b) {
         return true;
     }
     // `x == "a"` against `x == "b"` or `x != "a"` (`params.rule = "a"` too).
-    let (eq_a, ne_a) = comparisons(a, args_a, &qa.query);
-    let (eq_b, ne_b) = comparisons(b, args_b, &qb.query);
+    let (eq_a, ne_a, ranges_a) = comparisons(&scope_a, &qa.query);
+    let (eq_b, ne_b, ranges_b) = comparisons(&scope_b, &qb.query);
     let clash = |eq: &BTreeMap<String, Value>,
                  other_eq: &BTreeMap<String, Value>,
                  other_ne: &BTreeSet<(String, Value)>| {
@@ -488,22 +578,234 @@ fn exclusive(a: &Def<'_>, b: &Def<'_>) -> bool {
             other_eq.get(l).is_some_and(|d| d != c) || other_ne.contains(&(l.clone(), c.clone()))
         })
     };
-    clash(&eq_a, &eq_b, &ne_b) || clash(&eq_b, &eq_a, &ne_a)
+    if clash(&eq_a, &eq_b, &ne_b) || clash(&eq_b, &eq_a, &ne_a) {
+        return true;
+    }
+    // `count(m) > 1` against `count(m) == 1`: no number satisfies both.
+    ranges_a.iter().any(|(l, r)| {
+        ranges_b
+            .get(l)
+            .is_some_and(|other| r.intersect(other).is_empty())
+    })
+}
+
+/// What a body's statements may mention, and the variables it binds once to
+/// an expression over those (`suffix := substring(m, 0, 1)`), read as that
+/// expression: `mem_multiple(suffix)` in one definition and
+/// `not mem_multiple(substring(m, 0, 1))` in another state and negate the
+/// same thing.
+struct Scope<'d> {
+    src: &'d str,
+    allowed: BTreeSet<String>,
+    bound: BTreeMap<String, String>,
+}
+
+impl<'d> Scope<'d> {
+    fn new(def: &Def<'d>, args: &[Ref<Expr>], query: &Query) -> Scope<'d> {
+        let mut allowed: BTreeSet<String> = def.globals.clone();
+        allowed.insert("input".to_owned());
+        allowed.insert("data".to_owned());
+        for a in args {
+            allowed.extend(mentions(a));
+        }
+        let mut scope = Scope {
+            src: def.src,
+            allowed,
+            bound: BTreeMap::new(),
+        };
+        let mut assigned: BTreeMap<String, usize> = BTreeMap::new();
+        for s in &query.stmts {
+            if let Literal::Expr { expr, .. } = &s.literal
+                && let Expr::AssignExpr { lhs, .. } = expr.as_ref()
+            {
+                for v in mentions(lhs) {
+                    *assigned.entry(v).or_default() += 1;
+                }
+            }
+        }
+        for s in &query.stmts {
+            if !s.with_mods.is_empty() {
+                continue;
+            }
+            let Literal::Expr { expr, .. } = &s.literal else {
+                continue;
+            };
+            let Expr::AssignExpr {
+                op: AssignOp::ColEq,
+                lhs,
+                rhs,
+                ..
+            } = expr.as_ref()
+            else {
+                continue;
+            };
+            let Expr::Var { span, .. } = lhs.as_ref() else {
+                continue;
+            };
+            let name = span.text();
+            // Only an operand that binds tighter than any operator can
+            // stand in for the variable's text unchanged.
+            let atomic = matches!(
+                rhs.as_ref(),
+                Expr::Call { .. } | Expr::RefDot { .. } | Expr::RefBrack { .. } | Expr::Var { .. }
+            );
+            if name == "_"
+                || !atomic
+                || assigned.get(name) != Some(&1)
+                || scope.allowed.contains(name)
+                || scope.bound.contains_key(name)
+            {
+                continue;
+            }
+            let end = closing_end(def.src, s.span.end as usize);
+            if let Some(text) = scope.text(rhs, end) {
+                scope.bound.insert(name.to_owned(), text);
+            }
+        }
+        scope
+    }
+
+    /// The text of `e` (ending at `end`, past the closing characters its
+    /// span leaves out) with bound variables replaced by their expressions,
+    /// whitespace-normalised; `None` when `e` mentions anything else.
+    fn text(&self, e: &Expr, end: usize) -> Option<String> {
+        struct Vars(Vec<(usize, usize, String)>);
+        impl AstVisitor for Vars {
+            fn expr(&mut self, e: &Expr) -> bool {
+                match e {
+                    Expr::Var { span, .. } => {
+                        self.0.push((
+                            span.start as usize,
+                            span.end as usize,
+                            span.text().to_owned(),
+                        ));
+                    }
+                    // A function's name is no variable.
+                    Expr::Call { params, .. } => {
+                        for p in params {
+                            walk_expr(p, self);
+                        }
+                        return false;
+                    }
+                    _ => {}
+                }
+                true
+            }
+        }
+        let vars = mentions(e);
+        if !vars
+            .iter()
+            .all(|v| self.allowed.contains(v) || self.bound.contains_key(v))
+        {
+            return None;
+        }
+        let start = e.span().start as usize;
+        let mut found = Vars(Vec::new());
+        walk_expr(e, &mut found);
+        found.0.sort();
+        let mut out = String::new();
+        let mut at = start;
+        for (s, e, name) in found.0 {
+            let Some(with) = self.bound.get(&name) else {
+                continue;
+            };
+            if s < at || e > end {
+                return None;
+            }
+            out.push_str(self.src.get(at..s)?);
+            out.push_str(with);
+            at = e;
+        }
+        out.push_str(self.src.get(at..end)?);
+        Some(normalised(&out))
+    }
+}
+
+/// The numbers a body allows for one expression, from its comparisons with
+/// integer constants: bounds, each inclusive or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Range {
+    low: Option<(i64, bool)>,
+    high: Option<(i64, bool)>,
+}
+
+impl Range {
+    const ANY: Range = Range {
+        low: None,
+        high: None,
+    };
+
+    /// The numbers `x op n` allows (`!=` gives no range).
+    fn of(op: &BoolOp, n: i64) -> Option<Range> {
+        let r = Range::ANY;
+        Some(match op {
+            BoolOp::Eq => Range {
+                low: Some((n, true)),
+                high: Some((n, true)),
+            },
+            BoolOp::Lt => Range {
+                high: Some((n, false)),
+                ..r
+            },
+            BoolOp::Le => Range {
+                high: Some((n, true)),
+                ..r
+            },
+            BoolOp::Gt => Range {
+                low: Some((n, false)),
+                ..r
+            },
+            BoolOp::Ge => Range {
+                low: Some((n, true)),
+                ..r
+            },
+            BoolOp::Ne => return None,
+        })
+    }
+
+    fn intersect(&self, other: &Range) -> Range {
+        // The larger low bound (exclusive first on a tie), the smaller high one.
+        let low = match (self.low, other.low) {
+            (Some(a), Some(b)) => Some(if a.0 != b.0 {
+                if a.0 > b.0 { a } else { b }
+            } else {
+                (a.0, a.1 && b.1)
+            }),
+            (a, b) => a.or(b),
+        };
+        let high = match (self.high, other.high) {
+            (Some(a), Some(b)) => Some(if a.0 != b.0 {
+                if a.0 < b.0 { a } else { b }
+            } else {
+                (a.0, a.1 && b.1)
+            }),
+            (a, b) => a.or(b),
+        };
+        Range { low, high }
+    }
+
+    /// Whether no number lies in the range (numbers are not only integers:
+    /// `> 1` and `< 2` overlap).
+    fn is_empty(&self) -> bool {
+        match (self.low, self.high) {
+            (Some((l, l_in)), Some((h, h_in))) => l > h || (l == h && !(l_in && h_in)),
+            _ => false,
+        }
+    }
 }
 
 /// A body's comparisons of an expression over arguments and package names
-/// with a string, boolean or null constant: (`l == c` and `l = c` as `l` →
-/// `c`, `l != c` as pairs). Numbers are left out: `1` and `1.0` are equal
-/// but written differently.
-type Comparisons = (BTreeMap<String, Value>, BTreeSet<(String, Value)>);
+/// with a constant: with a string, boolean or null as (`l == c` and
+/// `l = c` as `l` → `c`, `l != c` as pairs); with an integer as the
+/// [`Range`] they leave `l` (`count(x) > 1`). Other numbers are left out:
+/// `1` and `1.0` are equal but written differently.
+type Comparisons = (
+    BTreeMap<String, Value>,
+    BTreeSet<(String, Value)>,
+    BTreeMap<String, Range>,
+);
 
-fn comparisons(def: &Def<'_>, args: &[Ref<Expr>], query: &Query) -> Comparisons {
-    let mut allowed: BTreeSet<String> = def.globals.clone();
-    allowed.insert("input".to_owned());
-    allowed.insert("data".to_owned());
-    for a in args {
-        allowed.extend(mentions(a));
-    }
+fn comparisons(scope: &Scope<'_>, query: &Query) -> Comparisons {
     let constant = |e: &Expr| match e {
         Expr::String { value, .. }
         | Expr::RawString { value, .. }
@@ -511,8 +813,13 @@ fn comparisons(def: &Def<'_>, args: &[Ref<Expr>], query: &Query) -> Comparisons 
         | Expr::Null { value, .. } => Some(value.clone()),
         _ => None,
     };
+    let integer = |e: &Expr| match e {
+        Expr::Number { span, .. } => span.text().parse::<i64>().ok(),
+        _ => None,
+    };
     let mut eq = BTreeMap::new();
     let mut ne = BTreeSet::new();
+    let mut ranges: BTreeMap<String, Range> = BTreeMap::new();
     for s in &query.stmts {
         let Literal::Expr { expr, .. } = &s.literal else {
             continue;
@@ -520,25 +827,40 @@ fn comparisons(def: &Def<'_>, args: &[Ref<Expr>], query: &Query) -> Comparisons 
         if !s.with_mods.is_empty() {
             continue;
         }
-        let (lhs, rhs, equal) = match expr.as_ref() {
-            Expr::BoolExpr {
-                op: BoolOp::Eq,
-                lhs,
-                rhs,
-                ..
-            }
-            | Expr::AssignExpr {
+        let (lhs, rhs, op) = match expr.as_ref() {
+            Expr::BoolExpr { op, lhs, rhs, .. } => (lhs, rhs, op.clone()),
+            Expr::AssignExpr {
                 op: AssignOp::Eq,
                 lhs,
                 rhs,
                 ..
-            } => (lhs, rhs, true),
-            Expr::BoolExpr {
-                op: BoolOp::Ne,
-                lhs,
-                rhs,
-                ..
-            } => (lhs, rhs, false),
+            } => (lhs, rhs, BoolOp::Eq),
+            _ => continue,
+        };
+        if let (Some(n), None) | (None, Some(n)) = (integer(lhs), integer(rhs)) {
+            // `n < x` reads as `x > n`.
+            let (side, op) = if integer(lhs).is_some() {
+                let flipped = match op {
+                    BoolOp::Lt => BoolOp::Gt,
+                    BoolOp::Le => BoolOp::Ge,
+                    BoolOp::Gt => BoolOp::Lt,
+                    BoolOp::Ge => BoolOp::Le,
+                    other => other,
+                };
+                (rhs, flipped)
+            } else {
+                (lhs, op)
+            };
+            let end = closing_end(scope.src, side.span().end as usize);
+            if let (Some(range), Some(text)) = (Range::of(&op, n), scope.text(side, end)) {
+                let r = ranges.entry(text).or_insert(Range::ANY);
+                *r = r.intersect(&range);
+            }
+            continue;
+        }
+        let equal = match op {
+            BoolOp::Eq => true,
+            BoolOp::Ne => false,
             _ => continue,
         };
         let (side, value) = match (constant(lhs), constant(rhs)) {
@@ -546,17 +868,10 @@ fn comparisons(def: &Def<'_>, args: &[Ref<Expr>], query: &Query) -> Comparisons 
             (Some(v), None) => (rhs, v),
             _ => continue,
         };
-        if !mentions(side).is_subset(&allowed) {
+        let end = closing_end(scope.src, side.span().end as usize);
+        let Some(text) = scope.text(side, end) else {
             continue;
-        }
-        let span = side.span();
-        let text = def
-            .src
-            .get(span.start as usize..closing_end(def.src, span.end as usize))
-            .unwrap_or_default()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        };
         if equal {
             // Two different constants for one expression: the body never holds.
             eq.insert(text, value);
@@ -564,7 +879,7 @@ fn comparisons(def: &Def<'_>, args: &[Ref<Expr>], query: &Query) -> Comparisons 
             ne.insert((text, value));
         }
     }
-    (eq, ne)
+    (eq, ne, ranges)
 }
 
 /// A constant argument as (kind, text): `"1"` and `1` differ.
@@ -579,19 +894,10 @@ fn constant_key(e: &Expr) -> Option<(u8, String)> {
     Some((kind, e.span().text().to_owned()))
 }
 
-/// A body's statements that mention only arguments and package names,
-/// as whitespace-normalised texts: (stated, negated).
-fn conditions(
-    def: &Def<'_>,
-    args: &[Ref<Expr>],
-    query: &Query,
-) -> (BTreeSet<String>, BTreeSet<String>) {
-    let mut allowed: BTreeSet<String> = def.globals.clone();
-    allowed.insert("input".to_owned());
-    allowed.insert("data".to_owned());
-    for a in args {
-        allowed.extend(mentions(a));
-    }
+/// A body's statements that mention only arguments, package names and
+/// variables bound to expressions over them (read as those expressions), as
+/// whitespace-normalised texts: (stated, negated).
+fn conditions(scope: &Scope<'_>, query: &Query) -> (BTreeSet<String>, BTreeSet<String>) {
     let mut pos = BTreeSet::new();
     let mut neg = BTreeSet::new();
     for s in &query.stmts {
@@ -603,14 +909,13 @@ fn conditions(
             Literal::NotExpr { expr, .. } => (expr, &mut neg),
             _ => continue,
         };
-        if matches!(expr.as_ref(), Expr::AssignExpr { .. }) || !mentions(expr).is_subset(&allowed) {
+        if matches!(expr.as_ref(), Expr::AssignExpr { .. }) {
             continue;
         }
-        let text = def
-            .src
-            .get(expr.span().start as usize..closing_end(def.src, s.span.end as usize))
-            .unwrap_or_default();
-        set.insert(text.split_whitespace().collect::<Vec<_>>().join(" "));
+        let end = closing_end(scope.src, s.span.end as usize);
+        if let Some(text) = scope.text(expr, end) {
+            set.insert(text);
+        }
     }
     (pos, neg)
 }
@@ -962,11 +1267,11 @@ fn body_inner(b: &RuleBody) -> &str {
 
 /// The rule appended for a rewritten group.
 ///
-/// `total[n]`: definition `n` is defined for every argument (see
-/// [`always_defined`]), so the wrapper reads its set directly; the others are
-/// read through a comprehension, which is empty when their arguments do not
-/// match.
-fn wrapper(name: &str, kind: Kind, total: &[bool], rego_v1: bool) -> String {
+/// `collected`: the rewritten definitions of a function, by number, each
+/// with whether it is defined for every argument (see [`always_defined`]):
+/// the wrapper then reads its set directly; the others are read through a
+/// comprehension, which is empty when their arguments do not match.
+fn wrapper(name: &str, kind: Kind, collected: &[(usize, bool)], rego_v1: bool) -> String {
     let (op, kw) = if rego_v1 { (":=", " if") } else { ("=", "") };
     match kind {
         Kind::Complete => format!(
@@ -983,10 +1288,9 @@ fn wrapper(name: &str, kind: Kind, total: &[bool], rego_v1: bool) -> String {
         Kind::Function(arity) => {
             let args: Vec<String> = (0..arity).map(|i| format!("__regard_a{i}")).collect();
             let args = args.join(", ");
-            let parts: Vec<String> = total
+            let parts: Vec<String> = collected
                 .iter()
-                .enumerate()
-                .map(|(n, &total)| {
+                .map(|&(n, total)| {
                     if total {
                         format!("{}({args})", def_fn(name, n))
                     } else {
@@ -1040,6 +1344,7 @@ mod tests {
     use regorus::{Engine, Value};
 
     use super::super::parse_module;
+    use super::{BoolOp, Range};
 
     /// The rewritten text of one v0 module.
     fn rewritten(src: &str) -> String {
@@ -1184,6 +1489,110 @@ mod tests {
         let rv1 = "package t\np := v if { some v in input.xs }";
         assert_eq!(agree(rv1, true, r#"{"xs": [3, 4]}"#), Err(()));
         assert_eq!(agree(rv1, true, r#"{"xs": [3]}"#), num(3));
+    }
+
+    /// A memory-suffix function as the library's container-limits template
+    /// writes it: definitions that provably never disagree stay as written.
+    const SUFFIX: &str = "package t\n\
+        m(\"M\") = 1\nm(\"Mi\") = 2\nm(\"\") = 3\n\
+        s(x) = r { not is_string(x); r := \"\" }\n\
+        s(x) = r { is_string(x); count(x) > 0; r := substring(x, count(x) - 1, -1); m(r) }\n\
+        s(x) = r { is_string(x); count(x) > 1; r := substring(x, count(x) - 2, -1); m(r) }\n\
+        s(x) = r { is_string(x); count(x) > 1; not m(substring(x, count(x) - 1, -1)); not m(substring(x, count(x) - 2, -1)); r := \"\" }\n\
+        s(x) = r { is_string(x); count(x) == 1; not m(substring(x, count(x) - 1, -1)); r := \"\" }\n\
+        s(x) = r { is_string(x); count(x) == 0; r := \"\" }\n\
+        p = s(input.x)";
+
+    #[test]
+    fn definitions_that_never_disagree_stay_as_written() {
+        let text = rewritten(SUFFIX);
+        let lines: Vec<&str> = text.lines().collect();
+        // The first and the last three definitions hold alone or give the
+        // same constant; only the two that read a suffix are collected.
+        for n in [4, 7, 8, 9] {
+            assert_eq!(lines[n], SUFFIX.lines().nth(n).unwrap());
+        }
+        assert!(
+            lines[5].starts_with("__regard_def1_s(x)  = __regard_s {"),
+            "{text}"
+        );
+        assert!(
+            lines[6].starts_with("__regard_def2_s(x)  = __regard_s {"),
+            "{text}"
+        );
+        assert_eq!(
+            lines[11],
+            "s(__regard_a0) = __regard_v { __regard_v := __regard_one(__regard_def1_s(__regard_a0) | __regard_def2_s(__regard_a0)) }"
+        );
+        for (x, want) in [
+            (r#""5Mi""#, "Mi"),
+            (r#""5M""#, "M"),
+            (r#""5""#, ""),
+            (r#""M""#, "M"),
+            (r#""5x""#, ""),
+            (r#""""#, ""),
+            ("5", ""),
+        ] {
+            assert_eq!(
+                agree(SUFFIX, false, &format!(r#"{{"x": {x}}}"#)),
+                Ok(Value::from(want)),
+                "{x}"
+            );
+        }
+        // A suffix both one and two characters long would conflict: `m("i")`
+        // added makes "5Mi" give "i" and "Mi".
+        let both = SUFFIX.replace("m(\"\") = 3", "m(\"\") = 3\nm(\"i\") = 4");
+        assert_eq!(agree(&both, false, r#"{"x": "5Mi"}"#), Err(()));
+    }
+
+    #[test]
+    fn bound_variables_read_as_their_expressions() {
+        for src in [
+            // `r` stands for `input.a`; `not input.a` negates it.
+            "package t\nf(x) = 1 { r := x.a; r }\nf(x) = 2 { not x.a }",
+            "package t\nf(x) = 1 { r := count(x); r > 2 }\nf(x) = 2 { count(x) < 1 }",
+            // Integer ranges that do not meet, constants on either side.
+            "package t\nf(x) = 1 { count(x) > 1 }\nf(x) = 2 { count(x) == 1 }\nf(x) = 3 { 0 >= count(x) }",
+            "package t\nf(x) = 1 { x.n <= 3 }\nf(x) = 2 { x.n > 3 }",
+            // One constant, in the head or given by the body.
+            "package t\nf(x) = \"a\" { x.p }\nf(x) = r { x.q; r := \"a\" }",
+        ] {
+            assert_eq!(rewritten(src), src, "{src}");
+        }
+        for src in [
+            // An operator expression is not substituted into another text.
+            "package t\nf(x) = 1 { r := x.a + 1; r }\nf(x) = 2 { not x.a + 1 }",
+            // Ranges that meet: numbers are not only integers.
+            "package t\nf(x) = 1 { x.n > 1 }\nf(x) = 2 { x.n < 2 }",
+            "package t\nf(x) = 1 { x.n >= 1 }\nf(x) = 2 { x.n <= 1 }",
+            // `!=` bounds nothing.
+            "package t\nf(x) = 1 { x.n != 1 }\nf(x) = 2 { x.n != 2 }",
+            // Different constants.
+            "package t\nf(x) = \"a\" { x.p }\nf(x) = r { x.q; r := \"b\" }",
+            // A variable bound twice stands for nothing.
+            "package t\nf(x) = 1 { r = x.a; r = x.b; r }\nf(x) = 2 { not x.a }",
+        ] {
+            assert_ne!(rewritten(src), src, "{src}");
+        }
+        let ranges = "package t\nf(x) = 1 { x.n > 1 }\nf(x) = 2 { x.n < 2 }\np = f(input)";
+        assert_eq!(agree(ranges, false, r#"{"n": 1.5}"#), Err(()));
+        assert_eq!(agree(ranges, false, r#"{"n": 2}"#), num(1));
+        // A string is greater than every number: `> 1` holds, `== 1` not.
+        let strings = "package t\nf(x) = 1 { x.n > 1 }\nf(x) = 2 { x.n == 1 }\np = f(input)";
+        assert_eq!(rewritten(strings), strings);
+        assert_eq!(agree(strings, false, r#"{"n": "s"}"#), num(1));
+    }
+
+    #[test]
+    fn ranges_meet_as_numbers_do() {
+        let r = |op, n| Range::of(&op, n).unwrap();
+        assert!(r(BoolOp::Gt, 1).intersect(&r(BoolOp::Eq, 1)).is_empty());
+        assert!(r(BoolOp::Lt, 1).intersect(&r(BoolOp::Ge, 1)).is_empty());
+        assert!(r(BoolOp::Eq, 0).intersect(&r(BoolOp::Eq, 1)).is_empty());
+        assert!(!r(BoolOp::Ge, 1).intersect(&r(BoolOp::Le, 1)).is_empty());
+        assert!(!r(BoolOp::Gt, 1).intersect(&r(BoolOp::Lt, 2)).is_empty());
+        assert!(!r(BoolOp::Gt, 1).intersect(&r(BoolOp::Gt, 5)).is_empty());
+        assert_eq!(Range::of(&BoolOp::Ne, 1), None);
     }
 
     #[test]
