@@ -30,8 +30,9 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
 /// Parses a YAML stream into its documents, empty documents included as `null`.
 pub(crate) fn parse_documents(text: &str, path: &Path) -> Result<Vec<Value>> {
     let layout = document_layout(text, path)?;
-    let mut parsed: Vec<YamlValue> = serde_saphyr::from_multiple_with_options(text, options())
-        .map_err(|e| yaml_error(path, &e))?;
+    let mut parsed: Vec<YamlValue> =
+        serde_saphyr::from_multiple_with_options(text, options(text.len()))
+            .map_err(|e| yaml_error(path, &e))?;
     let expected = layout.iter().filter(|null| !**null).count();
     if parsed.len() != expected {
         // The two passes disagree about which documents are null; keep every
@@ -50,12 +51,24 @@ pub(crate) fn parse_documents(text: &str, path: &Path) -> Result<Vec<Value>> {
     Ok(docs)
 }
 
-fn options() -> serde_saphyr::Options {
+/// Parser options for a stream of `len` bytes.
+fn options(len: usize) -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     // Far more than any real manifest uses, small enough that an alias bomb
     // fails in milliseconds.
     budget.max_aliases = 10_000;
     budget.max_anchors = 10_000;
+    // The structure limits guard against alias expansion. Without aliases a
+    // stream has fewer documents, events, nodes and scalar bytes than twice
+    // its length, so the limits grow with the input: the defaults refused a
+    // stream of 1,025 documents or of about 1,300 Pods (250,000 nodes),
+    // which Go's YAML reads; expansion past twice the input still fails.
+    let room = len.saturating_mul(2);
+    budget.max_documents = budget.max_documents.max(room);
+    budget.max_events = budget.max_events.max(room);
+    budget.max_nodes = budget.max_nodes.max(room);
+    budget.max_total_scalar_bytes = budget.max_total_scalar_bytes.max(room);
+
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
@@ -527,5 +540,20 @@ mod tests {
             ));
         }
         assert!(parse_documents(&text, Path::new("bomb.yaml")).is_err());
+    }
+
+    #[test]
+    fn large_streams_parse_whole() {
+        // More documents, and more nodes in all, than serde-saphyr's defaults.
+        let args = vec!["a"; 100].join(", ");
+        let pod = format!("{{kind: Pod, spec: {{containers: [{{name: c, args: [{args}]}}]}}}}");
+        let text = vec![pod; 3_000].join("\n---\n");
+        let parsed = parse_documents(&text, Path::new("big.yaml")).unwrap();
+        assert_eq!(parsed.len(), 3_000);
+        let last = serde_json::to_string(&parsed[2_999]).unwrap();
+        assert!(
+            last.starts_with(r#"{"kind":"Pod","spec":{"containers":[{"args":["a","a","#),
+            "{last}"
+        );
     }
 }
