@@ -31,6 +31,8 @@ pub(crate) enum Command {
     Gk(crate::gk_cmd::GkArgs),
     /// The built-in policy library: list bundles, export them, print their README.
     Policies(crate::policies_cmd::PoliciesArgs),
+    /// Render a saved JSON report (`test -o json`) in another format (conftest reformat).
+    Reformat(crate::reformat_cmd::ReformatArgs),
     /// Download policies from OCI registries, HTTPS archives, git or paths (conftest pull).
     Pull(crate::source_cmd::PullArgs),
     /// Upload policies and data to an OCI registry in conftest's layout (conftest push).

@@ -14,6 +14,7 @@ mod mutate_cmd;
 mod output;
 mod parse_cmd;
 mod policies_cmd;
+mod reformat_cmd;
 mod source_cmd;
 mod test_cmd;
 mod verify_cmd;
@@ -56,6 +57,10 @@ fn main() -> ExitCode {
                 Ok(code)
             })
         }
+        Ok(Command::Reformat(args)) => {
+            let mut out = std::io::stdout().lock();
+            reformat_cmd::run(&args, &mut out)
+        }
         Ok(Command::Pull(args)) => source_cmd::run_pull(&args),
         Ok(Command::Push(args)) => source_cmd::run_push(&args, &mut std::io::stdout().lock()),
         Ok(Command::Policies(args)) => {
@@ -95,6 +100,7 @@ fn with_global_config(config: Option<String>, command: Command) -> anyhow::Resul
         Command::Parse(_)
         | Command::Gk(_)
         | Command::Policies(_)
+        | Command::Reformat(_)
         | Command::Pull(_)
         | Command::Push(_) => {
             anyhow::bail!("--config-file applies to the test and verify commands only")

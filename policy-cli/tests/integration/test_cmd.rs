@@ -580,6 +580,50 @@ fn v1_policies_read_as_v0_are_refused() {
     );
 }
 
+/// `reformat` renders a saved JSON report exactly as `test` renders the
+/// results in that format.
+#[test]
+fn reformat_renders_a_saved_report_as_test_would() {
+    let dir = "conftest/exitcodes";
+    let files = ["both.yaml", "warn.yaml", "pass.yaml"];
+    let mut json_args = vec!["test", "-o", "json"];
+    json_args.extend(files);
+    let saved = regard(dir, &json_args).stdout;
+    for format in ["stdout", "table", "junit", "tap", "json", "github"] {
+        let mut args = vec!["test", "--no-color", "-o", format];
+        args.extend(files);
+        let want = regard(dir, &args);
+        let out = crate::util::Run::new(dir, &["reformat", "-o", format])
+            .stdin(saved.clone())
+            .output();
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{format}");
+        assert_text(&want.stdout, &out.stdout);
+    }
+    // An unknown format falls back to stdout, as conftest's reformat does.
+    let out = crate::util::Run::new(dir, &["reformat", "-o", "nope"])
+        .stdin(saved)
+        .output();
+    assert_eq!(out.code, 0);
+    assert_eq!(
+        out.stderr,
+        "unknown output format \"nope\"; writing stdout\n"
+    );
+    let out = regard(dir, &["reformat", "missing.json"]);
+    assert_eq!(out.code, 1);
+    assert_text(
+        "Error: failed to open input file missing.json: No such file or directory (os error 2)\n",
+        &out.stderr,
+    );
+    let out = crate::util::Run::new(dir, &["reformat"])
+        .stdin("not json")
+        .output();
+    assert_eq!(out.code, 1);
+    assert_text(
+        "Error: failed to parse JSON input: expected ident at line 1 column 2\n",
+        &out.stderr,
+    );
+}
+
 /// `tests/conftest/eval-errors`: in `app.yaml`, document 1 gives `team` two
 /// values (an error of `deny_team`) and document 3 makes `warn_pattern`
 /// panic regorus (`strings.count` with an empty substring).
