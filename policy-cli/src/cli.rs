@@ -6,6 +6,8 @@
 //! `--strict`, `--strict=true` and `--strict=false` ([`go_bool`]); an
 //! explicit `=false` overrides a `true` from the lower layers.
 
+use std::ffi::OsString;
+
 use clap::{Args, Parser, Subcommand};
 
 /// Policy checks for configuration files and Kubernetes, conftest- and Gatekeeper-compatible.
@@ -33,6 +35,11 @@ pub(crate) enum Command {
     Policies(crate::policies_cmd::PoliciesArgs),
     /// Render a saved JSON report (`test -o json`) in another format (conftest reformat).
     Reformat(crate::reformat_cmd::ReformatArgs),
+    /// Install conftest plugins (conftest plugin install).
+    Plugin(crate::plugin_cmd::PluginArgs),
+    /// An installed plugin, run with the arguments that follow (`regard NAME ARGS…`).
+    #[command(external_subcommand)]
+    External(Vec<OsString>),
     /// Download policies from OCI registries, HTTPS archives, git or paths (conftest pull).
     Pull(crate::source_cmd::PullArgs),
     /// Upload policies and data to an OCI registry in conftest's layout (conftest push).

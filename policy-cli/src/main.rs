@@ -13,6 +13,7 @@ mod kube_run;
 mod mutate_cmd;
 mod output;
 mod parse_cmd;
+mod plugin_cmd;
 mod policies_cmd;
 mod reformat_cmd;
 mod source_cmd;
@@ -61,6 +62,8 @@ fn main() -> ExitCode {
             let mut out = std::io::stdout().lock();
             reformat_cmd::run(&args, &mut out)
         }
+        Ok(Command::Plugin(args)) => plugin_cmd::run(&args),
+        Ok(Command::External(args)) => plugin_cmd::run_external(&args),
         Ok(Command::Pull(args)) => source_cmd::run_pull(&args),
         Ok(Command::Push(args)) => source_cmd::run_push(&args, &mut std::io::stdout().lock()),
         Ok(Command::Policies(args)) => {
@@ -101,6 +104,8 @@ fn with_global_config(config: Option<String>, command: Command) -> anyhow::Resul
         | Command::Gk(_)
         | Command::Policies(_)
         | Command::Reformat(_)
+        | Command::Plugin(_)
+        | Command::External(_)
         | Command::Pull(_)
         | Command::Push(_) => {
             anyhow::bail!("--config-file applies to the test and verify commands only")

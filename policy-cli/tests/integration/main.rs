@@ -9,6 +9,7 @@ mod gk_vap;
 mod kube;
 mod mutate;
 mod parse;
+mod plugins;
 mod policies;
 mod registry;
 mod sources;
