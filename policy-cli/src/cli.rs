@@ -228,7 +228,7 @@ pub(crate) struct CelArg {
 /// A boolean flag's value, spelled as Go's `strconv.ParseBool` accepts it
 /// (conftest's flags go through it): `1 t T true TRUE True` and
 /// `0 f F false FALSE False`.
-fn go_bool(value: &str) -> Result<bool, String> {
+pub(crate) fn go_bool(value: &str) -> Result<bool, String> {
     match value {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
