@@ -33,6 +33,8 @@ pub(crate) enum Command {
     Gk(crate::gk_cmd::GkArgs),
     /// The built-in policy library: list bundles, export them, print their README.
     Policies(crate::policies_cmd::PoliciesArgs),
+    /// Write Markdown documentation of policies from their METADATA annotations (conftest doc).
+    Doc(crate::doc_cmd::DocArgs),
     /// Render a saved JSON report (`test -o json`) in another format (conftest reformat).
     Reformat(crate::reformat_cmd::ReformatArgs),
     /// Install conftest plugins (conftest plugin install).

@@ -7,6 +7,7 @@
 mod bundle_run;
 mod cli;
 mod config;
+mod doc_cmd;
 mod gk_cmd;
 mod gk_vap;
 mod kube_run;
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
             let mut out = std::io::stdout().lock();
             reformat_cmd::run(&args, &mut out)
         }
+        Ok(Command::Doc(args)) => doc_cmd::run(&args),
         Ok(Command::Plugin(args)) => plugin_cmd::run(&args),
         Ok(Command::External(args)) => plugin_cmd::run_external(&args),
         Ok(Command::Pull(args)) => source_cmd::run_pull(&args),
@@ -104,6 +106,7 @@ fn with_global_config(config: Option<String>, command: Command) -> anyhow::Resul
         | Command::Gk(_)
         | Command::Policies(_)
         | Command::Reformat(_)
+        | Command::Doc(_)
         | Command::Plugin(_)
         | Command::External(_)
         | Command::Pull(_)

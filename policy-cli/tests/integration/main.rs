@@ -3,6 +3,7 @@
 
 mod compat;
 mod distribution;
+mod doc;
 mod gk;
 mod gk_push;
 mod gk_vap;

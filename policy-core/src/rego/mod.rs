@@ -59,7 +59,7 @@ mod head_iteration;
 mod import_refs;
 mod imports;
 mod layout;
-mod metadata;
+pub(crate) mod metadata;
 mod multi_body;
 mod negation;
 mod regex_classes;
