@@ -1,6 +1,12 @@
 //! Command-line flags (clap derive). Flags that conftest users may also set
 //! in `conftest.toml` or `CONFTEST_*` variables are optional here and
 //! resolved against those layers in [`crate::config`].
+//!
+//! Boolean flags take an optional value as conftest's (Go pflag) do:
+//! `--strict`, `--strict=true` and `--strict=false` ([`go_bool`]); an
+//! explicit `=false` overrides a `true` from the lower layers.
+
+use std::ffi::OsString;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -27,6 +33,15 @@ pub(crate) enum Command {
     Gk(crate::gk_cmd::GkArgs),
     /// The built-in policy library: list bundles, export them, print their README.
     Policies(crate::policies_cmd::PoliciesArgs),
+    /// Write Markdown documentation of policies from their METADATA annotations (conftest doc).
+    Doc(crate::doc_cmd::DocArgs),
+    /// Render a saved JSON report (`test -o json`) in another format (conftest reformat).
+    Reformat(crate::reformat_cmd::ReformatArgs),
+    /// Install conftest plugins (conftest plugin install).
+    Plugin(crate::plugin_cmd::PluginArgs),
+    /// An installed plugin, run with the arguments that follow (`regard NAME ARGS…`).
+    #[command(external_subcommand)]
+    External(Vec<OsString>),
     /// Download policies from OCI registries, HTTPS archives, git or paths (conftest pull).
     Pull(crate::source_cmd::PullArgs),
     /// Upload policies and data to an OCI registry in conftest's layout (conftest push).
@@ -46,15 +61,15 @@ pub(crate) struct PolicyArgs {
     #[arg(long = "rego-version")]
     pub(crate) rego_version: Option<String>,
     /// Abort on the first builtin error instead of treating it as undefined
-    #[arg(long = "show-builtin-errors")]
-    pub(crate) show_builtin_errors: bool,
+    #[arg(long = "show-builtin-errors", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) show_builtin_errors: Option<bool>,
     /// Config file with flag defaults [default: conftest.toml or regard.toml in the working directory]
     #[arg(short = 'c', long = "config-file")]
     pub(crate) config_file: Option<String>,
     /// OPA strict mode: refuse unused assignments, arguments and imports, duplicate imports,
     /// input/data shadowing and deprecated builtins
-    #[arg(long)]
-    pub(crate) strict: bool,
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) strict: Option<bool>,
     /// OPA capabilities file (JSON): refuse policies calling builtins it does not list
     #[arg(long, value_name = "FILE")]
     pub(crate) capabilities: Option<String>,
@@ -67,17 +82,17 @@ pub(crate) struct OutputArgs {
     #[arg(short = 'o', long = "output")]
     pub(crate) output: Option<String>,
     /// Disable colours in stdout output
-    #[arg(long = "no-color")]
-    pub(crate) no_color: bool,
+    #[arg(long = "no-color", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) no_color: Option<bool>,
     /// Print nothing when the exit code is 0
-    #[arg(long)]
-    pub(crate) quiet: bool,
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) quiet: Option<bool>,
     /// Name only the file in JUnit test case names, not the message
-    #[arg(long = "junit-hide-message")]
-    pub(crate) junit_hide_message: bool,
+    #[arg(long = "junit-hide-message", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) junit_hide_message: Option<bool>,
     /// Leave files whose checks all passed out of GitHub output
-    #[arg(long = "github-hide-passed")]
-    pub(crate) github_hide_passed: bool,
+    #[arg(long = "github-hide-passed", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) github_hide_passed: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -97,26 +112,26 @@ pub(crate) struct TestArgs {
     #[command(flatten)]
     pub(crate) cel: CelArg,
     /// With --bundle: validate objects as given, without applying the mutators in the bundles and inputs first
-    #[arg(long = "no-mutate")]
-    pub(crate) no_mutate: bool,
+    #[arg(long = "no-mutate", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) no_mutate: Option<bool>,
     /// Namespaces (packages) to query; comma lists and globs (`*?[`) allowed [default: main]
     #[arg(short = 'n', long = "namespace", value_delimiter = ',')]
     pub(crate) namespace: Vec<String>,
     /// Query every package found in the policies
-    #[arg(long = "all-namespaces")]
-    pub(crate) all_namespaces: bool,
+    #[arg(long = "all-namespaces", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) all_namespaces: Option<bool>,
     /// Exit 1 on warnings and 2 on failures
-    #[arg(long = "fail-on-warn")]
-    pub(crate) fail_on_warn: bool,
+    #[arg(long = "fail-on-warn", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) fail_on_warn: Option<bool>,
     /// Always exit 0 once results are printed
-    #[arg(long = "no-fail")]
-    pub(crate) no_fail: bool,
+    #[arg(long = "no-fail", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) no_fail: Option<bool>,
     /// Hide exception lines in stdout output (they are still counted)
-    #[arg(long = "suppress-exceptions")]
-    pub(crate) suppress_exceptions: bool,
+    #[arg(long = "suppress-exceptions", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) suppress_exceptions: Option<bool>,
     /// Evaluate all inputs together as one `input` array of {path, contents}
-    #[arg(long)]
-    pub(crate) combine: bool,
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) combine: Option<bool>,
     /// Regular expression of paths to skip
     #[arg(long)]
     pub(crate) ignore: Option<String>,
@@ -130,8 +145,8 @@ pub(crate) struct TestArgs {
     #[arg(long = "proto-file-dirs", value_delimiter = ',')]
     pub(crate) proto_file_dirs: Vec<String>,
     /// Print each rule's value and the policy lines evaluated, per document, to standard error
-    #[arg(long)]
-    pub(crate) trace: bool,
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub(crate) trace: Option<bool>,
     #[command(flatten)]
     pub(crate) kube: KubeArgs,
     /// Download policies from these sources into the first --policy directory before testing
@@ -158,13 +173,13 @@ pub(crate) struct VerifyArgs {
     #[arg(long)]
     pub(crate) run: Option<String>,
     /// Report line coverage of the non-test policy files
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set, value_parser = go_bool)]
     pub(crate) coverage: bool,
     /// Fail when total coverage is below this percentage (implies --coverage)
     #[arg(long = "coverage-min", value_name = "PERCENT")]
     pub(crate) coverage_min: Option<f64>,
     /// Print each test's outcome, print() output and evaluated lines to standard error
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = false, action = clap::ArgAction::Set, value_parser = go_bool)]
     pub(crate) trace: bool,
     /// Run tests (from --policy) against this ConstraintTemplate's Rego; repeatable
     #[arg(long, value_name = "FILE")]
@@ -182,11 +197,11 @@ pub struct KubeArgs {
     #[arg(long = "kube-version", value_name = "X.Y|none")]
     pub kube_version: Option<String>,
     /// Skip schema validation (deprecated-API checks still run)
-    #[arg(long = "no-schema")]
-    pub no_schema: bool,
+    #[arg(long = "no-schema", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub no_schema: Option<bool>,
     /// Skip deprecated-API checks (schema validation still runs)
-    #[arg(long = "no-deprecations")]
-    pub no_deprecations: bool,
+    #[arg(long = "no-deprecations", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
+    pub no_deprecations: Option<bool>,
     /// Directory of CustomResourceDefinitions whose objects are validated too; repeatable
     #[arg(long = "crd-dir", value_name = "DIR")]
     pub crd_dir: Vec<String>,
@@ -210,4 +225,37 @@ pub(crate) struct CelArg {
         action = clap::ArgAction::Set
     )]
     pub(crate) k8s_native_validation: bool,
+}
+
+/// A boolean flag's value, spelled as Go's `strconv.ParseBool` accepts it
+/// (conftest's flags go through it): `1 t T true TRUE True` and
+/// `0 f F false FALSE False`.
+pub(crate) fn go_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err("expected true or false (or 1, 0, t, f)".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_bool;
+
+    #[test]
+    fn booleans_as_go_spells_them() {
+        for yes in ["1", "t", "T", "true", "TRUE", "True"] {
+            assert_eq!(go_bool(yes), Ok(true), "{yes}");
+        }
+        for no in ["0", "f", "F", "false", "FALSE", "False"] {
+            assert_eq!(go_bool(no), Ok(false), "{no}");
+        }
+        for bad in ["", "yes", "on", "tRUE", "2"] {
+            assert_eq!(
+                go_bool(bad),
+                Err("expected true or false (or 1, 0, t, f)".to_owned()),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -106,10 +106,11 @@ impl Layers {
         }
     }
 
-    /// A boolean flag: set on the command line, or true in a lower layer.
-    pub(crate) fn flag(&self, key: &str, flag: bool) -> Result<bool> {
-        if flag {
-            return Ok(true);
+    /// A boolean flag: its value on the command line (`--x` is true, and
+    /// `--x=false` overrides a lower layer), else the lower layers'.
+    pub(crate) fn flag(&self, key: &str, flag: Option<bool>) -> Result<bool> {
+        if let Some(value) = flag {
+            return Ok(value);
         }
         if let Some(v) = Self::env(key) {
             return match v.to_ascii_lowercase().as_str() {

@@ -7,13 +7,16 @@
 mod bundle_run;
 mod cli;
 mod config;
+mod doc_cmd;
 mod gk_cmd;
 mod gk_vap;
 mod kube_run;
 mod mutate_cmd;
 mod output;
 mod parse_cmd;
+mod plugin_cmd;
 mod policies_cmd;
+mod reformat_cmd;
 mod source_cmd;
 mod test_cmd;
 mod verify_cmd;
@@ -56,6 +59,13 @@ fn main() -> ExitCode {
                 Ok(code)
             })
         }
+        Ok(Command::Reformat(args)) => {
+            let mut out = std::io::stdout().lock();
+            reformat_cmd::run(&args, &mut out)
+        }
+        Ok(Command::Doc(args)) => doc_cmd::run(&args),
+        Ok(Command::Plugin(args)) => plugin_cmd::run(&args),
+        Ok(Command::External(args)) => plugin_cmd::run_external(&args),
         Ok(Command::Pull(args)) => source_cmd::run_pull(&args),
         Ok(Command::Push(args)) => source_cmd::run_push(&args, &mut std::io::stdout().lock()),
         Ok(Command::Policies(args)) => {
@@ -95,6 +105,10 @@ fn with_global_config(config: Option<String>, command: Command) -> anyhow::Resul
         Command::Parse(_)
         | Command::Gk(_)
         | Command::Policies(_)
+        | Command::Reformat(_)
+        | Command::Doc(_)
+        | Command::Plugin(_)
+        | Command::External(_)
         | Command::Pull(_)
         | Command::Push(_) => {
             anyhow::bail!("--config-file applies to the test and verify commands only")

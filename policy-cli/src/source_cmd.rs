@@ -5,7 +5,7 @@
 //! into its [`Options`], checks what is pushed, runs the transfer on a small
 //! tokio runtime and prints the outcome.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -67,8 +67,40 @@ pub(crate) struct PullArgs {
         value_name = "DIR"
     )]
     pub(crate) policy: String,
+    /// Keep an absolute --policy as it is (without it, conftest reads it
+    /// under the working directory: `-p /x` pulls into `./x`)
+    #[arg(
+        long = "absolute-paths",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = crate::cli::go_bool
+    )]
+    pub(crate) absolute_paths: bool,
     #[command(flatten)]
     pub(crate) source: SourceArgs,
+}
+
+/// The directory `regard pull` writes to. conftest joins `--policy` onto
+/// `.`, which turns an absolute path into one under the working directory
+/// (`/x/p` is `x/p`); `--absolute-paths` keeps it absolute.
+fn pull_dir(policy: &str, absolute_paths: bool) -> PathBuf {
+    let path = Path::new(policy);
+    if absolute_paths || !path.has_root() {
+        return path.to_path_buf();
+    }
+    let rel: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::Prefix(_)))
+        .collect();
+    if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    }
 }
 
 /// `regard push`
@@ -109,7 +141,7 @@ pub(crate) fn pull_all(urls: &[String], dest: &Path, mode: PullMode, opts: &Opti
 pub(crate) fn run_pull(args: &PullArgs) -> Result<u8> {
     pull_all(
         &args.urls,
-        Path::new(&args.policy),
+        &pull_dir(&args.policy, args.absolute_paths),
         PullMode::RefuseExisting,
         &args.source.options(),
     )

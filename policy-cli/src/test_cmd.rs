@@ -80,7 +80,7 @@ impl Settings {
             if layers.flag("combine", args.combine)? {
                 bail!("--combine cannot be used with ConstraintTemplate bundles");
             }
-            if !args.namespace.is_empty() || args.all_namespaces {
+            if !args.namespace.is_empty() || args.all_namespaces == Some(true) {
                 bail!(
                     "--namespace and --all-namespaces do not apply to ConstraintTemplate bundles"
                 );
@@ -88,7 +88,7 @@ impl Settings {
             if !args.policy.data.is_empty() {
                 bail!("--data does not apply to ConstraintTemplate bundles");
             }
-            if args.trace {
+            if args.trace == Some(true) {
                 bail!("--trace does not apply to ConstraintTemplate bundles");
             }
         }

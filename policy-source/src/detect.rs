@@ -142,7 +142,7 @@ impl Source {
             }
         }
         if rest.starts_with("github.com/") {
-            return git_source(raw, &format!("https://{rest}"), subdir);
+            return github_source(raw, rest, subdir);
         }
         Ok(local_source(rest, subdir))
     }
@@ -284,6 +284,39 @@ fn is_archive_name(lower: &str) -> bool {
     [".tar.gz", ".tgz", ".tar", ".zip"]
         .iter()
         .any(|ext| lower.ends_with(ext))
+}
+
+/// go-getter's GitHub shorthand: `github.com/OWNER/REPO[/DIR…][?ref=R]` is
+/// the repository `https://github.com/OWNER/REPO.git` and, past the third
+/// segment, a subdirectory (`github.com/o/r/contrib/x` is `…/r.git//contrib/x`).
+fn github_source(raw: &str, rest: &str, subdir: Option<String>) -> Result<Source> {
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    let (repo, below) = parts.split_at(parts.len().min(3));
+    if repo.len() < 3 {
+        return Err(Error::InvalidSource {
+            url: raw.to_owned(),
+            reason: "GitHub sources are github.com/OWNER/REPO".to_owned(),
+        });
+    }
+    let mut url = format!("https://{}", repo.join("/"));
+    if !url.ends_with(".git") {
+        url.push_str(".git");
+    }
+    if let Some(q) = query {
+        url = format!("{url}?{q}");
+    }
+    let below = below.join("/");
+    let below = below.trim_matches('/');
+    let subdir = match (below.is_empty(), subdir) {
+        (true, subdir) => subdir,
+        (false, None) => Some(below.to_owned()),
+        (false, Some(sub)) => Some(format!("{below}/{sub}")),
+    };
+    git_source(raw, &url, subdir)
 }
 
 fn git_source(raw: &str, url: &str, subdir: Option<String>) -> Result<Source> {
@@ -431,6 +464,30 @@ mod tests {
                 subdir: None,
                 reference: None
             })
+        );
+        // GitHub shorthand: the path past OWNER/REPO is a subdirectory.
+        assert_eq!(
+            Source::detect("github.com/o/r/contrib/plugins/x").ok(),
+            Some(Source::Git {
+                repository: "https://github.com/o/r.git".into(),
+                subdir: Some("contrib/plugins/x".into()),
+                reference: None
+            })
+        );
+        assert_eq!(
+            Source::detect("github.com/o/r.git//policy?ref=v1").ok(),
+            Some(Source::Git {
+                repository: "https://github.com/o/r.git".into(),
+                subdir: Some("policy".into()),
+                reference: Some("v1".into())
+            })
+        );
+        assert_eq!(
+            Source::detect("github.com/o")
+                .map(|_| ())
+                .unwrap_err()
+                .to_string(),
+            "github.com/o: invalid source: GitHub sources are github.com/OWNER/REPO"
         );
         let err = Source::detect("git::https://h/r.git?ref=--upload-pack=x")
             .map(|_| ())

@@ -3,12 +3,14 @@
 
 mod compat;
 mod distribution;
+mod doc;
 mod gk;
 mod gk_push;
 mod gk_vap;
 mod kube;
 mod mutate;
 mod parse;
+mod plugins;
 mod policies;
 mod registry;
 mod sources;

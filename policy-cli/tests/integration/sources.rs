@@ -332,3 +332,26 @@ fn local_paths_are_copied() {
         &out.stderr,
     );
 }
+
+/// conftest's `pull` joins `--policy` onto the working directory, so an
+/// absolute path lands under it unless `--absolute-paths` is given.
+#[test]
+fn absolute_policy_paths_are_kept_only_when_asked() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(dir.path().join("shared")).expect("mkdir");
+    std::fs::write(dir.path().join("shared/a.rego"), "package a\n").expect("write");
+    let target = tempfile::tempdir().expect("dir");
+    let abs = target.path().join("out");
+    let abs_text = abs.to_string_lossy().into_owned();
+    let out = pull(dir.path(), &["-p", &abs_text, "./shared"]);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    let under_cwd = dir.path().join(abs.strip_prefix("/").expect("absolute"));
+    assert_eq!(list_files(&under_cwd), ["a.rego"]);
+    assert!(!abs.exists());
+    let out = pull(
+        dir.path(),
+        &["--absolute-paths", "-p", &abs_text, "./shared"],
+    );
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    assert_eq!(list_files(&abs), ["a.rego"]);
+}

@@ -491,6 +491,139 @@ fn builtin_errors_are_undefined_unless_shown() {
     assert_eq!(out.stderr, "");
 }
 
+/// Boolean flags take Go's optional value as conftest's do: `--x=true` is
+/// `--x`, and `--x=false` turns off what a lower layer turned on.
+#[test]
+fn boolean_flags_take_an_optional_value() {
+    let dir = "conftest/builtin-errors";
+    let shown = regard(
+        dir,
+        &["test", "--no-color", "--show-builtin-errors", "deploy.yaml"],
+    );
+    let hidden = regard(dir, &["test", "--no-color", "deploy.yaml"]);
+    for (value, want) in [
+        ("true", &shown),
+        ("1", &shown),
+        ("false", &hidden),
+        ("F", &hidden),
+    ] {
+        let flag = format!("--show-builtin-errors={value}");
+        let out = regard(dir, &["test", "--no-color=true", &flag, "deploy.yaml"]);
+        assert_eq!(out.code, want.code, "{flag}");
+        assert_text(&want.stdout, &out.stdout);
+    }
+    // A warning fails the run only while --fail-on-warn is on.
+    let run = |args: &[&str]| {
+        let mut full = vec!["test"];
+        full.extend_from_slice(args);
+        full.push("service.yaml");
+        crate::util::Run::new("conftest/counting", &full)
+            .env("CONFTEST_FAIL_ON_WARN", "true")
+            .output()
+            .code
+    };
+    assert_eq!(run(&[]), 1);
+    assert_eq!(run(&["--fail-on-warn=false"]), 0);
+    assert_eq!(run(&["--fail-on-warn=true"]), 1);
+    let out = regard(dir, &["test", "--show-builtin-errors=yes", "deploy.yaml"]);
+    assert_eq!(out.code, 1);
+    assert_text(
+        "error: invalid value 'yes' for '--show-builtin-errors[=<BOOL>]': expected true or false (or 1, 0, t, f)\n\n\
+         For more information, try '--help'.\n",
+        &out.stderr,
+    );
+    // The value must follow `=`: a separate word is a path, as in conftest.
+    let out = regard(
+        dir,
+        &["test", "--no-color", "--show-builtin-errors", "true"],
+    );
+    assert_eq!(out.code, 1);
+    assert_text("Error: true: no such file or directory\n", &out.stderr);
+}
+
+/// `tests/conftest/keywords` is Rego v1 (`contains` and `if` without an
+/// import): as v0 it does not parse in OPA, so neither `test` nor `verify`
+/// may run it.
+#[test]
+fn v1_policies_read_as_v0_are_refused() {
+    let dir = "conftest/keywords";
+    let out = regard(dir, &["test", "--no-color", "app.yaml"]);
+    assert_eq!(out.code, 1);
+    assert_text(
+        "FAIL - app.yaml - main - port 80 is privileged\n\n1 test, 0 passed, 0 warnings, 1 failure, 0 exceptions\n",
+        &out.stdout,
+    );
+    let out = regard(dir, &["test", "--rego-version", "v0", "app.yaml"]);
+    assert_eq!((out.code, out.stdout.as_str()), (1, ""));
+    let error = "Error: policy/ports.rego: 4:1: rego_parse_error: `contains` is a keyword in Rego v0 \
+                 only after `import future.keywords.contains`, `import future.keywords` or `import \
+                 rego.v1` (without one, OPA does not parse this rule: var cannot be used for rule name)";
+    // regorus prints its own warnings about `if` before it.
+    assert!(out.stderr.lines().any(|l| l == error), "{}", out.stderr);
+    let out = regard(dir, &["verify", "--no-color", "--rego-version=v0"]);
+    assert_eq!(out.code, 1);
+    assert_text(
+        "ERROR - policy/ports.rego -  - policy/ports.rego:4:1: rego_parse_error: `contains` is a keyword \
+         in Rego v0 only after `import future.keywords.contains`, `import future.keywords` or `import \
+         rego.v1` (without one, OPA does not parse this rule: var cannot be used for rule name)\n\
+         ERROR - policy/ports_test.rego -  - policy/ports_test.rego:3:1: rego_parse_error: var cannot \
+         be used for rule name (`test_low_port_denied if { … }` needs `import future.keywords.if`, \
+         `import future.keywords` or `import rego.v1` in Rego v0)\n\
+         \n2 tests, 0 passed, 0 warnings, 0 failures, 0 exceptions, 0 skipped, 2 errors\n",
+        &out.stdout,
+    );
+    let out = regard(dir, &["verify", "--no-color"]);
+    assert_eq!(out.code, 0);
+    assert_text(
+        "\n1 test, 1 passed, 0 warnings, 0 failures, 0 exceptions, 0 skipped\n",
+        &out.stdout,
+    );
+}
+
+/// `reformat` renders a saved JSON report exactly as `test` renders the
+/// results in that format.
+#[test]
+fn reformat_renders_a_saved_report_as_test_would() {
+    let dir = "conftest/exitcodes";
+    let files = ["both.yaml", "warn.yaml", "pass.yaml"];
+    let mut json_args = vec!["test", "-o", "json"];
+    json_args.extend(files);
+    let saved = regard(dir, &json_args).stdout;
+    for format in ["stdout", "table", "junit", "tap", "json", "github"] {
+        let mut args = vec!["test", "--no-color", "-o", format];
+        args.extend(files);
+        let want = regard(dir, &args);
+        let out = crate::util::Run::new(dir, &["reformat", "-o", format])
+            .stdin(saved.clone())
+            .output();
+        assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{format}");
+        assert_text(&want.stdout, &out.stdout);
+    }
+    // An unknown format falls back to stdout, as conftest's reformat does.
+    let out = crate::util::Run::new(dir, &["reformat", "-o", "nope"])
+        .stdin(saved)
+        .output();
+    assert_eq!(out.code, 0);
+    assert_eq!(
+        out.stderr,
+        "unknown output format \"nope\"; writing stdout\n"
+    );
+    let out = regard(dir, &["reformat", "missing.json"]);
+    assert_eq!(out.code, 1);
+    assert_text(
+        "Error: failed to open input file missing.json: No such file or directory (os error 2)\n",
+        &out.stderr,
+    );
+    let out = crate::util::Run::new(dir, &["reformat"])
+        .stdin("not json")
+        .output();
+    assert_eq!(out.code, 1);
+    assert_text(
+        "Error: failed to parse JSON input: expected ident at line 1 column 2\n",
+        &out.stderr,
+    );
+}
+
 /// `tests/conftest/eval-errors`: in `app.yaml`, document 1 gives `team` two
 /// values (an error of `deny_team`) and document 3 makes `warn_pattern`
 /// panic regorus (`strings.count` with an empty substring).

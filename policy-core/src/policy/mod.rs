@@ -511,6 +511,41 @@ pub fn opa_compatible_source(src: &str, version: RegoVersion) -> Result<String> 
     })
 }
 
+pub use crate::rego::metadata::Annotated;
+
+/// Every `# METADATA` annotation of a set of policy modules with the path
+/// it documents, sorted by path as OPA's flattened annotation set is
+/// (what `conftest doc` documents).
+///
+/// ```
+/// use policy_core::policy::{annotations, RegoVersion};
+/// let src = "# METADATA\n# title: Checks\npackage main\n\n# METADATA\n# title: No root\ndeny contains \"x\" if false\n";
+/// let found = annotations(&[("p.rego".into(), src.into())], RegoVersion::V1).unwrap();
+/// let paths: Vec<_> = found.iter().map(|a| a.path.join(".")).collect();
+/// assert_eq!(paths, ["main", "main.deny"]);
+/// assert_eq!(found[1].annotations["title"], "No root");
+/// ```
+pub fn annotations(sources: &[(String, String)], version: RegoVersion) -> Result<Vec<Annotated>> {
+    crate::rego::metadata::annotated(sources, version == RegoVersion::V1).map_err(|(i, message)| {
+        Error::Policy {
+            path: PathBuf::from(sources.get(i).map_or("", |(p, _)| p.as_str())),
+            message,
+        }
+    })
+}
+
+/// Executes a Go `text/template` over variables given as JSON, with the
+/// functions and limits of `strings.render_template`.
+///
+/// ```
+/// let vars = serde_json::json!({"xs": ["a", "b"]});
+/// let out = policy_core::policy::render_go_template("{{range .xs}}<{{.}}>{{end}}", &vars).unwrap();
+/// assert_eq!(out, "<a><b>");
+/// ```
+pub fn render_go_template(template: &str, vars: &serde_json::Value) -> Result<String> {
+    builtins::template::render_json(template, vars).map_err(|e| Error::Config(e.to_string()))
+}
+
 /// A regorus engine with the settings conftest and Gatekeeper parity need:
 /// OPA's non-strict builtin errors, gathered `print()` output, and the
 /// builtins regorus lacks.

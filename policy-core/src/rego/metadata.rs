@@ -94,6 +94,69 @@ pub(crate) fn rewrite(
     errors
 }
 
+/// One METADATA block and the path it documents, as OPA's flattened
+/// annotation set lists it (for `regard doc`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Annotated {
+    /// The document path without `data`: the package for `package` and
+    /// `subpackages` scopes, the rule's ground head prefix for `rule` and
+    /// `document` scopes.
+    pub path: Vec<String>,
+    /// The module's file.
+    pub file: String,
+    /// 1-based line of `# METADATA`.
+    pub line: u32,
+    /// The annotations, as `rego.metadata.rule()` returns them.
+    pub annotations: Value,
+}
+
+/// Every METADATA block of a set of modules with its path, sorted as OPA's
+/// `AnnotationSet.Flatten` sorts them (by path, then file and line); the
+/// first module whose blocks OPA rejects, or that does not parse, is an
+/// error with its index.
+pub(crate) fn annotated(
+    sources: &[(String, String)],
+    rego_v1: bool,
+) -> Result<Vec<Annotated>, (usize, String)> {
+    let mut out = Vec::new();
+    for (i, (file, text)) in sources.iter().enumerate() {
+        if !text.contains("METADATA") {
+            continue;
+        }
+        let blocks = read_blocks(text).map_err(|e| (i, e.to_string()))?;
+        if blocks.is_empty() {
+            continue;
+        }
+        let module = parse_module(file, text, rego_v1).map_err(|e| (i, e.to_string()))?;
+        let package = package_path(&module);
+        for b in blocks {
+            let path = match b.scope.as_str() {
+                "package" | "subpackages" => package.clone(),
+                _ => {
+                    let Some(rule) = module
+                        .policy
+                        .iter()
+                        .find(|r| r.span().line == b.target_line)
+                    else {
+                        continue;
+                    };
+                    let mut path = package.clone();
+                    path.extend(ground_prefix(rule));
+                    path
+                }
+            };
+            out.push(Annotated {
+                path,
+                file: file.clone(),
+                line: b.line,
+                annotations: b.object,
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.path, &a.file, a.line).cmp(&(&b.path, &b.file, b.line)));
+    Ok(out)
+}
+
 /// Reads every METADATA block of a module: a `# METADATA` line at column 1
 /// and the comment lines right after it, up to the first other line.
 fn read_blocks(text: &str) -> Result<Vec<Block>, CompileError> {

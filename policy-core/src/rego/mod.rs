@@ -34,6 +34,9 @@
 //!   and `rego.metadata.rule()` / `chain()`), then [`function_modules`] (a
 //!   function defined in several files of a package gets one home module).
 //!
+//! Before the passes, [`future_keywords`] refuses a v0 module whose rule
+//! heads parse only with `contains` or `if` imported, as OPA does.
+//!
 //! A module that does not lex or parse is returned with the edits that could
 //! be made, and regorus reports the error against the author's text.
 //!
@@ -51,11 +54,12 @@ pub(crate) mod conflicts;
 mod else_values;
 mod every_unification;
 mod function_modules;
+mod future_keywords;
 mod head_iteration;
 mod import_refs;
 mod imports;
 mod layout;
-mod metadata;
+pub(crate) mod metadata;
 mod multi_body;
 mod negation;
 mod regex_classes;
@@ -143,6 +147,18 @@ pub(crate) fn prepare(src: &str, rego_v1: bool) -> String {
 /// Rewrites one module's source so regorus evaluates it as OPA does, or
 /// returns the compile error OPA reports for it.
 pub(crate) fn compile(src: &str, rego_v1: bool) -> Result<String, CompileError> {
+    if !rego_v1
+        && triggers::v0_keywords(src)
+        && let Some(table) = TokenTable::new(src)
+    {
+        future_keywords::check(src, &table)?;
+        if future_keywords::uses_if(&table)
+            && !future_keywords::imports_keyword(&table, "if")
+            && let Ok(module) = parse_module("policy.rego", src, false)
+        {
+            future_keywords::check_bare_heads(&module)?;
+        }
+    }
     let mut out = if triggers::token_passes(src, rego_v1) {
         match TokenTable::new(src) {
             Some(table) => {

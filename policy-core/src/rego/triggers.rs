@@ -69,6 +69,11 @@ fn perl_class_in_pattern(src: &str) -> bool {
             .any(|w| matches!(w, [b'\\', c] if b"dDwWsSbB".contains(c)))
 }
 
+/// Whether the word `contains` or `if` occurs (the v0 keyword checks may apply).
+pub(crate) fn v0_keywords(src: &str) -> bool {
+    has_word(src, "contains") || has_word(src, "if")
+}
+
 fn has_word(src: &str, word: &str) -> bool {
     src.match_indices(word).any(|(i, _)| {
         let before = src[..i].chars().next_back();

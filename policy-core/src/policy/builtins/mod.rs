@@ -35,7 +35,7 @@ mod object;
 mod patch;
 mod pem;
 mod purl;
-mod template;
+pub(crate) mod template;
 mod x509;
 
 use std::path::{Path, PathBuf};

@@ -1185,6 +1185,13 @@ fn render(template: &str, vars: &Value) -> Result<String> {
     Ok(exec.out.replace("<no value>", "<undefined>"))
 }
 
+/// Executes a Go `text/template` over variables given as JSON (for
+/// templates outside Rego, such as `regard doc -t`). Errors read as Go's.
+pub(crate) fn render_json(template: &str, vars: &serde_json::Value) -> Result<String> {
+    let vars = Value::from_json_str(&vars.to_string())?;
+    render(template, &vars)
+}
+
 fn render_template(args: &[Value]) -> Result<Value> {
     let name = "strings.render_template";
     let [template, vars] = args else {

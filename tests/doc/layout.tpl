@@ -1,0 +1,2 @@
+{{- range . }}{{ .Depth }} {{ .RegoPackageName }} ({{ .Annotations.Scope }}): {{ .Annotations.Title }}
+{{ end -}}

@@ -1,0 +1,5 @@
+# METADATA
+# title: Not documented (a test file)
+package images
+
+test_nothing if true
