@@ -299,7 +299,10 @@ fn run_one(
     run.status = match value {
         Ok(Ok(Value::Undefined | Value::Bool(false))) => TestStatus::Fail,
         Ok(Ok(_)) => TestStatus::Pass,
-        Ok(Err(e)) => TestStatus::Error(crate::error::condense(&e.to_string())),
+        Ok(Err(e)) => TestStatus::Error(crate::rego::messages::render(
+            &e.to_string(),
+            engine.get_modules(),
+        )),
         // The engine may be half-updated: nothing more is read from it.
         Err(panic) => {
             return (

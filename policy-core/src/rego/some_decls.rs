@@ -6,11 +6,17 @@
 //! runs it again for the next value and fails with "duplicated definition of
 //! local variable x". Each such declaration is moved to the start of its
 //! query (its old place becomes `true`), where it runs once.
+//!
+//! Before moving anything, OPA's scope errors for rule bodies are reported:
+//! a name declared twice ("var x declared above"), and a name an earlier
+//! statement of the body uses ("var x referenced above"), which regorus
+//! would report itself were the declaration not moved. A function's
+//! parameters are OPA's "arg redeclared" case and are left to regorus.
 
-use regorus::unstable::{Expr, Literal, LiteralStmt, Module, Query, Rule};
+use regorus::unstable::{AssignOp, Expr, Literal, LiteralStmt, Module, Query, Rule, RuleHead};
 
 use super::CompileError;
-use super::ast::{AstVisitor, walk_module};
+use super::ast::{AstVisitor, walk_expr, walk_module};
 use super::text::Edit;
 
 pub(crate) fn edits(src: &str, module: &Module) -> Result<Vec<Edit>, CompileError> {
@@ -20,8 +26,15 @@ pub(crate) fn edits(src: &str, module: &Module) -> Result<Vec<Edit>, CompileErro
         error: None,
     };
     for rule in &module.policy {
-        if let Rule::Spec { bodies, .. } = rule.as_ref() {
+        if let Rule::Spec { head, bodies, .. } = rule.as_ref() {
+            let params: Vec<String> = match head {
+                RuleHead::Func { args, .. } => args.iter().flat_map(|a| names(a)).collect(),
+                _ => Vec::new(),
+            };
             for b in bodies {
+                if finder.error.is_none() {
+                    finder.error = referenced_above(&b.query, &params);
+                }
                 finder.query(&b.query);
             }
         }
@@ -93,6 +106,84 @@ impl Finder<'_> {
     }
 }
 
+/// OPA's error for a `some x` after a statement of the same body that
+/// uses `x` (comprehension and `every` bodies are scopes of their own).
+fn referenced_above(q: &Query, params: &[String]) -> Option<CompileError> {
+    // Names an earlier statement uses, and names declared so far (a use
+    // of a declared name is no use of a new one: `some i; a[i]; some i` is
+    // OPA's "declared above").
+    let mut used: Vec<String> = Vec::new();
+    let mut declared: Vec<String> = Vec::new();
+    for s in &q.stmts {
+        let mut mentioned = Vec::new();
+        match &s.literal {
+            Literal::SomeVars { vars, .. } => {
+                let late = vars.iter().find(|v| {
+                    let name = v.text();
+                    used.iter().any(|u| u == name) && !params.iter().any(|p| p == name)
+                });
+                if let Some(v) = late {
+                    return Some(CompileError::at(
+                        v,
+                        format!("var {} referenced above", v.text()),
+                    ));
+                }
+                declared.extend(vars.iter().map(|v| v.text().to_owned()));
+            }
+            Literal::SomeIn {
+                key,
+                value,
+                collection,
+                ..
+            } => {
+                mentioned.extend(key.iter().flat_map(|k| names(k)));
+                mentioned.extend(names(value));
+                mentioned.extend(names(collection));
+            }
+            Literal::Expr { expr, .. } | Literal::NotExpr { expr, .. } => {
+                if let Expr::AssignExpr {
+                    op: AssignOp::ColEq,
+                    lhs,
+                    rhs,
+                    ..
+                } = expr.as_ref()
+                {
+                    mentioned.extend(names(rhs));
+                    declared.extend(names(lhs));
+                } else {
+                    mentioned.extend(names(expr));
+                }
+            }
+            Literal::Every { domain, .. } => mentioned.extend(names(domain)),
+        }
+        for w in &s.with_mods {
+            mentioned.extend(names(&w.r#as));
+        }
+        used.extend(mentioned.into_iter().filter(|m| !declared.contains(m)));
+    }
+    None
+}
+
+/// The variables an expression mentions outside nested comprehensions.
+fn names(e: &Expr) -> Vec<String> {
+    struct Names(Vec<String>);
+    impl AstVisitor for Names {
+        fn expr(&mut self, e: &Expr) -> bool {
+            match e {
+                Expr::Var { span, .. } if span.text() != "_" => {
+                    self.0.push(span.text().to_owned());
+                    true
+                }
+                Expr::ArrayCompr { .. } | Expr::SetCompr { .. } | Expr::ObjectCompr { .. } => false,
+                _ => true,
+            }
+        }
+    }
+    let mut n = Names(Vec::new());
+    walk_expr(e, &mut n);
+    n.0
+}
+
 impl AstVisitor for Finder<'_> {
     fn expr(&mut self, e: &Expr) -> bool {
         match e {
@@ -125,5 +216,22 @@ mod tests {
         );
         let got = eval_with(src, true, r#"{"cs": [{"a": 1}, [2]]}"#);
         assert_eq!(got.as_set().map(|s| s.len()).ok(), Some(2));
+    }
+
+    #[test]
+    fn a_declaration_after_a_use_is_refused() {
+        let used = "package t\np if {\n  x == 1\n  some x\n  x = 1\n}\n";
+        assert_eq!(
+            crate::rego::compile(used, true).unwrap_err().to_string(),
+            "4: rego_compile_error: var x referenced above"
+        );
+        // A use inside a comprehension is in its own scope; a parameter
+        // is left to regorus.
+        for ok in [
+            "package t\np if {\n  [y | y := 1]\n  some y\n  y = 2\n}\n",
+            "package t\nf(x) if {\n  x == 1\n  some y\n  y = x\n}\n",
+        ] {
+            assert!(crate::rego::compile(ok, true).is_ok(), "{ok}");
+        }
     }
 }
