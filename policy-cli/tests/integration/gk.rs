@@ -624,9 +624,7 @@ fn gk_test_rvm_matches_the_interpreter_on_the_library() {
     let conflicts = |counts: &std::collections::BTreeMap<[String; 5], usize>| {
         counts
             .iter()
-            .filter(|(k, _)| {
-                k[3].contains(": eval_conflict_error: ")
-            })
+            .filter(|(k, _)| k[3].contains(": eval_conflict_error: "))
             .map(|(_, n)| n)
             .sum::<usize>()
     };
