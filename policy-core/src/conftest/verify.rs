@@ -61,7 +61,7 @@ pub enum TestStatus {
     /// A `todo_test_*` rule.
     Skip,
     /// Evaluating the rule failed or panicked; the message, on one line
-    /// (`policy/x_test.rego:7:3: rules must not produce multiple outputs`).
+    /// (`policy/x.rego:7: eval_conflict_error: complete rules must not produce multiple outputs`).
     Error(String),
 }
 
