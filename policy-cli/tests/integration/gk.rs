@@ -370,6 +370,10 @@ fn gk_test_bad_inputs_are_clear_errors() {
             "Error: bad/reads-data.yaml: ConstraintTemplate \"k8sreadsdata\": invalid rego: disallowed ref data.secrets: templates may only read data.inventory and data.lib\n",
         ),
         (
+            &["-f", "bad/referenced-above.yaml"],
+            "Error: bad/referenced-above.yaml: ConstraintTemplate \"k8sreferencedabove\": invalid rego: k8sreferencedabove/template.rego:5: rego_compile_error: var name referenced above\n",
+        ),
+        (
             &["-f", "bad/no-violation-rule.yaml"],
             "Error: bad/no-violation-rule.yaml: ConstraintTemplate \"k8snoviolation\": invalid rego: missing required rule: violation\n",
         ),
