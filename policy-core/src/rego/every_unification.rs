@@ -24,7 +24,7 @@
 
 use regorus::unstable::{Expr, Literal, LiteralStmt, Module};
 
-use super::ast::{AstVisitor, rule_name, unification, walk_expr, walk_rule};
+use super::ast::{AstVisitor, rule_name, unification, walk_expr, walk_rule, word_positions};
 use super::text::Edit;
 
 pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
@@ -205,19 +205,6 @@ impl Finder<'_> {
         occurrences.iter().all(|p| (start..end).contains(p))
             && occurrences.first() == Some(&(v.start as usize))
     }
-}
-
-/// Byte offsets where `word` occurs as a whole identifier.
-fn word_positions(src: &str, word: &str) -> Vec<usize> {
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    src.match_indices(word)
-        .filter(|(i, _)| {
-            let before = src.get(..*i).and_then(|s| s.chars().next_back());
-            let after = src.get(i + word.len()..).and_then(|s| s.chars().next());
-            !before.is_some_and(ident) && !after.is_some_and(ident)
-        })
-        .map(|(i, _)| i)
-        .collect()
 }
 
 #[cfg(test)]

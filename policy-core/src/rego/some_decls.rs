@@ -7,16 +7,18 @@
 //! local variable x". Each such declaration is moved to the start of its
 //! query (its old place becomes `true`), where it runs once.
 //!
-//! Before moving anything, OPA's scope errors for rule bodies are reported:
-//! a name declared twice ("var x declared above"), and a name an earlier
-//! statement of the body uses ("var x referenced above"), which regorus
-//! would report itself were the declaration not moved. A function's
-//! parameters are OPA's "arg redeclared" case and are left to regorus.
+//! Before moving anything, OPA's scope errors are reported: a name declared
+//! twice in a query ("var x declared above"), and a name an earlier
+//! statement of the same body uses ("var x referenced above"), which
+//! regorus would report itself were the declaration not moved. A
+//! function's parameters are OPA's "arg redeclared" case and are left to
+//! regorus; in a comprehension or `every` body, a name the rule also uses
+//! outside it may be an outer variable and is not counted.
 
 use regorus::unstable::{AssignOp, Expr, Literal, LiteralStmt, Module, Query, Rule, RuleHead};
 
 use super::CompileError;
-use super::ast::{AstVisitor, walk_expr, walk_module};
+use super::ast::{AstVisitor, walk_expr, walk_query, walk_rule, word_positions};
 use super::text::Edit;
 
 pub(crate) fn edits(src: &str, module: &Module) -> Result<Vec<Edit>, CompileError> {
@@ -24,6 +26,7 @@ pub(crate) fn edits(src: &str, module: &Module) -> Result<Vec<Edit>, CompileErro
         src,
         edits: Vec::new(),
         error: None,
+        rule: (0, 0),
     };
     for rule in &module.policy {
         if let Rule::Spec { head, bodies, .. } = rule.as_ref() {
@@ -39,8 +42,12 @@ pub(crate) fn edits(src: &str, module: &Module) -> Result<Vec<Edit>, CompileErro
             }
         }
     }
-    // Comprehension and `every` bodies.
-    walk_module(module, &mut finder);
+    // Comprehension and `every` bodies, rule by rule.
+    for rule in &module.policy {
+        let span = rule.span();
+        finder.rule = (span.start as usize, span.end as usize);
+        walk_rule(rule, &mut finder);
+    }
     match finder.error {
         Some(e) => Err(e),
         None => Ok(finder.edits),
@@ -51,6 +58,60 @@ struct Finder<'a> {
     src: &'a str,
     edits: Vec<Edit>,
     error: Option<CompileError>,
+    /// The byte range of the rule being walked.
+    rule: (usize, usize),
+}
+
+impl Finder<'_> {
+    /// [`referenced_above`] for a comprehension or `every` body spanning
+    /// `start..end`: a name the enclosing rule also uses outside it may be
+    /// an outer variable, which OPA lets the body declare anew, so only
+    /// names seen nowhere else in the rule count.
+    fn nested(&mut self, q: &Query, start: usize, end: usize) {
+        // Only a `some` after another statement can be late; most bodies
+        // have none, and the scan below reads the whole rule.
+        let late = q
+            .stmts
+            .iter()
+            .skip(1)
+            .any(|s| matches!(s.literal, Literal::SomeVars { .. }));
+        if self.error.is_some() || !late {
+            return;
+        }
+        let (rule_start, rule_end) = self.rule;
+        let rule_text = self.src.get(rule_start..rule_end).unwrap_or_default();
+        let outer: Vec<String> = names_in_query(q)
+            .into_iter()
+            .filter(|name| {
+                word_positions(rule_text, name).into_iter().any(|p| {
+                    let at = rule_start.saturating_add(p);
+                    !(start..end).contains(&at)
+                })
+            })
+            .collect();
+        self.error = referenced_above(q, &outer);
+    }
+}
+
+/// Every variable a query's statements mention.
+fn names_in_query(q: &Query) -> Vec<String> {
+    struct All(Vec<String>);
+    impl AstVisitor for All {
+        fn expr(&mut self, e: &Expr) -> bool {
+            if let Expr::Var { span, .. } = e {
+                self.0.push(span.text().to_owned());
+            }
+            true
+        }
+        fn stmt(&mut self, s: &LiteralStmt) {
+            if let Literal::SomeVars { vars, .. } = &s.literal {
+                self.0.extend(vars.iter().map(|v| v.text().to_owned()));
+            }
+        }
+    }
+    let mut all = All(Vec::new());
+    walk_query(q, &mut all);
+    all.0
 }
 
 impl Finder<'_> {
@@ -107,7 +168,9 @@ impl Finder<'_> {
 }
 
 /// OPA's error for a `some x` after a statement of the same body that
-/// uses `x` (comprehension and `every` bodies are scopes of their own).
+/// uses `x` (comprehension and `every` bodies are scopes of their own);
+/// `params` are names bound outside the body (a function's parameters),
+/// which OPA reports otherwise or not at all.
 fn referenced_above(q: &Query, params: &[String]) -> Option<CompileError> {
     // Names an earlier statement uses, and names declared so far (a use
     // of a declared name is no use of a new one: `some i; a[i]; some i` is
@@ -187,16 +250,20 @@ fn names(e: &Expr) -> Vec<String> {
 impl AstVisitor for Finder<'_> {
     fn expr(&mut self, e: &Expr) -> bool {
         match e {
-            Expr::ArrayCompr { query, .. }
-            | Expr::SetCompr { query, .. }
-            | Expr::ObjectCompr { query, .. } => self.query(query),
+            Expr::ArrayCompr { span, query, .. }
+            | Expr::SetCompr { span, query, .. }
+            | Expr::ObjectCompr { span, query, .. } => {
+                self.nested(query, span.start as usize, span.end as usize);
+                self.query(query);
+            }
             _ => {}
         }
         true
     }
 
     fn stmt(&mut self, s: &LiteralStmt) {
-        if let Literal::Every { query, .. } = &s.literal {
+        if let Literal::Every { span, query, .. } = &s.literal {
+            self.nested(query, span.start as usize, span.end as usize);
             self.query(query);
         }
     }
@@ -225,11 +292,17 @@ mod tests {
             crate::rego::compile(used, true).unwrap_err().to_string(),
             "4: rego_compile_error: var x referenced above"
         );
+        let nested = "package t\np := [x | x == 1; some x; x = 1]\n";
+        assert_eq!(
+            crate::rego::compile(nested, true).unwrap_err().to_string(),
+            "2: rego_compile_error: var x referenced above"
+        );
         // A use inside a comprehension is in its own scope; a parameter
-        // is left to regorus.
+        // is left to regorus; an outer variable may be declared anew.
         for ok in [
             "package t\np if {\n  [y | y := 1]\n  some y\n  y = 2\n}\n",
             "package t\nf(x) if {\n  x == 1\n  some y\n  y = x\n}\n",
+            "package t\np if {\n  x := 1\n  r := [x | x == 1; some x; x = 2]\n}\n",
         ] {
             assert!(crate::rego::compile(ok, true).is_ok(), "{ok}");
         }
