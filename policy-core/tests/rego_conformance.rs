@@ -97,7 +97,7 @@ fn interpret(case: &Case) -> Outcome {
     }
     match engine.eval_rule(case.query.clone()) {
         Ok(v) => from_value(&v),
-        Err(e) => Outcome::Error(e.to_string()),
+        Err(e) => Outcome::Error(set.error_text(&e.to_string())),
     }
 }
 
@@ -109,7 +109,7 @@ fn compiled(case: &Case) -> Outcome {
     let mut engine = set.engine().clone();
     let program = engine
         .compile_with_entrypoint(&case.query.as_str().into())
-        .map_err(|e| e.to_string())
+        .map_err(|e| set.error_text(&e.to_string()))
         .and_then(|policy| {
             Compiler::compile_from_policy(&policy, &[case.query.as_str()])
                 .map_err(|e| e.to_string())
@@ -128,7 +128,7 @@ fn compiled(case: &Case) -> Outcome {
     });
     match run {
         Ok(v) => from_value(&v),
-        Err(e) => Outcome::Error(e.to_string()),
+        Err(e) => Outcome::Error(set.error_text(&e.to_string())),
     }
 }
 

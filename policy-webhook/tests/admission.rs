@@ -420,7 +420,12 @@ async fn an_evaluation_error_is_a_violation_under_the_constraints_action() {
     assert_eq!(response["status"]["code"], 403);
     let msg = response["status"]["message"].as_str().unwrap();
     assert!(msg.starts_with("[replica-number] "), "{msg}");
-    assert!(msg.contains("rule conflicts with rule"), "{msg}");
+    assert!(
+        msg.ends_with(
+            "/template.rego:5: eval_conflict_error: complete rules must not produce multiple outputs"
+        ),
+        "{msg}"
+    );
 }
 
 #[tokio::test]

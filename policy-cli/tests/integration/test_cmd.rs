@@ -336,6 +336,28 @@ fn print_location_metadata_and_ignored_values() {
     );
 }
 
+/// A variable used before its `:=` declaration: OPA's compile error, in
+/// OPA's words and at the declaration's line, for `test` and `verify`.
+#[test]
+fn a_use_before_a_declaration_is_opas_compile_error() {
+    let out = regard("conftest/referenced-above", &["test", "in.yaml"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (
+            1,
+            "",
+            "Error: 1 error occurred: policy/p.rego:5: rego_compile_error: var name referenced above\n"
+        )
+    );
+    let out = regard("conftest/referenced-above", &["verify", "--no-color"]);
+    assert_eq!(out.code, 1);
+    assert_text(
+        "ERROR - policy/p.rego -  - policy/p.rego:5: rego_compile_error: var name referenced above\n\
+         \n1 test, 0 passed, 0 warnings, 0 failures, 0 exceptions, 0 skipped, 1 error\n",
+        &out.stdout,
+    );
+}
+
 #[test]
 fn policy_errors_name_the_file() {
     let out = regard("conftest/badpolicy", &["test", "in.yaml"]);
@@ -639,7 +661,7 @@ fn a_rule_erroring_for_one_document_hides_no_other_result() {
         "WARN - app.yaml - main - settings repeats t\n\
          FAIL - app.yaml - main - web: pods are not allowed\n\
          FAIL - app.yaml - main - nobody owns this\n\
-         ERROR - app.yaml - main - data.main.deny_team (document 1): policy/rules.rego:12:1: rule conflicts with rule at policy/rules.rego:10:1\n\
+         ERROR - app.yaml - main - data.main.deny_team (document 1): policy/rules.rego:12: eval_conflict_error: complete rules must not produce multiple outputs\n\
          ERROR - app.yaml - main - data.main.warn_pattern (document 3): evaluation panicked: window size must be non-zero at regorus-0.14.1/src/builtins/strings.rs:629\n\
          FAIL - other.yaml - main - db: pods are not allowed\n\
          \n12 tests, 6 passed, 1 warning, 3 failures, 0 exceptions, 2 errors\n",
@@ -660,7 +682,7 @@ fn rule_errors_in_structured_formats() {
         doc[0]["errors"],
         serde_json::json!([
             {
-                "msg": "data.main.deny_team (document 1): policy/rules.rego:12:1: rule conflicts with rule at policy/rules.rego:10:1",
+                "msg": "data.main.deny_team (document 1): policy/rules.rego:12: eval_conflict_error: complete rules must not produce multiple outputs",
                 "metadata": {"query": "data.main.deny_team"},
                 "rule": "deny_team"
             },

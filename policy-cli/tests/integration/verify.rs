@@ -266,7 +266,7 @@ fn an_erroring_test_or_broken_file_hides_no_other_result() {
     assert_text(
         "ERROR - policy/broken.rego -  - policy/broken.rego:4:7: expecting `}` while parsing set\n\
          FAIL - policy/dup_test.rego -  - data.dup.test_violation#01\n\
-         ERROR - policy/main_test.rego -  - data.main.test_level_conflict: policy/lib.rego:9:1: rule conflicts with rule at policy/lib.rego:7:1\n\
+         ERROR - policy/main_test.rego -  - data.main.test_level_conflict: policy/lib.rego:9: eval_conflict_error: complete rules must not produce multiple outputs\n\
          ERROR - policy/main_test.rego -  - data.main.test_count_panics: evaluation panicked: window size must be non-zero at regorus-0.14.1/src/builtins/strings.rs:629\n\
          FAIL - policy/main_test.rego -  - data.main.test_double_fails\n\
          \n9 tests, 4 passed, 0 warnings, 2 failures, 0 exceptions, 0 skipped, 3 errors\n",
@@ -303,7 +303,7 @@ fn pretty_report_lists_errors_as_opa_does() {
          policy/main_test.rego:\n\
          data.main.test_double: PASS (T)\n\
          data.main.test_level_conflict: ERROR (T)\n\
-         \x20 policy/lib.rego:9:1: rule conflicts with rule at policy/lib.rego:7:1\n\
+         \x20 policy/lib.rego:9: eval_conflict_error: complete rules must not produce multiple outputs\n\
          data.main.test_level_low: PASS (T)\n\
          data.main.test_count_panics: ERROR (T)\n\
          \x20 evaluation panicked: window size must be non-zero at regorus-0.14.1/src/builtins/strings.rs:629\n\
@@ -333,7 +333,7 @@ fn errors_in_structured_formats() {
             "namespace": "",
             "successes": 0,
             "errors": [{
-                "msg": "data.main.test_level_conflict: policy/lib.rego:9:1: rule conflicts with rule at policy/lib.rego:7:1",
+                "msg": "data.main.test_level_conflict: policy/lib.rego:9: eval_conflict_error: complete rules must not produce multiple outputs",
                 "rule": "test_level_conflict"
             }]
         })
@@ -369,7 +369,7 @@ fn errors_in_structured_formats() {
     let re = regex::Regex::new(r" in [0-9.]+(ns|µs|ms|s)").expect("regex");
     assert_text(
         "file: policy/main_test.rego | query: test_level_conflict\n\
-         TRAC   ERROR: policy/lib.rego:9:1: rule conflicts with rule at policy/lib.rego:7:1\n",
+         TRAC   ERROR: policy/lib.rego:9: eval_conflict_error: complete rules must not produce multiple outputs\n",
         &re.replace_all(&out.stderr, " in T"),
     );
 }

@@ -197,6 +197,9 @@ impl Checker {
         }
         // Compile now so every clone starts prepared.
         if let Err(message) = crate::policy::compile(&mut engine) {
+            if let Some(e) = crate::rego::messages::compile_error(&message) {
+                return Err(Error::Compile { errors: vec![e] });
+            }
             let path = crate::error::location(&message).map_or("<policies>", |(file, _, _)| file);
             return Err(Error::Policy {
                 path: path.into(),
@@ -301,7 +304,7 @@ impl Checker {
                 .map(|e| e.value)
                 .unwrap_or(Value::Undefined)),
             Ok(Err(e)) => {
-                let message = crate::error::condense(&e.to_string());
+                let message = crate::rego::messages::render(&e.to_string(), engine.get_modules());
                 // conftest's wording for a builtin's error (`--show-builtin-errors`).
                 let builtin = format!("{}: ", crate::policy::builtins::BUILTIN_ERROR);
                 if message.contains(&builtin) {

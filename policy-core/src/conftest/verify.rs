@@ -61,7 +61,7 @@ pub enum TestStatus {
     /// A `todo_test_*` rule.
     Skip,
     /// Evaluating the rule failed or panicked; the message, on one line
-    /// (`policy/x_test.rego:7:3: rules must not produce multiple outputs`).
+    /// (`policy/x.rego:7: eval_conflict_error: complete rules must not produce multiple outputs`).
     Error(String),
 }
 
@@ -299,7 +299,10 @@ fn run_one(
     run.status = match value {
         Ok(Ok(Value::Undefined | Value::Bool(false))) => TestStatus::Fail,
         Ok(Ok(_)) => TestStatus::Pass,
-        Ok(Err(e)) => TestStatus::Error(crate::error::condense(&e.to_string())),
+        Ok(Err(e)) => TestStatus::Error(crate::rego::messages::render(
+            &e.to_string(),
+            engine.get_modules(),
+        )),
         // The engine may be half-updated: nothing more is read from it.
         Err(panic) => {
             return (

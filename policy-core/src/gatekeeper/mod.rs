@@ -1127,7 +1127,11 @@ fn evaluate_rego(
             },
             Err(e) => {
                 check_time()?;
-                failure = Some(crate::error::condense(&e));
+                // The engine is gone only after a panic, whose text is regard's.
+                failure = Some(match engine.as_mut() {
+                    Some(clone) => crate::rego::messages::render(&e, clone.get_modules()),
+                    None => crate::error::condense(&e),
+                });
                 per_constraint.push((BTreeSet::new(), elapsed));
                 break;
             }

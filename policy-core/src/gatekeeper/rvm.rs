@@ -513,15 +513,56 @@ violation[{"msg": msg}] {
             r#"{"kind": "Pod", "metadata": {"name": "p", "labels": {"a": "one", "b": "two"}}}"#;
         assert_eq!(
             messages(&b, pod, Evaluator::Interpreter),
-            ["k8sconflict/template.rego:2:1: rules must not produce multiple outputs"]
+            [
+                "k8sconflict/template.rego:2: eval_conflict_error: complete rules must not produce multiple outputs"
+            ]
         );
         assert_eq!(
             messages(&b, pod, Evaluator::Rvm),
-            ["k8sconflict/template.rego:2:1: rules must not produce multiple outputs"]
+            [
+                "k8sconflict/template.rego:2: eval_conflict_error: complete rules must not produce multiple outputs"
+            ]
         );
         let one = r#"{"kind": "Pod", "metadata": {"name": "p", "labels": {"a": "one"}}}"#;
         assert_eq!(messages(&b, one, Evaluator::Rvm), ["label one"]);
         assert_eq!(messages(&b, one, Evaluator::Interpreter), ["label one"]);
+    }
+
+    #[test]
+    fn conflicting_function_definitions_in_a_library_are_errors_on_both_evaluators() {
+        // `f` is defined in the library and again in the template's
+        // package of the library: two files, one function.
+        let lib_a = "package lib.f\nf(x) = 1 { x > 0 }";
+        let lib_b = "package lib.f\nf(x) = 2 { x > 1 }";
+        let rego = "package k\nimport data.lib.f.f\nviolation[{\"msg\": msg}] {\n  n := count(input.review.object.metadata.labels)\n  msg := sprintf(\"f %v\", [f(n)])\n}";
+        let doc = serde_json::json!({
+            "apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+            "metadata": {"name": "k8sfn"},
+            "spec": {"crd": {"spec": {"names": {"kind": "K8sFn"}}},
+                     "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rego,
+                                  "libs": [lib_a, lib_b]}]}
+        });
+        let b = PolicyBundle::from_documents(vec![
+            (
+                "t.yaml".to_owned(),
+                Value::from_json_str(&doc.to_string()).unwrap(),
+            ),
+            ("c.yaml".to_owned(), constraint("K8sFn")),
+        ])
+        .unwrap();
+        assert_eq!(reasons(&b), Vec::new());
+        let two = r#"{"kind": "Pod", "metadata": {"name": "p", "labels": {"a": "1", "b": "2"}}}"#;
+        let one = r#"{"kind": "Pod", "metadata": {"name": "p", "labels": {"a": "1"}}}"#;
+        for evaluator in [Evaluator::Interpreter, Evaluator::Rvm] {
+            assert_eq!(messages(&b, one, evaluator), ["f 1"], "{evaluator:?}");
+            assert_eq!(
+                messages(&b, two, evaluator),
+                [
+                    "k8sfn/lib_1.rego:2: eval_conflict_error: functions must not produce multiple outputs for same inputs"
+                ],
+                "{evaluator:?}"
+            );
+        }
     }
 
     #[test]

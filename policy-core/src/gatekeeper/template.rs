@@ -422,7 +422,12 @@ impl ConstraintTemplate {
             rvm_data = d.clone();
         }
         let rule = format!("{package}.violation");
-        prepare(&mut engine).map_err(|e| err(format!("invalid rego: {e}")))?;
+        prepare(&mut engine).map_err(|e| {
+            // OPA's compile error where regorus words it differently.
+            let e = e.to_string();
+            let text = crate::rego::messages::compile_error(&e).map_or(e, |c| c.to_string());
+            err(format!("invalid rego: {text}"))
+        })?;
         let program = Arc::new(rvm::RvmProgram::new(
             &modules,
             prepared,

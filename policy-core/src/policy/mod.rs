@@ -103,6 +103,15 @@ pub struct ExcludedFile {
 
 impl ExcludedFile {
     fn new(file: &str, compiler_message: &str) -> ExcludedFile {
+        if let Some(e) = crate::rego::messages::compile_error(compiler_message)
+            && e.file == file
+        {
+            return ExcludedFile {
+                file: file.to_owned(),
+                line: Some(e.line),
+                message: e.to_string(),
+            };
+        }
         let line = crate::error::location(compiler_message)
             .filter(|(f, _, _)| *f == file)
             .map(|(_, line, _)| line);
@@ -172,18 +181,16 @@ impl PolicySet {
         let rego_v1 = version == RegoVersion::V1;
         let mut compiled = Vec::with_capacity(sources.len());
         for (path, text) in compile_all(sources, rego_v1) {
-            let text = text.map_err(|e| Error::Policy {
-                path: PathBuf::from(&path),
-                message: e.to_string(),
+            let text = text.map_err(|e| Error::Compile {
+                errors: vec![e.in_file(&path)],
             })?;
             compiled.push((path, text));
         }
         let annotation_errors = crate::rego::annotate(&mut compiled, rego_v1);
         for ((path, _), e) in compiled.iter().zip(annotation_errors) {
             if let Some(e) = e {
-                return Err(Error::Policy {
-                    path: PathBuf::from(path),
-                    message: e.to_string(),
+                return Err(Error::Compile {
+                    errors: vec![e.in_file(path)],
                 });
             }
         }
@@ -458,6 +465,29 @@ impl PolicySet {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+
+    /// The text regard shows for an error regorus reported while compiling
+    /// or evaluating this set: OPA's wording (`file:line: kind: message`)
+    /// where OPA words the error differently, otherwise regorus' message on
+    /// one line.
+    ///
+    /// ```
+    /// use policy_core::policy::{PolicySet, RegoVersion};
+    /// let set = PolicySet::from_sources(
+    ///     vec![("p.rego".into(), "package t\np := 1\np := 2\n".into())],
+    ///     RegoVersion::V1,
+    /// ).unwrap();
+    /// let err = set.engine().clone().eval_rule("data.t.p".into()).unwrap_err();
+    /// assert_eq!(
+    ///     set.error_text(&err.to_string()),
+    ///     "p.rego:3: eval_conflict_error: complete rules must not produce multiple outputs"
+    /// );
+    /// ```
+    pub fn error_text(&self, message: &str) -> String {
+        // Reading the modules needs a mutable engine; a clone is cheap.
+        let mut engine = self.engine.clone();
+        crate::rego::messages::render(message, engine.get_modules())
+    }
 }
 
 /// conftest refuses to run without a policy file (`no policies found in …`).
@@ -647,17 +677,17 @@ mod tests {
                 ExcludedFile {
                     file: "unsafe.rego".to_owned(),
                     line: Some(3),
-                    message: "unsafe.rego:3:3: use of undefined variable `x` is unsafe".to_owned(),
+                    message: "unsafe.rego:3: rego_unsafe_var_error: var x is unsafe".to_owned(),
                 },
                 ExcludedFile {
                     file: "opa.rego".to_owned(),
                     line: Some(5),
-                    message: "opa.rego:5:8: rego_compile_error: var i declared above".to_owned(),
+                    message: "opa.rego:5: rego_compile_error: var i declared above".to_owned(),
                 },
                 ExcludedFile {
                     file: "meta.rego".to_owned(),
                     line: Some(3),
-                    message: "meta.rego:3:1: rego_parse_error: annotation scope 'package' must be applied to package (have rule)".to_owned(),
+                    message: "meta.rego:3: rego_parse_error: annotation scope 'package' must be applied to package (have rule)".to_owned(),
                 },
             ]
         );
@@ -721,6 +751,9 @@ mod tests {
         let err = crate::conftest::Checker::new(&set, &crate::conftest::NamespaceSelection::All)
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("u.rego: \n--> u.rego:3:3"), "{err}");
+        assert_eq!(
+            err,
+            "1 error occurred: u.rego:3: rego_unsafe_var_error: var z is unsafe"
+        );
     }
 }

@@ -269,3 +269,16 @@ pub(crate) fn var_name(e: &Expr) -> Option<&str> {
         _ => None,
     }
 }
+
+/// Byte offsets where `word` occurs as a whole identifier.
+pub(crate) fn word_positions(src: &str, word: &str) -> Vec<usize> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    src.match_indices(word)
+        .filter(|(i, _)| {
+            let before = src.get(..*i).and_then(|s| s.chars().next_back());
+            let after = src.get(i + word.len()..).and_then(|s| s.chars().next());
+            !before.is_some_and(ident) && !after.is_some_and(ident)
+        })
+        .map(|(i, _)| i)
+        .collect()
+}

@@ -685,7 +685,7 @@ mod tests {
         assert_eq!(
             errors[0].as_ref().map(ToString::to_string).as_deref(),
             Some(
-                "3:1: rego_parse_error: annotation scope 'package' must be applied to package (have rule)"
+                "3: rego_parse_error: annotation scope 'package' must be applied to package (have rule)"
             )
         );
         let (_, errors) = run(&["package p\n\n# METADATA\n# title: [unclosed\nq := 1\n"]);

@@ -59,6 +59,7 @@ mod head_iteration;
 mod import_refs;
 mod imports;
 mod layout;
+pub(crate) mod messages;
 pub(crate) mod metadata;
 mod multi_body;
 mod negation;
@@ -90,7 +91,7 @@ type AstPass = fn(&str, &Module) -> Result<Vec<Edit>, CompileError>;
 /// A compile error OPA reports that regorus would not (or would word
 /// differently): the module is refused with OPA's message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{line}:{col}: {kind}: {message}")]
+#[error("{line}: {kind}: {message}")]
 pub(crate) struct CompileError {
     pub line: u32,
     pub col: u32,
@@ -100,6 +101,16 @@ pub(crate) struct CompileError {
 }
 
 impl CompileError {
+    /// The error as OPA prints it for `file` (`file:line: kind: message`).
+    pub(crate) fn in_file(&self, file: &str) -> strict::CompileError {
+        strict::CompileError {
+            file: file.to_owned(),
+            line: self.line,
+            kind: self.kind,
+            message: self.message.clone(),
+        }
+    }
+
     fn at(span: &regorus::unstable::Span, message: String) -> CompileError {
         CompileError {
             line: span.line,

@@ -76,7 +76,11 @@ impl AstVisitor for Finder<'_> {
         if !stmt.with_mods.is_empty() {
             return;
         }
-        let Some(v) = var_name(value) else { return };
+        // The value is a variable or an array pattern of variables
+        // (`some [a, b] in pairs`), lowered to the same unification.
+        let Some(bound) = pattern_names(value) else {
+            return;
+        };
         let k = match key {
             Some(k) => match var_name(k) {
                 Some(k) => Some(k),
@@ -95,25 +99,39 @@ impl AstVisitor for Finder<'_> {
                     .split(|c: char| !(c.is_alphanumeric() || c == '_'))
                     .any(|w| w == name)
         };
-        if mentions(v) || k.is_some_and(mentions) {
+        if bound.iter().any(|n| mentions(n)) || k.is_some_and(mentions) {
             return;
         }
-        if !matches!(
-            collection.as_ref(),
-            Expr::Var { .. } | Expr::RefDot { .. } | Expr::RefBrack { .. }
-        ) {
-            return;
-        }
-        let declared: Vec<&str> = k.into_iter().chain([v]).filter(|n| *n != "_").collect();
-        let index = k.unwrap_or("_");
         let start = stmt.span.start as usize;
+        // A call's result cannot be indexed in Rego: it is bound to a fresh
+        // name first (`__regard_in12 := object.keys(o); k = __regard_in12[_]`).
+        let (bind, coll) = match collection.as_ref() {
+            Expr::Var { .. } | Expr::RefDot { .. } | Expr::RefBrack { .. } => {
+                (String::new(), coll.to_owned())
+            }
+            Expr::Call { .. } if coll.ends_with(')') => {
+                let name = super::fresh("in", start);
+                (format!("{name} := {coll}; "), name)
+            }
+            _ => return,
+        };
+        let v = value.span().text();
+        if v.contains('\n') || (!matches!(value.as_ref(), Expr::Var { .. }) && !v.ends_with(']')) {
+            return;
+        }
+        let declared: Vec<&str> = k
+            .into_iter()
+            .chain(bound.iter().copied())
+            .filter(|n| *n != "_")
+            .collect();
+        let index = k.unwrap_or("_");
         let hoist_to = self
             .late
             .range((start, 0, false)..=(start, usize::MAX, true))
             .next()
             .map(|&(_, q, braced)| (q, braced));
         let lowered = match (declared.is_empty(), hoist_to) {
-            (true, _) => format!("{coll}[{index}]"),
+            (true, _) => format!("{bind}{coll}[{index}]"),
             (false, Some((q, braced))) => {
                 let names = declared.join(", ");
                 let decl = if braced {
@@ -122,9 +140,9 @@ impl AstVisitor for Finder<'_> {
                     format!("some {names}; ")
                 };
                 self.edits.push(Edit::insert(q, decl));
-                format!("true; {v} = {coll}[{index}]")
+                format!("true; {bind}{v} = {coll}[{index}]")
             }
-            (false, None) => format!("some {}; {v} = {coll}[{index}]", declared.join(", ")),
+            (false, None) => format!("some {}; {bind}{v} = {coll}[{index}]", declared.join(", ")),
         };
         // `p if some x in xs` has no braces; two statements need them.
         let lowered = if braceless(self.src, stmt.span.start as usize) {
@@ -137,6 +155,16 @@ impl AstVisitor for Finder<'_> {
             collection.span().end as usize,
             lowered,
         ));
+    }
+}
+
+/// The names a `some .. in` value binds: a variable, or an array of
+/// variables (`[a, _, b]`); `None` for other patterns.
+fn pattern_names(value: &Expr) -> Option<Vec<&str>> {
+    match value {
+        Expr::Var { .. } => var_name(value).map(|n| vec![n]),
+        Expr::Array { items, .. } => items.iter().map(|i| var_name(i)).collect(),
+        _ => None,
     }
 }
 
@@ -192,8 +220,32 @@ p := [c | some c; input.ks[k]; true; c = input.s[k][_]]
     }
 
     #[test]
-    fn patterns_and_calls_are_left_alone() {
+    fn patterns_and_calls_are_lowered_too() {
         let src = "package t\np if { some [a, b] in input.x; some y in object.keys(input.o) }\n";
-        assert_eq!(prepare(src, true), src);
+        assert_eq!(
+            prepare(src, true),
+            "package t\np if { some y; some a, b; [a, b] = input.x[_]; true; __regard_in41 := object.keys(input.o); y = __regard_in41[_] }\n"
+        );
+        // Nested patterns and patterns mentioning the collection stay.
+        for kept in [
+            "package t\np if { some [a, [b]] in input.x }\n",
+            "package t\np if { some [a, b] in input[a] }\n",
+        ] {
+            assert_eq!(prepare(kept, true), kept);
+        }
+    }
+
+    #[test]
+    fn iterating_a_call_giving_no_collection_is_undefined() {
+        let src = "package t\np := [x | some x in json.unmarshal(input.doc)]\n";
+        let eval = |doc: &str| crate::rego::tests::eval_with(src, true, doc);
+        assert_eq!(
+            eval(r#"{"doc": "[1, 2]"}"#),
+            regorus::Value::from_json_str("[1, 2]").unwrap()
+        );
+        assert_eq!(
+            eval(r#"{"doc": "5"}"#),
+            regorus::Value::from_json_str("[]").unwrap()
+        );
     }
 }

@@ -1,0 +1,7 @@
+package main
+
+deny contains msg if {
+	name == "web"
+	name := input.metadata.name
+	msg := sprintf("%s is not allowed", [name])
+}
