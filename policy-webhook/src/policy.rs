@@ -208,42 +208,18 @@ pub struct PolicyWatcher {
     loaded_once: bool,
 }
 
-/// The one-thread pool reloads compile on (and a pulled bundle is fetched and
-/// parsed on); `None` if it cannot be started (reloads then use the shared
-/// pool). Its thread runs at the lowest scheduling priority: a reload is
-/// background work, and on a small node it must not take a core from the
-/// admission threads when both want one (it still progresses, more slowly,
-/// when every core is busy).
+/// The one-thread pool reloads compile on (and a pulled bundle is parsed on);
+/// `None` if it cannot be started (reloads then use the shared pool).
 pub(crate) fn reload_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .thread_name(|_| "regard-reload".to_owned())
-            .start_handler(|_| lower_thread_priority())
             .build()
             .ok()
     })
     .as_ref()
-}
-
-/// Runs `f` on the reload thread (on this thread when there is none), for
-/// the background work of a refresh.
-pub(crate) fn on_reload_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    match reload_pool() {
-        Some(pool) => pool.install(f),
-        None => f(),
-    }
-}
-
-/// Gives the calling thread the lowest CPU priority (nice 19). On Linux the
-/// nice value belongs to the thread, not the process. Failure only logs:
-/// the thread then runs at the default priority, as before.
-fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19) {
-        tracing::debug!(error = %e, "could not lower the reload thread's priority");
-    }
 }
 
 impl std::fmt::Debug for PolicyWatcher {

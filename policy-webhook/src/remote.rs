@@ -71,7 +71,14 @@ fn pull(source: &str, options: &policy_source::Options) -> Result<(String, Docum
     let bundle = runtime
         .block_on(policy_source::pull_temp(source, options))
         .map_err(|e| e.to_string())?;
-    let docs = PolicyBundle::dir_documents(bundle.root()).map_err(|e| format!("{source}: {e}"))?;
+    // Parsed on the one reload thread, as a reload compiles: the global pool
+    // would take every core from admission while the bundle's YAML is read.
+    let read = || PolicyBundle::dir_documents(bundle.root());
+    let docs = match crate::policy::reload_pool() {
+        Some(pool) => pool.install(read),
+        None => read(),
+    }
+    .map_err(|e| format!("{source}: {e}"))?;
     let id = match bundle.digest.clone() {
         Some(d) => d,
         None => {
@@ -193,13 +200,9 @@ impl RemoteBundles {
         let options = self.options.clone();
         let src = source.to_owned();
         if is_oci(source) {
-            // Refresh work runs on the low-priority reload thread: pulling and
-            // parsing a bundle must not take a core from admission.
-            let digest = tokio::task::spawn_blocking(move || {
-                crate::policy::on_reload_thread(|| current_digest(&src, &options))
-            })
-            .await
-            .map_err(|e| e.to_string())??;
+            let digest = tokio::task::spawn_blocking(move || current_digest(&src, &options))
+                .await
+                .map_err(|e| e.to_string())??;
             let known = state.good.as_ref().map(|(d, _)| d) == Some(&digest)
                 || state.attempted.as_ref() == Some(&digest);
             if known {
@@ -208,11 +211,9 @@ impl RemoteBundles {
         }
         let options = self.options.clone();
         let src = source.to_owned();
-        let (id, docs) = tokio::task::spawn_blocking(move || {
-            crate::policy::on_reload_thread(|| pull(&src, &options))
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        let (id, docs) = tokio::task::spawn_blocking(move || pull(&src, &options))
+            .await
+            .map_err(|e| e.to_string())??;
         self.count(Outcome::success);
         let Some(state) = self.states.get_mut(i) else {
             return Ok(());
