@@ -577,7 +577,7 @@ fn v1_policies_read_as_v0_are_refused() {
     );
     let out = regard(dir, &["test", "--rego-version", "v0", "app.yaml"]);
     assert_eq!((out.code, out.stdout.as_str()), (1, ""));
-    let error = "Error: policy/ports.rego: 4:1: rego_parse_error: `contains` is a keyword in Rego v0 \
+    let error = "Error: 1 error occurred: policy/ports.rego:4: rego_parse_error: `contains` is a keyword in Rego v0 \
                  only after `import future.keywords.contains`, `import future.keywords` or `import \
                  rego.v1` (without one, OPA does not parse this rule: var cannot be used for rule name)";
     // regorus prints its own warnings about `if` before it.
@@ -585,10 +585,10 @@ fn v1_policies_read_as_v0_are_refused() {
     let out = regard(dir, &["verify", "--no-color", "--rego-version=v0"]);
     assert_eq!(out.code, 1);
     assert_text(
-        "ERROR - policy/ports.rego -  - policy/ports.rego:4:1: rego_parse_error: `contains` is a keyword \
+        "ERROR - policy/ports.rego -  - policy/ports.rego:4: rego_parse_error: `contains` is a keyword \
          in Rego v0 only after `import future.keywords.contains`, `import future.keywords` or `import \
          rego.v1` (without one, OPA does not parse this rule: var cannot be used for rule name)\n\
-         ERROR - policy/ports_test.rego -  - policy/ports_test.rego:3:1: rego_parse_error: var cannot \
+         ERROR - policy/ports_test.rego -  - policy/ports_test.rego:3: rego_parse_error: var cannot \
          be used for rule name (`test_low_port_denied if { … }` needs `import future.keywords.if`, \
          `import future.keywords` or `import rego.v1` in Rego v0)\n\
          \n2 tests, 0 passed, 0 warnings, 0 failures, 0 exceptions, 0 skipped, 2 errors\n",

@@ -669,10 +669,14 @@ impl<'d> Scope<'d> {
     /// span leaves out) with bound variables replaced by their expressions,
     /// whitespace-normalised; `None` when `e` mentions anything else.
     fn text(&self, e: &Expr, end: usize) -> Option<String> {
-        struct Vars(Vec<(usize, usize, String)>);
+        struct Vars(Vec<(usize, usize, String)>, bool);
         impl AstVisitor for Vars {
             fn expr(&mut self, e: &Expr) -> bool {
                 match e {
+                    // A comprehension may declare a local of a bound name.
+                    Expr::ArrayCompr { .. } | Expr::SetCompr { .. } | Expr::ObjectCompr { .. } => {
+                        self.1 = true;
+                    }
                     Expr::Var { span, .. } => {
                         self.0.push((
                             span.start as usize,
@@ -700,8 +704,11 @@ impl<'d> Scope<'d> {
             return None;
         }
         let start = e.span().start as usize;
-        let mut found = Vars(Vec::new());
+        let mut found = Vars(Vec::new(), false);
         walk_expr(e, &mut found);
+        if found.1 && vars.iter().any(|v| self.bound.contains_key(v)) {
+            return None;
+        }
         found.0.sort();
         let mut out = String::new();
         let mut at = start;
@@ -1569,6 +1576,8 @@ mod tests {
             "package t\nf(x) = 1 { x.n != 1 }\nf(x) = 2 { x.n != 2 }",
             // Different constants.
             "package t\nf(x) = \"a\" { x.p }\nf(x) = r { x.q; r := \"b\" }",
+            // Not into a comprehension, which may declare its own `r`.
+            "package t\nf(x) = 1 { r := x.a; count([r | r := x.b[_]]) > 1 }\nf(x) = 2 { count([r | r := x.b[_]]) <= 1 }",
             // A variable bound twice stands for nothing.
             "package t\nf(x) = 1 { r = x.a; r = x.b; r }\nf(x) = 2 { not x.a }",
         ] {
