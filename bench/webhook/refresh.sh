@@ -11,7 +11,7 @@
 # 2. Serves the tag `live` (a copy of `a`) with regard-webhook --bundle oci://…:live
 #    --bundle-refresh 1s and sends the allowed-Pod review at a fixed RATE for DURATION per phase:
 #      quiet:      `live` never moves (each refresh is one HEAD request finding the same digest);
-#      refreshing: `live` is re-tagged to the other variant every second (a manifest PUT, no
+#      refreshing: `live` is re-tagged to the other variant every 2 s (a manifest PUT, no
 #                  regard process), so each refresh pulls the bundle, compiles the 15 templates
 #                  and swaps the policy set while requests are served.
 #    The phases alternate ROUNDS times so the drift of a shared machine shows. The policy-set
@@ -155,9 +155,12 @@ for round in $(seq "$rounds"); do
     trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
     v=b
     while true; do
-      retag "$v"
+      # A failed PUT must not end the mover (set -e): say so and go on.
+      retag "$v" || echo "   (moving the tag to $v failed)" >&2
       if [ "$v" = a ]; then v=b; else v=a; fi
-      sleep 1 & sleeper=$!
+      # Every 2 s, twice the refresh period: moving it every period let the checks see the
+      # same variant each time (a 2 s cycle sampled every 2 s by the reload interval then).
+      sleep 2 & sleeper=$!
       wait "$sleeper"
     done
   ) &

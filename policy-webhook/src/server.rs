@@ -315,7 +315,12 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
     let catalog = cluster_policies.as_ref().map(ClusterPolicies::catalog);
     let policy_task = match cluster_policies {
         Some(cluster) => tokio::spawn(cluster.run()),
-        None => tokio::spawn(watcher.run(config.reload_interval, policy_wake)),
+        // Remote bundles are checked as often as `--bundle-refresh` asks, also when that is
+        // shorter than the directory's reload interval.
+        None => tokio::spawn(watcher.run(
+            check_interval(config.reload_interval, config.remote.as_ref().map(|r| r.refresh)),
+            policy_wake,
+        )),
     };
 
     let namespace_task = namespaces.clone().map(|n| tokio::spawn(n.run()));
@@ -480,6 +485,16 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
 
 /// With `--cert-secret` (webhook operation): reconciles the certificate Secret until the
 /// files exist, then keeps rotating in a task.
+/// How often the policy watcher checks: the directory's reload interval, or
+/// `--bundle-refresh` when remote bundles ask for more often (the watcher is
+/// what refreshes them, so a longer tick would stretch their period).
+fn check_interval(reload: Duration, bundle_refresh: Option<Duration>) -> Duration {
+    match bundle_refresh {
+        Some(refresh) if !refresh.is_zero() => reload.min(refresh),
+        _ => reload,
+    }
+}
+
 async fn start_certificates(
     config: &Config,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
@@ -651,5 +666,19 @@ impl Signals {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_bundles_shorten_the_check_interval_only() {
+        let s = Duration::from_secs;
+        assert_eq!(check_interval(s(2), None), s(2));
+        assert_eq!(check_interval(s(2), Some(s(1))), s(1));
+        assert_eq!(check_interval(s(2), Some(s(60))), s(2));
+        assert_eq!(check_interval(s(2), Some(Duration::ZERO)), s(2));
     }
 }
