@@ -318,7 +318,10 @@ pub async fn run(config: Config, loader: Loader) -> anyhow::Result<()> {
         // Remote bundles are checked as often as `--bundle-refresh` asks, also when that is
         // shorter than the directory's reload interval.
         None => tokio::spawn(watcher.run(
-            check_interval(config.reload_interval, config.remote.as_ref().map(|r| r.refresh)),
+            check_interval(
+                config.reload_interval,
+                config.remote.as_ref().map(|r| r.refresh),
+            ),
             policy_wake,
         )),
     };
