@@ -40,6 +40,7 @@ impl SourceArgs {
             insecure: self.insecure || self.tls == Some(false),
             ca_file: self.ca_file.clone(),
             docker_config: None,
+            cache: None,
         }
     }
 }

@@ -43,12 +43,14 @@ mod detect;
 mod error;
 mod fetch;
 pub mod oci;
+mod pull_cache;
 mod staging;
 
 use std::path::{Path, PathBuf};
 
 pub use detect::{HttpKind, Source};
 pub use error::{Error, Result};
+pub use pull_cache::{LayerCounts, PullCache};
 
 use staging::Staging;
 
@@ -67,6 +69,9 @@ pub struct Options {
     pub ca_file: Option<PathBuf>,
     /// The directory of the Docker `config.json` [default: `$DOCKER_CONFIG`, else `~/.docker`].
     pub docker_config: Option<PathBuf>,
+    /// What earlier pulls of the same OCI source kept ([`PullCache`]): its
+    /// registry client, and the layers, so that only new ones are downloaded.
+    pub cache: Option<PullCache>,
 }
 
 impl Default for Options {
@@ -76,6 +81,7 @@ impl Default for Options {
             insecure: false,
             ca_file: None,
             docker_config: None,
+            cache: None,
         }
     }
 }
@@ -145,7 +151,7 @@ async fn fetch_into(
             let repo =
                 oci::Repository::connect(raw, reference, opts, oci_client::RegistryOperation::Pull)
                     .await?;
-            (Some(repo.pull(staging).await?), None)
+            (Some(repo.pull(staging, opts.cache.as_ref()).await?), None)
         }
         Source::Http { url, kind, subdir } => {
             fetch::http(raw, url, kind, opts, staging).await?;

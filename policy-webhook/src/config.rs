@@ -648,6 +648,8 @@ impl Args {
                 insecure: self.bundle_insecure,
                 ca_file: self.bundle_ca_file,
                 docker_config: None,
+                // Each remote source gets its own (`RemoteBundles`).
+                cache: None,
             },
         });
         let cluster_source = self.policy_source == Some(PolicySourceKind::Cluster);

@@ -111,6 +111,23 @@ pub enum LookupResult {
     error,
 }
 
+/// Where a pulled bundle layer came from.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum LayerSource {
+    /// Downloaded from the registry.
+    registry,
+    /// Kept from an earlier pull of the same source (same digest).
+    cache,
+}
+
+/// Labels of `bundle_layers_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LayerLabels {
+    /// Where the layer came from.
+    pub from: LayerSource,
+}
+
 /// Labels of `namespace_lookups_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LookupLabels {
@@ -161,6 +178,8 @@ pub struct Metrics {
     pub policy_reloads: Family<ReloadLabels, Counter>,
     /// Pulls of remote bundles (`--bundle oci://…`), by result.
     pub bundle_pulls: Family<ReloadLabels, Counter>,
+    /// Layers of pulled OCI bundles, by where they came from.
+    pub bundle_layers: Family<LayerLabels, Counter>,
     /// ConstraintTemplates in the serving policy set.
     pub templates: Gauge,
     /// Constraints in the serving policy set.
@@ -216,6 +235,7 @@ impl Metrics {
             constraint_violations: Family::default(),
             policy_reloads: Family::default(),
             bundle_pulls: Family::default(),
+            bundle_layers: Family::default(),
             templates: Gauge::default(),
             constraints: Gauge::default(),
             tls_reloads: Family::default(),
@@ -284,6 +304,11 @@ impl Metrics {
             "bundle_pulls",
             "Remote bundle pulls and digest checks, by result",
             m.bundle_pulls.clone(),
+        );
+        r.register(
+            "bundle_layers",
+            "Layers of pulled OCI bundles: downloaded from the registry, or kept from an earlier pull (same digest)",
+            m.bundle_layers.clone(),
         );
         r.register(
             "policy_templates",

@@ -11,7 +11,9 @@
 //! everything else, then [`RemoteBundles::promote`]s it, or
 //! [`RemoteBundles::reject`]s it and keeps serving the last good set (the
 //! rejected digest is not retried until the tag moves). Pulls run on a
-//! blocking thread with their own small runtime, away from admission traffic.
+//! blocking thread and a one-thread runtime of their own, away from
+//! admission traffic; each source keeps its registry client and its last
+//! layers between pulls ([`policy_source::PullCache`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 use policy_core::gatekeeper::PolicyBundle;
 use regorus::Value;
 
-use crate::metrics::{Metrics, Outcome, ReloadLabels};
+use crate::metrics::{LayerLabels, LayerSource, Metrics, Outcome, ReloadLabels};
 
 /// Documents of one bundle, with the files they came from.
 type Documents = Vec<(String, Value)>;
@@ -32,6 +34,10 @@ struct SourceState {
     candidate: Option<(String, Arc<Documents>)>,
     /// The last digest pulled, good or not: not pulled again.
     attempted: Option<String>,
+    /// This source's registry client and the layers of its last two pulls:
+    /// a digest check reuses the client, a new version of the bundle
+    /// downloads only the files that changed.
+    cache: policy_source::PullCache,
 }
 
 /// The remote bundle sources and what was last pulled from each.
@@ -64,11 +70,7 @@ fn is_oci(source: &str) -> bool {
 
 /// Pulls `source` and reads its documents; returns (digest or content hash, documents).
 fn pull(source: &str, options: &policy_source::Options) -> Result<(String, Documents), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("{source}: starting a runtime: {e}"))?;
-    let bundle = runtime
+    let bundle = pull_runtime(source)?
         .block_on(policy_source::pull_temp(source, options))
         .map_err(|e| e.to_string())?;
     // Parsed on the one reload thread, as a reload compiles: the global pool
@@ -117,13 +119,29 @@ fn pull(source: &str, options: &policy_source::Options) -> Result<(String, Docum
 
 /// The current digest of an OCI source (a HEAD request).
 fn current_digest(source: &str, options: &policy_source::Options) -> Result<String, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("{source}: starting a runtime: {e}"))?;
-    runtime
+    pull_runtime(source)?
         .block_on(policy_source::current_digest(source, options))
         .map_err(|e| e.to_string())
+}
+
+/// The runtime pulls and digest checks run on, away from admission's: one
+/// thread, for the life of the process, so that the registry client each
+/// source keeps (`PullCache`) finds its pooled connections alive; a runtime per
+/// call would drop them with it.
+fn pull_runtime(source: &str) -> Result<&'static tokio::runtime::Runtime, String> {
+    static RUNTIME: std::sync::OnceLock<Result<tokio::runtime::Runtime, String>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("regard-pull")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| format!("{source}: starting a runtime: {e}"))
 }
 
 impl RemoteBundles {
@@ -197,9 +215,10 @@ impl RemoteBundles {
         if state.good.is_some() && pinned(source) {
             return Ok(());
         }
-        let options = self.options.clone();
-        let src = source.to_owned();
+        let mut options = self.options.clone();
+        options.cache = Some(state.cache.clone());
         if is_oci(source) {
+            let (src, options) = (source.to_owned(), options.clone());
             let digest = tokio::task::spawn_blocking(move || current_digest(&src, &options))
                 .await
                 .map_err(|e| e.to_string())??;
@@ -209,11 +228,21 @@ impl RemoteBundles {
                 return Ok(());
             }
         }
-        let options = self.options.clone();
         let src = source.to_owned();
-        let (id, docs) = tokio::task::spawn_blocking(move || pull(&src, &options))
+        let pulled = tokio::task::spawn_blocking(move || pull(&src, &options))
             .await
-            .map_err(|e| e.to_string())??;
+            .map_err(|e| e.to_string());
+        let counts = state.cache.take_counts();
+        for (from, n) in [
+            (LayerSource::registry, counts.fetched),
+            (LayerSource::cache, counts.reused),
+        ] {
+            self.metrics
+                .bundle_layers
+                .get_or_create(&LayerLabels { from })
+                .inc_by(n);
+        }
+        let (id, docs) = pulled??;
         self.count(Outcome::success);
         let Some(state) = self.states.get_mut(i) else {
             return Ok(());

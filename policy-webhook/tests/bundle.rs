@@ -107,6 +107,7 @@ async fn webhook_serves_and_refreshes_an_oci_bundle() {
     let setup = Setup::new("policies");
     let target = format!("{}/webhook/policies:live", registry.addr);
     push(&setup.policy_dir, &target).await;
+    let files = std::fs::read_dir(&setup.policy_dir).unwrap().count() as f64;
 
     let bundle = format!("oci://{target}");
     let hook = setup.start_with(&["--bundle", &bundle], &["--bundle-refresh", "200ms"]);
@@ -159,6 +160,18 @@ async fn webhook_serves_and_refreshes_an_oci_bundle() {
     );
     assert!(
         sample(&m, "regard_webhook_bundle_pulls_total{result=\"failure\"}").unwrap_or(0.0) >= 1.0,
+        "{m}"
+    );
+    // Layers are content-addressed: the second pull downloaded only the edited file, the third
+    // only the added one; the others came from the layers kept from the pull before.
+    assert_eq!(
+        sample(&m, "regard_webhook_bundle_layers_total{from=\"registry\"}"),
+        Some(files + 2.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "regard_webhook_bundle_layers_total{from=\"cache\"}"),
+        Some(2.0 * files - 1.0),
         "{m}"
     );
 }

@@ -13,6 +13,7 @@
 pub(crate) mod auth;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -23,10 +24,10 @@ use oci_client::{Client, Reference, RegistryOperation};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::Options;
 use crate::archive::{self, ArchiveKind};
 use crate::error::{Error, Result};
 use crate::staging::Staging;
+use crate::{Options, PullCache};
 
 /// conftest's media type for a Rego layer.
 pub const POLICY_LAYER_MEDIA_TYPE: &str =
@@ -79,6 +80,27 @@ pub(crate) fn is_loopback(registry: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// What a client is built from: the protocol, and a hash of the extra CA
+/// certificates and of the credentials (the key is compared, never shown).
+fn client_key(
+    protocol: &ClientProtocol,
+    insecure: bool,
+    certificates: &[Certificate],
+    auth: &RegistryAuth,
+) -> String {
+    use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+    let mut h = DefaultHasher::new();
+    for c in certificates {
+        c.data.hash(&mut h);
+    }
+    match auth {
+        RegistryAuth::Anonymous => 0u8.hash(&mut h),
+        RegistryAuth::Basic(user, password) => (1u8, user, password).hash(&mut h),
+        RegistryAuth::Bearer(token) => (2u8, token).hash(&mut h),
+    }
+    format!("{protocol:?} {insecure} {:016x}", h.finish())
+}
+
 fn ca_certificates(opts: &Options) -> Result<Vec<Certificate>> {
     let Some(path) = &opts.ca_file else {
         return Ok(Vec::new());
@@ -124,20 +146,34 @@ impl Repository {
         } else {
             ClientProtocol::Https
         };
-        let config = ClientConfig {
-            protocol,
-            extra_root_certificates: ca_certificates(opts)?,
-            user_agent: "regard",
-            connect_timeout: Some(std::time::Duration::from_secs(30)),
-            read_timeout: Some(std::time::Duration::from_secs(120)),
-            ..ClientConfig::default()
-        };
-        let client = Client::try_from(config).map_err(|e| map_error(url, e))?;
         let auth = auth::registry_auth(&registry, opts.docker_config.as_deref())?;
-        client
-            .auth(&reference, &auth, op)
-            .await
-            .map_err(|e| map_error(url, e))?;
+        // A kept client serves while the settings and credentials it was built with hold
+        // (credentials read again each time, so a rotated password builds a new one).
+        let certificates = ca_certificates(opts)?;
+        let key = client_key(&protocol, opts.insecure, &certificates, &auth);
+        let kept = opts.cache.as_ref().and_then(|c| c.client(&key));
+        let client = match kept {
+            Some(client) => client,
+            None => {
+                let config = ClientConfig {
+                    protocol,
+                    extra_root_certificates: certificates,
+                    user_agent: "regard",
+                    connect_timeout: Some(std::time::Duration::from_secs(30)),
+                    read_timeout: Some(std::time::Duration::from_secs(120)),
+                    ..ClientConfig::default()
+                };
+                let client = Client::try_from(config).map_err(|e| map_error(url, e))?;
+                client
+                    .auth(&reference, &auth, op)
+                    .await
+                    .map_err(|e| map_error(url, e))?;
+                if let Some(cache) = &opts.cache {
+                    cache.keep_client(&key, &client);
+                }
+                client
+            }
+        };
         Ok(Repository {
             client,
             reference,
@@ -157,8 +193,13 @@ impl Repository {
             .map_err(|e| map_error(&self.url, e))
     }
 
-    /// Pulls the artifact into `staging`; returns the manifest digest.
-    pub(crate) async fn pull(&self, staging: &mut Staging) -> Result<String> {
+    /// Pulls the artifact into `staging`; returns the manifest digest. With
+    /// `cache`, layers it holds are not downloaded again.
+    pub(crate) async fn pull(
+        &self,
+        staging: &mut Staging,
+        cache: Option<&PullCache>,
+    ) -> Result<String> {
         let (bytes, digest) = self
             .client
             .pull_manifest_raw(
@@ -205,8 +246,8 @@ impl Repository {
         if declared > staging.remaining() {
             return Err(staging.too_large());
         }
-        let blobs: Vec<Vec<u8>> =
-            futures_util::stream::iter(layers.iter().map(|(l, t)| self.blob(l, t)))
+        let blobs: Vec<Arc<Vec<u8>>> =
+            futures_util::stream::iter(layers.iter().map(|(l, t)| self.cached_blob(l, t, cache)))
                 .buffered(PARALLEL)
                 .try_collect()
                 .await?;
@@ -222,7 +263,27 @@ impl Repository {
                 staging.write(title, &data)?;
             }
         }
+        if let Some(cache) = cache {
+            cache.finish(layers.iter().map(|(l, _)| l.digest.clone()).collect());
+        }
         Ok(digest)
+    }
+
+    /// One blob, from `cache` when it holds it, else downloaded (and kept).
+    async fn cached_blob(
+        &self,
+        layer: &OciDescriptor,
+        title: &str,
+        cache: Option<&PullCache>,
+    ) -> Result<Arc<Vec<u8>>> {
+        if let Some(data) = cache.and_then(|c| c.get(&layer.digest)) {
+            return Ok(data);
+        }
+        let data = self.blob(layer, title).await?;
+        if let Some(cache) = cache {
+            cache.insert(&layer.digest, &data);
+        }
+        Ok(Arc::new(data))
     }
 
     /// One blob, checked against its descriptor's size and digest.
