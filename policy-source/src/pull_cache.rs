@@ -70,6 +70,12 @@ impl PullCache {
         self.lock().client = Some((key.to_owned(), client.clone()));
     }
 
+    /// Drops the kept client: the next pull builds a new one (after a failed
+    /// pull, so that no stale connection or token outlives an error).
+    pub fn forget_client(&self) {
+        self.lock().client = None;
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -179,6 +185,8 @@ mod tests {
         cache.keep_client("https://r", &oci_client::Client::default());
         assert!(cache.client("https://r").is_some());
         assert!(cache.client("http://r").is_none());
+        cache.forget_client();
+        assert!(cache.client("https://r").is_none());
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! admission traffic; each source keeps its registry client and its last
 //! layers between pulls ([`policy_source::PullCache`]).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use policy_core::gatekeeper::PolicyBundle;
@@ -38,6 +39,8 @@ struct SourceState {
     /// a digest check reuses the client, a new version of the bundle
     /// downloads only the files that changed.
     cache: policy_source::PullCache,
+    /// The files of the last pull and their documents.
+    parsed: ParsedFiles,
 }
 
 /// The remote bundle sources and what was last pulled from each.
@@ -68,15 +71,24 @@ fn is_oci(source: &str) -> bool {
     )
 }
 
+/// The files of a source's last pull, each with the bytes it was parsed from
+/// and its documents: a new version of a bundle parses only the files that
+/// changed (compared byte for byte).
+type ParsedFiles = Arc<Mutex<BTreeMap<String, (Vec<u8>, Arc<Vec<Value>>)>>>;
+
 /// Pulls `source` and reads its documents; returns (digest or content hash, documents).
-fn pull(source: &str, options: &policy_source::Options) -> Result<(String, Documents), String> {
+fn pull(
+    source: &str,
+    options: &policy_source::Options,
+    parsed: &ParsedFiles,
+) -> Result<(String, Documents), String> {
     let bundle = pull_runtime(source)?
         .block_on(policy_source::pull_temp(source, options))
         .map_err(|e| e.to_string())?;
     // Parsed on the one reload thread, as a reload compiles: the global pool
     // would take every core from admission while the bundle's YAML is read.
-    let read = || PolicyBundle::dir_documents(bundle.root());
-    let docs = match crate::policy::reload_pool() {
+    let read = || read_bundle(bundle.root(), parsed);
+    let files = match crate::policy::reload_pool() {
         Some(pool) => pool.install(read),
         None => read(),
     }
@@ -85,13 +97,12 @@ fn pull(source: &str, options: &policy_source::Options) -> Result<(String, Docum
         Some(d) => d,
         None => {
             let mut text = String::new();
-            for (file, doc) in &docs {
-                let rel = file
-                    .strip_prefix(&*bundle.root().to_string_lossy())
-                    .unwrap_or(file);
-                text.push_str(rel);
-                text.push('\n');
-                text.push_str(&doc.to_string());
+            for (rel, docs) in &files {
+                for doc in docs.iter() {
+                    text.push_str(rel);
+                    text.push('\n');
+                    text.push_str(&doc.to_string());
+                }
             }
             format!("content:{:016x}", {
                 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -101,20 +112,71 @@ fn pull(source: &str, options: &policy_source::Options) -> Result<(String, Docum
             })
         }
     };
-    // File names point into the temporary directory, gone after this call:
-    // name them by the source instead.
-    let root = bundle.root().to_string_lossy().into_owned();
-    let docs = docs
-        .into_iter()
-        .map(|(file, doc)| {
-            let rel = file
-                .strip_prefix(&root)
-                .unwrap_or(&file)
-                .trim_start_matches('/');
-            (format!("{source}//{rel}"), doc)
+    // Named by the source: the temporary directory is gone after this call.
+    let docs = files
+        .iter()
+        .flat_map(|(rel, docs)| {
+            let file = format!("{source}//{rel}");
+            docs.iter().map(move |doc| (file.clone(), doc.clone()))
         })
         .collect();
     Ok((id, docs))
+}
+
+/// The documents of the bundle under `root`, by file (relative path), as
+/// [`PolicyBundle::dir_documents`] reads them; files whose bytes are those of
+/// the last pull keep their documents, the others are parsed. `parsed` then
+/// holds this pull's files.
+fn read_bundle(
+    root: &std::path::Path,
+    parsed: &ParsedFiles,
+) -> Result<Vec<(String, Arc<Vec<Value>>)>, policy_core::Error> {
+    let paths = PolicyBundle::dir_files(root)?;
+    let root_text = root.to_string_lossy();
+    let mut last = parsed.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut files = Vec::with_capacity(paths.len());
+    let mut changed = Vec::new();
+    for path in &paths {
+        let rel = path
+            .strip_prefix(&*root_text)
+            .unwrap_or(path)
+            .trim_start_matches('/')
+            .to_owned();
+        let bytes = std::fs::read(path).map_err(|e| policy_core::Error::Io {
+            path: path.into(),
+            source: e,
+        })?;
+        let kept = last
+            .get(&rel)
+            .filter(|(b, _)| *b == bytes)
+            .map(|(_, docs)| Arc::clone(docs));
+        if kept.is_none() {
+            changed.push(path.clone());
+        }
+        files.push((rel, bytes, kept));
+    }
+    let mut fresh: BTreeMap<String, Vec<Value>> = if changed.is_empty() {
+        BTreeMap::new()
+    } else {
+        policy_core::gatekeeper::read_document_files(&changed)?
+            .into_iter()
+            .collect()
+    };
+    let mut out = Vec::with_capacity(files.len());
+    let mut next = BTreeMap::new();
+    for ((rel, bytes, kept), path) in files.into_iter().zip(&paths) {
+        let docs = match kept {
+            Some(docs) => docs,
+            None => Arc::new(fresh.remove(path).ok_or_else(|| policy_core::Error::Io {
+                path: path.into(),
+                source: std::io::Error::other("read, but its documents went missing"),
+            })?),
+        };
+        next.insert(rel.clone(), (bytes, Arc::clone(&docs)));
+        out.push((rel, docs));
+    }
+    *last = next;
+    Ok(out)
 }
 
 /// The current digest of an OCI source (a HEAD request).
@@ -221,7 +283,9 @@ impl RemoteBundles {
             let (src, options) = (source.to_owned(), options.clone());
             let digest = tokio::task::spawn_blocking(move || current_digest(&src, &options))
                 .await
-                .map_err(|e| e.to_string())??;
+                .map_err(|e| e.to_string())
+                .and_then(|r| r)
+                .inspect_err(|_| state.cache.forget_client())?;
             let known = state.good.as_ref().map(|(d, _)| d) == Some(&digest)
                 || state.attempted.as_ref() == Some(&digest);
             if known {
@@ -229,7 +293,8 @@ impl RemoteBundles {
             }
         }
         let src = source.to_owned();
-        let pulled = tokio::task::spawn_blocking(move || pull(&src, &options))
+        let parsed = Arc::clone(&state.parsed);
+        let pulled = tokio::task::spawn_blocking(move || pull(&src, &options, &parsed))
             .await
             .map_err(|e| e.to_string());
         let counts = state.cache.take_counts();
@@ -242,7 +307,9 @@ impl RemoteBundles {
                 .get_or_create(&LayerLabels { from })
                 .inc_by(n);
         }
-        let (id, docs) = pulled??;
+        let (id, docs) = pulled
+            .and_then(|r| r)
+            .inspect_err(|_| state.cache.forget_client())?;
         self.count(Outcome::success);
         let Some(state) = self.states.get_mut(i) else {
             return Ok(());
@@ -287,5 +354,79 @@ impl RemoteBundles {
     /// Whether any candidate waits for compilation.
     pub fn has_candidates(&self) -> bool {
         self.states.iter().any(|s| s.candidate.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(files: &[(String, Arc<Vec<Value>>)]) -> Vec<(String, Vec<String>)> {
+        files
+            .iter()
+            .map(|(rel, docs)| {
+                let docs = docs
+                    .iter()
+                    .map(|d| d["metadata"]["name"].to_string())
+                    .collect();
+                (rel.clone(), docs)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_version_parses_only_the_files_that_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(
+            root.join("a.yaml"),
+            "metadata: {name: a1}\n---\nmetadata: {name: a2}\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("sub/b.json"), r#"{"metadata": {"name": "b"}}"#).unwrap();
+        std::fs::write(root.join("notes.txt"), "not a policy").unwrap();
+        let parsed = ParsedFiles::default();
+
+        let first = read_bundle(root, &parsed).unwrap();
+        assert_eq!(
+            names(&first),
+            [
+                (
+                    "a.yaml".to_owned(),
+                    vec!["\"a1\"".to_owned(), "\"a2\"".to_owned()]
+                ),
+                ("sub/b.json".to_owned(), vec!["\"b\"".to_owned()]),
+            ]
+        );
+
+        // b changes, a does not: a keeps the documents parsed the first time.
+        std::fs::write(root.join("sub/b.json"), r#"{"metadata": {"name": "b2"}}"#).unwrap();
+        let second = read_bundle(root, &parsed).unwrap();
+        assert_eq!(
+            names(&second)[1],
+            ("sub/b.json".to_owned(), vec!["\"b2\"".to_owned()])
+        );
+        assert!(Arc::ptr_eq(&first[0].1, &second[0].1));
+        assert!(!Arc::ptr_eq(&first[1].1, &second[1].1));
+
+        // A file that no longer parses is an error and leaves what was kept alone.
+        std::fs::write(root.join("a.yaml"), "metadata: [unclosed\n").unwrap();
+        let error = read_bundle(root, &parsed).unwrap_err().to_string();
+        assert!(error.contains("a.yaml"), "{error}");
+        std::fs::write(
+            root.join("a.yaml"),
+            "metadata: {name: a1}\n---\nmetadata: {name: a2}\n",
+        )
+        .unwrap();
+        let third = read_bundle(root, &parsed).unwrap();
+        assert!(Arc::ptr_eq(&first[0].1, &third[0].1));
+    }
+
+    #[test]
+    fn a_bundle_without_yaml_or_json_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("README.md"), "# nothing").unwrap();
+        assert!(read_bundle(dir.path(), &ParsedFiles::default()).is_err());
     }
 }

@@ -580,9 +580,10 @@ impl PolicyBundle {
         PolicyBundle::from_documents(PolicyBundle::dir_documents(dir)?)
     }
 
-    /// The documents [`PolicyBundle::load_dir`] reads from `dir`, each with
-    /// the file it came from.
-    pub fn dir_documents(dir: &Path) -> Result<Vec<(String, Value)>, Error> {
+    /// The files [`PolicyBundle::load_dir`] reads from `dir`: its YAML and
+    /// JSON files, without a ConfigMap volume's `..data` copies, in walk order.
+    /// At least one, or an error.
+    pub fn dir_files(dir: &Path) -> Result<Vec<String>, Error> {
         let paths: Vec<String> = crate::input::walk_files(dir)?
             .into_iter()
             .filter(|p| {
@@ -603,7 +604,13 @@ impl PolicyBundle {
                 paths: dir.display().to_string(),
             });
         }
-        let files = read_document_files(&paths)?;
+        Ok(paths)
+    }
+
+    /// The documents [`PolicyBundle::load_dir`] reads from `dir`, each with
+    /// the file it came from.
+    pub fn dir_documents(dir: &Path) -> Result<Vec<(String, Value)>, Error> {
+        let files = read_document_files(&Self::dir_files(dir)?)?;
         let docs = files
             .into_iter()
             .flat_map(|(name, docs)| docs.into_iter().map(move |d| (name.clone(), d)))
