@@ -76,6 +76,9 @@ fn is_oci(source: &str) -> bool {
 /// changed (compared byte for byte).
 type ParsedFiles = Arc<Mutex<BTreeMap<String, (Vec<u8>, Arc<Vec<Value>>)>>>;
 
+/// A bundle's documents by file (path relative to the bundle).
+type FileDocuments = Vec<(String, Arc<Vec<Value>>)>;
+
 /// Pulls `source` and reads its documents; returns (digest or content hash, documents).
 fn pull(
     source: &str,
@@ -130,7 +133,7 @@ fn pull(
 fn read_bundle(
     root: &std::path::Path,
     parsed: &ParsedFiles,
-) -> Result<Vec<(String, Arc<Vec<Value>>)>, policy_core::Error> {
+) -> Result<FileDocuments, policy_core::Error> {
     let paths = PolicyBundle::dir_files(root)?;
     let root_text = root.to_string_lossy();
     let mut last = parsed.lock().unwrap_or_else(PoisonError::into_inner);
@@ -361,7 +364,7 @@ impl RemoteBundles {
 mod tests {
     use super::*;
 
-    fn names(files: &[(String, Arc<Vec<Value>>)]) -> Vec<(String, Vec<String>)> {
+    fn names(files: &FileDocuments) -> Vec<(String, Vec<String>)> {
         files
             .iter()
             .map(|(rel, docs)| {
