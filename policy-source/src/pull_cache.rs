@@ -192,7 +192,9 @@ mod tests {
     #[test]
     fn clones_share_the_layers() {
         let cache = PullCache::new();
-        cache.clone().insert("sha256:a", b"a");
+        let other = cache.clone();
+        other.insert("sha256:a", b"a");
+        drop(other);
         assert!(cache.get("sha256:a").is_some());
     }
 }
