@@ -1,7 +1,7 @@
 //! `regard-webhook --bundle oci://…`: a real registry on loopback (Debian's
 //! `docker-registry`), the webhook pulling at start, refreshing to a new
 //! digest of the tag, and keeping the last good set when the new bundle does
-//! not compile or the registry is gone.
+//! not compile or the registry is gone, and recovering when it returns.
 
 mod common;
 
@@ -19,6 +19,7 @@ const DENY_TIER: &str = "[pod-must-have-app] Pod web-bad must have labels: app, 
 struct Registry {
     child: Child,
     addr: String,
+    config: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -47,33 +48,45 @@ impl Registry {
             ),
         )
         .unwrap();
-        let child = Command::new(binary)
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the test registry did not start on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = serve(&config, &addr);
         Registry {
             child,
             addr,
+            config,
             _dir: dir,
         }
+    }
+
+    /// Starts the stopped registry again: same address, same storage.
+    fn restart(&mut self) {
+        self.stop();
+        self.child = serve(&self.config, &self.addr);
     }
 
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn serve(config: &Path, addr: &str) -> Child {
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the test registry did not start on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 impl Drop for Registry {
@@ -174,6 +187,32 @@ async fn webhook_serves_and_refreshes_an_oci_bundle() {
         Some(2.0 * files - 1.0),
         "{m}"
     );
+
+    // The registry back on the same address: the failed checks dropped the kept client, a new
+    // one connects, and a new version (the first one's files again) is served.
+    registry.restart();
+    std::fs::remove_file(setup.policy_dir.join("zz-broken.yaml")).unwrap();
+    let constraints = setup.policy_dir.join("constraints.yaml");
+    let text = std::fs::read_to_string(&constraints).unwrap();
+    std::fs::write(
+        &constraints,
+        text.replace("[\"app\", \"owner\", \"tier\"]", "[\"app\", \"owner\"]"),
+    )
+    .unwrap();
+    push(&setup.policy_dir, &target).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = hook.admit(&body).await;
+        if reply.json()["response"]["status"]["message"] == DENY_LABELS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after the registry came back:\n{}",
+            hook.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
