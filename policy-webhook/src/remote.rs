@@ -15,11 +15,10 @@
 //! admission traffic; each source keeps its registry client and its last
 //! layers between pulls ([`policy_source::PullCache`]).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use policy_core::gatekeeper::PolicyBundle;
+use policy_core::gatekeeper::DocumentCache;
 use regorus::Value;
 
 use crate::metrics::{LayerLabels, LayerSource, Metrics, Outcome, ReloadLabels};
@@ -39,8 +38,9 @@ struct SourceState {
     /// a digest check reuses the client, a new version of the bundle
     /// downloads only the files that changed.
     cache: policy_source::PullCache,
-    /// The files of the last pull and their documents.
-    parsed: ParsedFiles,
+    /// The files of the last pull and their documents: a new version of the
+    /// bundle parses only the files that changed.
+    parsed: Arc<DocumentCache>,
 }
 
 /// The remote bundle sources and what was last pulled from each.
@@ -71,26 +71,18 @@ fn is_oci(source: &str) -> bool {
     )
 }
 
-/// The files of a source's last pull, each with the bytes it was parsed from
-/// and its documents: a new version of a bundle parses only the files that
-/// changed (compared byte for byte).
-type ParsedFiles = Arc<Mutex<BTreeMap<String, (Vec<u8>, Arc<Vec<Value>>)>>>;
-
-/// A bundle's documents by file (path relative to the bundle).
-type FileDocuments = Vec<(String, Arc<Vec<Value>>)>;
-
 /// Pulls `source` and reads its documents; returns (digest or content hash, documents).
 fn pull(
     source: &str,
     options: &policy_source::Options,
-    parsed: &ParsedFiles,
+    parsed: &DocumentCache,
 ) -> Result<(String, Documents), String> {
     let bundle = pull_runtime(source)?
         .block_on(policy_source::pull_temp(source, options))
         .map_err(|e| e.to_string())?;
     // Parsed on the one reload thread, as a reload compiles: the global pool
     // would take every core from admission while the bundle's YAML is read.
-    let read = || read_bundle(bundle.root(), parsed);
+    let read = || parsed.dir_documents(bundle.root());
     let files = match crate::policy::reload_pool() {
         Some(pool) => pool.install(read),
         None => read(),
@@ -124,62 +116,6 @@ fn pull(
         })
         .collect();
     Ok((id, docs))
-}
-
-/// The documents of the bundle under `root`, by file (relative path), as
-/// [`PolicyBundle::dir_documents`] reads them; files whose bytes are those of
-/// the last pull keep their documents, the others are parsed. `parsed` then
-/// holds this pull's files.
-fn read_bundle(
-    root: &std::path::Path,
-    parsed: &ParsedFiles,
-) -> Result<FileDocuments, policy_core::Error> {
-    let paths = PolicyBundle::dir_files(root)?;
-    let root_text = root.to_string_lossy();
-    let mut last = parsed.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut files = Vec::with_capacity(paths.len());
-    let mut changed = Vec::new();
-    for path in &paths {
-        let rel = path
-            .strip_prefix(&*root_text)
-            .unwrap_or(path)
-            .trim_start_matches('/')
-            .to_owned();
-        let bytes = std::fs::read(path).map_err(|e| policy_core::Error::Io {
-            path: path.into(),
-            source: e,
-        })?;
-        let kept = last
-            .get(&rel)
-            .filter(|(b, _)| *b == bytes)
-            .map(|(_, docs)| Arc::clone(docs));
-        if kept.is_none() {
-            changed.push(path.clone());
-        }
-        files.push((rel, bytes, kept));
-    }
-    let mut fresh: BTreeMap<String, Vec<Value>> = if changed.is_empty() {
-        BTreeMap::new()
-    } else {
-        policy_core::gatekeeper::read_document_files(&changed)?
-            .into_iter()
-            .collect()
-    };
-    let mut out = Vec::with_capacity(files.len());
-    let mut next = BTreeMap::new();
-    for ((rel, bytes, kept), path) in files.into_iter().zip(&paths) {
-        let docs = match kept {
-            Some(docs) => docs,
-            None => Arc::new(fresh.remove(path).ok_or_else(|| policy_core::Error::Io {
-                path: path.into(),
-                source: std::io::Error::other("read, but its documents went missing"),
-            })?),
-        };
-        next.insert(rel.clone(), (bytes, Arc::clone(&docs)));
-        out.push((rel, docs));
-    }
-    *last = next;
-    Ok(out)
 }
 
 /// The current digest of an OCI source (a HEAD request).
@@ -357,79 +293,5 @@ impl RemoteBundles {
     /// Whether any candidate waits for compilation.
     pub fn has_candidates(&self) -> bool {
         self.states.iter().any(|s| s.candidate.is_some())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn names(files: &FileDocuments) -> Vec<(String, Vec<String>)> {
-        files
-            .iter()
-            .map(|(rel, docs)| {
-                let docs = docs
-                    .iter()
-                    .map(|d| d["metadata"]["name"].to_string())
-                    .collect();
-                (rel.clone(), docs)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_new_version_parses_only_the_files_that_changed() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir(root.join("sub")).unwrap();
-        std::fs::write(
-            root.join("a.yaml"),
-            "metadata: {name: a1}\n---\nmetadata: {name: a2}\n",
-        )
-        .unwrap();
-        std::fs::write(root.join("sub/b.json"), r#"{"metadata": {"name": "b"}}"#).unwrap();
-        std::fs::write(root.join("notes.txt"), "not a policy").unwrap();
-        let parsed = ParsedFiles::default();
-
-        let first = read_bundle(root, &parsed).unwrap();
-        assert_eq!(
-            names(&first),
-            [
-                (
-                    "a.yaml".to_owned(),
-                    vec!["\"a1\"".to_owned(), "\"a2\"".to_owned()]
-                ),
-                ("sub/b.json".to_owned(), vec!["\"b\"".to_owned()]),
-            ]
-        );
-
-        // b changes, a does not: a keeps the documents parsed the first time.
-        std::fs::write(root.join("sub/b.json"), r#"{"metadata": {"name": "b2"}}"#).unwrap();
-        let second = read_bundle(root, &parsed).unwrap();
-        assert_eq!(
-            names(&second)[1],
-            ("sub/b.json".to_owned(), vec!["\"b2\"".to_owned()])
-        );
-        assert!(Arc::ptr_eq(&first[0].1, &second[0].1));
-        assert!(!Arc::ptr_eq(&first[1].1, &second[1].1));
-
-        // A file that no longer parses is an error and leaves what was kept alone.
-        std::fs::write(root.join("a.yaml"), "metadata: [unclosed\n").unwrap();
-        let error = read_bundle(root, &parsed).unwrap_err().to_string();
-        assert!(error.contains("a.yaml"), "{error}");
-        std::fs::write(
-            root.join("a.yaml"),
-            "metadata: {name: a1}\n---\nmetadata: {name: a2}\n",
-        )
-        .unwrap();
-        let third = read_bundle(root, &parsed).unwrap();
-        assert!(Arc::ptr_eq(&first[0].1, &third[0].1));
-    }
-
-    #[test]
-    fn a_bundle_without_yaml_or_json_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("README.md"), "# nothing").unwrap();
-        assert!(read_bundle(dir.path(), &ParsedFiles::default()).is_err());
     }
 }

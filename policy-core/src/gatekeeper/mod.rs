@@ -46,6 +46,7 @@ mod cache;
 mod config;
 mod constraint;
 mod data_access;
+mod documents;
 mod expansion;
 mod inventory;
 mod matching;
@@ -71,6 +72,7 @@ pub use config::{
     exclusion_namespace, sync_requirements, sync_test,
 };
 pub use constraint::{CONSTRAINT_GROUP, Constraint, EnforcementAction, ScopedAction};
+pub use documents::{DocumentCache, FileDocuments};
 pub use expansion::{ApplyTo, ExpansionTemplate, Resultant, expand, expand_with};
 pub use inventory::Inventory;
 pub use matching::{
@@ -583,7 +585,7 @@ impl PolicyBundle {
     /// The files [`PolicyBundle::load_dir`] reads from `dir`: its YAML and
     /// JSON files, without a ConfigMap volume's `..data` copies, in walk order.
     /// At least one, or an error.
-    pub fn dir_files(dir: &Path) -> Result<Vec<String>, Error> {
+    pub(crate) fn dir_files(dir: &Path) -> Result<Vec<String>, Error> {
         let paths: Vec<String> = crate::input::walk_files(dir)?
             .into_iter()
             .filter(|p| {
