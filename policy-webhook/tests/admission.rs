@@ -520,15 +520,8 @@ async fn configmap_volume_updates_are_picked_up() {
     std::fs::remove_dir_all(&first).unwrap();
 
     let want = "[pod-must-have-app] Pod web-bad must have labels: app";
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let reply = hook.admit(&body).await;
-        if reply.json()["response"]["status"]["message"] == want {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{}", hook.log_text());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    hook.wait_message(&body, want, "the new ConfigMap revision not served")
+        .await;
     let m = hook.metrics_text().await;
     assert_eq!(
         sample(&m, "regard_webhook_policy_constraints"),

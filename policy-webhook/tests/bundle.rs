@@ -132,19 +132,8 @@ async fn webhook_serves_and_refreshes_an_oci_bundle() {
     // A new digest under the same tag is picked up.
     setup.require_tier_label();
     push(&setup.policy_dir, &target).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let reply = hook.admit(&body).await;
-        if reply.json()["response"]["status"]["message"] == DENY_TIER {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "refresh not picked up:\n{}",
-            hook.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    hook.wait_message(&body, DENY_TIER, "refresh not picked up")
+        .await;
 
     // A bundle that does not compile keeps the last good set.
     std::fs::write(
@@ -200,19 +189,12 @@ async fn webhook_serves_and_refreshes_an_oci_bundle() {
     )
     .unwrap();
     push(&setup.policy_dir, &target).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let reply = hook.admit(&body).await;
-        if reply.json()["response"]["status"]["message"] == DENY_LABELS {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no recovery after the registry came back:\n{}",
-            hook.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    hook.wait_message(
+        &body,
+        DENY_LABELS,
+        "no recovery after the registry came back",
+    )
+    .await;
 }
 
 #[tokio::test]

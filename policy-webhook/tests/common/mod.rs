@@ -266,6 +266,25 @@ impl Webhook {
         }
     }
 
+    /// Sends `body` to `/v1/admit` until the answer's status message is `message` (bounded:
+    /// 30 s), e.g. after the policies changed; `what` names the wait in the failure.
+    pub async fn wait_message(&self, body: &[u8], message: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let reply = self.admit(body).await;
+            if reply.json()["response"]["status"]["message"] == message {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: still {}; log:\n{}",
+                reply.json()["response"]["status"]["message"],
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits (bounded) until the log has a line containing `needle`.
     pub async fn wait_log(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
