@@ -59,6 +59,20 @@ mod tests {
     }
 
     #[test]
+    fn the_break_goes_after_a_string_not_inside_it() {
+        let src = "package t\np = n {\n  c := input[_]\n  c.cmd == \"arg\"\n  [n, _] = split(c.v, \"=\")\n}\n";
+        assert_eq!(
+            prepare_v0(src),
+            "package t\np = n {\n  c := input[_]\n  c.cmd == \"arg\";\n  [n, _] = split(c.v, \"=\")\n}\n"
+        );
+        let raw = "package t\np = n {\n  c := input[_]\n  c.cmd == `arg`\n  [n, _] = split(c.v, \"=\")\n}\n";
+        assert!(prepare_v0(raw).contains("c.cmd == `arg`;\n"));
+        let input = r#"[{"cmd": "from", "v": "a=b"}, {"cmd": "arg", "v": "IMAGE=x"}]"#;
+        assert_eq!(eval(src, input), Value::from("IMAGE"));
+        assert_eq!(eval(raw, input), Value::from("IMAGE"));
+    }
+
+    #[test]
     fn call_on_the_same_line_is_untouched() {
         let src = "package t\np { x := count([1])\n y := [1][0] }\n";
         assert_eq!(prepare_v0(src), src);

@@ -61,7 +61,11 @@ pub(crate) fn apply_edits(src: &str, mut edits: Vec<Edit>) -> String {
 #[derive(Debug)]
 pub(crate) struct Tok {
     pub kind: TokenKind,
+    /// The token's text; a string's without its quotes.
     pub text: String,
+    /// Where the token starts and ends in the source; a string's range
+    /// includes its quotes (regorus' span does not), so an edit at `end`
+    /// lands after the closing quote.
     pub start: usize,
     pub end: usize,
     pub line: u32,
@@ -94,10 +98,17 @@ impl TokenTable {
             }
             let text = tok.1.text().to_owned();
             let newlines = u32::try_from(text.matches('\n').count()).unwrap_or(0);
+            let quoted = matches!(tok.0, TokenKind::String | TokenKind::RawString);
+            let (start, end) = (tok.1.start as usize, tok.1.end as usize);
+            let (start, end) = if quoted {
+                (start.saturating_sub(1), (end + 1).min(src.len()))
+            } else {
+                (start, end)
+            };
             toks.push(Tok {
                 kind: tok.0,
-                start: tok.1.start as usize,
-                end: tok.1.end as usize,
+                start,
+                end,
                 line: tok.1.line,
                 end_line: tok.1.line.saturating_add(newlines),
                 text,
