@@ -164,7 +164,7 @@ fn forwarder(name: &str, internal: &str, arity: usize, rego_v1: bool) -> String 
 
 /// The package a module declares, read from its first statement without
 /// parsing (comments and blank lines skipped).
-fn declared_package(text: &str) -> Option<&str> {
+pub(crate) fn declared_package(text: &str) -> Option<&str> {
     let line = text
         .lines()
         .map(str::trim)

@@ -32,7 +32,9 @@
 //!   start of its query).
 //! * passes over the whole set: [`metadata`] (`# METADATA` annotations
 //!   and `rego.metadata.rule()` / `chain()`), then [`function_modules`] (a
-//!   function defined in several files of a package gets one home module).
+//!   function defined in several files of a package gets one home module),
+//!   then [`with_targets`] (`with` naming a rule of the package by its bare
+//!   name, or a function of the package by its path).
 //!
 //! Before the passes, [`future_keywords`] refuses a v0 module whose rule
 //! heads parse only with `contains` or `if` imported, as OPA does.
@@ -63,7 +65,7 @@ pub(crate) mod messages;
 pub(crate) mod metadata;
 mod multi_body;
 mod negation;
-mod regex_classes;
+pub(crate) mod regex_classes;
 mod relations;
 mod rule_shadowing;
 pub(crate) mod rvm_comprehensions;
@@ -75,6 +77,7 @@ pub(crate) mod split_tests;
 pub mod strict;
 mod text;
 mod triggers;
+mod with_targets;
 mod with_values;
 
 use regorus::unstable::Module;
@@ -224,13 +227,15 @@ pub(crate) fn compile(src: &str, rego_v1: bool) -> Result<String, CompileError> 
 /// The passes over a whole set: reads the METADATA annotations and replaces
 /// `rego.metadata.rule()` / `chain()` calls with their values (see
 /// [`metadata`]), then gives each function one home module (see
-/// [`function_modules`]); returns each module's annotation error, if any.
+/// [`function_modules`]), then writes `with` targets as regorus reads them
+/// (see [`with_targets`]); returns each module's annotation error, if any.
 pub(crate) fn annotate(
     sources: &mut [(String, String)],
     rego_v1: bool,
 ) -> Vec<Option<CompileError>> {
     let errors = metadata::rewrite(sources, rego_v1);
     function_modules::rewrite(sources, rego_v1);
+    with_targets::rewrite(sources, rego_v1);
     errors
 }
 
