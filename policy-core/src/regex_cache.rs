@@ -14,10 +14,34 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 
 /// Patterns kept per thread; policies use a handful.
 const CAPACITY: usize = 256;
+
+/// The largest compiled pattern accepted, regorus' own bound: a pattern
+/// from input cannot make a policy build an unbounded automaton.
+const SIZE_LIMIT: usize = 100 * 1024;
+
+/// `pattern` compiled with Go's meaning (RE2, what OPA and cel-go use):
+/// `\d \w \s \b` are ASCII there and Unicode in Rust's `regex`, where a
+/// Unicode `\d{4}` repeated a few times also passes [`SIZE_LIMIT`] (see
+/// [`crate::rego::regex_classes`], which does the same for literal
+/// patterns at load).
+pub(crate) fn compile_go(pattern: &str) -> Result<Regex, regex::Error> {
+    let ascii = crate::rego::regex_classes::ascii_classes(pattern);
+    RegexBuilder::new(ascii.as_deref().unwrap_or(pattern))
+        .size_limit(SIZE_LIMIT)
+        .build()
+}
+
+/// Runs `f` with `pattern` compiled as [`compile_go`] does, once per thread.
+pub(crate) fn with_go_regex<T>(
+    pattern: &str,
+    f: impl FnOnce(&Regex) -> T,
+) -> Result<T, regex::Error> {
+    with_regex(pattern, compile_go, f)
+}
 
 thread_local! {
     static CACHE: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
@@ -25,8 +49,9 @@ thread_local! {
 
 /// Runs `f` with `pattern` compiled by `compile`, compiling it only the
 /// first time this thread sees it. A pattern that does not compile is not
-/// cached: its error is returned every time.
-pub(crate) fn with_regex<T, E>(
+/// cached: its error is returned every time. Every caller compiles the same
+/// way ([`with_go_regex`]), since they share the cache.
+fn with_regex<T, E>(
     pattern: &str,
     compile: impl FnOnce(&str) -> Result<Regex, E>,
     f: impl FnOnce(&Regex) -> T,
@@ -77,6 +102,26 @@ mod tests {
             );
         }
         assert_eq!(compiled, 1);
+    }
+
+    #[test]
+    fn go_patterns_have_ascii_classes() {
+        let digits = |s: &str| with_go_regex(r"^\d+$", |re| re.is_match(s)).unwrap();
+        assert!(digits("2024"));
+        // U+0663, an Arabic-Indic digit: a `\d` in Rust's Unicode mode.
+        assert!(!digits("\u{663}"));
+        let word = |s: &str| with_go_regex(r"^\w+\b", |re| re.is_match(s)).unwrap();
+        assert!(word("abc_1 x"));
+        assert!(!word("é"));
+        // Six Unicode `\d{4}` would pass the size limit; ASCII ones do not.
+        let iban = r"[^\.](?:\b[A-Z]{2}\d{2} ?\d{4} ?\d{4} ?\d{4} ?\d{4} ?[\d]{0,2}\b)";
+        assert!(with_go_regex(iban, |re| re.is_match(" GB82 WEST 1234 5698 7654 32")).is_ok());
+        assert!(
+            RegexBuilder::new(iban)
+                .size_limit(SIZE_LIMIT)
+                .build()
+                .is_err()
+        );
     }
 
     #[test]

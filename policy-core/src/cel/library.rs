@@ -253,14 +253,14 @@ pub(super) fn string_arg<'a>(function: &str, v: &'a dyn Val) -> Result<&'a str, 
         .ok_or_else(|| ExecutionError::function_error(function, "argument is not a string"))
 }
 
-/// `f` applied to `pattern` compiled (once per thread, see
-/// [`crate::regex_cache`]).
+/// `f` applied to `pattern` compiled with Go's meaning, as cel-go compiles
+/// it (once per thread, see [`crate::regex_cache`]).
 fn with_regex<T>(
     function: &str,
     pattern: &str,
     f: impl FnOnce(&regex::Regex) -> T,
 ) -> Result<T, ExecutionError> {
-    crate::regex_cache::with_regex(pattern, regex::Regex::new, f).map_err(|e| {
+    crate::regex_cache::with_go_regex(pattern, f).map_err(|e| {
         ExecutionError::function_error(function, format!("invalid regular expression: {e}"))
     })
 }

@@ -19,13 +19,15 @@
 //! [`register_builtins_with`] adds as lenient extensions, so their errors
 //! make the call undefined unless builtin errors are strict, as in OPA.
 //! regorus looks extensions up before its own builtins, which is how
-//! `object.subset`, `json.patch` and `http.send` replace regorus' versions.
+//! `object.subset`, `json.patch`, `http.send` and the `regex.*` builtins
+//! replace regorus' versions.
 
 mod aws;
 mod cast;
 mod crypto;
 mod der;
 mod globs;
+mod go_regex;
 mod gofloat;
 mod goshape;
 mod jwt;
@@ -142,6 +144,7 @@ const TABLES: &[&[(&str, u8, Builtin)]] = &[
     object::BUILTINS,
     patch::BUILTINS,
     purl::BUILTINS,
+    go_regex::BUILTINS,
     template::BUILTINS,
     x509::BUILTINS,
 ];
@@ -592,8 +595,7 @@ fn re_match(args: &[Value]) -> AnyResult<Value> {
     let (Ok(pattern), Ok(value)) = (pattern.as_string(), value.as_string()) else {
         bail!("re_match: operands must be strings");
     };
-    let matched =
-        crate::regex_cache::with_regex(pattern, regex::Regex::new, |re| re.is_match(value))?;
+    let matched = crate::regex_cache::with_go_regex(pattern, |re| re.is_match(value))?;
     Ok(Value::from(matched))
 }
 
