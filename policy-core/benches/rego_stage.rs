@@ -1,7 +1,9 @@
 //! Cost of the OPA-compatibility compile stage on 500 policy modules: the
 //! example policy (Rego v1) and a v0 policy, 250 copies each, every copy in
-//! its own package. Measures the stage alone and a whole load (stage plus
-//! regorus' compilation) for comparison.
+//! its own package. Measures the stage alone, a whole load (stage plus
+//! regorus' compilation), regorus alone on the same sources (what a load
+//! would cost without regard), and a whole load of 500 files of one
+//! package, as a conftest policy directory of `package main` files is.
 //!
 //! Run with `cargo bench -p policy-core --bench rego_stage`.
 
@@ -18,6 +20,38 @@ fn copies(file: &str, n: usize) -> Vec<(String, String)> {
         .map(|i| {
             let text = src.replacen("package main", &format!("package p{i}"), 1);
             (format!("p{i}.rego"), text)
+        })
+        .collect()
+}
+
+/// `n` copies of the example policy in one package, each rule renamed per
+/// file so that the files form one valid package.
+fn one_package(n: usize) -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policy/kubernetes.rego");
+    let src = std::fs::read_to_string(&path).expect("bench policy file");
+    let names = [
+        "workload_kinds",
+        "pod_spec",
+        "containers",
+        "name",
+        "deny_privileged",
+        "deny_run_as_root",
+        "deny_host_network",
+        "deny_latest_tag",
+        "violation_missing_limits",
+        "deny_privilege_escalation",
+        "warn_no_readiness_probe",
+        "warn_missing_team_label",
+        "warn_single_replica",
+        "exception",
+    ];
+    (0..n)
+        .map(|i| {
+            let mut text = src.clone();
+            for name in names {
+                text = text.replace(name, &format!("{name}_{i}"));
+            }
+            (format!("m{i}.rego"), text)
         })
         .collect()
 }
@@ -39,6 +73,24 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(PolicySet::from_sources(v1.clone(), RegoVersion::V1).ok());
             black_box(PolicySet::from_sources(v0.clone(), RegoVersion::V0).ok());
+        });
+    });
+    let main = one_package(500);
+    c.bench_function("load: 500 modules of one package", |b| {
+        b.iter(|| black_box(PolicySet::from_sources(main.clone(), RegoVersion::V1).ok()));
+    });
+    // The baseline: regorus parsing the unprepared sources into one engine
+    // per version, what a load would cost without regard's stage.
+    c.bench_function("regorus alone: 500 modules", |b| {
+        b.iter(|| {
+            for (sources, v0) in [(&v1, false), (&v0, true)] {
+                let mut engine = regorus::Engine::new();
+                engine.set_rego_v0(v0);
+                for (path, src) in sources {
+                    black_box(engine.add_policy(path.clone(), src.clone()).ok());
+                }
+                black_box(engine);
+            }
         });
     });
 }

@@ -29,22 +29,31 @@ use super::text::{Edit, apply_edits};
 /// module; `sources` are `(file, text)` in load order, edited in place.
 /// Modules that do not parse are left alone.
 pub(crate) fn rewrite(sources: &mut [(String, String)], rego_v1: bool) {
-    // Parsing is the cost: only packages declared by two or more modules
-    // can have a function split across modules.
+    // Parsing is the cost: only packages where two modules write a head
+    // with the same function name can have a function split across modules
+    // (read from the text, a superset of the real heads), and a conftest
+    // policy directory is one package, `main`, of many files.
     let packages: Vec<Option<&str>> = sources.iter().map(|(_, t)| declared_package(t)).collect();
-    let mut per_package: BTreeMap<&str, usize> = BTreeMap::new();
-    for p in packages.iter().flatten() {
-        *per_package.entry(p).or_insert(0) += 1;
+    let mut seen: BTreeMap<(&str, String), usize> = BTreeMap::new();
+    for ((_, text), package) in sources.iter().zip(&packages) {
+        let Some(package) = package else { continue };
+        for name in head_names(text) {
+            *seen.entry((package, name)).or_insert(0) += 1;
+        }
     }
-    if per_package.values().all(|n| *n < 2) {
+    let split: std::collections::BTreeSet<&str> = seen
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|((p, _), _)| p)
+        .collect();
+    if split.is_empty() {
         return;
     }
     let modules: Vec<Option<Module>> = sources
         .iter()
         .zip(&packages)
         .map(|((file, text), package)| {
-            let shared = package.is_some_and(|p| per_package.get(p).is_some_and(|n| *n > 1));
-            if shared {
+            if package.is_some_and(|p| split.contains(p)) {
                 parse_module(file, text, rego_v1).ok()
             } else {
                 None
@@ -162,6 +171,78 @@ fn forwarder(name: &str, internal: &str, arity: usize, rego_v1: bool) -> String 
     format!("{name}({args}) = __regard_fv{keyword} {{ __regard_fv := {internal}({args}) }}\n")
 }
 
+/// The names a module may define functions under: every identifier that
+/// starts a line (or follows `default`) outside any bracket, string or
+/// comment and is written right before `(`, which is where function heads
+/// (`f(x) := …`, `default f(_) := …`) are; a call there is the body of an
+/// `if` without braces, kept as a harmless extra. Read without lexing.
+fn head_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut depth: usize = 0;
+    // Whether only blanks (or `default`) came before on this line.
+    let mut line_start = true;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let at_start = line_start;
+        line_start = b == b'\n' || (line_start && (b == b' ' || b == b'\t' || b == b'\r'));
+        match b {
+            b'#' => {
+                while bytes.get(i).is_some_and(|&c| c != b'\n') {
+                    i += 1;
+                }
+            }
+            b'"' => {
+                i += 1;
+                while let Some(&c) = bytes.get(i) {
+                    match c {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            b'`' => {
+                i += 1;
+                while bytes.get(i).is_some_and(|&c| c != b'`') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' | b']' | b')' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while bytes
+                    .get(i)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                {
+                    i += 1;
+                }
+                let mut j = i;
+                while bytes.get(j).is_some_and(u8::is_ascii_whitespace) {
+                    j += 1;
+                }
+                let name = text.get(start..i).unwrap_or("");
+                if depth == 0 && at_start && bytes.get(j) == Some(&b'(') {
+                    names.insert(name.to_owned());
+                }
+                // `default f(_) := …`: the head follows on the same line.
+                line_start = at_start && name == "default";
+            }
+            _ => i += 1,
+        }
+    }
+    names
+}
+
 /// The package a module declares, read from its first statement without
 /// parsing (comments and blank lines skipped).
 pub(crate) fn declared_package(text: &str) -> Option<&str> {
@@ -212,6 +293,22 @@ mod tests {
 
     const HOME_V0: &str = "package lib\ncheck(_) {\n  true\n}\n";
     const SECOND_V0: &str = "package lib\ncheck(r) {\n  x := r[_]\n  x > 10\n}\n\nt1 { check([1]) }\nt2 { check([11]) }\n";
+
+    #[test]
+    fn head_names_are_read_at_the_top_level_only() {
+        let src = "package main\n# f(x) in a comment\nimport rego.v1\n\ng(x) := y if {\n  y := h(x)\n  s := \"k(\"\n}\n\ndefault f(_) := false\nf(x) if startswith(x, \"a\")\nr := `m(` if true\nq contains v if { v := count([1]) }\n";
+        let names: Vec<String> = head_names(src).into_iter().collect();
+        assert_eq!(names, ["f", "g"]);
+    }
+
+    #[test]
+    fn packages_without_a_shared_function_name_are_left_alone() {
+        // Two modules of `main`, no function in both: nothing is parsed,
+        // even a module that would not parse.
+        let a = "package main\nf(x) := x\n";
+        let b = "package main\ng(x) := x\nbroken {{{\n";
+        assert_eq!(rewritten(&[a, b], true), vec![a.to_owned(), b.to_owned()]);
+    }
 
     #[test]
     fn later_definitions_are_renamed_and_forwarded_from_the_first_module() {
