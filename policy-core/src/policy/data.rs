@@ -1,7 +1,9 @@
 //! `--data`: JSON and YAML files merged into `data`, as conftest (the OPA
 //! loader) does: a file directly under a given directory merges at the root
 //! of `data`, a file in sub-directory `a/b/` merges under `data.a.b`, and a
-//! file named explicitly merges at the root. Only `.json`, `.yaml` and
+//! file named explicitly merges at the root. A file merged at the root must
+//! hold an object; one under a directory may hold any value (`a/b/data.json`
+//! holding a list makes `data.a.b` that list). Only `.json`, `.yaml` and
 //! `.yml` files are data, also when named explicitly: conftest's loader
 //! filter drops every other file, so `--data lib.rego` loads nothing.
 
@@ -20,7 +22,7 @@ pub(crate) fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>> {
         let meta = std::fs::metadata(root).map_err(|e| Error::io(root, e))?;
         if meta.is_file() {
             if is_data(root) {
-                out.push((root.clone(), read(root)?));
+                out.push((root.clone(), root_object(root, read(root)?)?));
             }
             continue;
         }
@@ -39,7 +41,12 @@ pub(crate) fn load(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>> {
                         .collect()
                 })
                 .unwrap_or_default();
-            out.push((path.to_path_buf(), nest(prefix, value)));
+            let value = if prefix.is_empty() {
+                root_object(path, value)?
+            } else {
+                nest(prefix, value)
+            };
+            out.push((path.to_path_buf(), value));
         }
     }
     Ok(out)
@@ -53,13 +60,18 @@ fn is_data(path: &Path) -> bool {
 
 fn read(path: &Path) -> Result<Value> {
     let parsed = crate::input::read_file(path, Format::detect(path).or(Some(Format::Json)))?;
-    if parsed.value.as_object().is_err() {
+    Ok(parsed.value)
+}
+
+/// A value merged at the root of `data`, which only an object can be.
+fn root_object(path: &Path, value: Value) -> Result<Value> {
+    if value.as_object().is_err() {
         return Err(Error::Data {
             path: path.to_path_buf(),
             message: "a data file must contain an object".to_owned(),
         });
     }
-    Ok(parsed.value)
+    Ok(value)
 }
 
 fn nest(prefix: Vec<String>, value: Value) -> Value {
@@ -86,5 +98,33 @@ mod tests {
         assert_eq!(loaded[0].0, yaml);
         let all = load(&[dir.path().to_path_buf()]).unwrap();
         assert_eq!(all.len(), 1);
+    }
+
+    #[test]
+    fn a_file_under_a_directory_may_hold_any_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let assets = dir.path().join("fixtures/bucket/assets");
+        std::fs::create_dir_all(&assets).unwrap();
+        std::fs::write(assets.join("data.json"), r#"[{"name": "b1"}]"#).unwrap();
+        let loaded = load(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(
+            loaded[0].1,
+            Value::from_json_str(r#"{"fixtures": {"bucket": {"assets": [{"name": "b1"}]}}}"#)
+                .unwrap()
+        );
+        // At the root, a list has nowhere to go.
+        std::fs::write(dir.path().join("top.json"), "[1]").unwrap();
+        let err = load(&[dir.path().to_path_buf()]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("a data file must contain an object"),
+            "{err}"
+        );
+        let err = load(&[assets.join("data.json")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("a data file must contain an object"),
+            "{err}"
+        );
     }
 }
