@@ -6,10 +6,11 @@
 //! rule under that prefix can fail the lookup with "recursion detected" or an
 //! error of its own. A ref whose base is a `data` import alias is rewritten
 //! to the imported path (`data.fugue.input_type`), which regorus resolves
-//! rule by rule. Function calls resolve through imports without evaluating
-//! anything and are left as written; so is every rule where the alias also
-//! appears on its own (a function argument, a `some` variable), since there
-//! the name may be a local.
+//! rule by rule. A function called through an alias is spelled out as well,
+//! so that regorus sees its arity and binds an output argument
+//! (`lib.get_params(c, params)`). Every rule where the alias also appears on
+//! its own (a function argument, a `some` variable) is left as written,
+//! since there the name may be a local.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,8 +82,17 @@ struct Uses<'a> {
 impl AstVisitor for Uses<'_> {
     fn expr(&mut self, e: &Expr) -> bool {
         match e {
-            Expr::Call { params, .. } => {
-                // The function name resolves through imports on its own.
+            Expr::Call { fcn, params, .. } => {
+                // A function named through an alias is spelled out too:
+                // regorus resolves the call either way, but binds an output
+                // argument (`lib.f(x, out)`, v0's `out = lib.f(x)`) only
+                // when it can see the function's arity, through the path.
+                if let Some(Expr::Var { span, .. }) = ref_base(fcn)
+                    && let Some(path) = self.aliases.get(span.text())
+                {
+                    self.found
+                        .push((span.start as usize, span.end as usize, path.as_str()));
+                }
                 for p in params {
                     walk_expr(p, self);
                 }
@@ -149,9 +159,20 @@ mod tests {
     }
 
     #[test]
-    fn calls_and_shadowing_rules_untouched() {
-        let src = "package t\nimport data.lib.fugue\nf(fugue) = fugue.a\np { fugue.f(1) }\nq { some fugue; fugue.x }\n";
+    fn shadowing_rules_untouched() {
+        let src =
+            "package t\nimport data.lib.fugue\nf(fugue) = fugue.a\nq { some fugue; fugue.x }\n";
         assert_eq!(prepare(src, false), src);
+    }
+
+    #[test]
+    fn calls_through_an_alias_are_spelled_out() {
+        let src =
+            "package t\nimport data.lib.fugue\np { fugue.f(1) }\nq { fugue.g(1, out); out > 1 }\n";
+        assert_eq!(
+            prepare(src, false),
+            "package t\nimport data.lib.fugue\np { data.lib.fugue.f(1) }\nq { data.lib.fugue.g(1, out); out > 1 }\n"
+        );
     }
 
     #[test]
