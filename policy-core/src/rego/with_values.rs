@@ -1,5 +1,5 @@
-//! Pass `with_values`: a `with` value that calls a function is computed
-//! before its statement.
+//! Pass `with_values`: a `with` value that calls a function or iterates is
+//! computed before its statement.
 //!
 //! OPA evaluates the value of `with input as V` in the enclosing query,
 //! before the replacement applies. regorus goes wrong when the value calls
@@ -7,8 +7,11 @@
 //! `check.deny with input as build_input({"v": datetime.days_to_ns(100)})`,
 //! where `deny` also calls `datetime.days_to_ns`, left `deny` empty where
 //! the same value bound first gives its result (trivy-checks' IAM tests).
-//! The value is bound to a fresh local in front of the statement
-//! (`__regard_with0 := V; … with input as __regard_with0`). Its text moves
+//! A value that iterates (`with input.asset as assets[_]`) is one regorus
+//! refuses ("var _ is unsafe"); OPA binds it before the statement too, so
+//! the statement runs once per element. The value is bound to a fresh local
+//! in front of the statement (`__regard_with0 := V; … with input as
+//! __regard_with0`). Its text moves
 //! with it, so a value written over several lines moves the rest of that
 //! statement down by as many lines; lines after the statement keep their
 //! numbers.
@@ -39,7 +42,7 @@ impl AstVisitor for WithValues<'_> {
         let values: Vec<(usize, &Expr)> = stmt
             .with_mods
             .iter()
-            .filter(|w| calls_a_function(&w.r#as))
+            .filter(|w| needs_binding(&w.r#as))
             .map(|w| (w.refr.span().end as usize, w.r#as.as_ref()))
             .collect();
         if values.is_empty() {
@@ -120,14 +123,18 @@ fn balanced_end(src: &str, start: usize, end: usize) -> Option<usize> {
     None
 }
 
-/// Whether an expression calls a function (outside comprehensions, which
-/// are evaluated in their own query).
-fn calls_a_function(e: &Expr) -> bool {
+/// Whether an expression calls a function or iterates with `_` (outside
+/// comprehensions, which are evaluated in their own query).
+fn needs_binding(e: &Expr) -> bool {
     struct Calls(bool);
     impl AstVisitor for Calls {
         fn expr(&mut self, e: &Expr) -> bool {
             match e {
                 Expr::Call { .. } => {
+                    self.0 = true;
+                    false
+                }
+                Expr::Var { span, .. } if span.text() == "_" => {
                     self.0 = true;
                     false
                 }
@@ -164,7 +171,7 @@ mod tests {
         assert_eq!(
             prepare(src, true),
             "package t\nimport data.lib\nbig if input.v > 5000\n\
-             p if {\n  __regard_with0 := {\"v\": lib.scale(\n    6)}; big with input as __regard_with0\n}\n"
+             p if {\n  __regard_with0 := {\"v\": data.lib.scale(\n    6)}; big with input as __regard_with0\n}\n"
         );
         assert_eq!(eval(src), Value::from(true));
     }
