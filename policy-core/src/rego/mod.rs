@@ -34,7 +34,8 @@
 //!   and `rego.metadata.rule()` / `chain()`), then [`function_modules`] (a
 //!   function defined in several files of a package gets one home module),
 //!   then [`with_targets`] (`with` naming a rule of the package by its bare
-//!   name, or a function of the package by its path).
+//!   name, or a function of the package by its path), then [`dynamic_refs`]
+//!   (`data.checks[name].deny` reads only the `deny` rules).
 //!
 //! Before the passes, [`future_keywords`] refuses a v0 module whose rule
 //! heads parse only with `contains` or `if` imported, as OPA does.
@@ -53,6 +54,7 @@ mod ast;
 mod bound_indices;
 pub mod capabilities;
 pub(crate) mod conflicts;
+mod dynamic_refs;
 mod else_values;
 mod every_unification;
 mod function_modules;
@@ -228,7 +230,9 @@ pub(crate) fn compile(src: &str, rego_v1: bool) -> Result<String, CompileError> 
 /// `rego.metadata.rule()` / `chain()` calls with their values (see
 /// [`metadata`]), then gives each function one home module (see
 /// [`function_modules`]), then writes `with` targets as regorus reads them
-/// (see [`with_targets`]); returns each module's annotation error, if any.
+/// (see [`with_targets`]) and dynamic `data` refs as reads of the rules they
+/// name (see [`dynamic_refs`]); returns each module's annotation error, if
+/// any.
 pub(crate) fn annotate(
     sources: &mut [(String, String)],
     rego_v1: bool,
@@ -236,6 +240,7 @@ pub(crate) fn annotate(
     let errors = metadata::rewrite(sources, rego_v1);
     function_modules::rewrite(sources, rego_v1);
     with_targets::rewrite(sources, rego_v1);
+    dynamic_refs::rewrite(sources, rego_v1);
     errors
 }
 
