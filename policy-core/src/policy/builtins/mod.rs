@@ -30,10 +30,12 @@ mod globs;
 mod go_regex;
 mod gofloat;
 mod goshape;
+mod gotime;
 mod jwt;
 mod keys;
 mod net;
 mod object;
+mod operators;
 mod patch;
 mod pem;
 mod purl;
@@ -66,8 +68,8 @@ pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> 
 }
 
 /// Like [`register_builtins_with`], but of the OPA builtins in the
-/// submodules only those whose name occurs in one of `sources` (a call
-/// always spells the name out). Every extension is copied on each engine
+/// submodules only those one of `sources` calls (a call spells the name out,
+/// followed by `(`; see [`calls`]). Every extension is copied on each engine
 /// clone, and evaluators clone per file or review, so unused ones cost.
 pub fn register_builtins_for(
     engine: &mut Engine,
@@ -75,7 +77,18 @@ pub fn register_builtins_for(
     sources: &[&str],
 ) -> Result<()> {
     register(engine, strict, |name| {
-        sources.iter().any(|s| s.contains(name))
+        sources.iter().any(|s| calls(s, name))
+    })
+}
+
+/// Whether `src` has `name(` with no identifier character or `.` before the
+/// name: `or(` in `error(` or `lt(` in `filter(` is not a call of `or` or `lt`.
+fn calls(src: &str, name: &str) -> bool {
+    src.match_indices(name).any(|(at, _)| {
+        let before = src.get(..at).and_then(|s| s.chars().next_back());
+        let after = src.get(at + name.len()..).unwrap_or("");
+        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            && after.trim_start_matches([' ', '\t']).starts_with('(')
     })
 }
 
@@ -139,9 +152,11 @@ const TABLES: &[&[(&str, u8, Builtin)]] = &[
     cast::BUILTINS,
     crypto::BUILTINS,
     globs::BUILTINS,
+    gotime::BUILTINS,
     jwt::BUILTINS,
     net::BUILTINS,
     object::BUILTINS,
+    operators::BUILTINS,
     patch::BUILTINS,
     purl::BUILTINS,
     go_regex::BUILTINS,

@@ -1,0 +1,169 @@
+//! OPA's operators under their builtin names: `plus(1, 2)`, `minus(s1, s2)`,
+//! `equal(a, b)`, `and(s1, s2)`, ….
+//!
+//! OPA registers every infix operator as a builtin, so a policy may call it
+//! by name, and older libraries do (Forseti's policy-library computes
+//! `minus(allowed, found)`); regorus knows the operators only as syntax
+//! ("could not find function minus"). Each one here evaluates with regorus'
+//! own operator code, so `minus(a, b)` means exactly `a - b`. Not covered:
+//! the output-argument form (`minus(a, b, out)`), which regorus binds for
+//! its own builtins only.
+
+use anyhow::{Result, bail};
+use regorus::Value;
+use regorus::unstable::{ArithOp, BoolOp, Expr, Span, comparison, numbers, sets};
+
+use super::Builtin;
+
+pub(super) const BUILTINS: &[(&str, u8, Builtin)] = &[
+    ("plus", 2, plus),
+    ("minus", 2, minus),
+    ("mul", 2, mul),
+    ("div", 2, div),
+    ("rem", 2, rem),
+    ("and", 2, and),
+    ("or", 2, or),
+    ("equal", 2, equal),
+    ("neq", 2, neq),
+    ("lt", 2, lt),
+    ("lte", 2, lte),
+    ("gt", 2, gt),
+    ("gte", 2, gte),
+];
+
+/// The operands, and a placeholder expression for each: regorus' operator
+/// code takes the operand expressions only to point its errors at them.
+fn operands<'a>(name: &str, args: &'a [Value]) -> Result<(&'a Value, &'a Value, Span, Expr)> {
+    let [a, b] = args else {
+        bail!("{name} expects 2 arguments");
+    };
+    let source = regorus::Source::from_contents(name.to_owned(), String::new())?;
+    let span = Span {
+        source,
+        line: 1,
+        col: 1,
+        start: 0,
+        end: 0,
+    };
+    let expr = Expr::Null {
+        span: span.clone(),
+        value: Value::Null,
+        eidx: 0,
+    };
+    Ok((a, b, span, expr))
+}
+
+fn arith(name: &str, op: ArithOp, args: &[Value]) -> Result<Value> {
+    let (a, b, span, e) = operands(name, args)?;
+    if matches!(op, ArithOp::Sub) && (matches!(a, Value::Set(_)) || matches!(b, Value::Set(_))) {
+        return sets::difference(&e, &e, a.clone(), b.clone());
+    }
+    numbers::arithmetic_operation(&span, &op, &e, &e, a.clone(), b.clone(), true)
+}
+
+fn compare(name: &str, op: BoolOp, args: &[Value]) -> Result<Value> {
+    let (a, b, _, _) = operands(name, args)?;
+    comparison::compare(&op, a, b)
+}
+
+fn plus(args: &[Value]) -> Result<Value> {
+    arith("plus", ArithOp::Add, args)
+}
+
+fn minus(args: &[Value]) -> Result<Value> {
+    arith("minus", ArithOp::Sub, args)
+}
+
+fn mul(args: &[Value]) -> Result<Value> {
+    arith("mul", ArithOp::Mul, args)
+}
+
+fn div(args: &[Value]) -> Result<Value> {
+    arith("div", ArithOp::Div, args)
+}
+
+fn rem(args: &[Value]) -> Result<Value> {
+    arith("rem", ArithOp::Mod, args)
+}
+
+fn and(args: &[Value]) -> Result<Value> {
+    let (a, b, _, e) = operands("and", args)?;
+    sets::intersection(&e, &e, a.clone(), b.clone())
+}
+
+fn or(args: &[Value]) -> Result<Value> {
+    let (a, b, _, e) = operands("or", args)?;
+    sets::union(&e, &e, a.clone(), b.clone())
+}
+
+fn equal(args: &[Value]) -> Result<Value> {
+    compare("equal", BoolOp::Eq, args)
+}
+
+fn neq(args: &[Value]) -> Result<Value> {
+    compare("neq", BoolOp::Ne, args)
+}
+
+fn lt(args: &[Value]) -> Result<Value> {
+    compare("lt", BoolOp::Lt, args)
+}
+
+fn lte(args: &[Value]) -> Result<Value> {
+    compare("lte", BoolOp::Le, args)
+}
+
+fn gt(args: &[Value]) -> Result<Value> {
+    compare("gt", BoolOp::Gt, args)
+}
+
+fn gte(args: &[Value]) -> Result<Value> {
+    compare("gte", BoolOp::Ge, args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(items: &[i64]) -> Value {
+        Value::from(
+            items
+                .iter()
+                .map(|i| Value::from(*i))
+                .collect::<std::collections::BTreeSet<_>>(),
+        )
+    }
+
+    #[test]
+    fn operators_by_name_mean_the_operators() {
+        let n = |v: i64| Value::from(v);
+        assert_eq!(plus(&[n(1), n(2)]).unwrap(), n(3));
+        assert_eq!(minus(&[n(5), n(2)]).unwrap(), n(3));
+        assert_eq!(minus(&[set(&[1, 2, 3]), set(&[2])]).unwrap(), set(&[1, 3]));
+        assert_eq!(mul(&[n(4), n(3)]).unwrap(), n(12));
+        assert_eq!(div(&[n(9), n(3)]).unwrap(), n(3));
+        assert_eq!(rem(&[n(7), n(3)]).unwrap(), n(1));
+        assert_eq!(and(&[set(&[1, 2]), set(&[2, 3])]).unwrap(), set(&[2]));
+        assert_eq!(or(&[set(&[1]), set(&[2])]).unwrap(), set(&[1, 2]));
+        assert_eq!(equal(&[n(1), n(1)]).unwrap(), Value::from(true));
+        assert_eq!(neq(&[n(1), n(1)]).unwrap(), Value::from(false));
+        assert_eq!(lt(&[n(1), n(2)]).unwrap(), Value::from(true));
+        assert_eq!(lte(&[n(2), n(2)]).unwrap(), Value::from(true));
+        assert_eq!(
+            gt(&[Value::from("b"), Value::from("a")]).unwrap(),
+            Value::from(true)
+        );
+        assert_eq!(gte(&[n(1), n(2)]).unwrap(), Value::from(false));
+        assert!(div(&[n(1), n(0)]).is_err());
+        assert!(plus(&[n(1), Value::from("a")]).is_err());
+    }
+
+    #[test]
+    fn only_calls_register_them() {
+        assert!(super::super::calls("x := minus(a, b)", "minus"));
+        assert!(super::super::calls("x := or ({1}, s)", "or"));
+        assert!(!super::super::calls("msg := error(x)", "or"));
+        assert!(!super::super::calls("x := filter(y)", "lt"));
+        assert!(!super::super::calls("x := lib.minus(a)", "minus"));
+        assert!(super::super::calls("io.jwt.decode(t)", "io.jwt.decode"));
+    }
+}
