@@ -22,9 +22,11 @@
 //!
 //! Each body reads one rule by its full path, which regorus resolves rule by
 //! rule; a child without `r` leaves its key undefined, as in OPA. No line of
-//! the module moves. Not covered: a key of `data.P` that comes from a data
-//! file rather than a package (the rule only knows packages), and a ref
-//! used as a `with` target.
+//! the module moves. A prefix that some `with` in the set replaces (`with
+//! data.rules as mock_rules`, regula's tests) is left as written, since its
+//! keys are then the mock's, not the packages'. Not covered: a key of
+//! `data.P` that comes from a data file rather than a package (the rule
+//! only knows packages), and a ref used as a `with` target.
 
 use std::collections::BTreeSet;
 
@@ -45,6 +47,7 @@ pub(crate) fn rewrite(sources: &mut [(String, String)], rego_v1: bool) {
     if packages.is_empty() {
         return;
     }
+    let mocked: Vec<Vec<String>> = sources.iter().flat_map(|(_, t)| mocked_paths(t)).collect();
     for (index, (file, text)) in sources.iter_mut().enumerate() {
         if !may_have_dynamic_ref(text) {
             continue;
@@ -55,6 +58,7 @@ pub(crate) fn rewrite(sources: &mut [(String, String)], rego_v1: bool) {
         let mut finder = Finder {
             src: text,
             packages: &packages,
+            mocked: &mocked,
             module_index: index,
             rego_v1: module.rego_v1,
             with_targets: BTreeSet::new(),
@@ -90,6 +94,27 @@ fn may_have_dynamic_ref(text: &str) -> bool {
                 .unwrap_or(path.len());
             end > 0 && path[end..].starts_with('[') && !path[end + 1..].starts_with('"')
         })
+}
+
+/// The dotted `data` paths written after `with` in a text (`with
+/// data.rules as …` gives `["rules"]`), read without parsing.
+fn mocked_paths(text: &str) -> Vec<Vec<String>> {
+    super::ast::word_positions(text, "with")
+        .into_iter()
+        .filter_map(|at| {
+            let rest = text.get(at + 4..)?.trim_start().strip_prefix("data.")?;
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                .unwrap_or(rest.len());
+            let path: Vec<String> = rest
+                .get(..end)?
+                .split('.')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
+            (!path.is_empty()).then_some(path)
+        })
+        .collect()
 }
 
 /// One component of a ref: a name, or a key computed at evaluation.
@@ -132,6 +157,8 @@ fn flatten(e: &Expr) -> Option<(&Expr, Vec<(Part<'_>, &Expr)>)> {
 struct Finder<'a> {
     src: &'a str,
     packages: &'a [Vec<String>],
+    /// `data` paths some `with` in the set replaces.
+    mocked: &'a [Vec<String>],
     module_index: usize,
     rego_v1: bool,
     /// Start offsets of `with` targets, which stay as written.
@@ -188,7 +215,12 @@ impl AstVisitor for Finder<'_> {
         else {
             return true;
         };
-        if prefix.is_empty() {
+        if prefix.is_empty()
+            || self
+                .mocked
+                .iter()
+                .any(|m| m.starts_with(&prefix) || prefix.starts_with(m))
+        {
             return true;
         }
         let children = children(self.packages, &prefix);
@@ -315,6 +347,17 @@ mod tests {
             .eval_query("data.lib.msg(\"a\")".to_owned(), false)
             .unwrap();
         assert_eq!(r.result[0].expressions[0].value, Value::from("A"));
+    }
+
+    #[test]
+    fn a_prefix_some_with_replaces_stays() {
+        let test = "package checks_test\nmock := {\"x\": {\"deny\": {\"m\"}}}\ntest_m { data.lib.run(\"x\") == {\"m\"} with data.checks as mock }\n";
+        let out = rewritten(&[LIB, A, B, test], false);
+        assert_eq!(out[0], LIB);
+        assert_eq!(
+            eval(&out, false, "data.checks_test.test_m"),
+            Value::from(true)
+        );
     }
 
     #[test]
