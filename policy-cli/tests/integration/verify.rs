@@ -425,3 +425,16 @@ fn a_policy_path_without_rego_files_is_an_error() {
         out.stderr
     );
 }
+
+/// `tests/verify-quoted`: a package named `rules["image-tag_test"]` is run and
+/// reported by the reference OPA prints for it.
+#[test]
+fn packages_that_are_not_identifiers_are_quoted() {
+    let out = regard("verify-quoted", &["verify", "--no-color"]);
+    assert_eq!((out.code, out.stderr.as_str()), (1, ""));
+    assert_text(
+        "FAIL - policy/check_test.rego -  - data.rules[\"image-tag_test\"].test_fails_on_purpose\n\
+         \n2 tests, 1 passed, 0 warnings, 1 failure, 0 exceptions, 0 skipped\n",
+        &out.stdout,
+    );
+}

@@ -341,7 +341,7 @@ impl Checker {
         // evaluating the rule directly).
         let info = serde_json::to_string(&file.file_info.to_value()).map_err(|e| Error::Eval {
             file: file.name.clone(),
-            query: format!("data.{}", plan.namespace),
+            query: crate::policy::data_ref(&plan.namespace, ""),
             message: e.to_string(),
         })?;
         let with = format!(" with data.conftest.file as {info}");
@@ -382,7 +382,7 @@ impl Checker {
 
         let mut doc_counts = Counts::default();
         for (rule, value) in plan.rules.iter().zip(values) {
-            let query = format!("data.{}.{}", plan.namespace, rule.name);
+            let query = crate::policy::data_ref(&plan.namespace, &rule.name);
             let error =
                 |message: &str| Outcome::error(&doc.label(&query), message, &rule.name, &query);
             let (found, exceptions) = match value {
@@ -395,8 +395,8 @@ impl Checker {
             };
             if exceptions > 0 {
                 let msg = format!(
-                    "data.{}.exception[_][_] == {}",
-                    plan.namespace,
+                    "{}.exception[_][_] == {}",
+                    crate::policy::data_ref(&plan.namespace, ""),
                     json_string(exception_name(&rule.name))
                 );
                 for _ in 0..exceptions {
@@ -499,12 +499,12 @@ impl Checker {
     ) -> Result<()> {
         let info = serde_json::to_string(&file.file_info.to_value()).map_err(|e| Error::Eval {
             file: file.name.clone(),
-            query: format!("data.{}", plan.namespace),
+            query: crate::policy::data_ref(&plan.namespace, ""),
             message: e.to_string(),
         })?;
         let with = format!(" with data.conftest.file as {info}");
         for rule in &plan.rules {
-            let query = format!("data.{}.{}", plan.namespace, rule.name);
+            let query = crate::policy::data_ref(&plan.namespace, &rule.name);
             result
                 .trace
                 .push(format!("file: {} | query: {query}", file.name));

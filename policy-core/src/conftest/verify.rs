@@ -40,14 +40,19 @@ pub struct TestCase {
 }
 
 impl TestCase {
-    /// `data.<package>.<name>`, the name reports show.
+    /// `data.<package>.<name>`, the name reports show (a package component
+    /// that is not an identifier in brackets, as OPA prints it).
     pub fn path(&self) -> String {
-        format!("data.{}.{}", self.package, self.name)
+        format!(
+            "{}.{}",
+            crate::policy::data_ref(&self.package, ""),
+            self.name
+        )
     }
 
     /// `data.<package>.<rule>`, the rule evaluated.
     fn rule_path(&self) -> String {
-        format!("data.{}.{}", self.package, self.rule)
+        crate::policy::data_ref(&self.package, &self.rule)
     }
 }
 

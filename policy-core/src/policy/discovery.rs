@@ -41,6 +41,41 @@ pub struct RuleInfo {
     pub object_ref_head: bool,
 }
 
+/// The reference `data.<package>.<rule>` as OPA prints it: a component
+/// that is not an identifier is quoted in brackets
+/// (`data.regal.rules.bugs["leaked-internal-reference"].report`), so the
+/// text is also a valid query. `package` is dotted, as [`ModuleInfo`]
+/// holds it; an empty `rule` gives the package's own reference.
+///
+/// ```
+/// use policy_core::policy::data_ref;
+/// assert_eq!(data_ref("main", "deny"), "data.main.deny");
+/// assert_eq!(data_ref("rules.my-check_test", "test_a"), r#"data.rules["my-check_test"].test_a"#);
+/// assert_eq!(data_ref("rules.my-check_test", ""), r#"data.rules["my-check_test"]"#);
+/// ```
+pub fn data_ref(package: &str, rule: &str) -> String {
+    let mut out = String::from("data");
+    for part in package.split('.').chain(std::iter::once(rule)) {
+        if part.is_empty() {
+            continue;
+        }
+        let ident = part
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if ident {
+            out.push('.');
+            out.push_str(part);
+        } else {
+            out.push('[');
+            out.push_str(&serde_json::to_string(part).unwrap_or_default());
+            out.push(']');
+        }
+    }
+    out
+}
+
 pub(crate) fn describe(modules: &[regorus::unstable::Ref<Module>]) -> Vec<ModuleInfo> {
     modules
         .iter()

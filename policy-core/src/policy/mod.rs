@@ -32,7 +32,7 @@ pub use builtins::{
     bind_policy_dir, is_extension, record_trace_notes, register_builtins, register_builtins_for,
     register_builtins_with, register_go_sprintf, take_trace_notes,
 };
-pub use discovery::{ModuleInfo, RuleInfo};
+pub use discovery::{ModuleInfo, RuleInfo, data_ref};
 
 /// Which Rego syntax the policies are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
