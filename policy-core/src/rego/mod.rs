@@ -12,7 +12,8 @@
 //!
 //! * token passes, applied together: [`layout`] (a newline before `(` or `[`
 //!   ends a statement), [`multi_body`] (v0 rules with several bodies),
-//!   [`imports`] (imports after rules);
+//!   [`imports`] (imports after rules), [`bodiless_heads`] (a v1 function
+//!   head alone is `true`);
 //! * AST passes, all on one parse, their edits applied together (when two
 //!   passes' edits overlap, the later passes run again on a fresh parse of
 //!   the result): [`import_refs`] (refs through a `data` import alias
@@ -51,6 +52,7 @@
 //! whole set, since it numbers each package's test definitions across files.
 
 mod ast;
+mod bodiless_heads;
 mod bound_indices;
 pub mod capabilities;
 pub(crate) mod conflicts;
@@ -181,6 +183,9 @@ pub(crate) fn compile(src: &str, rego_v1: bool) -> Result<String, CompileError> 
                 let mut edits = layout::edits(&table);
                 edits.extend(multi_body::edits(src, &table, rego_v1));
                 edits.extend(imports::edits(src, &table));
+                if rego_v1 {
+                    edits.extend(bodiless_heads::edits(&table));
+                }
                 if edits.is_empty() {
                     src.to_owned()
                 } else {

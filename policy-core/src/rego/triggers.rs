@@ -4,13 +4,17 @@
 //! never no where one would.
 
 /// Whether a token pass could apply: a line starting with `(` or `[` (a
-/// statement break OPA sees), `} {` (v0 rule bodies, v0 only), or an
-/// `import` after the first rule.
+/// statement break OPA sees), `} {` (v0 rule bodies, v0 only), an
+/// `import` after the first rule, or (v1) an unindented line that ends with
+/// `)` (a function head without body).
 pub(crate) fn token_passes(src: &str, rego_v1: bool) -> bool {
     let mut in_header = true;
     for line in src.lines() {
         let t = line.trim_start();
         if t.starts_with('(') || t.starts_with('[') {
+            return true;
+        }
+        if rego_v1 && bare_head(line) {
             return true;
         }
         if !rego_v1 && has_body_pair(line) {
@@ -28,6 +32,15 @@ pub(crate) fn token_passes(src: &str, rego_v1: bool) -> bool {
     }
     // A v0 body opened at the start of a line, after a body on an earlier one.
     !rego_v1 && src.lines().any(|l| l.trim_start().starts_with('{'))
+}
+
+/// An unindented `name(…)` line with nothing after the `)` but a comment.
+fn bare_head(line: &str) -> bool {
+    if !line.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        return false;
+    }
+    // A `#` may start a comment or sit in a string: either way, say yes.
+    line.contains('(') && (line.trim_end().ends_with(')') || line.contains('#'))
 }
 
 /// `}` followed by optional blanks and `{` on one line.
