@@ -68,7 +68,7 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
         let Some(key_text) = src.get(key_start..key_end) else {
             continue;
         };
-        let key_text = key_text.replace(['\n', '\r'], " ");
+        let key_text = super::text::one_line(key_text);
         if key_text.contains('`') {
             continue;
         }
@@ -100,7 +100,14 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
                         .map_or(q.span.start as usize + 1, |s| stmt_end(src, s));
                     rule_edits.push(Edit::insert(at, format!("; {binding}")));
                 } else {
-                    rule_edits.push(Edit::insert(q.span.start as usize, "{ "));
+                    // regorus starts a string literal's span after its
+                    // opening quote: a body starting with one opens before it.
+                    let start = q.span.start as usize;
+                    let start = match src.get(..start).and_then(|b| b.chars().next_back()) {
+                        Some('"' | '`') => start - 1,
+                        _ => start,
+                    };
+                    rule_edits.push(Edit::insert(start, "{ "));
                     let at = q
                         .stmts
                         .last()
@@ -222,5 +229,24 @@ mod tests {
             prepare(src, true),
             "package t\np contains __regard_key0 if {\n  x := input.x; __regard_key0 = x.a[_]\n}\nq contains __regard_key1 if { input.c; __regard_key1 = input.b[_] }\n"
         );
+    }
+
+    #[test]
+    fn an_unbraced_body_starting_with_a_string_opens_before_its_quote() {
+        let src = "package t
+n.all contains input.g[_][_] if \"lint\" in input.ops
+";
+        assert_eq!(
+            prepare(src, true),
+            "package t
+n.all contains __regard_key0 if { \"lint\" in input.ops; __regard_key0 = input.g[_][_] }
+"
+        );
+        let input = r#"{"g": {"a": {"b": 1}}, "ops": ["lint"]}"#;
+        let mut e = regorus::Engine::new();
+        e.add_policy("t.rego".into(), prepare(src, true)).unwrap();
+        e.set_input(Value::from_json_str(input).unwrap());
+        let want = Value::from(std::collections::BTreeSet::from([Value::from(1)]));
+        assert_eq!(e.eval_rule("data.t.n.all".into()).unwrap(), want);
     }
 }
