@@ -66,7 +66,7 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
             ));
             edits.push(Edit::insert(
                 stmt_end(src, last),
-                format!("; {var} = {}", text.replace(['\n', '\r'], " ")),
+                format!("; {var} = {}", super::text::one_line(text)),
             ));
         }
     }

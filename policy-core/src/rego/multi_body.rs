@@ -82,7 +82,7 @@ fn rule_head_text(src: &str, table: &TokenTable, close: usize) -> Option<String>
     if text.contains('`') {
         return None;
     }
-    Some(text.replace(['\n', '\r'], " "))
+    Some(super::text::one_line(text))
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ impl AstVisitor for NegationHoister<'_> {
             self.next_var += 1;
             bindings.push_str(&format!(
                 "{var} = {}{with_text}; ",
-                text.replace(['\n', '\r'], " ")
+                super::text::one_line(text)
             ));
             replacements.push(Edit::replace(span.start as usize, span.end as usize, var));
         }

@@ -50,7 +50,7 @@ impl AstVisitor for Finder<'_> {
         let end = stmt_end(self.src, stmt);
         let text = format!(
             "{fresh_var} = {}; {} = {fresh_var}",
-            other_text.replace(['\n', '\r'], " "),
+            super::text::one_line(other_text),
             var.span().text()
         );
         // `p if c = cs[c]` has no braces; two statements need them.

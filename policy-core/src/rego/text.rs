@@ -179,6 +179,47 @@ impl TokenTable {
     }
 }
 
+/// `text` (a piece of Rego source) on one line: each comment (`#` outside a
+/// string, to the end of its line) dropped and each line break a space, so
+/// passes that move an expression onto one line do not comment out what
+/// follows it.
+pub(crate) fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == '\\' && q == '"' {
+                    if let Some(next) = chars.next() {
+                        out.push(next);
+                    }
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '`' => {
+                    quote = Some(c);
+                    out.push(c);
+                }
+                '#' => {
+                    for rest in chars.by_ref() {
+                        if rest == '\n' {
+                            out.push(' ');
+                            break;
+                        }
+                    }
+                }
+                '\n' | '\r' => out.push(' '),
+                _ => out.push(c),
+            },
+        }
+    }
+    out
+}
+
 /// Whether no two edits touch the same text: replaced ranges do not
 /// overlap, and no insertion falls strictly inside a replaced range.
 pub(crate) fn disjoint<'a>(edits: impl Iterator<Item = &'a Edit>) -> bool {
@@ -191,4 +232,18 @@ pub(crate) fn disjoint<'a>(edits: impl Iterator<Item = &'a Edit>) -> bool {
         }
         _ => true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn one_line_drops_comments_but_not_hashes_in_strings() {
+        assert_eq!(
+            one_line("f(\n\ta, # the first\n\t\"b#c\", # \"quoted\"\n)"),
+            "f( \ta,  \t\"b#c\",  )"
+        );
+        assert_eq!(one_line("x == \"a\\\"#b\""), "x == \"a\\\"#b\"");
+    }
 }
