@@ -9,7 +9,10 @@
 //! the same value bound first gives its result (trivy-checks' IAM tests).
 //! A value that iterates (`with input.asset as assets[_]`) is one regorus
 //! refuses ("var _ is unsafe"); OPA binds it before the statement too, so
-//! the statement runs once per element. The value is bound to a fresh local
+//! the statement runs once per element. A value that reads a rule
+//! (`{"client": clients.vscode}`, through an import) regorus reads under
+//! the replaced input, where that lookup came out undefined (Regal's code
+//! action tests); it is bound first as well. The value is bound to a fresh local
 //! in front of the statement (`__regard_with0 := V; … with input as
 //! __regard_with0`). Its text moves
 //! with it, so a value written over several lines moves the rest of that
@@ -22,8 +25,22 @@ use super::ast::{AstVisitor, walk_expr, walk_module};
 use super::text::Edit;
 
 pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
+    // `data` and the names `data` imports bind (`import data.lib.clients`
+    // binds `clients`): a value reading them reads rules.
+    let mut documents: Vec<&str> = vec!["data"];
+    for imp in &module.imports {
+        let path = imp.refr.span().text();
+        if !path.starts_with("data.") {
+            continue;
+        }
+        match &imp.r#as {
+            Some(alias) => documents.push(alias.text()),
+            None => documents.extend(path.rsplit('.').next()),
+        }
+    }
     let mut pass = WithValues {
         src,
+        documents,
         edits: Vec::new(),
         next_var: 0,
     };
@@ -33,6 +50,8 @@ pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
 
 struct WithValues<'a> {
     src: &'a str,
+    /// Names that stand for documents under `data`.
+    documents: Vec<&'a str>,
     edits: Vec<Edit>,
     next_var: usize,
 }
@@ -42,7 +61,7 @@ impl AstVisitor for WithValues<'_> {
         let values: Vec<(usize, &Expr)> = stmt
             .with_mods
             .iter()
-            .filter(|w| needs_binding(&w.r#as))
+            .filter(|w| needs_binding(&w.r#as, &self.documents))
             .map(|w| (w.refr.span().end as usize, w.r#as.as_ref()))
             .collect();
         if values.is_empty() {
@@ -123,18 +142,19 @@ fn balanced_end(src: &str, start: usize, end: usize) -> Option<usize> {
     None
 }
 
-/// Whether an expression calls a function or iterates with `_` (outside
-/// comprehensions, which are evaluated in their own query).
-fn needs_binding(e: &Expr) -> bool {
-    struct Calls(bool);
-    impl AstVisitor for Calls {
+/// Whether an expression calls a function, iterates with `_` or reads a
+/// document under `data` (through `documents`: `data` and its import
+/// aliases), outside comprehensions, which are evaluated in their own query.
+fn needs_binding(e: &Expr, documents: &[&str]) -> bool {
+    struct Calls<'d>(bool, &'d [&'d str]);
+    impl AstVisitor for Calls<'_> {
         fn expr(&mut self, e: &Expr) -> bool {
             match e {
                 Expr::Call { .. } => {
                     self.0 = true;
                     false
                 }
-                Expr::Var { span, .. } if span.text() == "_" => {
+                Expr::Var { span, .. } if span.text() == "_" || self.1.contains(&span.text()) => {
                     self.0 = true;
                     false
                 }
@@ -143,7 +163,7 @@ fn needs_binding(e: &Expr) -> bool {
             }
         }
     }
-    let mut c = Calls(false);
+    let mut c = Calls(false, documents);
     walk_expr(e, &mut c);
     c.0
 }
