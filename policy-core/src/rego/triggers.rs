@@ -34,13 +34,17 @@ pub(crate) fn token_passes(src: &str, rego_v1: bool) -> bool {
     !rego_v1 && src.lines().any(|l| l.trim_start().starts_with('{'))
 }
 
-/// An unindented `name(…)` line with nothing after the `)` but a comment.
+/// An unindented `name(…)` line (a dotted name right before `(`) with
+/// nothing after the `)` but a comment.
 fn bare_head(line: &str) -> bool {
     if !line.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         return false;
     }
+    let name_end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(line.len());
     // A `#` may start a comment or sit in a string: either way, say yes.
-    line.contains('(') && (line.trim_end().ends_with(')') || line.contains('#'))
+    line[name_end..].starts_with('(') && (line.trim_end().ends_with(')') || line.contains('#'))
 }
 
 /// `}` followed by optional blanks and `{` on one line.
