@@ -178,23 +178,29 @@ impl PolicySet {
         let texts: Vec<&str> = sources.iter().map(|(_, t)| t.as_str()).collect();
         let mut engine = engine_with_flag(version, &strict_builtins, Some(&texts))?;
         configure(&mut engine)?;
-        let rego_v1 = version == RegoVersion::V1;
-        let mut compiled = Vec::with_capacity(sources.len());
-        for (path, text) in compile_all(sources, rego_v1) {
-            let text = text.map_err(|e| Error::Compile {
-                errors: vec![e.in_file(&path)],
-            })?;
-            compiled.push((path, text));
-        }
-        let annotation_errors = crate::rego::annotate(&mut compiled, rego_v1);
-        for ((path, _), e) in compiled.iter().zip(annotation_errors) {
-            if let Some(e) = e {
-                return Err(Error::Compile {
-                    errors: vec![e.in_file(path)],
-                });
-            }
-        }
-        for (path, text) in compiled {
+        let modules = stage_and_add(&mut engine, sources, version == RegoVersion::V1)?;
+        Ok(PolicySet {
+            engine,
+            modules,
+            strict_builtins,
+            excluded: Vec::new(),
+            split_tests: Vec::new(),
+        })
+    }
+
+    /// Like [`PolicySet::from_sources`] without the OPA-compatibility
+    /// compile stage: each source goes to regorus as written. For measuring
+    /// what the stage costs (`benches/rego_stage.rs`); a policy loaded this
+    /// way is not evaluated as OPA evaluates it.
+    #[doc(hidden)]
+    pub fn from_sources_without_stage(
+        sources: Vec<(String, String)>,
+        version: RegoVersion,
+    ) -> Result<PolicySet> {
+        let strict_builtins = Arc::new(AtomicBool::new(false));
+        let texts: Vec<&str> = sources.iter().map(|(_, t)| t.as_str()).collect();
+        let mut engine = engine_with_flag(version, &strict_builtins, Some(&texts))?;
+        for (path, text) in sources {
             engine
                 .add_policy(path.clone(), text)
                 .map_err(|e| Error::Policy {
@@ -504,6 +510,136 @@ fn no_policies_check(files: &[PathBuf], options: &LoadOptions) -> Result<()> {
             .join(" "),
     })
 }
+
+/// Runs the compile stage over `sources` and adds the prepared modules to
+/// `engine`, in order. The stage runs on worker threads (one fewer than the
+/// rayon pool's) while this thread adds each module as soon as it and those
+/// before it are prepared, so the stage's parsing overlaps regorus' own. The whole-set passes need every
+/// module and run after; when they change a module (METADATA calls, a
+/// function split across files, `with` targets, dynamic `data` refs) the
+/// engine is rebuilt from its state before the first module with the final
+/// texts. Errors are those of the sequential order: the first stage error,
+/// else the first annotation error, else the first error adding a module.
+/// Returns what each module defines, described as it is added (this thread
+/// would otherwise wait for the stage).
+fn stage_and_add(
+    engine: &mut Engine,
+    sources: Vec<(String, String)>,
+    rego_v1: bool,
+) -> Result<Vec<ModuleInfo>> {
+    // A rayon worker must not block on the channel below (a one-thread pool
+    // would never run the stage); there the stage runs first, in parallel.
+    let pipelined = rayon::current_thread_index().is_none() && rayon::current_num_threads() > 1;
+    let base = engine.clone();
+    let n = sources.len();
+    let mut staged: Vec<Option<(String, StageResult)>> = (0..n).map(|_| None).collect();
+    let mut add_error: Option<Error> = None;
+    let mut described: Vec<ModuleInfo> = Vec::with_capacity(n);
+    let add = |engine: &mut Engine,
+               path: &str,
+               text: &str,
+               add_error: &mut Option<Error>,
+               described: &mut Vec<ModuleInfo>| {
+        if add_error.is_some() {
+            return;
+        }
+        match engine.add_policy(path.to_owned(), text.to_owned()) {
+            Ok(_) => {
+                if let Some(module) = engine.get_modules().last() {
+                    described.extend(discovery::describe(std::slice::from_ref(module)));
+                }
+            }
+            Err(e) => {
+                *add_error = Some(Error::Policy {
+                    path: PathBuf::from(path),
+                    message: e.to_string(),
+                });
+            }
+        }
+    };
+    if pipelined {
+        // Workers take modules in order (one counter), so results arrive
+        // nearly in order and this thread, adding, seldom waits; one core
+        // is left to this thread.
+        let workers = rayon::current_num_threads().saturating_sub(1).max(1);
+        let next_index = std::sync::atomic::AtomicUsize::new(0);
+        let sources = &sources;
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, StageResult)>();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let tx = tx.clone();
+                let next_index = &next_index;
+                scope.spawn(move || {
+                    loop {
+                        let i = next_index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((path, text)) = sources.get(i) else {
+                            break;
+                        };
+                        let out = crate::rego::compile(&bind_policy_dir(text, path), rego_v1);
+                        // The receiver lives until every result is in.
+                        let _ = tx.send((i, out));
+                    }
+                });
+            }
+            drop(tx);
+            let mut next = 0;
+            for (i, out) in rx {
+                if let (Some(slot), Some((path, _))) = (staged.get_mut(i), sources.get(i)) {
+                    *slot = Some((path.clone(), out));
+                }
+                while let Some(Some((path, out))) = staged.get(next) {
+                    if let Ok(text) = out {
+                        add(engine, path, text, &mut add_error, &mut described);
+                    }
+                    next += 1;
+                }
+            }
+        });
+    } else {
+        for (i, (path, out)) in compile_all(sources, rego_v1).into_iter().enumerate() {
+            if let Ok(text) = &out {
+                add(engine, &path, text, &mut add_error, &mut described);
+            }
+            if let Some(slot) = staged.get_mut(i) {
+                *slot = Some((path, out));
+            }
+        }
+    }
+    let mut compiled = Vec::with_capacity(n);
+    for (path, out) in staged.into_iter().flatten() {
+        let text = out.map_err(|e| Error::Compile {
+            errors: vec![e.in_file(&path)],
+        })?;
+        compiled.push((path, text));
+    }
+    let before: Vec<String> = compiled.iter().map(|(_, t)| t.clone()).collect();
+    let annotation_errors = crate::rego::annotate(&mut compiled, rego_v1);
+    for ((path, _), e) in compiled.iter().zip(annotation_errors) {
+        if let Some(e) = e {
+            return Err(Error::Compile {
+                errors: vec![e.in_file(path)],
+            });
+        }
+    }
+    let changed = compiled
+        .iter()
+        .zip(&before)
+        .any(|((_, now), was)| now != was);
+    if changed {
+        *engine = base;
+        add_error = None;
+        described.clear();
+        for (path, text) in &compiled {
+            add(engine, path, text, &mut add_error, &mut described);
+        }
+    }
+    match add_error {
+        Some(e) => Err(e),
+        None => Ok(described),
+    }
+}
+
+type StageResult = std::result::Result<String, crate::rego::CompileError>;
 
 /// Runs every module through the compile stage, in parallel (each module
 /// is independent; the stage is mostly parsing), keeping the order.
