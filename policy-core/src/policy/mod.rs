@@ -514,11 +514,11 @@ fn no_policies_check(files: &[PathBuf], options: &LoadOptions) -> Result<()> {
 /// Runs the compile stage over `sources` and adds the prepared modules to
 /// `engine`, in order. The stage runs on worker threads (one fewer than the
 /// rayon pool's) while this thread adds each module as soon as it and those
-/// before it are prepared, so the stage's parsing overlaps regorus' own. The whole-set passes need every
-/// module and run after; when they change a module (METADATA calls, a
-/// function split across files, `with` targets, dynamic `data` refs) the
-/// engine is rebuilt from its state before the first module with the final
-/// texts. Errors are those of the sequential order: the first stage error,
+/// before it are prepared, so the stage's parsing overlaps regorus' own.
+/// The whole-set passes need every module and run after; when they change a
+/// module (METADATA calls, a function split across files, `with` targets,
+/// dynamic `data` refs) the engine is rebuilt from its state before the
+/// first module with the final texts. Errors are those of the sequential order: the first stage error,
 /// else the first annotation error, else the first error adding a module.
 /// Returns what each module defines, described as it is added (this thread
 /// would otherwise wait for the stage).
