@@ -13,27 +13,10 @@
 
 use regorus::unstable::TokenKind;
 
-use super::text::{Edit, Tok, TokenTable};
+use super::text::{Edit, KEYWORDS, TokenTable};
 
-/// Words that start statements other than rule heads.
-const NOT_HEADS: &[&str] = &[
-    "package", "import", "default", "not", "some", "every", "else", "if", "contains", "with", "as",
-    "in",
-];
-
-/// Tokens after which a head cannot continue on the next line.
+/// Tokens that continue a head when they open the next line.
 const CONTINUATIONS: &[&str] = &[":=", "=", "if", "{", "else", "contains", "."];
-
-/// Whether token `t`, the last one before a statement, ends one (a `:=` or
-/// `if` there would make the next line that statement's value or body).
-fn ends_statement(t: &Tok) -> bool {
-    match t.kind {
-        TokenKind::Ident => !NOT_HEADS.contains(&t.text.as_str()),
-        TokenKind::Number | TokenKind::String | TokenKind::RawString => true,
-        TokenKind::Symbol => matches!(t.text.as_str(), ")" | "]" | "}"),
-        TokenKind::Eof => false,
-    }
-}
 
 pub(crate) fn edits(table: &TokenTable) -> Vec<Edit> {
     let mut edits = Vec::new();
@@ -43,10 +26,10 @@ pub(crate) fn edits(table: &TokenTable) -> Vec<Edit> {
         let starts = i == 0
             || table
                 .tok(i - 1)
-                .is_some_and(|p| p.end_line < head.line && ends_statement(p));
+                .is_some_and(|p| p.end_line < head.line && p.ends_term());
         if table.level(i) != 0
             || head.kind != TokenKind::Ident
-            || NOT_HEADS.contains(&head.text.as_str())
+            || KEYWORDS.contains(&head.text.as_str())
             || !starts
         {
             i += 1;

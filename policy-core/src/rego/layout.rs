@@ -6,23 +6,7 @@
 
 use regorus::unstable::TokenKind;
 
-use super::text::{Edit, Tok, TokenTable};
-
-const KEYWORDS: &[&str] = &[
-    "not", "with", "as", "in", "if", "else", "some", "every", "contains", "default", "import",
-    "package",
-];
-
-/// Whether a token can end a term, so that a following `(` or `[` would
-/// continue it.
-fn ends_term(t: &Tok) -> bool {
-    match t.kind {
-        TokenKind::Ident => !KEYWORDS.contains(&t.text.as_str()),
-        TokenKind::Number | TokenKind::String | TokenKind::RawString => true,
-        TokenKind::Symbol => matches!(t.text.as_str(), ")" | "]" | "}"),
-        TokenKind::Eof => false,
-    }
-}
+use super::text::{Edit, TokenTable};
 
 pub(crate) fn edits(table: &TokenTable) -> Vec<Edit> {
     let mut edits = Vec::new();
@@ -33,7 +17,7 @@ pub(crate) fn edits(table: &TokenTable) -> Vec<Edit> {
         if tok.kind == TokenKind::Symbol
             && matches!(tok.text.as_str(), "(" | "[")
             && tok.line > prev.end_line
-            && ends_term(prev)
+            && prev.ends_term()
             && table.innermost(i) == Some('{')
         {
             edits.push(Edit::insert(prev.end, ";"));

@@ -72,6 +72,25 @@ pub(crate) struct Tok {
     pub end_line: u32,
 }
 
+/// Rego's keywords: words that start or join statements, never end a term.
+pub(crate) const KEYWORDS: &[&str] = &[
+    "not", "with", "as", "in", "if", "else", "some", "every", "contains", "default", "import",
+    "package",
+];
+
+impl Tok {
+    /// Whether the token can end a term, so that a following `(` or `[`
+    /// would continue it and a statement may end after it.
+    pub(crate) fn ends_term(&self) -> bool {
+        match self.kind {
+            TokenKind::Ident => !KEYWORDS.contains(&self.text.as_str()),
+            TokenKind::Number | TokenKind::String | TokenKind::RawString => true,
+            TokenKind::Symbol => matches!(self.text.as_str(), ")" | "]" | "}"),
+            TokenKind::Eof => false,
+        }
+    }
+}
+
 /// The tokens of a module with their bracket structure.
 #[derive(Debug)]
 pub(crate) struct TokenTable {
