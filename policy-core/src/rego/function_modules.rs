@@ -264,26 +264,14 @@ pub(crate) fn declared_package(text: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regorus::{Engine, Value};
+    use regorus::Value;
 
     fn rewritten(files: &[&str], rego_v1: bool) -> Vec<String> {
-        let mut sources: Vec<(String, String)> = files
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (format!("m{i}.rego"), (*t).to_owned()))
-            .collect();
-        rewrite(&mut sources, rego_v1);
-        sources.into_iter().map(|(_, t)| t).collect()
+        crate::rego::tests::rewritten_set(rewrite, files, rego_v1)
     }
 
     fn eval(files: &[String], rego_v1: bool, query: &str) -> String {
-        let mut engine = Engine::new();
-        engine.set_rego_v0(!rego_v1);
-        for (i, f) in files.iter().enumerate() {
-            engine
-                .add_policy(format!("m{i}.rego"), f.clone())
-                .expect("rewritten module compiles");
-        }
+        let mut engine = crate::rego::tests::engine_with(files, rego_v1);
         match engine.eval_rule(query.to_owned()) {
             Ok(Value::Undefined) => "undefined".to_owned(),
             Ok(v) => v.to_json_str().expect("json"),

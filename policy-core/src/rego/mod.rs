@@ -274,6 +274,33 @@ pub(crate) mod tests {
         eval_with(src, false, input)
     }
 
+    /// `files`, named `m0.rego`, `m1.rego`, …, after a whole-set pass.
+    pub(crate) fn rewritten_set(
+        pass: fn(&mut [(String, String)], bool),
+        files: &[&str],
+        rego_v1: bool,
+    ) -> Vec<String> {
+        let mut sources: Vec<(String, String)> = files
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("m{i}.rego"), (*t).to_owned()))
+            .collect();
+        pass(&mut sources, rego_v1);
+        sources.into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// An engine holding `files` as `m0.rego`, `m1.rego`, …
+    pub(crate) fn engine_with(files: &[String], rego_v1: bool) -> Engine {
+        let mut engine = Engine::new();
+        engine.set_rego_v0(!rego_v1);
+        for (i, f) in files.iter().enumerate() {
+            engine
+                .add_policy(format!("m{i}.rego"), f.clone())
+                .expect("rewritten module compiles");
+        }
+        engine
+    }
+
     pub(crate) fn eval_with(src: &str, rego_v1: bool, input: &str) -> Value {
         let mut e = Engine::new();
         e.set_rego_v0(!rego_v1);

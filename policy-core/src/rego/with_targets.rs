@@ -183,25 +183,16 @@ fn root_var(e: &Expr) -> Option<&Expr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regorus::{Engine, Value};
+    use regorus::Value;
 
     fn rewritten(files: &[&str], rego_v1: bool) -> Vec<String> {
-        let mut sources: Vec<(String, String)> = files
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (format!("m{i}.rego"), (*t).to_owned()))
-            .collect();
-        rewrite(&mut sources, rego_v1);
-        sources.into_iter().map(|(_, t)| t).collect()
+        crate::rego::tests::rewritten_set(rewrite, files, rego_v1)
     }
 
     fn eval(files: &[String], rego_v1: bool, rule: &str) -> Value {
-        let mut engine = Engine::new();
-        engine.set_rego_v0(!rego_v1);
-        for (i, f) in files.iter().enumerate() {
-            engine.add_policy(format!("m{i}.rego"), f.clone()).unwrap();
-        }
-        engine.eval_rule(rule.to_owned()).unwrap()
+        crate::rego::tests::engine_with(files, rego_v1)
+            .eval_rule(rule.to_owned())
+            .unwrap()
     }
 
     const POLICY: &str = "package s\n\naffected {\n\tinput.files[_] == \"main.tf\"\n}\n\nignore {\n\tnot affected\n}\n";
