@@ -113,30 +113,9 @@ fn sections(found: &[Annotated]) -> Vec<Section> {
         current = depth;
         out.push(Section {
             depth,
-            name: ref_text(&a.path),
+            name: policy_core::policy::ref_text("", a.path.iter().map(String::as_str)),
             annotations: a.annotations.clone(),
         });
-    }
-    out
-}
-
-/// A path as OPA prints a reference, without `data.`: `a.b["x-y"]`.
-fn ref_text(path: &[String]) -> String {
-    let mut out = String::new();
-    for (i, part) in path.iter().enumerate() {
-        let ident = part
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if ident {
-            if i > 0 {
-                out.push('.');
-            }
-            out.push_str(part);
-        } else {
-            out.push_str(&format!("[{}]", Value::from(part.as_str())));
-        }
     }
     out
 }

@@ -54,18 +54,31 @@ pub struct RuleInfo {
 /// assert_eq!(data_ref("rules.my-check_test", ""), r#"data.rules["my-check_test"]"#);
 /// ```
 pub fn data_ref(package: &str, rule: &str) -> String {
-    let mut out = String::from("data");
-    for part in package.split('.').chain(std::iter::once(rule)) {
-        if part.is_empty() {
-            continue;
-        }
+    let parts = package.split('.').chain(std::iter::once(rule));
+    ref_text("data", parts.filter(|p| !p.is_empty()))
+}
+
+/// A reference as OPA prints it: `base`, then each part as `.name` when it
+/// is an identifier and `["…"]` otherwise; after an empty `base` the first
+/// name has no dot.
+///
+/// ```
+/// use policy_core::policy::ref_text;
+/// assert_eq!(ref_text("data", ["a", "b-c", "d"]), r#"data.a["b-c"].d"#);
+/// assert_eq!(ref_text("", ["a", "b"]), "a.b");
+/// ```
+pub fn ref_text<'a>(base: &str, parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::from(base);
+    for part in parts {
         let ident = part
             .chars()
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if ident {
-            out.push('.');
+            if !out.is_empty() {
+                out.push('.');
+            }
             out.push_str(part);
         } else {
             out.push('[');

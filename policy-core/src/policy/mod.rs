@@ -32,7 +32,7 @@ pub use builtins::{
     bind_policy_dir, is_extension, record_trace_notes, register_builtins, register_builtins_for,
     register_builtins_with, register_go_sprintf, take_trace_notes,
 };
-pub use discovery::{ModuleInfo, RuleInfo, data_ref};
+pub use discovery::{ModuleInfo, RuleInfo, data_ref, ref_text};
 
 /// Which Rego syntax the policies are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -179,13 +179,22 @@ impl PolicySet {
         let mut engine = engine_with_flag(version, &strict_builtins, Some(&texts))?;
         configure(&mut engine)?;
         let modules = stage_and_add(&mut engine, sources, version == RegoVersion::V1)?;
-        Ok(PolicySet {
+        Ok(PolicySet::loaded(engine, modules, strict_builtins))
+    }
+
+    /// The set of what `engine` holds, nothing excluded.
+    fn loaded(
+        engine: Engine,
+        modules: Vec<ModuleInfo>,
+        strict_builtins: Arc<AtomicBool>,
+    ) -> PolicySet {
+        PolicySet {
             engine,
             modules,
             strict_builtins,
             excluded: Vec::new(),
             split_tests: Vec::new(),
-        })
+        }
     }
 
     /// Like [`PolicySet::from_sources`] without the OPA-compatibility
@@ -209,13 +218,7 @@ impl PolicySet {
                 })?;
         }
         let modules = discovery::describe(engine.get_modules());
-        Ok(PolicySet {
-            engine,
-            modules,
-            strict_builtins,
-            excluded: Vec::new(),
-            split_tests: Vec::new(),
-        })
+        Ok(PolicySet::loaded(engine, modules, strict_builtins))
     }
 
     /// Loads policies to run their unit tests, as `verify` does: like
@@ -353,13 +356,7 @@ impl PolicySet {
         }
         let modules = discovery::describe(engine.get_modules());
         Ok((
-            PolicySet {
-                engine,
-                modules,
-                strict_builtins,
-                excluded: Vec::new(),
-                split_tests: Vec::new(),
-            },
+            PolicySet::loaded(engine, modules, strict_builtins),
             unparsed,
         ))
     }

@@ -241,7 +241,7 @@ impl AstVisitor for Finder<'_> {
             let mut path: Vec<&str> = prefix.iter().map(String::as_str).collect();
             path.push(child);
             path.push(rule);
-            let read = render_path(&path);
+            let read = crate::policy::ref_text("data", path);
             let key = serde_json::to_string(child).unwrap_or_default();
             // A variable key: the RVM compiles no constant-key object rules.
             let body = format!("__regard_k := {key}; __regard_v := {read}");
@@ -261,49 +261,19 @@ impl AstVisitor for Finder<'_> {
     }
 }
 
-/// `data.a.b` for names that are identifiers, `data.a["b-c"]` otherwise.
-fn render_path(path: &[&str]) -> String {
-    let mut out = String::from("data");
-    for p in path {
-        let ident = p
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if ident {
-            out.push('.');
-            out.push_str(p);
-        } else {
-            out.push('[');
-            out.push_str(&serde_json::to_string(p).unwrap_or_default());
-            out.push(']');
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regorus::{Engine, Value};
+    use regorus::Value;
 
     fn rewritten(files: &[&str], rego_v1: bool) -> Vec<String> {
-        let mut sources: Vec<(String, String)> = files
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (format!("m{i}.rego"), (*t).to_owned()))
-            .collect();
-        rewrite(&mut sources, rego_v1);
-        sources.into_iter().map(|(_, t)| t).collect()
+        crate::rego::tests::rewritten_set(rewrite, files, rego_v1)
     }
 
     fn eval(files: &[String], rego_v1: bool, rule: &str) -> Value {
-        let mut engine = Engine::new();
-        engine.set_rego_v0(!rego_v1);
-        for (i, f) in files.iter().enumerate() {
-            engine.add_policy(format!("m{i}.rego"), f.clone()).unwrap();
-        }
-        engine.eval_rule(rule.to_owned()).unwrap()
+        crate::rego::tests::engine_with(files, rego_v1)
+            .eval_rule(rule.to_owned())
+            .unwrap()
     }
 
     const LIB: &str = "package lib\nrun(name) = v { v := data.checks[name].deny }\nkinds[t] { some pkg; t := data.checks[pkg].kind }\n";
@@ -339,11 +309,7 @@ mod tests {
             "package lib\nimport rego.v1\nmsg(name) := __regard_dyn0_0[name].title\n\
              __regard_dyn0_0[__regard_k] := __regard_v if { __regard_k := \"a\"; __regard_v := data.checks.a.meta }\n"
         );
-        let mut engine = Engine::new();
-        for (i, f) in out.iter().enumerate() {
-            engine.add_policy(format!("m{i}.rego"), f.clone()).unwrap();
-        }
-        let r = engine
+        let r = crate::rego::tests::engine_with(&out, true)
             .eval_query("data.lib.msg(\"a\")".to_owned(), false)
             .unwrap();
         assert_eq!(r.result[0].expressions[0].value, Value::from("A"));
