@@ -42,6 +42,7 @@ mod purl;
 pub(crate) mod template;
 mod x509;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,27 +70,53 @@ pub fn register_builtins_with(engine: &mut Engine, strict: &Arc<AtomicBool>) -> 
 
 /// Like [`register_builtins_with`], but of the OPA builtins in the
 /// submodules only those one of `sources` calls (a call spells the name out,
-/// followed by `(`; see [`calls`]). Every extension is copied on each engine
+/// followed by `(`; see [`called_names`]). Every extension is copied on each engine
 /// clone, and evaluators clone per file or review, so unused ones cost.
 pub fn register_builtins_for(
     engine: &mut Engine,
     strict: &Arc<AtomicBool>,
     sources: &[&str],
 ) -> Result<()> {
-    register(engine, strict, |name| {
-        sources.iter().any(|s| calls(s, name))
-    })
+    // One scan of each source instead of one search per builtin name: a
+    // load of 500 modules spent ~9 % of its time searching ~150 names.
+    let mut called = HashSet::new();
+    for src in sources {
+        called_names(src, &mut called);
+    }
+    register(engine, strict, |name| called.contains(name))
 }
 
-/// Whether `src` has `name(` with no identifier character or `.` before the
-/// name: `or(` in `error(` or `lt(` in `filter(` is not a call of `or` or `lt`.
+/// Adds to `out` every name `src` calls: each maximal run of identifier
+/// characters and `.` right before a `(` (blanks and tabs between allowed).
+/// So `or(` in `error(` is the call `error`, and `lib.minus(` the call
+/// `lib.minus`, never `minus`.
+fn called_names<'a>(src: &'a str, out: &mut HashSet<&'a str>) {
+    let bytes = src.as_bytes();
+    let before = |at: usize| at.checked_sub(1).and_then(|i| bytes.get(i)).copied();
+    for (open, _) in src.match_indices('(') {
+        let mut end = open;
+        while matches!(before(end), Some(b' ' | b'\t')) {
+            end -= 1;
+        }
+        let mut start = end;
+        while before(start).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') {
+            start -= 1;
+        }
+        // Both ends sit next to ASCII bytes, so they are char boundaries.
+        if let Some(name) = src.get(start..end)
+            && !name.is_empty()
+        {
+            out.insert(name);
+        }
+    }
+}
+
+/// Whether `src` calls `name` (see [`called_names`]).
+#[cfg(test)]
 fn calls(src: &str, name: &str) -> bool {
-    src.match_indices(name).any(|(at, _)| {
-        let before = src.get(..at).and_then(|s| s.chars().next_back());
-        let after = src.get(at + name.len()..).unwrap_or("");
-        !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-            && after.trim_start_matches([' ', '\t']).starts_with('(')
-    })
+    let mut called = HashSet::new();
+    called_names(src, &mut called);
+    called.contains(name)
 }
 
 fn register(
