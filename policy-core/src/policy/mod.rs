@@ -510,8 +510,9 @@ fn no_policies_check(files: &[PathBuf], options: &LoadOptions) -> Result<()> {
 
 /// Runs the compile stage over `sources` and adds the prepared modules to
 /// `engine`, in order. The stage runs on worker threads (one fewer than the
-/// rayon pool's) while this thread adds each module as soon as it and those
-/// before it are prepared, so the stage's parsing overlaps regorus' own.
+/// rayon pool's) and on this thread, which adds each module as soon as it
+/// and those before it are prepared and stages one itself whenever it would
+/// otherwise wait, so the stage's parsing overlaps regorus' own.
 /// The whole-set passes need every module and run after; when they change a
 /// module (METADATA calls, a function split across files, `with` targets,
 /// dynamic `data` refs) the engine is rebuilt from its state before the
@@ -556,39 +557,62 @@ fn stage_and_add(
     };
     if pipelined {
         // Workers take modules in order (one counter), so results arrive
-        // nearly in order and this thread, adding, seldom waits; one core
-        // is left to this thread.
+        // nearly in order. This thread adds them in order and, whenever
+        // the next one is not staged yet, stages the next untaken module
+        // itself instead of waiting: adding and staging cost about the
+        // same, so both cores stay busy until the end.
         let workers = rayon::current_num_threads().saturating_sub(1).max(1);
         let next_index = std::sync::atomic::AtomicUsize::new(0);
-        let sources = &sources;
+        let take = || next_index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stage = |i: usize| {
+            sources
+                .get(i)
+                .map(|(path, text)| crate::rego::compile(&bind_policy_dir(text, path), rego_v1))
+        };
         let (tx, rx) = std::sync::mpsc::channel::<(usize, StageResult)>();
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 let tx = tx.clone();
-                let next_index = &next_index;
                 scope.spawn(move || {
                     loop {
-                        let i = next_index.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((path, text)) = sources.get(i) else {
-                            break;
-                        };
-                        let out = crate::rego::compile(&bind_policy_dir(text, path), rego_v1);
+                        let i = take();
+                        let Some(out) = stage(i) else { break };
                         // The receiver lives until every result is in.
                         let _ = tx.send((i, out));
                     }
                 });
             }
             drop(tx);
-            let mut next = 0;
-            for (i, out) in rx {
+            let store = |staged: &mut Vec<Option<(String, StageResult)>>, i: usize, out| {
                 if let (Some(slot), Some((path, _))) = (staged.get_mut(i), sources.get(i)) {
                     *slot = Some((path.clone(), out));
                 }
-                while let Some(Some((path, out))) = staged.get(next) {
+            };
+            let mut next = 0;
+            while next < n {
+                while let Ok((i, out)) = rx.try_recv() {
+                    store(&mut staged, i, out);
+                }
+                if let Some(Some((path, out))) = staged.get(next) {
                     if let Ok(text) = out {
                         add(engine, path, text, &mut add_error, &mut described);
                     }
                     next += 1;
+                    continue;
+                }
+                let i = take();
+                match stage(i) {
+                    Some(out) => store(&mut staged, i, out),
+                    // Every module is taken: wait for the workers' results
+                    // (or, should a worker be gone, stage the next one here).
+                    None => match rx.recv() {
+                        Ok((i, out)) => store(&mut staged, i, out),
+                        Err(_) => {
+                            if let Some(out) = stage(next) {
+                                store(&mut staged, next, out);
+                            }
+                        }
+                    },
                 }
             }
         });
