@@ -29,10 +29,20 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Value> {
 
 /// Parses a YAML stream into its documents, empty documents included as `null`.
 pub(crate) fn parse_documents(text: &str, path: &Path) -> Result<Vec<Value>> {
-    let layout = document_layout(text, path)?;
     let mut parsed: Vec<YamlValue> =
-        serde_saphyr::from_multiple_with_options(text, options(text.len()))
-            .map_err(|e| yaml_error(path, &e))?;
+        match serde_saphyr::from_multiple_with_options(text, options(text.len())) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                // The event pass words syntax errors as the scanner does;
+                // it also reports them first when both fail.
+                document_layout(text, path)?;
+                return Err(yaml_error(path, &e));
+            }
+        };
+    if plainly_without_nulls(text, parsed.len()) {
+        return Ok(parsed.into_iter().map(|v| v.0).collect());
+    }
+    let layout = document_layout(text, path)?;
     let expected = layout.iter().filter(|null| !**null).count();
     if parsed.len() != expected {
         // The two passes disagree about which documents are null; keep every
@@ -49,6 +59,73 @@ pub(crate) fn parse_documents(text: &str, path: &Path) -> Result<Vec<Value>> {
         }
     }
     Ok(docs)
+}
+
+/// Whether the text shows, line by line, that the stream holds `parsed`
+/// documents and none of them can be null: each document has content,
+/// none starts with a null scalar (`null`, `~`), a tag, an anchor or an
+/// alias, and the count of documents with content is `parsed`. Then the
+/// event pass that finds null documents ([`document_layout`]), a second
+/// parse of the whole stream and a tenth of `regard test`'s time on a
+/// corpus of manifests, is not needed. Any doubt answers no.
+///
+/// A line starting with `---` or `...` and a blank (or nothing) is always a
+/// document marker in YAML: no scalar may contain such a line.
+fn plainly_without_nulls(text: &str, parsed: usize) -> bool {
+    let mut documents = 0usize;
+    // The current document was opened by `---`, and has content.
+    let mut explicit = false;
+    let mut content = false;
+    for (i, line) in text.lines().enumerate() {
+        let line = if i == 0 {
+            line.trim_start_matches('\u{feff}')
+        } else {
+            line
+        };
+        let marker = |m: &str| {
+            line.strip_prefix(m)
+                .filter(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+                .map(str::trim_start)
+        };
+        if let Some((rest, opens)) = marker("---")
+            .map(|r| (r, true))
+            .or_else(|| marker("...").map(|r| (r, false)))
+        {
+            if explicit && !content {
+                return false;
+            }
+            documents += usize::from(content);
+            explicit = opens;
+            content = false;
+            if !rest.is_empty() && !rest.starts_with('#') {
+                if !opens || null_start(rest) {
+                    return false;
+                }
+                content = true;
+            }
+            continue;
+        }
+        let t = line.trim_start();
+        // A directive (`%YAML`) can only come before a `---`.
+        if content || t.is_empty() || t.starts_with('#') || (!explicit && line.starts_with('%')) {
+            continue;
+        }
+        if null_start(t) {
+            return false;
+        }
+        content = true;
+    }
+    (content || !explicit) && documents + usize::from(content) == parsed
+}
+
+/// Whether a document starting with `t` might be null: a null scalar, or a
+/// tag, anchor or alias, which would need the parser to tell.
+fn null_start(t: &str) -> bool {
+    let word = t
+        .split(|c: char| c.is_whitespace() || c == '#')
+        .next()
+        .unwrap_or("");
+    t.starts_with(['!', '&', '*', '~']) || matches!(word, "null" | "Null" | "NULL")
 }
 
 /// Parser options for a stream of `len` bytes.
@@ -477,6 +554,51 @@ mod tests {
             [r#"{"a":1}"#, "null", r#"{"b":2}"#, r#"{"c":3}"#]
         );
         assert_eq!(docs(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn null_documents_are_found_however_they_are_written() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "a: 1\n--- null\n---\nb: 2\n",
+                &[r#"{"a":1}"#, "null", r#"{"b":2}"#],
+            ),
+            ("a: 1\n---\n~\n", &[r#"{"a":1}"#, "null"]),
+            ("--- !!null\n---\nb: 2\n", &["null", r#"{"b":2}"#]),
+            ("a: 1\n---\n# only a comment\n", &[r#"{"a":1}"#, "null"]),
+            ("a: 1\n---", &[r#"{"a":1}"#, "null"]),
+            ("%YAML 1.2\n---\na: 1\n...\n# after\n", &[r#"{"a":1}"#]),
+            ("# head\n\n---\na: 1\n", &[r#"{"a":1}"#]),
+            (
+                "\u{feff}a: 1\n---\nb: [1]\n",
+                &[r#"{"a":1}"#, r#"{"b":[1]}"#],
+            ),
+            (
+                "a: |\n  ---x\n  text\n--- 7\n",
+                &[r#"{"a":"---x\ntext\n"}"#, "7"],
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(docs(text), *want, "{text:?}");
+        }
+        assert!(plainly_without_nulls("a: 1\n--- # c\nb: 2\n", 2));
+        assert!(!plainly_without_nulls("a: 1\n---\n---\nb: 2\n", 2));
+        assert!(!plainly_without_nulls("a: 1\n--- &x\nb: 2\n", 2));
+        assert!(!plainly_without_nulls("a: 1\nb: 2\n", 2));
+    }
+
+    #[test]
+    fn syntax_errors_are_worded_by_the_scanner() {
+        let err = parse_documents("a: [1, 2\nb: 3\n", Path::new("e.yaml"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let layout_err = document_layout("a: [1, 2\nb: 3\n", Path::new("e.yaml"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(!err.is_empty());
+        assert_eq!(err, layout_err);
     }
 
     #[test]
