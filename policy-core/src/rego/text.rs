@@ -57,6 +57,34 @@ pub(crate) fn apply_edits(src: &str, mut edits: Vec<Edit>) -> String {
     out
 }
 
+/// Whether `src` may read `data.<name>`: some `data` outside strings and
+/// comments is not followed by `.` and another name (`data.conftest`,
+/// `data[k]`, `import data`, `walk(data, …)` all may; `input.data` is a
+/// field, not the root), or the text does not lex. Lets an evaluation leave out a `with data.<name>` nobody reads.
+pub(crate) fn may_read_data(src: &str, name: &str) -> bool {
+    let Some(table) = TokenTable::new(src) else {
+        return true;
+    };
+    let toks = &table.toks;
+    toks.iter().enumerate().any(|(i, t)| {
+        let field = i
+            .checked_sub(1)
+            .and_then(|p| toks.get(p))
+            .is_some_and(|p| p.kind == TokenKind::Symbol && p.text == ".");
+        t.kind == TokenKind::Ident
+            && t.text == "data"
+            && !field
+            && !matches!(
+                (toks.get(i + 1), toks.get(i + 2)),
+                (Some(dot), Some(next))
+                    if dot.kind == TokenKind::Symbol
+                        && dot.text == "."
+                        && next.kind == TokenKind::Ident
+                        && next.text != name
+            )
+    })
+}
+
 /// One token with its byte range and lines.
 #[derive(Debug)]
 pub(crate) struct Tok {
