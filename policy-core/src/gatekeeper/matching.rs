@@ -246,6 +246,21 @@ impl MatchCriteria {
     /// Matches one object. `Err` is a match error (an unknown Namespace for
     /// `namespaceSelector`), reported by Gatekeeper as an autoreject.
     pub(crate) fn matches_one(&self, t: &Matchable<'_>) -> Result<bool, String> {
+        // kinds first, read in place: most constraints stop here, before the
+        // copies `ObjectMeta::of` makes.
+        let kind = super::object::str_at(t.object, &["kind"]).unwrap_or("");
+        let api_version = super::object::str_at(t.object, &["apiVersion"]).unwrap_or("");
+        let (group, _) = super::object::split_api_version(api_version);
+        if !self.kinds.is_empty()
+            && !self.kinds.iter().any(|k| {
+                let kind_ok = k.kinds.is_empty() || k.kinds.iter().any(|x| x == "*" || x == kind);
+                let group_ok =
+                    k.api_groups.is_empty() || k.api_groups.iter().any(|g| g == "*" || g == group);
+                kind_ok && group_ok
+            })
+        {
+            return Ok(false);
+        }
         let meta = ObjectMeta::of(t.object);
         let ns_name = t
             .namespace
@@ -259,18 +274,6 @@ impl MatchCriteria {
             meta.namespace.as_str()
         };
 
-        // kinds
-        if !self.kinds.is_empty()
-            && !self.kinds.iter().any(|k| {
-                let kind_ok =
-                    k.kinds.is_empty() || k.kinds.iter().any(|x| x == "*" || *x == meta.kind);
-                let group_ok = k.api_groups.is_empty()
-                    || k.api_groups.iter().any(|g| g == "*" || *g == meta.group);
-                kind_ok && group_ok
-            })
-        {
-            return Ok(false);
-        }
         // scope
         let has_namespace = !object_ns.is_empty() || t.namespace.is_some();
         match self.scope.as_str() {
