@@ -19,7 +19,9 @@
 //! * calls of the builtins regard adds as regorus extensions (`re_match`,
 //!   `any`, `all`, the `parse_config*` family, `crypto.*`, `io.jwt.*` and
 //!   the rest of [`crate::policy::is_extension`]): the RVM cannot call
-//!   them, and would call regorus' own `object.subset` and `http.send`;
+//!   them, and would call regorus' own `object.subset` and `http.send`
+//!   (except `regex.match` with a literal pattern, which regorus' builtin
+//!   matches as Go does once the compile stage has rewritten its classes);
 //! * a `sprintf` whose output could differ from Go's `fmt.Sprintf` (see
 //!   [`crate::policy::sprintf_is_plain`]): regard's Go-compatible `sprintf`
 //!   is an extension too;
@@ -237,6 +239,10 @@ fn head_blocker(rule: &Rule) -> Option<String> {
     })
 }
 
+fn is_string(e: &Expr) -> bool {
+    matches!(e, Expr::String { .. } | Expr::RawString { .. })
+}
+
 fn is_literal(e: &Expr) -> bool {
     matches!(
         e,
@@ -273,7 +279,16 @@ impl AstVisitor for Blocker {
         } = e
         {
             let name = dotted(fcn).unwrap_or_default();
-            if INTERPRETER_ONLY.contains(&name.as_str()) || crate::policy::is_extension(&name) {
+            if name == "regex.match" && params.first().is_some_and(|p| is_string(p)) {
+                // regard's `regex.match` is an extension only so that a
+                // pattern computed at run time gets Go's ASCII classes; a
+                // literal pattern already has them (the compile stage's
+                // `regex_classes` pass), so regorus' own builtin on the RVM
+                // matches as Go does. A pattern regorus refuses (its size
+                // limit) is an RVM error, and the review falls back.
+            } else if INTERPRETER_ONLY.contains(&name.as_str())
+                || crate::policy::is_extension(&name)
+            {
                 self.0 = Some(format!("line {}: calls {name}", span.line));
             } else if name == "sprintf" && !plain_sprintf(params) {
                 self.0 = Some(format!(
@@ -498,6 +513,41 @@ violation[{"msg": msg}] {
         .to_vec();
         assert_eq!(messages(&b, pod, Evaluator::Interpreter), expected);
         assert_eq!(messages(&b, pod, Evaluator::Rvm), expected);
+    }
+
+    #[test]
+    fn regex_match_with_a_literal_pattern_runs_on_the_rvm_with_gos_classes() {
+        let b = bundle(&[
+            (
+                "K8sDigits",
+                "package a\nviolation[{\"msg\": \"not digits\"}] {\n  not regex.match(\"^\\\\d+$\", input.review.object.metadata.name)\n}",
+            ),
+            (
+                "K8sParamRegex",
+                "package b\nviolation[{\"msg\": \"no match\"}] {\n  not regex.match(input.parameters.re, input.review.object.metadata.name)\n}",
+            ),
+        ]);
+        assert_eq!(
+            reasons(&b),
+            vec![(
+                "K8sParamRegex".to_owned(),
+                "line 3: calls regex.match".to_owned()
+            )]
+        );
+        // `\d` is ASCII in Go: an Arabic-Indic digit is not one, on either evaluator.
+        for (name, want) in [("123", 0), ("\u{0663}", 1)] {
+            let pod = format!(
+                r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}"}}}}"#
+            );
+            let digits = |e| {
+                messages(&b, &pod, e)
+                    .iter()
+                    .filter(|m| *m == "not digits")
+                    .count()
+            };
+            assert_eq!(digits(Evaluator::Interpreter), want, "{name}");
+            assert_eq!(digits(Evaluator::Rvm), want, "{name}");
+        }
     }
 
     #[test]
