@@ -60,7 +60,8 @@ pub(crate) fn apply_edits(src: &str, mut edits: Vec<Edit>) -> String {
 /// Whether `src` may read `data.<name>`: some `data` outside strings and
 /// comments is not followed by `.` and another name (`data.conftest`,
 /// `data[k]`, `import data`, `walk(data, …)` all may; `input.data` is a
-/// field, not the root), or the text does not lex. Lets an evaluation leave out a `with data.<name>` nobody reads.
+/// field, not the root), or the text does not lex. Lets an evaluation leave
+/// out a `with data.<name>` nobody reads.
 pub(crate) fn may_read_data(src: &str, name: &str) -> bool {
     let Some(table) = TokenTable::new(src) else {
         return true;
