@@ -266,14 +266,10 @@ mod tests {
     use super::*;
     use regorus::Value;
 
+    use crate::rego::tests::eval_set_rule as eval;
+
     fn rewritten(files: &[&str], rego_v1: bool) -> Vec<String> {
         crate::rego::tests::rewritten_set(rewrite, files, rego_v1)
-    }
-
-    fn eval(files: &[String], rego_v1: bool, rule: &str) -> Value {
-        crate::rego::tests::engine_with(files, rego_v1)
-            .eval_rule(rule.to_owned())
-            .unwrap()
     }
 
     const LIB: &str = "package lib\nrun(name) = v { v := data.checks[name].deny }\nkinds[t] { some pkg; t := data.checks[pkg].kind }\n";

@@ -302,6 +302,13 @@ pub(crate) mod tests {
         engine
     }
 
+    /// The rule at path `rule` of an engine holding `files` (see [`engine_with`]).
+    pub(crate) fn eval_set_rule(files: &[String], rego_v1: bool, rule: &str) -> Value {
+        engine_with(files, rego_v1)
+            .eval_rule(rule.to_owned())
+            .unwrap()
+    }
+
     pub(crate) fn eval_with(src: &str, rego_v1: bool, input: &str) -> Value {
         let mut e = Engine::new();
         e.set_rego_v0(!rego_v1);

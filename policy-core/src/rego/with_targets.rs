@@ -185,14 +185,10 @@ mod tests {
     use super::*;
     use regorus::Value;
 
+    use crate::rego::tests::eval_set_rule as eval;
+
     fn rewritten(files: &[&str], rego_v1: bool) -> Vec<String> {
         crate::rego::tests::rewritten_set(rewrite, files, rego_v1)
-    }
-
-    fn eval(files: &[String], rego_v1: bool, rule: &str) -> Value {
-        crate::rego::tests::engine_with(files, rego_v1)
-            .eval_rule(rule.to_owned())
-            .unwrap()
     }
 
     const POLICY: &str = "package s\n\naffected {\n\tinput.files[_] == \"main.tf\"\n}\n\nignore {\n\tnot affected\n}\n";
