@@ -66,24 +66,28 @@ fn compare(name: &str, op: BoolOp, args: &[Value]) -> Result<Value> {
     comparison::compare(&op, a, b)
 }
 
-fn plus(args: &[Value]) -> Result<Value> {
-    arith("plus", ArithOp::Add, args)
+/// `fn name(args)` calling `via(stringify!(name), op, args)`: the builtin
+/// table takes plain function pointers, one per operator.
+macro_rules! by_name {
+    ($($name:ident => $via:ident($op:expr);)*) => {
+        $(fn $name(args: &[Value]) -> Result<Value> {
+            $via(stringify!($name), $op, args)
+        })*
+    };
 }
 
-fn minus(args: &[Value]) -> Result<Value> {
-    arith("minus", ArithOp::Sub, args)
-}
-
-fn mul(args: &[Value]) -> Result<Value> {
-    arith("mul", ArithOp::Mul, args)
-}
-
-fn div(args: &[Value]) -> Result<Value> {
-    arith("div", ArithOp::Div, args)
-}
-
-fn rem(args: &[Value]) -> Result<Value> {
-    arith("rem", ArithOp::Mod, args)
+by_name! {
+    plus => arith(ArithOp::Add);
+    minus => arith(ArithOp::Sub);
+    mul => arith(ArithOp::Mul);
+    div => arith(ArithOp::Div);
+    rem => arith(ArithOp::Mod);
+    equal => compare(BoolOp::Eq);
+    neq => compare(BoolOp::Ne);
+    lt => compare(BoolOp::Lt);
+    lte => compare(BoolOp::Le);
+    gt => compare(BoolOp::Gt);
+    gte => compare(BoolOp::Ge);
 }
 
 fn and(args: &[Value]) -> Result<Value> {
@@ -94,30 +98,6 @@ fn and(args: &[Value]) -> Result<Value> {
 fn or(args: &[Value]) -> Result<Value> {
     let (a, b, _, e) = operands("or", args)?;
     sets::union(&e, &e, a.clone(), b.clone())
-}
-
-fn equal(args: &[Value]) -> Result<Value> {
-    compare("equal", BoolOp::Eq, args)
-}
-
-fn neq(args: &[Value]) -> Result<Value> {
-    compare("neq", BoolOp::Ne, args)
-}
-
-fn lt(args: &[Value]) -> Result<Value> {
-    compare("lt", BoolOp::Lt, args)
-}
-
-fn lte(args: &[Value]) -> Result<Value> {
-    compare("lte", BoolOp::Le, args)
-}
-
-fn gt(args: &[Value]) -> Result<Value> {
-    compare("gt", BoolOp::Gt, args)
-}
-
-fn gte(args: &[Value]) -> Result<Value> {
-    compare("gte", BoolOp::Ge, args)
 }
 
 #[cfg(test)]
