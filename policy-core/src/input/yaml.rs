@@ -589,16 +589,15 @@ mod tests {
         assert!(!plainly_without_nulls("a: 1\nb: 2\n", 2));
     }
 
+    /// The error's text, or `""` when there is none.
+    fn error_text<T>(result: Result<T>) -> String {
+        result.err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
     #[test]
     fn syntax_errors_are_worded_by_the_scanner() {
-        let err = parse_documents("a: [1, 2\nb: 3\n", Path::new("e.yaml"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        let layout_err = document_layout("a: [1, 2\nb: 3\n", Path::new("e.yaml"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = error_text(parse_documents("a: [1, 2\nb: 3\n", Path::new("e.yaml")));
+        let layout_err = error_text(document_layout("a: [1, 2\nb: 3\n", Path::new("e.yaml")));
         assert!(!err.is_empty());
         assert_eq!(err, layout_err);
     }
@@ -614,10 +613,7 @@ mod tests {
 
     #[test]
     fn duplicate_keys_name_the_line() {
-        let err = parse_documents("a: 1\nb: 2\na: 3\n", Path::new("d.yaml"))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = error_text(parse_documents("a: 1\nb: 2\na: 3\n", Path::new("d.yaml")));
         assert!(err.starts_with("d.yaml:3:"), "{err}");
         assert!(err.contains("duplicate"), "{err}");
     }
