@@ -365,14 +365,18 @@ impl Checker {
         // without touching the shared data. A query with `with` is parsed and
         // scheduled per document (5 % of `regard test` on the corpus), so
         // when no policy can read it the generated rule is evaluated by path.
-        let info = serde_json::to_string(&file.file_info.to_value()).map_err(|e| Error::Eval {
-            file: file.name.clone(),
-            query: crate::policy::data_ref(&plan.namespace, ""),
-            message: e.to_string(),
-        })?;
-        let with = format!(" with data.conftest.file as {info}");
+        // Written only for a query that needs it.
+        let with = || -> Result<String> {
+            let info =
+                serde_json::to_string(&file.file_info.to_value()).map_err(|e| Error::Eval {
+                    file: file.name.clone(),
+                    query: crate::policy::data_ref(&plan.namespace, ""),
+                    message: e.to_string(),
+                })?;
+            Ok(format!(" with data.conftest.file as {info}"))
+        };
         let first = if self.reads_file_info {
-            self.eval(engine, doc, &format!("{entry}{with}"), false)
+            self.eval(engine, doc, &format!("{entry}{}", with()?), false)
         } else {
             self.eval(engine, doc, entry, true)
         };
@@ -387,6 +391,7 @@ impl Checker {
                 // Drop what the failed evaluation printed; each rule's own
                 // evaluation prints again.
                 let _ = engine.take_prints();
+                let with = with()?;
                 let base = rego_ref(&plan.namespace);
                 plan.rules
                     .iter()
