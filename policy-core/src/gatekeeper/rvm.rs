@@ -16,15 +16,14 @@
 //! A template also stays on the interpreter when something in its modules
 //! needs it:
 //!
-//! * calls of the builtins regard adds as regorus extensions (`re_match`,
-//!   `any`, `all`, the `parse_config*` family, `crypto.*`, `io.jwt.*` and
-//!   the rest of [`crate::policy::is_extension`]): the RVM cannot call
-//!   them, and would call regorus' own `object.subset` and `http.send`
-//!   (except `regex.match` with a literal pattern, which regorus' builtin
-//!   matches as Go does once the compile stage has rewritten its classes);
-//! * a `sprintf` whose output could differ from Go's `fmt.Sprintf` (see
-//!   [`crate::policy::sprintf_is_plain`]): regard's Go-compatible `sprintf`
-//!   is an extension too;
+//! * calls of the builtins regard adds as regorus extensions that regorus
+//!   does not have (`re_match`, `any`, `all`, the `parse_config*` family,
+//!   `crypto.*`, `io.jwt.*` and the rest of [`crate::policy::is_extension`]):
+//!   the RVM compiler refuses them. Where regard replaces one of regorus'
+//!   own builtins (`regex.*`, `sprintf`, `object.subset`, `json.patch`,
+//!   `http.send`, `time.parse_rfc3339_ns`), the compiled program calls
+//!   regard's implementation instead (`policy::builtins::rvm`), so those
+//!   templates run on the RVM with the interpreter's results;
 //! * `with`, `print`, `trace`: not supported by the RVM, or their output is
 //!   gathered by the interpreter only;
 //! * rule heads with constant keys or several key levels (`p["k"] = v`,
@@ -48,7 +47,7 @@ use regorus::rvm::{Program, RegoVM};
 use regorus::unstable::{Expr, LiteralStmt, Module, Rule, RuleHead};
 use regorus::utils::limits::ExecutionTimerConfig;
 
-use crate::policy::{RegoVersion, new_engine_for, register_go_sprintf, sprintf_is_plain};
+use crate::policy::{RegoVersion, new_engine_for, register_go_sprintf, rvm_builtins};
 use crate::rego::{
     AstVisitor, conflicts, parse_module, rule_name, rvm_comprehensions, walk_module,
 };
@@ -188,7 +187,13 @@ impl RvmProgram {
         let policy = engine
             .compile_with_entrypoint(&rule.into())
             .map_err(|e| one_line(&e.to_string()))?;
-        Compiler::compile_from_policy(&policy, &[rule]).map_err(|e| one_line(&e.to_string()))
+        let mut program = Compiler::compile_from_policy(&policy, &[rule])
+            .map_err(|e| one_line(&e.to_string()))?;
+        let Some(unique) = Arc::get_mut(&mut program) else {
+            return Err("the compiled program is shared".to_owned());
+        };
+        rvm_builtins::install(unique);
+        Ok(program)
     }
 }
 
@@ -239,10 +244,6 @@ fn head_blocker(rule: &Rule) -> Option<String> {
     })
 }
 
-fn is_string(e: &Expr) -> bool {
-    matches!(e, Expr::String { .. } | Expr::RawString { .. })
-}
-
 fn is_literal(e: &Expr) -> bool {
     matches!(
         e,
@@ -274,27 +275,12 @@ impl AstVisitor for Blocker {
         if self.0.is_some() {
             return false;
         }
-        if let Expr::Call {
-            fcn, params, span, ..
-        } = e
-        {
+        if let Expr::Call { fcn, span, .. } = e {
             let name = dotted(fcn).unwrap_or_default();
-            if name == "regex.match" && params.first().is_some_and(|p| is_string(p)) {
-                // regard's `regex.match` is an extension only so that a
-                // pattern computed at run time gets Go's ASCII classes; a
-                // literal pattern already has them (the compile stage's
-                // `regex_classes` pass), so regorus' own builtin on the RVM
-                // matches as Go does. A pattern regorus refuses (its size
-                // limit) is an RVM error, and the review falls back.
-            } else if INTERPRETER_ONLY.contains(&name.as_str())
-                || crate::policy::is_extension(&name)
+            if INTERPRETER_ONLY.contains(&name.as_str())
+                || (crate::policy::is_extension(&name) && !rvm_builtins::runs_on_rvm(&name))
             {
                 self.0 = Some(format!("line {}: calls {name}", span.line));
-            } else if name == "sprintf" && !plain_sprintf(params) {
-                self.0 = Some(format!(
-                    "line {}: sprintf needs Go formatting (format and arguments not literal, or not plain %v/%s)",
-                    span.line
-                ));
             }
         }
         true
@@ -306,26 +292,6 @@ impl AstVisitor for Blocker {
         {
             self.0 = Some(format!("line {}: uses `with`", w.refr.span().line));
         }
-    }
-}
-
-/// A `sprintf` call that regorus' builtin formats exactly as Go does: a
-/// literal format whose verbs are all `%v`/`%s` and a literal array with one
-/// item per verb.
-fn plain_sprintf(params: &[regorus::unstable::Ref<Expr>]) -> bool {
-    let [format, args] = params else {
-        return false;
-    };
-    let format = match format.as_ref() {
-        Expr::String { value, .. } | Expr::RawString { value, .. } => match value.as_string() {
-            Ok(s) => s.to_string(),
-            Err(_) => return false,
-        },
-        _ => return false,
-    };
-    match args.as_ref() {
-        Expr::Array { items, .. } => sprintf_is_plain(&format, items.len()),
-        _ => false,
     }
 }
 
@@ -471,7 +437,12 @@ violation[{"msg": msg}] {
                 "K8sPrint",
                 "package g\nviolation[{\"msg\": \"m\"}] {\n  print(\"hello\")\n}",
             ),
+            (
+                "K8sValidRegex",
+                "package h\nviolation[{\"msg\": \"m\"}] {\n  regex.is_valid(\"a\")\n}",
+            ),
         ]);
+        // sprintf runs on the RVM as regard's Go-compatible builtin.
         assert_eq!(
             reasons(&b),
             vec![
@@ -482,16 +453,8 @@ violation[{"msg": msg}] {
                 ("K8sPrint".to_owned(), "line 3: calls print".to_owned()),
                 ("K8sReMatch".to_owned(), "line 3: calls re_match".to_owned()),
                 (
-                    "K8sSprintfCount".to_owned(),
-                    "line 3: sprintf needs Go formatting (format and arguments not literal, or not plain %v/%s)".to_owned()
-                ),
-                (
-                    "K8sSprintfDynamic".to_owned(),
-                    "line 4: sprintf needs Go formatting (format and arguments not literal, or not plain %v/%s)".to_owned()
-                ),
-                (
-                    "K8sSprintfVerb".to_owned(),
-                    "line 3: sprintf needs Go formatting (format and arguments not literal, or not plain %v/%s)".to_owned()
+                    "K8sValidRegex".to_owned(),
+                    "line 3: calls regex.is_valid".to_owned()
                 ),
                 ("K8sWith".to_owned(), "line 4: uses `with`".to_owned()),
             ]
@@ -507,6 +470,7 @@ violation[{"msg": msg}] {
             "1 and %!v(MISSING)", // K8sSprintfCount
             "1",                  // K8sSprintfDynamic
             "1",                  // K8sSprintfVerb
+            "m",                  // K8sValidRegex
             "m",                  // K8sWith
         ]
         .map(str::to_owned)
@@ -516,7 +480,7 @@ violation[{"msg": msg}] {
     }
 
     #[test]
-    fn regex_match_with_a_literal_pattern_runs_on_the_rvm_with_gos_classes() {
+    fn regex_builtins_run_on_the_rvm_with_gos_semantics() {
         let b = bundle(&[
             (
                 "K8sDigits",
@@ -524,29 +488,34 @@ violation[{"msg": msg}] {
             ),
             (
                 "K8sParamRegex",
-                "package b\nviolation[{\"msg\": \"no match\"}] {\n  not regex.match(input.parameters.re, input.review.object.metadata.name)\n}",
+                "package b\nviolation[{\"msg\": \"no match\"}] {\n  not regex.match(input.review.object.metadata.annotations.re, input.review.object.metadata.name)\n}",
+            ),
+            (
+                "K8sSplit",
+                "package c\nviolation[{\"msg\": msg}] {\n  parts := regex.split(\"\\\\s\", input.review.object.metadata.name)\n  msg := sprintf(\"%d parts\", [count(parts)])\n}",
             ),
         ]);
-        assert_eq!(
-            reasons(&b),
-            vec![(
-                "K8sParamRegex".to_owned(),
-                "line 3: calls regex.match".to_owned()
-            )]
-        );
-        // `\d` is ASCII in Go: an Arabic-Indic digit is not one, on either evaluator.
-        for (name, want) in [("123", 0), ("\u{0663}", 1)] {
-            let pod = format!(
-                r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}"}}}}"#
-            );
-            let digits = |e| {
-                messages(&b, &pod, e)
-                    .iter()
-                    .filter(|m| *m == "not digits")
-                    .count()
-            };
-            assert_eq!(digits(Evaluator::Interpreter), want, "{name}");
-            assert_eq!(digits(Evaluator::Rvm), want, "{name}");
+        assert_eq!(reasons(&b), Vec::new());
+        // `\d` and `\s` are ASCII in Go, whether the pattern is literal or
+        // computed: an Arabic-Indic digit is not a digit, U+2003 not a
+        // space. An invalid pattern is an error on the RVM: the review
+        // re-runs on the interpreter, where the call is undefined.
+        let cases = [
+            ("123", r"^\d+$", vec!["1 parts"]),
+            (
+                "\u{0663}",
+                r"^\d+$",
+                vec!["not digits", "no match", "1 parts"],
+            ),
+            ("a\u{2003}b c", r"^\S+\s\S+$", vec!["not digits", "2 parts"]),
+            ("x", "(", vec!["not digits", "no match", "1 parts"]),
+        ];
+        for (name, re, want) in cases {
+            let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "annotations": {"re": re}}})
+            .to_string();
+            assert_eq!(messages(&b, &pod, Evaluator::Interpreter), want, "{name}");
+            assert_eq!(messages(&b, &pod, Evaluator::Rvm), want, "{name}");
         }
     }
 
@@ -624,17 +593,5 @@ violation[{"msg": msg}] {
             "fast".parse::<Evaluator>(),
             Err("unknown evaluator \"fast\"; expected one of rvm, interpreter".to_owned())
         );
-    }
-
-    #[test]
-    fn plain_sprintf_formats() {
-        use crate::policy::sprintf_is_plain;
-        assert!(sprintf_is_plain("a %v b %s", 2));
-        assert!(sprintf_is_plain("100%% of %v", 1));
-        assert!(sprintf_is_plain("none", 0));
-        assert!(!sprintf_is_plain("a %v", 2));
-        assert!(!sprintf_is_plain("%d", 1));
-        assert!(!sprintf_is_plain("%5v", 1));
-        assert!(!sprintf_is_plain("%v %", 1));
     }
 }

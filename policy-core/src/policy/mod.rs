@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::rego::split_tests;
 pub use crate::rego::split_tests::SplitTest;
 
-pub(crate) use builtins::sprintf_is_plain;
+pub(crate) use builtins::rvm as rvm_builtins;
 pub use builtins::{
     bind_policy_dir, is_extension, record_trace_notes, register_builtins, register_builtins_for,
     register_builtins_with, register_go_sprintf, take_trace_notes,

@@ -39,6 +39,7 @@ mod operators;
 mod patch;
 mod pem;
 mod purl;
+pub(crate) mod rvm;
 pub(crate) mod template;
 mod x509;
 
@@ -738,23 +739,6 @@ fn format_pieces(format: &str) -> Vec<FormatPiece<'_>> {
         pieces.push(FormatPiece::Text(&format[text_start..]));
     }
     pieces
-}
-
-/// Whether regorus' own `sprintf` prints `format` with `nargs` arguments
-/// exactly as Go's `fmt.Sprintf` does, whatever their values: every verb is
-/// a bare `%v` or `%s` (which never fail) and there is one argument per verb.
-pub(crate) fn sprintf_is_plain(format: &str, nargs: usize) -> bool {
-    let mut verbs = 0usize;
-    for piece in format_pieces(format) {
-        match piece {
-            FormatPiece::Verb("%v" | "%s", _) => verbs += 1,
-            FormatPiece::Verb(..) => return false,
-            // A lone `%` at the end is not a verb in regorus.
-            FormatPiece::Text(t) if t.replace("%%", "").contains('%') => return false,
-            FormatPiece::Text(_) => {}
-        }
-    }
-    verbs == nargs
 }
 
 /// Go's name for the type OPA hands to `fmt.Sprintf` for a value.
