@@ -33,8 +33,8 @@ pub(crate) const PRESENCE_TEST: &str = "@has";
 pub(crate) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     env.add_overload(
         PRESENCE_TEST,
-        "@has_dyn_list",
-        vec![cel::common::types::DYN_TYPE, LIST_TYPE],
+        "@has_dyn_dyn",
+        vec![cel::common::types::DYN_TYPE, cel::common::types::DYN_TYPE],
         presence_test,
     )?;
     env.add_member_overload("isSorted", "list_is_sorted", LIST_TYPE, vec![], is_sorted)?;
@@ -114,8 +114,13 @@ pub(crate) fn register(env: &mut Env) -> Result<(), DeclarationError> {
 /// parameters). The arguments are `x` and the list of field names.
 fn presence_test<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let [root, path] = take(PRESENCE_TEST, args)?;
-    let fields = elements(PRESENCE_TEST, path.as_ref())?;
-    let present = path_present(root.as_ref(), &fields)?;
+    let present = match path.downcast_ref::<CelString<'_>>() {
+        Some(joined) => joined_path_present(root.as_ref(), joined.inner())?,
+        None => {
+            let fields = elements(PRESENCE_TEST, path.as_ref())?;
+            path_present(root.as_ref(), &fields)?
+        }
+    };
     Ok(CowVal::owned(CelBool::from(present)))
 }
 
@@ -127,16 +132,50 @@ fn path_present(value: &dyn Val, fields: &[&dyn Val]) -> Result<bool, ExecutionE
     let Some((field, rest)) = fields.split_first() else {
         return Ok(true);
     };
+    match field_of(value, *field)? {
+        Some(next) => path_present(next.as_ref(), rest),
+        None => Ok(false),
+    }
+}
+
+/// [`path_present`] for the fields joined with NUL into one string, the form
+/// the rewrite writes (see [`PATH_SEPARATOR`]).
+fn joined_path_present(value: &dyn Val, path: &str) -> Result<bool, ExecutionError> {
+    let (field, rest) = match path.split_once(PATH_SEPARATOR) {
+        Some((field, rest)) => (field, Some(rest)),
+        None => (path, None),
+    };
+    match field_of(value, &CelString::from(field))? {
+        Some(next) => match rest {
+            Some(rest) => joined_path_present(next.as_ref(), rest),
+            None => Ok(true),
+        },
+        None => Ok(false),
+    }
+}
+
+/// `value.field` when `value` is a map that has it.
+fn field_of<'b>(
+    value: &'b dyn Val,
+    field: &dyn Val,
+) -> Result<Option<CowVal<'b, 'b>>, ExecutionError> {
     let is_map = value.get_type().kind() == cel::common::types::Kind::Map;
     let Some(indexer) = value.as_indexer().filter(|_| is_map) else {
-        return Ok(false);
+        return Ok(None);
     };
-    match indexer.get(*field) {
-        Ok(next) => path_present(next.as_ref(), rest),
-        Err(ExecutionError::NoSuchKey(_)) => Ok(false),
+    match indexer.get(field) {
+        Ok(next) => Ok(Some(next)),
+        Err(ExecutionError::NoSuchKey(_)) => Ok(None),
         Err(e) => Err(e),
     }
 }
+
+/// What joins the fields of a presence test's path into one string literal:
+/// one constant string per test instead of a list of strings, which CEL
+/// builds anew (a list and a copy of each string) on every evaluation. A
+/// CEL field name is an identifier and never holds it; a path that somehow
+/// did is written as a list.
+pub(crate) const PATH_SEPARATOR: &str = "\0";
 
 pub(super) fn take<'b, 'v, const N: usize>(
     function: &str,
@@ -368,6 +407,31 @@ fn sets_intersects<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, 
 #[cfg(test)]
 mod tests {
     use super::super::evaluate_standalone as eval;
+
+    /// The rewrite of `has(x.a.b)` passes the path joined into one string;
+    /// a list of fields reads the same.
+    #[test]
+    fn presence_test_reads_a_joined_path_or_a_list() {
+        use super::*;
+        let object = crate::cel::value::to_val(
+            &regorus::Value::from_json_str(r#"{"a": {"b": 1}}"#).unwrap(),
+        );
+        let test = |path: CowVal<'_, '_>| -> bool {
+            let out = presence_test(vec![CowVal::Borrowed(object.as_ref()), path]).unwrap();
+            *out.downcast_ref::<CelBool>().unwrap().inner()
+        };
+        let joined = |p: &'static str| CowVal::owned(CelString::from(p));
+        assert!(test(joined("a")));
+        assert!(test(joined("a\0b")));
+        assert!(!test(joined("a\0c")));
+        assert!(!test(joined("a\0b\0c")));
+        assert!(!test(joined("z\0b")));
+        let list = CelList::from(vec![
+            Box::new(CelString::from("a")) as Box<dyn Val>,
+            Box::new(CelString::from("b")),
+        ]);
+        assert!(test(CowVal::owned(list)));
+    }
 
     /// Results as the Kubernetes CEL documentation gives them.
     #[test]
