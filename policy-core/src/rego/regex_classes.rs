@@ -9,7 +9,9 @@
 //! rewrites each such class in a literal pattern of the regex builtins into
 //! its ASCII spelling, inside and outside brackets (`[\w.-]` → `[0-9A-Za-z_.-]`,
 //! `[\D]` → `[[^0-9]]`, a nested class Rust accepts). A pattern that is not a
-//! literal (read from `input` or computed) keeps Rust's meaning.
+//! literal (read from `input` or computed) is left to regard's `regex.*`
+//! builtins, which give it the same meaning when they compile it
+//! (`policy::builtins::go_regex`, on both evaluators).
 
 use regorus::unstable::{Expr, Module};
 
