@@ -141,7 +141,8 @@ fn path_present(value: &dyn Val, fields: &[&dyn Val]) -> Result<bool, ExecutionE
 /// [`path_present`] for the fields joined with NUL into one string, the form
 /// the rewrite writes (see [`PATH_SEPARATOR`]).
 fn joined_path_present(value: &dyn Val, path: &str) -> Result<bool, ExecutionError> {
-    let (field, rest) = match path.split_once(PATH_SEPARATOR) {
+    // A char pattern: a &str one runs the two-way string search.
+    let (field, rest) = match path.split_once('\0') {
         Some((field, rest)) => (field, Some(rest)),
         None => (path, None),
     };
