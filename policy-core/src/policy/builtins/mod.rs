@@ -686,7 +686,8 @@ fn all(args: &[Value]) -> AnyResult<Value> {
 /// already (OPA's `sprintf` is Go's wherever it runs); calling this again
 /// is harmless.
 pub fn register_go_sprintf(engine: &mut Engine) -> Result<()> {
-    match engine.add_extension("sprintf".to_owned(), 2, Box::new(go_sprintf)) {
+    let sprintf = |args: Vec<Value>| go_sprintf(&args);
+    match engine.add_extension("sprintf".to_owned(), 2, Box::new(sprintf)) {
         Ok(()) => Ok(()),
         // regorus refuses a second registration of a name; ours is in place.
         Err(e) if e.to_string().contains("already added") => Ok(()),
@@ -767,29 +768,37 @@ fn call_regorus_sprintf(format: &str, args: Vec<Value>) -> AnyResult<String> {
 /// same name replaces (extensions shadow builtins), for the cases where
 /// regorus already agrees with OPA.
 pub(super) fn call_regorus(name: &str, args: &[Value]) -> AnyResult<Value> {
-    use regorus::unstable::{BUILTINS, Expr, Ref};
-    let Some((builtin, _)) = BUILTINS.get(name) else {
+    let Some((builtin, _)) = regorus::unstable::BUILTINS.get(name) else {
         bail!("{name} builtin is not available");
     };
-    let source = regorus::Source::from_contents(name.to_owned(), String::new())?;
-    let span = regorus::unstable::Span {
-        source,
-        line: 1,
-        col: 1,
-        start: 0,
-        end: 0,
-    };
-    let params: Vec<Ref<Expr>> = args
-        .iter()
-        .map(|_| {
-            Ref::new(Expr::Null {
-                span: span.clone(),
-                value: Value::Null,
-                eidx: 0,
-            })
+    CALL_SITE.with(|site| {
+        let Some((span, params)) = site else {
+            bail!("{name}: no call site for regorus' builtin");
+        };
+        let Some(params) = params.get(..args.len()) else {
+            bail!("{name}: too many arguments");
+        };
+        builtin(span, params, args, false)
+    })
+}
+
+/// Operand expressions made per thread; the builtins [`call_regorus`] calls take two at most.
+const MAX_OPERANDS: usize = 4;
+
+thread_local! {
+    /// The span and operand expressions regorus' builtins take (for their
+    /// error messages only), made once per thread: making them on each call
+    /// cost more than a `sprintf` itself.
+    static CALL_SITE: Option<(regorus::unstable::Span, Vec<regorus::unstable::Ref<regorus::unstable::Expr>>)> = {
+        use regorus::unstable::{Expr, Ref, Span};
+        regorus::Source::from_contents("<builtin>".to_owned(), String::new()).ok().map(|source| {
+            let span = Span { source, line: 1, col: 1, start: 0, end: 0 };
+            let params = (0..MAX_OPERANDS)
+                .map(|_| Ref::new(Expr::Null { span: span.clone(), value: Value::Null, eidx: 0 }))
+                .collect();
+            (span, params)
         })
-        .collect();
-    builtin(&span, &params, args, false)
+    };
 }
 
 /// A number OPA passes to Go as a `float64`: one that is not an integer.
@@ -799,17 +808,15 @@ fn non_integer(v: &Value) -> Option<f64> {
     (x.fract() != 0.0 || !x.is_finite()).then_some(x)
 }
 
-#[allow(clippy::needless_pass_by_value)] // regorus extensions take their arguments by value
-fn go_sprintf(args: Vec<Value>) -> AnyResult<Value> {
-    let [format, list] = args.as_slice() else {
+pub(super) fn go_sprintf(args: &[Value]) -> AnyResult<Value> {
+    let [format, list] = args else {
         bail!("sprintf expects 2 arguments");
     };
     let Ok(format) = format.as_string() else {
         bail!("sprintf: operand 1 must be string");
     };
-    let items: Vec<Value> = match list {
-        Value::Array(a) => a.iter().cloned().collect(),
-        _ => bail!("sprintf: operand 2 must be array"),
+    let Value::Array(items) = list else {
+        bail!("sprintf: operand 2 must be array");
     };
     let pieces = format_pieces(format);
     let verbs = pieces
@@ -820,16 +827,16 @@ fn go_sprintf(args: Vec<Value>) -> AnyResult<Value> {
     let go_floats = pieces
         .iter()
         .filter(|p| matches!(p, FormatPiece::Verb(..)))
-        .zip(&items)
+        .zip(items.iter())
         .any(|(p, arg)| {
             matches!(p, FormatPiece::Verb(_, 'e' | 'E' | 'f' | 'F' | 'g' | 'G'))
                 && non_integer(arg).is_some()
         });
     if verbs == items.len()
         && !go_floats
-        && let Ok(s) = call_regorus_sprintf(format, items.clone())
+        && let Ok(s) = call_regorus("sprintf", args)
     {
-        return Ok(Value::from(s));
+        return Ok(s);
     }
     // Format verb by verb, as Go does, so one bad verb does not lose the rest.
     let mut out = String::new();

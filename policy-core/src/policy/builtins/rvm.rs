@@ -90,7 +90,7 @@ const FROM_TABLES: &[(&str, RvmFn)] = on_rvm![
 ];
 
 fn sprintf(_: &Span, _: &[Ref<Expr>], args: &[Value], _: bool) -> AnyResult<Value> {
-    stop_on_error(go_sprintf(args.to_vec()))
+    stop_on_error(go_sprintf(args))
 }
 
 /// regard's implementation of `name` for the RVM, if regard replaces
