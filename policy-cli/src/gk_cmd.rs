@@ -689,8 +689,8 @@ const GO_ESCAPE_STOPS: [bool; 256] = {
 /// `regard gk test -o json` on the reference corpus: most results need no
 /// escape, which vectorised searches find, and then only lines are copied.
 fn go_escape(json: &[u8], indent: &[u8], out: &mut Vec<u8>) {
-    let escapes = memchr::memchr3(b'<', b'>', b'&', json).is_some()
-        || memchr::memchr(0xE2, json).is_some();
+    let escapes =
+        memchr::memchr3(b'<', b'>', b'&', json).is_some() || memchr::memchr(0xE2, json).is_some();
     if escapes {
         go_escape_each(json, indent, out);
         return;
