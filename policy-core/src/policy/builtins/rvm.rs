@@ -11,8 +11,8 @@
 //! on the RVM with the interpreter's results. It also keeps the RVM off
 //! regorus' `regex.*`, which takes each pattern from a shared cache by
 //! cloning it, and a cloned `regex::Regex` builds its matching caches again
-//! on every call (~21,000 instructions each, 3.5 % of `regard gk test` on
-//! the library templates); regard's keep one compiled pattern per thread.
+//! on every call (~21,000 instructions each, measured); regard's keep one
+//! compiled pattern per thread.
 //!
 //! An error of one of these builtins stops the program instead of making
 //! the call undefined: it is raised as a regorus [`LimitError`], the one
