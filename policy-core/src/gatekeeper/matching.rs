@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use regorus::Value;
 use serde::Deserialize;
 
-use super::object::{ObjectMeta, is_absent, labels};
+use super::object::{is_absent, labels};
 
 /// A `*`-glob as Gatekeeper uses for namespaces and names: exact, `prefix*`,
 /// `*suffix` or `*infix*`.
@@ -261,17 +261,21 @@ impl MatchCriteria {
         {
             return Ok(false);
         }
-        let meta = ObjectMeta::of(t.object);
+        // The metadata read in place, not copied out (`ObjectMeta::of`): this
+        // runs for every constraint whose kinds match.
+        let meta =
+            |field: &str| super::object::str_at(t.object, &["metadata", field]).unwrap_or("");
+        let (name, own_namespace) = (meta("name"), meta("namespace"));
         let ns_name = t
             .namespace
             .and_then(|n| super::object::str_at(n, &["metadata", "name"]));
-        let is_ns = meta.is_namespace();
+        let is_ns = kind == "Namespace" && group.is_empty();
         // An object created in a namespace need not carry `metadata.namespace`: the request's
         // namespace is where it lives.
-        let object_ns = if meta.namespace.is_empty() {
+        let object_ns = if own_namespace.is_empty() {
             t.request_namespace
         } else {
-            meta.namespace.as_str()
+            own_namespace
         };
 
         // scope
@@ -283,7 +287,7 @@ impl MatchCriteria {
         }
         // The namespace the namespace criteria look at; None for cluster-scoped non-Namespace objects.
         let namespace: Option<&str> = if is_ns {
-            Some(meta.name.as_str())
+            Some(name)
         } else if let Some(n) = ns_name {
             Some(n)
         } else if !object_ns.is_empty() {
@@ -318,13 +322,12 @@ impl MatchCriteria {
                 }
             } else if !object_ns.is_empty() {
                 return Err(format!(
-                    "error matching the requested object: {} :failed to run Match criteria: namespace selector for namespace-scoped object but missing Namespace",
-                    meta.name
+                    "error matching the requested object: {name} :failed to run Match criteria: namespace selector for namespace-scoped object but missing Namespace"
                 ));
             }
         }
         if let Some(w) = &self.name
-            && !(w.matches(&meta.name) || w.matches_generate_name(&meta.generate_name))
+            && !(w.matches(name) || w.matches_generate_name(meta("generateName")))
         {
             return Ok(false);
         }
