@@ -52,8 +52,9 @@ use crate::rego::{
     AstVisitor, conflicts, parse_module, rule_name, rvm_comprehensions, walk_module,
 };
 
-/// Builtins the interpreter handles itself; every builtin regard adds as
-/// an extension is interpreter-only too (see [`crate::policy::is_extension`]).
+/// Builtins the interpreter handles itself; so is every builtin regard adds
+/// as an extension (see [`crate::policy::is_extension`]) except those whose
+/// implementation a compiled program calls (`policy::builtins::rvm`).
 const INTERPRETER_ONLY: &[&str] = &[
     "parse_config_file",
     "parse_combined_config_files",

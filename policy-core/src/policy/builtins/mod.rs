@@ -193,9 +193,10 @@ const TABLES: &[&[(&str, u8, Builtin)]] = &[
 ];
 
 /// Whether `name` is a builtin [`register_builtins`] adds as a regorus
-/// extension, which regorus' RVM cannot call. (`sprintf`, replaced by
-/// [`register_go_sprintf`], is left out: where Go and regorus print alike
-/// the RVM's own is used.)
+/// extension. regorus' RVM cannot call extensions; a compiled program calls
+/// regard's implementation only where it replaces one of regorus' own
+/// builtins (see `policy::builtins::rvm`). (`sprintf`, replaced by
+/// [`register_go_sprintf`], is left out.)
 ///
 /// ```
 /// assert!(policy_core::policy::is_extension("io.jwt.decode"));
