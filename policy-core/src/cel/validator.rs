@@ -235,7 +235,8 @@ impl Activation {
 
 /// Values by variable name for one evaluation. A template has a handful of
 /// variables, so a list beats a hash map (which cost 6 % of the library's
-/// CEL reviews in SipHash alone). Each name is inserted at most once.
+/// CEL reviews in SipHash alone). Inserting a name again replaces its value,
+/// as a map does.
 struct ByName<'a, T>(Vec<(&'a str, T)>);
 
 impl<T> Default for ByName<'_, T> {
@@ -250,7 +251,10 @@ impl<'a, T> ByName<'a, T> {
     }
 
     fn insert(&mut self, name: &'a str, value: T) {
-        self.0.push((name, value));
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, old)) => *old = value,
+            None => self.0.push((name, value)),
+        }
     }
 
     fn remove(&mut self, name: &str) -> Option<T> {
