@@ -49,6 +49,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result as AnyResult, bail};
+use regorus::unstable::{Expr, Ref, Span};
 use regorus::{Engine, Value};
 
 use crate::error::{Error, Result};
@@ -772,34 +773,62 @@ pub(super) fn call_regorus(name: &str, args: &[Value]) -> AnyResult<Value> {
     let Some((builtin, _)) = regorus::unstable::BUILTINS.get(name) else {
         bail!("{name} builtin is not available");
     };
-    CALL_SITE.with(|site| {
-        let Some((span, params)) = site else {
-            bail!("{name}: no call site for regorus' builtin");
-        };
-        let Some(params) = params.get(..args.len()) else {
+    with_call_site(name, |span, operands| {
+        let Some(operands) = operands.get(..args.len()) else {
             bail!("{name}: too many arguments");
         };
-        builtin(span, params, args, false)
+        builtin(span, operands, args, false)
     })
 }
 
-/// Operand expressions made per thread; the builtins [`call_regorus`] calls take two at most.
+/// Operand expressions of a call site; regard hands regorus two at most.
 const MAX_OPERANDS: usize = 4;
 
+/// A span at line 1 of an empty source named for the builtin, and operand
+/// expressions there: what regorus' builtin and operator code takes, only
+/// to word its errors (`name:1:1: error: ...`).
+type CallSite = (Span, Vec<Ref<Expr>>);
+
 thread_local! {
-    /// The span and operand expressions regorus' builtins take (for their
-    /// error messages only), made once per thread: making them on each call
-    /// cost more than a `sprintf` itself.
-    static CALL_SITE: Option<(regorus::unstable::Span, Vec<regorus::unstable::Ref<regorus::unstable::Expr>>)> = {
-        use regorus::unstable::{Expr, Ref, Span};
-        regorus::Source::from_contents("<builtin>".to_owned(), String::new()).ok().map(|source| {
-            let span = Span { source, line: 1, col: 1, start: 0, end: 0 };
-            let params = (0..MAX_OPERANDS)
-                .map(|_| Ref::new(Expr::Null { span: span.clone(), value: Value::Null, eidx: 0 }))
-                .collect();
-            (span, params)
-        })
-    };
+    /// Call sites by builtin name, made once per thread: making one on each
+    /// call cost more than a plain `sprintf` itself.
+    static CALL_SITES: std::cell::RefCell<Vec<(String, std::rc::Rc<CallSite>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's call site for `name` (see [`CallSite`]).
+pub(super) fn with_call_site<T>(
+    name: &str,
+    f: impl FnOnce(&Span, &[Ref<Expr>]) -> AnyResult<T>,
+) -> AnyResult<T> {
+    let site = CALL_SITES.with(|sites| -> AnyResult<std::rc::Rc<CallSite>> {
+        let mut sites = sites.borrow_mut();
+        if let Some((_, site)) = sites.iter().find(|(n, _)| n == name) {
+            return Ok(std::rc::Rc::clone(site));
+        }
+        let source = regorus::Source::from_contents(name.to_owned(), String::new())?;
+        let span = Span {
+            source,
+            line: 1,
+            col: 1,
+            start: 0,
+            end: 0,
+        };
+        let operands = (0..MAX_OPERANDS)
+            .map(|_| {
+                Ref::new(Expr::Null {
+                    span: span.clone(),
+                    value: Value::Null,
+                    eidx: 0,
+                })
+            })
+            .collect();
+        let site = std::rc::Rc::new((span, operands));
+        sites.push((name.to_owned(), std::rc::Rc::clone(&site)));
+        Ok(site)
+    })?;
+    // The borrow is released: `f` may make calls of its own.
+    f(&site.0, &site.1)
 }
 
 /// A number OPA passes to Go as a `float64`: one that is not an integer.

@@ -11,9 +11,9 @@
 
 use anyhow::{Result, bail};
 use regorus::Value;
-use regorus::unstable::{ArithOp, BoolOp, Expr, Span, comparison, numbers, sets};
+use regorus::unstable::{ArithOp, BoolOp, comparison, numbers, sets};
 
-use super::Builtin;
+use super::{Builtin, with_call_site};
 
 pub(super) const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("plus", 2, plus),
@@ -31,38 +31,32 @@ pub(super) const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("gte", 2, gte),
 ];
 
-/// The operands, and a placeholder expression for each: regorus' operator
-/// code takes the operand expressions only to point its errors at them.
-fn operands<'a>(name: &str, args: &'a [Value]) -> Result<(&'a Value, &'a Value, Span, Expr)> {
+/// The two operands.
+fn operands<'a>(name: &str, args: &'a [Value]) -> Result<(&'a Value, &'a Value)> {
     let [a, b] = args else {
         bail!("{name} expects 2 arguments");
     };
-    let source = regorus::Source::from_contents(name.to_owned(), String::new())?;
-    let span = Span {
-        source,
-        line: 1,
-        col: 1,
-        start: 0,
-        end: 0,
-    };
-    let expr = Expr::Null {
-        span: span.clone(),
-        value: Value::Null,
-        eidx: 0,
-    };
-    Ok((a, b, span, expr))
+    Ok((a, b))
 }
 
+// regorus' operator code takes a span and operand expressions only to point
+// its errors at them: this thread's call site for the name (`with_call_site`).
 fn arith(name: &str, op: ArithOp, args: &[Value]) -> Result<Value> {
-    let (a, b, span, e) = operands(name, args)?;
-    if matches!(op, ArithOp::Sub) && (matches!(a, Value::Set(_)) || matches!(b, Value::Set(_))) {
-        return sets::difference(&e, &e, a.clone(), b.clone());
-    }
-    numbers::arithmetic_operation(&span, &op, &e, &e, a.clone(), b.clone(), true)
+    let (a, b) = operands(name, args)?;
+    with_call_site(name, |span, e| {
+        let [e, ..] = e else {
+            bail!("{name}: no operand expression");
+        };
+        if matches!(op, ArithOp::Sub) && (matches!(a, Value::Set(_)) || matches!(b, Value::Set(_)))
+        {
+            return sets::difference(e, e, a.clone(), b.clone());
+        }
+        numbers::arithmetic_operation(span, &op, e, e, a.clone(), b.clone(), true)
+    })
 }
 
 fn compare(name: &str, op: BoolOp, args: &[Value]) -> Result<Value> {
-    let (a, b, _, _) = operands(name, args)?;
+    let (a, b) = operands(name, args)?;
     comparison::compare(&op, a, b)
 }
 
@@ -91,13 +85,19 @@ by_name! {
 }
 
 fn and(args: &[Value]) -> Result<Value> {
-    let (a, b, _, e) = operands("and", args)?;
-    sets::intersection(&e, &e, a.clone(), b.clone())
+    let (a, b) = operands("and", args)?;
+    with_call_site("and", |_, e| match e {
+        [e, ..] => sets::intersection(e, e, a.clone(), b.clone()),
+        [] => bail!("and: no operand expression"),
+    })
 }
 
 fn or(args: &[Value]) -> Result<Value> {
-    let (a, b, _, e) = operands("or", args)?;
-    sets::union(&e, &e, a.clone(), b.clone())
+    let (a, b) = operands("or", args)?;
+    with_call_site("or", |_, e| match e {
+        [e, ..] => sets::union(e, e, a.clone(), b.clone()),
+        [] => bail!("or: no operand expression"),
+    })
 }
 
 #[cfg(test)]

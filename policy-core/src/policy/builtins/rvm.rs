@@ -153,19 +153,14 @@ mod tests {
     #[test]
     fn an_entry_calls_regards_implementation_and_stops_on_its_errors() {
         let f = override_for("regex.match").unwrap();
-        let source = regorus::Source::from_contents("<builtin>".into(), String::new()).unwrap();
-        let span = Span {
-            source,
-            line: 1,
-            col: 1,
-            start: 0,
-            end: 0,
+        let call = |args: &[Value]| {
+            super::super::with_call_site("regex.match", |span, _| f(span, &[], args, false))
         };
         // Go's \d is ASCII only; regorus' builtin would match the Arabic digit.
         let args = [Value::from(r"^\d$"), Value::from("٣")];
-        assert_eq!(f(&span, &[], &args, false).unwrap(), Value::from(false));
+        assert_eq!(call(&args).unwrap(), Value::from(false));
         let bad = [Value::from("("), Value::from("x")];
-        let err = f(&span, &[], &bad, false).unwrap_err();
+        let err = call(&bad).unwrap_err();
         assert!(err.downcast_ref::<LimitError>().is_some());
     }
 }
