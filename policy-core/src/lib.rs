@@ -55,6 +55,7 @@ pub mod mutation;
 pub mod policy;
 mod regex_cache;
 pub mod rego;
+mod rvm;
 pub mod vap;
 
 pub use error::{Error, Result};

@@ -52,7 +52,6 @@ mod inventory;
 mod matching;
 pub(crate) mod object;
 mod review;
-mod rvm;
 mod schema;
 pub mod suite;
 mod template;
@@ -66,6 +65,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use regorus::Value;
 
+pub use crate::rvm::Evaluator;
 pub use cache::TemplateCache;
 pub use config::{
     Process, REQUIRES_SYNC_DATA, SyncConfig, SyncKind, SyncRequirement, SyncTestReport,
@@ -78,7 +78,6 @@ pub use inventory::Inventory;
 pub use matching::{
     KindSelector, LabelRequirement, LabelSelector, MatchCriteria, SourceType, Wildcard,
 };
-pub use rvm::Evaluator;
 pub use template::{ConstraintTemplate, Engine, TARGET};
 
 pub(crate) use matching::Matchable;
@@ -1093,14 +1092,13 @@ fn evaluate_rego(
             ("review", input_review.clone()),
             ("parameters", c.parameters.clone()),
         ]);
-        let compiled = match options.evaluator {
-            Evaluator::Rvm => rego
-                .program
-                .get(&rego.rule)
-                .ok()
-                .and_then(|p| rvm::execute(p, &rego.data, input.clone(), timer).ok()),
-            Evaluator::Interpreter => None,
-        };
+        let compiled =
+            match options.evaluator {
+                Evaluator::Rvm => rego.program.get(&rego.rule).ok().and_then(|p| {
+                    crate::rvm::execute(p, None, &rego.data, input.clone(), timer).ok()
+                }),
+                Evaluator::Interpreter => None,
+            };
         // The interpreter runs what the RVM cannot, and re-runs what
         // failed on it, so errors read the same on either engine.
         let result = match compiled {

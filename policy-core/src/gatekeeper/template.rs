@@ -19,12 +19,12 @@ use regorus::{Engine as RegoEngine, Value};
 
 use super::data_access::DataAccess;
 use super::object::{str_at, value_at};
-use super::rvm;
 use super::schema::ParametersSchema;
 use crate::cel::validator::{FailurePolicy, Validator, ValidatorSource};
 use crate::error::Error;
 use crate::policy::{RegoVersion, new_engine_for, register_go_sprintf};
 use crate::rego::{package_components, parse_module, prepare as rewrite, rule_name};
+use crate::rvm;
 
 /// The only target Gatekeeper's Kubernetes admission uses.
 pub const TARGET: &str = "admission.k8s.gatekeeper.sh";

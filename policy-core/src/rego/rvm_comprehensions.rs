@@ -14,13 +14,16 @@
 use regorus::unstable::{Expr, Module};
 
 use super::ast::{AstVisitor, walk_module};
-use super::text::{Edit, apply_edits};
+use super::text::Edit;
+#[cfg(test)]
+use super::text::apply_edits;
 
 /// What is inserted after a comprehension's `|`.
 const LOOP: &str = " _ = [0][_];";
 
-/// `src` with every comprehension body starting with a one-element loop.
-pub(crate) fn rewrite(src: &str, m: &Module) -> String {
+/// The edits that start every comprehension body of `src` (parsed as `m`)
+/// with a one-element loop.
+pub(crate) fn edits(src: &str, m: &Module) -> Vec<Edit> {
     struct Finder<'s> {
         src: &'s str,
         edits: Vec<Edit>,
@@ -50,10 +53,13 @@ pub(crate) fn rewrite(src: &str, m: &Module) -> String {
         edits: Vec::new(),
     };
     walk_module(m, &mut f);
-    if f.edits.is_empty() {
-        return src.to_owned();
-    }
-    apply_edits(src, f.edits)
+    f.edits
+}
+
+/// `src` with every comprehension body starting with a one-element loop.
+#[cfg(test)]
+fn rewrite(src: &str, m: &Module) -> String {
+    apply_edits(src, edits(src, m))
 }
 
 #[cfg(test)]

@@ -1,20 +1,21 @@
 //! The default evaluator: regorus' register VM (RVM).
 //!
-//! With [`Evaluator::Rvm`], a template's `violation` rule runs as an RVM
-//! program compiled once, on first use, which evaluates the same Rego two to
-//! three times faster than the tree-walking interpreter. The RVM differs
-//! from OPA in one way that matters to an admission controller: a complete
-//! rule, function or object key that produces **conflicting values** is an
-//! evaluation error in OPA (which Gatekeeper reports as a violation), while
+//! With [`Evaluator::Rvm`], a Gatekeeper template's `violation` rule and a
+//! conftest namespace's generated rule (`regard test`) run as RVM programs
+//! compiled once, on first use, which evaluate the same Rego two to three
+//! times faster than the tree-walking interpreter. The RVM differs from OPA
+//! in one way that matters here: a complete rule, function or object key
+//! that produces **conflicting values** is an evaluation error in OPA
+//! (which Gatekeeper reports as a violation and conftest as an error), while
 //! the RVM silently takes one of the values or leaves the rule undefined. So
 //! the program is compiled from modules that [`crate::rego::conflicts`] has
 //! given conflict checks: every rule that can take several values collects
-//! them first and stops the program when there is more than one. The review
-//! then falls back to the interpreter for that template (below), which
-//! reports the conflict with OPA's semantics and the interpreter's text.
+//! them first and stops the program when there is more than one. The
+//! evaluation then falls back to the interpreter (below), which reports the
+//! conflict with OPA's semantics and the interpreter's text.
 //!
-//! A template also stays on the interpreter when something in its modules
-//! needs it:
+//! A policy stays on the interpreter when something in its modules needs
+//! it:
 //!
 //! * calls of the builtins regard adds as regorus extensions that regorus
 //!   does not have (`re_match`, `any`, `all`, the `parse_config*` family,
@@ -23,7 +24,7 @@
 //!   own builtins (`regex.*`, `sprintf`, `object.subset`, `json.patch`,
 //!   `http.send`, `time.parse_rfc3339_ns`), the compiled program calls
 //!   regard's implementation instead (`policy::builtins::rvm`), so those
-//!   templates run on the RVM with the interpreter's results;
+//!   policies run on the RVM with the interpreter's results;
 //! * `with`, `print`, `trace`: not supported by the RVM, or their output is
 //!   gathered by the interpreter only;
 //! * rule heads with constant keys or several key levels (`p["k"] = v`,
@@ -34,8 +35,8 @@
 //!   head's value or key);
 //! * anything else the RVM compiler rejects.
 //!
-//! At review time, an RVM error other than a timeout makes the review fall
-//! back to the interpreter for that template, so errors read the same
+//! At evaluation time, an RVM error other than a timeout makes that
+//! evaluation fall back to the interpreter, so errors read the same
 //! whichever engine ran first.
 
 use std::cell::RefCell;
@@ -48,8 +49,9 @@ use regorus::unstable::{Expr, LiteralStmt, Module, Rule, RuleHead};
 use regorus::utils::limits::ExecutionTimerConfig;
 
 use crate::policy::{RegoVersion, new_engine_for, register_go_sprintf, rvm_builtins};
+use crate::rego::text::apply_edits;
 use crate::rego::{
-    AstVisitor, conflicts, parse_module, rule_name, rvm_comprehensions, walk_module,
+    AstVisitor, conflicts, parse_module, rule_name, rvm_comprehensions, rvm_undefined, walk_module,
 };
 
 /// Builtins the interpreter handles itself; so is every builtin regard adds
@@ -62,17 +64,18 @@ const INTERPRETER_ONLY: &[&str] = &[
     "trace",
 ];
 
-/// Which evaluator reviews use.
+/// Which evaluator runs Rego: reviews of templates, `regard test` documents.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Evaluator {
-    /// regorus' register VM for every template it can run (see
-    /// [`PolicyBundle::interpreted_templates`](super::PolicyBundle::interpreted_templates)
-    /// for the others), about 2.4 times faster on function-heavy templates,
+    /// regorus' register VM for every policy it can run (see
+    /// [`PolicyBundle::interpreted_templates`](crate::gatekeeper::PolicyBundle::interpreted_templates)
+    /// for the templates that it cannot), about 2.4 times faster on
+    /// function-heavy templates,
     /// with the same results as the interpreter: conflicting rule values
     /// are detected by the compiled program and reported by the interpreter.
     #[default]
     Rvm,
-    /// regorus' interpreter for every template.
+    /// regorus' interpreter for every policy.
     Interpreter,
 }
 
@@ -104,11 +107,11 @@ impl std::str::FromStr for Evaluator {
     }
 }
 
-/// A template's RVM program, compiled on first use: reviews on the
-/// interpreter never pay for it.
+/// A policy's RVM program (a template's, or a conftest namespace's),
+/// compiled on first use: evaluations on the interpreter never pay for it.
 #[derive(Debug)]
 pub(crate) struct RvmProgram {
-    /// Why the template cannot run on the RVM, found from its source.
+    /// Why the policy cannot run on the RVM, found from its source.
     blocked: Option<String>,
     /// The modules as the compile stage prepared them: `(file name, source)`.
     sources: Vec<(String, String)>,
@@ -119,15 +122,15 @@ pub(crate) struct RvmProgram {
 }
 
 impl RvmProgram {
-    /// Checks the template's modules for what the RVM cannot run.
-    pub(crate) fn new(
-        modules: &[Module],
+    /// Checks the policy's modules for what the RVM cannot run.
+    pub(crate) fn new<'a>(
+        modules: impl IntoIterator<Item = &'a Module>,
         sources: Vec<(String, String)>,
         version: RegoVersion,
         data: Option<Value>,
     ) -> RvmProgram {
         RvmProgram {
-            blocked: modules.iter().find_map(blocker),
+            blocked: modules.into_iter().find_map(blocker),
             sources,
             version,
             data,
@@ -135,25 +138,35 @@ impl RvmProgram {
         }
     }
 
-    /// The program for `rule`, or why the template stays on the interpreter.
+    /// The program for `rule`, or why the policy stays on the interpreter.
     pub(crate) fn get(&self, rule: &str) -> Result<&Arc<Program>, &str> {
+        self.get_all(&[rule])
+    }
+
+    /// The program with an entry point for each of `rules` (in that order:
+    /// [`execute`]'s `entry` indexes them), or why the policy stays on the
+    /// interpreter. The first call compiles; every call must name the same
+    /// rules.
+    pub(crate) fn get_all<S: AsRef<str>>(&self, rules: &[S]) -> Result<&Arc<Program>, &str> {
         if let Some(why) = &self.blocked {
             return Err(why);
         }
         self.program
             .get_or_init(|| {
-                // A compiler panic blocks the template from the RVM for good.
-                crate::guard::catch(|| self.compile(rule))
+                // A compiler panic blocks the policy from the RVM for good.
+                let rules: Vec<&str> = rules.iter().map(AsRef::as_ref).collect();
+                crate::guard::catch(|| self.compile(&rules))
                     .unwrap_or_else(|panic| Err(panic.to_string()))
             })
             .as_ref()
             .map_err(String::as_str)
     }
 
-    /// Compiles the modules with conflict checks ([`crate::rego::conflicts`])
-    /// and a loop opening every comprehension
-    /// ([`crate::rego::rvm_comprehensions`]).
-    fn compile(&self, rule: &str) -> Result<Arc<Program>, String> {
+    /// Compiles the modules with conflict checks ([`crate::rego::conflicts`]),
+    /// checks that assigned values are defined
+    /// ([`crate::rego::rvm_undefined`]) and a loop opening every
+    /// comprehension ([`crate::rego::rvm_comprehensions`]).
+    fn compile(&self, rules: &[&str]) -> Result<Arc<Program>, String> {
         let v1 = self.version == RegoVersion::V1;
         let mut parsed = Vec::with_capacity(self.sources.len());
         for (name, src) in &self.sources {
@@ -172,7 +185,9 @@ impl RvmProgram {
                 .get(i)
                 .map_or("policy.rego", |(n, _)| n.as_str());
             let m = parse_module(name, text, v1).map_err(|e| one_line(&e.to_string()))?;
-            *text = rvm_comprehensions::rewrite(text, &m);
+            let mut edits = rvm_undefined::edits(text, &m);
+            edits.extend(rvm_comprehensions::edits(text, &m));
+            *text = apply_edits(text, edits);
         }
         let texts: Vec<&str> = checked.iter().map(String::as_str).collect();
         let mut engine = new_engine_for(self.version, &texts).map_err(|e| e.to_string())?;
@@ -185,11 +200,14 @@ impl RvmProgram {
         if let Some(data) = &self.data {
             engine.add_data(data.clone()).map_err(|e| e.to_string())?;
         }
+        let Some(first) = rules.first() else {
+            return Err("no rule to compile".to_owned());
+        };
         let policy = engine
-            .compile_with_entrypoint(&rule.into())
+            .compile_with_entrypoint(&(*first).into())
             .map_err(|e| one_line(&e.to_string()))?;
-        let mut program = Compiler::compile_from_policy(&policy, &[rule])
-            .map_err(|e| one_line(&e.to_string()))?;
+        let mut program =
+            Compiler::compile_from_policy(&policy, rules).map_err(|e| one_line(&e.to_string()))?;
         let Some(unique) = Arc::get_mut(&mut program) else {
             return Err("the compiled program is shared".to_owned());
         };
@@ -297,14 +315,16 @@ impl AstVisitor for Blocker {
 }
 
 thread_local! {
-    /// One VM per thread, reloaded with each template's program: creating a
+    /// One VM per thread, reloaded with each policy's program: creating a
     /// VM costs about as much as a small template's evaluation.
     static VM: RefCell<Option<RegoVM>> = const { RefCell::new(None) };
 }
 
-/// Runs a program on this thread's VM.
+/// Runs a program on this thread's VM: its first entry point, or entry
+/// point `entry` of a program compiled with several.
 pub(crate) fn execute(
     program: &Arc<Program>,
+    entry: Option<usize>,
     data: &Value,
     input: Value,
     timer: Option<ExecutionTimerConfig>,
@@ -323,7 +343,10 @@ pub(crate) fn execute(
                 .set_data(data.clone())
                 .and_then(|()| {
                     vm.set_input(input);
-                    vm.execute()
+                    match entry {
+                        None => vm.execute(),
+                        Some(i) => vm.execute_entry_point_by_index(i),
+                    }
                 })
                 .map_err(|e| e.to_string());
             // Do not keep the request alive in the thread's VM.
@@ -476,6 +499,30 @@ violation[{"msg": msg}] {
         ]
         .map(str::to_owned)
         .to_vec();
+        assert_eq!(messages(&b, pod, Evaluator::Interpreter), expected);
+        assert_eq!(messages(&b, pod, Evaluator::Rvm), expected);
+    }
+
+    #[test]
+    fn undefined_values_stop_a_compiled_template_as_they_stop_the_interpreter() {
+        // An assignment of an undefined value read only under `not`, and a
+        // function ignoring its argument: no violation in OPA.
+        let b = bundle(&[
+            (
+                "K8sRegistry",
+                "package a\nviolation[{\"msg\": msg}] {\n  c := input.review.object.spec.containers[_]\n  r := registry(c.image)\n  not r == \"quay.io\"\n  msg := sprintf(\"%v from %v\", [c.name, c.image])\n}\nregistry(img) = r {\n  contains(img, \"/\")\n  r := split(img, \"/\")[0]\n}",
+            ),
+            (
+                "K8sIgnored",
+                "package b\nviolation[{\"msg\": \"has owner\"}] {\n  present(input.review.object.metadata.owner)\n}\npresent(_) = true",
+            ),
+        ]);
+        assert_eq!(reasons(&b), Vec::new());
+        let pod = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a", "image": "nginx"},
+                                    {"name": "b", "image": "x.io/b"},
+                                    {"name": "c", "image": "quay.io/c"}]}}"#;
+        let expected = vec!["b from x.io/b".to_owned()];
         assert_eq!(messages(&b, pod, Evaluator::Interpreter), expected);
         assert_eq!(messages(&b, pod, Evaluator::Rvm), expected);
     }
