@@ -20,6 +20,8 @@ struct Settings {
     bundles: Option<Selection>,
     /// Whether bundles' K8sNativeValidation (CEL) code runs before their Rego.
     k8s_native_validation: bool,
+    /// Which evaluator runs the Rego.
+    evaluator: policy_core::gatekeeper::Evaluator,
     load: LoadOptions,
     namespaces: NamespaceSelection,
     output: OutputFormat,
@@ -124,6 +126,7 @@ impl Settings {
             paths: args.paths,
             bundles,
             k8s_native_validation: args.cel.k8s_native_validation,
+            evaluator: args.evaluator,
             load,
             namespaces,
             output,
@@ -178,6 +181,7 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
         None => {
             let policies = PolicySet::load(&settings.load)?;
             let mut checker = Checker::new(&policies, &settings.namespaces)?;
+            checker.set_evaluator(settings.evaluator);
             if settings.trace {
                 checker.enable_tracing(&policies)?;
             }
@@ -204,7 +208,7 @@ pub(crate) fn run(args: TestArgs) -> Result<u8> {
         Engine::Bundle(bundle, bundle_mutators) => {
             let engines = policy_core::gatekeeper::Engines {
                 k8s_native_validation: settings.k8s_native_validation,
-                ..Default::default()
+                evaluator: settings.evaluator,
             };
             // Mutators from the bundles and from the inputs: objects are
             // validated as the cluster would store them.

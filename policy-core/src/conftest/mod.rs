@@ -8,6 +8,15 @@
 //! once per rule. [`Checker::check_files`] evaluates documents in parallel
 //! and returns results in input order.
 //!
+//! The generated rule runs as an RVM program ([`Evaluator::Rvm`], the
+//! default; see [`crate::rvm`]) when the policies allow it, and on regorus'
+//! interpreter otherwise: when some policy reads `data.conftest` (given
+//! per document with `with`), with `--trace`, with builtin errors made
+//! strict, or when the program cannot be compiled. A document whose
+//! program stops with an error (a rule with conflicting values, a builtin
+//! regard implements failing) is evaluated again on the interpreter, so
+//! its results and errors are the interpreter's.
+//!
 //! When that combined evaluation fails (an error or a panic in one rule),
 //! the document's rules are evaluated again one by one, so the failing
 //! rule is reported as an error for that document and every other rule
@@ -21,6 +30,8 @@ mod verify;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use regorus::{Engine, Value};
@@ -28,6 +39,8 @@ use regorus::{Engine, Value};
 use crate::error::{Error, Result};
 use crate::input::{FileInfo, ParsedFile};
 use crate::policy::PolicySet;
+pub use crate::rvm::Evaluator;
+use crate::rvm::RvmProgram;
 
 pub use bundle::{check_bundle, check_bundle_mutated};
 pub use namespaces::{NamespaceSelection, select_namespaces};
@@ -106,6 +119,9 @@ struct Plan {
     rule_count: usize,
     /// Rule path of the generated rule that evaluates everything at once.
     entry: Option<String>,
+    /// The generated rule's entry point in [`Checker::program`] (`entry`
+    /// with `_rvm`), by position.
+    rvm_entry: Option<usize>,
 }
 
 /// Evaluates documents against the deny/warn rules of chosen namespaces.
@@ -118,6 +134,21 @@ pub struct Checker {
     /// Whether some policy may read `data.conftest` (the file being
     /// checked), which each evaluation then provides with `with`.
     reads_file_info: bool,
+    /// Which evaluator runs the generated rules.
+    evaluator: Evaluator,
+    /// Whether builtin errors abort evaluation: the RVM programs make
+    /// them undefined, so the interpreter runs everything then.
+    strict_builtins: bool,
+    /// `data` the engine holds, for the RVM program.
+    data: Value,
+    /// One RVM program for every plan's generated rule, compiled on first
+    /// use; `None` when some policy reads `data.conftest`.
+    program: Option<Arc<RvmProgram>>,
+    /// The program's entry points, in order.
+    rvm_entries: Vec<String>,
+    /// Documents whose RVM program stopped with an error and were
+    /// evaluated again on the interpreter.
+    fallbacks: Arc<AtomicUsize>,
 }
 
 impl Checker {
@@ -168,15 +199,45 @@ impl Checker {
             } else {
                 let rule = format!("ns{index}");
                 let base = rego_ref(&namespace);
+                let entries: Vec<(String, String)> = rules
+                    .iter()
+                    .map(|r| {
+                        (
+                            format!("[x | x := {base}[{}]]", json_string(&r.name)),
+                            format!(
+                                "count([1 | {base}[\"exception\"][_][_] == {}])",
+                                json_string(exception_name(&r.name))
+                            ),
+                        )
+                    })
+                    .collect();
+                // For the interpreter, one object of every value: the
+                // fewest rules to look up and cache per document.
                 let _ = writeln!(generated, "{rule} := {{");
-                for (i, r) in rules.iter().enumerate() {
+                for (i, (values, exceptions)) in entries.iter().enumerate() {
                     let sep = if i == 0 { "" } else { "," };
                     // One entry per line: regorus limits line length.
                     let _ = writeln!(
                         generated,
-                        "{sep}\"r{i}\": [x | x := {base}[{name}]],\n\"e{i}\": count([1 | {base}[\"exception\"][_][_] == {exc}])",
-                        name = json_string(&r.name),
-                        exc = json_string(exception_name(&r.name)),
+                        "{sep}\"r{i}\": {values},\n\"e{i}\": {exceptions}"
+                    );
+                }
+                generated.push_str("}\n");
+                // For the RVM, each value in a rule of its own: the object
+                // above needs more registers than an RVM rule has (255) once
+                // a namespace has nine rules.
+                for (i, (values, exceptions)) in entries.iter().enumerate() {
+                    let _ = writeln!(
+                        generated,
+                        "{rule}_r{i} := {values}\n{rule}_e{i} := {exceptions}"
+                    );
+                }
+                let _ = writeln!(generated, "{rule}_rvm := {{");
+                for i in 0..entries.len() {
+                    let sep = if i == 0 { "" } else { "," };
+                    let _ = writeln!(
+                        generated,
+                        "{sep}\"r{i}\": {rule}_r{i}, \"e{i}\": {rule}_e{i}"
                     );
                 }
                 generated.push_str("}\n");
@@ -187,6 +248,7 @@ impl Checker {
                 rules,
                 rule_count,
                 entry,
+                rvm_entry: None,
             });
         }
         let mut engine = policies.engine().clone();
@@ -214,12 +276,70 @@ impl Checker {
                 message,
             });
         }
+        let data = engine.get_data();
+        let mut rvm_entries = Vec::new();
+        for plan in &mut plans {
+            if let Some(entry) = &plan.entry {
+                plan.rvm_entry = Some(rvm_entries.len());
+                rvm_entries.push(format!("{entry}_rvm"));
+            }
+        }
+        let program = (!reads_file_info && !rvm_entries.is_empty()).then(|| {
+            let sources: Vec<(String, String)> = engine
+                .get_policies()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| (s.file().clone(), s.contents().clone()))
+                .collect();
+            let modules = engine.get_modules().clone();
+            Arc::new(RvmProgram::new(
+                modules.iter().map(|m| &**m),
+                sources,
+                policies.rego_version(),
+                Some(data.clone()),
+            ))
+        });
         Ok(Checker {
             engine,
             plans,
             tracer: None,
             reads_file_info,
+            evaluator: Evaluator::default(),
+            strict_builtins: policies.strict_builtin_errors(),
+            data,
+            program,
+            rvm_entries,
+            fallbacks: Arc::default(),
         })
+    }
+
+    /// Chooses the evaluator ([`Evaluator::Rvm`] by default); results are
+    /// the same with either.
+    pub fn set_evaluator(&mut self, evaluator: Evaluator) {
+        self.evaluator = evaluator;
+    }
+
+    /// Namespaces whose generated rule cannot run on the RVM, with the
+    /// reason; empty with [`Evaluator::Interpreter`]. Compiles the programs
+    /// not compiled yet.
+    pub fn interpreted_namespaces(&self) -> Vec<(&str, String)> {
+        if self.evaluator == Evaluator::Interpreter {
+            return Vec::new();
+        }
+        self.plans
+            .iter()
+            .filter_map(|plan| {
+                plan.entry.as_ref()?;
+                let why = if self.reads_file_info {
+                    "a policy may read data.conftest".to_owned()
+                } else if self.strict_builtins {
+                    "builtin errors are strict".to_owned()
+                } else {
+                    self.rvm_program().err()?.to_owned()
+                };
+                Some((plan.namespace.as_str(), why))
+            })
+            .collect()
     }
 
     /// Turns tracing on: each result then carries, per document and queried
@@ -346,6 +466,37 @@ impl Checker {
         }
     }
 
+    /// The generated rule's value from the plan's RVM program, or `None`
+    /// when the interpreter is to evaluate it: the program is blocked or
+    /// stopped with an error (see the module's documentation).
+    fn compiled(&self, plan: &Plan, doc: &Document<'_>) -> Option<Value> {
+        if self.evaluator != Evaluator::Rvm || self.strict_builtins || self.tracer.is_some() {
+            return None;
+        }
+        let program = self.rvm_program().ok()?;
+        let entry = Some(plan.rvm_entry?);
+        let value = crate::rvm::execute(program, entry, &self.data, doc.value.clone(), None).ok();
+        if value.is_none() {
+            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
+        value
+    }
+
+    /// The RVM program of every plan, or why there is none.
+    fn rvm_program(&self) -> std::result::Result<&Arc<regorus::rvm::Program>, &str> {
+        let program = self
+            .program
+            .as_ref()
+            .ok_or("a policy may read data.conftest")?;
+        program.get_all(&self.rvm_entries)
+    }
+
+    /// How many documents a compiled program could not evaluate (an error,
+    /// such as conflicting rule values) and the interpreter evaluated again.
+    pub fn rvm_fallbacks(&self) -> usize {
+        self.fallbacks.load(Ordering::Relaxed)
+    }
+
     fn check_document(
         &self,
         engine: &mut Engine,
@@ -377,6 +528,8 @@ impl Checker {
         };
         let first = if self.reads_file_info {
             self.eval(engine, doc, &format!("{entry}{}", with()?), false)
+        } else if let Some(value) = self.compiled(plan, doc) {
+            Ok(value)
         } else {
             self.eval(engine, doc, entry, true)
         };

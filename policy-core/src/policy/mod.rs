@@ -83,6 +83,8 @@ pub struct PolicySet {
     /// Whether errors of regard's own builtins abort evaluation (shared
     /// with the extensions registered in `engine`).
     strict_builtins: Arc<AtomicBool>,
+    /// The Rego version the modules were parsed with.
+    version: RegoVersion,
     /// Files left out because they do not compile ([`PolicySet::load_tests`] only).
     excluded: Vec<ExcludedFile>,
     /// Test definitions compiled under internal names ([`PolicySet::load_tests`] only).
@@ -179,7 +181,7 @@ impl PolicySet {
         let mut engine = engine_with_flag(version, &strict_builtins, Some(&texts))?;
         configure(&mut engine)?;
         let modules = stage_and_add(&mut engine, sources, version == RegoVersion::V1)?;
-        Ok(PolicySet::loaded(engine, modules, strict_builtins))
+        Ok(PolicySet::loaded(engine, modules, strict_builtins, version))
     }
 
     /// The set of what `engine` holds, nothing excluded.
@@ -187,11 +189,13 @@ impl PolicySet {
         engine: Engine,
         modules: Vec<ModuleInfo>,
         strict_builtins: Arc<AtomicBool>,
+        version: RegoVersion,
     ) -> PolicySet {
         PolicySet {
             engine,
             modules,
             strict_builtins,
+            version,
             excluded: Vec::new(),
             split_tests: Vec::new(),
         }
@@ -218,7 +222,7 @@ impl PolicySet {
                 })?;
         }
         let modules = discovery::describe(engine.get_modules());
-        Ok(PolicySet::loaded(engine, modules, strict_builtins))
+        Ok(PolicySet::loaded(engine, modules, strict_builtins, version))
     }
 
     /// Loads policies to run their unit tests, as `verify` does: like
@@ -356,7 +360,7 @@ impl PolicySet {
         }
         let modules = discovery::describe(engine.get_modules());
         Ok((
-            PolicySet::loaded(engine, modules, strict_builtins),
+            PolicySet::loaded(engine, modules, strict_builtins, version),
             unparsed,
         ))
     }
@@ -419,6 +423,17 @@ impl PolicySet {
     pub fn set_strict_builtin_errors(&mut self, strict: bool) {
         self.engine.set_strict_builtin_errors(strict);
         self.strict_builtins.store(strict, Ordering::Relaxed);
+    }
+
+    /// Whether builtin errors abort evaluation (see
+    /// [`PolicySet::set_strict_builtin_errors`]).
+    pub(crate) fn strict_builtin_errors(&self) -> bool {
+        self.strict_builtins.load(Ordering::Relaxed)
+    }
+
+    /// The Rego version the modules were parsed with.
+    pub fn rego_version(&self) -> RegoVersion {
+        self.version
     }
 
     /// Reads policy files into `(path, source)` pairs.
