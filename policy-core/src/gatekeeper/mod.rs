@@ -255,7 +255,10 @@ pub(crate) fn read_documents(path: &Path) -> Result<Vec<Value>, Error> {
         Err(e @ Error::Parse { .. }) => {
             let yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
             let text = std::fs::read_to_string(path).ok();
-            match text.filter(|_| yaml).and_then(|t| lenient_yaml(&t)) {
+            match text
+                .filter(|_| yaml)
+                .and_then(|t| crate::input::yaml::lenient(&t))
+            {
                 Some(docs) => docs,
                 None => return Err(e),
             }
@@ -266,16 +269,6 @@ pub(crate) fn read_documents(path: &Path) -> Result<Vec<Value>, Error> {
         .into_iter()
         .filter(|d| !matches!(d, Value::Null | Value::Undefined))
         .collect())
-}
-
-fn lenient_yaml(text: &str) -> Option<Vec<Value>> {
-    use serde::Deserialize;
-    let mut docs = Vec::new();
-    for doc in yaml_serde::Deserializer::from_str(text) {
-        let v = yaml_serde::Value::deserialize(doc).ok()?;
-        docs.push(Value::from(v));
-    }
-    Some(docs)
 }
 
 /// Every `.yaml`, `.yml` and `.json` file under `paths` (directories walked

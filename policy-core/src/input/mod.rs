@@ -32,7 +32,7 @@ mod toml;
 mod vcl;
 mod walk;
 mod xml;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::path::{Path, PathBuf};
 

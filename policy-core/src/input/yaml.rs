@@ -35,8 +35,20 @@ pub(crate) fn parse_documents(text: &str, path: &Path) -> Result<Vec<Value>> {
             Err(e) => {
                 // The event pass words syntax errors as the scanner does;
                 // it also reports them first when both fail.
-                document_layout(text, path)?;
-                return Err(yaml_error(path, &e));
+                let error = match document_layout(text, path) {
+                    Err(layout) => layout,
+                    Ok(_) => yaml_error(path, &e),
+                };
+                // Go's YAML (libyaml's grammar) accepts a quoted scalar
+                // continued at its key's indentation, which the YAML 1.2
+                // scanner refuses (gatekeeper-library's httpsonly template);
+                // conftest and kubectl read such files, so regard does too.
+                if error.to_string().contains("indentation")
+                    && let Some(docs) = lenient(text)
+                {
+                    return Ok(docs);
+                }
+                return Err(error);
             }
         };
     if plainly_without_nulls(text, parsed.len()) {
@@ -59,6 +71,20 @@ pub(crate) fn parse_documents(text: &str, path: &Path) -> Result<Vec<Value>> {
         }
     }
     Ok(docs)
+}
+
+/// The documents of `text` as a libyaml-based parser reads them, for the
+/// layouts Go's YAML accepts and the strict parser refuses; `None` when it
+/// fails too. Its scalars are YAML 1.2's (`yes` stays a string), so it is
+/// only a fallback.
+pub(crate) fn lenient(text: &str) -> Option<Vec<Value>> {
+    use serde::Deserialize;
+    let mut docs = Vec::new();
+    for doc in yaml_serde::Deserializer::from_str(text) {
+        let v = yaml_serde::Value::deserialize(doc).ok()?;
+        docs.push(Value::from(v));
+    }
+    Some(docs)
 }
 
 /// Whether the text shows, line by line, that the stream holds `parsed`
@@ -609,6 +635,18 @@ mod tests {
             docs(text),
             [r#"{"base":{"x":1},"m":{"o":493,"x":1,"z":true},"true":false}"#]
         );
+    }
+
+    #[test]
+    fn a_quoted_scalar_continued_at_its_keys_indentation_reads_as_in_go() {
+        let text =
+            "spec:\n  props:\n    d: \"When set, the TLS\n    check is skipped.\"\n    n: 1\n";
+        assert_eq!(
+            docs(text),
+            [r#"{"spec":{"props":{"d":"When set, the TLS check is skipped.","n":1}}}"#]
+        );
+        // Other syntax errors are still errors.
+        assert!(parse_documents("a: [1, 2\nb: 3\n", Path::new("e.yaml")).is_err());
     }
 
     #[test]
