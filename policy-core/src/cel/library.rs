@@ -160,6 +160,13 @@ fn field_of<'b>(
     value: &'b dyn Val,
     field: &dyn Val,
 ) -> Result<Option<CowVal<'b, 'b>>, ExecutionError> {
+    // The object's own maps answer without building a missing key's error.
+    if let (Some(map), Some(key)) = (
+        value.downcast_ref::<super::shared::SharedMap>(),
+        field.downcast_ref::<CelString<'_>>(),
+    ) {
+        return Ok(map.find(key.inner()).map(CowVal::Borrowed));
+    }
     let is_map = value.get_type().kind() == cel::common::types::Kind::Map;
     let Some(indexer) = value.as_indexer().filter(|_| is_map) else {
         return Ok(None);

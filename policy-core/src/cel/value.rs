@@ -6,9 +6,7 @@
 //! every expression (see [`super::validator`]), so its cost does not grow
 //! with the number of constraints.
 
-use cel::common::types::{
-    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString,
-};
+use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelNull, CelString};
 use cel::common::value::Val;
 use regorus::Value;
 
@@ -31,17 +29,17 @@ pub(crate) fn to_val(v: &Value) -> Box<dyn Val + 'static> {
         Value::Set(s) => Box::new(SharedList::new(CelList::from(
             s.iter().map(to_val).collect::<Vec<_>>(),
         ))),
-        Value::Object(o) => Box::new(SharedMap::new(CelMap::from(
+        Value::Object(o) => Box::new(SharedMap::new(
             o.iter()
                 .map(|(k, v)| {
-                    let key = match k {
-                        Value::String(s) => s.to_string(),
-                        other => other.to_string(),
+                    let key: Box<str> = match k {
+                        Value::String(s) => Box::from(&**s),
+                        other => other.to_string().into_boxed_str(),
                     };
-                    (CelMapKey::from(key), to_val(v))
+                    (key, to_val(v))
                 })
-                .collect::<std::collections::HashMap<_, _>>(),
-        ))),
+                .collect(),
+        )),
     }
 }
 
