@@ -32,8 +32,20 @@ use cel::common::value::{Builtin, BuiltinRef, CowVal, Val};
 #[derive(Debug, Clone)]
 pub(crate) struct SharedMap(Arc<MapEntries>);
 
-/// One entry of a [`SharedMap`]: a key and its value.
-pub(crate) type Entry = (Box<str>, Box<dyn Val + 'static>);
+/// One entry of a [`SharedMap`]: the key, the regorus value, and that
+/// value as a CEL value once something has read it.
+#[derive(Debug)]
+struct Entry {
+    key: Arc<str>,
+    source: regorus::Value,
+    value: OnceLock<Box<dyn Val + 'static>>,
+}
+
+impl Entry {
+    fn value(&self) -> &(dyn Val + 'static) {
+        self.value.get_or_init(|| super::value::to_val(&self.source)).as_ref()
+    }
+}
 
 /// A [`SharedMap`]'s entries.
 #[derive(Debug)]
@@ -49,15 +61,25 @@ pub(crate) struct MapEntries {
 pub(crate) struct SharedList(Arc<CelList<'static>>);
 
 impl SharedMap {
-    /// The map of `entries`; a key given twice keeps its last value, as a
-    /// map built from them would.
-    pub(crate) fn new(mut entries: Vec<Entry>) -> Self {
-        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
+    /// The map of `entries`, each value converted when it is first read (a
+    /// review reads a few fields of an object: its `status` or
+    /// `managedFields` are never converted); a key given twice keeps its
+    /// last value, as a map built from them would.
+    pub(crate) fn new(entries: impl IntoIterator<Item = (Arc<str>, regorus::Value)>) -> Self {
+        let mut entries: Vec<Entry> = entries
+            .into_iter()
+            .map(|(key, source)| Entry {
+                key,
+                source,
+                value: OnceLock::new(),
+            })
+            .collect();
+        if !entries.is_sorted_by(|a, b| a.key < b.key) {
             // Later entries first, so that the stable sort and `dedup`
             // keep the last value of a repeated key.
             entries.reverse();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            entries.dedup_by(|later, first| later.0 == first.0);
+            entries.sort_by(|a, b| a.key.cmp(&b.key));
+            entries.dedup_by(|later, first| later.key == first.key);
         }
         Self(Arc::new(MapEntries {
             entries: entries.into_boxed_slice(),
@@ -69,10 +91,10 @@ impl SharedMap {
     pub(crate) fn find(&self, key: &str) -> Option<&(dyn Val + 'static)> {
         let entries = &self.0.entries;
         entries
-            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .binary_search_by(|e| (*e.key).cmp(key))
             .ok()
             .and_then(|i| entries.get(i))
-            .map(|(_, v)| v.as_ref())
+            .map(Entry::value)
     }
 
     /// The crate's map of the same entries.
@@ -87,7 +109,7 @@ impl MapEntries {
             CelMap::from(
                 self.entries
                     .iter()
-                    .map(|(k, v)| (CelMapKey::from(k.to_string()), v.clone_as_boxed()))
+                    .map(|e| (CelMapKey::from(e.key.to_string()), e.value().clone_as_boxed()))
                     .collect::<std::collections::HashMap<_, _>>(),
             )
         })
@@ -414,15 +436,11 @@ mod tests {
     #[test]
     fn a_repeated_key_keeps_its_last_value() {
         use cel::common::types::CelInt;
-        let entries = vec![
-            (
-                Box::from("b"),
-                Box::new(CelInt::from(1)) as Box<dyn cel::common::value::Val>,
-            ),
-            (Box::from("a"), Box::new(CelInt::from(2))),
-            (Box::from("b"), Box::new(CelInt::from(3))),
-        ];
-        let map = super::SharedMap::new(entries);
+        let map = super::SharedMap::new([
+            (std::sync::Arc::from("b"), regorus::Value::from(1)),
+            (std::sync::Arc::from("a"), regorus::Value::from(2)),
+            (std::sync::Arc::from("b"), regorus::Value::from(3)),
+        ]);
         let get = |k: &str| {
             *map.find(k)
                 .and_then(|v| v.downcast_ref::<CelInt>())

@@ -29,17 +29,14 @@ pub(crate) fn to_val(v: &Value) -> Box<dyn Val + 'static> {
         Value::Set(s) => Box::new(SharedList::new(CelList::from(
             s.iter().map(to_val).collect::<Vec<_>>(),
         ))),
-        Value::Object(o) => Box::new(SharedMap::new(
-            o.iter()
-                .map(|(k, v)| {
-                    let key: Box<str> = match k {
-                        Value::String(s) => Box::from(&**s),
-                        other => other.to_string().into_boxed_str(),
-                    };
-                    (key, to_val(v))
-                })
-                .collect(),
-        )),
+        Value::Object(o) => Box::new(SharedMap::new(o.iter().map(|(k, v)| {
+            // The key is shared with regorus' value, not copied.
+            let key: std::sync::Arc<str> = match k {
+                Value::String(s) => s.clone(),
+                other => std::sync::Arc::from(other.to_string()),
+            };
+            (key, v.clone())
+        }))),
     }
 }
 
