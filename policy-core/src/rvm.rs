@@ -51,7 +51,7 @@ use regorus::utils::limits::ExecutionTimerConfig;
 use crate::policy::{RegoVersion, new_engine_for, register_go_sprintf, rvm_builtins};
 use crate::rego::text::apply_edits;
 use crate::rego::{
-    AstVisitor, conflicts, parse_module, rule_name, rvm_comprehensions, rvm_undefined, walk_module,
+    AstVisitor, conflicts, parse_module, rule_name, rvm_comprehensions, rvm_undefined, walk_rule,
 };
 
 /// Builtins the interpreter handles itself; so is every builtin regard adds
@@ -226,14 +226,26 @@ fn one_line(s: &str) -> String {
 }
 
 /// The first construct of a module that needs the interpreter.
+///
+/// Unit tests (`test_*`, `todo_test_*`) are not looked at: no compiled
+/// entry point reads them, and their `with` mocks would otherwise keep every
+/// policy with tests beside it (`regard test -p policy` on a directory of
+/// policies and their `_test.rego` files) on the interpreter. A rule that
+/// did call one would meet the RVM compiler, which refuses `with`.
 fn blocker(m: &Module) -> Option<String> {
-    for rule in &m.policy {
+    let rules = m.policy.iter().filter(|rule| {
+        !rule_name(rule).is_some_and(|n| n.starts_with("test_") || n.starts_with("todo_test_"))
+    });
+    let mut v = Blocker(None);
+    for rule in rules {
         if let Some(why) = head_blocker(rule) {
             return Some(why);
         }
+        walk_rule(rule, &mut v);
+        if v.0.is_some() {
+            break;
+        }
     }
-    let mut v = Blocker(None);
-    walk_module(m, &mut v);
     v.0
 }
 

@@ -191,6 +191,9 @@ const V0: &[&str] = &[
 
 /// v1 policies of package `main`.
 const V1: &[&str] = &[
+    // A unit test beside the rules, with a `with` mock the RVM cannot run:
+    // it is not compiled, and the rules run on the RVM.
+    "deny contains \"pod\" if input.kind == \"Pod\"\ntest_pod if { deny[\"pod\"] with input as {\"kind\": \"Pod\"} }",
     "deny contains x if { every v in input.l { v > 0 }; x := \"all positive\" }",
     "deny contains x if { some v in input.l; v == 2; x := v }",
     "deny contains x if { some k, v in input.o; v > 1; x := k }",

@@ -43,7 +43,9 @@ struct Entry {
 
 impl Entry {
     fn value(&self) -> &(dyn Val + 'static) {
-        self.value.get_or_init(|| super::value::to_val(&self.source)).as_ref()
+        self.value
+            .get_or_init(|| super::value::to_val(&self.source))
+            .as_ref()
     }
 }
 
@@ -109,7 +111,12 @@ impl MapEntries {
             CelMap::from(
                 self.entries
                     .iter()
-                    .map(|e| (CelMapKey::from(e.key.to_string()), e.value().clone_as_boxed()))
+                    .map(|e| {
+                        (
+                            CelMapKey::from(e.key.to_string()),
+                            e.value().clone_as_boxed(),
+                        )
+                    })
                     .collect::<std::collections::HashMap<_, _>>(),
             )
         })

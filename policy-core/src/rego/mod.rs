@@ -89,6 +89,7 @@ use regorus::unstable::Module;
 
 pub(crate) use ast::{
     AstVisitor, length_limits, package_components, parse_module, rule_name, walk_expr, walk_module,
+    walk_rule,
 };
 pub(crate) use text::may_read_data;
 use text::{Edit, TokenTable, apply_edits};
