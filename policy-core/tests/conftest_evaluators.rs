@@ -143,6 +143,9 @@ const INPUTS: &[&str] = &[
 
 /// v0 policies of package `main`.
 const V0: &[&str] = &[
+    // `future.keywords.if` in v0, a default and iteration in the body (the
+    // shape of konstraint's `pods.pod`).
+    "import future.keywords.if\ndefault pod := false\npod := input.spec if {\n\tinput.kind == [\"Pod\", \"Deployment\"][_]\n}\ndeny[x] { x := pod }",
     "deny[msg] { c := input.spec.containers[_]; not c.securityContext.privileged == false; msg := c.name }",
     "deny[msg] { c := input.spec.containers[_]; p := c.ports[_].containerPort; p < 100; msg := sprintf(\"%v %v\", [c.name, p]) }",
     "deny[msg] { some i; c := input.spec.containers[i]; not startswith(c.image, \"quay.io/\"); msg := sprintf(\"%d %v\", [i, c.image]) }",

@@ -1180,9 +1180,12 @@ fn rewrite_def(
         ));
     }
     // Where the head ends: at the body, or past the closing characters
-    // regorus' span leaves out.
+    // regorus' span leaves out. In v0 the body's `if` (`future.keywords.if`)
+    // goes too: `s[v] if { … }` is an object rule with the value `true`
+    // there, `s[v] { … }` the partial set the rewrite means.
     let (head_end, gap) = match (bodies.first(), head) {
-        (Some(b), _) => (b.span.start as usize, " "),
+        (Some(b), _) if rego_v1 => (b.span.start as usize, " "),
+        (Some(b), _) => (b.query.span.start as usize, " "),
         (
             None,
             RuleHead::Compr { span, .. } | RuleHead::Func { span, .. } | RuleHead::Set { span, .. },
@@ -1496,6 +1499,18 @@ mod tests {
         let rv1 = "package t\np := v if { some v in input.xs }";
         assert_eq!(agree(rv1, true, r#"{"xs": [3, 4]}"#), Err(()));
         assert_eq!(agree(rv1, true, r#"{"xs": [3]}"#), num(3));
+        // v0 with `future.keywords.if`: the collecting rule drops the `if`,
+        // which would make it an object of `true`s (konstraint's
+        // `pods.pod` was `true` on the RVM).
+        let v0_if = "package t\nimport future.keywords.if\ndefault p := false\np := input.spec if {\n\tinput.kind == [\"a\", \"b\"][_]\n}";
+        assert_eq!(
+            rewritten(v0_if).lines().nth(3),
+            Some("__regard_vals_p[input.spec] {")
+        );
+        assert_eq!(
+            agree(v0_if, false, r#"{"kind": "b", "spec": {"x": 1}}"#),
+            Ok(Value::from_json_str(r#"{"x": 1}"#).unwrap())
+        );
     }
 
     /// A memory-suffix function as the library's container-limits template
