@@ -1349,11 +1349,9 @@ fn one_helper(rego_v1: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use regorus::languages::rego::compiler::Compiler;
-    use regorus::rvm::RegoVM;
-    use regorus::{Engine, Value};
+    use regorus::Value;
 
-    use super::super::parse_module;
+    use super::super::{parse_module, test_engines};
     use super::{BoolOp, Range};
 
     /// The rewritten text of one v0 module.
@@ -1366,29 +1364,11 @@ mod tests {
     fn rvm(src: &str, rego_v1: bool, input: &str) -> Result<Value, String> {
         let m = parse_module("t.rego", src, rego_v1).unwrap();
         let text = super::rewrite(&[(src, &m)], rego_v1)?.remove(0);
-        let mut e = Engine::new();
-        e.set_rego_v0(!rego_v1);
-        e.add_policy("t.rego".into(), text.clone())
-            .map_err(|e| format!("{e}\n{text}"))?;
-        let policy = e
-            .compile_with_entrypoint(&"data.t.p".into())
-            .map_err(|e| e.to_string())?;
-        let program =
-            Compiler::compile_from_policy(&policy, &["data.t.p"]).map_err(|e| e.to_string())?;
-        let mut vm = RegoVM::new();
-        vm.load_program(program);
-        vm.set_data(Value::new_object())
-            .map_err(|e| e.to_string())?;
-        vm.set_input(Value::from_json_str(input).unwrap());
-        vm.execute().map_err(|e| e.to_string())
+        test_engines::rvm(&text, rego_v1, input)
     }
 
     fn interpreter(src: &str, rego_v1: bool, input: &str) -> Result<Value, String> {
-        let mut e = Engine::new();
-        e.set_rego_v0(!rego_v1);
-        e.add_policy("t.rego".into(), src.into()).unwrap();
-        e.set_input(Value::from_json_str(input).unwrap());
-        e.eval_rule("data.t.p".into()).map_err(|e| e.to_string())
+        test_engines::interpreter(src, rego_v1, input)
     }
 
     const FATAL: &str = "Compiled regex exceeded size limit (102400 bytes, pc=0)";

@@ -80,6 +80,8 @@ mod some_decls;
 mod some_in;
 pub(crate) mod split_tests;
 pub mod strict;
+#[cfg(test)]
+mod test_engines;
 pub(crate) mod text;
 mod triggers;
 mod with_targets;

@@ -155,11 +155,10 @@ fn declared(e: &Expr, out: &mut Vec<String>) {
 
 #[cfg(test)]
 mod tests {
-    use regorus::languages::rego::compiler::Compiler;
-    use regorus::rvm::RegoVM;
-    use regorus::{Engine, Value};
+    use regorus::Value;
 
     use super::super::parse_module;
+    use super::super::test_engines;
     use super::super::text::apply_edits;
 
     fn rewritten(src: &str, v1: bool) -> String {
@@ -174,24 +173,11 @@ mod tests {
         } else {
             src.to_owned()
         };
-        let mut e = Engine::new();
-        e.set_rego_v0(true);
-        e.add_policy("t.rego".into(), text).unwrap();
-        let policy = e.compile_with_entrypoint(&"data.t.p".into()).unwrap();
-        let program = Compiler::compile_from_policy(&policy, &["data.t.p"]).unwrap();
-        let mut vm = RegoVM::new();
-        vm.load_program(program);
-        vm.set_data(Value::new_object()).unwrap();
-        vm.set_input(Value::from_json_str(input).unwrap());
-        vm.execute().unwrap()
+        test_engines::rvm(&text, false, input).unwrap()
     }
 
     fn interpreter(src: &str, input: &str) -> Value {
-        let mut e = Engine::new();
-        e.set_rego_v0(true);
-        e.add_policy("t.rego".into(), src.into()).unwrap();
-        e.set_input(Value::from_json_str(input).unwrap());
-        e.eval_rule("data.t.p".into()).unwrap()
+        test_engines::interpreter(src, false, input).unwrap()
     }
 
     #[test]
