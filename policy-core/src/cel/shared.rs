@@ -256,120 +256,111 @@ impl Sizer for SharedMap {
     }
 }
 
-/// Implements [`Val`] by handing every question to the inner built-in value,
-/// except copying (a reference count) and giving the value up (the inner
-/// value, copied only when it is shared).
-macro_rules! shared_val {
-    ($shared:ident, $inner:ident, $variant:ident) => {
-        impl Val for $shared {
-            fn get_type(&self) -> &Type {
-                self.0.get_type()
-            }
+/// A list hands every question to the inner built-in list, except copying
+/// (a reference count) and giving the value up (the inner list, copied only
+/// when it is shared).
+impl Val for SharedList {
+    fn get_type(&self) -> &Type {
+        self.0.get_type()
+    }
 
-            fn cel_type() -> &'static Type {
-                <$inner<'static> as Val>::cel_type()
-            }
+    fn cel_type() -> &'static Type {
+        <CelList<'static> as Val>::cel_type()
+    }
 
-            fn as_adder<'b, 'v>(&'b self) -> Option<&'b (dyn Adder + 'v)>
-            where
-                Self: 'v,
-            {
-                self.0.as_adder()
-            }
+    fn as_adder<'b, 'v>(&'b self) -> Option<&'b (dyn Adder + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_adder()
+    }
 
-            fn as_container(&self) -> Option<&dyn Container> {
-                self.0.as_container()
-            }
+    fn as_container(&self) -> Option<&dyn Container> {
+        self.0.as_container()
+    }
 
-            fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
-            where
-                Self: 'v,
-            {
-                self.0.as_indexer()
-            }
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_indexer()
+    }
 
-            fn into_indexer<'v>(self: Box<Self>) -> Option<Box<dyn Indexer + 'v>>
-            where
-                Self: 'v,
-            {
-                self.0.as_indexer()?;
-                Some(self)
-            }
+    fn into_indexer<'v>(self: Box<Self>) -> Option<Box<dyn Indexer + 'v>>
+    where
+        Self: 'v,
+    {
+        self.0.as_indexer()?;
+        Some(self)
+    }
 
-            fn as_iterable<'b, 'v>(&'b self) -> Option<&'b (dyn Iterable + 'v)>
-            where
-                Self: 'v,
-            {
-                self.0.as_iterable()
-            }
+    fn as_iterable<'b, 'v>(&'b self) -> Option<&'b (dyn Iterable + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_iterable()
+    }
 
-            fn as_sizer(&self) -> Option<&dyn Sizer> {
-                self.0.as_sizer()
-            }
+    fn as_sizer(&self) -> Option<&dyn Sizer> {
+        self.0.as_sizer()
+    }
 
-            fn as_zeroer(&self) -> Option<&dyn Zeroer> {
-                self.0.as_zeroer()
-            }
+    fn as_zeroer(&self) -> Option<&dyn Zeroer> {
+        self.0.as_zeroer()
+    }
 
-            fn equals(&self, other: &dyn Val) -> bool {
-                self.0.equals(other)
-            }
+    fn equals(&self, other: &dyn Val) -> bool {
+        self.0.equals(other)
+    }
 
-            fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
-            where
-                Self: 'v,
-            {
-                Box::new(self.clone())
-            }
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(self.clone())
+    }
 
-            fn as_any(&self) -> Option<&dyn std::any::Any> {
-                Some(self)
-            }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 
-            fn as_builtin<'b, 'v>(&'b self) -> BuiltinRef<'b, 'v>
-            where
-                Self: 'v,
-            {
-                BuiltinRef::$variant(&self.0)
-            }
+    fn as_builtin<'b, 'v>(&'b self) -> BuiltinRef<'b, 'v>
+    where
+        Self: 'v,
+    {
+        BuiltinRef::List(&self.0)
+    }
 
-            fn into_builtin<'v>(self: Box<Self>) -> Option<Builtin<'v>>
-            where
-                Self: 'v,
-            {
-                Some(Builtin::$variant(Arc::unwrap_or_clone(self.0)))
-            }
-        }
-
-        impl cel::common::value::StaticVal for $shared {}
-
-        /// Moving an element out of a shared value copies the element, which
-        /// is itself shared when it is a map or a list.
-        impl Indexer for $shared {
-            fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
-            where
-                Self: 'v,
-            {
-                match self.0.as_indexer() {
-                    Some(indexer) => indexer.get(idx),
-                    None => Err(ExecutionError::function_error("_[_]", "not indexable")),
-                }
-            }
-
-            fn steal<'v>(
-                self: Box<Self>,
-                idx: &dyn Val,
-            ) -> Result<Box<dyn Val + 'v>, ExecutionError>
-            where
-                Self: 'v,
-            {
-                self.get(idx).map(CowVal::into_owned)
-            }
-        }
-    };
+    fn into_builtin<'v>(self: Box<Self>) -> Option<Builtin<'v>>
+    where
+        Self: 'v,
+    {
+        Some(Builtin::List(Arc::unwrap_or_clone(self.0)))
+    }
 }
 
-shared_val!(SharedList, CelList, List);
+impl cel::common::value::StaticVal for SharedList {}
+
+/// Moving an element out of a shared value copies the element, which
+/// is itself shared when it is a map or a list.
+impl Indexer for SharedList {
+    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        match self.0.as_indexer() {
+            Some(indexer) => indexer.get(idx),
+            None => Err(ExecutionError::function_error("_[_]", "not indexable")),
+        }
+    }
+
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.get(idx).map(CowVal::into_owned)
+    }
+}
 
 #[cfg(test)]
 mod tests {
