@@ -330,14 +330,8 @@ impl Checker {
             .iter()
             .filter_map(|plan| {
                 plan.entry.as_ref()?;
-                let why = if self.reads_file_info {
-                    "a policy may read data.conftest".to_owned()
-                } else if self.strict_builtins {
-                    "builtin errors are strict".to_owned()
-                } else {
-                    self.rvm_program().err()?.to_owned()
-                };
-                Some((plan.namespace.as_str(), why))
+                let why = self.rvm_program().err()?;
+                Some((plan.namespace.as_str(), why.to_owned()))
             })
             .collect()
     }
@@ -470,7 +464,7 @@ impl Checker {
     /// when the interpreter is to evaluate it: the program is blocked or
     /// stopped with an error (see the module's documentation).
     fn compiled(&self, plan: &Plan, doc: &Document<'_>) -> Option<Value> {
-        if self.evaluator != Evaluator::Rvm || self.strict_builtins || self.tracer.is_some() {
+        if self.evaluator != Evaluator::Rvm || self.tracer.is_some() {
             return None;
         }
         let program = self.rvm_program().ok()?;
@@ -482,8 +476,12 @@ impl Checker {
         value
     }
 
-    /// The RVM program of every plan, or why there is none.
+    /// The RVM program of every plan, or why the plans stay on the
+    /// interpreter.
     fn rvm_program(&self) -> std::result::Result<&Arc<regorus::rvm::Program>, &str> {
+        if self.strict_builtins {
+            return Err("builtin errors are strict");
+        }
         let program = self
             .program
             .as_ref()
