@@ -8,7 +8,9 @@
 
 use std::ffi::OsString;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Parser, Subcommand};
+use policy_core::gatekeeper::Evaluator;
 
 /// Policy checks for configuration files and Kubernetes, conftest- and Gatekeeper-compatible.
 #[derive(Debug, Parser)]
@@ -111,18 +113,8 @@ pub(crate) struct TestArgs {
     pub(crate) bundle: Vec<String>,
     #[command(flatten)]
     pub(crate) cel: CelArg,
-    /// Rego evaluator: `rvm` (regorus' compiled VM, about 2x faster; policies it cannot run, and
-    /// documents where a rule produces conflicting values, fall back to the interpreter) or
-    /// `interpreter` (regorus' interpreter for everything); same results either way
-    #[arg(
-        long = "evaluator",
-        default_value = policy_core::gatekeeper::Evaluator::NAMES[0],
-        value_parser = clap::builder::TypedValueParser::try_map(
-            clap::builder::PossibleValuesParser::new(policy_core::gatekeeper::Evaluator::NAMES),
-            |s| s.parse::<policy_core::gatekeeper::Evaluator>()
-        )
-    )]
-    pub(crate) evaluator: policy_core::gatekeeper::Evaluator,
+    #[command(flatten)]
+    pub(crate) rego: EvaluatorFlag,
     /// With --bundle: validate objects as given, without applying the mutators in the bundles and inputs first
     #[arg(long = "no-mutate", value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool)]
     pub(crate) no_mutate: Option<bool>,
@@ -220,6 +212,20 @@ pub struct KubeArgs {
     /// Objects of kinds without a schema: `skip` (reported once per kind) or `fail` [default: skip]
     #[arg(long = "schema-unknown", value_name = "fail|skip")]
     pub schema_unknown: Option<String>,
+}
+
+/// `--evaluator`, shared by `test`, `gk test` and `gk verify`.
+#[derive(Debug, Clone, Copy, Args)]
+pub(crate) struct EvaluatorFlag {
+    /// Rego evaluator: `rvm` (regorus' compiled VM, 2-3x faster; policies it cannot run, and
+    /// evaluations where a rule produces conflicting values, fall back to the interpreter) or
+    /// `interpreter` (regorus' interpreter for everything); same results either way
+    #[arg(
+        long = "evaluator",
+        default_value = Evaluator::NAMES[0],
+        value_parser = PossibleValuesParser::new(Evaluator::NAMES).try_map(|s| s.parse::<Evaluator>())
+    )]
+    pub(crate) evaluator: Evaluator,
 }
 
 /// `--enable-k8s-native-validation`, shared by `test --bundle`, `gk test` and `gk verify`.

@@ -19,13 +19,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Subcommand, ValueEnum};
 use policy_core::Value;
 use policy_core::conftest::CheckResult;
 use policy_core::gatekeeper::{
-    EnforcementAction, Engines, Evaluator, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions,
-    SyncKind, TARGET, Violation, expand_with, read_document_files,
+    EnforcementAction, Engines, GATOR_ENFORCEMENT_POINT, PolicyBundle, ReviewOptions, SyncKind,
+    TARGET, Violation, expand_with, read_document_files,
     suite::{self, Filter, SuiteResult},
     sync_test,
 };
@@ -171,18 +170,11 @@ fn with_images(paths: &[String], images: &[policy_source::TempBundle]) -> Vec<St
         .collect()
 }
 
-/// `--evaluator`, shared by `gk test` and `gk verify`.
+/// `--evaluator` and `--enable-k8s-native-validation`, shared by `gk test` and `gk verify`.
 #[derive(Debug, Args)]
 pub struct EvaluatorArg {
-    /// Rego evaluator: `rvm` (regorus' compiled VM, 2-3x faster; templates it cannot run, and
-    /// reviews where a rule produces conflicting values, fall back to the interpreter) or
-    /// `interpreter` (every template on regorus' interpreter); same results either way
-    #[arg(
-        long = "evaluator",
-        default_value = Evaluator::NAMES[0],
-        value_parser = PossibleValuesParser::new(Evaluator::NAMES).try_map(|s| s.parse::<Evaluator>())
-    )]
-    pub evaluator: Evaluator,
+    #[command(flatten)]
+    pub(crate) rego: crate::cli::EvaluatorFlag,
     #[command(flatten)]
     pub(crate) cel: crate::cli::CelArg,
 }
@@ -191,7 +183,7 @@ impl EvaluatorArg {
     /// The engines these flags select.
     pub fn engines(&self) -> Engines {
         Engines {
-            evaluator: self.evaluator,
+            evaluator: self.rego.evaluator,
             k8s_native_validation: self.cel.k8s_native_validation,
         }
     }
@@ -369,7 +361,7 @@ fn test(args: &TestArgs, out: &mut dyn Write) -> Result<u8> {
     let bundle = bundle.with_inventory(&objects)?;
     let options = ReviewOptions {
         enforcement_point: GATOR_ENFORCEMENT_POINT.to_owned(),
-        evaluator: args.evaluator.evaluator,
+        evaluator: args.evaluator.rego.evaluator,
         disable_k8s_native_validation: !args.evaluator.cel.k8s_native_validation,
         resultant_hook: mutators.map(|m| m.resultant_hook(crate::mutate_cmd::namespaces(&docs))),
         ..ReviewOptions::default()

@@ -126,7 +126,7 @@ impl Settings {
             paths: args.paths,
             bundles,
             k8s_native_validation: args.cel.k8s_native_validation,
-            evaluator: args.evaluator,
+            evaluator: args.rego.evaluator,
             load,
             namespaces,
             output,
