@@ -47,8 +47,8 @@ pub(crate) const LIMIT_EXCEEDED: &str = "operation cancelled: actual cost limit 
 pub(crate) const BUDGET_EXHAUSTED: &str =
     "validation failed due to running out of cost budget, no further validation rules will be run";
 
-const COST_LOOP: &str = "@cost_loop";
-const COST_SIZE: &str = "@cost_size";
+pub(super) const COST_LOOP: &str = "@cost_loop";
+pub(super) const COST_SIZE: &str = "@cost_size";
 
 /// How `@cost_size` turns a size into a cost.
 const LINEAR: u64 = 1;
@@ -271,6 +271,20 @@ pub(crate) fn metered<R>(limit: u64, base: u64, f: impl FnOnce() -> R) -> (R, Sp
     (result, spent)
 }
 
+/// The state of this thread's meter, to go back to with [`rewind`].
+#[derive(Clone, Copy)]
+pub(crate) struct Checkpoint(Option<Meter>);
+
+/// The meter as it stands.
+pub(crate) fn checkpoint() -> Checkpoint {
+    Checkpoint(METER.with(Cell::get))
+}
+
+/// Undoes every charge since `checkpoint` (an evaluation that is run again).
+pub(crate) fn rewind(checkpoint: Checkpoint) {
+    METER.with(|m| m.set(checkpoint.0));
+}
+
 /// Charges `cost` to the running meter; fails once it is past its limit
 /// (and for every later charge, so the evaluation ends quickly). Without a
 /// meter (tests of the libraries alone) nothing is charged.
@@ -312,7 +326,9 @@ fn weight(function: &str, v: &dyn Val) -> Result<u64, ExecutionError> {
 }
 
 /// `@cost_loop(range, weight)`: charges `size(range) × weight`, returns `range`.
-fn cost_loop<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+pub(super) fn cost_loop<'b, 'v>(
+    args: Vec<CowVal<'b, 'v>>,
+) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let [range, w] = take(COST_LOOP, args)?;
     let w = weight(COST_LOOP, w.as_ref())?;
     let n = range
@@ -324,7 +340,9 @@ fn cost_loop<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Execut
 
 /// `@cost_size(value, factor)`: charges the size of `value` (squared when
 /// `factor` is 2), returns `value`.
-fn cost_size<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+pub(super) fn cost_size<'b, 'v>(
+    args: Vec<CowVal<'b, 'v>>,
+) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let [value, factor] = take(COST_SIZE, args)?;
     let n = size_of(value.as_ref());
     let cost = if weight(COST_SIZE, factor.as_ref())? == QUADRATIC {

@@ -112,7 +112,9 @@ pub(crate) fn register(env: &mut Env) -> Result<(), DeclarationError> {
 /// (`has(variables.anyObject.spec.securityContext.seccompProfile.type)` on a
 /// Pod without a security context, `has(variables.params.x)` with no
 /// parameters). The arguments are `x` and the list of field names.
-fn presence_test<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, ExecutionError> {
+pub(super) fn presence_test<'b, 'v>(
+    args: Vec<CowVal<'b, 'v>>,
+) -> Result<CowVal<'b, 'v>, ExecutionError> {
     let [root, path] = take(PRESENCE_TEST, args)?;
     let present = match path.downcast_ref::<CelString<'_>>() {
         Some(joined) => joined_path_present(root.as_ref(), joined.inner())?,
@@ -121,7 +123,7 @@ fn presence_test<'b, 'v>(args: Vec<CowVal<'b, 'v>>) -> Result<CowVal<'b, 'v>, Ex
             path_present(root.as_ref(), &fields)?
         }
     };
-    Ok(CowVal::owned(CelBool::from(present)))
+    Ok(super::value::lent_bool(present))
 }
 
 /// Whether `fields` lead from `value` through maps to a value. Recursive so

@@ -29,6 +29,7 @@ mod comprehensions;
 pub(crate) mod cost;
 mod library;
 mod net;
+mod program;
 mod quantity;
 mod semver;
 mod shared;

@@ -39,6 +39,7 @@ use regorus::Value;
 use super::check::{self, Declarations, Type, located};
 use super::cost::{self, BUDGET_EXHAUSTED, LIMIT_EXCEEDED};
 use super::library::{PATH_SEPARATOR, PRESENCE_TEST};
+use super::program::Program;
 use super::{Dialect, value::to_val};
 
 /// Longest message a message expression may produce (the API server's
@@ -80,6 +81,8 @@ pub(crate) struct Expression {
     dialect: Dialect,
     /// Its static cost, charged before it runs (see [`cost::instrument`]).
     base_cost: u64,
+    /// `ast` lowered for evaluation.
+    program: Program,
 }
 
 /// The prefix of the identifiers `variables.<name>` is rewritten into.
@@ -199,7 +202,7 @@ pub(crate) enum AnnotationValue {
 
 /// Everything one evaluation gave: the deny decisions and the audit
 /// annotations, `(key, value)` in declaration order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Evaluation {
     /// The deny decisions.
     pub decisions: Vec<Decision>,
@@ -264,28 +267,71 @@ impl<'a, T> ByName<'a, T> {
 }
 
 /// What expressions resolve their root names against.
-struct Bindings<'a> {
+pub(super) struct Bindings<'a> {
     activation: &'a Activation,
     params: Option<&'a dyn Val>,
     builtins: &'a [(&'a str, &'a dyn Val)],
     variables: &'a [(String, Box<dyn Val>)],
 }
 
+/// A root name of an expression, resolved when it is compiled (see
+/// [`super::program`]).
+#[derive(Debug)]
+pub(super) enum Root {
+    Object,
+    OldObject,
+    Request,
+    NamespaceObject,
+    Params,
+    /// `variables.<name>` (a built-in or a declared variable), by name.
+    Variable(String),
+}
+
+impl Root {
+    /// The root `name` spells, as [`Bindings`] resolves it.
+    pub(super) fn of(name: &str) -> Option<Root> {
+        Some(match name {
+            "object" => Root::Object,
+            "oldObject" => Root::OldObject,
+            "request" => Root::Request,
+            "namespaceObject" => Root::NamespaceObject,
+            "params" => Root::Params,
+            _ => Root::Variable(name.strip_prefix(VARIABLE_PREFIX)?.to_owned()),
+        })
+    }
+}
+
+impl<'a> Bindings<'a> {
+    /// The value of `root`, if bound.
+    pub(super) fn root(&self, root: &Root) -> Option<&'a dyn Val> {
+        Some(match root {
+            Root::Object => self.activation.object.as_ref(),
+            Root::OldObject => self.activation.old_object.as_ref(),
+            Root::Request => self.activation.request.as_ref(),
+            Root::NamespaceObject => self.activation.namespace_object.as_ref(),
+            Root::Params => self.params?,
+            Root::Variable(var) => self.variable(var)?,
+        })
+    }
+
+    /// `variables.<var>`: a built-in, else a declared variable.
+    fn variable(&self, var: &str) -> Option<&'a dyn Val> {
+        match self.builtins.iter().find(|(n, _)| *n == var) {
+            Some((_, v)) => Some(*v),
+            None => Some(self.variables.iter().find(|(n, _)| n == var)?.1.as_ref()),
+        }
+    }
+}
+
 impl VariableResolver for Bindings<'_> {
     fn resolve<'b>(&'b self, name: &str) -> Option<CowVal<'b, 'b>> {
-        let v: &'b dyn Val = match name {
+        let v = match name {
             "object" => self.activation.object.as_ref(),
             "oldObject" => self.activation.old_object.as_ref(),
             "request" => self.activation.request.as_ref(),
             "namespaceObject" => self.activation.namespace_object.as_ref(),
             "params" => self.params?,
-            _ => {
-                let var = name.strip_prefix(VARIABLE_PREFIX)?;
-                match self.builtins.iter().find(|(n, _)| *n == var) {
-                    Some((_, v)) => *v,
-                    None => self.variables.iter().find(|(n, _)| n == var)?.1.as_ref(),
-                }
-            }
+            _ => self.variable(name.strip_prefix(VARIABLE_PREFIX)?)?,
         };
         Some(CowVal::Borrowed(v))
     }
@@ -512,6 +558,7 @@ fn compile(
     }
     // Last, so the passes above see the expression as written.
     let base_cost = cost::instrument(&mut ast);
+    let program = Program::compile(&ast);
     Ok(Expression {
         source: source.to_owned(),
         ast,
@@ -520,6 +567,7 @@ fn compile(
         ty: checked.map_err(err)?,
         dialect,
         base_cost,
+        program,
     })
 }
 
@@ -577,27 +625,27 @@ impl Expression {
     }
 
     fn evaluate_unmetered(&self, bindings: &Bindings<'_>, keep: Keep) -> Outcome {
+        let env = self.dialect.environment();
+        if !on_crate_only() {
+            // The compiled program first; where it stops, the crate's
+            // interpreter runs the expression again from the same meter.
+            let checkpoint = cost::checkpoint();
+            let fast = crate::guard::catch(|| {
+                let v = self.program.eval(bindings, env).ok()?;
+                outcome(v.as_ref(), keep).ok()
+            });
+            if let Ok(Some(o)) = fast {
+                return o;
+            }
+            #[cfg(test)]
+            FALLBACKS.with(|c| c.set(c.get() + 1));
+            cost::rewind(checkpoint);
+        }
         let run = || {
-            let mut ctx = Context::with_env(Arc::clone(self.dialect.environment()));
+            let mut ctx = Context::with_env(Arc::clone(env));
             ctx.set_variable_resolver(bindings);
             let v = cel::Value::resolve_val(&self.ast, &ctx)?;
-            let v = v.as_ref();
-            if keep == Keep::Value {
-                // The result borrows from the bindings: copy it.
-                if let Some(owned) = super::value::to_static(v) {
-                    return Ok(Outcome::Value(owned));
-                }
-                let owned = cel::Value::try_from(v)?;
-                return Ok(Outcome::Value(Box::<dyn Val>::try_from(owned)?));
-            }
-            Ok(match v.downcast_ref::<CelBool>().map(|b| *b.inner()) {
-                Some(true) => Outcome::True,
-                Some(false) => Outcome::False,
-                None => match v.downcast_ref::<CelString<'_>>() {
-                    Some(s) if keep == Keep::String => Outcome::Str(s.inner().to_owned()),
-                    _ => Outcome::Other(v.get_type().name().to_owned()),
-                },
-            })
+            outcome(v.as_ref(), keep)
         };
         match crate::guard::catch(run) {
             Ok(Ok(o)) => o,
@@ -610,6 +658,62 @@ impl Expression {
     fn error(&self, err: &str) -> String {
         format!("expression '{}' resulted in error: {err}", self.source)
     }
+}
+
+/// What `keep` asks of the value `v` of an expression.
+fn outcome(v: &dyn Val, keep: Keep) -> Result<Outcome, cel::ExecutionError> {
+    if keep == Keep::Value {
+        // The result borrows from the bindings: copy it.
+        if let Some(owned) = super::value::to_static(v) {
+            return Ok(Outcome::Value(owned));
+        }
+        let owned = cel::Value::try_from(v)?;
+        return Ok(Outcome::Value(Box::<dyn Val>::try_from(owned)?));
+    }
+    Ok(match v.downcast_ref::<CelBool>().map(|b| *b.inner()) {
+        Some(true) => Outcome::True,
+        Some(false) => Outcome::False,
+        None => match v.downcast_ref::<CelString<'_>>() {
+            Some(s) if keep == Keep::String => Outcome::Str(s.inner().to_owned()),
+            _ => Outcome::Other(v.get_type().name().to_owned()),
+        },
+    })
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests compare the compiled programs with the crate's interpreter.
+    static CRATE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Evaluations the compiled program left to the crate.
+    static FALLBACKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many evaluations on this thread the compiled program left to the
+/// crate's interpreter (tests only).
+#[cfg(test)]
+pub(crate) fn fallbacks() -> u64 {
+    FALLBACKS.with(std::cell::Cell::get)
+}
+
+/// Whether expressions skip their compiled program (tests only).
+fn on_crate_only() -> bool {
+    #[cfg(test)]
+    {
+        CRATE_ONLY.with(std::cell::Cell::get)
+    }
+    #[cfg(not(test))]
+    {
+        false
+    }
+}
+
+/// Runs `f` with every expression on the crate's interpreter.
+#[cfg(test)]
+pub(crate) fn with_crate_only<R>(f: impl FnOnce() -> R) -> R {
+    CRATE_ONLY.with(|c| c.set(true));
+    let r = f();
+    CRATE_ONLY.with(|c| c.set(false));
+    r
 }
 
 impl Validator {

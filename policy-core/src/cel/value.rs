@@ -6,8 +6,10 @@
 //! every expression (see [`super::validator`]), so its cost does not grow
 //! with the number of constraints.
 
+use std::sync::LazyLock;
+
 use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelMap, CelNull, CelString};
-use cel::common::value::Val;
+use cel::common::value::{CowVal, Val};
 use regorus::Value;
 
 use super::shared::{SharedList, SharedMap};
@@ -88,6 +90,24 @@ pub(crate) fn to_static(v: &dyn Val) -> Option<Box<dyn Val + 'static>> {
         }
         _ => None,
     }
+}
+
+/// `true` and `false`, lent rather than boxed for every result.
+static TRUE: LazyLock<CelBool> = LazyLock::new(|| CelBool::from(true));
+static FALSE: LazyLock<CelBool> = LazyLock::new(|| CelBool::from(false));
+
+/// `b` as a value that needs no allocation.
+pub(crate) fn lent_bool<'b, 'v>(b: bool) -> CowVal<'b, 'v> {
+    CowVal::Borrowed(if b { &*TRUE } else { &*FALSE })
+}
+
+/// A `'static` copy of `v`: [`to_static`], else through [`cel::Value`].
+pub(crate) fn detach(v: &dyn Val) -> Option<Box<dyn Val + 'static>> {
+    if let Some(owned) = to_static(v) {
+        return Some(owned);
+    }
+    let owned = cel::Value::try_from(v).ok()?;
+    Box::<dyn Val>::try_from(owned).ok()
 }
 
 #[cfg(test)]
