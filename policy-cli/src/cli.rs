@@ -217,9 +217,10 @@ pub struct KubeArgs {
 /// `--evaluator`, shared by `test`, `gk test` and `gk verify`.
 #[derive(Debug, Clone, Copy, Args)]
 pub(crate) struct EvaluatorFlag {
-    /// Rego evaluator: `rvm` (regorus' compiled VM, 2-3x faster; policies it cannot run, and
-    /// evaluations where a rule produces conflicting values, fall back to the interpreter) or
-    /// `interpreter` (regorus' interpreter for everything); same results either way
+    /// Evaluator: `rvm` (Rego on regorus' compiled VM, 2-3x faster, and CEL expressions lowered
+    /// at load; policies it cannot run, and evaluations where a rule produces conflicting values,
+    /// fall back to the interpreters) or `interpreter` (regorus' interpreter for all Rego, the
+    /// cel crate's for all CEL); same results either way
     #[arg(
         long = "evaluator",
         default_value = Evaluator::NAMES[0],

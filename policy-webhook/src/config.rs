@@ -145,9 +145,10 @@ pub struct Args {
     )]
     pub timeout_policy: TimeoutPolicy,
 
-    /// Rego evaluator: `rvm` (regorus' compiled VM, 2-3x faster; templates it cannot run, and
-    /// reviews where a rule produces conflicting values, fall back to the interpreter) or
-    /// `interpreter` (every template on regorus' interpreter); same results either way
+    /// Evaluator: `rvm` (Rego on regorus' compiled VM, 2-3x faster, and CEL expressions lowered
+    /// at load; templates it cannot run, and reviews where a rule produces conflicting values,
+    /// fall back to the interpreters) or `interpreter` (every template on regorus' interpreter,
+    /// CEL on the cel crate's); same results either way
     #[arg(
         long,
         env = "REGARD_WEBHOOK_EVALUATOR",

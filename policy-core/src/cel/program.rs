@@ -845,10 +845,9 @@ mod tests {
     use regorus::Value;
 
     use crate::cel::Dialect;
-    use crate::cel::validator::{
-        Activation, Evaluation, Validator, ValidatorSource, fallbacks, with_crate_only,
-    };
+    use crate::cel::validator::{Activation, Evaluation, Validator, ValidatorSource, fallbacks};
     use crate::cel::value::to_val;
+    use crate::rvm::Evaluator;
 
     const OBJECTS: &[&str] = &[
         r#"{"kind": "Pod", "metadata": {"name": "p", "labels": {"app": "web", "tier": "1"}},
@@ -921,7 +920,7 @@ mod tests {
         "object.metadata.name.startsWith(object.kind)",
     ];
 
-    fn evaluate(expression: &str, object: &str) -> Evaluation {
+    fn evaluate(expression: &str, object: &str, evaluator: Evaluator) -> Evaluation {
         let source = ValidatorSource {
             variables: vec![
                 (
@@ -951,15 +950,15 @@ mod tests {
         let activation = Activation::new(&object, &Value::Null, &request, None);
         let params = to_val(&Value::from_json_str(r#"{"limit": 4}"#).unwrap());
         let builtins = [("params", params.as_ref())];
-        validator.evaluate(&activation, params.as_ref(), &builtins)
+        validator.evaluate(&activation, params.as_ref(), &builtins, evaluator)
     }
 
     #[test]
     fn programs_give_the_crates_results() {
         for object in OBJECTS {
             for expression in EXPRESSIONS {
-                let compiled = evaluate(expression, object);
-                let interpreted = with_crate_only(|| evaluate(expression, object));
+                let compiled = evaluate(expression, object, Evaluator::Rvm);
+                let interpreted = evaluate(expression, object, Evaluator::Interpreter);
                 assert_eq!(compiled, interpreted, "{expression} on {object}");
             }
         }
@@ -971,7 +970,7 @@ mod tests {
         // The variable `broken` errs: one fallback in every evaluation.
         let count = |expression: &str| {
             let before = fallbacks();
-            let _ = evaluate(expression, object);
+            let _ = evaluate(expression, object, Evaluator::Rvm);
             fallbacks() - before
         };
         let base = count("true");

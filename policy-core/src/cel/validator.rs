@@ -41,6 +41,7 @@ use super::cost::{self, BUDGET_EXHAUSTED, LIMIT_EXCEEDED};
 use super::library::{PATH_SEPARATOR, PRESENCE_TEST};
 use super::program::Program;
 use super::{Dialect, value::to_val};
+use crate::rvm::Evaluator;
 
 /// Longest message a message expression may produce (the API server's
 /// `MaxEvaluatedMessageExpressionSizeBytes`); longer ones fall back.
@@ -272,6 +273,9 @@ pub(super) struct Bindings<'a> {
     params: Option<&'a dyn Val>,
     builtins: &'a [(&'a str, &'a dyn Val)],
     variables: &'a [(String, Box<dyn Val>)],
+    /// Whether expressions run their lowered form ([`super::program`]) or
+    /// only the crate's interpreter (`--evaluator interpreter`).
+    lowered: bool,
 }
 
 /// A root name of an expression, resolved when it is compiled (see
@@ -626,7 +630,7 @@ impl Expression {
 
     fn evaluate_unmetered(&self, bindings: &Bindings<'_>, keep: Keep) -> Outcome {
         let env = self.dialect.environment();
-        if !on_crate_only() {
+        if bindings.lowered {
             // The compiled program first; where it stops, the crate's
             // interpreter runs the expression again from the same meter.
             let checkpoint = cost::checkpoint();
@@ -682,38 +686,15 @@ fn outcome(v: &dyn Val, keep: Keep) -> Result<Outcome, cel::ExecutionError> {
 
 #[cfg(test)]
 thread_local! {
-    /// Tests compare the compiled programs with the crate's interpreter.
-    static CRATE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// Evaluations the compiled program left to the crate.
+    /// Evaluations the lowered form left to the crate.
     static FALLBACKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// How many evaluations on this thread the compiled program left to the
-/// crate's interpreter (tests only).
+/// How many evaluations on this thread the lowered form left to the crate's
+/// interpreter (tests only).
 #[cfg(test)]
 pub(crate) fn fallbacks() -> u64 {
     FALLBACKS.with(std::cell::Cell::get)
-}
-
-/// Whether expressions skip their compiled program (tests only).
-fn on_crate_only() -> bool {
-    #[cfg(test)]
-    {
-        CRATE_ONLY.with(std::cell::Cell::get)
-    }
-    #[cfg(not(test))]
-    {
-        false
-    }
-}
-
-/// Runs `f` with every expression on the crate's interpreter.
-#[cfg(test)]
-pub(crate) fn with_crate_only<R>(f: impl FnOnce() -> R) -> R {
-    CRATE_ONLY.with(|c| c.set(true));
-    let r = f();
-    CRATE_ONLY.with(|c| c.set(false));
-    r
 }
 
 impl Validator {
@@ -849,8 +830,10 @@ impl Validator {
         activation: &Activation,
         params: &dyn Val,
         builtins: &[(&str, &dyn Val)],
+        evaluator: Evaluator,
     ) -> Vec<Decision> {
-        self.evaluate(activation, params, builtins).decisions
+        self.evaluate(activation, params, builtins, evaluator)
+            .decisions
     }
 
     /// [`Validator::validate`], and after the validations the audit
@@ -861,7 +844,9 @@ impl Validator {
         activation: &Activation,
         params: &dyn Val,
         builtins: &[(&str, &dyn Val)],
+        evaluator: Evaluator,
     ) -> Evaluation {
+        let lowered = evaluator == Evaluator::Rvm;
         let fail = |message: String, expression_index: Option<usize>| match self.failure_policy {
             FailurePolicy::Fail => vec![Decision {
                 message,
@@ -894,6 +879,7 @@ impl Validator {
                 params: Some(params),
                 builtins,
                 variables: &values,
+                lowered,
             };
             let (outcome, cost) = v.expression.evaluate(&bindings, Keep::Value);
             uncharged.insert(&v.name, cost);
@@ -922,6 +908,7 @@ impl Validator {
             params: self.dialect.params_everywhere().then_some(params),
             builtins,
             variables: &values,
+            lowered,
         };
         let run = |e: &Expression, keep: Keep| -> (Outcome, u64) {
             match e.reads.iter().find_map(|r| failed.get(r.as_str())) {
@@ -1091,7 +1078,7 @@ mod tests {
         let params = to_val(&v(r#"{"limit": 2}"#));
         let builtins = [("params", params.as_ref())];
         validator
-            .validate(&activation(object), &CelNull, &builtins)
+            .validate(&activation(object), &CelNull, &builtins, Evaluator::Rvm)
             .into_iter()
             .map(|d| d.message)
             .collect()
@@ -1192,7 +1179,12 @@ mod tests {
         let run = |object: &str, params: &str| -> Vec<String> {
             let p = to_val(&v(params));
             validator
-                .validate(&activation(object), &CelNull, &[("params", p.as_ref())])
+                .validate(
+                    &activation(object),
+                    &CelNull,
+                    &[("params", p.as_ref())],
+                    Evaluator::Rvm,
+                )
                 .into_iter()
                 .map(|d| d.message)
                 .collect()
@@ -1345,7 +1337,7 @@ mod tests {
     fn run_dialect(src: &ValidatorSource, dialect: Dialect, object: &str) -> Vec<String> {
         let validator = Validator::compile(src, &[], dialect).unwrap();
         validator
-            .validate(&activation(object), &CelNull, &[])
+            .validate(&activation(object), &CelNull, &[], Evaluator::Rvm)
             .into_iter()
             .map(|d| d.message)
             .collect()

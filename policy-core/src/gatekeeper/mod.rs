@@ -799,7 +799,7 @@ impl PolicyBundle {
         )?;
 
         if !self.inner.vap.is_empty() {
-            let vap = self.vap_violations(review, match_ns);
+            let vap = self.vap_violations(review, match_ns, options.evaluator);
             outcome.violations.extend(vap.0);
             for (name, duration, violations) in &vap.1.evaluated {
                 outcome.evaluations.push(ConstraintEvaluation {
@@ -865,6 +865,7 @@ impl PolicyBundle {
         &self,
         review: &Review,
         match_ns: Option<&Value>,
+        evaluator: Evaluator,
     ) -> (Vec<Violation>, crate::vap::VapOutcome) {
         let operation = match operation_of(review) {
             "" => "CREATE",
@@ -898,7 +899,7 @@ impl PolicyBundle {
         if let Ok(o) = request_value.as_object_mut() {
             o.insert(Value::from("operation"), Value::from(operation));
         }
-        let mut outcome = self.inner.vap.evaluate(&request, &request_value);
+        let mut outcome = self.inner.vap.evaluate(&request, &request_value, evaluator);
         let violations = std::mem::take(&mut outcome.findings)
             .into_iter()
             .map(|f| {
@@ -1010,7 +1011,13 @@ impl PolicyBundle {
                     Some(validator) => {
                         let activation = activation
                             .get_or_insert_with(|| cel_activation(review, input_review));
-                        evaluate_cel(validator, &matched, activation, operation_of(review))
+                        evaluate_cel(
+                            validator,
+                            &matched,
+                            activation,
+                            operation_of(review),
+                            options.evaluator,
+                        )
                     }
                     None => Vec::new(),
                 },
@@ -1211,6 +1218,7 @@ fn evaluate_cel(
     matched: &[(&Constraint, Vec<EnforcementAction>)],
     activation: &Activation,
     operation: &str,
+    evaluator: Evaluator,
 ) -> PerConstraint {
     matched
         .iter()
@@ -1230,7 +1238,7 @@ fn evaluate_cel(
                 ("params", parameters.as_ref()),
             ];
             let results = validator
-                .validate(activation, whole.as_ref(), &builtins)
+                .validate(activation, whole.as_ref(), &builtins, evaluator)
                 .into_iter()
                 .map(|d| (d.message, Value::Undefined))
                 .collect();

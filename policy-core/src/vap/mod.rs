@@ -764,7 +764,12 @@ impl VapSet {
     /// The API server visits policies and bindings in its caches' order;
     /// here it is by policy name, then binding name, so the first denial is
     /// the same on every run.
-    pub(crate) fn evaluate(&self, r: &Request<'_>, request: &Value) -> VapOutcome {
+    pub(crate) fn evaluate(
+        &self,
+        r: &Request<'_>,
+        request: &Value,
+        evaluator: crate::rvm::Evaluator,
+    ) -> VapOutcome {
         let mut out = VapOutcome::default();
         if is_exempt_configuration(r) {
             return out;
@@ -838,7 +843,7 @@ impl VapSet {
                 for p in params {
                     let p = to_val(&p);
                     let param: &dyn Val = p.as_ref();
-                    let evaluation = policy.validator.evaluate(activation, param, &[]);
+                    let evaluation = policy.validator.evaluate(activation, param, &[], evaluator);
                     for d in evaluation.decisions {
                         let index = d.expression_index.unwrap_or(0);
                         if b.actions.contains(&ValidationAction::Deny) {
@@ -1032,7 +1037,11 @@ mod tests {
             old_object: &Value::Null,
             namespace_object: None,
         };
-        set.evaluate(&request, &v(serde_json::json!({"operation": "CREATE"})))
+        set.evaluate(
+            &request,
+            &v(serde_json::json!({"operation": "CREATE"})),
+            crate::rvm::Evaluator::Rvm,
+        )
     }
 
     fn messages(outcome: &VapOutcome) -> Vec<(String, Vec<ValidationAction>)> {
