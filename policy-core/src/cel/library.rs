@@ -157,6 +157,20 @@ fn joined_path_present(value: &dyn Val, path: &str) -> Result<bool, ExecutionErr
     }
 }
 
+/// [`path_present`] for a path split when the expression was compiled.
+pub(super) fn fields_present(
+    value: &dyn Val,
+    fields: &[CelString<'_>],
+) -> Result<bool, ExecutionError> {
+    let Some((field, rest)) = fields.split_first() else {
+        return Ok(true);
+    };
+    match field_of(value, field)? {
+        Some(next) => fields_present(next.as_ref(), rest),
+        None => Ok(false),
+    }
+}
+
 /// `value.field` when `value` is a map that has it.
 fn field_of<'b>(
     value: &'b dyn Val,

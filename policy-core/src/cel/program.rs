@@ -35,7 +35,7 @@ use cel::context::VariableResolver;
 use cel::{Context, Env};
 
 use super::cost;
-use super::library::{PRESENCE_TEST, presence_test};
+use super::library::{PATH_SEPARATOR, PRESENCE_TEST, fields_present, presence_test};
 use super::validator::{Bindings, Root};
 
 /// The evaluation stopped: the expression errs, or reaches something the
@@ -78,6 +78,11 @@ enum Node {
         name: String,
         args: Vec<Node>,
         call: IdedExpr,
+    },
+    /// `has(x.a.b)`: `@has(x, "a\0b")` with the path split at load.
+    Has {
+        root: Box<Node>,
+        fields: Vec<CelString<'static>>,
     },
     /// A function with one overload, which takes any argument: regard's
     /// hidden ones (`@has`, the cost meter's).
@@ -268,6 +273,18 @@ fn lower_call<'a>(e: &'a IdedExpr, c: &'a CallExpr, scopes: &mut Scopes<'a>) -> 
         };
     }
     let name = c.func_name.as_str();
+    if let (PRESENCE_TEST, [root, path]) = (name, c.args.as_slice())
+        && let Expr::Literal(LiteralValue::String(path)) = &path.expr
+    {
+        return Node::Has {
+            root: Box::new(lower(root, scopes)),
+            fields: path
+                .inner()
+                .split(PATH_SEPARATOR)
+                .map(|f| CelString::from(f.to_owned()))
+                .collect(),
+        };
+    }
     if let Some(f) = direct(name, &c.args) {
         return Node::Direct {
             f,
@@ -631,6 +648,12 @@ impl Node {
                     args: &args,
                 };
                 on_crate(call, cx.env, &names).map(CowVal::Owned)
+            }
+            Node::Has { root, fields } => {
+                let root = root.eval(cx)?;
+                fields_present(root.as_ref(), fields)
+                    .map(bool)
+                    .map_err(|_| Bail)
             }
             Node::Direct { f, args } => {
                 let args = args
