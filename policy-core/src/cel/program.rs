@@ -944,6 +944,15 @@ mod tests {
     ];
 
     fn evaluate(expression: &str, object: &str, evaluator: Evaluator) -> Evaluation {
+        try_evaluate(expression, object, evaluator).unwrap_or_else(|e| panic!("{expression}: {e}"))
+    }
+
+    /// [`evaluate`], or the compile error.
+    fn try_evaluate(
+        expression: &str,
+        object: &str,
+        evaluator: Evaluator,
+    ) -> Result<Evaluation, String> {
         let source = ValidatorSource {
             variables: vec![
                 (
@@ -967,13 +976,13 @@ mod tests {
         };
         let validator =
             Validator::compile(&source, &["params"], Dialect::ValidatingAdmissionPolicy)
-                .unwrap_or_else(|e| panic!("{expression}: {e:?}"));
+                .map_err(|e| format!("{e:?}"))?;
         let object = Value::from_json_str(object).unwrap();
         let request = Value::from_json_str(r#"{"operation": "CREATE"}"#).unwrap();
         let activation = Activation::new(&object, &Value::Null, &request, None);
         let params = to_val(&Value::from_json_str(r#"{"limit": 4}"#).unwrap());
         let builtins = [("params", params.as_ref())];
-        validator.evaluate(&activation, params.as_ref(), &builtins, evaluator)
+        Ok(validator.evaluate(&activation, params.as_ref(), &builtins, evaluator))
     }
 
     #[test]
@@ -983,6 +992,268 @@ mod tests {
                 let compiled = evaluate(expression, object, Evaluator::Rvm);
                 let interpreted = evaluate(expression, object, Evaluator::Interpreter);
                 assert_eq!(compiled, interpreted, "{expression} on {object}");
+            }
+        }
+    }
+
+    /// Random expressions from a small grammar over the test objects (a
+    /// fixed seed, so every run draws the same ones): both evaluators agree.
+    /// Two grammars: a typed one, whose draws mostly evaluate without error
+    /// (the lowered form's own path), and one of `dyn` values of any type,
+    /// whose draws mostly err (the path back to the crate).
+    #[test]
+    fn random_expressions_give_the_crates_results() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d, 0);
+        let (mut compiled_ok, mut lowered_throughout) = (0, 0);
+        for i in 0..300 {
+            let expression = if i % 2 == 0 {
+                rng.typed_bool(3)
+            } else {
+                rng.boolean(3)
+            };
+            for object in OBJECTS {
+                let before = fallbacks();
+                let Ok(compiled) = try_evaluate(&expression, object, Evaluator::Rvm) else {
+                    continue;
+                };
+                compiled_ok += 1;
+                // The variable `broken` always falls back; nothing else did.
+                if fallbacks() - before == 1 {
+                    lowered_throughout += 1;
+                }
+                let interpreted = try_evaluate(&expression, object, Evaluator::Interpreter)
+                    .unwrap_or_else(|e| panic!("{expression}: {e}"));
+                assert_eq!(compiled, interpreted, "{expression} on {object}");
+            }
+        }
+        assert!(compiled_ok > 1200, "{compiled_ok}");
+        assert!(lowered_throughout > 500, "{lowered_throughout}");
+    }
+
+    /// xorshift64*: enough to vary the draws, no dependency. The second
+    /// field counts the comprehensions around the draw (`c` is bound there).
+    struct Rng(u64, u32);
+
+    impl Rng {
+        fn next(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+        }
+
+        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+            xs[self.next(xs.len())]
+        }
+
+        fn inside(&mut self, f: impl FnOnce(&mut Self) -> String) -> String {
+            self.1 += 1;
+            let s = f(self);
+            self.1 -= 1;
+            s
+        }
+
+        fn typed_int(&mut self, d: u32) -> String {
+            if d == 0 {
+                return self.pick(&["0", "1", "2", "-3", "10"]).to_owned();
+            }
+            match self.next(5) {
+                0 => format!("size({})", self.typed_list(d - 1)),
+                1 => format!("size({})", self.typed_str(d - 1)),
+                2 => format!("{} + {}", self.typed_int(d - 1), self.typed_int(d - 1)),
+                3 => format!(
+                    "({} ? {} : {})",
+                    self.typed_bool(d - 1),
+                    self.typed_int(d - 1),
+                    self.typed_int(d - 1)
+                ),
+                _ => self.typed_int(0),
+            }
+        }
+
+        fn typed_str(&mut self, d: u32) -> String {
+            if d == 0 {
+                return match self.next(4) {
+                    0 if self.1 > 0 => "c".to_owned(),
+                    1 => "object.kind".to_owned(),
+                    _ => self
+                        .pick(&["'a'", "'web'", "''", "'Pod'", "'nginx'"])
+                        .to_owned(),
+                };
+            }
+            match self.next(4) {
+                0 => format!("{} + {}", self.typed_str(d - 1), self.typed_str(d - 1)),
+                1 => format!("string({})", self.typed_int(d - 1)),
+                2 => format!(
+                    "({} ? {} : {})",
+                    self.typed_bool(d - 1),
+                    self.typed_str(d - 1),
+                    self.typed_str(d - 1)
+                ),
+                _ => self.typed_str(0),
+            }
+        }
+
+        fn typed_list(&mut self, d: u32) -> String {
+            if d == 0 {
+                return self
+                    .pick(&["variables.images", "['a', 'web']", "[]", "variables.bad"])
+                    .to_owned();
+            }
+            match self.next(5) {
+                0 => format!("{} + {}", self.typed_list(d - 1), self.typed_list(d - 1)),
+                1 => format!(
+                    "{}.filter(c, {})",
+                    self.typed_list(d - 1),
+                    self.inside(|r| r.typed_bool(d - 1))
+                ),
+                2 => format!(
+                    "{}.map(c, {})",
+                    self.typed_list(d - 1),
+                    self.inside(|r| r.typed_str(d - 1))
+                ),
+                3 => format!("[{}, {}]", self.typed_str(d - 1), self.typed_str(d - 1)),
+                _ => self.typed_list(0),
+            }
+        }
+
+        fn typed_bool(&mut self, d: u32) -> String {
+            if d == 0 {
+                return match self.next(4) {
+                    0 => format!(
+                        "has({}.{})",
+                        self.pick(&["object", "object.metadata", "object.spec"]),
+                        self.pick(&["metadata", "labels", "name", "containers", "x"])
+                    ),
+                    1 => self.pick(&["true", "false"]).to_owned(),
+                    2 => "request.operation == 'CREATE'".to_owned(),
+                    _ => "variables.count > 1".to_owned(),
+                };
+            }
+            let d = d - 1;
+            match self.next(11) {
+                0 => format!("{} && {}", self.typed_bool(d), self.typed_bool(d)),
+                1 => format!("{} || {}", self.typed_bool(d), self.typed_bool(d)),
+                2 => format!("!({})", self.typed_bool(d)),
+                3 => format!("{} < {}", self.typed_int(d), self.typed_int(d)),
+                4 => format!("{} == {}", self.typed_str(d), self.typed_str(d)),
+                5 => format!("{} in {}", self.typed_str(d), self.typed_list(d)),
+                6 => format!(
+                    "{}.all(c, {})",
+                    self.typed_list(d),
+                    self.inside(|r| r.typed_bool(d))
+                ),
+                7 => format!(
+                    "{}.exists(c, {})",
+                    self.typed_list(d),
+                    self.inside(|r| r.typed_bool(d))
+                ),
+                8 => format!("{}.startsWith({})", self.typed_str(d), self.typed_str(d)),
+                9 => format!("{}.contains({})", self.typed_str(d), self.typed_str(d)),
+                _ => format!(
+                    "({} ? {} : {})",
+                    self.typed_bool(d),
+                    self.typed_bool(d),
+                    self.typed_bool(d)
+                ),
+            }
+        }
+
+        fn path(&mut self) -> String {
+            self.pick(&[
+                "object.spec",
+                "object.spec.containers",
+                "object.metadata.labels",
+                "object.metadata.name",
+                "object.kind",
+                "object.n",
+                "object.list",
+                "object.spec.replicas",
+                "object.missing",
+                "object.data",
+                "dyn(variables.images)",
+                "dyn(variables.count)",
+                "params.limit",
+                "request.operation",
+            ])
+            .to_owned()
+        }
+
+        fn value(&mut self, depth: u32) -> String {
+            if depth == 0 {
+                return match self.next(5) {
+                    0 => self.path(),
+                    1 => format!("dyn({})", self.pick(&["1", "2.5", "-7", "0u", "3"])),
+                    2 => format!(
+                        "dyn({})",
+                        self.pick(&["'web'", "'a'", "''", "'Pod'", "'nginx:1.27'"])
+                    ),
+                    3 => format!(
+                        "dyn({})",
+                        self.pick(&["[]", "[1, 2]", "['a', 'b']", "null", "true"])
+                    ),
+                    _ if self.1 > 0 => "c".to_owned(),
+                    _ => self.path(),
+                };
+            }
+            let v = self.value(depth - 1);
+            // Under `dyn` every draw passes the type checker; the types are
+            // then the evaluators' to check.
+            let e = match self.next(8) {
+                0 => format!("size({v})"),
+                1 => format!("{v} + {}", self.value(depth - 1)),
+                2 => format!("{v}[{}]", self.value(0)),
+                3 => format!("string({v})"),
+                4 => format!("{v}.map(c, {})", self.inside(|r| r.value(depth - 1))),
+                5 => format!("{v}.filter(c, {})", self.inside(|r| r.boolean(depth - 1))),
+                6 => format!(
+                    "({} ? {v} : {})",
+                    self.boolean(depth - 1),
+                    self.value(depth - 1)
+                ),
+                _ => format!("{v}.{}", self.pick(&["name", "image", "app", "spec", "a"])),
+            };
+            format!("dyn({e})")
+        }
+
+        fn boolean(&mut self, depth: u32) -> String {
+            if depth == 0 {
+                return match self.next(4) {
+                    0 => format!(
+                        "has({}.{})",
+                        self.path(),
+                        self.pick(&["name", "containers", "app", "x"])
+                    ),
+                    1 => self.pick(&["true", "false"]).to_owned(),
+                    2 => format!("{} == {}", self.value(0), self.value(0)),
+                    _ => format!("{} in {}", self.value(0), self.value(0)),
+                };
+            }
+            let d = depth - 1;
+            match self.next(10) {
+                0 => format!("{} && {}", self.boolean(d), self.boolean(d)),
+                1 => format!("{} || {}", self.boolean(d), self.boolean(d)),
+                2 => format!("!({})", self.boolean(d)),
+                3 => format!("{} < {}", self.value(d), self.value(d)),
+                4 => format!("{} != {}", self.value(d), self.value(d)),
+                5 => format!(
+                    "{}.all(c, {})",
+                    self.value(d),
+                    self.inside(|r| r.boolean(d))
+                ),
+                6 => format!(
+                    "{}.exists(c, {})",
+                    self.value(d),
+                    self.inside(|r| r.boolean(d))
+                ),
+                7 => format!("string({}).startsWith({})", self.value(d), self.value(0)),
+                8 => format!("{} >= {}", self.value(d), self.value(d)),
+                _ => format!(
+                    "({} ? {} : {})",
+                    self.boolean(d),
+                    self.boolean(d),
+                    self.boolean(d)
+                ),
             }
         }
     }

@@ -1040,10 +1040,52 @@ impl Validator {
 
 /// An evaluation error as text, without the crate's debug formatting of values.
 fn cel_error(e: &cel::ExecutionError) -> String {
+    use cel::ExecutionError as E;
+    let d = sorted_debug;
+    // The crate's own wording, with values printed by `sorted_debug`.
     match e {
-        cel::ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
-        cel::ExecutionError::UndeclaredReference(n) => format!("undeclared reference to '{n}'"),
+        E::NoSuchKey(k) => format!("no such key: {k}"),
+        E::UndeclaredReference(n) => format!("undeclared reference to '{n}'"),
+        E::UnsupportedTargetType { target } => format!("Invalid argument type: {}", d(target)),
+        E::NotSupportedAsMethod { method, target } => {
+            format!("Method '{method}' not supported on type '{}'", d(target))
+        }
+        E::UnsupportedKeyType(v) => format!("Unable to use value '{}' as a key", d(v)),
+        E::ValuesNotComparable(a, b) => format!("{} can not be compared to {}", d(a), d(b)),
+        E::UnsupportedBinaryOperator(op, a, b) => {
+            format!("Unsupported binary operator '{op}': {}, {}", d(a), d(b))
+        }
+        E::UnsupportedIndex(a, b) => format!("Cannot use value {} to index {}", d(a), d(b)),
+        E::DivisionByZero(v) => format!("Division by zero of {}", d(v)),
+        E::RemainderByZero(v) => format!("Remainder by zero of {}", d(v)),
+        E::Overflow(op, a, b) => {
+            format!("Overflow from binary operator '{op}': {}, {}", d(a), d(b))
+        }
+        E::IndexOutOfBounds(v) => format!("Index out of bounds: {}", d(v)),
+        E::DuplicateKey(v) => format!("Failed with repeated key: {}", d(v)),
         other => other.to_string(),
+    }
+}
+
+/// `{v:?}`, with every map's entries in key order: the crate's maps are
+/// hash maps with a random seed each, so their own `Debug` order changes
+/// from one run to the next, and with it the error texts that print them.
+fn sorted_debug(v: &cel::Value) -> String {
+    match v {
+        cel::Value::List(items) => {
+            let items: Vec<String> = items.iter().map(sorted_debug).collect();
+            format!("List([{}])", items.join(", "))
+        }
+        cel::Value::Map(m) => {
+            let mut entries: Vec<_> = m.map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let entries: Vec<String> = entries
+                .into_iter()
+                .map(|(k, v)| format!("{k:?}: {}", sorted_debug(v)))
+                .collect();
+            format!("Map(Map {{ map: {{{}}} }})", entries.join(", "))
+        }
+        other => format!("{other:?}"),
     }
 }
 
@@ -1082,6 +1124,22 @@ mod tests {
             .into_iter()
             .map(|d| d.message)
             .collect()
+    }
+
+    #[test]
+    fn errors_print_maps_in_key_order() {
+        let src = source(&[("object.spec + [] == []", None, None)]);
+        let validator = Validator::compile(&src, &[], Dialect::Gatekeeper).unwrap();
+        let object = r#"{"spec": {"b": 1, "a": {"z": [1, {"y": 2, "x": 3}], "c": null}}}"#;
+        let want = "expression 'object.spec + [] == []' resulted in error: \
+            Unsupported binary operator 'add': Map(Map { map: {String(\"a\"): \
+            Map(Map { map: {String(\"c\"): Null, String(\"z\"): List([Int(1), \
+            Map(Map { map: {String(\"x\"): Int(3), String(\"y\"): Int(2)} })])} }), \
+            String(\"b\"): Int(1)} }), List([])";
+        // Each run of the crate's maps has its own hash seed.
+        for _ in 0..20 {
+            assert_eq!(messages(&validator, object), vec![want.to_owned()]);
+        }
     }
 
     #[test]
