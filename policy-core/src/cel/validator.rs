@@ -19,6 +19,10 @@
 //! resolve directly, so built-in variables such as Gatekeeper's `anyObject`
 //! borrow the request instead of copying it for every constraint.
 //!
+//! Each expression also has a lowered form ([`super::program`]), which runs
+//! first unless the evaluator is the interpreter; the `cel` crate's
+//! interpreter runs what that form leaves, and every expression that errs.
+//!
 //! Every expression runs under cel-go's per-expression cost limit, and the
 //! validations (with the variables they read) share the budget of the
 //! [`Dialect`], the match conditions the API server's match-condition budget
