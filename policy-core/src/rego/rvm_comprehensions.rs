@@ -15,8 +15,6 @@ use regorus::unstable::{Expr, Module};
 
 use super::ast::{AstVisitor, walk_module};
 use super::text::Edit;
-#[cfg(test)]
-use super::text::apply_edits;
 
 /// What is inserted after a comprehension's `|`.
 const LOOP: &str = " _ = [0][_];";
@@ -56,31 +54,26 @@ pub(crate) fn edits(src: &str, m: &Module) -> Vec<Edit> {
     f.edits
 }
 
-/// `src` with every comprehension body starting with a one-element loop.
-#[cfg(test)]
-fn rewrite(src: &str, m: &Module) -> String {
-    apply_edits(src, edits(src, m))
-}
-
 #[cfg(test)]
 mod tests {
     use regorus::Value;
 
-    use super::super::{parse_module, test_engines};
+    use super::super::test_engines::{self, Pass};
+
+    const PASS: Pass = super::edits;
+
+    /// `src` with every comprehension body starting with a one-element loop.
+    fn rewrite(src: &str) -> String {
+        test_engines::after(PASS, src, false)
+    }
 
     /// `data.t.p` on the RVM, with or without the rewrite.
     fn rvm(src: &str, input: &str, rewrite: bool) -> Value {
-        let text = if rewrite {
-            let m = parse_module("t.rego", src, false).unwrap();
-            super::rewrite(src, &m)
-        } else {
-            src.to_owned()
-        };
-        test_engines::rvm(&text, false, input).unwrap()
+        test_engines::rvm_v0(src, input, rewrite.then_some(PASS))
     }
 
     fn interpreter(src: &str, input: &str) -> Value {
-        test_engines::interpreter(src, false, input).unwrap()
+        test_engines::interpreter_v0(src, input)
     }
 
     #[test]
@@ -102,16 +95,14 @@ mod tests {
     #[test]
     fn a_comprehension_that_opens_with_the_loop_gets_no_second_one() {
         let src = "package t\np = [v | _ = [0][_]; v := 1]";
-        let m = parse_module("t.rego", src, false).unwrap();
-        assert_eq!(super::rewrite(src, &m), src);
+        assert_eq!(rewrite(src), src);
     }
 
     #[test]
     fn the_loop_goes_after_each_bar() {
         let src = "package t\np = {k: [v | v := 1] | k := \"|\"}";
-        let m = parse_module("t.rego", src, false).unwrap();
         assert_eq!(
-            super::rewrite(src, &m),
+            rewrite(src),
             "package t\np = {k: [v | _ = [0][_]; v := 1] | _ = [0][_]; k := \"|\"}"
         );
     }

@@ -3,7 +3,34 @@
 
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::RegoVM;
+use regorus::unstable::Module;
 use regorus::{Engine, Value};
+
+use super::parse_module;
+use super::text::{Edit, apply_edits};
+
+/// The text edits of one RVM-only pass.
+pub(crate) type Pass = fn(&str, &Module) -> Vec<Edit>;
+
+/// `src` after `pass`.
+pub(crate) fn after(pass: Pass, src: &str, rego_v1: bool) -> String {
+    let m = parse_module("t.rego", src, rego_v1).expect("the test module parses");
+    apply_edits(src, pass(src, &m))
+}
+
+/// `data.t.p` of the v0 module `src` on the RVM, after `pass` when given.
+pub(crate) fn rvm_v0(src: &str, input: &str, pass: Option<Pass>) -> Value {
+    let text = match pass {
+        Some(pass) => after(pass, src, false),
+        None => src.to_owned(),
+    };
+    rvm(&text, false, input).unwrap()
+}
+
+/// `data.t.p` of the v0 module `src` on the interpreter.
+pub(crate) fn interpreter_v0(src: &str, input: &str) -> Value {
+    interpreter(src, false, input).unwrap()
+}
 
 /// `data.t.p` of the module `text` on the RVM, as written.
 pub(crate) fn rvm(text: &str, rego_v1: bool, input: &str) -> Result<Value, String> {
