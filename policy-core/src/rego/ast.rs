@@ -228,6 +228,23 @@ pub(crate) fn unification(stmt: &LiteralStmt) -> Option<(&Expr, &Expr, &Expr)> {
     }
 }
 
+/// A statement that is a declaration (`x := e`): the expression and its
+/// operands.
+pub(crate) fn declaration(stmt: &LiteralStmt) -> Option<(&Expr, &Expr, &Expr)> {
+    let Literal::Expr { expr, .. } = &stmt.literal else {
+        return None;
+    };
+    match expr.as_ref() {
+        e @ Expr::AssignExpr {
+            op: AssignOp::ColEq,
+            lhs,
+            rhs,
+            ..
+        } => Some((e, lhs, rhs)),
+        _ => None,
+    }
+}
+
 pub(crate) fn rule_ref(rule: &Rule) -> &Expr {
     match rule {
         Rule::Spec { head, .. } => match head {

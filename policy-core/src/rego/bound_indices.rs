@@ -31,9 +31,9 @@
 
 use std::collections::BTreeMap;
 
-use regorus::unstable::{AssignOp, Expr, Literal, LiteralStmt, Module, Query};
+use regorus::unstable::{Expr, Literal, LiteralStmt, Module, Query};
 
-use super::ast::{AstVisitor, walk_expr, walk_module};
+use super::ast::{AstVisitor, declaration, walk_expr, walk_module};
 use super::text::Edit;
 
 pub(crate) fn edits(src: &str, module: &Module) -> Vec<Edit> {
@@ -57,7 +57,7 @@ impl AstVisitor for BoundIndices<'_> {
         let mut declared: BTreeMap<String, usize> = BTreeMap::new();
         let mut mentioned: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, stmt) in q.stmts.iter().enumerate() {
-            if let Some(lhs) = declaration_lhs(stmt) {
+            if let Some((_, lhs, _)) = declaration(stmt) {
                 for name in vars_of(lhs) {
                     declared.entry(name).or_insert(i);
                 }
@@ -145,21 +145,6 @@ fn composite_index_vars(e: &Expr) -> Vec<String> {
     let mut c = Composite::default();
     walk_expr(e, &mut c);
     c.names
-}
-
-/// The left side of a `x := …` statement.
-fn declaration_lhs(stmt: &LiteralStmt) -> Option<&Expr> {
-    let Literal::Expr { expr, .. } = &stmt.literal else {
-        return None;
-    };
-    match expr.as_ref() {
-        Expr::AssignExpr {
-            op: AssignOp::ColEq,
-            lhs,
-            ..
-        } => Some(lhs),
-        _ => None,
-    }
 }
 
 /// Collects variables, not looking into comprehensions (their own queries).

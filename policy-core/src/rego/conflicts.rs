@@ -56,7 +56,7 @@ use regorus::unstable::{
     AssignOp, BoolOp, Expr, Literal, LiteralStmt, Module, Query, Ref, Rule, RuleBody, RuleHead,
 };
 
-use super::ast::{AstVisitor, package_components, rule_name, walk_expr};
+use super::ast::{AstVisitor, declaration, package_components, rule_name, walk_expr};
 use super::text::{Edit, apply_edits};
 
 /// A pattern regorus refuses to compile (its compiled size exceeds
@@ -627,26 +627,17 @@ impl<'d> Scope<'d> {
             if !s.with_mods.is_empty() {
                 continue;
             }
-            let Literal::Expr { expr, .. } = &s.literal else {
+            let Some((_, lhs, rhs)) = declaration(s) else {
                 continue;
             };
-            let Expr::AssignExpr {
-                op: AssignOp::ColEq,
-                lhs,
-                rhs,
-                ..
-            } = expr.as_ref()
-            else {
-                continue;
-            };
-            let Expr::Var { span, .. } = lhs.as_ref() else {
+            let Expr::Var { span, .. } = lhs else {
                 continue;
             };
             let name = span.text();
             // Only an operand that binds tighter than any operator can
             // stand in for the variable's text unchanged.
             let atomic = matches!(
-                rhs.as_ref(),
+                rhs,
                 Expr::Call { .. } | Expr::RefDot { .. } | Expr::RefBrack { .. } | Expr::Var { .. }
             );
             if name == "_"

@@ -18,9 +18,9 @@
 //! parameter of a function head gets a name of its own. A one-statement
 //! body after `if` without braces gets braces to hold the check.
 
-use regorus::unstable::{AssignOp, Expr, LiteralStmt, Module, Rule, RuleHead};
+use regorus::unstable::{Expr, LiteralStmt, Module, Rule, RuleHead};
 
-use super::ast::{AstVisitor, walk_module};
+use super::ast::{AstVisitor, declaration, walk_module};
 use super::text::Edit;
 
 /// The name a function's `n`th wildcard parameter gets.
@@ -60,16 +60,7 @@ struct Finder<'s> {
 
 impl AstVisitor for Finder<'_> {
     fn stmt(&mut self, s: &LiteralStmt) {
-        let regorus::unstable::Literal::Expr { expr, .. } = &s.literal else {
-            return;
-        };
-        let Expr::AssignExpr {
-            op: AssignOp::ColEq,
-            lhs,
-            rhs,
-            ..
-        } = expr.as_ref()
-        else {
+        let Some((expr, lhs, rhs)) = declaration(s) else {
             return;
         };
         if always_defined(rhs) {
@@ -157,27 +148,21 @@ fn declared(e: &Expr, out: &mut Vec<String>) {
 mod tests {
     use regorus::Value;
 
-    use super::super::parse_module;
-    use super::super::test_engines;
-    use super::super::text::apply_edits;
+    use super::super::test_engines::{self, Pass};
+
+    const PASS: Pass = super::edits;
 
     fn rewritten(src: &str, v1: bool) -> String {
-        let m = parse_module("t.rego", src, v1).unwrap();
-        apply_edits(src, super::edits(src, &m))
+        test_engines::after(PASS, src, v1)
     }
 
     /// `data.t.p` on the RVM, with or without the rewrite.
     fn rvm(src: &str, input: &str, rewrite: bool) -> Value {
-        let text = if rewrite {
-            rewritten(src, false)
-        } else {
-            src.to_owned()
-        };
-        test_engines::rvm(&text, false, input).unwrap()
+        test_engines::rvm_v0(src, input, rewrite.then_some(PASS))
     }
 
     fn interpreter(src: &str, input: &str) -> Value {
-        test_engines::interpreter(src, false, input).unwrap()
+        test_engines::interpreter_v0(src, input)
     }
 
     #[test]

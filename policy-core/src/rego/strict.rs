@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use regorus::unstable::{AssignOp, Expr, Import, Literal, Module, Query, Rule, RuleHead};
+use regorus::unstable::{Expr, Import, Literal, Module, Query, Rule, RuleHead};
+
+use super::ast::declaration;
 
 /// One compile error, printed as OPA prints it: `file:line: kind: message`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -227,13 +229,7 @@ fn check_scope(
         walk_expr(e, &mut |x| counter.expr(x));
     }
     for stmt in &query.stmts {
-        if let Literal::Expr { expr, .. } = &stmt.literal
-            && let Expr::AssignExpr {
-                op: AssignOp::ColEq,
-                lhs,
-                ..
-            } = expr.as_ref()
-        {
+        if let Some((_, lhs, _)) = declaration(stmt) {
             let mut assigned = Vec::new();
             walk_expr(lhs, &mut |x| {
                 if let Some(n) = var_name(x)
