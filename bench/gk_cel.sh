@@ -56,15 +56,8 @@ time_it "load only (1 thread)" -f "$work/cel/policy" -f "$work/cel/objects/$(ls 
 unset RAYON_NUM_THREADS
 
 # The reference corpus.
-templates="general/allowedrepos general/containerlimits general/containerrequests general/disallowedtags
-general/imagedigests general/requiredlabels general/requiredprobes general/block-loadbalancer-services
-general/replicalimits pod-security-policy/capabilities pod-security-policy/privileged-containers
-pod-security-policy/host-namespaces pod-security-policy/host-network-ports
-pod-security-policy/allow-privilege-escalation pod-security-policy/read-only-root-filesystem"
-python3 "$shared/bench/gen_corpus.py" "$work/corpus" 2000
-mkdir -p "$work/policy"
-for t in $templates; do cp "$lib/$t/template.yaml" "$work/policy/$(basename "$t").yaml"; done
-cp "$here/bench/gk/constraints.yaml" "$work/policy/constraints.yaml"
+. "$here/bench/gk/corpus.sh"
+make_gk_corpus "$shared" "$here" "$work" 2000
 time_it "corpus, CEL (default)" -f "$work/policy" -f "$work/corpus" -o json
 time_it "corpus, Rego" -f "$work/policy" -f "$work/corpus" -o json --enable-k8s-native-validation=false
 for flag in true false; do

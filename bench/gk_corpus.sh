@@ -11,18 +11,8 @@ runs=${1:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-templates="general/allowedrepos general/containerlimits general/containerrequests general/disallowedtags
-general/imagedigests general/requiredlabels general/requiredprobes general/block-loadbalancer-services
-general/replicalimits pod-security-policy/capabilities pod-security-policy/privileged-containers
-pod-security-policy/host-namespaces pod-security-policy/host-network-ports
-pod-security-policy/allow-privilege-escalation pod-security-policy/read-only-root-filesystem"
-
-python3 "$shared/bench/gen_corpus.py" "$work/corpus" 2000
-mkdir -p "$work/policy"
-for t in $templates; do
-  cp "$shared/gatekeeper-library/library/$t/template.yaml" "$work/policy/$(basename "$t").yaml"
-done
-cp "$here/bench/gk/constraints.yaml" "$work/policy/constraints.yaml"
+. "$here/bench/gk/corpus.sh"
+make_gk_corpus "$shared" "$here" "$work" 2000
 
 (cd "$here" && cargo build --release -q -p policy-cli)
 regard=${CARGO_TARGET_DIR:-$here/target}/release/regard
