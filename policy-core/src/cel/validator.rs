@@ -668,6 +668,25 @@ impl Expression {
     }
 }
 
+/// The start of the API server's error for a variable that failed.
+const COMPOSITED: &str = "composited variable ";
+
+/// `outcome`, with the error of reading a failed (so unbound) variable
+/// replaced by that variable's own error, as the API server reports it.
+fn with_variable_errors(outcome: Outcome, failed: &ByName<'_, String>) -> Outcome {
+    match outcome {
+        Outcome::Error(e) => {
+            let read = e
+                .strip_prefix("undeclared reference to '")
+                .and_then(|rest| rest.strip_suffix('\''))
+                .and_then(|name| name.strip_prefix(VARIABLE_PREFIX))
+                .and_then(|name| failed.get(name));
+            Outcome::Error(read.cloned().unwrap_or(e))
+        }
+        other => other,
+    }
+}
+
 /// What `keep` asks of the value `v` of an expression.
 fn outcome(v: &dyn Val, keep: Keep) -> Result<Outcome, cel::ExecutionError> {
     if keep == Keep::Value {
@@ -860,24 +879,18 @@ impl Validator {
             FailurePolicy::Ignore => Vec::new(),
         };
         // Variables are lazy in the API server: one that fails only matters
-        // to the expressions that read it, which then fail with its error.
-        // regard evaluates them up front, and charges each one's cost to the
-        // budget of the first expression that reads it (as the API server
-        // charges a lazy variable where it is first used).
+        // to the expressions that read it, where reading it is an error
+        // like any other (`||` and `&&` absorb it; otherwise the expression
+        // fails with the variable's error). regard evaluates them up front,
+        // leaves a failed one unbound (reading it is then an error the
+        // expression may absorb, reported as the variable's), and charges
+        // each one's cost to the budget of the first expression that reads
+        // it (as the API server charges a lazy variable where it is first
+        // used).
         let mut failed: ByName<'_, String> = ByName::default();
         let mut uncharged: ByName<'_, u64> = ByName::default();
         let mut values: Vec<(String, Box<dyn Val>)> = Vec::with_capacity(self.variables.len());
         for v in &self.variables {
-            if let Some(e) = v
-                .expression
-                .reads
-                .iter()
-                .find_map(|r| failed.get(r.as_str()))
-            {
-                let e = e.clone();
-                failed.insert(&v.name, e);
-                continue;
-            }
             let bindings = Bindings {
                 activation,
                 params: Some(params),
@@ -886,6 +899,7 @@ impl Validator {
                 lowered,
             };
             let (outcome, cost) = v.expression.evaluate(&bindings, Keep::Value);
+            let outcome = with_variable_errors(outcome, &failed);
             uncharged.insert(&v.name, cost);
             let value: Box<dyn Val> = match outcome {
                 Outcome::Value(b) => b,
@@ -893,14 +907,19 @@ impl Validator {
                 Outcome::False => Box::new(CelBool::from(false)),
                 Outcome::Other(t) | Outcome::Str(t) => {
                     let e = format!(
-                        "composited variable \"{}\" fails to evaluate: unexpected {t}",
+                        "{COMPOSITED}\"{}\" fails to evaluate: unexpected {t}",
                         v.name
                     );
                     failed.insert(&v.name, e);
                     continue;
                 }
+                Outcome::Error(e) if e.starts_with(COMPOSITED) => {
+                    // A failed variable it read: that variable's error.
+                    failed.insert(&v.name, e);
+                    continue;
+                }
                 Outcome::Error(e) => {
-                    let e = format!("composited variable \"{}\" fails to evaluate: {e}", v.name);
+                    let e = format!("{COMPOSITED}\"{}\" fails to evaluate: {e}", v.name);
                     failed.insert(&v.name, e);
                     continue;
                 }
@@ -915,10 +934,8 @@ impl Validator {
             lowered,
         };
         let run = |e: &Expression, keep: Keep| -> (Outcome, u64) {
-            match e.reads.iter().find_map(|r| failed.get(r.as_str())) {
-                Some(err) => (Outcome::Error(err.clone()), 0),
-                None => e.evaluate(&bindings, keep),
-            }
+            let (outcome, cost) = e.evaluate(&bindings, keep);
+            (with_variable_errors(outcome, &failed), cost)
         };
         // An expression's cost with that of the variables it reads first.
         let mut charged = |e: &Expression, cost: u64| -> u64 {
@@ -1128,6 +1145,35 @@ mod tests {
             .into_iter()
             .map(|d| d.message)
             .collect()
+    }
+
+    #[test]
+    fn reading_a_failed_variable_is_an_error_the_reader_may_absorb() {
+        // kubescape's C-0013 shape: the Pod's securityContext is absent, and
+        // the container's own settings decide.
+        let src = ValidatorSource {
+            variables: vec![("psc".to_owned(), "object.spec.securityContext".to_owned())],
+            validations: vec![
+                (
+                    "variables.psc.runAsNonRoot == true || object.spec.user != 0".to_owned(),
+                    None,
+                    None,
+                ),
+                ("variables.psc.runAsNonRoot == true".to_owned(), None, None),
+            ],
+            ..ValidatorSource::default()
+        };
+        let validator = Validator::compile(&src, &[], Dialect::ValidatingAdmissionPolicy).unwrap();
+        // The first absorbs the error with `||`; the second fails with the
+        // variable's own error.
+        assert_eq!(
+            messages(&validator, r#"{"spec": {"user": 5}}"#),
+            vec![
+                "expression 'variables.psc.runAsNonRoot == true' resulted in error: \
+                 composited variable \"psc\" fails to evaluate: no such key: securityContext"
+                    .to_owned()
+            ]
+        );
     }
 
     #[test]
